@@ -1,0 +1,287 @@
+/* autograd/backward.c — reverse-mode sweep over the tape, version checks,
+ * the backward trace, anomaly mode, tape printing and Graphviz export. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+bool nb__anomaly;
+static FILE *g_trace;
+static bool g_trace_pause;
+static uint64_t g_mark;
+
+/* Nodes reachable from a root, collected into a buffer kept between calls
+ * (no malloc per step once it is big enough). */
+static nb_node **g_nodes;
+static size_t g_nodes_cap;
+
+static bool push(size_t *len, nb_node *n) {
+    if (*len == g_nodes_cap) {
+        size_t cap = g_nodes_cap ? g_nodes_cap * 2 : 256;
+        nb_node **p = nb__malloc(cap * sizeof *p);
+        if (!p) return false;
+        if (g_nodes) memcpy(p, g_nodes, *len * sizeof *p);
+        nb__free(g_nodes);
+        g_nodes = p;
+        g_nodes_cap = cap;
+    }
+    g_nodes[(*len)++] = n;
+    return true;
+}
+
+static int by_seq_desc(const void *a, const void *b) {
+    uint64_t x = (*(nb_node *const *)a)->seq, y = (*(nb_node *const *)b)->seq;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Collects the nodes behind t into g_nodes[0..len), newest first. The buffer
+ * is used as the DFS stack too: entries [done, len) are still to expand. */
+static size_t collect(const nb_tensor *t) {
+    size_t len = 0;
+    if (!t || !t->node) return 0;
+    ++g_mark;
+    t->node->mark = g_mark;
+    if (!push(&len, t->node)) return 0;
+    for (size_t done = 0; done < len; done++) {
+        nb_node *n = g_nodes[done];
+        for (int i = 0; i < n->nin; i++) {
+            nb_node *m = n->in[i]->node;
+            if (m && m->mark != g_mark && n->in[i]->requires_grad) {
+                m->mark = g_mark;
+                if (!push(&len, m)) return 0;
+            }
+        }
+    }
+    qsort(g_nodes, len, sizeof *g_nodes, by_seq_desc);
+    return len;
+}
+
+static const char *tname(const nb_tensor *t, char *buf, size_t size) {
+    if (t->name[0]) return t->name;
+    if (t->node) snprintf(buf, size, "%%%llu", (unsigned long long)t->node->seq);
+    else snprintf(buf, size, "leaf");
+    return buf;
+}
+
+static bool check_versions(nb_node *n) {
+    uint32_t saves = n->op->saves ? n->op->saves : ~0u & ~NB_SAVES_NOTHING;
+    if (saves & NB_SAVES_NOTHING) return true;
+    for (int i = 0; i < n->nin; i++) {
+        bool saved = i < 30 ? (saves >> i) & 1u : (saves & ((1u << 30) - 1)) == ((1u << 30) - 1);
+        uint32_t want = *nb__in_version_slot(n, i);
+        if (saved && *n->in[i]->version != want) {
+            char d[NB_DESCRIBE_LEN], nm[32];
+            nb_fail(NB_ERR_VERSION, n->op->name,
+                    "input %d (%s, %s) was modified in place after the op saved it: it is at version %u, "
+                    "backward expected version %u. Do in-place updates after backward, or on a copy",
+                    i, tname(n->in[i], nm, sizeof nm), nb_describe(n->in[i], "shape", d, sizeof d),
+                    *n->in[i]->version, want);
+            return false;
+        }
+    }
+    if ((saves & NB_SAVES_OUT) && *n->out->version != n->out_version) {
+        nb_fail(NB_ERR_VERSION, n->op->name,
+                "its output was modified in place after forward (version %u, expected %u)",
+                *n->out->version, n->out_version);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------ trace */
+
+static void trace_values(FILE *f, const nb_tensor *g) {
+    if (!g) {
+        fputs("(none)\n", f);
+        return;
+    }
+    char sh[NB_SHAPE_STRLEN];
+    fprintf(f, "%s ", nb_shape_str(g->shape, sh, sizeof sh));
+    if (g->numel <= 8) {
+        fputc('[', f);
+        for (int64_t i = 0; i < g->numel; i++) fprintf(f, i ? ", %.6g" : "%.6g", nb_get(g, i));
+        fputs("]\n", f);
+        return;
+    }
+    double s = 0, s2 = 0, mn = INFINITY, mx = -INFINITY;
+    for (int64_t i = 0; i < g->numel; i++) {
+        double v = nb_get(g, i);
+        s += v;
+        s2 += v * v;
+        if (v < mn) mn = v;
+        if (v > mx) mx = v;
+    }
+    double mean = s / (double)g->numel, var = s2 / (double)g->numel - mean * mean;
+    fprintf(f, "mean %.4g  std %.4g  min %.4g  max %.4g  norm %.4g\n", mean, sqrt(var > 0 ? var : 0), mn, mx,
+            sqrt(s2));
+}
+
+void nb_trace_backward(FILE *f, bool pause) {
+    g_trace = f;
+    g_trace_pause = pause;
+}
+
+void nb_anomaly_mode(bool on) { nb__anomaly = on; }
+
+void nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n) {
+    if (!t || !nb__is_float(t->dtype)) return;
+    for (int64_t i = 0; i < t->numel; i++) {
+        double v = nb_get(t, i);
+        if (!isfinite(v)) {
+            char shapes[512] = "", sh[NB_SHAPE_STRLEN];
+            size_t k = 0;
+            for (int j = 0; n && j < n->nin && k < sizeof shapes; j++) {
+                int w = snprintf(shapes + k, sizeof shapes - k, "%s%s", j ? ", " : "",
+                                 nb_shape_str(n->in[j]->shape, sh, sizeof sh));
+                k += w > 0 ? (size_t)w : 0;
+            }
+            nb_fail(NB_ERR_NAN, op, "anomaly: %s produced %s at element %lld (inputs %s)", where,
+                    isnan(v) ? "NaN" : "Inf", (long long)i, shapes);
+            return;
+        }
+    }
+}
+
+/* ------------------------------------------------------------ backward */
+
+static nb_status fail_root(nb_status st, const char *fmt, const nb_tensor *root) {
+    char d[NB_DESCRIBE_LEN];
+    nb_fail(st, "backward", fmt, nb_describe(root, "root", d, sizeof d));
+    return st;
+}
+
+nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
+    if (!root) {
+        nb_status st = nb_error();
+        if (st == NB_OK) nb_fail(st = NB_ERR_ARG, "backward", "root is NULL");
+        return st;
+    }
+    if (!root->requires_grad)
+        return fail_root(NB_ERR_GRAPH,
+                         "%s does not require grad: no input of its graph requires grad, or it was built "
+                         "under nb_no_grad", root);
+    if (!seed && root->numel != 1)
+        return fail_root(NB_ERR_GRAPH,
+                         "a gradient can be implicitly created only for a one-element root, and %s; "
+                         "use nb_backward_with(root, seed)", root);
+    if (seed && (!nb_shape_eq(seed->shape, root->shape) || seed->dtype != root->dtype)) {
+        char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
+        nb_fail(NB_ERR_SHAPE, "backward", "seed is %s %s but root is %s %s", nb_shape_str(seed->shape, a, sizeof a),
+                nb_dtype_name(seed->dtype), nb_shape_str(root->shape, b, sizeof b), nb_dtype_name(root->dtype));
+        return NB_ERR_SHAPE;
+    }
+    size_t len = collect(root);
+    /* Intermediate gradients restart from zero on every backward; leaves accumulate. */
+    for (size_t i = 0; i < len; i++) nb_tensor_zero_grad(g_nodes[i]->out);
+    nb_tensor *g = nb_grad_buf(root);
+    if (!g) return NB_ERR_NOMEM;
+    NB_FLOAT_DISPATCH(root->dtype, T, {
+        T *gp = (T *)g->data;
+        for (int64_t i = 0; i < g->numel; i++) gp[i] += seed ? (T)nb_get(seed, i) : (T)1;
+    });
+
+    for (size_t k = 0; k < len; k++) {
+        nb_node *n = g_nodes[k];
+        const nb_tensor *gout = n->out->grad;
+        if (!gout) continue;
+        if (!check_versions(n)) return NB_ERR_VERSION;
+        nb_tensor *before[NB_NODE_INLINE_IN] = {0};
+        if (g_trace) {
+            char sh[NB_SHAPE_STRLEN], nm[32];
+            fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq,
+                    n->op->name, tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
+            trace_values(g_trace, gout);
+            for (int i = 0; i < n->nin && i < NB_NODE_INLINE_IN; i++)
+                if (n->in[i]->grad) before[i] = nb_copy_persistent(n->in[i]->grad);
+        }
+        n->op->backward(n, gout);
+        if (g_trace) {
+            for (int i = 0; i < n->nin; i++) {
+                char nm[32];
+                fprintf(g_trace, "  to input %d %s: ", i, tname(n->in[i], nm, sizeof nm));
+                if (!n->in[i]->requires_grad) {
+                    fputs("(no grad needed)\n", g_trace);
+                    continue;
+                }
+                nb_tensor *passed = nb_copy_persistent(n->in[i]->grad);
+                if (passed && i < NB_NODE_INLINE_IN && before[i])
+                    NB_FLOAT_DISPATCH(passed->dtype, T, {
+                        for (int64_t j = 0; j < passed->numel; j++)
+                            ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
+                    });
+                trace_values(g_trace, passed);
+                nb_tensor_free(passed);
+                if (i < NB_NODE_INLINE_IN) nb_tensor_free(before[i]);
+            }
+            fflush(g_trace);
+            if (g_trace_pause) {
+                fputs("  [Enter] next node ", g_trace);
+                fflush(g_trace);
+                int c;
+                while ((c = getchar()) != '\n' && c != EOF) {}
+            }
+        }
+        if (nb__anomaly)
+            for (int i = 0; i < n->nin; i++) {
+                nb__check_finite(n->op->name, "backward", n->in[i]->grad, n);
+                if (nb_error() == NB_ERR_NAN) return NB_ERR_NAN;
+            }
+    }
+    return NB_OK;
+}
+
+nb_status nb_backward(nb_tensor *root) { return nb_backward_with(root, NULL); }
+
+/* ------------------------------------------------------------ tape */
+
+int nb_tape_len(const nb_tensor *t) { return (int)collect(t); }
+
+void nb_tape_print(FILE *f, const nb_tensor *t) {
+    size_t len = collect(t);
+    for (size_t k = len; k-- > 0;) {
+        nb_node *n = g_nodes[k];
+        char sh[NB_SHAPE_STRLEN], nm[32];
+        fprintf(f, "#%-3llu %-10s in:", (unsigned long long)n->seq, n->op->name);
+        for (int i = 0; i < n->nin; i++)
+            fprintf(f, " %s %s", tname(n->in[i], nm, sizeof nm), nb_shape_str(n->in[i]->shape, sh, sizeof sh));
+        fprintf(f, "  out: %s %s\n", tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
+    }
+}
+
+nb_status nb_graph_dot(const nb_tensor *t, const char *path) {
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        nb_fail(NB_ERR_IO, "graph_dot", "can't open %s for writing", path);
+        return NB_ERR_IO;
+    }
+    size_t len = collect(t);
+    fprintf(f, "digraph nabla {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
+    for (size_t k = len; k-- > 0;) {
+        nb_node *n = g_nodes[k];
+        char sh[NB_SHAPE_STRLEN], nm[32];
+        fprintf(f, "  op%llu [shape=box, style=filled, fillcolor=\"#dde8f7\", label=\"%s\"];\n",
+                (unsigned long long)n->seq, n->op->name);
+        for (int i = 0; i < n->nin; i++) {
+            const nb_tensor *x = n->in[i];
+            if (x->node) {
+                fprintf(f, "  op%llu -> op%llu [label=\"%s\"];\n", (unsigned long long)x->node->seq,
+                        (unsigned long long)n->seq, nb_shape_str(x->shape, sh, sizeof sh));
+            } else {
+                fprintf(f, "  t%p [shape=ellipse, label=\"%s\\n%s\"];\n  t%p -> op%llu;\n", (const void *)x,
+                        tname(x, nm, sizeof nm), nb_shape_str(x->shape, sh, sizeof sh), (const void *)x,
+                        (unsigned long long)n->seq);
+            }
+        }
+    }
+    if (t && t->node) {
+        char sh[NB_SHAPE_STRLEN], nm[32];
+        fprintf(f, "  out [shape=ellipse, style=bold, label=\"%s\\n%s\"];\n  op%llu -> out;\n",
+                tname(t, nm, sizeof nm), nb_shape_str(t->shape, sh, sizeof sh), (unsigned long long)t->node->seq);
+    }
+    fputs("}\n", f);
+    if (fclose(f) != 0) {
+        nb_fail(NB_ERR_IO, "graph_dot", "error writing %s", path);
+        return NB_ERR_IO;
+    }
+    return NB_OK;
+}

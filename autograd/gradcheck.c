@@ -1,0 +1,408 @@
+/* autograd/gradcheck.c — analytic vs numerical gradients, in F64.
+ *
+ * The rules are PyTorch's gradcheck (central differences, |a-n| <= atol +
+ * rtol|n|, eps 1e-6, atol 1e-5, rtol 1e-3, reentrancy and zero-upstream
+ * checks, a fast projected mode falling back to the full Jacobian), plus:
+ * the worst element per input with its relative error |a-n|/max(|a|,|n|);
+ * inputs that require no grad must get none; a second backward must
+ * accumulate; and kink crossings are flagged instead of failed: where the
+ * one-sided differences (f(x+h)-f(x))/h and (f(x)-f(x-h))/h disagree by more
+ * than curvature explains, a max/relu/abs changed branch between x-h and x+h.
+ *
+ * Every evaluation of fn runs in its own scope and starts from the same RNG
+ * state, so an op that draws random numbers (dropout) sees the same draws in
+ * f(x+h), f(x-h) and the analytic pass. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+
+nb_gradcheck_opts nb_gradcheck_defaults(void) {
+    return (nb_gradcheck_opts){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 0x5eed};
+}
+
+typedef struct {
+    nb_fn fn;
+    void *ctx;
+    int nin;
+    nb_tensor **x;      /* persistent F64 copies of the inputs */
+    int64_t *off;       /* offset of input i in the flat parameter vector (-1: fixed) */
+    int64_t P, m;       /* parameters, output elements */
+    nb_rng_state rng;   /* every fn call starts from this state */
+    uint64_t local;     /* the checker's own generator (u, v) */
+    const char *op;
+    nb_shape out_shape;
+    bool failed_eval;
+} gc;
+
+static double local_uniform(gc *g) { /* splitmix64 */
+    uint64_t z = (g->local += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (double)((z ^ (z >> 31)) >> 11) * 0x1.0p-53;
+}
+
+static nb_tensor *call(gc *g) {
+    nb_rng_set(g->rng);
+    nb_tensor *out = g->fn(g->x, g->nin, g->ctx);
+    if (!out) {
+        g->failed_eval = true;
+        return NULL;
+    }
+    if (!g->op) g->op = out->node ? out->node->op->name : "fn";
+    return out;
+}
+
+/* f(x) as m doubles into f; false if fn failed or the output changed shape. */
+static bool eval(gc *g, double *f) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *out = call(g);
+    bool ok = out && nb_shape_eq(out->shape, g->out_shape);
+    if (ok)
+        for (int64_t j = 0; j < g->m; j++) f[j] = nb_get(out, j);
+    nb_scope_end(&s);
+    return ok;
+}
+
+static void clear_grads(gc *g) {
+    for (int i = 0; i < g->nin; i++) nb_tensor_zero_grad(g->x[i]);
+}
+
+/* Input gradients for upstream seed v (m values) into grad (P values);
+ * times = 2 runs backward twice on the same graph. */
+static bool analytic(gc *g, const double *v, double *grad, int times) {
+    nb_scope *s = nb_scope_begin();
+    clear_grads(g);
+    nb_tensor *out = call(g);
+    bool ok = out != NULL;
+    if (ok && out->requires_grad) {
+        nb_tensor *seed = nb_empty(out->dtype, out->shape);
+        for (int64_t j = 0; j < g->m; j++) nb_set(seed, j, v[j]);
+        for (int t = 0; t < times && ok; t++) ok = nb_backward_with(out, seed) == NB_OK;
+    }
+    for (int i = 0; ok && i < g->nin; i++) {
+        if (g->off[i] < 0) continue;
+        for (int64_t k = 0; k < g->x[i]->numel; k++)
+            grad[g->off[i] + k] = g->x[i]->grad ? nb_f64(g->x[i]->grad)[k] : 0.0;
+    }
+    nb_scope_end(&s);
+    return ok;
+}
+
+static void param_add(gc *g, int64_t p, double delta) {
+    for (int i = 0; i < g->nin; i++)
+        if (g->off[i] >= 0 && p >= g->off[i] && p < g->off[i] + g->x[i]->numel) {
+            nb_f64(g->x[i])[p - g->off[i]] += delta;
+            return;
+        }
+}
+
+static double *param_ptr(gc *g, int64_t p) {
+    for (int i = 0; i < g->nin; i++)
+        if (g->off[i] >= 0 && p >= g->off[i] && p < g->off[i] + g->x[i]->numel) return &nb_f64(g->x[i])[p - g->off[i]];
+    return NULL;
+}
+
+static int input_of(gc *g, int64_t p) {
+    for (int i = 0; i < g->nin; i++)
+        if (g->off[i] >= 0 && p >= g->off[i] && p < g->off[i] + g->x[i]->numel) return i;
+    return -1;
+}
+
+static void appendf(nb_gradcheck_report *r, const char *fmt, ...) NB_PRINTF(2, 3);
+static void appendf(nb_gradcheck_report *r, const char *fmt, ...) {
+    size_t k = strlen(r->message);
+    if (k + 1 >= sizeof r->message) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->message + k, sizeof r->message - k, fmt, ap);
+    va_end(ap);
+}
+
+static bool close_enough(double a, double n, double atol, double rtol) {
+    return fabs(a - n) <= atol + rtol * fabs(n); /* false for NaN */
+}
+
+/* Full Jacobian comparison: numeric columns, analytic rows. */
+static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r, const double *f0) {
+    const int64_t m = g->m, P = g->P;
+    double *Ja = nb__calloc((size_t)(m * P) * sizeof(double) + 1);
+    double *Jn = nb__calloc((size_t)(m * P) * sizeof(double) + 1);
+    unsigned char *kink = nb__calloc((size_t)(m * P) + 1);
+    double *fp = nb__malloc((size_t)m * sizeof(double) + 1), *fm = nb__malloc((size_t)m * sizeof(double) + 1);
+    double *e = nb__calloc((size_t)m * sizeof(double) + 1), *row = nb__malloc((size_t)P * sizeof(double) + 1);
+    for (int64_t j = 0; j < m && !g->failed_eval; j++) {
+        e[j] = 1;
+        if (!analytic(g, e, row, 1)) break;
+        e[j] = 0;
+        memcpy(Ja + j * P, row, (size_t)P * sizeof(double));
+    }
+    for (int64_t p = 0; p < P && !g->failed_eval; p++) {
+        double *xp = param_ptr(g, p), x0 = *xp;
+        double h = o->eps * (o->scale_eps ? fmax(1.0, fabs(x0)) : 1.0);
+        *xp = x0 + h;
+        double hp = *xp - x0; /* the step actually taken */
+        bool ok = eval(g, fp);
+        *xp = x0 - h;
+        double hm = x0 - *xp;
+        ok = ok && eval(g, fm);
+        *xp = x0;
+        if (!ok) break;
+        for (int64_t j = 0; j < m; j++) {
+            double num = (fp[j] - fm[j]) / (hp + hm);
+            double right = (fp[j] - f0[j]) / hp, left = (f0[j] - fm[j]) / hm;
+            Jn[j * P + p] = num;
+            /* One-sided slopes of a smooth f differ by about h·|f''|; a kink
+             * makes them differ by the jump in slope, which is O(1). */
+            kink[j * P + p] = fabs(right - left) > 1e-3 * fmax(1.0, fmax(fabs(right), fabs(left)));
+        }
+    }
+    /* worst per input, and overall */
+    double worst_ratio = -1;
+    for (int i = 0; i < g->nin; i++) {
+        if (g->off[i] < 0) continue;
+        double wr = -1, wa = 0, wn = 0;
+        int64_t wk = -1, wj = -1, bad = 0, kinks = 0;
+        for (int64_t k = 0; k < g->x[i]->numel; k++) {
+            int64_t p = g->off[i] + k;
+            for (int64_t j = 0; j < m; j++) {
+                double a = Ja[j * P + p], n = Jn[j * P + p];
+                double tol = o->atol + o->rtol * fabs(n), diff = fabs(a - n);
+                double ratio = isnan(diff) ? INFINITY : diff / tol;
+                bool fail = !close_enough(a, n, o->atol, o->rtol);
+                if (fail && kink[j * P + p]) {
+                    kinks++;
+                    continue;
+                }
+                if (fail) bad++;
+                if (ratio > wr) { wr = ratio; wa = a; wn = n; wk = k; wj = j; }
+            }
+        }
+        r->mismatches += bad;
+        r->kinks += kinks;
+        char sh[NB_SHAPE_STRLEN];
+        double rel = fmax(fabs(wa), fabs(wn)) > 0 ? fabs(wa - wn) / fmax(fabs(wa), fabs(wn)) : 0;
+        if (wk >= 0)
+            appendf(r, "  input %d %s: %s; worst element %lld (output %lld): analytic %.10g, numerical %.10g, "
+                       "abs err %.3g, rel err %.3g%s\n",
+                    i, nb_shape_str(g->x[i]->shape, sh, sizeof sh), bad ? "MISMATCH" : "ok", (long long)wk,
+                    (long long)wj, wa, wn, fabs(wa - wn), rel, kinks ? " (kinks skipped)" : "");
+        if (bad) appendf(r, "    %lld of %lld elements outside tolerance\n", (long long)bad, (long long)(m * g->x[i]->numel));
+        if (wr > worst_ratio && wk >= 0) {
+            worst_ratio = wr;
+            r->worst_input = i;
+            r->worst_in_index = wk;
+            r->worst_out_index = wj;
+            r->analytic = wa;
+            r->numeric = wn;
+            r->abs_err = fabs(wa - wn);
+            r->rel_err = rel;
+        }
+    }
+    if (r->kinks) appendf(r, "  %lld element(s) at kinks (a max/relu/abs branch changes within ±eps): flagged, not failed\n",
+                          (long long)r->kinks);
+    nb__free(Ja);
+    nb__free(Jn);
+    nb__free(kink);
+    nb__free(fp);
+    nb__free(fm);
+    nb__free(e);
+    nb__free(row);
+}
+
+/* Projected check vᵀJu: one backward, two evaluations. */
+static bool fast_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r) {
+    const int64_t m = g->m, P = g->P;
+    double *u = nb__malloc((size_t)P * sizeof(double) + 1), *v = nb__malloc((size_t)m * sizeof(double) + 1);
+    double *grad = nb__malloc((size_t)P * sizeof(double) + 1);
+    double *fp = nb__malloc((size_t)m * sizeof(double) + 1), *fm = nb__malloc((size_t)m * sizeof(double) + 1);
+    double nu = 0, nv = 0;
+    for (int64_t p = 0; p < P; p++) nu += (u[p] = local_uniform(g)) * u[p];
+    for (int64_t j = 0; j < m; j++) nv += (v[j] = local_uniform(g)) * v[j];
+    for (int64_t p = 0; p < P; p++) u[p] /= sqrt(nu);
+    for (int64_t j = 0; j < m; j++) v[j] /= sqrt(nv);
+    bool ok = analytic(g, v, grad, 1);
+    double a = 0, n = 0;
+    for (int64_t p = 0; p < P; p++) a += grad[p] * u[p];
+    for (int64_t p = 0; p < P; p++) param_add(g, p, o->eps * u[p]);
+    ok = ok && eval(g, fp);
+    for (int64_t p = 0; p < P; p++) param_add(g, p, -2 * o->eps * u[p]);
+    ok = ok && eval(g, fm);
+    for (int64_t p = 0; p < P; p++) param_add(g, p, o->eps * u[p]);
+    for (int64_t j = 0; ok && j < m; j++) n += v[j] * (fp[j] - fm[j]) / (2 * o->eps);
+    bool pass = ok && close_enough(a, n, o->atol, o->rtol);
+    if (!pass) appendf(r, "  fast mode: vᵀJu analytic %.10g vs numerical %.10g: falling back to the full Jacobian\n", a, n);
+    nb__free(u);
+    nb__free(v);
+    nb__free(grad);
+    nb__free(fp);
+    nb__free(fm);
+    return pass;
+}
+
+/* reentrancy, zero upstream, no grad for fixed inputs, accumulation */
+static void extra_checks(gc *g, nb_gradcheck_report *r) {
+    const int64_t m = g->m, P = g->P;
+    double *v = nb__malloc((size_t)m * sizeof(double) + 1), *zero = nb__calloc((size_t)m * sizeof(double) + 1);
+    double *g1 = nb__malloc((size_t)P * sizeof(double) + 1), *g2 = nb__malloc((size_t)P * sizeof(double) + 1);
+    for (int64_t j = 0; j < m; j++) v[j] = 2 * local_uniform(g) - 1;
+    bool ok1 = analytic(g, v, g1, 1), ok2 = analytic(g, v, g2, 1);
+    r->reentrant_ok = ok1 && ok2 && memcmp(g1, g2, (size_t)P * sizeof(double)) == 0;
+    if (!r->reentrant_ok)
+        appendf(r, "  backward is not reentrant: two runs with the same input and upstream gradient differ\n");
+
+    r->zero_grad_ok = analytic(g, zero, g2, 1);
+    for (int64_t p = 0; r->zero_grad_ok && p < P; p++)
+        if (g2[p] != 0) {
+            r->zero_grad_ok = false;
+            appendf(r, "  a zero upstream gradient gives a non-zero gradient (%.6g) at input %d: backward is not "
+                       "multiplied by the upstream gradient\n", g2[p], input_of(g, p));
+        }
+
+    r->accumulate_ok = analytic(g, v, g2, 2);
+    for (int64_t p = 0; r->accumulate_ok && p < P; p++)
+        if (fabs(g2[p] - 2 * g1[p]) > 1e-12 * (1 + fabs(g1[p]))) {
+            r->accumulate_ok = false;
+            appendf(r, "  a second backward does not accumulate at input %d: %.10g after two runs, %.10g after one\n",
+                    input_of(g, p), g2[p], g1[p]);
+        }
+
+    r->no_grad_ok = true;
+    for (int i = 0; i < g->nin && g->nin > 1; i++) {
+        if (g->off[i] < 0) continue;
+        nb_tensor *xi = g->x[i];
+        nb_tensor_free(xi->grad);
+        xi->grad = NULL;
+        xi->requires_grad = false;
+        bool ok = analytic(g, v, g2, 1);
+        xi->requires_grad = true;
+        if (!ok) continue;
+        if (xi->grad) {
+            r->no_grad_ok = false;
+            appendf(r, "  input %d requires no grad but got a gradient\n", i);
+        }
+        for (int j = 0; j < g->nin; j++) {
+            if (j == i || g->off[j] < 0) continue;
+            for (int64_t k = 0; k < g->x[j]->numel; k++) {
+                int64_t p = g->off[j] + k;
+                if (fabs(g2[p] - g1[p]) > 1e-12 * (1 + fabs(g1[p]))) {
+                    r->no_grad_ok = false;
+                    appendf(r, "  input %d's gradient changes when input %d requires no grad\n", j, i);
+                    break;
+                }
+            }
+        }
+    }
+    if (g->failed_eval) r->no_grad_ok = r->no_grad_ok && true;
+    nb__free(v);
+    nb__free(zero);
+    nb__free(g1);
+    nb__free(g2);
+}
+
+nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx, const nb_gradcheck_opts *opts) {
+    nb_gradcheck_report r = {.worst_input = -1, .reentrant_ok = true, .zero_grad_ok = true, .no_grad_ok = true,
+                             .accumulate_ok = true};
+    nb_gradcheck_opts o = opts ? *opts : nb_gradcheck_defaults();
+    if (o.eps <= 0) o.eps = 1e-6;
+    gc g = {.fn = fn, .ctx = ctx, .nin = nin, .local = o.seed};
+    if (!fn || nin < 0 || (nin > 0 && !in)) {
+        snprintf(r.message, sizeof r.message, "gradcheck: no function or inputs given\n");
+        return r;
+    }
+    g.x = nb__calloc((size_t)(nin + 1) * sizeof *g.x);
+    g.off = nb__calloc((size_t)(nin + 1) * sizeof *g.off);
+    bool inputs_ok = true;
+    for (int i = 0; i < nin; i++) {
+        if (!in[i]) {
+            inputs_ok = false;
+            break;
+        }
+        nb_dtype dt = nb__is_float(in[i]->dtype) ? NB_F64 : in[i]->dtype;
+        g.x[i] = nb__tensor_new(dt, in[i]->shape, NULL, false);
+        for (int64_t k = 0; k < in[i]->numel; k++) {
+            if (dt == NB_F64) nb_f64(g.x[i])[k] = nb_get(in[i], k);
+            else nb_i64(g.x[i])[k] = nb_i64(in[i])[k];
+        }
+        memcpy(g.x[i]->name, in[i]->name, sizeof g.x[i]->name);
+        g.x[i]->requires_grad = in[i]->requires_grad && dt == NB_F64;
+        g.off[i] = g.x[i]->requires_grad ? g.P : -1;
+        if (g.x[i]->requires_grad) g.P += in[i]->numel;
+    }
+    nb_rng_state saved_rng = nb_rng_get();
+    g.rng = saved_rng;
+
+    double *f0 = NULL;
+    if (inputs_ok) {
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *out = call(&g);
+        if (out) {
+            g.out_shape = out->shape;
+            g.m = out->numel;
+        }
+        nb_scope_end(&s);
+    }
+    r.op = g.op;
+    r.message[0] = '\0';
+    if (!inputs_ok || g.failed_eval) {
+        appendf(&r, "  the function failed: %s\n", nb_error_message()[0] ? nb_error_message() : "(returned NULL)");
+        goto done;
+    }
+    f0 = nb__malloc((size_t)g.m * sizeof(double) + 1);
+    eval(&g, f0);
+    if (g.P == 0) appendf(&r, "  no input requires grad; nothing to check\n");
+    else appendf(&r, "  %lld output element(s), %lld parameter(s), eps %g, atol %g, rtol %g%s\n", (long long)g.m,
+                 (long long)g.P, o.eps, o.atol, o.rtol, o.fast ? ", fast mode" : "");
+
+    bool jac_ok = true;
+    if (g.P > 0 && g.m > 0) {
+        if (o.fast && fast_check(&g, &o, &r)) {
+            appendf(&r, "  fast mode: vᵀJu agrees\n");
+        } else {
+            r.fast_fallback = o.fast;
+            full_check(&g, &o, &r, f0);
+            jac_ok = r.mismatches == 0;
+        }
+        if (!o.skip_extras && !g.failed_eval) extra_checks(&g, &r);
+    }
+    r.ok = !g.failed_eval && jac_ok && r.reentrant_ok && r.zero_grad_ok && r.no_grad_ok && r.accumulate_ok;
+    if (g.failed_eval) appendf(&r, "  the function failed during the check: %s\n", nb_error_message());
+
+done:
+    {
+        /* one summary line in front of the details */
+        char head[256];
+        snprintf(head, sizeof head, "gradcheck: %s: %s\n", g.op ? g.op : "?", r.ok ? "PASSED" : "FAILED");
+        size_t hl = strlen(head), ml = strlen(r.message);
+        if (hl + ml < sizeof r.message) {
+            memmove(r.message + hl, r.message, ml + 1);
+            memcpy(r.message, head, hl);
+        }
+    }
+    nb_rng_set(saved_rng);
+    for (int i = 0; i < nin; i++) nb_tensor_free(g.x[i]);
+    nb__free(g.x);
+    nb__free(g.off);
+    nb__free(f0);
+    if (!r.ok && !o.quiet) nb_gradcheck_print(stderr, &r);
+    return r;
+}
+
+typedef struct { nb_tensor *(*fn)(nb_tensor *); } unary_ctx;
+
+static nb_tensor *call_unary(nb_tensor *const *in, int nin, void *ctx) {
+    (void)nin;
+    return ((unary_ctx *)ctx)->fn(in[0]);
+}
+
+nb_gradcheck_report nb_gradcheck1(nb_tensor *(*fn)(nb_tensor *), nb_tensor *x, const nb_gradcheck_opts *opts) {
+    unary_ctx c = {fn};
+    bool had = x && x->requires_grad;
+    if (x && nb__is_float(x->dtype)) x->requires_grad = true;
+    nb_gradcheck_report r = nb_gradcheck(call_unary, &x, 1, &c, opts);
+    if (x) x->requires_grad = had;
+    return r;
+}
+
+void nb_gradcheck_print(FILE *f, const nb_gradcheck_report *r) { fputs(r->message, f); }

@@ -1,0 +1,52 @@
+/* autograd/internal.h — what the library's .c files share and users don't see. */
+#ifndef NB_INTERNAL_H
+#define NB_INTERNAL_H
+
+#include "nabla/nabla.h"
+#include <string.h>
+
+#define NB_ALIGN 64
+
+/* tensor->flags */
+enum {
+    NB_TF_HEAP = 1,     /* header (and data, unless a view) is one heap block */
+    NB_TF_VIEW = 2,     /* data belongs to another tensor                     */
+    NB_TF_DEAD = 4      /* freed (debug aid)                                  */
+};
+
+/* Heap with accounting: every byte nabla takes from malloc goes through here,
+ * 64-byte aligned. nb__free accepts NULL. */
+void *nb__malloc(size_t size);
+void *nb__calloc(size_t size);
+void nb__free(void *p);
+
+/* Arena allocation in scope s (NULL = heap, owned by the caller), 64-byte aligned. */
+void *nb__scope_alloc(nb_scope *s, size_t size);
+
+/* A new tensor (header + data) owned by scope s (NULL = persistent). */
+nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero);
+/* A view header over base's data, with shape s, in scope `where`. */
+nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where);
+/* Node for nin inputs in scope `where` (NULL = heap, owned by its output). */
+nb_node *nb__node_new(int nin, nb_scope *where);
+void nb__node_free(nb_node *n);
+
+/* Grad mode and recording. */
+bool nb__recording(void);
+uint64_t nb__next_seq(void);
+
+/* Errors: report and return; callers return NULL/status after it. */
+#define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
+
+/* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran. */
+extern bool nb__anomaly;
+void nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n);
+
+/* Versions a node remembers for input i. */
+static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
+    return i < NB_NODE_INLINE_IN ? &n->in_version[i] : &n->in_version_ext[i - NB_NODE_INLINE_IN];
+}
+
+static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
+
+#endif

@@ -1,0 +1,270 @@
+/* autograd/memory.c — the heap with accounting, the scope arena, tensor and
+ * node allocation.
+ *
+ * A scope owns a list of blocks it bump-allocates from. At scope end its
+ * blocks go back to a pool, in first-use order, so the next scope that makes
+ * the same allocations gets the same blocks: a training step costs no malloc
+ * once the first step has filled the pool. Under AddressSanitizer the blocks
+ * of an ended scope are poisoned, so a tensor used after its scope ended is
+ * reported at the line that uses it. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define NB_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define NB_ASAN 1
+#endif
+#endif
+#ifdef NB_ASAN
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+/* ------------------------------------------------------------ heap */
+
+static nb_mem_stats g_stats;
+
+void *nb__malloc(size_t size) {
+    /* 64 bytes of header keep the payload 64-byte aligned; the size lives in it. */
+    size_t total = (size + NB_ALIGN + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+    unsigned char *p = aligned_alloc(NB_ALIGN, total);
+    if (!p) {
+        nb_fail(NB_ERR_NOMEM, "alloc", "out of memory allocating %zu bytes", size);
+        return NULL;
+    }
+    memcpy(p, &size, sizeof size);
+    g_stats.heap_live += size;
+    g_stats.heap_allocs++;
+    if (g_stats.heap_live > g_stats.heap_peak) g_stats.heap_peak = g_stats.heap_live;
+    return p + NB_ALIGN;
+}
+
+void *nb__calloc(size_t size) {
+    void *p = nb__malloc(size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+
+void nb__free(void *p) {
+    if (!p) return;
+    unsigned char *b = (unsigned char *)p - NB_ALIGN;
+    size_t size;
+    memcpy(&size, b, sizeof size);
+    g_stats.heap_live -= size;
+    free(b);
+}
+
+/* ------------------------------------------------------------ arena */
+
+#define NB_BLOCK_SIZE ((size_t)1 << 20)     /* standard block payload           */
+#define NB_BIG_REQUEST (NB_BLOCK_SIZE / 4)  /* bigger requests get a block each */
+#define NB_MAX_SCOPES 64
+
+typedef struct nb_block {
+    struct nb_block *next;
+    size_t cap, used;
+    bool big;
+    unsigned char *data; /* NB_ALIGN-aligned payload right after the header */
+} nb_block;
+
+struct nb_scope {
+    nb_block *blocks; /* newest first; blocks->used is the bump pointer */
+    size_t used;      /* bytes handed out */
+    int depth;
+};
+
+static nb_scope g_scopes[NB_MAX_SCOPES];
+static int g_depth; /* number of open scopes */
+static nb_block *g_pool; /* free blocks, in the order they were first used */
+
+static nb_block *block_take(size_t need) {
+    bool big = need > NB_BIG_REQUEST;
+    nb_block **best = NULL;
+    for (nb_block **pp = &g_pool; *pp; pp = &(*pp)->next) {
+        nb_block *b = *pp;
+        if (b->big != big || b->cap < need) continue;
+        if (!big) { best = pp; break; }                 /* first standard block */
+        if (!best || b->cap < (*best)->cap) best = pp;  /* best-fitting big one */
+    }
+    if (best) {
+        nb_block *b = *best;
+        *best = b->next;
+        b->next = NULL;
+        b->used = 0;
+        return b;
+    }
+    size_t cap = big ? (need + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN : NB_BLOCK_SIZE;
+    size_t hdr = (sizeof(nb_block) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+    unsigned char *raw = nb__malloc(hdr + cap);
+    if (!raw) return NULL;
+    nb_block *b = (nb_block *)raw;
+    b->next = NULL;
+    b->cap = cap;
+    b->used = 0;
+    b->big = big;
+    b->data = raw + hdr;
+    g_stats.arena_reserved += cap;
+    POISON(b->data, cap);
+    return b;
+}
+
+void *nb__scope_alloc(nb_scope *s, size_t size) {
+    if (!s) return nb__malloc(size);
+    size = (size + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
+    if (size == 0) size = NB_ALIGN;
+    nb_block *b = s->blocks;
+    if (!b || b->big || b->cap - b->used < size) {
+        nb_block *nb = block_take(size);
+        if (!nb) return NULL;
+        if (nb->big && b) {
+            /* keep the standard block in front so small allocations continue in it */
+            nb->next = b->next;
+            b->next = nb;
+            b = nb;
+        } else {
+            nb->next = s->blocks;
+            s->blocks = nb;
+            b = nb;
+        }
+    }
+    void *p = b->data + b->used;
+    b->used += size;
+    s->used += size;
+    g_stats.arena_used += size;
+    if (g_stats.arena_used > g_stats.arena_peak) g_stats.arena_peak = g_stats.arena_used;
+    UNPOISON(p, size);
+    return p;
+}
+
+nb_scope *nb_scope_begin(void) {
+    if (g_depth >= NB_MAX_SCOPES) {
+        nb_fail(NB_ERR_SCOPE, "scope_begin", "more than %d nested scopes", NB_MAX_SCOPES);
+        return NULL;
+    }
+    nb_scope *s = &g_scopes[g_depth++];
+    s->blocks = NULL;
+    s->used = 0;
+    s->depth = g_depth;
+    return s;
+}
+
+nb_scope *nb_scope_current(void) { return g_depth ? &g_scopes[g_depth - 1] : NULL; }
+
+void nb_scope_end(nb_scope **sp) {
+    if (!sp || !*sp) return;
+    nb_scope *s = *sp;
+    if (g_depth == 0 || s != &g_scopes[g_depth - 1]) {
+        nb_fail(NB_ERR_SCOPE, "scope_end",
+                "scopes must end innermost first: this scope is at depth %d, the innermost at %d",
+                s->depth, g_depth);
+        return;
+    }
+    /* Give the blocks back oldest first, so the pool's order is the order of
+     * first use and the next identical step takes the same blocks. */
+    nb_block *rev = NULL;
+    for (nb_block *b = s->blocks, *next; b; b = next) {
+        next = b->next;
+        b->next = rev;
+        rev = b;
+    }
+    nb_block **tail = &rev;
+    while (*tail) {
+        POISON((*tail)->data, (*tail)->cap);
+        tail = &(*tail)->next;
+    }
+    *tail = g_pool;
+    g_pool = rev;
+    g_stats.arena_used -= s->used;
+    s->blocks = NULL;
+    s->used = 0;
+    g_depth--;
+    *sp = NULL;
+}
+
+void nb_mem_trim(void) {
+    while (g_pool) {
+        nb_block *b = g_pool;
+        g_pool = b->next;
+        g_stats.arena_reserved -= b->cap;
+        UNPOISON(b->data, b->cap);
+        nb__free(b);
+    }
+}
+
+nb_mem_stats nb_mem_stats_get(void) { return g_stats; }
+
+/* ------------------------------------------------------------ tensors */
+
+static size_t hdr_size(void) { return (sizeof(nb_tensor) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN; }
+
+static void tensor_init(nb_tensor *t, nb_dtype dt, nb_shape s, nb_scope *where) {
+    memset(t, 0, sizeof *t);
+    t->dtype = dt;
+    t->shape = s;
+    t->numel = nb_shape_numel(s);
+    t->version = &t->version_own;
+    t->scope = where;
+}
+
+nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero) {
+    int64_t numel = nb_shape_numel(s);
+    if (numel < 0) return NULL;
+    size_t bytes = (size_t)numel * nb_dtype_size(dt);
+    unsigned char *p = nb__scope_alloc(where, hdr_size() + bytes);
+    if (!p) return NULL;
+    nb_tensor *t = (nb_tensor *)p;
+    tensor_init(t, dt, s, where);
+    t->data = p + hdr_size();
+    if (!where) t->flags |= NB_TF_HEAP;
+    if (zero) memset(t->data, 0, bytes);
+    return t;
+}
+
+nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where) {
+    nb_tensor *t = nb__scope_alloc(where, hdr_size());
+    if (!t) return NULL;
+    tensor_init(t, base->dtype, s, where);
+    t->data = base->data;
+    t->version = base->version;
+    t->flags |= NB_TF_VIEW | (where ? 0 : NB_TF_HEAP);
+    return t;
+}
+
+nb_node *nb__node_new(int nin, nb_scope *where) {
+    size_t extra = nin > NB_NODE_INLINE_IN
+                       ? (size_t)nin * sizeof(nb_tensor *) + (size_t)(nin - NB_NODE_INLINE_IN) * sizeof(uint32_t)
+                       : 0;
+    unsigned char *p = nb__scope_alloc(where, sizeof(nb_node) + extra);
+    if (!p) return NULL;
+    nb_node *n = (nb_node *)p;
+    memset(n, 0, sizeof *n);
+    n->nin = nin;
+    if (nin > NB_NODE_INLINE_IN) {
+        n->in = (nb_tensor **)(p + sizeof(nb_node));
+        n->in_version_ext = (uint32_t *)(p + sizeof(nb_node) + (size_t)nin * sizeof(nb_tensor *));
+    } else {
+        n->in = n->in_inline;
+    }
+    return n;
+}
+
+void nb__node_free(nb_node *n) {
+    if (!n) return;
+    if (n->saved && n->saved->scope == NULL) nb_tensor_free(n->saved);
+    nb__free(n);
+}
+
+void nb_tensor_free(nb_tensor *t) {
+    if (!t || !(t->flags & NB_TF_HEAP)) return;
+    if (t->grad) nb_tensor_free(t->grad);
+    if (t->node && t->node->out == t) nb__node_free(t->node);
+    t->flags |= NB_TF_DEAD;
+    nb__free(t);
+}

@@ -1,0 +1,92 @@
+/* ops/binary.c — elementwise binary ops with NumPy broadcasting.
+ *
+ * Forward iterates the output reading a and b through broadcast strides;
+ * backward walks the same iteration and adds each input's partial into its
+ * gradient at the broadcast offset, which sums the gradient back to the
+ * input's shape in the same pass (no temporary, no separate reduction). */
+#include "broadcast.h"
+#include "../autograd/internal.h"
+
+#define BINARY(NAME, FWD, DA, DB, SAVES)                                                   \
+    static void NAME##_fwd(nb_node *n) {                                                   \
+        nb_bc bc;                                                                          \
+        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
+        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
+            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
+            T *O = (T *)n->out->data;                                                      \
+            NB_BC_FOR(&bc, {                                                               \
+                for (int64_t j = 0; j < len; j++) {                                        \
+                    const T a = A[oa + j * sa], b = B[ob + j * sb];                        \
+                    O[oo + j] = (FWD);                                                     \
+                }                                                                          \
+            });                                                                            \
+        });                                                                                \
+    }                                                                                      \
+    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                               \
+        nb_tensor *gat = nb_grad_buf(n->in[0]), *gbt = nb_grad_buf(n->in[1]);              \
+        nb_bc bc;                                                                          \
+        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
+        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
+            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
+            const T *G = (const T *)g->data;                                               \
+            T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;        \
+            NB_BC_FOR(&bc, {                                                               \
+                for (int64_t j = 0; j < len; j++) {                                        \
+                    const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];        \
+                    (void)a; (void)b;                                                      \
+                    if (GA) GA[oa + j * sa] += (DA);                                       \
+                    if (GB) GB[ob + j * sb] += (DB);                                       \
+                }                                                                          \
+            });                                                                            \
+        });                                                                                \
+    }                                                                                      \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};          \
+    nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
+        nb_tensor *in[2] = {a, b};                                                         \
+        nb_shape s;                                                                        \
+        if (!nb_check_float_inputs(#NAME, in, 2) || !nb_broadcast_shape(#NAME, a, b, &s)) \
+            return NULL;                                                                   \
+        return nb_apply(&NAME##_op, in, 2, s);                                             \
+    }
+
+BINARY(add, a + b, gg, gg, NB_SAVES_NOTHING)
+BINARY(sub, a - b, gg, -gg, NB_SAVES_NOTHING)
+BINARY(mul, a * b, gg * b, gg * a, NB_SAVES_IN(0) | NB_SAVES_IN(1))
+BINARY(div, a / b, gg / b, -gg * a / (b * b), NB_SAVES_IN(0) | NB_SAVES_IN(1))
+
+/* ------------------------------------------------------------ registry */
+
+/* Same shapes; broadcasting both ways; a row against a batch; a scalar; a
+ * batch of one; and a second input that needs no grad. b_away0 keeps the
+ * divisor away from zero. */
+static int binary_samples(nb_sample *s, int max, bool b_away0) {
+    static const struct { nb_shape a, b; const char *desc; bool b_const; } cases[] = {
+        {NB_SHAPE(3, 4), NB_SHAPE(3, 4), "same shape (3,4)", false},
+        {NB_SHAPE(3, 1), NB_SHAPE(1, 4), "broadcast (3,1) with (1,4)", false},
+        {NB_SHAPE(2, 3, 4), NB_SHAPE(4), "bias-like (2,3,4) with (4)", false},
+        {NB_SHAPE(5), NB_SCALAR, "vector with scalar", false},
+        {NB_SHAPE(1, 3), NB_SHAPE(2, 1, 3), "batch of one, rank grows", false},
+        {NB_SHAPE(2, 5), NB_SHAPE(2, 5), "b needs no grad", true},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = 2};
+        s[k].in[0] = nb_sample_uniform(cases[i].a, -2, 2);
+        s[k].in[1] = b_away0 ? nb_sample_away0(cases[i].b, 0.5, 2) : nb_sample_uniform(cases[i].b, -2, 2);
+        if (cases[i].b_const) nb_set_requires_grad(s[k].in[1], false);
+    }
+    return k;
+}
+
+#define BINARY_ENTRY(NAME, AWAY0)                                                          \
+    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
+        (void)nin; (void)s;                                                                \
+        return nb_##NAME(in[0], in[1]);                                                    \
+    }                                                                                      \
+    static int NAME##_entry_samples(nb_sample *s, int max) { return binary_samples(s, max, AWAY0); } \
+    const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, NAME##_entry_samples, 0, 0};
+
+BINARY_ENTRY(add, false)
+BINARY_ENTRY(sub, false)
+BINARY_ENTRY(mul, false)
+BINARY_ENTRY(div, true)

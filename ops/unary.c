@@ -1,0 +1,110 @@
+/* ops/unary.c — elementwise unary ops: y = f(x), dx += g * f'(x).
+ *
+ * Each op is one UNARY line: its forward expression of v (= x), its backward
+ * expression of v, o (= y), gg (= upstream gradient) and P (the scalar
+ * argument), and which tensors backward reads. Math goes through <tgmath.h>
+ * so the same expression runs in float for f32 and double for f64. */
+#include "../autograd/internal.h"
+#include <tgmath.h>
+
+typedef struct { double p; } scalar_attr;
+
+#define UNARY(NAME, FWD, BWD, SAVES)                                                    \
+    static void NAME##_fwd(nb_node *n) {                                                \
+        const double P = nb_attr(n, scalar_attr)->p; (void)P;                           \
+        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
+            const T *x = (const T *)n->in[0]->data;                                     \
+            T *y = (T *)n->out->data;                                                   \
+            const int64_t N = n->out->numel;                                            \
+            for (int64_t i = 0; i < N; i++) { const T v = x[i]; y[i] = (T)(FWD); }      \
+        });                                                                             \
+    }                                                                                   \
+    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                            \
+        nb_tensor *gxt = nb_grad_buf(n->in[0]);                                         \
+        if (!gxt) return;                                                               \
+        const double P = nb_attr(n, scalar_attr)->p; (void)P;                           \
+        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
+            const T *x = (const T *)n->in[0]->data, *y = (const T *)n->out->data;       \
+            const T *gp = (const T *)g->data;                                           \
+            T *gx = (T *)gxt->data;                                                     \
+            const int64_t N = n->out->numel;                                            \
+            for (int64_t i = 0; i < N; i++) {                                           \
+                const T v = x[i], o = y[i], gg = gp[i]; (void)v; (void)o;               \
+                gx[i] += (T)(BWD);                                                      \
+            }                                                                           \
+        });                                                                             \
+    }                                                                                   \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};       \
+    static nb_tensor *NAME##_apply(nb_tensor *x, double p) {                            \
+        if (!nb_check_float_inputs(#NAME, &x, 1)) return NULL;                          \
+        scalar_attr a = {p};                                                            \
+        return nb_apply_ex(&NAME##_op, &x, 1, x->shape, x->dtype, &a, sizeof a);        \
+    }
+
+/* sigmoid, computed without overflow for large |v| */
+#define SIGMOID(v) ((v) >= 0 ? 1 / (1 + exp(-(v))) : exp(v) / (1 + exp(v)))
+#define SIGN(v) ((v) > 0 ? 1 : (v) < 0 ? -1 : 0)
+
+UNARY(neg, -v, -gg, NB_SAVES_NOTHING)
+UNARY(exp, exp(v), gg * o, NB_SAVES_OUT)
+UNARY(log, log(v), gg / v, NB_SAVES_IN(0))
+UNARY(sqrt, sqrt(v), gg / (2 * o), NB_SAVES_OUT)
+UNARY(abs, fabs(v), gg * SIGN(v), NB_SAVES_IN(0))
+/* d/dx x^p = p x^(p-1); p = 0 gives 0 everywhere (PyTorch does the same) */
+UNARY(pow_scalar, pow(v, (T)P), P == 0 ? 0 : gg * (T)P * pow(v, (T)(P - 1)), NB_SAVES_IN(0))
+UNARY(sigmoid, SIGMOID(v), gg * o * (1 - o), NB_SAVES_OUT)
+UNARY(tanh, tanh(v), gg * (1 - o * o), NB_SAVES_OUT)
+/* relu'(0) = 0, as in PyTorch */
+UNARY(relu, v > 0 ? v : 0, v > 0 ? gg : 0, NB_SAVES_IN(0))
+UNARY(add_scalar, v + (T)P, gg, NB_SAVES_NOTHING)
+UNARY(mul_scalar, v * (T)P, gg * (T)P, NB_SAVES_NOTHING)
+
+nb_tensor *nb_neg(nb_tensor *x) { return neg_apply(x, 0); }
+nb_tensor *nb_exp(nb_tensor *x) { return exp_apply(x, 0); }
+nb_tensor *nb_log(nb_tensor *x) { return log_apply(x, 0); }
+nb_tensor *nb_sqrt(nb_tensor *x) { return sqrt_apply(x, 0); }
+nb_tensor *nb_abs(nb_tensor *x) { return abs_apply(x, 0); }
+nb_tensor *nb_pow_scalar(nb_tensor *x, double p) { return pow_scalar_apply(x, p); }
+nb_tensor *nb_sigmoid(nb_tensor *x) { return sigmoid_apply(x, 0); }
+nb_tensor *nb_tanh(nb_tensor *x) { return tanh_apply(x, 0); }
+nb_tensor *nb_relu(nb_tensor *x) { return relu_apply(x, 0); }
+nb_tensor *nb_add_scalar(nb_tensor *x, double s) { return add_scalar_apply(x, s); }
+nb_tensor *nb_mul_scalar(nb_tensor *x, double s) { return mul_scalar_apply(x, s); }
+
+/* ------------------------------------------------------------ registry */
+
+/* Shapes every unary op is checked on: a scalar, a vector, a batch of one,
+ * an odd 3-D block. Values come from [lo, hi) (or ±[lo, hi) when away0). */
+static int unary_samples(nb_sample *s, int max, double lo, double hi, bool away0, double p) {
+    const nb_shape shapes[] = {NB_SCALAR, NB_SHAPE(7), NB_SHAPE(1, 5), NB_SHAPE(2, 3, 5)};
+    const char *desc[] = {"scalar", "vector (7)", "batch of one (1,5)", "3-D (2,3,5)"};
+    int k = 0;
+    for (int i = 0; i < 4 && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = desc[i], .nin = 1};
+        s[k].in[0] = away0 ? nb_sample_away0(shapes[i], lo, hi) : nb_sample_uniform(shapes[i], lo, hi);
+        s[k].farg[0] = p;
+    }
+    return k;
+}
+
+#define UNARY_ENTRY(NAME, LO, HI, AWAY0, P)                                             \
+    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
+        (void)nin;                                                                      \
+        return NAME##_apply(in[0], s->farg[0]);                                         \
+    }                                                                                   \
+    static int NAME##_entry_samples(nb_sample *s, int max) {                            \
+        return unary_samples(s, max, LO, HI, AWAY0, P);                                 \
+    }                                                                                   \
+    const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, NAME##_entry_samples, 0, 0};
+
+UNARY_ENTRY(neg, -2, 2, false, 0)
+UNARY_ENTRY(exp, -2, 2, false, 0)
+UNARY_ENTRY(log, 0.2, 3, false, 0)         /* domain x > 0 */
+UNARY_ENTRY(sqrt, 0.2, 3, false, 0)        /* away from the infinite slope at 0 */
+UNARY_ENTRY(abs, 0.1, 2, true, 0)          /* away from the kink at 0 */
+UNARY_ENTRY(pow_scalar, 0.3, 2, false, 2.5) /* x^2.5 on x > 0 */
+UNARY_ENTRY(sigmoid, -4, 4, false, 0)
+UNARY_ENTRY(tanh, -3, 3, false, 0)
+UNARY_ENTRY(relu, 0.1, 2, true, 0)         /* away from the kink at 0 */
+UNARY_ENTRY(add_scalar, -2, 2, false, 1.5)
+UNARY_ENTRY(mul_scalar, -2, 2, false, -0.75)
