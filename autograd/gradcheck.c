@@ -218,8 +218,14 @@ static bool fast_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
     double *grad = nb__malloc((size_t)P * sizeof(double) + 1);
     double *fp = nb__malloc((size_t)m * sizeof(double) + 1), *fm = nb__malloc((size_t)m * sizeof(double) + 1);
     double nu = 0, nv = 0;
-    for (int64_t p = 0; p < P; p++) nu += (u[p] = local_uniform(g)) * u[p];
-    for (int64_t j = 0; j < m; j++) nv += (v[j] = local_uniform(g)) * v[j];
+    for (int64_t p = 0; p < P; p++) {
+        u[p] = local_uniform(g) - 0.5;
+        nu += u[p] * u[p];
+    }
+    for (int64_t j = 0; j < m; j++) {
+        v[j] = local_uniform(g) - 0.5;
+        nv += v[j] * v[j];
+    }
     for (int64_t p = 0; p < P; p++) u[p] /= sqrt(nu);
     for (int64_t j = 0; j < m; j++) v[j] /= sqrt(nv);
     bool ok = analytic(g, v, grad, 1);

@@ -20,10 +20,11 @@ NB_API nb_status nb_backward(nb_tensor *root);
 /* The general case: seed has root's shape and dtype. */
 NB_API nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed);
 
-/* nb_zero_grad(t) for a tensor; nn.h extends it to modules. */
-#ifndef nb_zero_grad
-#define nb_zero_grad(x) nb_tensor_zero_grad(x)
-#endif
+/* nb_zero_grad(t) zeroes a tensor's .grad; nb_zero_grad(module) every
+ * parameter's (nn/). */
+NB_API void nb_module_zero_grad(struct nb_module *m);
+#define nb_zero_grad(x) \
+    _Generic((x), struct nb_module *: nb_module_zero_grad, default: nb_tensor_zero_grad)(x)
 
 /* The nodes that lead to t, in tape (creation) order, printed one per line:
  * "#3 mul  in: q (1) z (1)  out: f (1)". */

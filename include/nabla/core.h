@@ -221,6 +221,24 @@ NB_API const char *nb_status_str(nb_status st);
 /* Reports an error the way nabla's own ops do. For user ops and library code. */
 NB_API void nb_fail(nb_status st, const char *op, const char *fmt, ...) NB_PRINTF(3, 4);
 
+/* A tensor with a dotted name ("fc1.weight"): what modules, optimizers and
+ * checkpoints exchange. The name is borrowed. */
+typedef struct nb_named_tensor {
+    const char *name;
+    nb_tensor *t;
+} nb_named_tensor;
+
+/* Loss reductions, shared by the loss primitives and nn losses. */
+typedef enum nb_reduction { NB_REDUCE_MEAN = 0, NB_REDUCE_SUM, NB_REDUCE_NONE } nb_reduction;
+
+/* ---------------------------------------------------------------- threads */
+
+/* Threads for nabla's own parallel loops (OpenMP) and its BLAS calls; one
+ * owner per op, never both. Default: NB_NUM_THREADS from the environment,
+ * else the number of cores. */
+NB_API void nb_set_num_threads(int n);
+NB_API int nb_get_num_threads(void);
+
 /* ------------------------------------------------------------------- RNG */
 
 /* One global generator (xoshiro256**); nb_seed makes every random draw of the

@@ -6,6 +6,9 @@
  * op.h        writing an op: nb_op, nb_node, nb_apply
  * ops.h       the built-in primitive ops
  * autograd.h  backward, tracing, gradcheck, the op registry
+ * nn.h        modules, layers, losses, initializers
+ * optim.h     optimizers, schedules, clipping, early stopping
+ * io.h        datasets, loaders, checkpoints, progress and curves
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -14,6 +17,9 @@
 #include "op.h"
 #include "ops.h"
 #include "autograd.h"
+#include "nn.h"
+#include "optim.h"
+#include "io.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1

@@ -77,4 +77,9 @@ NB_API nb_tensor *nb_copy_(nb_tensor *dst, const nb_tensor *src);      /* dst = 
 #ifdef __cplusplus
 }
 #endif
+
+/* The op library, one header per family. */
+#include "ops_math.h"   /* maximum/minimum/clamp/where/activations, max/min/logsumexp/var/std, softmax family */
+#include "ops_index.h"  /* gather, index_select, concat, stack, slice, pad, expand, squeeze, dropout, maxout */
+#include "ops_conv.h"   /* conv2d, conv1d, pooling */
 #endif
