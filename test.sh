@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# test.sh — installs what is missing, builds nabla, and runs every test:
+# the default build, then an AddressSanitizer/UndefinedBehaviorSanitizer
+# build, then a clang build with -Werror (compile only). Ends with
+# "N passed, N failed". Usage: ./test.sh [--quick]   (--quick: default build only)
+set -uo pipefail
+cd "$(dirname "$0")"
+source .ci/deps.sh
+nb_install_deps
+export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+logs=()
+extra=()
+fail=0
+
+run_build() { # dir, meson args...
+  local dir=$1; shift
+  if [ ! -d "$dir" ]; then meson setup "$dir" "$@" >/dev/null || return 1; fi
+  ninja -C "$dir" >/dev/null || { ninja -C "$dir" | tail -30; return 1; }
+  meson test -C "$dir" --print-errorlogs --num-processes 2 >"$dir/test-output.txt" 2>&1
+  local rc=$?
+  grep -E "^ *[0-9]+/[0-9]+ " "$dir/test-output.txt"
+  logs+=("$dir/meson-logs/testlog.json")
+  return $rc
+}
+
+echo "== default build (gcc, -Wall -Wextra)"
+run_build build || fail=1
+if [ "${1:-}" != "--quick" ]; then
+  echo "== sanitizer build (address, undefined)"
+  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+    run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
+  echo "== clang build (-Werror, compile only)"
+  if [ ! -d build-clang ]; then CC=clang meson setup build-clang -Dwerror=true >/dev/null; fi
+  if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"
+  else ninja -C build-clang | tail -20; extra+=("--extra=clang -Werror build=fail"); fi
+fi
+python3 .ci/count_tests.py "${extra[@]}" "${logs[@]}" || fail=1
+exit $fail
