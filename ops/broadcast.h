@@ -37,6 +37,7 @@ void nb_bc_init(nb_bc *bc, nb_shape out, nb_shape a, nb_shape b);
                 idx_[d_] = 0;                                                       \
             }                                                                       \
         }                                                                           \
+        (void)oa; (void)ob;                                                         \
     } while (0)
 
 #endif
