@@ -1,11 +1,18 @@
-/* ops/kernels/gemm.c — GEMM: BLAS backend when present, reference otherwise. */
+/* ops/kernels/gemm.c — GEMM dispatch: backend, ISA and thread count.
+ * The kernels themselves are in gemm_tmpl.h (instantiated by gemm_avx512.c
+ * and gemm_avx2.c, each compiled for its ISA) and the reference loop below. */
 #include "gemm.h"
 #include "config.h"
+#include "nabla/core.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #if NB_HAVE_CBLAS
 #include <cblas.h>
+#endif
+#if defined(_OPENMP)
+#include <omp.h>
 #endif
 
 /* Reference: C = alpha*op(A)op(B) + beta*C, i-k-j order so the inner loop is
@@ -29,30 +36,170 @@
 GEMM_REF(float, nb_gemm_ref_f32)
 GEMM_REF(double, nb_gemm_ref_f64)
 
-void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
-                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (M == 0 || N == 0) return;
-#if NB_HAVE_CBLAS
-    if (K > 0) {
-        cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                    (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-        return;
-    }
+/* The instantiations of gemm_tmpl.h (M, N, K > 0; nt threads), x86-64 only. */
+#define GEMM_DECL(SFX, T)                                                                               \
+    void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, \
+                              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt);
+GEMM_DECL(_avx512_f32, float)
+GEMM_DECL(_avx512_f64, double)
+GEMM_DECL(_avx2_f32, float)
+GEMM_DECL(_avx2_f64, double)
+
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+static int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
+static int g_isa = -1;  /* the ISA in use, -1 before the first call */
+
+static int cpu_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
 #endif
-    nb_gemm_ref_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return ISA_SCALAR;
 }
 
-void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
-                 const double *B, int64_t ldb, double beta, double *C, int64_t ldc) {
-    if (M == 0 || N == 0) return;
-#if NB_HAVE_CBLAS
-    if (K > 0) {
-        cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N,
-                    (int)K, alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);
-        return;
-    }
-#endif
-    nb_gemm_ref_f64(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+static int isa_from_name(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "avx512")) return ISA_AVX512;
+    if (!strcmp(s, "avx2")) return ISA_AVX2;
+    if (!strcmp(s, "scalar")) return ISA_SCALAR;
+    return -1;
 }
 
-const char *nb_gemm_backend(void) { return NB_HAVE_CBLAS ? "openblas" : "builtin"; }
+static int isa(void) {
+    if (g_isa < 0) {
+        int best = cpu_isa(), want = isa_from_name(getenv("NB_GEMM_ISA"));
+        g_isa = want >= 0 && want < best ? want : best;
+    }
+    return g_isa;
+}
+
+bool nb_gemm_set_isa(const char *name) {
+    int want = isa_from_name(name);
+    if (want < 0 || want > cpu_isa()) return false;
+    g_isa = want;
+    return true;
+}
+
+const char *nb_gemm_isa(void) {
+    static const char *names[] = {"scalar", "avx2", "avx512"};
+    return names[isa()];
+}
+
+static int kind(void) {
+    if (g_kind < 0) {
+        const char *e = getenv("NB_GEMM");
+        int k = NB_HAVE_CBLAS ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
+        if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
+        else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
+        else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
+        g_kind = k;
+    }
+    return g_kind;
+}
+
+bool nb_gemm_set_backend(nb_gemm_kind k) {
+    if (k == NB_GEMM_BLAS && !NB_HAVE_CBLAS) return false;
+    if (k == NB_GEMM_AUTO) {
+        g_kind = -1;
+        kind();
+    } else {
+        g_kind = (int)k;
+    }
+    return true;
+}
+
+const char *nb_gemm_backend(void) {
+    switch (kind()) {
+    case NB_GEMM_BLAS: return "openblas";
+    case NB_GEMM_REF: return "ref";
+    default: return "builtin";
+    }
+}
+
+static bool in_parallel(void) {
+#if defined(_OPENMP)
+    return omp_in_parallel();
+#else
+    return false;
+#endif
+}
+
+/* Below this many multiply-adds the packing costs more than it saves. */
+#define GEMM_SMALL (8 * 8 * 8)
+/* Below this many multiply-adds one thread beats forking a team (~2 µs). */
+#define GEMM_PAR (64 * 64 * 64)
+
+static int threads_for(int64_t M, int64_t N, int64_t K) {
+    if (in_parallel() || (double)M * N * K < GEMM_PAR) return 1;
+    return nb_get_num_threads();
+}
+
+#if NB_HAVE_CBLAS
+/* OpenBLAS keeps its own pool: size it to nabla's count before each call. */
+static void blas_threads(void) {
+    static int have;
+    int n = nb_get_num_threads();
+    if (n != have) {
+        openblas_set_num_threads(n);
+        have = n;
+    }
+}
+#endif
+
+/* C = beta*C for the cases with no product (K == 0 or alpha == 0). */
+#define SCALE_C(T)                                                                   \
+    for (int64_t i = 0; i < M; i++) {                                                \
+        T *c = C + i * ldc;                                                          \
+        if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                          \
+        else if (beta != 1) for (int64_t j = 0; j < N; j++) c[j] *= beta;            \
+    }
+
+#define GEMM_DISPATCH(T, S, CBLAS)                                                                             \
+    void nb_gemm_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,     \
+                     const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                     \
+        if (M <= 0 || N <= 0) return;                                                                          \
+        if (K <= 0 || alpha == 0) { SCALE_C(T); return; }                                                      \
+        const int k = kind();                                                                                  \
+        if (k == NB_GEMM_REF || (double)M * N * K <= GEMM_SMALL) {                                             \
+            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                             \
+            return;                                                                                            \
+        }                                                                                                      \
+        if (k == NB_GEMM_BLAS && !in_parallel()) {                                                             \
+            CBLAS;                                                                                             \
+        }                                                                                                      \
+        switch (isa()) {                                                                                       \
+        X86_CASES(S)                                                                                           \
+        default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
+        }                                                                                                      \
+    }
+
+#define X86_CASES_(S)                                                                                          \
+        case ISA_AVX512:                                                                                       \
+            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            return;                                                                                            \
+        case ISA_AVX2:                                                                                         \
+            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            return;
+/* The ISA kernels are built on x86-64 only (ops/meson.build). */
+#if defined(__x86_64__) && defined(__GNUC__)
+#define X86_CASES(S) X86_CASES_(S)
+#else
+#define X86_CASES(S)
+#endif
+
+#if NB_HAVE_CBLAS
+#define CALL_CBLAS(fn)                                                                                         \
+    do {                                                                                                       \
+        blas_threads();                                                                                        \
+        fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, \
+           alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                \
+        return;                                                                                                \
+    } while (0)
+#else
+#define CALL_CBLAS(fn) do { } while (0)
+#endif
+
+GEMM_DISPATCH(float, f32, CALL_CBLAS(cblas_sgemm))
+GEMM_DISPATCH(double, f64, CALL_CBLAS(cblas_dgemm))

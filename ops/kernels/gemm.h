@@ -3,10 +3,20 @@
  *   C = alpha * op(A) @ op(B) + beta * C,   op(X) = X or Xᵀ
  *
  * Row-major; op(A) is M×K, op(B) is K×N, C is M×N with leading dimensions
- * lda, ldb, ldc (elements). Kernels know nothing of tensors or graphs. The
- * backend is BLAS (cblas_sgemm/dgemm) when built with it, else the built-in
- * kernel; nb_gemm_ref_* is the plain reference the fast ones are tested
- * against. */
+ * lda, ldb, ldc (elements). beta == 0 never reads C (NaN there is ignored).
+ * Kernels know nothing of tensors or graphs.
+ *
+ * Backends (one owner of the threads per call, never both):
+ *   - "blas":    OpenBLAS through CBLAS (meson option blas, on when found);
+ *                its own pthreads, set to nb_get_num_threads(). Never called
+ *                from inside an OpenMP parallel region (built-in used there).
+ *   - "builtin": packed, cache-blocked, register-tiled kernel (gemm_tmpl.h)
+ *                with AVX-512F or AVX2+FMA micro-kernels picked at run time
+ *                from the CPU; OpenMP over row/column bands above a size
+ *                threshold. Without AVX2 it is the reference loop.
+ *   - "ref":     nb_gemm_ref_*, the plain loop the fast ones are tested against.
+ * The default is blas when built with it, else builtin; the environment
+ * variable NB_GEMM=builtin|blas|ref or nb_gemm_set_backend overrides it. */
 #ifndef NB_GEMM_H
 #define NB_GEMM_H
 
@@ -23,7 +33,24 @@ void nb_gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float al
 void nb_gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                      int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
-/* The backend in use: "openblas" or "builtin". */
+typedef enum nb_gemm_kind {
+    NB_GEMM_AUTO = 0, /* blas when built with it, else builtin (NB_GEMM overrides) */
+    NB_GEMM_BUILTIN,
+    NB_GEMM_BLAS,     /* falls back to builtin when not built with BLAS */
+    NB_GEMM_REF
+} nb_gemm_kind;
+
+/* Chooses the backend for every later call (NB_GEMM_AUTO: the default and
+ * the NB_GEMM variable). Returns false, changing nothing, for blas when the
+ * library was built without it. */
+bool nb_gemm_set_backend(nb_gemm_kind k);
+/* The backend in use: "openblas", "builtin" or "ref". */
 const char *nb_gemm_backend(void);
+/* The built-in kernel's instruction set: "avx512", "avx2" or "scalar" (the
+ * best the CPU has). nb_gemm_set_isa("avx2"|"avx512"|"scalar") or
+ * NB_GEMM_ISA in the environment caps it (tests and benchmarks compare them);
+ * returns false, changing nothing, when the CPU lacks that ISA. */
+const char *nb_gemm_isa(void);
+bool nb_gemm_set_isa(const char *isa);
 
 #endif

@@ -1,0 +1,228 @@
+/* ops/kernels/gemm_tmpl.h — the built-in blocked GEMM, instantiated once per
+ * (ISA, dtype) by gemm_avx512.c and gemm_avx2.c (no include guard: included
+ * several times with different macros).
+ *
+ * The Goto/BLIS scheme, row-major:
+ *
+ *   for jc in N step NC:            B panel  KC×NC  packed   (L3)
+ *     for pc in K step KC:
+ *       pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels
+ *       for ic in M step MC:        A block  MC×KC  packed   (L2)
+ *         pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
+ *         for jr in nc step NR:     B micro-panel KC×NR      (L1)
+ *           for ir in mc step MR:   MR×NR of C in registers
+ *
+ * Transposes are handled while packing, so op(A), op(B) are never copied
+ * beyond the packed blocks. beta is applied on the first K block only (beta
+ * 0 never reads C, so NaN there is ignored); later K blocks accumulate.
+ * Every element of C sums its K products in the same order whatever the
+ * tiling, thread count or position, so results are bit-identical run to run
+ * and across thread counts.
+ *
+ * Threads: the output is split into nt row bands (or column bands when N is
+ * the larger side), each computed by one OpenMP thread with its own packing
+ * buffers. Small products stay on one thread (caller's threshold).
+ *
+ * Required macros: T, SFX (suffix of every name), V (vector type), VL (lanes),
+ * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC,
+ * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
+ * VFMA(a, b, c) = a*b + c, VMUL(a, b). The includer provides <stdlib.h>,
+ * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
+
+#define NR (NV * VL)
+#define G_CAT_(a, b) a##b
+#define G_CAT(a, b) G_CAT_(a, b)
+#define G_FN(name) G_CAT(name, SFX)
+
+static inline int64_t G_FN(gmin)(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* op(A)[0:mc, 0:kc] (A points at its first element) into micro-panels of MR
+ * rows, each stored k-major: dst[k*MR + r]. Rows past mc are zero. */
+static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool ta, T *restrict dst) {
+    for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
+        const int64_t m = G_FN(gmin)(MR, mc - i);
+        if (ta) {
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = A + k * lda + i;
+                int64_t r = 0;
+                for (; r < m; r++) dst[k * MR + r] = src[r];
+                for (; r < MR; r++) dst[k * MR + r] = 0;
+            }
+        } else {
+            for (int64_t r = 0; r < m; r++) {
+                const T *src = A + (i + r) * lda;
+                for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = src[k];
+            }
+            for (int64_t r = m; r < MR; r++)
+                for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = 0;
+        }
+    }
+}
+
+/* op(B)[0:kc, 0:nc] into micro-panels of NR columns: dst[k*NR + j]. */
+static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool tb, T *restrict dst) {
+    for (int64_t j = 0; j < nc; j += NR, dst += kc * NR) {
+        const int64_t n = G_FN(gmin)(NR, nc - j);
+        if (tb) {
+            for (int64_t c = 0; c < n; c++) {
+                const T *src = B + (j + c) * ldb;
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = src[k];
+            }
+            for (int64_t c = n; c < NR; c++)
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = 0;
+        } else {
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = B + k * ldb + j;
+                int64_t c = 0;
+                for (; c < n; c++) dst[k * NR + c] = src[c];
+                for (; c < NR; c++) dst[k * NR + c] = 0;
+            }
+        }
+    }
+}
+
+/* C[0:m, 0:n] = alpha * a·b + beta * C  (beta 0: C is not read). a is an MR×kc
+ * micro-panel, b a kc×NR one; the full MR×NR tile lives in registers. */
+static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict C, int64_t ldc, int64_t m,
+                      int64_t n, T alpha, T beta) {
+    V acc[MR][NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) acc[r][v] = VZERO();
+    for (int64_t k = 0; k < kc; k++) {
+        V bv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++) {
+            const V av = VSET1(a[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
+        }
+        a += MR;
+        b += NR;
+    }
+    const V va = VSET1(alpha);
+    if (m == MR && n == NR) {
+        const V vb = VSET1(beta);
+#pragma GCC unroll 16
+        for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                T *c = C + r * ldc + v * VL;
+                V x = VMUL(acc[r][v], va);
+                if (beta != 0) x = VFMA(vb, VLOADU(c), x);
+                VSTOREU(c, x);
+            }
+        return;
+    }
+    T tmp[MR * NR] __attribute__((aligned(64)));
+#pragma GCC unroll 16
+    for (int r = 0; r < MR; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) VSTOREU(tmp + r * NR + v * VL, VMUL(acc[r][v], va));
+    for (int64_t r = 0; r < m; r++) {
+        T *c = C + r * ldc;
+        if (beta == 0)
+            for (int64_t j = 0; j < n; j++) c[j] = tmp[r * NR + j];
+        else
+            for (int64_t j = 0; j < n; j++) c[j] = tmp[r * NR + j] + beta * c[j];
+    }
+}
+
+/* Packing buffers, one pair per thread, grown on demand and kept (a training
+ * loop calls GEMM with the same shapes every step: no malloc in steady state). */
+static _Thread_local T *G_FN(abuf);
+static _Thread_local T *G_FN(bbuf);
+static _Thread_local size_t G_FN(abuf_n), G_FN(bbuf_n);
+
+static T *G_FN(grow)(T **buf, size_t *have, size_t need) {
+    if (*have < need) {
+        free(*buf);
+        size_t bytes = (need * sizeof(T) + 63) & ~(size_t)63;
+        *buf = aligned_alloc(64, bytes);
+        *have = *buf ? need : 0;
+    }
+    return *buf;
+}
+
+/* Out of memory for packing: the plain triple loop, same contract. */
+static void G_FN(naive)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
+                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            T s = 0;
+            for (int64_t k = 0; k < K; k++)
+                s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
+            C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C[i * ldc + j]);
+        }
+}
+
+/* One thread's share: the whole blocked algorithm on a sub-problem. */
+static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
+                         const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {
+    const int64_t kcmax = G_FN(gmin)(KC, K);
+    const int64_t mcmax = (G_FN(gmin)(MC, M) + MR - 1) / MR * MR;
+    const int64_t ncmax = (G_FN(gmin)(NC, N) + NR - 1) / NR * NR;
+    T *ab = G_FN(grow)(&G_FN(abuf), &G_FN(abuf_n), (size_t)(mcmax * kcmax));
+    T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
+    if (!ab || !bb) {
+        G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    for (int64_t jc = 0; jc < N; jc += NC) {
+        const int64_t nc = G_FN(gmin)(NC, N - jc);
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = G_FN(gmin)(KC, K - pc);
+            const T bt = pc == 0 ? beta : (T)1;
+            G_FN(pack_b)(kc, nc, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, bb);
+            for (int64_t ic = 0; ic < M; ic += MC) {
+                const int64_t mc = G_FN(gmin)(MC, M - ic);
+                G_FN(pack_a)(mc, kc, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, ab);
+                for (int64_t jr = 0; jr < nc; jr += NR)
+                    for (int64_t ir = 0; ir < mc; ir += MR)
+                        G_FN(ukr)(kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                  G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
+            }
+        }
+    }
+}
+
+/* The instantiation's entry: M, N, K > 0 (the dispatcher handles the empty
+ * cases). nt: threads to use (1 = this thread only). */
+void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
+                           const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt) {
+    /* Split the larger side into bands of whole micro-tiles. */
+    const bool by_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
+    const int64_t tiles = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
+    if (nt > tiles) nt = (int)tiles;
+    if (nt <= 1) {
+        G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+#if defined(_OPENMP)
+#pragma omp parallel num_threads(nt)
+    {
+        const int t = omp_get_thread_num(), nth = omp_get_num_threads();
+        const int64_t per = (tiles + nth - 1) / nth, lo = t * per, hi = G_FN(gmin)(tiles, lo + per);
+        if (lo < hi) {
+            if (by_rows) {
+                const int64_t i0 = lo * MR, m = G_FN(gmin)(M, hi * MR) - i0;
+                G_FN(serial)(ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc,
+                             ldc);
+            } else {
+                const int64_t j0 = lo * NR, n = G_FN(gmin)(N, hi * NR) - j0;
+                G_FN(serial)(ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
+            }
+        }
+    }
+#else
+    G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+#endif
+}
+
+#undef NR
+#undef G_CAT_
+#undef G_CAT
+#undef G_FN

