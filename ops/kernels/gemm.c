@@ -129,7 +129,7 @@ static bool in_parallel(void) {
 /* Below this many multiply-adds the packing costs more than it saves. */
 #define GEMM_SMALL (8 * 8 * 8)
 /* Below this many multiply-adds one thread beats forking a team (~2 µs). */
-#define GEMM_PAR (64 * 64 * 64)
+#define GEMM_PAR (100 * 100 * 100)
 
 static int threads_for(int64_t M, int64_t N, int64_t K) {
     if (in_parallel() || (double)M * N * K < GEMM_PAR) return 1;

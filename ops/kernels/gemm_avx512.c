@@ -21,6 +21,9 @@
 #define KC 256
 #define MC 192
 #define NC 3072
+#ifndef DIRECT_MAX
+#define DIRECT_MAX (160.0 * 160 * 160)
+#endif
 #define VZERO() _mm512_setzero_ps()
 #define VLOAD(p) _mm512_load_ps(p)
 #define VLOADU(p) _mm512_loadu_ps(p)
@@ -38,6 +41,7 @@
 #undef KC
 #undef MC
 #undef NC
+#undef DIRECT_MAX
 #undef VZERO
 #undef VLOAD
 #undef VLOADU
@@ -55,6 +59,7 @@
 #define KC 256
 #define MC 96
 #define NC 2048
+#define DIRECT_MAX (160.0 * 160 * 160)
 #define VZERO() _mm512_setzero_pd()
 #define VLOAD(p) _mm512_load_pd(p)
 #define VLOADU(p) _mm512_loadu_pd(p)

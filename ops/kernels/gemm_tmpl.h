@@ -24,7 +24,8 @@
  * buffers. Small products stay on one thread (caller's threshold).
  *
  * Required macros: T, SFX (suffix of every name), V (vector type), VL (lanes),
- * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC,
+ * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
+ * M·N·K computed without packing),
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
  * VFMA(a, b, c) = a*b + c, VMUL(a, b). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
@@ -81,10 +82,14 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
     }
 }
 
-/* C[0:m, 0:n] = alpha * a·b + beta * C  (beta 0: C is not read). a is an MR×kc
- * micro-panel, b a kc×NR one; the full MR×NR tile lives in registers. */
-static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict C, int64_t ldc, int64_t m,
-                      int64_t n, T alpha, T beta) {
+/* C[0:m, 0:n] = alpha * a·b + beta * C  (beta 0: C is not read). a is MR×kc
+ * with element (r, k) at a[r*ars + k*aks]; b is kc×NR with row k at b + k*bks
+ * (contiguous NR). The full MR×NR tile lives in registers. Inlined into two
+ * callers with constant strides: the packed one and the direct one. */
+static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars,
+                                                               int64_t aks, const T *restrict b, int64_t bks,
+                                                               T *restrict C, int64_t ldc, int64_t m, int64_t n,
+                                                               T alpha, T beta) {
     V acc[MR][NV];
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
@@ -93,15 +98,15 @@ static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *r
     for (int64_t k = 0; k < kc; k++) {
         V bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = VLOAD(b + v * VL);
+        for (int v = 0; v < NV; v++) bv[v] = VLOADU(b + v * VL);
 #pragma GCC unroll 16
         for (int r = 0; r < MR; r++) {
-            const V av = VSET1(a[r]);
+            const V av = VSET1(a[r * ars]);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++) acc[r][v] = VFMA(av, bv[v], acc[r][v]);
         }
-        a += MR;
-        b += NR;
+        a += aks;
+        b += bks;
     }
     const V va = VSET1(alpha);
     if (m == MR && n == NR) {
@@ -129,6 +134,20 @@ static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *r
         else
             for (int64_t j = 0; j < n; j++) c[j] = tmp[r * NR + j] + beta * c[j];
     }
+}
+
+static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict C, int64_t ldc, int64_t m,
+                      int64_t n, T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, m, n, alpha, beta);
+}
+/* A read in place, row-major (ars = lda, aks = 1) or transposed (1, lda). */
+static void G_FN(ukr_rows)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks,
+                           T *restrict C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, lda, 1, b, bks, C, ldc, m, n, alpha, beta);
+}
+static void G_FN(ukr_cols)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks,
+                           T *restrict C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, 1, lda, b, bks, C, ldc, m, n, alpha, beta);
 }
 
 /* Packing buffers, one pair per thread, grown on demand and kept (a training
@@ -169,6 +188,34 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
     T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
     if (!ab || !bb) {
         G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (K <= KC && (double)M * N * K <= DIRECT_MAX) {
+        /* Small: one K block, so the same sums as the packed path; A is read in
+         * place (full MR-row tiles) and so is B when not transposed (full
+         * NR-column panels); only edge tiles and Bᵀ panels are packed. */
+        for (int64_t jr = 0; jr < N; jr += NR) {
+            const int64_t n = G_FN(gmin)(NR, N - jr);
+            const T *bp = B + jr;
+            int64_t bks = ldb;
+            if (tb || n < NR) {
+                G_FN(pack_b)(K, n, tb ? B + jr * ldb : B + jr, ldb, tb, bb);
+                bp = bb;
+                bks = NR;
+            }
+            for (int64_t ir = 0; ir < M; ir += MR) {
+                const int64_t m = G_FN(gmin)(MR, M - ir);
+                T *c = C + ir * ldc + jr;
+                if (m < MR) {
+                    G_FN(pack_a)(m, K, ta ? A + ir : A + ir * lda, lda, ta, ab);
+                    G_FN(ukr_cols)(K, ab, MR, bp, bks, c, ldc, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
+                } else if (ta) {
+                    G_FN(ukr_cols)(K, A + ir, lda, bp, bks, c, ldc, m, n, alpha, beta);
+                } else {
+                    G_FN(ukr_rows)(K, A + ir * lda, lda, bp, bks, c, ldc, m, n, alpha, beta);
+                }
+            }
+        }
         return;
     }
     for (int64_t jc = 0; jc < N; jc += NC) {
