@@ -1,12 +1,14 @@
-/* ops/reduce.c — sum and mean over axes, with keepdim.
+/* ops/reduce.c — reductions over axes, with keepdim: sum, mean, max, min,
+ * logsumexp, var, std; and argmax/argmin along one axis.
  *
- * Forward walks the input and adds each element into the output element it
- * reduces to (broadcast strides, 0 along reduced axes); backward is the same
- * walk the other way: each input element's gradient gets its output's
- * gradient (times 1/count for mean). A full reduction accumulates in double. */
+ * Forward walks the input and combines each element into the output element
+ * it reduces to (broadcast strides, 0 along reduced axes); backward is the
+ * same walk the other way: each input element's gradient gets its output's
+ * gradient times the local derivative (1, 1/count, a tie share, softmax,
+ * 2(x−μ)/(N−d)). A full sum accumulates in double; logsumexp and var keep
+ * their per-output accumulators in double for every dtype. */
 #include "broadcast.h"
-#include "../autograd/internal.h"
-#include <math.h>
+#include "math_util.h"
 
 typedef struct {
     uint32_t mask;   /* bit i: axis i is reduced */
@@ -68,29 +70,43 @@ static void reduce_bwd(nb_node *n, const nb_tensor *g) {
 static const nb_op sum_op = {"sum", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false};
 static const nb_op mean_op = {"mean", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false};
 
-static nb_tensor *reduce(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool keepdim) {
-    if (!nb_check_float_inputs(op->name, &x, 1)) return NULL;
-    if (naxes < 0 || (naxes > 0 && !axes)) {
-        nb_fail(NB_ERR_ARG, op->name, "bad axis list (naxes %d)", naxes);
-        return NULL;
+/* The axis list as a bitmask (naxes 0 = all); false with the error reported. */
+static bool axes_mask(const char *op, const nb_tensor *x, const int *axes, int naxes, uint32_t *mask) {
+    if (naxes < 0 || naxes > NB_MAX_DIMS || (naxes > 0 && !axes)) {
+        char d[NB_DESCRIBE_LEN];
+        nb_fail(NB_ERR_ARG, op, "bad axis list (naxes %d): %s", naxes, nb_describe(x, "x", d, sizeof d));
+        return false;
     }
-    reduce_attr at = {0, keepdim, op == &mean_op};
-    if (naxes == 0) at.mask = x->shape.ndim ? (1u << x->shape.ndim) - 1 : 0;
+    *mask = 0;
+    if (naxes == 0) *mask = x->shape.ndim ? (1u << x->shape.ndim) - 1 : 0;
     for (int i = 0; i < naxes; i++) {
-        int a = nb_norm_axis(op->name, x, axes[i]);
-        if (a < 0) return NULL;
-        if (at.mask >> a & 1u) {
-            nb_fail(NB_ERR_AXIS, op->name, "axis %d is listed twice", axes[i]);
-            return NULL;
+        int a = nb_norm_axis(op, x, axes[i]);
+        if (a < 0) return false;
+        if (*mask >> a & 1u) {
+            char d[NB_DESCRIBE_LEN];
+            nb_fail(NB_ERR_AXIS, op, "axis %d is listed twice: %s", axes[i], nb_describe(x, "x", d, sizeof d));
+            return false;
         }
-        at.mask |= 1u << a;
+        *mask |= 1u << a;
     }
+    return true;
+}
+
+static nb_shape reduced_shape(nb_shape x, uint32_t mask, bool keepdim) {
     nb_shape s = {0};
-    for (int i = 0; i < x->shape.ndim; i++) {
-        if (!(at.mask >> i & 1u)) s.d[s.ndim++] = x->shape.d[i];
+    for (int i = 0; i < x.ndim; i++) {
+        if (!(mask >> i & 1u)) s.d[s.ndim++] = x.d[i];
         else if (keepdim) s.d[s.ndim++] = 1;
     }
-    return nb_apply_ex(op, &x, 1, s, x->dtype, &at, sizeof at);
+    return s;
+}
+
+static nb_tensor *reduce(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool keepdim) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    reduce_attr at = {0, keepdim, op == &mean_op};
+    if (!axes_mask(op->name, x, axes, naxes, &at.mask)) return NULL;
+    return nb_apply_ex(op, &x, 1, reduced_shape(x->shape, at.mask, keepdim), x->dtype, &at, sizeof at);
 }
 
 nb_tensor *nb_sum(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
@@ -119,6 +135,292 @@ nb_tensor *nb_sum_to(nb_tensor *x, nb_shape s) {
     }
     if (na == 0) return nb_reshape(x, s);
     return nb_reshape(nb_sum(x, axes, na, true), s);
+}
+
+/* ------------------------------------------------------------ max, min */
+
+typedef struct {
+    uint32_t mask;
+    bool keepdim;
+    bool is_min;
+    bool split;   /* ties share the gradient evenly (naxes != 1); else the first gets it */
+} maxmin_attr;
+
+/* A reduced axis of size 0 with outputs to fill has no max: refuse it. */
+static bool check_nonempty(const char *op, const nb_tensor *x, uint32_t mask) {
+    for (int i = 0; i < x->shape.ndim; i++)
+        if ((mask >> i & 1u) && x->shape.d[i] == 0) {
+            char d[NB_DESCRIBE_LEN];
+            nb_fail(NB_ERR_SHAPE, op, "can't reduce over axis %d of size 0: %s", i, nb_describe(x, "x", d, sizeof d));
+            return false;
+        }
+    return true;
+}
+
+/* v wins over r (NaN wins and then stays) */
+#define BETTER(v, r, is_min) ((r) == (r) && ((v) != (v) || ((is_min) ? (v) < (r) : (v) > (r))))
+/* v is (one of) the extremum y */
+#define HIT(v, y) ((v) == (y) || ((v) != (v) && (y) != (y)))
+
+static void maxmin_fwd(nb_node *n) {
+    const maxmin_attr *at = nb_attr(n, maxmin_attr);
+    const nb_tensor *x = n->in[0];
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *R = (T *)n->out->data;
+        for (int64_t i = 0; i < n->out->numel; i++) R[i] = at->is_min ? (T)INFINITY : (T)-INFINITY;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++) {
+                const T v = X[oo + j];
+                T *r = &R[oa + j * sa];
+                if (BETTER(v, *r, at->is_min)) *r = v;
+            }
+        });
+    });
+}
+
+static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
+    const maxmin_attr *at = nb_attr(n, maxmin_attr);
+    nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
+    if (!gxt) return;
+    const int64_t m = n->out->numel;
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    /* split: how many elements tie for each output; first: whether the first
+     * one (row-major, i.e. the argmax along a single axis) was seen yet */
+    int64_t *cnt = nb__calloc((size_t)(m + 1) * sizeof(int64_t));
+    if (!cnt) return;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        if (at->split) {
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++)
+                    if (HIT(X[oo + j], Y[oa + j * sa])) cnt[oa + j * sa]++;
+            });
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++)
+                    if (HIT(X[oo + j], Y[oa + j * sa])) GX[oo + j] += G[oa + j * sa] / (T)cnt[oa + j * sa];
+            });
+        } else {
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++)
+                    if (!cnt[oa + j * sa] && HIT(X[oo + j], Y[oa + j * sa])) {
+                        cnt[oa + j * sa] = 1;
+                        GX[oo + j] += G[oa + j * sa];
+                    }
+            });
+        }
+    });
+    nb__free(cnt);
+}
+
+static const nb_op max_op = {"max", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+static const nb_op min_op = {"min", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+
+static nb_tensor *maxmin(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool keepdim) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    maxmin_attr at = {0, keepdim, op == &min_op, naxes != 1};
+    if (!axes_mask(op->name, x, axes, naxes, &at.mask) || !check_nonempty(op->name, x, at.mask)) return NULL;
+    return nb_apply_ex(op, &x, 1, reduced_shape(x->shape, at.mask, keepdim), x->dtype, &at, sizeof at);
+}
+
+nb_tensor *nb_max(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
+    return maxmin(&max_op, x, axes, naxes, keepdim);
+}
+nb_tensor *nb_min(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
+    return maxmin(&min_op, x, axes, naxes, keepdim);
+}
+
+/* ------------------------------------------------------------ argmax, argmin */
+
+typedef struct { int axis; bool is_min; } arg_attr;
+
+static void arg_fwd(nb_node *n) {
+    const arg_attr *at = nb_attr(n, arg_attr);
+    const nb_tensor *x = n->in[0];
+    int64_t outer = 1, len = x->shape.d[at->axis], inner = 1;
+    for (int i = 0; i < at->axis; i++) outer *= x->shape.d[i];
+    for (int i = at->axis + 1; i < x->shape.ndim; i++) inner *= x->shape.d[i];
+    int64_t *R = nb_i64(n->out);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                const T *row = X + o * len * inner + i;
+                T best = row[0];
+                int64_t bi = 0;
+                for (int64_t k = 1; k < len; k++) {
+                    const T v = row[k * inner];
+                    if (BETTER(v, best, at->is_min)) best = v, bi = k;
+                }
+                R[o * inner + i] = bi;
+            }
+    });
+}
+
+/* No backward: an index is not differentiable (the builder runs it with
+ * recording off, so its result never requires grad). */
+static const nb_op argmax_op = {"argmax", arg_fwd, NULL, NB_SAVES_NOTHING, false};
+static const nb_op argmin_op = {"argmin", arg_fwd, NULL, NB_SAVES_NOTHING, false};
+
+static nb_tensor *argmaxmin(const nb_op *op, nb_tensor *x, int axis, bool keepdim) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    arg_attr at = {nb_norm_axis(op->name, x, axis), op == &argmin_op};
+    if (at.axis < 0 || !check_nonempty(op->name, x, 1u << at.axis)) return NULL;
+    nb_no_grad_begin();
+    nb_tensor *r = nb_apply_ex(op, &x, 1, reduced_shape(x->shape, 1u << at.axis, keepdim), NB_I64, &at, sizeof at);
+    nb_no_grad_end();
+    return r;
+}
+
+nb_tensor *nb_argmax(nb_tensor *x, int axis, bool keepdim) { return argmaxmin(&argmax_op, x, axis, keepdim); }
+nb_tensor *nb_argmin(nb_tensor *x, int axis, bool keepdim) { return argmaxmin(&argmin_op, x, axis, keepdim); }
+
+/* ------------------------------------------------------------ logsumexp */
+
+static void logsumexp_fwd(nb_node *n) {
+    const reduce_attr *at = nb_attr(n, reduce_attr);
+    const nb_tensor *x = n->in[0];
+    const int64_t m = n->out->numel;
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    double *M = nb__malloc((size_t)(2 * m + 1) * sizeof(double)), *S = M + m;
+    if (!M) return;
+    for (int64_t i = 0; i < m; i++) M[i] = -INFINITY, S[i] = 0;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *R = (T *)n->out->data;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++)
+                if (X[oo + j] > M[oa + j * sa]) M[oa + j * sa] = X[oo + j];
+        });
+        /* shift by the max; by 0 when it is ±inf (all −inf → −inf, +inf → +inf) */
+        for (int64_t i = 0; i < m; i++)
+            if (!isfinite(M[i])) M[i] = 0;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++) S[oa + j * sa] += exp((double)X[oo + j] - M[oa + j * sa]);
+        });
+        for (int64_t i = 0; i < m; i++) R[i] = (T)(M[i] + log(S[i]));
+    });
+    nb__free(M);
+}
+
+static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
+    const reduce_attr *at = nb_attr(n, reduce_attr);
+    nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
+    if (!gxt) return;
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++)
+                GX[oo + j] += G[oa + j * sa] * (T)exp((double)X[oo + j] - (double)Y[oa + j * sa]);
+        });
+    });
+}
+
+static const nb_op logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+
+nb_tensor *nb_logsumexp(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float("logsumexp", 1, &x, names)) return NULL;
+    reduce_attr at = {0, keepdim, false};
+    if (!axes_mask("logsumexp", x, axes, naxes, &at.mask)) return NULL;
+    return nb_apply_ex(&logsumexp_op, &x, 1, reduced_shape(x->shape, at.mask, keepdim), x->dtype, &at, sizeof at);
+}
+
+/* ------------------------------------------------------------ var, std */
+
+typedef struct {
+    uint32_t mask;
+    bool keepdim;
+    bool unbiased;
+    bool is_std;
+} var_attr;
+
+/* Forward keeps the per-output mean (F64) in n->saved for backward. */
+static void var_fwd(nb_node *n) {
+    const var_attr *at = nb_attr(n, var_attr);
+    const nb_tensor *x = n->in[0];
+    const int64_t m = n->out->numel, count = m ? x->numel / m : 0;
+    const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
+    nb_tensor *mt = nb_node_save_new(n, NB_F64, n->out->shape);
+    if (!mt) return;
+    double *MU = nb_f64(mt), *SS = nb__calloc((size_t)(m + 1) * sizeof(double));
+    if (!SS) return;
+    for (int64_t i = 0; i < m; i++) MU[i] = 0;
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *R = (T *)n->out->data;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++) MU[oa + j * sa] += (double)X[oo + j];
+        });
+        for (int64_t i = 0; i < m; i++) MU[i] /= (double)count;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++) {
+                const double d = (double)X[oo + j] - MU[oa + j * sa];
+                SS[oa + j * sa] += d * d;
+            }
+        });
+        for (int64_t i = 0; i < m; i++) {
+            /* N − d <= 0 (one element, unbiased): NaN, as in PyTorch */
+            const double v = denom > 0 ? SS[i] / denom : NAN;
+            R[i] = (T)(at->is_std ? sqrt(v) : v);
+        }
+    });
+    nb__free(SS);
+}
+
+static void var_bwd(nb_node *n, const nb_tensor *g) {
+    const var_attr *at = nb_attr(n, var_attr);
+    nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
+    if (!gxt || !n->saved) return;
+    const int64_t m = n->out->numel, count = m ? x->numel / m : 0;
+    const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
+    const double *MU = nb_f64(n->saved);
+    nb_bc bc;
+    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        NB_BC_FOR(&bc, {
+            for (int64_t j = 0; j < len; j++) {
+                const int64_t r = oa + j * sa;
+                const double d = (double)X[oo + j] - MU[r];
+                double w;
+                if (!at->is_std) w = 2 * d / denom;
+                else w = Y[r] == 0 ? 0 : d / (denom * (double)Y[r]); /* std'(0) := 0, as PyTorch */
+                GX[oo + j] += (T)((double)G[r] * w);
+            }
+        });
+    });
+}
+
+static const nb_op var_op = {"var", var_fwd, var_bwd, NB_SAVES_IN(0), false};
+static const nb_op std_op = {"std", var_fwd, var_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+
+static nb_tensor *var_std(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool unbiased, bool keepdim) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    var_attr at = {0, keepdim, unbiased, op == &std_op};
+    if (!axes_mask(op->name, x, axes, naxes, &at.mask)) return NULL;
+    return nb_apply_ex(op, &x, 1, reduced_shape(x->shape, at.mask, keepdim), x->dtype, &at, sizeof at);
+}
+
+nb_tensor *nb_var(nb_tensor *x, const int *axes, int naxes, bool unbiased, bool keepdim) {
+    return var_std(&var_op, x, axes, naxes, unbiased, keepdim);
+}
+nb_tensor *nb_std(nb_tensor *x, const int *axes, int naxes, bool unbiased, bool keepdim) {
+    return var_std(&std_op, x, axes, naxes, unbiased, keepdim);
 }
 
 /* ------------------------------------------------------------ registry */
@@ -160,3 +462,60 @@ static nb_tensor *mean_entry_apply(nb_tensor *const *in, int nin, const nb_sampl
 }
 const nb_op_entry nb_entry_sum = {"sum", sum_entry_apply, reduce_samples, 0, 0};
 const nb_op_entry nb_entry_mean = {"mean", mean_entry_apply, reduce_samples, 0, 0};
+
+/* max/min, logsumexp, var, std: the same axis cases (iarg[0] axis bitmask,
+ * 0 = all; iarg[1] keepdim; iarg[2] unbiased for var/std). max/min values are
+ * distinct (at least 0.3 apart), so no tie is within ±eps; one-axis cases
+ * check the "to the argmax" rule, the others the split rule (without ties,
+ * both send the gradient to the unique extremum). */
+static const struct { nb_shape x; int64_t mask, keep, unbiased; const char *desc; } ext_cases[] = {
+    {NB_SHAPE(3, 4), 0, 0, 1, "all of (3,4)"},
+    {NB_SHAPE(3, 4), 1, 0, 0, "axis 0 of (3,4)"},
+    {NB_SHAPE(2, 3, 5), 4, 1, 1, "last axis of (2,3,5), keepdim"},
+    {NB_SHAPE(2, 3, 5), 5, 0, 1, "axes 0 and 2 of (2,3,5)"},
+    {NB_SHAPE(1, 7), 2, 1, 0, "batch of one (1,7), axis 1 keepdim"},
+    {NB_SHAPE(5), 0, 1, 1, "vector (5), all, keepdim"},
+};
+
+static int ext_samples(nb_sample *s, int max, bool distinct, bool with_scalar) {
+    int k = 0;
+    for (size_t i = 0; i < sizeof ext_cases / sizeof ext_cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = ext_cases[i].desc, .nin = 1};
+        s[k].in[0] = distinct ? mu_sample_distinct(ext_cases[i].x, 0.4) : nb_sample_uniform(ext_cases[i].x, -2, 2);
+        s[k].iarg[0] = ext_cases[i].mask;
+        s[k].iarg[1] = ext_cases[i].keep;
+        s[k].iarg[2] = ext_cases[i].unbiased;
+    }
+    if (with_scalar && k < max) {
+        s[k] = (nb_sample){.desc = "scalar", .nin = 1};
+        s[k++].in[0] = nb_sample_uniform(NB_SCALAR, -2, 2);
+    }
+    return k;
+}
+static int maxmin_samples(nb_sample *s, int max) { return ext_samples(s, max, true, true); }
+static int lse_samples(nb_sample *s, int max) { return ext_samples(s, max, false, true); }
+static int var_samples(nb_sample *s, int max) { return ext_samples(s, max, false, false); }
+
+static int sample_axes(const nb_sample *s, int *axes) {
+    int na = 0;
+    for (int i = 0; i < NB_MAX_DIMS; i++)
+        if (s->iarg[0] >> i & 1) axes[na++] = i;
+    return na;
+}
+
+#define EXT_ENTRY(NAME, CALL, SAMPLES)                                                  \
+    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
+        (void)nin;                                                                      \
+        int axes[NB_MAX_DIMS], na = sample_axes(s, axes);                               \
+        nb_tensor *x = in[0];                                                           \
+        bool keep = s->iarg[1] != 0, unb = s->iarg[2] != 0;                             \
+        (void)unb;                                                                      \
+        return CALL;                                                                    \
+    }                                                                                   \
+    const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, SAMPLES, 0, 0};
+
+EXT_ENTRY(max, nb_max(x, axes, na, keep), maxmin_samples)
+EXT_ENTRY(min, nb_min(x, axes, na, keep), maxmin_samples)
+EXT_ENTRY(logsumexp, nb_logsumexp(x, axes, na, keep), lse_samples)
+EXT_ENTRY(var, nb_var(x, axes, na, unb, keep), var_samples)
+EXT_ENTRY(std, nb_std(x, axes, na, unb, keep), var_samples)

@@ -1,0 +1,286 @@
+/* ops/softmax.c — the softmax family, as numerically stable primitives:
+ * softmax and log_softmax along one axis (shifted by the row max), the
+ * negative log-likelihood of labels, and binary cross-entropy on logits.
+ *
+ * softmax/log_softmax see x as (outer, len, inner) around the axis and work
+ * row by row (a row is len elements `inner` apart); sums run in double. */
+#include "math_util.h"
+
+typedef struct { int axis; } sm_attr;
+
+static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
+    *outer = 1, *inner = 1, *len = s.d[axis];
+    for (int i = 0; i < axis; i++) *outer *= s.d[i];
+    for (int i = axis + 1; i < s.ndim; i++) *inner *= s.d[i];
+}
+
+/* y = e^(x−m)/Σe^(x−m), or (log) y = x − m − log Σe^(x−m) */
+static void softmax_fwd_impl(nb_node *n, bool logsm) {
+    int64_t outer, len, inner;
+    split_axis(n->in[0]->shape, nb_attr(n, sm_attr)->axis, &outer, &len, &inner);
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *X = (const T *)n->in[0]->data;
+        T *Y = (T *)n->out->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                const T *x = X + o * len * inner + i;
+                T *y = Y + o * len * inner + i;
+                double m = -INFINITY, s = 0;
+                for (int64_t k = 0; k < len; k++)
+                    if (x[k * inner] > m) m = x[k * inner];
+                for (int64_t k = 0; k < len; k++) s += exp((double)x[k * inner] - m);
+                if (logsm) {
+                    const double ls = m + log(s);
+                    for (int64_t k = 0; k < len; k++) y[k * inner] = (T)((double)x[k * inner] - ls);
+                } else {
+                    const double inv = 1 / s;
+                    for (int64_t k = 0; k < len; k++) y[k * inner] = (T)(exp((double)x[k * inner] - m) * inv);
+                }
+            }
+    });
+}
+
+/* softmax: dx += y(g − Σ g·y); log_softmax: dx += g − e^y Σ g. Both read only y. */
+static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    int64_t outer, len, inner;
+    split_axis(n->in[0]->shape, nb_attr(n, sm_attr)->axis, &outer, &len, &inner);
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *Y = (const T *)n->out->data, *G = (const T *)gt->data;
+        T *GX = (T *)gxt->data;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t i = 0; i < inner; i++) {
+                const int64_t base = o * len * inner + i;
+                const T *y = Y + base, *g = G + base;
+                T *gx = GX + base;
+                double s = 0;
+                for (int64_t k = 0; k < len; k++)
+                    s += logsm ? (double)g[k * inner] : (double)g[k * inner] * (double)y[k * inner];
+                for (int64_t k = 0; k < len; k++) {
+                    const double yk = y[k * inner], gk = g[k * inner];
+                    gx[k * inner] += (T)(logsm ? gk - exp(yk) * s : yk * (gk - s));
+                }
+            }
+    });
+}
+
+static void softmax_fwd(nb_node *n) { softmax_fwd_impl(n, false); }
+static void log_softmax_fwd(nb_node *n) { softmax_fwd_impl(n, true); }
+static void softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, false); }
+static void log_softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, true); }
+
+static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false};
+static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false};
+
+static nb_tensor *softmax_apply(const nb_op *op, nb_tensor *x, int axis) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    sm_attr at = {nb_norm_axis(op->name, x, axis)};
+    if (at.axis < 0) return NULL;
+    return nb_apply_ex(op, &x, 1, x->shape, x->dtype, &at, sizeof at);
+}
+
+nb_tensor *nb_softmax(nb_tensor *x, int axis) { return softmax_apply(&softmax_op, x, axis); }
+nb_tensor *nb_log_softmax(nb_tensor *x, int axis) { return softmax_apply(&log_softmax_op, x, axis); }
+
+/* ------------------------------------------------------------ nll */
+
+typedef struct { nb_reduction r; } loss_attr;
+
+/* d loss_i / d out: g_i (none), g (sum), g/N (mean) */
+#define LOSS_G(G, r, i, N) ((r) == NB_REDUCE_NONE ? (double)(G)[i] : (r) == NB_REDUCE_SUM ? (double)(G)[0] : (double)(G)[0] / (double)(N))
+
+static void nll_fwd(nb_node *n) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    const int64_t N = n->in[0]->shape.d[0], C = n->in[0]->shape.d[1];
+    const int64_t *lab = nb_i64(n->in[1]);
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *P = (const T *)n->in[0]->data;
+        T *O = (T *)n->out->data;
+        double acc = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const double l = -(double)P[i * C + lab[i]];
+            if (r == NB_REDUCE_NONE) O[i] = (T)l;
+            acc += l;
+        }
+        if (r != NB_REDUCE_NONE) O[0] = (T)(r == NB_REDUCE_SUM ? acc : acc / (double)N); /* N = 0: NaN, as PyTorch */
+    });
+}
+
+static void nll_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gpt = nb_grad_buf(n->in[0]);
+    if (!gpt) return;
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    const int64_t N = n->in[0]->shape.d[0], C = n->in[0]->shape.d[1];
+    const int64_t *lab = nb_i64(n->in[1]);
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *G = (const T *)g->data;
+        T *GP = (T *)gpt->data;
+        for (int64_t i = 0; i < N; i++) GP[i * C + lab[i]] -= (T)LOSS_G(G, r, i, N);
+    });
+}
+
+static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false};
+
+nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
+    static const char *const names[1] = {"logp"};
+    if (!logp || !labels || !mu_check_float("nll", 1, &logp, names) || !mu_check_reduction("nll", r)) return NULL;
+    char d0[NB_DESCRIBE_LEN + 8], d1[NB_DESCRIBE_LEN + 8];
+    if (labels->dtype != NB_I64) {
+        nb_fail(NB_ERR_DTYPE, "nll", "labels must be i64 class indices: %s, %s", mu_desc(logp, "logp", d0, sizeof d0),
+                mu_desc(labels, "labels", d1, sizeof d1));
+        return NULL;
+    }
+    if (logp->shape.ndim != 2 || labels->shape.ndim != 1 || labels->shape.d[0] != logp->shape.d[0]) {
+        nb_fail(NB_ERR_SHAPE, "nll", "needs logp (N,C) and labels (N): %s, %s", nb_describe(logp, "logp", d0, sizeof d0),
+                nb_describe(labels, "labels", d1, sizeof d1));
+        return NULL;
+    }
+    const int64_t N = logp->shape.d[0], C = logp->shape.d[1];
+    for (int64_t i = 0; i < N; i++) {
+        const int64_t y = nb_i64(labels)[i];
+        if (y < 0 || y >= C) {
+            nb_fail(NB_ERR_ARG, "nll", "label %lld at index %lld is out of range [0, %lld): %s", (long long)y,
+                    (long long)i, (long long)C, nb_describe(logp, "logp", d0, sizeof d0));
+            return NULL;
+        }
+    }
+    loss_attr at = {r};
+    nb_tensor *in[2] = {logp, labels};
+    return nb_apply_ex(&nll_op, in, 2, r == NB_REDUCE_NONE ? NB_SHAPE(N) : NB_SCALAR, logp->dtype, &at, sizeof at);
+}
+
+/* ------------------------------------------------------------ bce_with_logits */
+
+static void bce_fwd(nb_node *n) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    const int64_t N = n->in[0]->numel;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data;
+        T *O = (T *)n->out->data;
+        double acc = 0;
+        for (int64_t i = 0; i < N; i++) {
+            const double x = X[i], y = Yt[i];
+            /* max(x,0) − x·y + log1p(e^−|x|): e^−|x| <= 1, finite for any finite x */
+            const double l = (x > 0 ? x : 0) - x * y + log1p(exp(-fabs(x)));
+            if (r == NB_REDUCE_NONE) O[i] = (T)l;
+            acc += l;
+        }
+        if (r != NB_REDUCE_NONE) O[0] = (T)(r == NB_REDUCE_SUM ? acc : acc / (double)N);
+    });
+}
+
+static void bce_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]), *gyt = nb_grad_buf(n->in[1]);
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    const int64_t N = n->in[0]->numel;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data, *G = (const T *)g->data;
+        T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL;
+        for (int64_t i = 0; i < N; i++) {
+            const double x = X[i], gi = LOSS_G(G, r, i, N);
+            const double sig = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
+            if (GX) GX[i] += (T)(gi * (sig - (double)Yt[i]));
+            if (GY) GY[i] += (T)(-gi * x);
+        }
+    });
+}
+
+static const nb_op bce_op = {"bce_with_logits", bce_fwd, bce_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+
+nb_tensor *nb_bce_with_logits(nb_tensor *x, nb_tensor *y, nb_reduction r) {
+    nb_tensor *in[2] = {x, y};
+    static const char *const names[2] = {"x", "y"};
+    if (!mu_check_float("bce_with_logits", 2, in, names) || !mu_check_reduction("bce_with_logits", r)) return NULL;
+    if (!nb_shape_eq(x->shape, y->shape)) {
+        char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN];
+        nb_fail(NB_ERR_SHAPE, "bce_with_logits", "x and y must have the same shape: %s, %s",
+                nb_describe(x, "x", d0, sizeof d0), nb_describe(y, "y", d1, sizeof d1));
+        return NULL;
+    }
+    loss_attr at = {r};
+    return nb_apply_ex(&bce_op, in, 2, r == NB_REDUCE_NONE ? x->shape : NB_SCALAR, x->dtype, &at, sizeof at);
+}
+
+/* ------------------------------------------------------------ registry */
+
+/* softmax, log_softmax: iarg[0] = axis (negatives too). */
+static int softmax_samples(nb_sample *s, int max) {
+    static const struct { nb_shape x; int axis; const char *desc; } cases[] = {
+        {NB_SHAPE(3, 5), 1, "rows of (3,5)"},
+        {NB_SHAPE(3, 5), 0, "columns of (3,5)"},
+        {NB_SHAPE(2, 3, 4), 1, "middle axis of (2,3,4)"},
+        {NB_SHAPE(2, 3, 4), -1, "axis -1 of (2,3,4)"},
+        {NB_SHAPE(1, 7), -1, "batch of one (1,7)"},
+        {NB_SHAPE(5), 0, "vector (5)"},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = 1};
+        s[k].in[0] = nb_sample_uniform(cases[i].x, -3, 3);
+        s[k].iarg[0] = cases[i].axis;
+    }
+    return k;
+}
+static nb_tensor *softmax_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    return nb_softmax(in[0], (int)s->iarg[0]);
+}
+static nb_tensor *log_softmax_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    return nb_log_softmax(in[0], (int)s->iarg[0]);
+}
+const nb_op_entry nb_entry_softmax = {"softmax", softmax_entry_apply, softmax_samples, 0, 0};
+const nb_op_entry nb_entry_log_softmax = {"log_softmax", log_softmax_entry_apply, softmax_samples, 0, 0};
+
+/* nll: logp (N,C) in [-3, 0), labels random in [0, C) (i64, no grad);
+ * iarg[0] = reduction. */
+static int nll_samples(nb_sample *s, int max) {
+    static const struct { int64_t N, C; nb_reduction r; const char *desc; } cases[] = {
+        {4, 5, NB_REDUCE_MEAN, "(4,5) mean"},
+        {3, 7, NB_REDUCE_SUM, "(3,7) sum"},
+        {5, 3, NB_REDUCE_NONE, "(5,3) none"},
+        {1, 4, NB_REDUCE_MEAN, "batch of one (1,4) mean"},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = 2};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(cases[i].N, cases[i].C), -3, 0);
+        s[k].in[1] = nb_zeros(NB_I64, NB_SHAPE(cases[i].N));
+        for (int64_t j = 0; j < cases[i].N; j++)
+            nb_i64(s[k].in[1])[j] = (int64_t)(nb_rand_uniform() * (double)cases[i].C);
+        s[k].iarg[0] = cases[i].r;
+    }
+    return k;
+}
+static nb_tensor *nll_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    return nb_nll(in[0], in[1], (nb_reduction)s->iarg[0]);
+}
+const nb_op_entry nb_entry_nll = {"nll", nll_entry_apply, nll_samples, 0, 0};
+
+/* bce_with_logits: x in [-3, 3), y in [0, 1) (with and without grad);
+ * iarg[0] = reduction. */
+static int bce_samples(nb_sample *s, int max) {
+    static const struct { nb_shape x; nb_reduction r; bool y_grad; const char *desc; } cases[] = {
+        {NB_SHAPE(4, 5), NB_REDUCE_MEAN, false, "(4,5) mean, y fixed"},
+        {NB_SHAPE(3, 7), NB_REDUCE_SUM, true, "(3,7) sum, y requires grad"},
+        {NB_SHAPE(7), NB_REDUCE_NONE, true, "(7) none"},
+        {NB_SHAPE(1, 1), NB_REDUCE_MEAN, false, "batch of one (1,1)"},
+        {NB_SHAPE(2, 3, 5), NB_REDUCE_MEAN, true, "3-D (2,3,5) mean"},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = 2};
+        s[k].in[0] = nb_sample_uniform(cases[i].x, -3, 3);
+        s[k].in[1] = nb_set_requires_grad(nb_sample_uniform(cases[i].x, 0, 1), cases[i].y_grad);
+        s[k].iarg[0] = cases[i].r;
+    }
+    return k;
+}
+static nb_tensor *bce_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    return nb_bce_with_logits(in[0], in[1], (nb_reduction)s->iarg[0]);
+}
+const nb_op_entry nb_entry_bce_with_logits = {"bce_with_logits", bce_entry_apply, bce_samples, 0, 0};
