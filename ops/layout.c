@@ -197,7 +197,7 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t
     int a = nb_norm_axis("slice", x, axis);
     if (a < 0) return NULL;
     if (step <= 0) {
-        nb_fail(NB_ERR_ARG, "slice", "step must be > 0, got %lld (axis %d of %s)", (long long)step, a,
+        nb_fail(NB_ERR_ARG, "slice", "step must be > 0, got %lld (axis %d): %s", (long long)step, a,
                 nb_describe(x, "x", d, sizeof d));
         return NULL;
     }
