@@ -1,0 +1,98 @@
+/* ops/kernels/vmath.c — dispatch of vmath.h to the best ISA, and the scalar
+ * references (libm) the vector loops are tested against and fall back to. */
+#include "vmath.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------ references */
+
+#define REF_LOOPS(T, S, EXP, LOG, TANH)                                                     \
+    void nb_vexp_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXP(x[i]); } \
+    void nb_vlog_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG(x[i]); } \
+    void nb_vtanh_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]); } \
+    /* stable for large |x|: never exp of a positive number */                              \
+    void nb_vsigmoid_ref_##S(T *y, const T *x, int64_t n) {                                 \
+        for (int64_t i = 0; i < n; i++) {                                                   \
+            const T v = x[i];                                                               \
+            if (v >= 0) y[i] = 1 / (1 + EXP(-v));                                           \
+            else { const T e = EXP(v); y[i] = e / (1 + e); }                                \
+        }                                                                                   \
+    }
+REF_LOOPS(float, f32, expf, logf, tanhf)
+REF_LOOPS(double, f64, exp, log, tanh)
+
+/* ------------------------------------------------------------ dispatch */
+
+enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ISA_DECL(f)                                                          \
+    void nb_v##f##_f32_avx512(float *, const float *, int64_t);              \
+    void nb_v##f##_f64_avx512(double *, const double *, int64_t);            \
+    void nb_v##f##_f32_avx2(float *, const float *, int64_t);                \
+    void nb_v##f##_f64_avx2(double *, const double *, int64_t);
+NB_VMATH_FUNCS(ISA_DECL)
+#endif
+
+static int g_isa = -1;
+
+static int cpu_isa(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
+#endif
+    return ISA_SCALAR;
+}
+
+static int isa_from_name(const char *s) {
+    if (!s) return -1;
+    if (!strcmp(s, "avx512")) return ISA_AVX512;
+    if (!strcmp(s, "avx2")) return ISA_AVX2;
+    if (!strcmp(s, "scalar")) return ISA_SCALAR;
+    return -1;
+}
+
+static int isa(void) {
+    if (g_isa < 0) {
+        int best = cpu_isa(), want = isa_from_name(getenv("NB_VMATH_ISA"));
+        g_isa = want >= 0 && want < best ? want : best;
+    }
+    return g_isa;
+}
+
+int nb_vmath_set_isa(const char *name) {
+    int want = isa_from_name(name);
+    if (want < 0 || want > cpu_isa()) return 0;
+    g_isa = want;
+    return 1;
+}
+
+const char *nb_vmath_isa(void) {
+    static const char *names[] = {"scalar", "avx2", "avx512"};
+    return names[isa()];
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define ISA_SWITCH(f, S, y, x, n)                                 \
+    switch (isa()) {                                              \
+    case ISA_AVX512: nb_v##f##_##S##_avx512(y, x, n); return;     \
+    case ISA_AVX2: nb_v##f##_##S##_avx2(y, x, n); return;         \
+    default: break;                                               \
+    }
+#else
+#define ISA_SWITCH(f, S, y, x, n)
+#endif
+
+#define DISPATCH(f)                                                                          \
+    void nb_v##f##_f32(float *y, const float *x, int64_t n) {                                \
+        ISA_SWITCH(f, f32, y, x, n)                                                          \
+        nb_v##f##_ref_f32(y, x, n);                                                          \
+    }                                                                                        \
+    void nb_v##f##_f64(double *y, const double *x, int64_t n) {                              \
+        ISA_SWITCH(f, f64, y, x, n)                                                          \
+        nb_v##f##_ref_f64(y, x, n);                                                          \
+    }
+NB_VMATH_FUNCS(DISPATCH)
