@@ -1,5 +1,9 @@
 /* autograd/threads.c — the thread count nabla's loops and BLAS calls use. */
 #include "internal.h"
+#include "config.h"
+#if NB_HAVE_CBLAS
+#include <cblas.h> /* openblas_set_num_threads: BLAS calls use the same count */
+#endif
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -16,4 +20,9 @@ int nb_get_num_threads(void) {
     return g_threads;
 }
 
-void nb_set_num_threads(int n) { g_threads = n > 0 ? n : 1; }
+void nb_set_num_threads(int n) {
+    g_threads = n > 0 ? n : 1;
+#if NB_HAVE_CBLAS
+    openblas_set_num_threads(g_threads);
+#endif
+}
