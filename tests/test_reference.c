@@ -81,6 +81,7 @@ static uint64_t op_seed(const char *name) {
 
 typedef struct {
     char *p;             /* cursor into the file's text */
+    const char *text;    /* its start, for line numbers */
     const char *path;
     char err[512];       /* first parse error */
 } parser;
@@ -122,7 +123,9 @@ static void perr(parser *P, const char *fmt, ...) {
         size_t n = strcspn(P->p, "\n");
         snprintf(near, sizeof near, "%.*s", (int)(n < 30 ? n : 30), P->p);
     }
-    snprintf(P->err, sizeof P->err, "%s: %s (near \"%s\")", P->path, msg, near);
+    int line = 1;
+    for (const char *q = P->text; q && q < P->p; q++) line += *q == '\n';
+    snprintf(P->err, sizeof P->err, "%s:%d: %s (near \"%s\")", P->path, line, msg, near);
 }
 
 /* Skips blanks, newlines and '#' comment lines. */
@@ -453,7 +456,7 @@ static void test_op(void **state) {
     char *text = read_text(path);
     if (!text) fail_msg("no PyTorch fixture for %s: run tests/fixtures/gen_fixtures.py (%s)", e->name, path);
     clock_t t0 = clock();
-    parser P = {.p = text, .path = path};
+    parser P = {.p = text, .text = text, .path = path};
     op_result R = {.e = e};
     static ref_sample fs[NB_MAX_SAMPLES + 1];
     int nfs = 0;
