@@ -1,4 +1,23 @@
-/* nabla/ops_conv.h — convolution and pooling. */
+/* nabla/ops_conv.h — convolution and pooling.
+ *
+ * Layouts are PyTorch's (NCHW, contiguous, row-major):
+ *   images  x (N, C, H, W)        weights w (O, C, kh, kw)      bias b (O)
+ *   signals x (N, C, L)  (conv1d) weights w (O, C, k)
+ *
+ * Convolution here is cross-correlation, as in every ML library (PyTorch,
+ * TensorFlow, Caffe): the kernel is NOT flipped,
+ *
+ *   y[n,o,i,j] = b[o] + Σ_c Σ_p Σ_q  x[n, c, i·sh − ph + p·dh, j·sw − pw + q·dw] · w[o,c,p,q]
+ *
+ * with x = 0 outside the image (zero padding). Along each spatial axis of
+ * size n, with kernel k, stride s, padding p (each side) and dilation d:
+ *
+ *   out = ⌊(n + 2p − d(k−1) − 1) / s⌋ + 1
+ *
+ * Misuse (wrong rank, channel mismatch, bias of the wrong size, kernel bigger
+ * than the padded input, stride < 1, dilation < 1, negative padding, pooling
+ * pad > half the window) is reported through nb_fail naming the op and the
+ * shapes; the op then returns NULL. Every op supports NB_F32 and NB_F64. */
 #ifndef NABLA_OPS_CONV_H
 #define NABLA_OPS_CONV_H
 
@@ -7,6 +26,50 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* How conv2d pads:
+ *   NB_PAD_EXPLICIT  opts.pad[0] rows above and below, opts.pad[1] columns left and right;
+ *   NB_PAD_SAME      TensorFlow's "SAME": out = ⌈n/s⌉; the total padding
+ *                    max((out−1)s + d(k−1) + 1 − n, 0) is split before = total/2,
+ *                    after = the rest (one more after when odd: asymmetric);
+ *   NB_PAD_VALID     no padding (opts.pad ignored). */
+typedef enum nb_padding { NB_PAD_EXPLICIT = 0, NB_PAD_SAME, NB_PAD_VALID } nb_padding;
+
+/* Index 0 is the height (rows), index 1 the width (columns). */
+typedef struct nb_conv2d_opts {
+    int stride[2];   /* >= 1 */
+    int pad[2];      /* >= 0, used with NB_PAD_EXPLICIT */
+    int dilation[2]; /* >= 1; 1 = a dense kernel */
+    nb_padding padding;
+} nb_conv2d_opts;
+
+/* stride 1, no padding, no dilation */
+#define NB_CONV2D_DEFAULT ((nb_conv2d_opts){{1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT})
+
+/* 2-D cross-correlation (see above): x (N,C,H,W), w (O,C,kh,kw), b (O) or
+ * NULL for no bias; o NULL = NB_CONV2D_DEFAULT. Returns a new (N,O,Ho,Wo)
+ * tensor. Computed as im2col + GEMM. */
+NB_API nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o);
+
+/* The 1-D case: x (N,C,L), w (O,C,k), b (O) or NULL; returns (N,O,Lo) with
+ * Lo = ⌊(L + 2·pad − dilation(k−1) − 1)/stride⌋ + 1. */
+NB_API nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation);
+
+/* y[n,c,i,j] = max over the kh×kw window at (i·sh − ph, j·sw − pw) of x.
+ * x (N,C,H,W) -> (N,C,Ho,Wo), Ho = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise Wo).
+ * Padding counts as −inf (never wins); ph <= kh/2 and pw <= kw/2 (PyTorch's
+ * rule). Ties: the first maximum in row-major window order wins, as in
+ * PyTorch; a NaN wins (propagates). Backward routes each output's gradient to
+ * the element that won (saved in forward) and accumulates where windows
+ * overlap (stride < kernel). */
+NB_API nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
+
+/* y[n,c,i,j] = (1/(kh·kw)) Σ over the window of x, padding counted as zeros
+ * (count_include_pad = true, PyTorch's default). Same shape rules as max_pool2d. */
+NB_API nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
+
+/* y[n,c] = mean over (H,W) of x[n,c]: (N,C,H,W) -> (N,C). */
+NB_API nb_tensor *nb_global_avg_pool2d(nb_tensor *x);
 
 #ifdef __cplusplus
 }

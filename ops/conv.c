@@ -1,0 +1,350 @@
+/* ops/conv.c — conv2d and conv1d (cross-correlation, NCHW), as im2col + GEMM.
+ *
+ * Per image n, with K = C·kh·kw and P = Ho·Wo:
+ *   cols (K, P)  = im2col(x[n])                       (ops/kernels/im2col.c)
+ *   y[n] (O, P)  = W (O, K) @ cols  (+ b[o] on row o)  (one nb_gemm)
+ * Backward, from gout[n] = G (O, P):
+ *   dW (O, K)   += G @ colsᵀ           (cols recomputed, not kept: memory)
+ *   dcols (K,P)  = Wᵀ @ G,  dx[n] += col2im(dcols)
+ *   db[o]       += Σ_p G[o, p]
+ * Several images are processed per GEMM: their cols sit side by side as
+ * (K, nb·P), so W @ cols is one wide product (small images such as 28×28
+ * would otherwise make many tiny GEMMs); the (O, nb·P) result is then
+ * scattered to (nb, O, P). The chunk is bounded (CHUNK_ELEMS) so scratch
+ * stays small. Scratch comes from the current scope's arena (the heap,
+ * freed at once, when no scope is open); no OpenMP here: BLAS owns the
+ * threads. conv1d is the same op with H = kh = 1. */
+#include "kernels/gemm.h"
+#include "kernels/im2col.h"
+#include "../autograd/internal.h"
+
+/* Elements of cols per chunk of images (2 MiB of f64, 1 MiB of f32). */
+#define CHUNK_ELEMS ((int64_t)1 << 18)
+
+typedef struct {
+    int64_t sh, sw, ph, pw, dh, dw; /* stride, padding before (top, left), dilation */
+} conv_attr;
+
+/* Scratch for one forward/backward call. */
+static void *scratch(size_t bytes) {
+    void *p = nb__scope_alloc(nb_scope_current(), bytes ? bytes : 1);
+    if (!p) nb_fail(NB_ERR_NOMEM, "conv2d", "out of memory for %zu bytes of im2col scratch", bytes);
+    return p;
+}
+static void scratch_done(void *p) {
+    if (!nb_scope_current()) nb__free(p);
+}
+
+typedef struct {
+    nb_conv_geom g;
+    int64_t N, O, K, P, chunk;
+    bool direct; /* 1×1 kernel, stride 1, no padding: cols is x itself */
+} conv_dims;
+
+static conv_dims dims_of(const nb_node *n) {
+    const conv_attr *a = nb_attr(n, conv_attr);
+    const nb_tensor *x = n->in[0], *w = n->in[1], *y = n->out;
+    const bool one_d = x->shape.ndim == 3;
+    conv_dims d;
+    d.N = x->shape.d[0];
+    d.O = w->shape.d[0];
+    d.g = (nb_conv_geom){
+        .C = x->shape.d[1],
+        .H = one_d ? 1 : x->shape.d[2],
+        .W = x->shape.d[x->shape.ndim - 1],
+        .kh = one_d ? 1 : w->shape.d[2],
+        .kw = w->shape.d[w->shape.ndim - 1],
+        .sh = a->sh, .sw = a->sw, .ph = a->ph, .pw = a->pw, .dh = a->dh, .dw = a->dw,
+        .Ho = one_d ? 1 : y->shape.d[2],
+        .Wo = y->shape.d[y->shape.ndim - 1],
+    };
+    d.K = d.g.C * d.g.kh * d.g.kw;
+    d.P = d.g.Ho * d.g.Wo;
+    d.direct = d.g.kh == 1 && d.g.kw == 1 && a->sh == 1 && a->sw == 1 && a->ph == 0 && a->pw == 0;
+    int64_t per = d.K * d.P > 0 ? d.K * d.P : 1;
+    d.chunk = d.direct ? 1 : CHUNK_ELEMS / per;
+    if (d.chunk < 1) d.chunk = 1;
+    if (d.chunk > d.N) d.chunk = d.N > 0 ? d.N : 1;
+    return d;
+}
+
+/* The body is the same for float and double: GEMM and the kernels are
+ * picked by suffix. */
+#define CONV_FWD_BODY(T, SUF)                                                                        \
+    do {                                                                                             \
+        const T *X = (const T *)x->data, *Wt = (const T *)w->data;                                   \
+        const T *B = b ? (const T *)b->data : NULL;                                                  \
+        T *Y = (T *)n->out->data;                                                                    \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;                                   \
+        T *cols = NULL, *ybuf = NULL; /* (K, nb·P), (O, nb·P) */                                     \
+        if (!d.direct) cols = scratch((size_t)(d.K * d.chunk * d.P) * sizeof(T));                     \
+        if (d.chunk > 1) ybuf = scratch((size_t)(d.O * d.chunk * d.P) * sizeof(T));                  \
+        if ((!d.direct && !cols) || (d.chunk > 1 && !ybuf)) {                                        \
+            memset(Y, 0, (size_t)n->out->numel * sizeof(T));                                         \
+        } else {                                                                                     \
+            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
+                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.P;           \
+                const T *C_ = d.direct ? X + n0 * CHW : cols;                                        \
+                if (!d.direct)                                                                       \
+                    for (int64_t i = 0; i < nb; i++) nb_im2col_##SUF(cols + i * d.P, ld, X + (n0 + i) * CHW, &d.g); \
+                if (nb == 1) {                                                                       \
+                    T *yn = Y + n0 * OP; /* (O, P) */                                                \
+                    nb_gemm_##SUF(false, false, d.O, d.P, d.K, 1, Wt, d.K, C_, d.P, 0, yn, d.P);     \
+                    if (B)                                                                           \
+                        for (int64_t o = 0; o < d.O; o++) {                                          \
+                            T *r = yn + o * d.P, bo = B[o];                                          \
+                            for (int64_t p = 0; p < d.P; p++) r[p] += bo;                            \
+                        }                                                                            \
+                } else {                                                                             \
+                    nb_gemm_##SUF(false, false, d.O, ld, d.K, 1, Wt, d.K, C_, ld, 0, ybuf, ld);      \
+                    for (int64_t i = 0; i < nb; i++)                                                 \
+                        for (int64_t o = 0; o < d.O; o++) {                                          \
+                            T *r = Y + (n0 + i) * OP + o * d.P;                                      \
+                            const T *s = ybuf + o * ld + i * d.P, bo = B ? B[o] : (T)0;              \
+                            for (int64_t p = 0; p < d.P; p++) r[p] = s[p] + bo;                      \
+                        }                                                                            \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        if (cols) scratch_done(cols);                                                                \
+        if (ybuf) scratch_done(ybuf);                                                                \
+    } while (0)
+
+static void conv_fwd(nb_node *n) {
+    const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    const conv_dims d = dims_of(n);
+    if (x->dtype == NB_F32) CONV_FWD_BODY(float, f32);
+    else CONV_FWD_BODY(double, f64);
+}
+
+#define CONV_BWD_BODY(T, SUF)                                                                        \
+    do {                                                                                             \
+        const T *X = (const T *)x->data, *Wt = (const T *)w->data, *G = (const T *)g->data;         \
+        T *GX = gxt ? (T *)gxt->data : NULL, *GW = gwt ? (T *)gwt->data : NULL;                      \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;                                   \
+        if (gbt) {                                                                                   \
+            T *GB = (T *)gbt->data;                                                                  \
+            for (int64_t i = 0; i < d.N; i++)                                                        \
+                for (int64_t o = 0; o < d.O; o++) {                                                  \
+                    const T *r = G + i * OP + o * d.P;                                               \
+                    T s = 0;                                                                         \
+                    for (int64_t p = 0; p < d.P; p++) s += r[p];                                     \
+                    GB[o] += s;                                                                      \
+                }                                                                                    \
+        }                                                                                            \
+        if (!GX && !GW) break;                                                                       \
+        T *cols = NULL, *gbuf = NULL; /* (K, nb·P): cols, then dcols; (O, nb·P) gout gathered */     \
+        if (!d.direct) cols = scratch((size_t)(d.K * d.chunk * d.P) * sizeof(T));                     \
+        if (d.chunk > 1) gbuf = scratch((size_t)(d.O * d.chunk * d.P) * sizeof(T));                  \
+        if ((d.direct || cols) && (d.chunk == 1 || gbuf)) {                                          \
+            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
+                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.P;           \
+                const T *Gc = G + n0 * OP; /* (O, ld) */                                             \
+                if (nb > 1) {                                                                        \
+                    for (int64_t i = 0; i < nb; i++)                                                 \
+                        for (int64_t o = 0; o < d.O; o++)                                            \
+                            memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P,             \
+                                   (size_t)d.P * sizeof(T));                                         \
+                    Gc = gbuf;                                                                       \
+                }                                                                                    \
+                if (d.direct) {                                                                      \
+                    const T *xn = X + n0 * CHW; /* (C, P): cols is x */                              \
+                    if (GW) nb_gemm_##SUF(false, true, d.O, d.K, d.P, 1, Gc, d.P, xn, d.P, 1, GW, d.K); \
+                    if (GX) nb_gemm_##SUF(true, false, d.K, d.P, d.O, 1, Wt, d.K, Gc, d.P, 1, GX + n0 * CHW, d.P); \
+                    continue;                                                                        \
+                }                                                                                    \
+                if (GW) {                                                                            \
+                    for (int64_t i = 0; i < nb; i++) nb_im2col_##SUF(cols + i * d.P, ld, X + (n0 + i) * CHW, &d.g); \
+                    nb_gemm_##SUF(false, true, d.O, d.K, ld, 1, Gc, ld, cols, ld, 1, GW, d.K);       \
+                }                                                                                    \
+                if (GX) {                                                                            \
+                    nb_gemm_##SUF(true, false, d.K, ld, d.O, 1, Wt, d.K, Gc, ld, 0, cols, ld);       \
+                    for (int64_t i = 0; i < nb; i++) nb_col2im_##SUF(GX + (n0 + i) * CHW, cols + i * d.P, ld, &d.g); \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        if (cols) scratch_done(cols);                                                                \
+        if (gbuf) scratch_done(gbuf);                                                                \
+    } while (0)
+
+static void conv_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    nb_tensor *gxt = nb_grad_buf(x), *gwt = nb_grad_buf(w), *gbt = b ? nb_grad_buf(b) : NULL;
+    const conv_dims d = dims_of(n);
+    if (x->dtype == NB_F32) CONV_BWD_BODY(float, f32);
+    else CONV_BWD_BODY(double, f64);
+}
+
+/* backward reads x and w (not b, not the output) */
+static const nb_op conv2d_op = {"conv2d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+static const nb_op conv1d_op = {"conv1d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+
+/* ------------------------------------------------------------ builders */
+
+/* Validates and applies conv with `sp` spatial dims (1 or 2); stride, pad,
+ * dil have sp entries (the spatial axes in order). */
+static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w, nb_tensor *b, const int *stride,
+                             const int *pad, const int *dil, nb_padding mode) {
+    const char *name = op->name;
+    nb_tensor *in[3] = {x, w, b};
+    const int nin = b ? 3 : 2;
+    if (!nb_check_float_inputs(name, in, nin)) return NULL;
+    char dx[NB_DESCRIBE_LEN], dw[NB_DESCRIBE_LEN], db[NB_DESCRIBE_LEN];
+    nb_describe(x, "x", dx, sizeof dx);
+    nb_describe(w, "w", dw, sizeof dw);
+    const char *xl = sp == 2 ? "(N,C,H,W)" : "(N,C,L)", *wl = sp == 2 ? "(O,C,kh,kw)" : "(O,C,k)";
+    if (x->shape.ndim != sp + 2) {
+        nb_fail(NB_ERR_SHAPE, name, "x must be %d-D %s: %s, %s", sp + 2, xl, dx, dw);
+        return NULL;
+    }
+    if (w->shape.ndim != sp + 2) {
+        nb_fail(NB_ERR_SHAPE, name, "w must be %d-D %s: %s, %s", sp + 2, wl, dx, dw);
+        return NULL;
+    }
+    for (int i = 0; i < sp + 2; i++)
+        if (w->shape.d[i] < 1) {
+            nb_fail(NB_ERR_SHAPE, name, "w has an empty dimension: %s, %s", dx, dw);
+            return NULL;
+        }
+    if (x->shape.d[1] != w->shape.d[1]) {
+        nb_fail(NB_ERR_SHAPE, name, "channels differ: x has %lld, w expects %lld: %s, %s", (long long)x->shape.d[1],
+                (long long)w->shape.d[1], dx, dw);
+        return NULL;
+    }
+    if (b && (b->shape.ndim != 1 || b->shape.d[0] != w->shape.d[0])) {
+        nb_fail(NB_ERR_SHAPE, name, "bias must be (%lld), one per output channel: %s, %s", (long long)w->shape.d[0],
+                nb_describe(b, "b", db, sizeof db), dw);
+        return NULL;
+    }
+    if (mode != NB_PAD_EXPLICIT && mode != NB_PAD_SAME && mode != NB_PAD_VALID) {
+        nb_fail(NB_ERR_ARG, name, "unknown padding mode %d: %s, %s", (int)mode, dx, dw);
+        return NULL;
+    }
+    int64_t before[2] = {0, 0}, out[2] = {1, 1};
+    for (int i = 0; i < sp; i++) {
+        const char *ax = sp == 1 ? "" : i == 0 ? " (height)" : " (width)";
+        if (stride[i] < 1) {
+            nb_fail(NB_ERR_ARG, name, "stride%s must be >= 1, got %d: %s, %s", ax, stride[i], dx, dw);
+            return NULL;
+        }
+        if (dil[i] < 1) {
+            nb_fail(NB_ERR_ARG, name, "dilation%s must be >= 1, got %d: %s, %s", ax, dil[i], dx, dw);
+            return NULL;
+        }
+        if (mode == NB_PAD_EXPLICIT && pad[i] < 0) {
+            nb_fail(NB_ERR_ARG, name, "padding%s must be >= 0, got %d: %s, %s", ax, pad[i], dx, dw);
+            return NULL;
+        }
+        const int64_t nsz = x->shape.d[2 + i], k = w->shape.d[2 + i], s = stride[i];
+        const int64_t ek = (int64_t)dil[i] * (k - 1) + 1; /* effective (dilated) kernel */
+        int64_t total;
+        if (mode == NB_PAD_SAME) {
+            const int64_t o = (nsz + s - 1) / s;
+            total = (o - 1) * s + ek - nsz;
+            if (total < 0) total = 0;
+            before[i] = total / 2;
+        } else if (mode == NB_PAD_VALID) {
+            total = 0;
+        } else {
+            total = 2 * (int64_t)pad[i];
+            before[i] = pad[i];
+        }
+        if (ek > nsz + total) {
+            nb_fail(NB_ERR_SHAPE, name,
+                    "kernel%s of %lld (dilated: %lld) is bigger than the padded input %lld (%lld + padding %lld): %s, %s",
+                    ax, (long long)k, (long long)ek, (long long)(nsz + total), (long long)nsz, (long long)total, dx, dw);
+            return NULL;
+        }
+        out[i] = (nsz + total - ek) / s + 1;
+    }
+    conv_attr a;
+    nb_shape s;
+    if (sp == 2) {
+        a = (conv_attr){stride[0], stride[1], before[0], before[1], dil[0], dil[1]};
+        s = NB_SHAPE(x->shape.d[0], w->shape.d[0], out[0], out[1]);
+    } else {
+        a = (conv_attr){1, stride[0], 0, before[0], 1, dil[0]};
+        s = NB_SHAPE(x->shape.d[0], w->shape.d[0], out[0]);
+    }
+    return nb_apply_ex(op, in, nin, s, x->dtype, &a, sizeof a);
+}
+
+nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o) {
+    const nb_conv2d_opts opts = o ? *o : NB_CONV2D_DEFAULT;
+    return conv_build(&conv2d_op, 2, x, w, b, opts.stride, opts.pad, opts.dilation, opts.padding);
+}
+
+nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation) {
+    return conv_build(&conv1d_op, 1, x, w, b, &stride, &pad, &dilation, NB_PAD_EXPLICIT);
+}
+
+/* ------------------------------------------------------------ registry */
+
+/* conv2d: in = x, w[, b]; iarg = stride h, w, pad h, w, dilation h, w, padding mode. */
+static nb_tensor *conv2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    const int64_t *a = s->iarg;
+    nb_conv2d_opts o = {{(int)a[0], (int)a[1]}, {(int)a[2], (int)a[3]}, {(int)a[4], (int)a[5]}, (nb_padding)a[6]};
+    return nb_conv2d(in[0], in[1], nin > 2 ? in[2] : NULL, &o);
+}
+
+static int conv2d_samples(nb_sample *s, int max) {
+    static const struct {
+        nb_shape x, w;
+        int bias;
+        int st[2], pad[2], dil[2];
+        nb_padding mode;
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "(2,2,5,4) * (3,2,3,3)"},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "padding 1"},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "stride 2, padding 1"},
+        {NB_SHAPE(2, 2, 6, 4), NB_SHAPE(2, 2, 3, 3), 1, {2, 2}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME stride 2 (pad 0/1)"},
+        {NB_SHAPE(1, 2, 4, 5), NB_SHAPE(2, 2, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME 2x2 (pad 0/1)"},
+        {NB_SHAPE(2, 1, 5, 6), NB_SHAPE(2, 1, 2, 3), 1, {1, 2}, {0, 0}, {1, 1}, NB_PAD_VALID, "VALID 2x3 stride (1,2)"},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(2, 2, 3, 3), 1, {1, 1}, {1, 1}, {2, 2}, NB_PAD_EXPLICIT, "dilation 2, padding 1"},
+        {NB_SHAPE(1, 1, 4, 4), NB_SHAPE(2, 1, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "batch of 1, 1 channel"},
+        {NB_SHAPE(2, 3, 4, 3), NB_SHAPE(2, 3, 3, 2), 0, {1, 1}, {1, 0}, {1, 1}, NB_PAD_EXPLICIT, "no bias, pad (1,0)"},
+        {NB_SHAPE(3, 3, 3, 2), NB_SHAPE(2, 3, 1, 1), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "1x1 kernel (direct)"},
+    };
+    int k = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
+        s[k] = (nb_sample){.desc = cases[c].desc,
+                           .nin = cases[c].bias ? 3 : 2,
+                           .iarg = {cases[c].st[0], cases[c].st[1], cases[c].pad[0], cases[c].pad[1],
+                                    cases[c].dil[0], cases[c].dil[1], cases[c].mode}};
+        s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
+        s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);
+        if (cases[c].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[c].w.d[0]), -1, 1);
+    }
+    return k;
+}
+
+const nb_op_entry nb_entry_conv2d = {"conv2d", conv2d_entry_apply, conv2d_samples, 0, 0};
+
+/* conv1d: in = x, w[, b]; iarg = stride, pad, dilation. */
+static nb_tensor *conv1d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    return nb_conv1d(in[0], in[1], nin > 2 ? in[2] : NULL, (int)s->iarg[0], (int)s->iarg[1], (int)s->iarg[2]);
+}
+
+static int conv1d_samples(nb_sample *s, int max) {
+    static const struct {
+        nb_shape x, w;
+        int bias, st, pad, dil;
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(2, 2, 7), NB_SHAPE(3, 2, 3), 1, 1, 1, 1, "(2,2,7) * (3,2,3) padding 1"},
+        {NB_SHAPE(2, 2, 9), NB_SHAPE(2, 2, 3), 1, 2, 2, 2, "stride 2, padding 2, dilation 2"},
+        {NB_SHAPE(1, 3, 5), NB_SHAPE(2, 3, 2), 0, 1, 0, 1, "batch of 1, no bias"},
+    };
+    int k = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
+        s[k] = (nb_sample){.desc = cases[c].desc, .nin = cases[c].bias ? 3 : 2,
+                           .iarg = {cases[c].st, cases[c].pad, cases[c].dil}};
+        s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
+        s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);
+        if (cases[c].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[c].w.d[0]), -1, 1);
+    }
+    return k;
+}
+
+const nb_op_entry nb_entry_conv1d = {"conv1d", conv1d_entry_apply, conv1d_samples, 0, 0};

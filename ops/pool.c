@@ -1,0 +1,335 @@
+/* ops/pool.c — max_pool2d, avg_pool2d, global_avg_pool2d over NCHW planes.
+ *
+ * Each (n, c) plane is pooled on its own. A window at output (i, j) starts at
+ * (i·sh − ph, j·sw − pw); it is clipped to the image, which is the same as
+ * padding with −inf (max) or zeros that still count in the divisor (avg,
+ * count_include_pad). The pad <= kernel/2 rule (PyTorch's) guarantees every
+ * window holds at least one real element.
+ *
+ * max_pool2d saves, per output, the flat index h·W + w of the winner in its
+ * plane (NB_I64, as PyTorch's indices); backward adds each output's gradient
+ * there, so overlapping windows (stride < kernel) accumulate. */
+#include "../autograd/internal.h"
+
+typedef struct {
+    int64_t kh, kw, sh, sw, ph, pw;
+} pool_attr;
+
+typedef struct {
+    int64_t planes, H, W, Ho, Wo;
+} pool_dims;
+
+static pool_dims pdims(const nb_node *n) {
+    const nb_tensor *x = n->in[0];
+    return (pool_dims){x->shape.d[0] * x->shape.d[1], x->shape.d[2], x->shape.d[3], n->out->shape.d[2],
+                       n->out->shape.d[3]};
+}
+
+/* The window of output index i clipped to [0, n): [*lo, *hi). */
+static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+    int64_t a = i * s - p, b = a + k;
+    *lo = a < 0 ? 0 : a;
+    *hi = b > n ? n : b;
+}
+
+/* ------------------------------------------------------------ max */
+
+static void maxpool_fwd(nb_node *n) {
+    const pool_attr *a = nb_attr(n, pool_attr);
+    const nb_tensor *x = n->in[0];
+    const pool_dims d = pdims(n);
+    /* Only a recorded node needs the winners. */
+    nb_tensor *arg = nb_grad_enabled() && x->requires_grad ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
+    int64_t *A = arg ? nb_i64(arg) : NULL;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *Y = (T *)n->out->data;
+        for (int64_t pl = 0; pl < d.planes; pl++) {
+            const T *xp = X + pl * d.H * d.W;
+            T *yp = Y + pl * d.Ho * d.Wo;
+            int64_t *ap = A ? A + pl * d.Ho * d.Wo : NULL;
+            for (int64_t i = 0; i < d.Ho; i++) {
+                int64_t h0, h1;
+                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                for (int64_t j = 0; j < d.Wo; j++) {
+                    int64_t w0, w1;
+                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
+                    int64_t best_at = h0 * d.W + w0;
+                    T best = xp[best_at];
+                    for (int64_t h = h0; h < h1; h++) {
+                        const T *r = xp + h * d.W;
+                        for (int64_t w = w0; w < w1; w++)
+                            if (r[w] > best || (r[w] != r[w] && best == best)) { /* first max; a NaN wins */
+                                best = r[w];
+                                best_at = h * d.W + w;
+                            }
+                    }
+                    yp[i * d.Wo + j] = best;
+                    if (ap) ap[i * d.Wo + j] = best_at;
+                }
+            }
+        }
+    });
+}
+
+static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt || !n->saved) return;
+    const pool_dims d = pdims(n);
+    const int64_t *A = nb_i64(n->saved), HW = d.H * d.W, P = d.Ho * d.Wo;
+    NB_FLOAT_DISPATCH(gxt->dtype, T, {
+        const T *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        for (int64_t pl = 0; pl < d.planes; pl++) {
+            T *gp = GX + pl * HW;
+            const T *gop = G + pl * P;
+            const int64_t *ap = A + pl * P;
+            for (int64_t o = 0; o < P; o++) gp[ap[o]] += gop[o];
+        }
+    });
+}
+
+/* backward reads only the saved winners */
+static const nb_op max_pool2d_op = {"max_pool2d", maxpool_fwd, maxpool_bwd, NB_SAVES_NOTHING, false};
+
+/* ------------------------------------------------------------ avg */
+
+static void avgpool_fwd(nb_node *n) {
+    const pool_attr *a = nb_attr(n, pool_attr);
+    const nb_tensor *x = n->in[0];
+    const pool_dims d = pdims(n);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *Y = (T *)n->out->data;
+        const T inv = (T)1 / (T)(a->kh * a->kw);
+        for (int64_t pl = 0; pl < d.planes; pl++) {
+            const T *xp = X + pl * d.H * d.W;
+            T *yp = Y + pl * d.Ho * d.Wo;
+            for (int64_t i = 0; i < d.Ho; i++) {
+                int64_t h0, h1;
+                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                for (int64_t j = 0; j < d.Wo; j++) {
+                    int64_t w0, w1;
+                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
+                    T s = 0;
+                    for (int64_t h = h0; h < h1; h++)
+                        for (int64_t w = w0; w < w1; w++) s += xp[h * d.W + w];
+                    yp[i * d.Wo + j] = s * inv;
+                }
+            }
+        }
+    });
+}
+
+static void avgpool_bwd(nb_node *n, const nb_tensor *g) {
+    const pool_attr *a = nb_attr(n, pool_attr);
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    const pool_dims d = pdims(n);
+    NB_FLOAT_DISPATCH(gxt->dtype, T, {
+        const T *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        const T inv = (T)1 / (T)(a->kh * a->kw);
+        for (int64_t pl = 0; pl < d.planes; pl++) {
+            T *gp = GX + pl * d.H * d.W;
+            const T *gop = G + pl * d.Ho * d.Wo;
+            for (int64_t i = 0; i < d.Ho; i++) {
+                int64_t h0, h1;
+                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                for (int64_t j = 0; j < d.Wo; j++) {
+                    int64_t w0, w1;
+                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
+                    const T v = gop[i * d.Wo + j] * inv;
+                    for (int64_t h = h0; h < h1; h++)
+                        for (int64_t w = w0; w < w1; w++) gp[h * d.W + w] += v;
+                }
+            }
+        }
+    });
+}
+
+/* backward reads nothing but the shapes */
+static const nb_op avg_pool2d_op = {"avg_pool2d", avgpool_fwd, avgpool_bwd, NB_SAVES_NOTHING, false};
+
+/* ------------------------------------------------------------ builders */
+
+static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    const char *name = op->name;
+    if (!nb_check_float_inputs(name, &x, 1)) return NULL;
+    char dx[NB_DESCRIBE_LEN];
+    nb_describe(x, "x", dx, sizeof dx);
+    if (x->shape.ndim != 4) {
+        nb_fail(NB_ERR_SHAPE, name, "x must be 4-D (N,C,H,W): %s", dx);
+        return NULL;
+    }
+    const int k[2] = {kh, kw}, s[2] = {sh, sw}, p[2] = {ph, pw};
+    int64_t out[2];
+    for (int i = 0; i < 2; i++) {
+        const char *ax = i == 0 ? "height" : "width";
+        if (k[i] < 1) {
+            nb_fail(NB_ERR_ARG, name, "window %s must be >= 1, got %d: %s", ax, k[i], dx);
+            return NULL;
+        }
+        if (s[i] < 1) {
+            nb_fail(NB_ERR_ARG, name, "stride (%s) must be >= 1, got %d: %s", ax, s[i], dx);
+            return NULL;
+        }
+        if (p[i] < 0) {
+            nb_fail(NB_ERR_ARG, name, "padding (%s) must be >= 0, got %d: %s", ax, p[i], dx);
+            return NULL;
+        }
+        if (p[i] > k[i] / 2) {
+            nb_fail(NB_ERR_ARG, name, "padding (%s) %d is more than half the window %d (at most %d): %s", ax, p[i],
+                    k[i], k[i] / 2, dx);
+            return NULL;
+        }
+        const int64_t n = x->shape.d[2 + i];
+        if (k[i] > n + 2 * (int64_t)p[i]) {
+            nb_fail(NB_ERR_SHAPE, name, "window %s %d is bigger than the padded input %lld (%lld + 2*%d): %s", ax,
+                    k[i], (long long)(n + 2 * p[i]), (long long)n, p[i], dx);
+            return NULL;
+        }
+        out[i] = (n + 2 * (int64_t)p[i] - k[i]) / s[i] + 1;
+    }
+    pool_attr a = {kh, kw, sh, sw, ph, pw};
+    return nb_apply_ex(op, &x, 1, NB_SHAPE(x->shape.d[0], x->shape.d[1], out[0], out[1]), x->dtype, &a, sizeof a);
+}
+
+nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    return pool_build(&max_pool2d_op, x, kh, kw, sh, sw, ph, pw);
+}
+
+nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+    return pool_build(&avg_pool2d_op, x, kh, kw, sh, sw, ph, pw);
+}
+
+/* ------------------------------------------------------------ global avg */
+
+static void gap_fwd(nb_node *n) {
+    const nb_tensor *x = n->in[0];
+    const int64_t planes = n->out->numel, HW = planes ? x->numel / planes : 0;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *Y = (T *)n->out->data;
+        for (int64_t pl = 0; pl < planes; pl++) {
+            const T *xp = X + pl * HW;
+            T s = 0;
+            for (int64_t i = 0; i < HW; i++) s += xp[i];
+            Y[pl] = s / (T)HW;
+        }
+    });
+}
+
+static void gap_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    const int64_t planes = n->out->numel, HW = planes ? gxt->numel / planes : 0;
+    NB_FLOAT_DISPATCH(gxt->dtype, T, {
+        const T *G = (const T *)g->data;
+        T *GX = (T *)gxt->data;
+        for (int64_t pl = 0; pl < planes; pl++) {
+            T *gp = GX + pl * HW;
+            const T v = G[pl] / (T)HW;
+            for (int64_t i = 0; i < HW; i++) gp[i] += v;
+        }
+    });
+}
+
+static const nb_op gap_op = {"global_avg_pool2d", gap_fwd, gap_bwd, NB_SAVES_NOTHING, false};
+
+nb_tensor *nb_global_avg_pool2d(nb_tensor *x) {
+    if (!nb_check_float_inputs("global_avg_pool2d", &x, 1)) return NULL;
+    char dx[NB_DESCRIBE_LEN];
+    if (x->shape.ndim != 4) {
+        nb_fail(NB_ERR_SHAPE, "global_avg_pool2d", "x must be 4-D (N,C,H,W): %s", nb_describe(x, "x", dx, sizeof dx));
+        return NULL;
+    }
+    if (x->shape.d[2] < 1 || x->shape.d[3] < 1) {
+        nb_fail(NB_ERR_SHAPE, "global_avg_pool2d", "empty image (mean of nothing): %s",
+                nb_describe(x, "x", dx, sizeof dx));
+        return NULL;
+    }
+    return nb_apply(&gap_op, &x, 1, NB_SHAPE(x->shape.d[0], x->shape.d[1]));
+}
+
+/* ------------------------------------------------------------ registry */
+
+/* Distinct values, at least 0.5 apart (a shuffled ramp plus uniform jitter),
+ * so no window holds a tie or a near-tie the gradcheck step could flip. */
+static nb_tensor *distinct_sample(nb_shape s) {
+    nb_tensor *t = nb_sample_uniform(s, 0, 0.5);
+    const int64_t n = t->numel;
+    double *v = nb_f64(t);
+    int64_t perm[256];
+    if (n > 256) return t; /* samples stay small */
+    for (int64_t i = 0; i < n; i++) perm[i] = i;
+    for (int64_t i = n - 1; i > 0; i--) {
+        int64_t j = (int64_t)(nb_rand_u64() % (uint64_t)(i + 1)), tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+    for (int64_t i = 0; i < n; i++) v[i] += (double)perm[i] - 0.5 * (double)n;
+    return t;
+}
+
+/* iarg = kh, kw, sh, sw, ph, pw */
+static nb_tensor *max_pool2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    const int64_t *a = s->iarg;
+    return nb_max_pool2d(in[0], (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5]);
+}
+
+static nb_tensor *avg_pool2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    const int64_t *a = s->iarg;
+    return nb_avg_pool2d(in[0], (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5]);
+}
+
+static const struct {
+    nb_shape x;
+    int k[2], s[2], p[2];
+    const char *desc;
+} pool_cases[] = {
+    {NB_SHAPE(2, 2, 4, 4), {2, 2}, {2, 2}, {0, 0}, "(2,2,4,4) 2x2 stride 2"},
+    {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, "3x3 stride 2 padding 1 (overlapping)"},
+    {NB_SHAPE(1, 3, 5, 4), {3, 2}, {1, 1}, {1, 1}, "batch of 1, 3x2 stride 1 (overlapping), padding 1"},
+    {NB_SHAPE(2, 1, 5, 7), {2, 3}, {1, 2}, {0, 1}, "odd sizes, 2x3 stride (1,2), padding (0,1)"},
+};
+
+static int pool_samples(nb_sample *s, int max, bool distinct) {
+    int k = 0;
+    for (size_t c = 0; c < sizeof pool_cases / sizeof pool_cases[0] && k < max; c++, k++) {
+        s[k] = (nb_sample){.desc = pool_cases[c].desc, .nin = 1,
+                           .iarg = {pool_cases[c].k[0], pool_cases[c].k[1], pool_cases[c].s[0], pool_cases[c].s[1],
+                                    pool_cases[c].p[0], pool_cases[c].p[1]}};
+        s[k].in[0] = distinct ? distinct_sample(pool_cases[c].x) : nb_sample_uniform(pool_cases[c].x, -1, 1);
+    }
+    return k;
+}
+
+static int max_pool2d_samples(nb_sample *s, int max) { return pool_samples(s, max, true); }
+static int avg_pool2d_samples(nb_sample *s, int max) { return pool_samples(s, max, false); }
+
+const nb_op_entry nb_entry_max_pool2d = {"max_pool2d", max_pool2d_entry_apply, max_pool2d_samples, 0, 0};
+const nb_op_entry nb_entry_avg_pool2d = {"avg_pool2d", avg_pool2d_entry_apply, avg_pool2d_samples, 0, 0};
+
+static nb_tensor *gap_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_global_avg_pool2d(in[0]);
+}
+
+static int gap_samples(nb_sample *s, int max) {
+    static const struct { nb_shape x; const char *desc; } cases[] = {
+        {NB_SHAPE(2, 3, 4, 5), "(2,3,4,5)"},
+        {NB_SHAPE(1, 2, 1, 1), "batch of 1, 1x1 image"},
+        {NB_SHAPE(3, 1, 3, 2), "one channel"},
+    };
+    int k = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
+        s[k] = (nb_sample){.desc = cases[c].desc, .nin = 1};
+        s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
+    }
+    return k;
+}
+
+const nb_op_entry nb_entry_global_avg_pool2d = {"global_avg_pool2d", gap_entry_apply, gap_samples, 0, 0};
