@@ -123,8 +123,8 @@ void nb_trace_backward(FILE *f, bool pause) {
 
 void nb_anomaly_mode(bool on) { nb__anomaly = on; }
 
-void nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n) {
-    if (!t || !nb__is_float(t->dtype)) return;
+bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n) {
+    if (!t || !nb__is_float(t->dtype)) return true;
     for (int64_t i = 0; i < t->numel; i++) {
         double v = nb_get(t, i);
         if (!isfinite(v)) {
@@ -136,10 +136,11 @@ void nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_
                 k += w > 0 ? (size_t)w : 0;
             }
             nb_fail(NB_ERR_NAN, op, "anomaly: %s produced %s at element %lld (inputs %s)", where,
-                    isnan(v) ? "NaN" : "Inf", (long long)i, shapes);
-            return;
+                    isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", (long long)i, shapes);
+            return false;
         }
     }
+    return true;
 }
 
 /* ------------------------------------------------------------ backward */
@@ -222,10 +223,8 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             }
         }
         if (nb__anomaly)
-            for (int i = 0; i < n->nin; i++) {
-                nb__check_finite(n->op->name, "backward", n->in[i]->grad, n);
-                if (nb_error() == NB_ERR_NAN) return NB_ERR_NAN;
-            }
+            for (int i = 0; i < n->nin; i++)
+                if (!nb__check_finite(n->op->name, "backward", n->in[i]->grad, n)) return NB_ERR_NAN;
     }
     return NB_OK;
 }

@@ -38,9 +38,10 @@ uint64_t nb__next_seq(void);
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
 
-/* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran. */
+/* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran; false
+ * (the error reported) when it found one. */
 extern bool nb__anomaly;
-void nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n);
+bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n);
 
 /* Versions a node remembers for input i. */
 static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
