@@ -53,6 +53,9 @@ static const struct {
                         "cancellation leaves outputs near 0 (|y| ~ 1e-3) with O(ulp) absolute error"},
     {"softmax", 0, 2e-4, "f32 backward y*(g - sum(g*y)): the difference cancels to ~1e-3 for small y"},
     {"var", 0, 2e-4, "f32 backward 2(x-mean)/(N-d): x-mean cancels for x near the mean"},
+    {"conv2d", 0, 2e-4, "f32: like matmul, C*kh*kw-term sums (im2col+GEMM) in another order than torch's; "
+                        "cancellation near 0"},
+    {"conv1d", 0, 2e-4, "f32: as conv2d"},
     {NULL, 0, 0, NULL}, /* end */
 };
 
