@@ -1,0 +1,62 @@
+/* nn/nn_internal.h — the module struct, shared by nn/ and optim/ (never installed). */
+#ifndef NB_NN_INTERNAL_H
+#define NB_NN_INTERNAL_H
+
+#include "nabla/nabla.h"
+
+#include <string.h>
+
+#define NB_MOD_TYPE_MAX 32
+#define NB_MOD_DESC_MAX 128
+#define NB_MOD_PATH_MAX 192
+
+typedef struct nb__mod_entry {
+    char name[NB_NAME_MAX];
+    nb_tensor *t;
+} nb__mod_entry;
+
+typedef struct nb__mod_child {
+    char name[NB_NAME_MAX];
+    nb_module *m;
+} nb__mod_child;
+
+/* A flat, dotted-name listing of a module tree, rebuilt when the tree changes. */
+typedef struct nb__mod_flat {
+    nb_named_tensor *items;
+    char *names;
+    int n;
+    uint64_t gen; /* structure generation it was built at (0 = never) */
+} nb__mod_flat;
+
+struct nb_module {
+    char type[NB_MOD_TYPE_MAX];
+    char desc[NB_MOD_DESC_MAX];
+    char path[NB_MOD_PATH_MAX];
+    nb_module_forward_fn forward;
+    void (*on_free)(nb_module *m);
+    bool training;
+    nb_module *parent;
+    nb__mod_entry *params;
+    int nparams, cap_params;
+    nb__mod_entry *buffers;
+    int nbuffers, cap_buffers;
+    nb__mod_child *children;
+    int nchildren, cap_children;
+    void *data; /* layer configuration or the user's struct */
+    nb__mod_flat flat_params, flat_all;
+};
+
+/* A new persistent tensor (whatever scope is open), zeroed. */
+nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s);
+/* A new persistent zeroed tensor with t's dtype and shape. */
+nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t);
+
+/* A layer module with data_size bytes of config, its description printf-style. */
+nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data_size, const char *fmt, ...)
+    NB_PRINTF(4, 5);
+
+/* Input checks for layers: false (error reported naming the layer) if x's
+ * float dtype differs from the first parameter's, or ndim not in [lo, hi]. */
+bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected);
+
+#endif

@@ -1,0 +1,260 @@
+/* optim/optim.c — the optimizer object: options and their checks, state
+ * allocation, the step loop (no-grad, its own scope), named state. The update
+ * rules are in sgd.c, adagrad.c, rmsprop.c, adadelta.c and adam.c. */
+#include "optim_internal.h"
+
+#include <stdlib.h>
+
+nb_optim_opts nb_optim_defaults(nb_optim_kind kind) {
+    nb_optim_opts o = {.kind = kind, .beta1 = 0.9, .beta2 = 0.999, .alpha = 0.99, .rho = 0.9};
+    switch (kind) {
+    case NB_OPTIM_SGD: o.lr = 1e-3; break;
+    case NB_OPTIM_ADAGRAD: o.lr = 1e-2, o.eps = 1e-10; break;
+    case NB_OPTIM_RMSPROP: o.lr = 1e-2, o.eps = 1e-8; break;
+    case NB_OPTIM_ADADELTA: o.lr = 1.0, o.eps = 1e-6; break;
+    case NB_OPTIM_ADAM: o.lr = 1e-3, o.eps = 1e-8; break;
+    case NB_OPTIM_ADAMW: o.lr = 1e-3, o.eps = 1e-8, o.weight_decay = 1e-2; break;
+    }
+    return o;
+}
+
+static const char *kind_name(nb_optim_kind k) {
+    static const char *names[] = {"SGD", "Adagrad", "RMSprop", "Adadelta", "Adam", "AdamW"};
+    return (unsigned)k < 6 ? names[k] : "optim";
+}
+
+static bool check_opts(const nb_optim_opts *o) {
+    const char *op = kind_name(o->kind);
+#define NEED(cond, ...)                                                                                          \
+    if (!(cond)) {                                                                                               \
+        nb_fail(NB_ERR_ARG, op, __VA_ARGS__);                                                                    \
+        return false;                                                                                            \
+    }
+    NEED((unsigned)o->kind <= NB_OPTIM_ADAMW, "unknown optimizer kind %d", (int)o->kind);
+    NEED(o->lr >= 0, "lr must be >= 0, got %g", o->lr);
+    NEED(o->weight_decay >= 0, "weight_decay must be >= 0, got %g", o->weight_decay);
+    NEED(o->eps >= 0, "eps must be >= 0, got %g", o->eps);
+    NEED(o->momentum >= 0, "momentum must be >= 0, got %g", o->momentum);
+    NEED(!o->nesterov || (o->momentum > 0 && o->dampening == 0),
+         "nesterov needs momentum > 0 and dampening 0 (got %g, %g)", o->momentum, o->dampening);
+    NEED(o->beta1 >= 0 && o->beta1 < 1 && o->beta2 >= 0 && o->beta2 < 1, "betas must be in [0, 1), got (%g, %g)",
+         o->beta1, o->beta2);
+    NEED(o->alpha >= 0, "alpha must be >= 0, got %g", o->alpha);
+    NEED(o->rho >= 0 && o->rho <= 1, "rho must be in [0, 1], got %g", o->rho);
+    NEED(o->lr_decay >= 0 && o->initial_accumulator_value >= 0,
+         "lr_decay and initial_accumulator_value must be >= 0, got %g, %g", o->lr_decay,
+         o->initial_accumulator_value);
+#undef NEED
+    return true;
+}
+
+void nb_optim_free(nb_optim *opt) {
+    if (!opt) return;
+    for (int i = 0; i < opt->n; i++) {
+        free(opt->ps[i].name);
+        for (int k = 0; k < NB_OPT_MAX_STATE; k++) nb_tensor_free(opt->ps[i].state[k]);
+        nb_tensor_free(opt->ps[i].step);
+    }
+    free(opt->ps);
+    free(opt->named);
+    free(opt->named_buf);
+    free(opt);
+}
+
+nb_optim *nb_optim_new(const nb_optim_opts *o, const nb_named_tensor *params, int n) {
+    if (!o || (n > 0 && !params) || n < 0) {
+        nb_fail(NB_ERR_ARG, "optim_new", "options or parameter list missing");
+        return NULL;
+    }
+    if (!check_opts(o)) return NULL;
+    const char *op = kind_name(o->kind);
+    for (int i = 0; i < n; i++) {
+        const nb_tensor *t = params[i].t;
+        if (!t) return NULL; /* an earlier error */
+        if (t->dtype == NB_I64 || !t->requires_grad || t->node) {
+            nb_fail(NB_ERR_ARG, op, "parameter %d '%s' must be a float leaf tensor that requires grad", i,
+                    params[i].name ? params[i].name : "");
+            return NULL;
+        }
+        if (t->scope) {
+            nb_fail(NB_ERR_SCOPE, op, "parameter %d '%s' lives in a scope; parameters must be persistent", i,
+                    params[i].name ? params[i].name : "");
+            return NULL;
+        }
+    }
+    nb_optim *opt = calloc(1, sizeof *opt);
+    if (!opt || !(opt->ps = calloc((size_t)n + 1, sizeof *opt->ps))) {
+        free(opt);
+        nb_fail(NB_ERR_NOMEM, op, "out of memory");
+        return NULL;
+    }
+    opt->o = *o;
+    opt->n = n;
+    const char **sn = opt->state_names;
+    switch (o->kind) {
+    case NB_OPTIM_SGD:
+        opt->update = nb__sgd_update;
+        if (o->momentum > 0) sn[0] = "momentum_buffer";
+        break;
+    case NB_OPTIM_ADAGRAD: opt->update = nb__adagrad_update, sn[0] = "sum"; break;
+    case NB_OPTIM_RMSPROP:
+        opt->update = nb__rmsprop_update, sn[0] = "square_avg";
+        if (o->momentum > 0) sn[1] = "momentum_buffer";
+        if (o->centered) sn[2] = "grad_avg";
+        break;
+    case NB_OPTIM_ADADELTA: opt->update = nb__adadelta_update, sn[0] = "square_avg", sn[1] = "acc_delta"; break;
+    case NB_OPTIM_ADAM:
+    case NB_OPTIM_ADAMW:
+        opt->update = nb__adam_update, sn[0] = "exp_avg", sn[1] = "exp_avg_sq";
+        if (o->amsgrad) sn[2] = "max_exp_avg_sq";
+        break;
+    }
+    for (int i = 0; i < n; i++) {
+        nb__opt_param *p = &opt->ps[i];
+        char nm[24];
+        const char *name = params[i].name;
+        if (!name) snprintf(nm, sizeof nm, "%d", i), name = nm;
+        p->name = malloc(strlen(name) + 1);
+        if (p->name) strcpy(p->name, name);
+        p->p = params[i].t;
+        p->step = nb__persistent_zeros(NB_F64, NB_SCALAR);
+        bool ok = p->name && p->step;
+        for (int k = 0; k < NB_OPT_MAX_STATE; k++) {
+            if (!sn[k]) continue;
+            p->state[k] = nb__persistent_zeros(p->p->dtype, p->p->shape);
+            ok = ok && p->state[k];
+        }
+        if (!ok) {
+            nb_optim_free(opt);
+            nb_fail(NB_ERR_NOMEM, op, "out of memory for optimizer state");
+            return NULL;
+        }
+        if (o->kind == NB_OPTIM_ADAGRAD && o->initial_accumulator_value != 0) {
+            NB_NO_GRAD { nb_fill_(p->state[0], o->initial_accumulator_value); }
+        }
+    }
+    return opt;
+}
+
+nb_optim *nb_optim_new_module(const nb_optim_opts *o, struct nb_module *m) {
+    if (!m) {
+        nb_fail(NB_ERR_ARG, "optim_new", "module is NULL");
+        return NULL;
+    }
+    int n = nb_module_num_parameters(m);
+    nb_named_tensor *ps = malloc(sizeof *ps * (size_t)(n + 1));
+    if (!ps) return NULL;
+    nb_module_parameters(m, ps, n);
+    nb_optim *opt = nb_optim_new(o, ps, n);
+    free(ps);
+    return opt;
+}
+
+nb_optim *nb_optim_new_tensors(const nb_optim_opts *o, nb_tensor *const *ts, int n) {
+    nb_named_tensor *ps = malloc(sizeof *ps * (size_t)(n + 1));
+    if (!ps || n < 0 || (n > 0 && !ts)) {
+        free(ps);
+        nb_fail(NB_ERR_ARG, "optim_new", "bad tensor list");
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) ps[i] = (nb_named_tensor){NULL, ts[i]};
+    nb_optim *opt = nb_optim_new(o, ps, n);
+    free(ps);
+    return opt;
+}
+
+static nb_optim *short_form(nb_optim_kind k, struct nb_module *m, double lr, double momentum, double wd, bool set_wd) {
+    nb_optim_opts o = nb_optim_defaults(k);
+    o.lr = lr;
+    o.momentum = momentum;
+    if (set_wd) o.weight_decay = wd;
+    return nb_optim_new_module(&o, m);
+}
+nb_optim *nb_optim_sgd(struct nb_module *m, double lr, double momentum) {
+    return short_form(NB_OPTIM_SGD, m, lr, momentum, 0, false);
+}
+nb_optim *nb_optim_adagrad(struct nb_module *m, double lr) { return short_form(NB_OPTIM_ADAGRAD, m, lr, 0, 0, false); }
+nb_optim *nb_optim_rmsprop(struct nb_module *m, double lr) { return short_form(NB_OPTIM_RMSPROP, m, lr, 0, 0, false); }
+nb_optim *nb_optim_adadelta(struct nb_module *m, double lr) {
+    return short_form(NB_OPTIM_ADADELTA, m, lr, 0, 0, false);
+}
+nb_optim *nb_optim_adam(struct nb_module *m, double lr) { return short_form(NB_OPTIM_ADAM, m, lr, 0, 0, false); }
+nb_optim *nb_optim_adamw(struct nb_module *m, double lr, double weight_decay) {
+    return short_form(NB_OPTIM_ADAMW, m, lr, 0, weight_decay, true);
+}
+
+nb_tensor *nb__with_weight_decay(nb_tensor *g, nb_tensor *p, double wd) {
+    if (wd == 0) return g;
+    return nb_axpy_(nb_copy(g), wd, p); /* g + λθ, leaving p.grad as it is */
+}
+
+nb_status nb_optim_step(nb_optim *opt) {
+    if (!opt) {
+        nb_fail(NB_ERR_ARG, "optim_step", "optimizer is NULL");
+        return NB_ERR_ARG;
+    }
+    nb_status before = nb_error();
+    nb_scope *s = nb_scope_begin(); /* this step's temporaries */
+    nb_no_grad_begin();
+    for (int i = 0; i < opt->n; i++) {
+        nb__opt_param *p = &opt->ps[i];
+        if (!p->p->grad) continue; /* no gradient reached it: torch skips it too */
+        double *t = nb_f64(p->step);
+        *t += 1;
+        opt->update(&opt->o, p, p->p->grad, *t);
+    }
+    nb_no_grad_end();
+    nb_scope_end(&s);
+    opt->steps++;
+    return before == NB_OK ? nb_error() : NB_OK;
+}
+
+void nb_optim_zero_grad(nb_optim *opt) {
+    if (!opt) return;
+    for (int i = 0; i < opt->n; i++) nb_tensor_zero_grad(opt->ps[i].p);
+}
+
+void nb_optim_set_lr(nb_optim *opt, double lr) {
+    if (opt) opt->o.lr = lr;
+}
+double nb_optim_get_lr(const nb_optim *opt) { return opt ? opt->o.lr : 0; }
+const nb_optim_opts *nb_optim_get_opts(const nb_optim *opt) { return opt ? &opt->o : NULL; }
+int64_t nb_optim_step_count(const nb_optim *opt) { return opt ? opt->steps : 0; }
+void nb_optim_set_step_count(nb_optim *opt, int64_t steps) {
+    if (opt) opt->steps = steps;
+}
+
+int nb_optim_named_state(nb_optim *opt, nb_named_tensor *out, int max) {
+    if (!opt) return 0;
+    if (!opt->named) {
+        int cnt = 0;
+        size_t chars = 0;
+        for (int i = 0; i < opt->n; i++) {
+            for (int k = 0; k < NB_OPT_MAX_STATE; k++)
+                if (opt->ps[i].state[k]) cnt++, chars += strlen(opt->ps[i].name) + strlen(opt->state_names[k]) + 2;
+            cnt++, chars += strlen(opt->ps[i].name) + 6;
+        }
+        opt->named = calloc((size_t)cnt + 1, sizeof *opt->named);
+        opt->named_buf = malloc(chars + 1);
+        if (!opt->named || !opt->named_buf) {
+            free(opt->named), free(opt->named_buf);
+            opt->named = NULL, opt->named_buf = NULL;
+            nb_fail(NB_ERR_NOMEM, "optim_named_state", "out of memory");
+            return 0;
+        }
+        char *w = opt->named_buf;
+        int j = 0;
+        for (int i = 0; i < opt->n; i++) {
+            for (int k = 0; k <= NB_OPT_MAX_STATE; k++) {
+                nb_tensor *t = k < NB_OPT_MAX_STATE ? opt->ps[i].state[k] : opt->ps[i].step;
+                if (!t) continue;
+                int len = sprintf(w, "%s.%s", opt->ps[i].name, k < NB_OPT_MAX_STATE ? opt->state_names[k] : "step");
+                opt->named[j++] = (nb_named_tensor){w, t};
+                w += len + 1;
+            }
+        }
+        opt->nnamed = j;
+    }
+    for (int i = 0; i < opt->nnamed && i < max && out; i++) out[i] = opt->named[i];
+    return opt->nnamed;
+}

@@ -1,0 +1,42 @@
+/* optim/optim_internal.h — the optimizer struct shared by the optim/ sources. */
+#ifndef NB_OPTIM_INTERNAL_H
+#define NB_OPTIM_INTERNAL_H
+
+#include "../nn/nn_internal.h"
+
+#define NB_OPT_MAX_STATE 3
+
+typedef struct nb__opt_param {
+    char *name;
+    nb_tensor *p;                        /* borrowed parameter             */
+    nb_tensor *state[NB_OPT_MAX_STATE];  /* persistent, NULL where unused  */
+    nb_tensor *step;                     /* persistent f64 scalar: updates */
+} nb__opt_param;
+
+/* One update of one parameter: g its gradient (with weight decay applied
+ * where the rule says so), t the 1-based count of its updates. Runs under
+ * no-grad inside the step's own scope. */
+typedef void (*nb__opt_update)(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+
+struct nb_optim {
+    nb_optim_opts o;
+    nb__opt_param *ps;
+    int n;
+    int64_t steps;
+    nb__opt_update update;
+    const char *state_names[NB_OPT_MAX_STATE];
+    nb_named_tensor *named; /* nb_optim_named_state's list, built once */
+    char *named_buf;
+    int nnamed;
+};
+
+void nb__sgd_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+void nb__adagrad_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+void nb__rmsprop_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+void nb__adadelta_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+void nb__adam_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+
+/* g + λθ as a new (scoped) tensor: torch's grad.add(param, alpha=λ). */
+nb_tensor *nb__with_weight_decay(nb_tensor *g, nb_tensor *p, double wd);
+
+#endif
