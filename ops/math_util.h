@@ -80,6 +80,19 @@ static inline void mu_bstrides(nb_shape out, nb_shape in, int64_t *st) {
     }
 }
 
+/* Scratch for one forward/backward call: from the open scope's arena (so a
+ * steady training loop allocates nothing), from the heap when no scope is
+ * open; give it back with mu_scratch_done. Zero-filled. */
+static inline void *mu_scratch(const char *op, size_t bytes) {
+    void *p = nb__scope_alloc(nb_scope_current(), bytes ? bytes : 1);
+    if (!p) nb_fail(NB_ERR_NOMEM, op, "out of memory for %zu bytes of scratch", bytes);
+    else memset(p, 0, bytes);
+    return p;
+}
+static inline void mu_scratch_done(void *p) {
+    if (!nb_scope_current()) nb__free(p);
+}
+
 static inline bool mu_check_reduction(const char *op, nb_reduction r) {
     if (r == NB_REDUCE_MEAN || r == NB_REDUCE_SUM || r == NB_REDUCE_NONE) return true;
     nb_fail(NB_ERR_ARG, op, "unknown reduction %d (use NB_REDUCE_MEAN, _SUM or _NONE)", (int)r);

@@ -190,7 +190,7 @@ static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
     nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
     /* split: how many elements tie for each output; first: whether the first
      * one (row-major, i.e. the argmax along a single axis) was seen yet */
-    int64_t *cnt = nb__calloc((size_t)(m + 1) * sizeof(int64_t));
+    int64_t *cnt = mu_scratch(n->op->name, (size_t)m * sizeof(int64_t));
     if (!cnt) return;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
@@ -214,7 +214,7 @@ static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
             });
         }
     });
-    nb__free(cnt);
+    mu_scratch_done(cnt);
 }
 
 static const nb_op max_op = {"max", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
@@ -289,7 +289,7 @@ static void logsumexp_fwd(nb_node *n) {
     const int64_t m = n->out->numel;
     nb_bc bc;
     nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    double *M = nb__malloc((size_t)(2 * m + 1) * sizeof(double)), *S = M + m;
+    double *M = mu_scratch("logsumexp", (size_t)(2 * m) * sizeof(double)), *S = M + m;
     if (!M) return;
     for (int64_t i = 0; i < m; i++) M[i] = -INFINITY, S[i] = 0;
     NB_FLOAT_DISPATCH(x->dtype, T, {
@@ -307,7 +307,7 @@ static void logsumexp_fwd(nb_node *n) {
         });
         for (int64_t i = 0; i < m; i++) R[i] = (T)(M[i] + log(S[i]));
     });
-    nb__free(M);
+    mu_scratch_done(M);
 }
 
 static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
@@ -353,7 +353,7 @@ static void var_fwd(nb_node *n) {
     const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
     nb_tensor *mt = nb_node_save_new(n, NB_F64, n->out->shape);
     if (!mt) return;
-    double *MU = nb_f64(mt), *SS = nb__calloc((size_t)(m + 1) * sizeof(double));
+    double *MU = nb_f64(mt), *SS = mu_scratch(n->op->name, (size_t)m * sizeof(double));
     if (!SS) return;
     for (int64_t i = 0; i < m; i++) MU[i] = 0;
     nb_bc bc;
@@ -377,7 +377,7 @@ static void var_fwd(nb_node *n) {
             R[i] = (T)(at->is_std ? sqrt(v) : v);
         }
     });
-    nb__free(SS);
+    mu_scratch_done(SS);
 }
 
 static void var_bwd(nb_node *n, const nb_tensor *g) {
