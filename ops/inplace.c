@@ -2,6 +2,7 @@
  * they bump the version counter so backward catches a saved tensor that
  * changed, and they refuse to run on the graph while grad mode is on. */
 #include "broadcast.h"
+#include "kernels/vmath.h"
 #include "../autograd/internal.h"
 
 static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, bool needs_src) {
@@ -53,6 +54,12 @@ static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, boo
 
 nb_tensor *nb_add_(nb_tensor *dst, const nb_tensor *b) {
     if (!inplace_ok("add_", dst, b, true)) return NULL;
+    if (b->numel == dst->numel) { /* same shape: the vector loop (optimizers) */
+        if (dst->dtype == NB_F32) nb_vadd_f32(nb_f32(dst), nb_f32(b), dst->numel);
+        else nb_vadd_f64(nb_f64(dst), nb_f64(b), dst->numel);
+        nb_bump_version(dst);
+        return dst;
+    }
     INPLACE(dst, b, 0, *dd + s);
     return dst;
 }
@@ -68,12 +75,20 @@ nb_tensor *nb_mul_(nb_tensor *dst, const nb_tensor *b) {
 }
 nb_tensor *nb_axpy_(nb_tensor *dst, double alpha, const nb_tensor *x) {
     if (!inplace_ok("axpy_", dst, x, true)) return NULL;
+    if (x->numel == dst->numel) { /* same shape: the vector loop (optimizers) */
+        if (dst->dtype == NB_F32) nb_vaxpy_f32(nb_f32(dst), (float)alpha, nb_f32(x), dst->numel);
+        else nb_vaxpy_f64(nb_f64(dst), alpha, nb_f64(x), dst->numel);
+        nb_bump_version(dst);
+        return dst;
+    }
     INPLACE(dst, x, alpha, *dd + al * s);
     return dst;
 }
 nb_tensor *nb_scale_(nb_tensor *dst, double s_) {
     if (!inplace_ok("scale_", dst, NULL, false)) return NULL;
-    INPLACE(dst, (const nb_tensor *)NULL, s_, *dd * al);
+    if (dst->dtype == NB_F32) nb_vscale_f32(nb_f32(dst), (float)s_, dst->numel);
+    else nb_vscale_f64(nb_f64(dst), s_, dst->numel);
+    nb_bump_version(dst);
     return dst;
 }
 nb_tensor *nb_fill_(nb_tensor *dst, double v) {

@@ -69,7 +69,7 @@ UNARY(pow_scalar, pow(v, (T)P), P == 0 ? 0 : gg * (T)P * pow(v, (T)(P - 1)), NB_
 UNARY_VEC(sigmoid, sigmoid, gg * o * (1 - o), NB_SAVES_OUT) /* stable: vmath.h */
 UNARY_VEC(tanh, tanh, gg * (1 - o * o), NB_SAVES_OUT)
 /* relu'(0) = 0, as in PyTorch */
-UNARY(relu, v > 0 ? v : 0, v > 0 ? gg : 0, NB_SAVES_IN(0))
+UNARY_VEC(relu, relu, v > 0 ? gg : 0, NB_SAVES_IN(0)) /* y = x > 0 ? x : 0 */
 UNARY(add_scalar, v + (T)P, gg, NB_SAVES_NOTHING)
 UNARY(mul_scalar, v * (T)P, gg * (T)P, NB_SAVES_NOTHING)
 

@@ -274,6 +274,37 @@ static void vmath_all_isas(void **state) {
     if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
 }
 
+/* The exact loops give the scalar loop's bits on every ISA. */
+static void vmath_exact_loops(void **state) {
+    (void)state;
+    enum { N = 1003 };
+    static float x[N], y[3][N];
+    static double xd[N], yd[3][N];
+    for (int i = 0; i < N; i++) { x[i] = (float)(urand() * 10); xd[i] = urand() * 10; }
+    x[5] = NAN; xd[5] = NAN; x[6] = -0.0f; xd[6] = -0.0;
+    for (int k = 0; k < 4; k++) {
+        int r = 0;
+        for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
+            if (!nb_vmath_set_isa(isas[is])) continue;
+            for (int i = 0; i < N; i++) { y[r][i] = (float)i / 7; yd[r][i] = (double)i / 7; }
+            switch (k) {
+            case 0: nb_vrelu_f32(y[r], x, N); nb_vrelu_f64(yd[r], xd, N); break;
+            case 1: nb_vaxpy_f32(y[r], -0.3f, x, N); nb_vaxpy_f64(yd[r], -0.3, xd, N); break;
+            case 2: nb_vscale_f32(y[r], 0.9f, N); nb_vscale_f64(yd[r], 0.9, N); break;
+            default: nb_vadd_f32(y[r], x, N); nb_vadd_f64(yd[r], xd, N); break;
+            }
+            r++;
+        }
+        assert_true(r >= 2);
+        for (int q = 1; q < r; q++) {
+            assert_memory_equal(y[q], y[0], sizeof y[0]);
+            assert_memory_equal(yd[q], yd[0], sizeof yd[0]);
+        }
+        if (k == 0) assert_true(y[0][5] == 0 && y[0][6] == 0 && y[0][7] == (x[7] > 0 ? x[7] : 0));
+    }
+    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+}
+
 /* sigmoid never overflows and saturates like the scalar formula. */
 static void vmath_sigmoid_extremes(void **state) {
     (void)state;
@@ -295,6 +326,7 @@ int main(void) {
         cmocka_unit_test(gemm_matmul_backends),
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),
+        cmocka_unit_test(vmath_exact_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -96,3 +96,33 @@ const char *nb_vmath_isa(void) {
         nb_v##f##_ref_f64(y, x, n);                                                          \
     }
 NB_VMATH_FUNCS(DISPATCH)
+
+/* ------------------------------------------------------------ exact loops */
+
+#define SIMPLE(NAME, S, T, PARAMS, ARGS, BODY)                                         \
+    SIMPLE_DECL(NAME, S, PARAMS)                                                       \
+    void nb_v##NAME##_##S PARAMS {                                                     \
+        SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
+        for (int64_t i = 0; i < n; i++) { BODY; }                                      \
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+#define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
+#define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
+    switch (isa()) {                                                                   \
+    case ISA_AVX512: nb_v##NAME##_##S##_avx512 ARGS; return;                           \
+    case ISA_AVX2: nb_v##NAME##_##S##_avx2 ARGS; return;                               \
+    default: break;                                                                    \
+    }
+#else
+#define SIMPLE_DECL(NAME, S, PARAMS)
+#define SIMPLE_SWITCH(NAME, S, ARGS)
+#endif
+
+SIMPLE(relu, f32, float, (float *y, const float *x, int64_t n), (y, x, n), y[i] = x[i] > 0 ? x[i] : 0)
+SIMPLE(relu, f64, double, (double *y, const double *x, int64_t n), (y, x, n), y[i] = x[i] > 0 ? x[i] : 0)
+SIMPLE(axpy, f32, float, (float *y, float a, const float *x, int64_t n), (y, a, x, n), y[i] = y[i] + a * x[i])
+SIMPLE(axpy, f64, double, (double *y, double a, const double *x, int64_t n), (y, a, x, n), y[i] = y[i] + a * x[i])
+SIMPLE(scale, f32, float, (float *y, float a, int64_t n), (y, a, n), y[i] = y[i] * a)
+SIMPLE(scale, f64, double, (double *y, double a, int64_t n), (y, a, n), y[i] = y[i] * a)
+SIMPLE(add, f32, float, (float *y, const float *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])
+SIMPLE(add, f64, double, (double *y, const double *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])

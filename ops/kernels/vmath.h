@@ -33,6 +33,19 @@
 NB_VMATH_FUNCS(NB_VMATH_DECL)
 #undef NB_VMATH_DECL
 
+/* Exact elementwise loops (each result rounded once, as the scalar code):
+ *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
+ *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]
+ * (mul then add, no FMA, so every ISA gives the scalar loop's bits). */
+void nb_vrelu_f32(float *y, const float *x, int64_t n);
+void nb_vrelu_f64(double *y, const double *x, int64_t n);
+void nb_vaxpy_f32(float *y, float a, const float *x, int64_t n);
+void nb_vaxpy_f64(double *y, double a, const double *x, int64_t n);
+void nb_vscale_f32(float *y, float a, int64_t n);
+void nb_vscale_f64(double *y, double a, int64_t n);
+void nb_vadd_f32(float *y, const float *x, int64_t n);
+void nb_vadd_f64(double *y, const double *x, int64_t n);
+
 /* The ISA in use: "avx512", "avx2" or "scalar". nb_vmath_set_isa caps it
  * (tests compare all of them); false, changing nothing, if the CPU lacks it.
  * NB_VMATH_ISA in the environment does the same at start. */

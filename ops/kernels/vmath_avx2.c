@@ -19,6 +19,7 @@
 #define F_ADD _mm256_add_ps
 #define F_MUL _mm256_mul_ps
 #define F_DIV _mm256_div_ps
+#define F_MAX _mm256_max_ps
 #define F_SET1 _mm256_set1_ps
 #define F_BLEND_NEG(x, a, b) _mm256_blendv_ps((b), (a), _mm256_cmp_ps((x), _mm256_setzero_ps(), _CMP_LT_OQ))
 #define D_LOAD(p) _mm256_loadu_pd(p)
@@ -31,6 +32,7 @@
 #define D_ADD _mm256_add_pd
 #define D_MUL _mm256_mul_pd
 #define D_DIV _mm256_div_pd
+#define D_MAX _mm256_max_pd
 #define D_SET1 _mm256_set1_pd
 #define D_BLEND_NEG(x, a, b) _mm256_blendv_pd((b), (a), _mm256_cmp_pd((x), _mm256_setzero_pd(), _CMP_LT_OQ))
 #include "vmath_tmpl.h"

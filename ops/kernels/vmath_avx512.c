@@ -19,6 +19,7 @@
 #define F_ADD _mm512_add_ps
 #define F_MUL _mm512_mul_ps
 #define F_DIV _mm512_div_ps
+#define F_MAX _mm512_max_ps
 #define F_SET1 _mm512_set1_ps
 #define F_BLEND_NEG(x, a, b) _mm512_mask_blend_ps(_mm512_cmp_ps_mask((x), _mm512_setzero_ps(), _CMP_LT_OQ), (b), (a))
 #define D_LOAD(p) _mm512_loadu_pd(p)
@@ -31,6 +32,7 @@
 #define D_ADD _mm512_add_pd
 #define D_MUL _mm512_mul_pd
 #define D_DIV _mm512_div_pd
+#define D_MAX _mm512_max_pd
 #define D_SET1 _mm512_set1_pd
 #define D_BLEND_NEG(x, a, b) _mm512_mask_blend_pd(_mm512_cmp_pd_mask((x), _mm512_setzero_pd(), _CMP_LT_OQ), (b), (a))
 #include "vmath_tmpl.h"

@@ -52,6 +52,34 @@ void V_CAT(nb_vlog_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(dou
 void V_CAT(nb_vtanh_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_TANH(x))
 void V_CAT(nb_vsigmoid_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SIGMOID)
 
+
+/* Exact elementwise ops (one rounding each, as the scalar loops): relu
+ * (max(x, 0); NaN gives 0 like x > 0 ? x : 0), y += a·x, y *= a, y += x.
+ * The tail is the scalar expression, which rounds the same way. */
+#define V_SIMPLE(T, V, L, P, NAME, ARGS, BODY, TAIL)                             \
+    void V_CAT(NAME, SFX) ARGS {                                                 \
+        int64_t i = 0;                                                           \
+        for (; i + L <= n; i += L) { BODY; }                                     \
+        for (; i < n; i++) { TAIL; }                                             \
+    }
+V_SIMPLE(float, VF, LF, F, nb_vrelu_f32, (float *y, const float *x, int64_t n),
+         F_STORE(y + i, F_MAX(F_LOAD(x + i), F_SET1(0.0f))), y[i] = x[i] > 0 ? x[i] : 0)
+V_SIMPLE(double, VD, LD, D, nb_vrelu_f64, (double *y, const double *x, int64_t n),
+         D_STORE(y + i, D_MAX(D_LOAD(x + i), D_SET1(0.0))), y[i] = x[i] > 0 ? x[i] : 0)
+V_SIMPLE(float, VF, LF, F, nb_vaxpy_f32, (float *y, float a, const float *x, int64_t n),
+         F_STORE(y + i, F_ADD(F_LOAD(y + i), F_MUL(F_SET1(a), F_LOAD(x + i)))), y[i] = y[i] + a * x[i])
+V_SIMPLE(double, VD, LD, D, nb_vaxpy_f64, (double *y, double a, const double *x, int64_t n),
+         D_STORE(y + i, D_ADD(D_LOAD(y + i), D_MUL(D_SET1(a), D_LOAD(x + i)))), y[i] = y[i] + a * x[i])
+V_SIMPLE(float, VF, LF, F, nb_vscale_f32, (float *y, float a, int64_t n),
+         F_STORE(y + i, F_MUL(F_LOAD(y + i), F_SET1(a))), y[i] = y[i] * a)
+V_SIMPLE(double, VD, LD, D, nb_vscale_f64, (double *y, double a, int64_t n),
+         D_STORE(y + i, D_MUL(D_LOAD(y + i), D_SET1(a))), y[i] = y[i] * a)
+V_SIMPLE(float, VF, LF, F, nb_vadd_f32, (float *y, const float *x, int64_t n),
+         F_STORE(y + i, F_ADD(F_LOAD(y + i), F_LOAD(x + i))), y[i] = y[i] + x[i])
+V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n),
+         D_STORE(y + i, D_ADD(D_LOAD(y + i), D_LOAD(x + i))), y[i] = y[i] + x[i])
+
+#undef V_SIMPLE
 #undef V_CAT_
 #undef V_CAT
 #undef V_FN

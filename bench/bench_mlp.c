@@ -1,0 +1,71 @@
+/* bench/bench_mlp.c — one epoch of a 784-256-128-10 ReLU MLP on
+ * Fashion-MNIST-sized random data (60000×784, labels 0..9), batch 64,
+ * log-softmax + NLL, SGD with momentum 0.9 (in place, under no-grad), F32.
+ * Twin: bench_mlp.py. Prints "time_s: <epoch seconds>" and "rss_mib: <peak
+ * RSS>" (data included: 180 MiB of it on both sides). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "nabla/nabla.h"
+#include "bench_util.h"
+#include "kernels/gemm.h"
+
+#define NTRAIN 60000
+#define NIN 784
+#define BATCH 64
+
+int main(int argc, char **argv) {
+    const int epochs = argc > 1 ? atoi(argv[1]) : 1;
+    const int maxb = argc > 2 ? atoi(argv[2]) * BATCH : NTRAIN; /* optional: fewer steps (profiling) */
+    nb_seed(1);
+    float *xs = malloc(sizeof(float) * (size_t)NTRAIN * NIN);
+    int64_t *ys = malloc(sizeof(int64_t) * NTRAIN);
+    for (size_t i = 0; i < (size_t)NTRAIN * NIN; i++) xs[i] = (float)(nb_rand_u64() >> 40) / 16777216.0f;
+    for (int i = 0; i < NTRAIN; i++) ys[i] = (int64_t)(nb_rand_u64() % 10);
+
+    const int64_t dims[4] = {NIN, 256, 128, 10};
+    nb_tensor *p[6], *vel[6];
+    for (int l = 0; l < 3; l++) {
+        double bound = 1 / sqrt((double)dims[l]);
+        p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l], dims[l + 1]), -bound, bound), true);
+        p[2 * l + 1] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1]), -bound, bound), true);
+    }
+    for (int i = 0; i < 6; i++) vel[i] = nb_zeros(NB_F32, p[i]->shape);
+    const double lr = 0.01, mom = 0.9;
+
+    double best = 1e30, loss = 0;
+    for (int e = 0; e < epochs; e++) {
+        double t0 = bench_now();
+        for (int b = 0; b + BATCH <= maxb; b += BATCH) {
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *x = nb_from_f32(NB_SHAPE(BATCH, NIN), xs + (size_t)b * NIN);
+            nb_tensor *y = nb_from_i64(NB_SHAPE(BATCH), ys + b);
+            nb_tensor *h = nb_relu(nb_add(nb_matmul(x, p[0]), p[1]));
+            h = nb_relu(nb_add(nb_matmul(h, p[2]), p[3]));
+            nb_tensor *logits = nb_add(nb_matmul(h, p[4]), p[5]);
+            nb_tensor *l = nb_nll(nb_log_softmax(logits, 1), y, NB_REDUCE_MEAN);
+            for (int i = 0; i < 6; i++) nb_tensor_zero_grad(p[i]);
+            nb_backward(l);
+            NB_NO_GRAD {
+                for (int i = 0; i < 6; i++) { /* v = mom·v + g; w -= lr·v (PyTorch's SGD) */
+                    nb_scale_(vel[i], mom);
+                    nb_add_(vel[i], p[i]->grad);
+                    nb_axpy_(p[i], -lr, vel[i]);
+                }
+            }
+            loss = nb_item(l);
+            nb_scope_end(&s);
+        }
+        double dt = bench_now() - t0;
+        if (dt < best) best = dt;
+    }
+    printf("mlp 784-256-128-10 epoch (batch %d, %d steps): last loss %.4f, gemm %s/%s, %d threads\n", BATCH,
+           NTRAIN / BATCH, loss, nb_gemm_backend(), nb_gemm_isa(), nb_get_num_threads());
+    printf("time_s: %.6f\n", best);
+    printf("rss_mib: %.1f\n", bench_peak_rss_mib());
+    for (int i = 0; i < 6; i++) { nb_tensor_free(p[i]); nb_tensor_free(vel[i]); }
+    free(xs);
+    free(ys);
+    return 0;
+}
