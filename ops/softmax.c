@@ -5,8 +5,16 @@
  * softmax/log_softmax see x as (outer, len, inner) around the axis and work
  * row by row (a row is len elements `inner` apart); sums run in double. */
 #include "math_util.h"
+#include "kernels/vmath.h"
 
 typedef struct { int axis; } sm_attr;
+
+/* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
+#define VEXP(T, y, x, n)                                                        \
+    do {                                                                        \
+        if (sizeof(T) == sizeof(float)) nb_vexp_f32((float *)(y), (const float *)(x), (n)); \
+        else nb_vexp_f64((double *)(y), (const double *)(x), (n));              \
+    } while (0)
 
 static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
     *outer = 1, *inner = 1, *len = s.d[axis];
@@ -14,13 +22,37 @@ static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64
     for (int i = axis + 1; i < s.ndim; i++) *inner *= s.d[i];
 }
 
-/* y = e^(x−m)/Σe^(x−m), or (log) y = x − m − log Σe^(x−m) */
+/* y = e^(x−m)/Σe^(x−m), or (log) y = x − m − log Σe^(x−m).
+ * Rows along the last axis (inner == 1, the common case) are contiguous: the
+ * exponentials go through the vector kernel, written into y and then scaled
+ * (or, for log_softmax, overwritten). Strided rows use the scalar loop. */
 static void softmax_fwd_impl(nb_node *n, bool logsm) {
     int64_t outer, len, inner;
     split_axis(n->in[0]->shape, nb_attr(n, sm_attr)->axis, &outer, &len, &inner);
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data;
         T *Y = (T *)n->out->data;
+        if (inner == 1) {
+            for (int64_t o = 0; o < outer; o++) {
+                const T *x = X + o * len;
+                T *y = Y + o * len;
+                T m = (T)-INFINITY;
+                for (int64_t k = 0; k < len; k++)
+                    if (x[k] > m) m = x[k];
+                for (int64_t k = 0; k < len; k++) y[k] = x[k] - m;
+                VEXP(T, y, y, len);
+                double s = 0;
+                for (int64_t k = 0; k < len; k++) s += (double)y[k];
+                if (logsm) {
+                    const double ls = log(s);
+                    for (int64_t k = 0; k < len; k++) y[k] = (T)((double)(x[k] - m) - ls);
+                } else {
+                    const T inv = (T)(1 / s);
+                    for (int64_t k = 0; k < len; k++) y[k] *= inv;
+                }
+            }
+            return;
+        }
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
                 const T *x = X + o * len * inner + i;
@@ -49,6 +81,20 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *Y = (const T *)n->out->data, *G = (const T *)gt->data;
         T *GX = (T *)gxt->data;
+        if (inner == 1 && logsm) { /* contiguous rows: e^y through the vector kernel */
+            T *ey = mu_scratch("log_softmax", (size_t)len * sizeof(T));
+            if (!ey) return;
+            for (int64_t o = 0; o < outer; o++) {
+                const T *y = Y + o * len, *g = G + o * len;
+                T *gx = GX + o * len;
+                double s = 0;
+                for (int64_t k = 0; k < len; k++) s += (double)g[k];
+                VEXP(T, ey, y, len);
+                for (int64_t k = 0; k < len; k++) gx[k] += (T)((double)g[k] - (double)ey[k] * s);
+            }
+            mu_scratch_done(ey);
+            return;
+        }
         for (int64_t o = 0; o < outer; o++)
             for (int64_t i = 0; i < inner; i++) {
                 const int64_t base = o * len * inner + i;
