@@ -1,0 +1,112 @@
+/* nn/conv.c — Conv2d, Conv1d, MaxPool2d, AvgPool2d layers over the conv ops. */
+#include "nn_internal.h"
+
+#include <math.h>
+
+void nb__init_default(nb_tensor *w, nb_tensor *b); /* layers.c: PyTorch's Linear/Conv init */
+
+typedef struct {
+    int64_t in, out;
+    int kh, kw;
+    nb_conv2d_opts o;
+} conv2d_cfg;
+
+static bool check_channels(nb_module *m, nb_tensor *x, int ndim, int64_t in, const char *fmt) {
+    char e[96];
+    snprintf(e, sizeof e, fmt, (long long)in);
+    if (!nb__check_input(m, x, ndim, ndim, e)) return false;
+    if (x->shape.d[1] != in) {
+        nb_module_fail_shape(m, e, x);
+        return false;
+    }
+    return true;
+}
+
+static nb_tensor *conv2d_forward(nb_module *m, nb_tensor *x) {
+    const conv2d_cfg *c = m->data;
+    if (!check_channels(m, x, 4, c->in, "(N,%lld,H,W)")) return NULL;
+    return nb_conv2d(x, nb_module_param(m, 0), nb_module_param(m, 1), &c->o);
+}
+
+nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *o, bool bias) {
+    nb_conv2d_opts opts = o ? *o : NB_CONV2D_DEFAULT;
+    if (in <= 0 || out <= 0 || kh <= 0 || kw <= 0 || opts.stride[0] < 1 || opts.stride[1] < 1 ||
+        opts.dilation[0] < 1 || opts.dilation[1] < 1 || opts.pad[0] < 0 || opts.pad[1] < 0) {
+        nb_fail(NB_ERR_ARG, "Conv2d",
+                "needs in, out, kernel > 0, stride, dilation >= 1, pad >= 0; got in %lld, out %lld, kernel %dx%d, "
+                "stride %d,%d, pad %d,%d, dilation %d,%d",
+                (long long)in, (long long)out, kh, kw, opts.stride[0], opts.stride[1], opts.pad[0], opts.pad[1],
+                opts.dilation[0], opts.dilation[1]);
+        return NULL;
+    }
+    static const char *pads[] = {"", ", padding=same", ", padding=valid"};
+    nb_module *m = nb__layer_new("Conv2d", conv2d_forward, sizeof(conv2d_cfg),
+                                 "Conv2d(%lld, %lld, kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d)%s%s)", (long long)in,
+                                 (long long)out, kh, kw, opts.stride[0], opts.stride[1], opts.pad[0], opts.pad[1],
+                                 pads[opts.padding % 3], bias ? "" : ", bias=false");
+    if (!m) return NULL;
+    *(conv2d_cfg *)m->data = (conv2d_cfg){in, out, kh, kw, opts};
+    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in, kh, kw)));
+    nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
+    nb__init_default(w, b);
+    return m;
+}
+
+nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
+    nb_conv2d_opts o = {{stride, stride}, {pad, pad}, {1, 1}, NB_PAD_EXPLICIT};
+    return nb_conv2d_layer_ex(in, out, k, k, &o, true);
+}
+
+typedef struct {
+    int64_t in, out;
+    int k, stride, pad;
+} conv1d_cfg;
+
+static nb_tensor *conv1d_forward(nb_module *m, nb_tensor *x) {
+    const conv1d_cfg *c = m->data;
+    if (!check_channels(m, x, 3, c->in, "(N,%lld,L)")) return NULL;
+    return nb_conv1d(x, nb_module_param(m, 0), nb_module_param(m, 1), c->stride, c->pad, 1);
+}
+
+nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
+    if (in <= 0 || out <= 0 || k <= 0 || stride < 1 || pad < 0) {
+        nb_fail(NB_ERR_ARG, "Conv1d", "needs in, out, k > 0, stride >= 1, pad >= 0; got %lld, %lld, %d, %d, %d",
+                (long long)in, (long long)out, k, stride, pad);
+        return NULL;
+    }
+    nb_module *m = nb__layer_new("Conv1d", conv1d_forward, sizeof(conv1d_cfg),
+                                 "Conv1d(%lld, %lld, kernel=%d, stride=%d, pad=%d)", (long long)in, (long long)out, k,
+                                 stride, pad);
+    if (!m) return NULL;
+    *(conv1d_cfg *)m->data = (conv1d_cfg){in, out, k, stride, pad};
+    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in, k)));
+    nb_tensor *b = nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out)));
+    nb__init_default(w, b);
+    return m;
+}
+
+typedef struct { int k, stride; } pool_cfg;
+
+static nb_tensor *max_pool_forward(nb_module *m, nb_tensor *x) {
+    const pool_cfg *c = m->data;
+    if (!nb__check_input(m, x, 4, 4, "(N,C,H,W)")) return NULL;
+    return nb_max_pool2d(x, c->k, c->k, c->stride, c->stride, 0, 0);
+}
+static nb_tensor *avg_pool_forward(nb_module *m, nb_tensor *x) {
+    const pool_cfg *c = m->data;
+    if (!nb__check_input(m, x, 4, 4, "(N,C,H,W)")) return NULL;
+    return nb_avg_pool2d(x, c->k, c->k, c->stride, c->stride, 0, 0);
+}
+
+static nb_module *pool_new(const char *type, nb_module_forward_fn f, int k, int stride) {
+    if (stride == 0) stride = k;
+    if (k <= 0 || stride < 1) {
+        nb_fail(NB_ERR_ARG, type, "needs kernel > 0 and stride >= 0 (0 = kernel); got %d, %d", k, stride);
+        return NULL;
+    }
+    nb_module *m = nb__layer_new(type, f, sizeof(pool_cfg), "%s(kernel=%d, stride=%d)", type, k, stride);
+    if (m) *(pool_cfg *)m->data = (pool_cfg){k, stride};
+    return m;
+}
+nb_module *nb_max_pool2d_layer(int k, int stride) { return pool_new("MaxPool2d", max_pool_forward, k, stride); }
+nb_module *nb_avg_pool2d_layer(int k, int stride) { return pool_new("AvgPool2d", avg_pool_forward, k, stride); }
