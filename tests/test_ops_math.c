@@ -567,6 +567,36 @@ static void test_softplus_stable(void **state) {
     nb_scope_end(&s);
 }
 
+/* A training-like step through these ops allocates nothing from the heap
+ * once the arena is warm (their scratch comes from the scope). */
+static void math_step(nb_tensor *x, nb_tensor *lab) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *l = nb_nll(nb_log_softmax(x, 1), lab, NB_REDUCE_MEAN);
+    l = nb_add(l, nb_sum_all(nb_max(x, AX(1), 1, false)));
+    l = nb_add(l, nb_sum_all(nb_min(x, NULL, 0, false)));
+    l = nb_add(l, nb_sum_all(nb_logsumexp(x, AX(0), 1, false)));
+    l = nb_add(l, nb_sum_all(nb_std(x, AX(1), 1, true, false)));
+    l = nb_add(l, nb_sum_all(nb_softmax(x, 0)));
+    l = nb_add(l, nb_bce_with_logits(x, nb_sigmoid(x), NB_REDUCE_MEAN));
+    l = nb_add(l, nb_sum_all(nb_where(x, nb_maximum(x, nb_softplus(x)), nb_clamp(x, -1, 1))));
+    assert_int_equal(nb_backward(l), NB_OK);
+    nb_scope_end(&s);
+}
+
+static void test_steady_state_memory(void **state) {
+    (void)state;
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(64, 10), 0, 1), true);
+    nb_tensor *lab = nb_zeros(NB_I64, NB_SHAPE(64));
+    for (int i = 0; i < 3; i++) math_step(x, lab);
+    nb_mem_stats a = nb_mem_stats_get();
+    for (int i = 0; i < 50; i++) math_step(x, lab);
+    nb_mem_stats b = nb_mem_stats_get();
+    assert_int_equal(a.heap_allocs, b.heap_allocs);
+    assert_int_equal(a.heap_live, b.heap_live);
+    nb_tensor_free(x);
+    nb_tensor_free(lab);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_maximum_minimum, setup, teardown),
@@ -581,6 +611,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_nll, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bce_with_logits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_softplus_stable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_steady_state_memory, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
