@@ -17,8 +17,10 @@
  * One cmocka test per registry op; an op without a fixture fails ("run
  * tests/fixtures/gen_fixtures.py"), and so does a fixture whose op is no
  * longer in the registry or whose samples no longer match the op's sample
- * generator (count, descriptions, arguments, shapes). The environment
- * variable NB_FIXTURES_DIR overrides the fixture directory. */
+ * generator (count, descriptions, arguments, shapes). A self-test runs the
+ * checker on two wrong versions of exp that gradcheck passes and requires it
+ * to reject them. The environment variable NB_FIXTURES_DIR overrides the
+ * fixture directory. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -318,6 +320,7 @@ typedef struct {
     const nb_op_entry *e;
     double worst[2];     /* f64, f32 */
     int checked, skipped, failures, printed;
+    bool quiet;          /* the self-test: count failures, print nothing */
 } op_result;
 
 static double rel_err(double a, double b) {
@@ -328,7 +331,7 @@ static double rel_err(double a, double b) {
 
 static void report(op_result *R, const ref_sample *s, const char *what, const char *fmt, ...) {
     R->failures++;
-    if (R->printed++ >= 8) return;
+    if (R->quiet || R->printed++ >= 8) return;
     va_list ap;
     va_start(ap, fmt);
     printf("FAIL %s sample %d [%s] %s: ", R->e->name, s->index, s->desc, what);
@@ -420,7 +423,8 @@ static void check_current(op_result *R, const ref_sample *fs, int nfs) {
     nb_sample cur[NB_MAX_SAMPLES];
     int n = R->e->samples(cur, NB_MAX_SAMPLES);
     if (n != nfs) {
-        printf("FAIL %s: the fixture has %d samples, the op now makes %d: stale, run "
+        if (!R->quiet)
+            printf("FAIL %s: the fixture has %d samples, the op now makes %d: stale, run "
                "tests/fixtures/gen_fixtures.py\n", R->e->name, nfs, n);
         R->failures++;
     }
@@ -440,27 +444,28 @@ static void check_current(op_result *R, const ref_sample *fs, int nfs) {
                 }
         }
         if (!same) {
-            printf("FAIL %s sample %d [%s]: the op's sample %d is now [%s] with other arguments or shapes: "
+            if (!R->quiet)
+                printf("FAIL %s sample %d [%s]: the op's sample %d is now [%s] with other arguments or shapes: "
                    "stale, run tests/fixtures/gen_fixtures.py\n", R->e->name, k, f->desc, k,
                    cur[k].desc ? cur[k].desc : "");
             R->failures++;
         }
     }
-    if (values_differ)
+    if (values_differ && !R->quiet)
         printf("note %s: %d sample(s) hold other values than the op's generator makes now (compared on the "
                "fixture's values; regenerate to follow the generator)\n", R->e->name, values_differ);
     nb_scope_end(&sc);
 }
 
-static void test_op(void **state) {
-    const nb_op_entry *e = *state;
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.txt", fixture_dir(), e->name);
+/* Compares e with the fixture at path into R; false with err set when the
+ * file is missing or malformed. */
+static bool run_fixture(const nb_op_entry *e, const char *path, op_result *R, char *err, size_t errsize) {
     char *text = read_text(path);
-    if (!text) fail_msg("no PyTorch fixture for %s: run tests/fixtures/gen_fixtures.py (%s)", e->name, path);
-    clock_t t0 = clock();
+    if (!text) {
+        snprintf(err, errsize, "no PyTorch fixture for %s: run tests/fixtures/gen_fixtures.py (%s)", e->name, path);
+        return false;
+    }
     parser P = {.p = text, .text = text, .path = path};
-    op_result R = {.e = e};
     static ref_sample fs[NB_MAX_SAMPLES + 1];
     int nfs = 0;
     skip_space(&P);
@@ -471,27 +476,97 @@ static void test_op(void **state) {
     if (P.err[0]) {
         for (int k = 0; k <= nfs && k <= NB_MAX_SAMPLES; k++) free_sample(&fs[k]);
         free(text);
-        fail_msg("%s: bad fixture: %s", e->name, P.err);
+        snprintf(err, errsize, "%s: bad fixture: %s", e->name, P.err);
+        return false;
     }
     for (int k = 0; k < nfs; k++) {
         if (fs[k].skip) {
-            R.skipped++;
-            printf("skip %s sample %d [%s]: %s\n", e->name, fs[k].index, fs[k].desc, fs[k].skip_why);
+            R->skipped++;
+            if (!R->quiet) printf("skip %s sample %d [%s]: %s\n", e->name, fs[k].index, fs[k].desc, fs[k].skip_why);
             continue;
         }
-        check_run(&R, &fs[k], 0);
-        check_run(&R, &fs[k], 1);
-        R.checked++;
+        check_run(R, &fs[k], 0);
+        check_run(R, &fs[k], 1);
+        R->checked++;
     }
-    check_current(&R, fs, nfs);
+    check_current(R, fs, nfs);
     for (int k = 0; k < nfs; k++) free_sample(&fs[k]);
     free(text);
+    return true;
+}
+
+static void fixture_path(char *path, size_t size, const char *op) {
+    snprintf(path, size, "%s/%s.txt", fixture_dir(), op);
+}
+
+static void test_op(void **state) {
+    const nb_op_entry *e = *state;
+    char path[1024], err[1024];
+    fixture_path(path, sizeof path, e->name);
+    clock_t t0 = clock();
+    op_result R = {.e = e};
+    if (!run_fixture(e, path, &R, err, sizeof err)) fail_msg("%s", err);
     printf("%-4s %-16s %2d samples checked%s, worst f64 %.1e (tol %.0e), f32 %.1e (tol %.0e), %.3f s\n",
            R.failures ? "FAIL" : "ok", e->name, R.checked, R.skipped ? " (some skipped)" : "", R.worst[0],
            tol_for(e->name, NB_F64), R.worst[1], tol_for(e->name, NB_F32),
            (double)(clock() - t0) / CLOCKS_PER_SEC);
     if (R.checked == 0) fail_msg("%s: no sample compared with PyTorch", e->name);
     if (R.failures) fail_msg("%s: %d mismatch(es) with PyTorch", e->name, R.failures);
+}
+
+/* ------------------------------------------------- the checker's own test */
+
+/* Two wrong versions of exp, both of which the registry gradcheck passes
+ * (forward and backward agree with each other): the checker must reject
+ * them against exp's fixture. */
+
+/* exp whose backward ignores the upstream gradient's values (dx += e^x): right
+ * for an all-ones seed, wrong for g_j = 0.5 + 0.25 sin(j+1). */
+static void ones_exp_fwd(nb_node *n) {
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        for (int64_t i = 0; i < n->out->numel; i++) ((T *)n->out->data)[i] = (T)exp(((const T *)n->in[0]->data)[i]);
+    });
+}
+static void ones_exp_bwd(nb_node *n, const nb_tensor *g) {
+    (void)g;
+    nb_tensor *gx = nb_grad_buf(n->in[0]);
+    if (!gx) return;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        for (int64_t i = 0; i < n->out->numel; i++) ((T *)gx->data)[i] += ((const T *)n->out->data)[i];
+    });
+}
+static const nb_op ones_exp_op = {"exp", ones_exp_fwd, ones_exp_bwd, 0, false};
+static nb_tensor *ones_exp_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_apply(&ones_exp_op, in, 1, in[0]->shape);
+}
+/* exp off by 1e-9 relative, forward and backward alike (a composition). */
+static nb_tensor *scaled_exp_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_mul_scalar(nb_exp(in[0]), 1 + 1e-9);
+}
+
+static void test_checker_catches_bugs(void **state) {
+    (void)state;
+    const nb_op_entry *exp_entry = nb_registry_find("exp");
+    assert_non_null(exp_entry);
+    char path[1024], err[1024];
+    fixture_path(path, sizeof path, "exp");
+    const nb_op_entry fakes[] = {
+        {"exp", ones_exp_apply, exp_entry->samples, 0, 0},
+        {"exp", scaled_exp_apply, exp_entry->samples, 0, 0},
+        *exp_entry,
+    };
+    const char *what[] = {"backward that ignores the upstream values", "forward off by 1e-9", "the real exp"};
+    for (int i = 0; i < 3; i++) {
+        op_result R = {.e = &fakes[i], .quiet = true};
+        if (!run_fixture(&fakes[i], path, &R, err, sizeof err)) fail_msg("%s", err);
+        printf("self-test: %-42s %d mismatches, worst f64 %.1e, f32 %.1e\n", what[i], R.failures, R.worst[0],
+               R.worst[1]);
+        assert_true(R.checked > 0);
+        if (i < 2) assert_true(R.failures > 0);
+        else assert_int_equal(R.failures, 0);
+    }
 }
 
 /* Every fixture file names a registry op (else it's stale: delete it). */
@@ -524,14 +599,15 @@ int main(void) {
         printf("tolerance for %s: f64 %.0e, f32 %.0e (%s)\n", overrides[i].op, tol_for(overrides[i].op, NB_F64),
                tol_for(overrides[i].op, NB_F32), overrides[i].why);
     int n = nb_registry_count();
-    struct CMUnitTest *tests = calloc((size_t)n + 1, sizeof *tests);
+    struct CMUnitTest *tests = calloc((size_t)n + 2, sizeof *tests);
     if (!tests) return 1;
     tests[0] = (struct CMUnitTest)cmocka_unit_test(test_no_stale_fixtures);
+    tests[1] = (struct CMUnitTest)cmocka_unit_test(test_checker_catches_bugs);
     for (int i = 0; i < n; i++) {
         const nb_op_entry *e = nb_registry_get(i);
-        tests[i + 1] = (struct CMUnitTest){e->name, test_op, NULL, NULL, (void *)e};
+        tests[i + 2] = (struct CMUnitTest){e->name, test_op, NULL, NULL, (void *)e};
     }
-    int rc = _cmocka_run_group_tests("test_reference", tests, (size_t)n + 1, NULL, NULL);
+    int rc = _cmocka_run_group_tests("test_reference", tests, (size_t)n + 2, NULL, NULL);
     free(tests);
     return rc;
 }
