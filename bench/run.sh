@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|overhead|gradcheck ...]   (default: build-bench, all)
+# Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
+# =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
+# OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
+# measured in this one invocation. OMP_WAIT_POLICY=PASSIVE is set for nabla's
+# 2-thread run too (idle OpenMP workers sleep instead of spinning: on a shared
+# machine spinning workers steal the cores the work needs).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-bench}
+shift || true
+which=${*:-gemm xor mlp overhead gradcheck}
+py=/usr/bin/python3
+if [ ! -d "$build" ]; then meson setup "$build" -Dbuildtype=release >/dev/null || exit 1; fi
+ninja -C "$build" >/dev/null || { ninja -C "$build" | tail -20; exit 1; }
+B=$build/bench
+
+t_of() { grep '^time_s:' | awk '{print $2}'; }
+rss_of() { grep '^rss_mib:' | awk '{print $2}'; }
+
+# pair NAME "nabla command" "python command"
+pair() {
+  local name=$1 nb=$2 pt=$3 out n1 n2 p1 p2
+  out=$(NB_NUM_THREADS=1 eval "$nb"); n1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  nabla: /'
+  n2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$nb" | t_of)
+  out=$(OMP_NUM_THREADS=1 eval "$pt"); p1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  torch: /'
+  p2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt" | t_of)
+  awk -v name="$name" -v n1="$n1" -v n2="$n2" -v p1="$p1" -v p2="$p2" 'BEGIN {
+    nb = n1 < n2 ? n1 : n2; pb = p1 < p2 ? p1 : p2;
+    printf "%-10s nabla %.4g s (1 thr) %.4g s (2 thr) | torch %.4g s (1 thr) %.4g s (2 thr, passive) | nabla/torch = %.3f\n",
+      name, n1, n2, p1, p2, nb / pb }'
+}
+
+echo "# $(date -u +%F\ %T) UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+for w in $which; do
+  case $w in
+  gemm)
+    echo "== GEMM f32 (built-in vs OpenBLAS, OPENBLAS_CORETYPE=SkylakeX: AVX-512 against AVX-512)"
+    OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE $B/bench_gemm 64 256 1024 2048
+    ;;
+  xor) pair xor-step "$B/bench_xor 20000" "$py bench/bench_xor.py 4000" ;;
+  mlp)
+    pair mlp-epoch "$B/bench_mlp" "$py bench/bench_mlp.py"
+    rn=$(NB_NUM_THREADS=1 $B/bench_mlp 1 20 | rss_of); rp=$(OMP_NUM_THREADS=1 $py bench/bench_mlp.py 1 20 | rss_of)
+    awk -v a="$rn" -v b="$rp" 'BEGIN { printf "mlp-rss    nabla %.0f MiB | torch %.0f MiB | nabla/torch = %.3f\n", a, b, a / b }'
+    ;;
+  overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
+  gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
+  *) echo "unknown benchmark $w"; exit 2 ;;
+  esac
+done
