@@ -1,0 +1,319 @@
+/* tests/test_optim.c — optimizers beyond the PyTorch trajectories of
+ * test_nn_reference.c: flat memory over a 200-step Adam loop, named state
+ * (and resuming from it exactly), skipped parameters, option checks,
+ * schedules, early stopping with restore-best, EMA and weight averaging. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nabla/nabla.h"
+
+static nb_module *small_net(void) {
+    return nb_sequential(nb_linear(6, 16), nb_batchnorm1d(16), nb_relu_layer(), nb_dropout_layer(0.2),
+                         nb_linear(16, 3), NULL);
+}
+
+static void train_step(nb_module *m, nb_optim *opt, nb_tensor *X, nb_tensor *y) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *loss = nb_add(nb_cross_entropy(nb_forward(m, X), y, NB_REDUCE_MEAN), nb_l2_penalty(m, 1e-4));
+    nb_zero_grad(m);
+    assert_int_equal(nb_backward(loss), NB_OK);
+    nb_clip_grad_norm(m, 5.0);
+    assert_int_equal(nb_optim_step(opt), NB_OK);
+    nb_scope_end(&s);
+}
+
+static void memory_is_flat(void **state) {
+    (void)state;
+    nb_seed(1);
+    nb_module *m = small_net();
+    nb_optim *opt = nb_optim_adam(m, 1e-3);
+    nb_tensor *X = nb_randn(NB_F32, NB_SHAPE(32, 6), 0, 1);
+    int64_t lab[32];
+    for (int i = 0; i < 32; i++) lab[i] = i % 3;
+    nb_tensor *y = nb_from_i64(NB_SHAPE(32), lab);
+    nb_mem_stats warm = {0};
+    for (int it = 0; it < 200; it++) {
+        train_step(m, opt, X, y);
+        if (it == 9) warm = nb_mem_stats_get();
+    }
+    nb_mem_stats end = nb_mem_stats_get();
+    printf("after warm-up: heap_allocs %zu -> %zu, arena_peak %zu -> %zu, heap_live %zu -> %zu\n", warm.heap_allocs,
+           end.heap_allocs, warm.arena_peak, end.arena_peak, warm.heap_live, end.heap_live);
+    assert_int_equal(end.heap_allocs, warm.heap_allocs);
+    assert_int_equal(end.arena_peak, warm.arena_peak);
+    assert_int_equal(end.heap_live, warm.heap_live);
+    nb_optim_free(opt);
+    nb_module_free(m);
+    nb_tensor_free(X);
+    nb_tensor_free(y);
+}
+
+static void named_state_and_resume(void **state) {
+    (void)state;
+    nb_seed(2);
+    nb_module *a = nb_sequential(nb_linear(3, 4), nb_tanh_layer(), nb_linear(4, 2), NULL);
+    nb_module *b = nb_sequential(nb_linear(3, 4), nb_tanh_layer(), nb_linear(4, 2), NULL);
+    nb_module_cast(a, NB_F64), nb_module_cast(b, NB_F64);
+    nb_optim_opts o = nb_optim_defaults(NB_OPTIM_ADAM);
+    o.lr = 0.01, o.amsgrad = true, o.weight_decay = 0.01;
+    nb_optim *oa = nb_optim_new_module(&o, a);
+    nb_named_tensor st[32];
+    int n = nb_optim_named_state(oa, st, 32);
+    assert_int_equal(n, 4 * 4);
+    assert_string_equal(st[0].name, "0.weight.exp_avg");
+    assert_string_equal(st[1].name, "0.weight.exp_avg_sq");
+    assert_string_equal(st[2].name, "0.weight.max_exp_avg_sq");
+    assert_string_equal(st[3].name, "0.weight.step");
+    assert_string_equal(st[15].name, "2.bias.step");
+    assert_null(st[0].t->scope);
+
+    nb_tensor *X = nb_randn(NB_F64, NB_SHAPE(8, 3), 0, 1), *Y = nb_randn(NB_F64, NB_SHAPE(8, 2), 0, 1);
+#define STEP(m, opt)                                                                                             \
+    do {                                                                                                         \
+        nb_scope *s_ = nb_scope_begin();                                                                         \
+        nb_zero_grad(m);                                                                                         \
+        nb_backward(nb_mse_loss(nb_forward(m, X), Y, NB_REDUCE_MEAN));                                           \
+        nb_optim_step(opt);                                                                                      \
+        nb_scope_end(&s_);                                                                                       \
+    } while (0)
+    for (int i = 0; i < 7; i++) STEP(a, oa);
+    /* "checkpoint": copy parameters and optimizer state into a fresh pair */
+    nb_named_tensor pa[8], pb[8];
+    nb_module_named_tensors(a, pa, 8), nb_module_named_tensors(b, pb, 8);
+    NB_NO_GRAD {
+        for (int i = 0; i < 4; i++) nb_copy_(pb[i].t, pa[i].t);
+    }
+    nb_optim *ob = nb_optim_new_module(&o, b);
+    nb_named_tensor sb[32];
+    assert_int_equal(nb_optim_named_state(ob, sb, 32), n);
+    NB_NO_GRAD {
+        for (int i = 0; i < n; i++) {
+            assert_string_equal(sb[i].name, st[i].name);
+            nb_copy_(sb[i].t, st[i].t);
+        }
+    }
+    nb_optim_set_step_count(ob, nb_optim_step_count(oa));
+    for (int i = 0; i < 5; i++) {
+        STEP(a, oa);
+        STEP(b, ob);
+    }
+    for (int i = 0; i < 4; i++)
+        for (int64_t k = 0; k < pa[i].t->numel; k++) assert_true(nb_get(pa[i].t, k) == nb_get(pb[i].t, k));
+    assert_int_equal(nb_optim_step_count(ob), 12);
+
+    /* SGD without momentum keeps only the step counter */
+    nb_optim *sgd = nb_optim_sgd(a, 0.1, 0);
+    assert_int_equal(nb_optim_named_state(sgd, NULL, 0), 4);
+    nb_optim_free(sgd);
+    nb_optim_free(oa), nb_optim_free(ob);
+    nb_module_free(a), nb_module_free(b);
+    nb_tensor_free(X), nb_tensor_free(Y);
+#undef STEP
+}
+
+static void plain_tensors_and_skips(void **state) {
+    (void)state;
+    /* minimise (x − 3)² + (y + 1)², no module: converges for every kind */
+    for (int kind = NB_OPTIM_SGD; kind <= NB_OPTIM_ADAMW; kind++) {
+        nb_tensor *x = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(1)), true);
+        nb_tensor *y = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(1)), true);
+        nb_tensor *unused = nb_set_requires_grad(nb_ones(NB_F64, NB_SHAPE(2)), true);
+        nb_tensor *ts[3] = {x, y, unused};
+        nb_optim_opts o = nb_optim_defaults((nb_optim_kind)kind);
+        o.lr = kind == NB_OPTIM_ADADELTA ? 10.0 : kind == NB_OPTIM_SGD ? 0.1 : 0.1;
+        o.weight_decay = 0;
+        nb_optim *opt = nb_optim_new_tensors(&o, ts, 3);
+        for (int it = 0; it < 2000; it++) {
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *l = nb_add(nb_square(nb_add_scalar(x, -3)), nb_square(nb_add_scalar(y, 1)));
+            nb_optim_zero_grad(opt);
+            nb_backward(nb_sum_all(l));
+            nb_optim_step(opt);
+            nb_scope_end(&s);
+        }
+        if (fabs(nb_item(x) - 3) > 1e-2 || fabs(nb_item(y) + 1) > 1e-2)
+            fprintf(stderr, "kind %d: x %g y %g\n", kind, nb_item(x), nb_item(y));
+        assert_true(fabs(nb_item(x) - 3) < 1e-2 && fabs(nb_item(y) + 1) < 1e-2);
+        assert_true(nb_get(unused, 0) == 1 && nb_get(unused, 1) == 1); /* no grad: skipped */
+        nb_named_tensor st[16];
+        int n = nb_optim_named_state(opt, st, 16);
+        assert_string_equal(st[n - 1].name, "2.step");
+        assert_true(nb_item(st[n - 1].t) == 0);
+        for (int i = 0; i < n; i++)
+            if (!strcmp(st[i].name, "1.step")) assert_true(nb_item(st[i].t) == 2000);
+        nb_optim_free(opt);
+        nb_tensor_free(x), nb_tensor_free(y), nb_tensor_free(unused);
+    }
+}
+
+static nb_status last_status;
+static void handler(nb_status st, const char *msg, void *user) {
+    (void)user, (void)msg;
+    last_status = st;
+}
+
+static void option_errors(void **state) {
+    (void)state;
+    nb_set_error_handler(handler, NULL);
+    nb_module *m = nb_linear(2, 2);
+    nb_optim_opts o = nb_optim_defaults(NB_OPTIM_SGD);
+    o.nesterov = true; /* needs momentum */
+    last_status = NB_OK;
+    assert_null(nb_optim_new_module(&o, m));
+    assert_int_equal(last_status, NB_ERR_ARG);
+    o = nb_optim_defaults(NB_OPTIM_ADAM);
+    o.beta2 = 1.0;
+    assert_null(nb_optim_new_module(&o, m));
+    assert_null(nb_optim_sgd(m, -1, 0));
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *scoped = nb_set_requires_grad(nb_zeros(NB_F32, NB_SHAPE(2)), true);
+    last_status = NB_OK;
+    o = nb_optim_defaults(NB_OPTIM_SGD);
+    assert_null(nb_optim_new_tensors(&o, &scoped, 1));
+    assert_int_equal(last_status, NB_ERR_SCOPE);
+    nb_scope_end(&s);
+    /* torch's defaults */
+    o = nb_optim_defaults(NB_OPTIM_ADAMW);
+    assert_true(o.lr == 1e-3 && o.weight_decay == 1e-2 && o.beta1 == 0.9 && o.beta2 == 0.999 && o.eps == 1e-8);
+    o = nb_optim_defaults(NB_OPTIM_ADAGRAD);
+    assert_true(o.lr == 1e-2 && o.eps == 1e-10);
+    o = nb_optim_defaults(NB_OPTIM_RMSPROP);
+    assert_true(o.lr == 1e-2 && o.alpha == 0.99 && o.eps == 1e-8);
+    o = nb_optim_defaults(NB_OPTIM_ADADELTA);
+    assert_true(o.lr == 1.0 && o.rho == 0.9 && o.eps == 1e-6);
+    nb_optim_free(NULL);
+    nb_module_free(m);
+    nb_set_error_handler(NULL, NULL);
+    nb_error_clear();
+}
+
+static void schedules(void **state) {
+    (void)state;
+    nb_lr_schedule e = nb_lr_exp_decay(0.5, 0.1), it = nb_lr_inv_time(0.5, 0.2), c = nb_lr_cosine(1.0, 10, 0.0);
+    for (int t = 0; t < 30; t++) {
+        assert_true(fabs(nb_lr_at(&e, t) - 0.5 * exp(-0.1 * t)) < 1e-15);
+        assert_true(fabs(nb_lr_at(&it, t) - 0.5 / (1 + 0.2 * t)) < 1e-15);
+    }
+    assert_true(nb_lr_at(&c, 0) == 1.0 && fabs(nb_lr_at(&c, 5) - 0.5) < 1e-15 && fabs(nb_lr_at(&c, 10)) < 1e-15);
+    nb_module *m = nb_linear(2, 2);
+    nb_optim *opt = nb_optim_sgd(m, 0.5, 0.9);
+    nb_lr_schedule s = nb_lr_step(0.5, 3, 0.1);
+    for (int t = 1; t <= 7; t++) nb_lr_schedule_step(&s, opt);
+    assert_int_equal(s.t, 7);
+    assert_true(fabs(nb_optim_get_lr(opt) - 0.5 * 0.01) < 1e-15);
+    nb_optim_free(opt);
+    nb_module_free(m);
+}
+
+static void early_stopping(void **state) {
+    (void)state;
+    nb_module *m = nb_sequential(nb_linear(2, 2), nb_batchnorm1d(2), NULL);
+    nb_tensor *w = nb_module_get(m, "0.weight");
+    /* validation losses: best at update 2 (0.5), then 3 without improvement > min_delta */
+    const double losses[] = {1.0, 0.8, 0.5, 0.499, 0.6, 0.7, 0.4};
+    nb_early_stop *es = nb_early_stop_new(m, 3, 0.01, NB_ES_MIN, true);
+    double best_w0 = 0;
+    int stopped_at = -1;
+    for (int e = 0; e < 7; e++) {
+        NB_NO_GRAD { nb_fill_(w, (double)e); } /* "training" changes the weights */
+        nb_set(nb_module_get(m, "1.num_batches_tracked"), 0, e);
+        if (e == 2) best_w0 = nb_get(w, 0);
+        if (nb_early_stop_update(es, losses[e])) {
+            stopped_at = e;
+            break;
+        }
+    }
+    assert_int_equal(stopped_at, 5);
+    assert_int_equal(nb_early_stop_best_epoch(es), 2);
+    assert_true(nb_early_stop_best(es) == 0.5);
+    assert_true(nb_early_stop_should_stop(es));
+    assert_true(nb_get(w, 0) == best_w0); /* restored */
+    assert_true(nb_get(nb_module_get(m, "1.num_batches_tracked"), 0) == 2);
+    nb_early_stop_free(es);
+
+    /* max mode (accuracy), no restore */
+    es = nb_early_stop_new(m, 2, 0, NB_ES_MAX, false);
+    assert_false(nb_early_stop_update(es, 0.5));
+    assert_false(nb_early_stop_update(es, 0.6));
+    assert_false(nb_early_stop_update(es, 0.6));
+    assert_true(nb_early_stop_update(es, 0.55));
+    assert_false(nb_early_stop_restore(es));
+    nb_early_stop_free(es);
+    nb_module_free(m);
+}
+
+static void ema_and_averaging(void **state) {
+    (void)state;
+    nb_module *m = nb_linear(3, 2);
+    nb_module_cast(m, NB_F64);
+    nb_tensor *w = nb_module_get(m, "weight");
+    nb_ema *e = nb_ema_new(m, 0.9);
+    double sh = nb_get(w, 0);
+    for (int k = 1; k <= 5; k++) {
+        NB_NO_GRAD { nb_fill_(w, k); }
+        nb_ema_update(e);
+        sh = 0.9 * sh + 0.1 * k;
+    }
+    assert_true(fabs(nb_get(nb_ema_shadow(e, 0), 0) - sh) < 1e-14);
+    nb_ema_swap_in(e);
+    assert_true(fabs(nb_get(w, 0) - sh) < 1e-14);
+    nb_ema_swap_in(e); /* twice: no effect */
+    nb_ema_swap_out(e);
+    assert_true(nb_get(w, 0) == 5);
+    nb_ema_free(e);
+
+    nb_module *a = nb_linear(3, 2), *b = nb_linear(3, 2), *c = nb_linear(3, 2);
+    nb_module *srcs[3] = {a, b, c};
+    nb_module *dst = nb_linear(3, 2);
+    assert_true(nb_average_modules(dst, srcs, 3));
+    for (int64_t i = 0; i < 6; i++) {
+        double want = (nb_get(nb_module_get(a, "weight"), i) + nb_get(nb_module_get(b, "weight"), i) +
+                       nb_get(nb_module_get(c, "weight"), i)) / 3;
+        assert_true(fabs(nb_get(nb_module_get(dst, "weight"), i) - want) < 1e-6);
+    }
+    assert_true(nb_average_modules(a, srcs, 3)); /* in place into one of the sources */
+    assert_true(fabs(nb_get(nb_module_get(a, "bias"), 1) - nb_get(nb_module_get(dst, "bias"), 1)) < 1e-6);
+    nb_set_error_handler(handler, NULL);
+    nb_module *other = nb_linear(2, 2);
+    nb_module *bad[1] = {other};
+    assert_false(nb_average_modules(dst, bad, 1));
+    nb_set_error_handler(NULL, NULL);
+    nb_error_clear();
+    nb_module_free(other);
+    nb_module_free(a), nb_module_free(b), nb_module_free(c), nb_module_free(dst);
+    nb_module_free(m);
+}
+
+static void clip_by_value_and_norm(void **state) {
+    (void)state;
+    nb_tensor *p = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(4)), true);
+    nb_tensor *q = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(1)), true);
+    nb_scope *s = nb_scope_begin();
+    double c[] = {3, -4, 0.5, 0};
+    nb_backward(nb_add(nb_sum_all(nb_mul(p, nb_from_f64(NB_SHAPE(4), c))), nb_mul_scalar(nb_sum_all(q), 12)));
+    nb_scope_end(&s);
+    nb_tensor *ts[2] = {p, q};
+    const double total = sqrt(9 + 16 + 0.25 + 144);
+    assert_true(fabs(nb_clip_grad_norm_list(ts, 2, 100) - total) < 1e-12); /* under: unchanged */
+    assert_true(nb_get(p->grad, 0) == 3);
+    assert_true(fabs(nb_clip_grad_norm_list(ts, 2, 1.0) - total) < 1e-12);
+    assert_true(fabs(nb_get(q->grad, 0) - 12 / (total + 1e-6)) < 1e-12);
+    nb_clip_grad_value_list(ts, 2, 0.1);
+    assert_true(nb_get(q->grad, 0) == 0.1 && nb_get(p->grad, 1) == -0.1);
+    nb_tensor_free(p), nb_tensor_free(q);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(memory_is_flat),        cmocka_unit_test(named_state_and_resume),
+        cmocka_unit_test(plain_tensors_and_skips), cmocka_unit_test(option_errors),
+        cmocka_unit_test(schedules),             cmocka_unit_test(early_stopping),
+        cmocka_unit_test(ema_and_averaging),     cmocka_unit_test(clip_by_value_and_norm),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
