@@ -285,12 +285,71 @@ static void failed_save_keeps_previous(void **state) {
     model_free(&a), model_free(&big);
 }
 
+/* A model and its Adam state saved mid-training and restored into a fresh
+ * model: one more identical step gives identical parameters. */
+static nb_module *small_net(int hidden) {
+    return nb_sequential(nb_linear(4, hidden), nb_batchnorm1d(hidden), nb_relu_layer(), nb_linear(hidden, 2));
+}
+static void train_step(nb_module *m, nb_optim *opt) {
+    nb_scope *s = nb_scope_begin();
+    nb_seed(11); /* same batch both times */
+    nb_tensor *x = nb_randn(NB_F32, NB_SHAPE(16, 4), 0, 1);
+    int64_t yv[16];
+    for (int i = 0; i < 16; i++) yv[i] = i % 2;
+    nb_tensor *y = nb_from_i64(NB_SHAPE(16), yv);
+    nb_tensor *loss = nb_cross_entropy(nb_forward(m, x), y, NB_REDUCE_MEAN);
+    nb_zero_grad(m);
+    assert_int_equal(nb_backward(loss), NB_OK);
+    assert_int_equal(nb_optim_step(opt), NB_OK);
+    nb_scope_end(&s);
+}
+static void module_and_optimizer(void **state) {
+    (void)state;
+    nb_seed(1);
+    nb_module *a = small_net(8);
+    nb_optim *oa = nb_optim_adam(a, 1e-2);
+    for (int i = 0; i < 3; i++) train_step(a, oa);
+    nb_optim_set_lr(oa, 5e-3);
+    nb_ckpt_meta meta = nb_ckpt_meta_now(2, 3);
+    assert_int_equal(nb_train_save(tmp("train.ckpt"), a, oa, &meta, g_err, sizeof g_err), NB_OK);
+    assert_int_equal(nb_module_save(a, tmp("model.ckpt"), NULL, g_err, sizeof g_err), NB_OK);
+
+    nb_seed(2);
+    nb_module *b = small_net(8);
+    nb_optim *ob = nb_optim_adam(b, 1e-2);
+    nb_ckpt_meta got;
+    assert_int_equal(nb_train_load(tmp("train.ckpt"), b, ob, &got, g_err, sizeof g_err), NB_OK);
+    assert_true(nb_optim_get_lr(ob) == 5e-3);
+    assert_int_equal(nb_optim_step_count(ob), 3);
+    assert_int_equal(got.epoch, 2);
+    train_step(a, oa);
+    train_step(b, ob);
+    nb_named_tensor pa[16], pb[16];
+    int n = nb_module_named_tensors(a, pa, 16);
+    assert_int_equal(nb_module_named_tensors(b, pb, 16), n);
+    for (int i = 0; i < n; i++) {
+        assert_string_equal(pa[i].name, pb[i].name);
+        assert_memory_equal(pa[i].t->data, pb[i].t->data, (size_t)pa[i].t->numel * nb_dtype_size(pa[i].t->dtype));
+    }
+    /* The model-only file loads into a model; a wrong architecture is named. */
+    nb_module *c = small_net(8), *d = small_net(9);
+    assert_int_equal(nb_module_load(c, tmp("model.ckpt"), NULL, g_err, sizeof g_err), NB_OK);
+    assert_int_equal(nb_module_load(d, tmp("model.ckpt"), NULL, g_err, sizeof g_err), NB_ERR_IO);
+    assert_non_null(strstr(g_err, "tensor '0.weight' is f32 (8,4) in the file but f32 (9,4) in the model"));
+    /* A model-only file lacks the optimizer state: named too. */
+    assert_int_equal(nb_train_load(tmp("model.ckpt"), b, ob, NULL, g_err, sizeof g_err), NB_ERR_IO);
+    assert_non_null(strstr(g_err, "'optim.0.weight."));
+    nb_optim_free(oa), nb_optim_free(ob);
+    nb_module_free(a), nb_module_free(b), nb_module_free(c), nb_module_free(d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(flip_and_truncate_sweep),
         cmocka_unit_test(mismatches_named),
         cmocka_unit_test(failed_save_keeps_previous),
+        cmocka_unit_test(module_and_optimizer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

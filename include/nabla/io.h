@@ -20,6 +20,7 @@ extern "C" {
 #endif
 
 struct nb_module;
+struct nb_optim;
 
 /* ============================================================== datasets */
 
@@ -213,11 +214,23 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
 
-/* A module's parameters and buffers (nb_module_named_tensors). */
+/* A module's parameters and buffers (nb_module_named_tensors: BatchNorm's
+ * running statistics included), with meta (NULL = epoch/step 0, the RNG). */
 NB_API nb_status nb_module_save(struct nb_module *m, const char *path, const nb_ckpt_meta *meta, char *err,
                                 size_t errlen);
+/* Loads into m (same architecture); nothing changes on error. meta may be NULL. */
 NB_API nb_status nb_module_load(struct nb_module *m, const char *path, nb_ckpt_meta *meta, char *err,
                                 size_t errlen);
+
+/* Everything to resume training exactly: the module's tensors, the
+ * optimizer's state tensors (named "optim.<param>.<state>"), its learning
+ * rate and step count (meta keys "optim.lr", "optim.steps"), epoch, step and
+ * the RNG state. opt may be NULL. Loading restores the optimizer's lr and step
+ * count, but not the global RNG: call nb_rng_set(meta.rng) to resume it. */
+NB_API nb_status nb_train_save(const char *path, struct nb_module *m, struct nb_optim *opt,
+                               const nb_ckpt_meta *meta, char *err, size_t errlen);
+NB_API nb_status nb_train_load(const char *path, struct nb_module *m, struct nb_optim *opt, nb_ckpt_meta *meta,
+                               char *err, size_t errlen);
 
 /* ===================================================== training experience */
 
