@@ -26,7 +26,7 @@
  * Layers are F32 when made; nb_module_cast(m, NB_F64) switches a whole model
  * (gradient checking). Every layer checks its input and a wrong shape is an
  * NB_ERR_SHAPE naming the layer, the expected and the actual shape:
- *   "nabla: Linear: 'fc1' Linear(in=784, out=256) expects input (*,784); x is (64,100)".
+ *   "nabla: Linear: 'fc1' Linear(in=784, out=256) expects (*,784); x is (64,100)".
  */
 #ifndef NABLA_NN_H
 #define NABLA_NN_H
