@@ -49,8 +49,9 @@ NB_API nb_tensor *nb_reciprocal(nb_tensor *x);
 
 /* ------------------------------------------------ reductions  (ops/reduce.c) */
 /* Axes as in nb_sum: a list (negatives count from the end), naxes == 0 means
- * all axes, keepdim keeps reduced axes as size 1. A reduced axis may not be
- * empty (NB_ERR_SHAPE). */
+ * all axes, keepdim keeps reduced axes as size 1. max/min/argmax/argmin refuse
+ * an empty reduced axis (NB_ERR_SHAPE); logsumexp of nothing is −inf and
+ * var/std of nothing NaN, as in PyTorch. */
 
 /* y = max over the axes; NaN propagates. Gradient (PyTorch's rules):
  *  - one axis (naxes == 1): all of g goes to the element nb_argmax returns
