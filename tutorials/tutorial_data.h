@@ -12,7 +12,7 @@
 #define TUTORIAL_DATA_H
 #include <nabla/nabla.h>
 
-static int load_subset(int flags, int64_t ntrain, int64_t ntest, nb_dataset *train, nb_dataset *test) {
+static inline int load_subset(int flags, int64_t ntrain, int64_t ntest, nb_dataset *train, nb_dataset *test) {
     nb_mnist m;
     char err[512];
     if (nb_fashion_mnist_load(NULL, flags, &m, err, sizeof err) != NB_OK) {
@@ -26,7 +26,7 @@ static int load_subset(int flags, int64_t ntrain, int64_t ntest, nb_dataset *tra
     return 0;
 }
 
-static double accuracy(nb_module *m, const nb_tensor *x, const nb_tensor *y) {
+static inline double accuracy(nb_module *m, const nb_tensor *x, const nb_tensor *y) {
     bool was = nb_module_is_training(m);
     nb_module_eval(m);
     int64_t n = nb_dim(x, 0), right = 0;
@@ -43,7 +43,7 @@ static double accuracy(nb_module *m, const nb_tensor *x, const nb_tensor *y) {
     return (double)right / (double)n;
 }
 
-static double train_epoch(nb_module *m, nb_optim *opt, nb_loader *l) {
+static inline double train_epoch(nb_module *m, nb_optim *opt, nb_loader *l) {
     nb_batch b;
     double total = 0;
     int64_t nb = 0;
