@@ -19,7 +19,7 @@
 #include "../autograd/internal.h"
 
 /* Elements of cols per chunk of images (2 MiB of f64, 1 MiB of f32). */
-#define CHUNK_ELEMS ((int64_t)1 << 18)
+#define CHUNK_ELEMS ((int64_t)1 << 20)
 
 typedef struct {
     int64_t sh, sw, ph, pw, dh, dw; /* stride, padding before (top, left), dilation */

@@ -41,6 +41,9 @@ static void maxpool_fwd(nb_node *n) {
     /* Only a recorded node needs the winners. */
     nb_tensor *arg = nb_grad_enabled() && x->requires_grad ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
     int64_t *A = arg ? nb_i64(arg) : NULL;
+    /* 2×2 windows at stride 2 without padding (the usual CNN pooling): every
+     * window lies inside the image; four compares in row-major order. */
+    const bool two = a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data;
         T *Y = (T *)n->out->data;
@@ -48,6 +51,28 @@ static void maxpool_fwd(nb_node *n) {
             const T *xp = X + pl * d.H * d.W;
             T *yp = Y + pl * d.Ho * d.Wo;
             int64_t *ap = A ? A + pl * d.Ho * d.Wo : NULL;
+            if (two) {
+                for (int64_t i = 0; i < d.Ho; i++) {
+                    const T *r0 = xp + 2 * i * d.W, *r1 = r0 + d.W;
+                    T *yr = yp + i * d.Wo;
+                    for (int64_t j = 0; j < d.Wo; j++) {
+                        const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
+                        /* first max in row-major order, as selects (no branches to mispredict) */
+                        const int c01 = v1 > v0, c23 = v3 > v2;
+                        const T m01 = c01 ? v1 : v0, m23 = c23 ? v3 : v2;
+                        const int c = m23 > m01;
+                        T b = c ? m23 : m01;
+                        int k = c ? 2 + c23 : c01;
+                        if ((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)) { /* rare: the first NaN wins */
+                            k = v0 != v0 ? 0 : v1 != v1 ? 1 : v2 != v2 ? 2 : 3;
+                            b = k == 0 ? v0 : k == 1 ? v1 : k == 2 ? v2 : v3;
+                        }
+                        yr[j] = b;
+                        if (ap) ap[i * d.Wo + j] = (2 * i + (k >> 1)) * d.W + 2 * j + (k & 1);
+                    }
+                }
+                continue;
+            }
             for (int64_t i = 0; i < d.Ho; i++) {
                 int64_t h0, h1;
                 window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
@@ -58,11 +83,11 @@ static void maxpool_fwd(nb_node *n) {
                     T best = xp[best_at];
                     for (int64_t h = h0; h < h1; h++) {
                         const T *r = xp + h * d.W;
-                        for (int64_t w = w0; w < w1; w++)
-                            if (r[w] > best || (r[w] != r[w] && best == best)) { /* first max; a NaN wins */
-                                best = r[w];
-                                best_at = h * d.W + w;
-                            }
+                        for (int64_t w = w0; w < w1; w++) { /* first max; a NaN wins */
+                            const int take = (r[w] > best) | ((r[w] != r[w]) & (best == best));
+                            best = take ? r[w] : best;
+                            best_at = take ? h * d.W + w : best_at;
+                        }
                     }
                     yp[i * d.Wo + j] = best;
                     if (ap) ap[i * d.Wo + j] = best_at;
