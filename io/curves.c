@@ -178,8 +178,9 @@ static void draw_panel(FILE *f, const nb_curves *c, int which, double ox, double
                         px(&p, c->pts[i].epoch), py(&p, y), color[v], label[v], c->pts[i].epoch, y);
         }
     }
-    /* Legend, top right inside the plot. */
-    double lx = p.x0 + p.w - 118, ly = p.y0 + 8;
+    /* Legend inside the plot, away from where the curves usually go: top
+     * right for losses (falling), bottom right for accuracies (rising). */
+    double lx = p.x0 + p.w - 118, ly = which == 0 ? p.y0 + 8 : p.y0 + p.h - 52;
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"110\" height=\"44\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
             lx, ly);
     for (int v = 0; v < 2; v++) {
