@@ -7,6 +7,7 @@
  */
 #include "io_internal.h"
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <zlib.h>
 
@@ -86,6 +87,10 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
     /* gzopen of a missing file: report errno from fopen's point of view. */
     FILE *probe = fopen(path, "rb");
     if (!probe) return nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: can't open: %s", path, strerror(errno));
+    /* The file's size bounds what it can hold (deflate expands at most
+     * 1032:1): a header promising more is refused before any allocation. */
+    struct stat sb;
+    int64_t fsize = fstat(fileno(probe), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
     fclose(probe);
     gzFile g = gzopen(path, "rb");
     if (!g) return nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: can't open: %s", path, strerror(errno));
@@ -151,6 +156,13 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
         numel *= (int64_t)d;
     }
 
+    if (fsize >= 0 && numel * ty->size > fsize * 1032 + 1024) { /* found by fuzz/fuzz_idx */
+        char sh[NB_SHAPE_STRLEN];
+        nb__io_err(err, errlen, NB_ERR_IO,
+                   "idx: %s: truncated: the header promises %s %s = %lld data bytes, the file has %lld bytes", path,
+                   nb_shape_str(s, sh, sizeof sh), ty->name, (long long)(numel * ty->size), (long long)fsize);
+        goto done;
+    }
     t = nb__tensor_new(dt, s, NULL, false);
     enum { CHUNK = 1 << 16 };
     chunk = malloc((size_t)CHUNK * (size_t)ty->size);
