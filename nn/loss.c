@@ -2,7 +2,6 @@
  * nll and BCE-with-logits, are primitives). */
 #include "nn_internal.h"
 
-#include <stdlib.h>
 
 static nb_tensor *reduce(nb_tensor *l, nb_reduction red) {
     switch (red) {
@@ -86,23 +85,15 @@ nb_tensor *nb_l2_penalty(nb_module *m, double lambda) {
         nb_fail(NB_ERR_ARG, "l2_penalty", "module is NULL");
         return NULL;
     }
-    int np = nb_module_num_parameters(m);
-    nb_named_tensor *ps = np ? malloc(sizeof *ps * (size_t)np) : NULL;
-    nb_tensor **ws = np ? malloc(sizeof *ws * (size_t)np) : NULL;
-    int nw = 0;
-    nb_dtype dt = NB_F32;
-    if (np && (!ps || !ws)) {
-        free(ps), free(ws);
-        nb_fail(NB_ERR_NOMEM, "l2_penalty", "out of memory");
-        return NULL;
-    }
-    nb_module_parameters(m, ps, np);
+    int np;
+    const nb_named_tensor *ps = nb__module_list(m, false, &np);
+    nb_tensor *r = NULL;
     for (int i = 0; i < np; i++) {
-        dt = ps[0].t->dtype;
-        if (ps[i].t->shape.ndim >= 2) ws[nw++] = ps[i].t; /* weights only, not biases/γ/β/α */
+        nb_tensor *w = ps[i].t;
+        if (w->shape.ndim < 2) continue; /* weights only, not biases/γ/β/α */
+        nb_tensor *s = nb_sum_all(nb_mul(w, w));
+        r = r ? nb_add(r, s) : s;
     }
-    nb_tensor *r = nw ? nb_l2_penalty_list(ws, nw, lambda) : nb_scalar(dt, 0);
-    free(ps);
-    free(ws);
-    return r;
+    if (!r) return nb_scalar(np ? ps[0].t->dtype : NB_F32, 0);
+    return nb_mul_scalar(r, lambda);
 }

@@ -274,6 +274,12 @@ static int list(nb_module *m, bool buffers, nb_named_tensor *out, int max) {
     return f->n;
 }
 
+const nb_named_tensor *nb__module_list(nb_module *m, bool buffers, int *n) {
+    nb__mod_flat *f = m ? flat_get(m, buffers) : NULL;
+    *n = f ? f->n : 0;
+    return f ? f->items : NULL;
+}
+
 int nb_module_parameters(nb_module *m, nb_named_tensor *out, int max) { return list(m, false, out, max); }
 int nb_module_num_parameters(nb_module *m) { return list(m, false, NULL, 0); }
 int nb_module_named_tensors(nb_module *m, nb_named_tensor *out, int max) { return list(m, true, out, max); }

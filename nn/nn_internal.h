@@ -51,6 +51,10 @@ nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s);
 /* A new persistent zeroed tensor with t's dtype and shape. */
 nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t);
 
+/* The module's parameters (or parameters and buffers) as its cached flat
+ * list: no allocation once built. Valid until the module's structure changes. */
+const nb_named_tensor *nb__module_list(nb_module *m, bool buffers, int *n);
+
 /* A layer module with data_size bytes of config, its description printf-style. */
 nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data_size, const char *fmt, ...)
     NB_PRINTF(4, 5);

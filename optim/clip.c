@@ -3,60 +3,49 @@
 #include "optim_internal.h"
 
 #include <math.h>
-#include <stdlib.h>
 
-double nb_clip_grad_norm_list(nb_tensor *const *ts, int n, double max_norm) {
+/* The tensors are ts[i] or, when ts is NULL, ps[i].t. */
+#define AT(i) (ts ? ts[i] : ps[i].t)
+
+static double clip_norm(nb_tensor *const *ts, const nb_named_tensor *ps, int n, double max_norm) {
     nb_scope *s = nb_scope_begin();
     double total = 0;
     NB_NO_GRAD {
         for (int i = 0; i < n; i++) /* ‖g‖² = Σ_i ‖g_i‖² */
-            if (ts[i] && ts[i]->grad) total += nb_item(nb_sum_all(nb_mul(ts[i]->grad, ts[i]->grad)));
+            if (AT(i) && AT(i)->grad) total += nb_item(nb_sum_all(nb_mul(AT(i)->grad, AT(i)->grad)));
         total = sqrt(total);
         const double coef = max_norm / (total + 1e-6);
         if (coef < 1)
             for (int i = 0; i < n; i++)
-                if (ts[i] && ts[i]->grad) nb_scale_(ts[i]->grad, coef);
+                if (AT(i) && AT(i)->grad) nb_scale_(AT(i)->grad, coef);
     }
     nb_scope_end(&s);
     return total;
 }
 
-void nb_clip_grad_value_list(nb_tensor *const *ts, int n, double clip) {
+static void clip_value(nb_tensor *const *ts, const nb_named_tensor *ps, int n, double clip) {
     nb_scope *s = nb_scope_begin();
     NB_NO_GRAD {
         for (int i = 0; i < n; i++)
-            if (ts[i] && ts[i]->grad) nb_copy_(ts[i]->grad, nb_clamp(ts[i]->grad, -clip, clip));
+            if (AT(i) && AT(i)->grad) nb_copy_(AT(i)->grad, nb_clamp(AT(i)->grad, -clip, clip));
     }
     nb_scope_end(&s);
 }
 
-/* The module's parameters as a plain list (malloc'd; caller frees). */
-static nb_tensor **param_list(struct nb_module *m, int *n) {
-    *n = nb_module_num_parameters(m);
-    nb_named_tensor *ps = malloc(sizeof *ps * (size_t)(*n + 1));
-    nb_tensor **ts = malloc(sizeof *ts * (size_t)(*n + 1));
-    if (!ps || !ts) {
-        free(ps), free(ts);
-        *n = 0;
-        return NULL;
-    }
-    nb_module_parameters(m, ps, *n);
-    for (int i = 0; i < *n; i++) ts[i] = ps[i].t;
-    free(ps);
-    return ts;
+double nb_clip_grad_norm_list(nb_tensor *const *ts, int n, double max_norm) {
+    return ts ? clip_norm(ts, NULL, n, max_norm) : 0;
+}
+void nb_clip_grad_value_list(nb_tensor *const *ts, int n, double clip) {
+    if (ts) clip_value(ts, NULL, n, clip);
 }
 
 double nb_clip_grad_norm(struct nb_module *m, double max_norm) {
     int n;
-    nb_tensor **ts = param_list(m, &n);
-    double r = nb_clip_grad_norm_list(ts, n, max_norm);
-    free(ts);
-    return r;
+    const nb_named_tensor *ps = nb__module_list(m, false, &n);
+    return clip_norm(NULL, ps, n, max_norm);
 }
-
 void nb_clip_grad_value(struct nb_module *m, double clip) {
     int n;
-    nb_tensor **ts = param_list(m, &n);
-    nb_clip_grad_value_list(ts, n, clip);
-    free(ts);
+    const nb_named_tensor *ps = nb__module_list(m, false, &n);
+    clip_value(NULL, ps, n, clip);
 }

@@ -12,12 +12,8 @@ struct nb_ema {
     bool swapped;
 };
 
-static nb_named_tensor *params_of(nb_module *m, int *n) {
-    *n = nb_module_num_parameters(m);
-    nb_named_tensor *ps = malloc(sizeof *ps * (size_t)(*n + 1));
-    if (ps) nb_module_parameters(m, ps, *n);
-    return ps;
-}
+/* The module's parameters: its cached list, no allocation. */
+static const nb_named_tensor *params_of(nb_module *m, int *n) { return nb__module_list(m, false, n); }
 
 nb_ema *nb_ema_new(struct nb_module *m, double decay) {
     if (!m || !(decay >= 0 && decay <= 1)) {
@@ -26,11 +22,8 @@ nb_ema *nb_ema_new(struct nb_module *m, double decay) {
     }
     nb_ema *e = calloc(1, sizeof *e);
     int n;
-    nb_named_tensor *ps = params_of(m, &n);
-    if (!e || !ps) {
-        free(e), free(ps);
-        return NULL;
-    }
+    const nb_named_tensor *ps = params_of(m, &n);
+    if (!e) return NULL;
     e->m = m, e->decay = decay, e->n = n;
     e->shadow = calloc((size_t)n + 1, sizeof *e->shadow);
     e->backup = calloc((size_t)n + 1, sizeof *e->backup);
@@ -41,14 +34,13 @@ nb_ema *nb_ema_new(struct nb_module *m, double decay) {
             NB_NO_GRAD { nb_copy_(e->shadow[i], ps[i].t); }
         }
     }
-    free(ps);
     return e;
 }
 
 void nb_ema_update(nb_ema *e) {
     if (!e || e->swapped) return; /* the module holds the shadow itself: nothing to average */
     int n;
-    nb_named_tensor *ps = params_of(e->m, &n);
+    const nb_named_tensor *ps = params_of(e->m, &n);
     if (!ps) return;
     NB_NO_GRAD {
         for (int i = 0; i < n && i < e->n; i++) { /* shadow = d·shadow + (1−d)·θ */
@@ -56,13 +48,12 @@ void nb_ema_update(nb_ema *e) {
             nb_axpy_(e->shadow[i], 1 - e->decay, ps[i].t);
         }
     }
-    free(ps);
 }
 
 void nb_ema_swap_in(nb_ema *e) {
     if (!e || e->swapped) return;
     int n;
-    nb_named_tensor *ps = params_of(e->m, &n);
+    const nb_named_tensor *ps = params_of(e->m, &n);
     if (!ps) return;
     NB_NO_GRAD {
         for (int i = 0; i < n && i < e->n; i++) {
@@ -71,19 +62,17 @@ void nb_ema_swap_in(nb_ema *e) {
         }
     }
     e->swapped = true;
-    free(ps);
 }
 
 void nb_ema_swap_out(nb_ema *e) {
     if (!e || !e->swapped) return;
     int n;
-    nb_named_tensor *ps = params_of(e->m, &n);
+    const nb_named_tensor *ps = params_of(e->m, &n);
     if (!ps) return;
     NB_NO_GRAD {
         for (int i = 0; i < n && i < e->n; i++) nb_copy_(ps[i].t, e->backup[i]);
     }
     e->swapped = false;
-    free(ps);
 }
 
 nb_tensor *nb_ema_shadow(nb_ema *e, int i) { return e && i >= 0 && i < e->n ? e->shadow[i] : NULL; }
