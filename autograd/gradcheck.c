@@ -34,6 +34,8 @@ typedef struct {
     const char *op;
     nb_shape out_shape;
     bool failed_eval;
+    bool *stray;        /* input i got a gradient although it requires none */
+    bool misplaced;     /* a backward set some .grad itself, in a scope */
 } gc;
 
 static double local_uniform(gc *g) { /* splitmix64 */
@@ -81,10 +83,25 @@ static bool analytic(gc *g, const double *v, double *grad, int times) {
         for (int64_t j = 0; j < g->m; j++) nb_set(seed, j, v[j]);
         for (int t = 0; t < times && ok; t++) ok = nb_backward_with(out, seed) == NB_OK;
     }
+
     for (int i = 0; ok && i < g->nin; i++) {
         if (g->off[i] < 0) continue;
         for (int64_t k = 0; k < g->x[i]->numel; k++)
             grad[g->off[i] + k] = g->x[i]->grad ? nb_f64(g->x[i]->grad)[k] : 0.0;
+    }
+    /* A backward that made an input's .grad itself instead of asking
+     * nb_grad_buf: for an input requiring no grad (stray), or in this scope,
+     * which is about to end (misplaced). Note it and drop the tensor, so that
+     * no dangling .grad is left behind. */
+    for (int i = 0; i < g->nin; i++) {
+        nb_tensor *xi = g->x[i];
+        if (!xi || !xi->grad) continue;
+        bool stray = !xi->requires_grad, misplaced = xi->grad->scope != xi->scope;
+        if (!stray && !misplaced) continue;
+        if (stray) g->stray[i] = true;
+        if (misplaced) g->misplaced = true;
+        if (!xi->grad->scope) nb_tensor_free(xi->grad);
+        xi->grad = NULL;
     }
     nb_scope_end(&s);
     return ok;
@@ -284,7 +301,8 @@ static void extra_checks(gc *g, nb_gradcheck_report *r) {
         bool ok = analytic(g, v, g2, 1);
         xi->requires_grad = true;
         if (!ok) continue;
-        if (xi->grad) {
+        if (g->stray[i]) {
+            g->stray[i] = false;
             r->no_grad_ok = false;
             appendf(r, "  input %d requires no grad but got a gradient\n", i);
         }
@@ -300,7 +318,11 @@ static void extra_checks(gc *g, nb_gradcheck_report *r) {
             }
         }
     }
-    if (g->failed_eval) r->no_grad_ok = r->no_grad_ok && true;
+    for (int i = 0; i < g->nin; i++)
+        if (g->off[i] < 0 && g->stray[i]) {
+            r->no_grad_ok = false;
+            appendf(r, "  input %d requires no grad but got a gradient\n", i);
+        }
     nb__free(v);
     nb__free(zero);
     nb__free(g1);
@@ -319,6 +341,7 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
     }
     g.x = nb__calloc((size_t)(nin + 1) * sizeof *g.x);
     g.off = nb__calloc((size_t)(nin + 1) * sizeof *g.off);
+    g.stray = nb__calloc((size_t)(nin + 1) * sizeof *g.stray);
     bool inputs_ok = true;
     for (int i = 0; i < nin; i++) {
         if (!in[i]) {
@@ -361,7 +384,9 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
     else appendf(&r, "  %lld output element(s), %lld parameter(s), eps %g, atol %g, rtol %g%s\n", (long long)g.m,
                  (long long)g.P, o.eps, o.atol, o.rtol, o.fast ? ", fast mode" : "");
 
-    bool jac_ok = true;
+    bool jac_ok = true, said_misplaced = false;
+    static const char misplaced_msg[] = "  backward set an input's .grad itself, to a tensor of the current scope: "
+                                        "get gradient buffers with nb_grad_buf\n";
     if (g.P > 0 && g.m > 0) {
         if (o.fast && fast_check(&g, &o, &r)) {
             appendf(&r, "  fast mode: vᵀJu agrees\n");
@@ -370,9 +395,12 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
             full_check(&g, &o, &r, f0);
             jac_ok = r.mismatches == 0;
         }
+        if ((said_misplaced = g.misplaced)) appendf(&r, "%s", misplaced_msg);
         if (!o.skip_extras && !g.failed_eval) extra_checks(&g, &r);
     }
-    r.ok = !g.failed_eval && jac_ok && r.reentrant_ok && r.zero_grad_ok && r.no_grad_ok && r.accumulate_ok;
+    r.ok = !g.failed_eval && jac_ok && r.reentrant_ok && r.zero_grad_ok && r.no_grad_ok && r.accumulate_ok &&
+           !g.misplaced;
+    if (g.misplaced && !said_misplaced) appendf(&r, "%s", misplaced_msg);
     if (g.failed_eval) appendf(&r, "  the function failed during the check: %s\n", nb_error_message());
 
 done:
@@ -390,6 +418,7 @@ done:
     for (int i = 0; i < nin; i++) nb_tensor_free(g.x[i]);
     nb__free(g.x);
     nb__free(g.off);
+    nb__free(g.stray);
     nb__free(f0);
     if (!r.ok && !o.quiet) nb_gradcheck_print(stderr, &r);
     return r;
