@@ -16,6 +16,57 @@ typedef struct { int axis; } sm_attr;
         else nb_vexp_f64((double *)(y), (const double *)(x), (n));              \
     } while (0)
 
+/* Row kernels for the contiguous case, written with 8 independent lanes so
+ * the compiler vectorizes them (and the result doesn't depend on the ISA:
+ * the summation order is fixed). */
+#define ROW_KERNELS(T, SUF)                                                         \
+    static T row_max_##SUF(const T *restrict x, int64_t n) {                        \
+        T m[8];                                                                     \
+        for (int j = 0; j < 8; j++) m[j] = (T)-INFINITY;                            \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];   \
+        for (; k < n; k++) m[0] = x[k] > m[0] ? x[k] : m[0];                        \
+        for (int j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];               \
+        return m[0];                                                                \
+    }                                                                               \
+    static double row_sum_##SUF(const T *restrict x, int64_t n) {                   \
+        double s[8] = {0};                                                          \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                   \
+        for (; k < n; k++) s[0] += (double)x[k];                                    \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
+    }                                                                               \
+    static void row_sub_##SUF(T *restrict y, const T *restrict x, T m, int64_t n) { \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) y[k + j] = x[k + j] - m;                    \
+        for (; k < n; k++) y[k] = x[k] - m;                                         \
+    }                                                                               \
+    static void row_shift_##SUF(T *restrict y, T c, int64_t n) {                    \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) y[k + j] -= c;                              \
+        for (; k < n; k++) y[k] -= c;                                               \
+    }                                                                               \
+    /* gx += g − e·s  (log_softmax backward) */                                     \
+    static void row_lsm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict e, \
+                                  T s, int64_t n) {                                 \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) gx[k + j] += g[k + j] - e[k + j] * s;       \
+        for (; k < n; k++) gx[k] += g[k] - e[k] * s;                                \
+    }                                                                               \
+    static void row_scale_##SUF(T *restrict y, T a, int64_t n) {                    \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) y[k + j] *= a;                              \
+        for (; k < n; k++) y[k] *= a;                                               \
+    }
+ROW_KERNELS(float, f32)
+ROW_KERNELS(double, f64)
+
 static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
     *outer = 1, *inner = 1, *len = s.d[axis];
     for (int i = 0; i < axis; i++) *outer *= s.d[i];
@@ -36,19 +87,25 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
             for (int64_t o = 0; o < outer; o++) {
                 const T *x = X + o * len;
                 T *y = Y + o * len;
-                T m = (T)-INFINITY;
-                for (int64_t k = 0; k < len; k++)
-                    if (x[k] > m) m = x[k];
-                for (int64_t k = 0; k < len; k++) y[k] = x[k] - m;
+                const T m = sizeof(T) == sizeof(float) ? (T)row_max_f32((const float *)x, len)
+                                                       : (T)row_max_f64((const double *)x, len);
+                if (sizeof(T) == sizeof(float)) row_sub_f32((float *)y, (const float *)x, (float)m, len);
+                else row_sub_f64((double *)y, (const double *)x, (double)m, len);
                 VEXP(T, y, y, len);
-                double s = 0;
-                for (int64_t k = 0; k < len; k++) s += (double)y[k];
+                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)y, len)
+                                                            : row_sum_f64((const double *)y, len);
                 if (logsm) {
-                    const double ls = log(s);
-                    for (int64_t k = 0; k < len; k++) y[k] = (T)((double)(x[k] - m) - ls);
+                    /* (x − m) − log s: two roundings, each relative to its own term */
+                    if (sizeof(T) == sizeof(float)) {
+                        row_sub_f32((float *)y, (const float *)x, (float)m, len);
+                        row_shift_f32((float *)y, (float)log(s), len);
+                    } else {
+                        row_sub_f64((double *)y, (const double *)x, (double)m, len);
+                        row_shift_f64((double *)y, log(s), len);
+                    }
                 } else {
-                    const T inv = (T)(1 / s);
-                    for (int64_t k = 0; k < len; k++) y[k] *= inv;
+                    if (sizeof(T) == sizeof(float)) row_scale_f32((float *)y, (float)(1 / s), len);
+                    else row_scale_f64((double *)y, 1 / s, len);
                 }
             }
             return;
@@ -87,10 +144,12 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
             for (int64_t o = 0; o < outer; o++) {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
-                double s = 0;
-                for (int64_t k = 0; k < len; k++) s += (double)g[k];
+                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)g, len)
+                                                            : row_sum_f64((const double *)g, len);
                 VEXP(T, ey, y, len);
-                for (int64_t k = 0; k < len; k++) gx[k] += (T)((double)g[k] - (double)ey[k] * s);
+                if (sizeof(T) == sizeof(float))
+                    row_lsm_bwd_f32((float *)gx, (const float *)g, (const float *)ey, (float)s, len);
+                else row_lsm_bwd_f64((double *)gx, (const double *)g, (const double *)ey, s, len);
             }
             mu_scratch_done(ey);
             return;
