@@ -12,8 +12,8 @@ nb_optim_opts nb_optim_defaults(nb_optim_kind kind) {
     case NB_OPTIM_ADAGRAD: o.lr = 1e-2, o.eps = 1e-10; break;
     case NB_OPTIM_RMSPROP: o.lr = 1e-2, o.eps = 1e-8; break;
     case NB_OPTIM_ADADELTA: o.lr = 1.0, o.eps = 1e-6; break;
-    case NB_OPTIM_ADAM: o.lr = 1e-3, o.eps = 1e-8; break;
-    case NB_OPTIM_ADAMW: o.lr = 1e-3, o.eps = 1e-8, o.weight_decay = 1e-2; break;
+    case NB_OPTIM_ADAM: o.lr = 1e-3, o.eps = 1e-8, o.fused = true; break;
+    case NB_OPTIM_ADAMW: o.lr = 1e-3, o.eps = 1e-8, o.weight_decay = 1e-2, o.fused = true; break;
     }
     return o;
 }

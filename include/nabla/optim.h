@@ -53,6 +53,11 @@ typedef struct nb_optim_opts {
     double rho;          /* ρ   Adadelta: 0.9                                                    */
     double lr_decay;     /* η   Adagrad: 0                                                       */
     double initial_accumulator_value; /* Adagrad: 0                                             */
+    /* Adam(W): one fused loop per parameter instead of the composed ops
+     * (same arithmetic in the same order; test_optim checks they agree).
+     * nb_optim_defaults turns it on: the composed step costs about as much
+     * as forward+backward of a small MLP (docs/nn.md). Ignored elsewhere. */
+    bool fused;
 } nb_optim_opts;
 /* (* torch < 2 had no default SGD lr; 1e-3 is torch 2's.) */
 NB_API nb_optim_opts nb_optim_defaults(nb_optim_kind kind);
