@@ -375,7 +375,7 @@ nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ck
     for (uint64_t k = 0; k < count; k++) {
         size_t start = r.pos;
         unsigned nl = 0, dt = 0, nd = 0;
-        unsigned char b1;
+        unsigned char b1 = 0;
         bool ok = get_u16(&r, &nl) && get_bytes(&r, name, nl);
         name[ok ? nl : 0] = '\0';
         ok = ok && get_bytes(&r, &b1, 1);
