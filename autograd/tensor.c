@@ -277,6 +277,7 @@ typedef struct {
 static void print_elem(const printer *p, int64_t i) {
     double v = nb_get(p->t, i);
     if (p->t->dtype == NB_I64) fprintf(p->f, "%*lld", p->width, (long long)nb_i64(p->t)[i]);
+    else if (!isfinite(v)) fprintf(p->f, "%*s", p->width, isnan(v) ? "nan" : v > 0 ? "inf" : "-inf");
     else if (p->sci) fprintf(p->f, "%*.*e", p->width, p->prec, v);
     else if (p->integral) fprintf(p->f, "%*.0f.", p->width - 1, v);
     else fprintf(p->f, "%*.*f", p->width, p->prec, v);
@@ -316,15 +317,23 @@ void nb_fprint(FILE *f, const nb_tensor *t) {
         return;
     }
     printer p = {f, t, t->numel > 1000, false, true, 1, 4};
-    double amax = 0, amin = INFINITY;
-    bool nonfinite = false;
+    /* Like PyTorch: every element is as wide as the widest one, which is
+     * the largest or the most negative value (or a nan/inf/-inf). */
+    double amax = 0, amin = INFINITY, vmax = 0, vmin = 0;
+    int nonfinite_w = 0;
     for (int64_t i = 0; i < t->numel; i++) {
         double v = nb_get(t, i);
-        if (!isfinite(v)) { nonfinite = true; continue; }
+        if (!isfinite(v)) {
+            int w = isnan(v) || v > 0 ? 3 : 4;
+            if (w > nonfinite_w) nonfinite_w = w;
+            continue;
+        }
         if (v != floor(v)) p.integral = false;
         double a = fabs(v);
         if (a > amax) amax = a;
         if (a > 0 && a < amin) amin = a;
+        if (v > vmax) vmax = v;
+        if (v < vmin) vmin = v;
     }
     if (t->dtype != NB_I64) {
         if (amax >= 1e8 || (amin < 1e-4 && amin > 0) || (amax / (amin > 0 ? amin : 1) > 1000 && !p.integral)) {
@@ -332,17 +341,19 @@ void nb_fprint(FILE *f, const nb_tensor *t) {
             p.integral = false;
         }
         char buf[64];
-        int w = snprintf(buf, sizeof buf, p.sci ? "%.4e" : p.integral ? "%.0f." : "%.4f", amax);
-        p.width = w + 1; /* room for a sign */
-        if (nonfinite && p.width < 4) p.width = 4;
+        const char *fmt = p.sci ? "%.4e" : p.integral ? "%.0f." : "%.4f";
+        int w1 = snprintf(buf, sizeof buf, fmt, vmax), w2 = snprintf(buf, sizeof buf, fmt, vmin);
+        p.width = w1 > w2 ? w1 : w2;
+        if (p.width < nonfinite_w) p.width = nonfinite_w;
     } else {
         char buf[32];
-        int64_t mx = 0;
+        int64_t mx = 0, mn = 0;
         for (int64_t i = 0; i < t->numel; i++) {
-            int64_t v = nb_i64(t)[i] < 0 ? -nb_i64(t)[i] : nb_i64(t)[i];
-            if (v > mx) mx = v;
+            if (nb_i64(t)[i] > mx) mx = nb_i64(t)[i];
+            if (nb_i64(t)[i] < mn) mn = nb_i64(t)[i];
         }
-        p.width = snprintf(buf, sizeof buf, "%lld", (long long)mx) + 1;
+        int w1 = snprintf(buf, sizeof buf, "%lld", (long long)mx), w2 = snprintf(buf, sizeof buf, "%lld", (long long)mn);
+        p.width = w1 > w2 ? w1 : w2;
     }
     fputs("tensor(", f);
     print_rec(&p, 0, 0, 7);
