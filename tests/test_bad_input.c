@@ -398,6 +398,98 @@ static void null_inputs_propagate(void **state) {
     printf("NULL propagation: %d ops return NULL silently\n", count + 1);
 }
 
+/* ------------------------------------------------- numerical robustness */
+
+static bool all_finite(const nb_tensor *t) {
+    for (int64_t i = 0; t && i < t->numel; i++)
+        if (!isfinite(nb_get(t, i))) return false;
+    return t != NULL;
+}
+static bool no_nan(const nb_tensor *t) {
+    for (int64_t i = 0; t && i < t->numel; i++)
+        if (isnan(nb_get(t, i))) return false;
+    return t != NULL;
+}
+
+/* Logits of ±1e4 through log_softmax, cross-entropy and BCE-with-logits:
+ * finite values and finite gradients, f32 and f64. sigmoid/tanh saturate
+ * to their limits with zero (not NaN) gradients; exp overflows to inf and
+ * underflows to 0 without NaN. */
+static void extreme_logits_stay_finite(void **state) {
+    (void)state;
+    for (int d = 0; d < 2; d++) {
+        nb_dtype dt = d ? NB_F64 : NB_F32;
+        nb_scope *s = nb_scope_begin();
+        const double v[12] = {1e4, -1e4, 0, -1e4, 1e4, 1e4, 1e4, 1e4, 1e4, -1e4, -1e4, -1e4};
+        nb_tensor *x = nb_cast(nb_from_f64(NB_SHAPE(4, 3), v), dt);
+        x = RG(nb_copy(x));
+        nb_tensor *lsm = nb_log_softmax(x, 1);
+        assert_true(all_finite(lsm));
+        assert_true(nb_get(lsm, 0) == 0.0 && nb_get(lsm, 1) <= -1e4); /* log 1, log e^-2e4 */
+        nb_tensor *ce = nb_cross_entropy(x, labels(4, 1), NB_REDUCE_MEAN); /* label at -1e4 in row 0 */
+        assert_true(all_finite(ce));
+        assert_true(nb_item(ce) > 1e3);
+        assert_int_equal(nb_backward(ce), NB_OK);
+        assert_true(all_finite(x->grad));
+        nb_tensor_zero_grad(x);
+        nb_tensor *t01 = nb_cast(nb_from_f64(NB_SHAPE(4, 3), (const double[]){0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0}), dt);
+        nb_tensor *bce = nb_bce_with_logits_loss(x, t01, NB_REDUCE_SUM);
+        assert_true(all_finite(bce));
+        assert_true(nb_item(bce) > 1e4);
+        assert_int_equal(nb_backward(bce), NB_OK);
+        assert_true(all_finite(x->grad));
+        nb_tensor_zero_grad(x);
+        /* saturating activations */
+        nb_tensor *sg = nb_sigmoid(x), *th = nb_tanh(x), *ex = nb_exp(x);
+        assert_true(all_finite(sg) && all_finite(th) && no_nan(ex));
+        assert_true(nb_get(sg, 0) == 1.0 && nb_get(sg, 1) == 0.0);
+        assert_true(nb_get(th, 0) == 1.0 && nb_get(th, 1) == -1.0);
+        assert_true(isinf(nb_get(ex, 0)) && nb_get(ex, 1) == 0.0);
+        assert_int_equal(nb_backward(nb_sum_all(nb_add(sg, th))), NB_OK);
+        assert_true(all_finite(x->grad));
+        assert_true(nb_get(x->grad, 0) == 0.0 && nb_get(x->grad, 1) == 0.0);
+        nb_tensor_zero_grad(x);
+        /* exp's gradient where it underflowed is 0, not NaN */
+        nb_tensor *neg = RG(nb_cast(nb_from_f64(NB_SHAPE(2), (const double[]){-1e4, -800}), dt));
+        assert_int_equal(nb_backward(nb_sum_all(nb_exp(neg))), NB_OK);
+        assert_true(all_finite(neg->grad) && nb_get(neg->grad, 0) == 0.0);
+        nb_scope_end(&s);
+    }
+    assert_int_equal(err.count, 0);
+}
+
+/* Anomaly mode names the FIRST op of a chain that made a non-finite value:
+ * an injected log(0) followed by ops that carry the -inf on (test_autograd.c
+ * checks single ops forward and backward). */
+static void anomaly_names_the_first_op_of_a_chain(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = RG(nb_from_f64(NB_SHAPE(3), (const double[]){1, 0, 2}));
+    nb_tensor *w = RG(nb_from_f64(NB_SHAPE(3), (const double[]){0.5, 0.5, 0.5}));
+    nb_anomaly_mode(true);
+    nb_tensor *h = nb_mul(nb_exp(nb_mul(nb_log(x), w)), w); /* log(0) = -inf first */
+    nb_tensor *l = nb_sum_all(nb_tanh(nb_add_scalar(h, 1)));
+    assert_true(err.count >= 1);
+    assert_int_equal(err.st, NB_ERR_NAN);
+    assert_non_null(strstr(err.msg, "nabla: log: "));
+    assert_non_null(strstr(err.msg, "forward"));
+    /* backward: the chain is finite forward after the log is removed, but
+     * log's gradient at 0 is inf: the first backward op to make it is log */
+    memset(&err, 0, sizeof err);
+    nb_error_clear();
+    nb_anomaly_mode(false);
+    nb_tensor *z = RG(nb_from_f64(NB_SHAPE(2), (const double[]){0, 1}));
+    nb_tensor *m = nb_sum_all(nb_mul(nb_relu(nb_log(z)), nb_full(NB_F64, NB_SHAPE(2), 3)));
+    nb_anomaly_mode(true);
+    assert_int_equal(nb_backward(m), NB_ERR_NAN);
+    assert_int_equal(err.st, NB_ERR_NAN);
+    assert_non_null(strstr(err.msg, "nabla: log: "));
+    assert_non_null(strstr(err.msg, "backward"));
+    nb_anomaly_mode(false);
+    (void)l;
+    nb_scope_end(&s);
+}
+
 /* ----------------------------------------------------------- loaders */
 
 /* io never uses the handler: statuses and text instead. */
@@ -468,6 +560,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(null_inputs_propagate, setup, teardown),
+        cmocka_unit_test_setup_teardown(extreme_logits_stay_finite, setup, teardown),
+        cmocka_unit_test_setup_teardown(anomaly_names_the_first_op_of_a_chain, setup, teardown),
         cmocka_unit_test_setup_teardown(loaders_refuse_bad_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
