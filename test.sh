@@ -34,5 +34,17 @@ if [ "${1:-}" != "--quick" ]; then
   if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"
   else ninja -C build-clang | tail -20; extra+=("--extra=clang -Werror build=fail"); fi
 fi
+if [ "${NB_FUZZ_SECONDS:-0}" -gt 0 ]; then # fuzz/README.md: each target for NB_FUZZ_SECONDS s
+  echo "== fuzz (${NB_FUZZ_SECONDS} s per target)"
+  if [ ! -d build-fuzz ]; then CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null; fi
+  ninja -C build-fuzz >/dev/null || fail=1
+  for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint; do
+    mkdir -p "build-fuzz/corpus/$t"
+    if build-fuzz/fuzz/$t -max_total_time="$NB_FUZZ_SECONDS" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
+        -artifact_prefix="build-fuzz/$t-" "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"build-fuzz/$t.log" 2>&1; then
+      echo "$t: ok, $(grep -o 'number_of_executed_units: *[0-9]*' "build-fuzz/$t.log" | grep -o '[0-9]*$') executions"
+    else echo "$t: FAILED (build-fuzz/$t.log)"; fail=1; fi
+  done
+fi
 python3 .ci/count_tests.py "${extra[@]}" "${logs[@]}" || fail=1
 exit $fail
