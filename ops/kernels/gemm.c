@@ -90,7 +90,11 @@ const char *nb_gemm_isa(void) {
 static int kind(void) {
     if (g_kind < 0) {
         const char *e = getenv("NB_GEMM");
-        int k = NB_HAVE_CBLAS ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
+        /* Default: the built-in kernel where it has AVX-512 (it matches
+         * OpenBLAS at the same ISA, bench/README.md, and Debian's OpenBLAS is
+         * often held to AVX2 by OPENBLAS_CORETYPE; one OpenMP pool for all of
+         * nabla's threads), else BLAS when built with it. */
+        int k = NB_HAVE_CBLAS && isa() != ISA_AVX512 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
         if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
         else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
         else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
