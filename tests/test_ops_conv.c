@@ -483,6 +483,19 @@ static void no_scope_no_leak(void **state) {
     }
     nb_mem_stats after = nb_mem_stats_get();
     assert_int_equal(after.heap_live, before.heap_live);
+    /* backward outside a scope too: its scratch is freed, only the grads stay */
+    nb_set_requires_grad(w, true);
+    nb_tensor *y = nb_conv2d(x, w, b, NULL);
+    nb_tensor *seed = nb_ones(NB_F32, y->shape);
+    assert_int_equal(nb_backward_with(y, seed), NB_OK);
+    assert_non_null(w->grad);
+    const size_t with_grad = nb_mem_stats_get().heap_live;
+    nb_tensor *y2 = nb_conv2d(x, w, b, NULL);
+    assert_int_equal(nb_backward_with(y2, seed), NB_OK);
+    nb_tensor_free(y2);
+    assert_int_equal(nb_mem_stats_get().heap_live, with_grad);
+    nb_tensor_free(y);
+    nb_tensor_free(seed);
     nb_tensor_free(x);
     nb_tensor_free(w);
     nb_tensor_free(b);
