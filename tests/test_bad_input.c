@@ -136,7 +136,9 @@ static bool optim_i64_param(void) {
 
 static bool module_dup_name(void) {
     nb_module *m = nb_sequential(nb_linear(2, 2), NULL);
-    nb_module *r = nb_module_add(m, "0", nb_linear(2, 2));
+    nb_module *child = nb_linear(2, 2);
+    nb_module *r = nb_module_add(m, "0", child);
+    if (!r) nb_module_free(child); /* on failure the caller still owns it (nn/module.c) */
     nb_module_free(m);
     return r == NULL;
 }
