@@ -109,6 +109,19 @@ static void grads_accumulate_over_two_backwards(void **state) {
     nb_scope_end(&s);
 }
 
+static void leaf_root_gets_the_seed(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = nb_set_requires_grad(nb_scalar(NB_F64, 3), true);
+    assert_int_equal(nb_backward(x), NB_OK); /* d x / d x = 1, as x.backward() in PyTorch */
+    assert_true(nb_item(x->grad) == 1);
+    nb_tensor *v = nb_set_requires_grad(nb_zeros(NB_F32, NB_SHAPE(2)), true);
+    assert_int_equal(nb_backward_with(v, nb_full(NB_F32, NB_SHAPE(2), 4)), NB_OK);
+    assert_vals(v->grad, (double[]){4, 4}, 2, 0);
+    assert_int_equal(nb_tape_len(v), 0);
+    nb_scope_end(&s);
+}
+
 static void nonleaf_grads_restart_from_zero(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -624,6 +637,7 @@ static void many_scopes_reuse_memory(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(grads_accumulate_over_two_backwards, setup, teardown),
+        cmocka_unit_test_setup_teardown(leaf_root_gets_the_seed, setup, teardown),
         cmocka_unit_test_setup_teardown(nonleaf_grads_restart_from_zero, setup, teardown),
         cmocka_unit_test_setup_teardown(backward_with_seed, setup, teardown),
         cmocka_unit_test_setup_teardown(tensor_used_twice_gets_both, setup, teardown),

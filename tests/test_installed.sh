@@ -36,9 +36,15 @@ flags=$(PKG_CONFIG_SYSROOT_DIR="$root" PKG_CONFIG_PATH="$pcdir" pkg-config --cfl
 echo "pkg-config: $flags"
 case "$flags" in *"$root"*) ;; *) fail "pkg-config flags don't point into the install ($root)";; esac
 
+# A library built with sanitizers needs their runtime in the program too.
+san=$(meson introspect "$build" --buildoptions 2>/dev/null |
+      python3 -c 'import json,sys; print(next((o["value"] for o in json.load(sys.stdin) if o["name"]=="b_sanitize"), "none"))' 2>/dev/null)
+sanflags=
+case "$san" in ""|none) ;; *) sanflags="-fsanitize=$san";; esac
+
 # A user's program: only the installed headers and library, strict warnings.
 # shellcheck disable=SC2086
-"$CC" -std=c11 -Wall -Wextra -Werror -o "$tmp/user_op" "$src/tests/user_op_external.c" $flags -lm ||
+"$CC" -std=c11 -Wall -Wextra -Werror $sanflags -o "$tmp/user_op" "$src/tests/user_op_external.c" $flags -lm ||
     fail "user_op_external.c does not compile against the installed headers"
 
 lib=$(find "$root" -name 'libnabla.so*' -print -quit)
