@@ -167,9 +167,10 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                          "use nb_backward_with(root, seed)", root);
     if (seed && (!nb_shape_eq(seed->shape, root->shape) || seed->dtype != root->dtype)) {
         char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
-        nb_fail(NB_ERR_SHAPE, "backward", "seed is %s %s but root is %s %s", nb_shape_str(seed->shape, a, sizeof a),
+        nb_status st = nb_shape_eq(seed->shape, root->shape) ? NB_ERR_DTYPE : NB_ERR_SHAPE;
+        nb_fail(st, "backward", "seed is %s %s but root is %s %s", nb_shape_str(seed->shape, a, sizeof a),
                 nb_dtype_name(seed->dtype), nb_shape_str(root->shape, b, sizeof b), nb_dtype_name(root->dtype));
-        return NB_ERR_SHAPE;
+        return st;
     }
     size_t len = collect(root);
     /* Intermediate gradients restart from zero on every backward; leaves accumulate. */

@@ -75,8 +75,10 @@ void nb_module_on_free(nb_module *m, void (*fn)(nb_module *m)) {
 }
 
 static void set_path(nb_module *m, const char *parent_path, const char *name) {
-    if (parent_path && *parent_path) snprintf(m->path, sizeof m->path, "%s.%s", parent_path, name);
-    else snprintf(m->path, sizeof m->path, "%s", name);
+    int k = parent_path && *parent_path ? snprintf(m->path, sizeof m->path, "%s.%s", parent_path, name)
+                                        : snprintf(m->path, sizeof m->path, "%s", name);
+    if (k >= (int)sizeof m->path) /* a path too deep to keep is cut, and says so */
+        memcpy(m->path + sizeof m->path - 4, "...", 4);
     for (int i = 0; i < m->nchildren; i++) set_path(m->children[i].m, m->path, m->children[i].name);
 }
 
@@ -96,18 +98,25 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
         nb_fail(NB_ERR_ARG, "module_add", "parent module is NULL");
         return NULL;
     }
-    if (!valid_name("module_add", name)) return NULL;
-    if (child->parent || child == parent) {
+    if (child->parent || child == parent) { /* owned elsewhere: not ours to free */
         nb_fail(NB_ERR_ARG, "module_add", "module %s already has a parent ('%s')", child->desc, child->path);
+        return NULL;
+    }
+    /* From here the child is ours (ownership passes on the call): a failure frees it,
+     * so `net->fc1 = nb_module_add(m, "fc1", nb_linear(...))` never leaks. */
+    if (!valid_name("module_add", name)) {
+        nb_module_free(child);
         return NULL;
     }
     if (name_taken(parent, name)) {
         nb_fail(NB_ERR_ARG, "module_add", "%s already has a member named '%s'", parent->desc, name);
+        nb_module_free(child);
         return NULL;
     }
     nb__mod_child *c = grow(parent->children, &parent->cap_children, parent->nchildren + 1, sizeof *c);
     if (!c) {
         nb_fail(NB_ERR_NOMEM, "module_add", "out of memory");
+        nb_module_free(child);
         return NULL;
     }
     parent->children = c;
@@ -484,8 +493,8 @@ nb_module *nb_sequential_n(nb_module *const *mods, int n) {
         return NULL;
     }
     for (int i = 0; i < n; i++) {
-        if (!nb_sequential_append(seq, mods[i])) {
-            for (int j = i; j < n; j++)
+        if (!nb_sequential_append(seq, mods[i])) { /* mods[i] was freed by nb_module_add */
+            for (int j = i + 1; j < n; j++)
                 if (!mods[j]->parent) nb_module_free(mods[j]);
             nb_module_free(seq);
             return NULL;

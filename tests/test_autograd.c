@@ -155,7 +155,7 @@ static void backward_with_seed(void **state) {
     /* wrong seed shape or dtype */
     assert_int_equal(nb_backward_with(y, nb_ones(NB_F64, NB_SHAPE(4))), NB_ERR_SHAPE);
     assert_non_null(strstr(err.msg, "seed is (4) f64 but root is (3) f64"));
-    assert_int_equal(nb_backward_with(y, nb_ones(NB_F32, NB_SHAPE(3))), NB_ERR_SHAPE);
+    assert_int_equal(nb_backward_with(y, nb_ones(NB_F32, NB_SHAPE(3))), NB_ERR_DTYPE);
     assert_non_null(strstr(err.msg, "seed is (3) f32"));
     nb_scope_end(&s);
 }

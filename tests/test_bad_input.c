@@ -137,8 +137,7 @@ static bool optim_i64_param(void) {
 static bool module_dup_name(void) {
     nb_module *m = nb_sequential(nb_linear(2, 2), NULL);
     nb_module *child = nb_linear(2, 2);
-    nb_module *r = nb_module_add(m, "0", child);
-    if (!r) nb_module_free(child); /* on failure the caller still owns it (nn/module.c) */
+    nb_module *r = nb_module_add(m, "0", child); /* a failed add frees the child (nn/module.c) */
     nb_module_free(m);
     return r == NULL;
 }
@@ -292,7 +291,7 @@ static bool module_cast_i64(void) {
     X(NB_ERR_GRAPH, "backward", S(nb_backward(nb_sum_all(D(2, 3)))))                                     \
     X(NB_ERR_ARG, "backward", S(nb_backward(NULL)))                                                      \
     X(NB_ERR_SHAPE, "backward", B(!backward_bad_seed()))                                                 \
-    X(NB_ERR_SHAPE, "backward", B(!backward_seed_dtype())) /* reported as a shape error */                                               \
+    X(NB_ERR_DTYPE, "backward", B(!backward_seed_dtype()))                                                                              \
     X(NB_ERR_VERSION, "mul", B(!version_violation()))                                                    \
     X(NB_ERR_GRAPH, "set_requires_grad", T(nb_set_requires_grad(nb_set_requires_grad(nb_exp(RG(D(2))), false), true))) \
     /* ------------------------------------------------ optimizers */                                    \

@@ -54,8 +54,10 @@ NB_API void *nb_module_data(nb_module *m);
  * the user data points at). Optional. */
 NB_API void nb_module_on_free(nb_module *m, void (*fn)(nb_module *m));
 
-/* Registers child under name ("fc1"; no dots) and takes ownership of it.
- * Returns child (NULL if child is NULL, the name is taken or invalid). */
+/* Registers child under name ("fc1"; no dots) and takes ownership of it:
+ * on failure (name taken or invalid, out of memory) the child is freed, so
+ * `net->fc1 = nb_module_add(m, "fc1", nb_linear(4, 8))` never leaks. A child
+ * that already has a parent is refused and left alone. Returns child or NULL. */
 NB_API nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child);
 /* Registers a parameter: takes ownership of t (a persistent tensor; a scoped
  * one is copied to a persistent one), makes it require grad, names it.
