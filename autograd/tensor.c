@@ -156,6 +156,10 @@ nb_tensor *nb_arange(nb_dtype dt, double start, double stop, double step) {
         return NULL;
     }
     double n = ceil((stop - start) / step);
+    if (n > 0x1p52) { /* beyond what a double counts exactly, and no memory holds it */
+        nb_fail(NB_ERR_ARG, "arange", "start %g, stop %g, step %g asks for %.3g elements", start, stop, step, n);
+        return NULL;
+    }
     nb_tensor *t = nb_empty(dt, NB_SHAPE(n > 0 ? (int64_t)n : 0));
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) nb_set(t, i, start + (double)i * step);
