@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|overhead|gradcheck ...]   (default: build-bench, all)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|overhead|gradcheck ...]   (default: build-bench, all)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 shift || true
-which=${*:-gemm xor mlp overhead gradcheck}
+which=${*:-gemm xor mlp cnn overhead gradcheck}
 py=/usr/bin/python3
 if [ ! -d "$build" ]; then meson setup "$build" -Dbuildtype=release >/dev/null || exit 1; fi
 ninja -C "$build" >/dev/null || { ninja -C "$build" | tail -20; exit 1; }
@@ -46,6 +46,7 @@ for w in $which; do
     rn=$(NB_NUM_THREADS=1 $B/bench_mlp 1 20 | rss_of); rp=$(OMP_NUM_THREADS=1 $py bench/bench_mlp.py 1 20 | rss_of)
     awk -v a="$rn" -v b="$rp" 'BEGIN { printf "mlp-rss    nabla %.0f MiB | torch %.0f MiB | nabla/torch = %.3f\n", a, b, a / b }'
     ;;
+  cnn) pair cnn-epoch "$B/bench_cnn" "$py bench/bench_cnn.py" ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
   *) echo "unknown benchmark $w"; exit 2 ;;
