@@ -39,6 +39,8 @@ typedef struct {
     nb_conv_geom g;
     int64_t N, O, K, P, chunk;
     bool direct; /* 1×1 kernel, stride 1, no padding: cols is x itself */
+    bool wide;   /* stride 1, dilation 1 (not direct): the padded-width layout below */
+    int64_t Hp, Wp, Pw, XP; /* wide: padded image Hp×Wp, Pw = Ho·Wp columns per image, XP = padded image size */
 } conv_dims;
 
 static conv_dims dims_of(const nb_node *n) {
@@ -61,12 +63,135 @@ static conv_dims dims_of(const nb_node *n) {
     d.K = d.g.C * d.g.kh * d.g.kw;
     d.P = d.g.Ho * d.g.Wo;
     d.direct = d.g.kh == 1 && d.g.kw == 1 && a->sh == 1 && a->sw == 1 && a->ph == 0 && a->pw == 0;
-    int64_t per = d.K * d.P > 0 ? d.K * d.P : 1;
+    d.wide = !d.direct && a->sh == 1 && a->sw == 1 && a->dh == 1 && a->dw == 1;
+    d.Hp = d.g.Ho + d.g.kh - 1;
+    d.Wp = d.g.Wo + d.g.kw - 1;
+    d.Pw = d.g.Ho * d.Wp;
+    d.XP = d.g.C * d.Hp * d.Wp + d.g.kw; /* + slack: the last row's run reads kw - 1 past the end */
+    int64_t per = d.K * (d.wide ? d.Pw : d.P);
+    if (per < 1) per = 1;
     d.chunk = d.direct ? 1 : CHUNK_ELEMS / per;
     if (d.chunk < 1) d.chunk = 1;
     if (d.chunk > d.N) d.chunk = d.N > 0 ? d.N : 1;
     return d;
 }
+
+/* ---- stride 1, dilation 1: the padded-width layout.
+ * The image is copied once into a zero-padded buffer xp (C, Hp, Wp),
+ * Hp = Ho + kh − 1, Wp = Wo + kw − 1. Computing the output on the padded
+ * width (Ho × Wp columns, the last kw − 1 of each row garbage), row (c,p,q)
+ * of cols is ONE contiguous run of xp: xp[c, p, q .. q + Ho·Wp) — a memcpy
+ * of Ho·Wp elements instead of Ho short rows with bounds. The GEMM runs on
+ * Ho·Wp columns per image and the garbage columns are dropped when Y is
+ * written. Backward zero-fills those columns of the gathered gout, so they
+ * add nothing to dW, and dcols is exactly 0 there; col2im is then K
+ * contiguous adds into a padded dx buffer, cropped into dx at the end. */
+#define WIDE_HELPERS(T, SUF)                                                                          \
+    static void wide_pad_##SUF(T *restrict xp, const T *restrict x, const conv_dims *d) {             \
+        const int64_t H = d->g.H, W = d->g.W;                                                        \
+        for (int64_t c = 0; c < d->g.C; c++)                                                         \
+            for (int64_t h = 0; h < H; h++)                                                          \
+                memcpy(xp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, x + (c * H + h) * W,          \
+                       (size_t)W * sizeof(T));                                                       \
+    }                                                                                                \
+    static void wide_im2col_##SUF(T *restrict cols, int64_t ld, const T *restrict xp, const conv_dims *d) { \
+        for (int64_t c = 0; c < d->g.C; c++)                                                         \
+            for (int64_t p = 0; p < d->g.kh; p++)                                                    \
+                for (int64_t q = 0; q < d->g.kw; q++)                                                \
+                    memcpy(cols + ((c * d->g.kh + p) * d->g.kw + q) * ld, xp + (c * d->Hp + p) * d->Wp + q,  \
+                           (size_t)d->Pw * sizeof(T));                                               \
+    }                                                                                                \
+    static void wide_add_##SUF(T *restrict dst, const T *restrict src, int64_t n) {                  \
+        for (int64_t t = 0; t < n; t++) dst[t] += src[t];                                            \
+    }                                                                                                \
+    /* dx (C,H,W) += col2im of dcols (K, Pw at ld), through the padded buffer dxp */                 \
+    static void wide_col2im_##SUF(T *dx, T *dxp, const T *cols, int64_t ld, const conv_dims *d) {    \
+        const int64_t H = d->g.H, W = d->g.W;                                                        \
+        memset(dxp, 0, (size_t)d->XP * sizeof(T));                                                   \
+        for (int64_t c = 0; c < d->g.C; c++)                                                         \
+            for (int64_t p = 0; p < d->g.kh; p++)                                                    \
+                for (int64_t q = 0; q < d->g.kw; q++)                                                \
+                    wide_add_##SUF(dxp + (c * d->Hp + p) * d->Wp + q,                                \
+                                   cols + ((c * d->g.kh + p) * d->g.kw + q) * ld, d->Pw);            \
+        for (int64_t c = 0; c < d->g.C; c++)                                                         \
+            for (int64_t h = 0; h < H; h++)                                                          \
+                wide_add_##SUF(dx + (c * H + h) * W, dxp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, W); \
+    }                                                                                                \
+    static void wide_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                    \
+        const conv_dims d = *dp;                                                                     \
+        const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
+        const T *X = (const T *)x->data, *Wt = (const T *)w->data;                                   \
+        const T *B = b ? (const T *)b->data : NULL;                                                  \
+        T *Y = (T *)n->out->data;                                                                    \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
+        T *cols = scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T));                               \
+        T *ybuf = scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T));                               \
+        T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
+        if (!cols || !ybuf || !xp) {                                                                 \
+            memset(Y, 0, (size_t)n->out->numel * sizeof(T));                                         \
+        } else {                                                                                     \
+            memset(xp, 0, (size_t)d.XP * sizeof(T));                                                 \
+            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
+                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;          \
+                for (int64_t i = 0; i < nb; i++) {                                                   \
+                    wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                      \
+                    wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                                  \
+                }                                                                                    \
+                nb_gemm_##SUF(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);        \
+                for (int64_t i = 0; i < nb; i++)                                                     \
+                    for (int64_t o = 0; o < d.O; o++) {                                              \
+                        const T bo = B ? B[o] : (T)0;                                                \
+                        for (int64_t r = 0; r < d.g.Ho; r++) {                                       \
+                            T *dst = Y + (n0 + i) * OP + o * d.P + r * Wo;                           \
+                            const T *src = ybuf + o * ld + i * d.Pw + r * d.Wp;                      \
+                            for (int64_t j = 0; j < Wo; j++) dst[j] = src[j] + bo;                   \
+                        }                                                                            \
+                    }                                                                                \
+            }                                                                                        \
+        }                                                                                            \
+        if (cols) scratch_done(cols);                                                                \
+        if (ybuf) scratch_done(ybuf);                                                                \
+        if (xp) scratch_done(xp);                                                                    \
+    }                                                                                                \
+    static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
+        T *cols = scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T));                               \
+        T *gbuf = scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T));                               \
+        T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
+        if (cols && gbuf && xp) {                                                                    \
+            memset(xp, 0, (size_t)d.XP * sizeof(T));                                                 \
+            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
+                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;          \
+                for (int64_t i = 0; i < nb; i++) /* gout on the padded width, zeros in the gaps */   \
+                    for (int64_t o = 0; o < d.O; o++)                                                \
+                        for (int64_t r = 0; r < d.g.Ho; r++) {                                       \
+                            T *dst = gbuf + o * ld + i * d.Pw + r * d.Wp;                            \
+                            memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T)); \
+                            for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;                          \
+                        }                                                                            \
+                if (GW) {                                                                            \
+                    for (int64_t i = 0; i < nb; i++) {                                               \
+                        wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                  \
+                        wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                              \
+                    }                                                                                \
+                    nb_gemm_##SUF(false, true, d.O, d.K, ld, 1, gbuf, ld, cols, ld, 1, GW, d.K);     \
+                }                                                                                    \
+                if (GX) {                                                                            \
+                    nb_gemm_##SUF(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);     \
+                    for (int64_t i = 0; i < nb; i++)                                                 \
+                        wide_col2im_##SUF(GX + (n0 + i) * CHW, xp, cols + i * d.Pw, ld, &d);         \
+                    if (GW && n0 + nb < d.N) memset(xp, 0, (size_t)d.XP * sizeof(T));               \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        if (cols) scratch_done(cols);                                                                \
+        if (gbuf) scratch_done(gbuf);                                                                \
+        if (xp) scratch_done(xp);                                                                    \
+    }
+
+WIDE_HELPERS(float, f32)
+WIDE_HELPERS(double, f64)
 
 /* The body is the same for float and double: GEMM and the kernels are
  * picked by suffix. */
@@ -113,6 +238,11 @@ static conv_dims dims_of(const nb_node *n) {
 static void conv_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const conv_dims d = dims_of(n);
+    if (d.wide) {
+        if (x->dtype == NB_F32) wide_fwd_f32(n, &d);
+        else wide_fwd_f64(n, &d);
+        return;
+    }
     if (x->dtype == NB_F32) CONV_FWD_BODY(float, f32);
     else CONV_FWD_BODY(double, f64);
 }
@@ -133,6 +263,10 @@ static void conv_fwd(nb_node *n) {
                 }                                                                                    \
         }                                                                                            \
         if (!GX && !GW) break;                                                                       \
+        if (d.wide) {                                                                                \
+            wide_bwd_##SUF(&d, X, Wt, G, GX, GW);                                                    \
+            break;                                                                                   \
+        }                                                                                            \
         T *cols = NULL, *gbuf = NULL; /* (K, nb·P): cols, then dcols; (O, nb·P) gout gathered */     \
         if (!d.direct) cols = scratch((size_t)(d.K * d.chunk * d.P) * sizeof(T));                     \
         if (d.chunk > 1) gbuf = scratch((size_t)(d.O * d.chunk * d.P) * sizeof(T));                  \
