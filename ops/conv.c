@@ -18,8 +18,10 @@
 #include "kernels/im2col.h"
 #include "../autograd/internal.h"
 
-/* Elements of cols per chunk of images (2 MiB of f64, 1 MiB of f32). */
-#define CHUNK_ELEMS ((int64_t)1 << 20)
+/* Elements of cols per chunk of images (1 MiB of f64, 512 KiB of f32): cols
+ * stays in L2 between im2col and the GEMM's packing of it (measured on the
+ * CNN benchmark: 1 << 17 was ~20% faster per epoch than 1 << 20). */
+#define CHUNK_ELEMS ((int64_t)1 << 17)
 
 typedef struct {
     int64_t sh, sw, ph, pw, dh, dw; /* stride, padding before (top, left), dilation */
