@@ -31,7 +31,7 @@ for path in paths:
             if not line:
                 continue
             t = json.loads(line)
-            out = t.get("stdout") or ""
+            out = (t.get("stdout") or "") + (t.get("stderr") or "")  # cmocka prints its summary on stderr
             ok = t.get("result") == "OK"
             mp = re.findall(r"\[  PASSED  \] (\d+) test", out)
             mf = re.findall(r"\[  FAILED  \] (\d+) test", out)
