@@ -2,6 +2,7 @@
  * The kernels themselves are in gemm_tmpl.h (instantiated by gemm_avx512.c
  * and gemm_avx2.c, each compiled for its ISA) and the reference loop below. */
 #include "gemm.h"
+#include "cpu.h"
 #include "config.h"
 #include "nabla/core.h"
 
@@ -45,46 +46,24 @@ GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
 
-enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 
 static int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
 static int g_isa = -1;  /* the ISA in use, -1 before the first call */
 
-static int cpu_isa(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
-#endif
-    return ISA_SCALAR;
-}
-
-static int isa_from_name(const char *s) {
-    if (!s) return -1;
-    if (!strcmp(s, "avx512")) return ISA_AVX512;
-    if (!strcmp(s, "avx2")) return ISA_AVX2;
-    if (!strcmp(s, "scalar")) return ISA_SCALAR;
-    return -1;
-}
-
 static int isa(void) {
-    if (g_isa < 0) {
-        int best = cpu_isa(), want = isa_from_name(getenv("NB_GEMM_ISA"));
-        g_isa = want >= 0 && want < best ? want : best;
-    }
+    if (g_isa < 0) g_isa = nb_isa_resolve("NB_GEMM_ISA");
     return g_isa;
 }
 
 bool nb_gemm_set_isa(const char *name) {
-    int want = isa_from_name(name);
-    if (want < 0 || want > cpu_isa()) return false;
+    int want = nb_isa_cap(name);
+    if (want < 0) return false;
     g_isa = want;
     return true;
 }
 
 const char *nb_gemm_isa(void) {
-    static const char *names[] = {"scalar", "avx2", "avx512"};
-    return names[isa()];
+    return nb_isa_name(isa());
 }
 
 static int kind(void) {

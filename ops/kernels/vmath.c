@@ -1,6 +1,7 @@
 /* ops/kernels/vmath.c — dispatch of vmath.h to the best ISA, and the scalar
  * references (libm) the vector loops are tested against and fall back to. */
 #include "vmath.h"
+#include "cpu.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -25,7 +26,6 @@ REF_LOOPS(double, f64, exp, log, tanh)
 
 /* ------------------------------------------------------------ dispatch */
 
-enum { ISA_SCALAR = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ISA_DECL(f)                                                          \
@@ -38,41 +38,20 @@ NB_VMATH_FUNCS(ISA_DECL)
 
 static int g_isa = -1;
 
-static int cpu_isa(void) {
-#if defined(__x86_64__) && defined(__GNUC__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return ISA_AVX2;
-#endif
-    return ISA_SCALAR;
-}
-
-static int isa_from_name(const char *s) {
-    if (!s) return -1;
-    if (!strcmp(s, "avx512")) return ISA_AVX512;
-    if (!strcmp(s, "avx2")) return ISA_AVX2;
-    if (!strcmp(s, "scalar")) return ISA_SCALAR;
-    return -1;
-}
-
 static int isa(void) {
-    if (g_isa < 0) {
-        int best = cpu_isa(), want = isa_from_name(getenv("NB_VMATH_ISA"));
-        g_isa = want >= 0 && want < best ? want : best;
-    }
+    if (g_isa < 0) g_isa = nb_isa_resolve("NB_VMATH_ISA");
     return g_isa;
 }
 
 int nb_vmath_set_isa(const char *name) {
-    int want = isa_from_name(name);
-    if (want < 0 || want > cpu_isa()) return 0;
+    int want = nb_isa_cap(name);
+    if (want < 0) return 0;
     g_isa = want;
     return 1;
 }
 
 const char *nb_vmath_isa(void) {
-    static const char *names[] = {"scalar", "avx2", "avx512"};
-    return names[isa()];
+    return nb_isa_name(isa());
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
