@@ -12,7 +12,8 @@
  *     variance every layer; He/Kaiming, Var w = 2/fan_in, puts the 2 back.
  * The program prints the mean and std of every layer for each case (the
  * lecture's histograms as numbers); --csv FILE writes them as a table
- * (case,layer,mean,std) to plot. --full uses 5000 inputs. */
+ * (case,layer,mean,std), --svg FILE draws std per layer on a log scale.
+ * --full uses 5000 inputs. */
 #include <nabla/nabla.h>
 #include <math.h>
 #include <string.h>
@@ -21,12 +22,49 @@ enum { LAYERS = 10, WIDTH = 500 };
 typedef enum { SMALL, XAVIER, HE } init_kind;
 typedef struct { const char *name; bool relu; init_kind init; } experiment;
 
+/* The lecture's plot: activation std per layer, one line per case, on a log
+ * scale (std from 1e-8 to 10), as a standalone SVG. */
+static int write_svg(const char *path, const char *const *names, double sd[][LAYERS], int ncase) {
+    static const char *colors[] = {"#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"};
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return 1;
+    }
+    const double W = 640, H = 400, L = 70, R = 200, T = 30, B = 50;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" "
+               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f, "<text x=\"%g\" y=\"20\">activation std per layer (log scale)</text>\n", L);
+    for (int d = -8; d <= 1; d++) { /* y grid: decades */
+        double y = T + (1 - (d + 8) / 9.0) * (H - T - B);
+        fprintf(f, "<line x1=\"%g\" x2=\"%g\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                   "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n", L, W - R, y, y, L - 6, y + 4, d);
+    }
+    for (int l = 0; l < LAYERS; l++) {
+        double x = L + l * (W - L - R) / (LAYERS - 1);
+        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%d</text>\n", x, H - B + 18, l + 1);
+    }
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">layer</text>\n", (L + W - R) / 2, H - 10);
+    for (int e = 0; e < ncase; e++) {
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[e % 4]);
+        for (int l = 0; l < LAYERS; l++) {
+            double d = log10(fmax(sd[e][l], 1e-8));
+            fprintf(f, "%.1f,%.1f ", L + l * (W - L - R) / (LAYERS - 1), T + (1 - (d + 8) / 9.0) * (H - T - B));
+        }
+        fprintf(f, "\"/>\n<text x=\"%g\" y=\"%d\" fill=\"%s\">%s</text>\n", W - R + 10, (int)T + 20 * (e + 1),
+                colors[e % 4], names[e]);
+    }
+    fputs("</svg>\n", f);
+    return fclose(f) != 0;
+}
+
 int main(int argc, char **argv) {
     int64_t n = 1000;
-    const char *csv = NULL;
+    const char *csv = NULL, *svg = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--full")) n = 5000;
         else if (!strcmp(argv[i], "--csv") && i + 1 < argc) csv = argv[++i];
+        else if (!strcmp(argv[i], "--svg") && i + 1 < argc) svg = argv[++i];
     }
     const experiment ex[] = {
         {"tanh, N(0, 0.01^2)", false, SMALL},
@@ -103,6 +141,12 @@ int main(int argc, char **argv) {
             for (int l = 0; l < LAYERS; l++) fprintf(f, "\"%s\",%d,%g,%g\n", ex[e].name, l + 1, mean[e][l], sd[e][l]);
         fclose(f);
         printf("wrote %s\n", csv);
+    }
+    if (svg) {
+        const char *names[4];
+        for (int e = 0; e < NEX; e++) names[e] = ex[e].name;
+        if (write_svg(svg, names, sd, NEX)) return 1;
+        printf("wrote %s\n", svg);
     }
     return bad ? 1 : 0;
 }
