@@ -11,4 +11,5 @@ nb_install_deps
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 [ -d build ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-exec build/tutorials/fashion_mnist "$@"
+mkdir -p out   # curves (CSV, SVG) and checkpoints go here; a later --out DIR wins
+exec build/tutorials/fashion_mnist --out out "$@"
