@@ -233,6 +233,7 @@ nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where) {
     tensor_init(t, base->dtype, s, where);
     t->data = base->data;
     t->version = base->version;
+    t->base = base->base ? base->base : base; /* always the tensor that owns the data */
     t->flags |= NB_TF_VIEW | (where ? 0 : NB_TF_HEAP);
     return t;
 }

@@ -13,6 +13,13 @@ static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, boo
                 src ? ", src is " : "", src ? nb_dtype_name(src->dtype) : "");
         return false;
     }
+    if (nb_grad_enabled() && !dst->requires_grad && dst->base && dst->base->requires_grad) {
+        nb_fail(NB_ERR_GRAPH, op,
+                "%s is a view of '%s', a tensor that requires grad; writing through the view would change it "
+                "behind the graph's back: run the update under nb_no_grad",
+                nb_describe(dst, "dst", d, sizeof d), dst->base->name[0] ? dst->base->name : "(unnamed)");
+        return false;
+    }
     if (nb_grad_enabled() && dst->requires_grad) {
         nb_fail(NB_ERR_GRAPH, op,
                 "%s %s; in-place updates of it must run under nb_no_grad (as optimizers do)",

@@ -347,6 +347,18 @@ static void inplace_on_graph_refused_with_grad_on(void **state) {
     NB_NO_GRAD { assert_ptr_equal(nb_axpy_(w, -0.5, d), w); }
     assert_vals(w, (double[]){0, 1}, 2, 0);
     assert_int_equal(*w->version, 1);
+    /* a view made under no-grad doesn't require grad, but writing through it
+     * would change w: refused with grad on, allowed under no-grad */
+    nb_tensor *v = NULL;
+    NB_NO_GRAD { v = nb_reshape(w, NB_SHAPE(2, 1)); }
+    assert_false(v->requires_grad);
+    err.st = NB_OK;
+    assert_null(nb_fill_(v, 7));
+    assert_int_equal(err.st, NB_ERR_GRAPH);
+    assert_non_null(strstr(err.msg, "is a view of 'w'"));
+    assert_vals(w, (double[]){0, 1}, 2, 0);
+    NB_NO_GRAD { assert_ptr_equal(nb_fill_(v, 7), v); }
+    assert_vals(w, (double[]){7, 7}, 2, 0);
     nb_scope_end(&s);
 }
 

@@ -89,6 +89,7 @@ struct nb_tensor {
     uint32_t *version;    /* bumped by every in-place write; shared by views  */
     uint32_t version_own;
     nb_scope *scope;      /* owning scope, NULL when persistent               */
+    nb_tensor *base;      /* the tensor whose data a view shares; NULL if none */
     char name[NB_NAME_MAX];
 };
 
