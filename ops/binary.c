@@ -4,42 +4,10 @@
  * backward walks the same iteration and adds each input's partial into its
  * gradient at the broadcast offset, which sums the gradient back to the
  * input's shape in the same pass (no temporary, no separate reduction). */
-#include "broadcast.h"
-#include "../autograd/internal.h"
+#include "elementwise.h"
 
 #define BINARY(NAME, FWD, DA, DB, SAVES)                                                   \
-    static void NAME##_fwd(nb_node *n) {                                                   \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            T *O = (T *)n->out->data;                                                      \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb];                        \
-                    O[oo + j] = (FWD);                                                     \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
-    }                                                                                      \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                               \
-        nb_tensor *gat = nb_grad_buf(n->in[0]), *gbt = nb_grad_buf(n->in[1]);              \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            const T *G = (const T *)g->data;                                               \
-            T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;        \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];        \
-                    (void)a; (void)b;                                                      \
-                    if (GA) GA[oa + j * sa] += (DA);                                       \
-                    if (GB) GB[ob + j * sb] += (DB);                                       \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
-    }                                                                                      \
+    NB_BINARY_KERNELS(NAME, FWD, DA, DB)                                                   \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};          \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
         nb_tensor *in[2] = {a, b};                                                         \

@@ -7,7 +7,7 @@
  * to each input's shape in the same pass. Unary ops are one UNARY line each:
  * forward expression of v (= x), backward expression of v, o (= y), gg (= g),
  * and the op's scalar arguments P, Q. */
-#include "broadcast.h"
+#include "elementwise.h"
 #include "math_util.h"
 #include <tgmath.h>
 
@@ -15,40 +15,10 @@
 
 /* Ties give each side half the gradient (PyTorch's rule for maximum/minimum). */
 #define MINMAX(NAME, CMP)                                                                  \
-    static void NAME##_fwd(nb_node *n) {                                                   \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            T *O = (T *)n->out->data;                                                      \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb];                        \
-                    /* NaN in either input propagates, as in PyTorch */                    \
-                    O[oo + j] = a != a ? a : b != b ? b : (a CMP b ? a : b);               \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
-    }                                                                                      \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                               \
-        nb_tensor *gat = nb_grad_buf(n->in[0]), *gbt = nb_grad_buf(n->in[1]);              \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            const T *G = (const T *)g->data;                                               \
-            T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;        \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];        \
-                    const T wa = a CMP b ? 1 : a == b ? (T)0.5 : 0;                        \
-                    const T wb = b CMP a ? 1 : a == b ? (T)0.5 : 0;                        \
-                    if (GA) GA[oa + j * sa] += gg * wa;                                    \
-                    if (GB) GB[ob + j * sb] += gg * wb;                                    \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
-    }                                                                                      \
+    /* NaN in either input propagates, as in PyTorch */                                \
+    NB_BINARY_KERNELS(NAME, a != a ? a : b != b ? b : (a CMP b ? a : b),                 \
+                      gg * (a CMP b ? 1 : a == b ? (T)0.5 : 0),                          \
+                      gg * (b CMP a ? 1 : a == b ? (T)0.5 : 0))                          \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd,                         \
                                     NB_SAVES_IN(0) | NB_SAVES_IN(1), false};               \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
@@ -138,40 +108,14 @@ nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
 
 /* ------------------------------------------------------------ unary */
 
-typedef struct { double p, q; } ew_attr;
-
 #define UNARY(NAME, FWD, BWD, SAVES)                                                    \
-    static void NAME##_fwd(nb_node *n) {                                                \
-        const double P = nb_attr(n, ew_attr)->p, Q = nb_attr(n, ew_attr)->q;            \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data;                                     \
-            T *y = (T *)n->out->data;                                                   \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) { const T v = x[i]; y[i] = (T)(FWD); }      \
-        });                                                                             \
-    }                                                                                   \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                            \
-        nb_tensor *gxt = nb_grad_buf(n->in[0]);                                         \
-        if (!gxt) return;                                                               \
-        const double P = nb_attr(n, ew_attr)->p, Q = nb_attr(n, ew_attr)->q;            \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data, *y = (const T *)n->out->data;       \
-            const T *gp = (const T *)g->data;                                           \
-            T *gx = (T *)gxt->data;                                                     \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) {                                           \
-                const T v = x[i], o = y[i], gg = gp[i]; (void)v; (void)o;               \
-                gx[i] += (T)(BWD);                                                      \
-            }                                                                           \
-        });                                                                             \
-    }                                                                                   \
+    NB_UNARY_FWD(NAME, FWD)                                                             \
+    NB_UNARY_BWD(NAME, BWD)                                                             \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};       \
     static nb_tensor *NAME##_apply(nb_tensor *x, double p, double q) {                  \
         static const char *const names[1] = {"x"};                                      \
         if (!mu_check_float(#NAME, 1, &x, names)) return NULL;                          \
-        ew_attr a = {p, q};                                                             \
+        nb_ew_attr a = {p, q};                                                             \
         return nb_apply_ex(&NAME##_op, &x, 1, x->shape, x->dtype, &a, sizeof a);        \
     }
 

@@ -6,23 +6,11 @@
  * so the same expression runs in float for f32 and double for f64.
  * exp, log, tanh and sigmoid run their forward on the SLEEF vector loops of
  * kernels/vmath.h (UNARY_VEC: same formulas, within 1-3 ULP of libm). */
-#include "../autograd/internal.h"
+#include "elementwise.h"
 #include "kernels/vmath.h"
 #include <tgmath.h>
 
-typedef struct { double p; } scalar_attr;
-
-#define UNARY(NAME, FWD, BWD, SAVES)                                                    \
-    static void NAME##_fwd(nb_node *n) {                                                \
-        const double P = nb_attr(n, scalar_attr)->p; (void)P;                           \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data;                                     \
-            T *y = (T *)n->out->data;                                                   \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) { const T v = x[i]; y[i] = (T)(FWD); }      \
-        });                                                                             \
-    }                                                                                   \
-    UNARY_REST(NAME, BWD, SAVES)
+#define UNARY(NAME, FWD, BWD, SAVES) NB_UNARY_FWD(NAME, FWD) UNARY_REST(NAME, BWD, SAVES)
 
 /* Forward by the vector kernel nb_v<KERN>_f32/f64 (kernels/vmath.h). */
 #define UNARY_VEC(NAME, KERN, BWD, SAVES)                                               \
@@ -35,25 +23,11 @@ typedef struct { double p; } scalar_attr;
     UNARY_REST(NAME, BWD, SAVES)
 
 #define UNARY_REST(NAME, BWD, SAVES)                                                    \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                            \
-        nb_tensor *gxt = nb_grad_buf(n->in[0]);                                         \
-        if (!gxt) return;                                                               \
-        const double P = nb_attr(n, scalar_attr)->p; (void)P;                           \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data, *y = (const T *)n->out->data;       \
-            const T *gp = (const T *)g->data;                                           \
-            T *gx = (T *)gxt->data;                                                     \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) {                                           \
-                const T v = x[i], o = y[i], gg = gp[i]; (void)v; (void)o;               \
-                gx[i] += (T)(BWD);                                                      \
-            }                                                                           \
-        });                                                                             \
-    }                                                                                   \
+    NB_UNARY_BWD(NAME, BWD)                                                             \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};       \
     static nb_tensor *NAME##_apply(nb_tensor *x, double p) {                            \
         if (!nb_check_float_inputs(#NAME, &x, 1)) return NULL;                          \
-        scalar_attr a = {p};                                                            \
+        nb_ew_attr a = {p, 0};                                                          \
         return nb_apply_ex(&NAME##_op, &x, 1, x->shape, x->dtype, &a, sizeof a);        \
     }
 
