@@ -27,7 +27,9 @@
  * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
  * M·N·K computed without packing),
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
- * VFMA(a, b, c) = a*b + c, VMUL(a, b). The includer provides <stdlib.h>,
+ * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_A_T8(src, lda, dst), which
+ * stores the MR×8 block at src (rows lda apart) transposed: dst[k*MR + r] =
+ * src[r*lda + k] (packs A's full panels). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
 
 #define NR (NV * VL)
@@ -50,6 +52,17 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
                 for (; r < MR; r++) dst[k * MR + r] = 0;
             }
         } else {
+#ifdef PACK_A_T8
+            /* A full panel: MR×8 blocks transposed in registers. */
+            if (m == MR) {
+                const T *src = A + i * lda;
+                int64_t k = 0;
+                for (; k + 8 <= kc; k += 8) PACK_A_T8(src + k, lda, dst + k * MR);
+                for (; k < kc; k++)
+                    for (int r = 0; r < MR; r++) dst[k * MR + r] = src[r * lda + k];
+                continue;
+            }
+#endif
             for (int64_t r = 0; r < m; r++) {
                 const T *src = A + (i + r) * lda;
                 for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = src[k];
@@ -91,6 +104,13 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
                                                                T *restrict C, int64_t ldc, int64_t m, int64_t n,
                                                                T alpha, T beta) {
     V acc[MR][NV];
+    /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
+     * FMAs: fetch its lines now so the misses overlap the arithmetic. */
+#pragma GCC unroll 16
+    for (int r = 0; r < (int)m; r++) {
+        __builtin_prefetch(C + r * ldc, 1, 3);
+        __builtin_prefetch(C + r * ldc + NR - 1, 1, 3);
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
 #pragma GCC unroll 4
