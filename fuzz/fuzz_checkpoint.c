@@ -1,4 +1,4 @@
-/* fuzz/fuzz_checkpoint.c — nb_checkpoint_load on arbitrary bytes into a
+/* fuzz/fuzz_checkpoint.c — nb_checkpoint_load_mem on arbitrary bytes into a
  * fixed model: "w" f32 (2,3), "b" f64 (3), "n" i64 (2), "s" f32 ().
  *
  * Every header and record carries an XXH3 checksum, so random mutations
@@ -63,6 +63,7 @@ static void fix_sums(uint8_t *b, size_t n) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     static nb_tensor *w, *bb, *nn, *s;
+    nbf_init();
     if (!w) {
         w = nb_zeros(NB_F32, NB_SHAPE(2, 3));
         bb = nb_zeros(NB_F64, NB_SHAPE(3));
@@ -76,21 +77,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     nb_f32(s)[0] = 7.0f;
     nb_named_tensor ts[4] = {{"w", w}, {"b", bb}, {"n", nn}, {"s", s}};
 
-    const char *path;
+    uint8_t *copy = NULL;
     if (data[0] & 1) {
-        uint8_t *copy = malloc(size - 1 ? size - 1 : 1);
+        copy = malloc(size - 1 ? size - 1 : 1);
         if (!copy) abort();
         memcpy(copy, data + 1, size - 1);
         fix_sums(copy, size - 1);
-        path = nbf_file(copy, size - 1);
-        free(copy);
-    } else {
-        path = nbf_file(data + 1, size - 1);
     }
     nb_ckpt_meta meta;
     memset(&meta, 0x5a, sizeof meta);
     char err[512];
-    nb_status st = nb_checkpoint_load(path, ts, 4, &meta, err, sizeof err);
+    nb_status st = nb_checkpoint_load_mem(copy ? copy : data + 1, size - 1, ts, 4, &meta, err, sizeof err);
+    free(copy);
     nbf_check_err(st, err);
     if (st != NB_OK) {
         for (int i = 0; i < 6; i++)

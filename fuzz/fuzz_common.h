@@ -1,42 +1,22 @@
-/* fuzz/fuzz_common.h — the input as a file the loaders can open.
+/* fuzz/fuzz_common.h — what the harnesses share.
  *
- * The loaders take a path, so each input is written to one memfd (an
- * anonymous in-memory file, reused across runs) and opened as
- * /proc/self/fd/N: no disk traffic, no change to the io code.
+ * The harnesses call the loaders' in-memory entry points (nb_idx_load_mem,
+ * nb_csv_load_mem, nb_checkpoint_load_mem): the path-taking ones read the
+ * file and hand its bytes to the same parser (tests/test_io.c checks they
+ * agree byte for byte, messages included).
  */
 #ifndef NB_FUZZ_COMMON_H
 #define NB_FUZZ_COMMON_H
-#define _GNU_SOURCE
 #include <nabla/nabla.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
-static int nbf_fd = -1;
-static char nbf_path[64];
-
-/* Writes data[0..n) as the whole content of the memfd; returns its path. */
-static const char *nbf_file(const uint8_t *data, size_t n) {
-    if (nbf_fd < 0) {
-        nbf_fd = memfd_create("nabla-fuzz", 0);
-        if (nbf_fd < 0) {
-            perror("memfd_create");
-            abort();
-        }
-        snprintf(nbf_path, sizeof nbf_path, "/proc/self/fd/%d", nbf_fd);
-        nb_set_error_mode(NB_ERRORS_RECOVER);
-    }
-    if (ftruncate(nbf_fd, 0) != 0) abort();
-    size_t off = 0;
-    while (off < n) {
-        ssize_t w = pwrite(nbf_fd, data + off, n - off, (off_t)off);
-        if (w <= 0) abort();
-        off += (size_t)w;
-    }
-    return nbf_path;
+/* Once per process: errors are returned, never abort. */
+static void nbf_init(void) {
+    static int done;
+    if (!done) nb_set_error_mode(NB_ERRORS_RECOVER), done = 1;
 }
 
 /* A loader must fill err on failure and leave it "" on success. */

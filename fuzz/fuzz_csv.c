@@ -1,4 +1,4 @@
-/* fuzz/fuzz_csv.c — nb_csv_load on arbitrary bytes. Byte 0 picks the
+/* fuzz/fuzz_csv.c — nb_csv_load_mem on arbitrary bytes. Byte 0 picks the
  * options (delimiter, header mode, label column, dtypes); the rest is the file. */
 #include "fuzz_common.h"
 
@@ -14,10 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     o.dtype = (b >> 6) & 1 ? NB_F64 : NB_F32;
     o.label_dtype = (b >> 7) & 1 ? NB_F32 : NB_I64;
     if (((b >> 2) % 3) == 1 && ((b >> 4) & 3) == 2) o.label_name = "y";
-    const char *path = nbf_file(data + 1, size - 1);
+    nbf_init();
     nb_dataset ds = {(nb_tensor *)1, (nb_tensor *)1};
     char err[512];
-    nb_status st = nb_csv_load(path, &o, &ds, err, sizeof err);
+    nb_status st = nb_csv_load_mem(data + 1, size - 1, &o, &ds, err, sizeof err);
     nbf_check_err(st, err);
     if (st == NB_OK) {
         if (!ds.x || ds.x->shape.ndim != 2) abort();

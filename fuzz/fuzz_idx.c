@@ -1,4 +1,4 @@
-/* fuzz/fuzz_idx.c — nb_idx_load on arbitrary bytes (plain IDX; a gzip
+/* fuzz/fuzz_idx.c — nb_idx_load_mem on arbitrary bytes (plain IDX; a gzip
  * stream in the input goes through zlib too). The first byte picks the dtype
  * asked for; the rest is the file. */
 #include "fuzz_common.h"
@@ -6,10 +6,10 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     nb_dtype dt = (nb_dtype)(data[0] % 3);
-    const char *path = nbf_file(data + 1, size - 1);
+    nbf_init();
     nb_tensor *t = (nb_tensor *)1;
     char err[512];
-    nb_status st = nb_idx_load(path, dt, &t, err, sizeof err);
+    nb_status st = nb_idx_load_mem(data + 1, size - 1, dt, &t, err, sizeof err);
     nbf_check_err(st, err);
     if (st == NB_OK) {
         if (!t || t->dtype != dt || t->numel != nb_shape_numel(t->shape)) abort();

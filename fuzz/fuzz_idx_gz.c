@@ -1,4 +1,4 @@
-/* fuzz/fuzz_idx_gz.c — nb_idx_load through the gzip path.
+/* fuzz/fuzz_idx_gz.c — nb_idx_load_mem through the gzip path.
  * Byte 0: bit 0 set = gzip-compress the rest in the harness (so mutations
  * explore IDX structure behind a valid gzip stream), clear = write the rest
  * as is (seeds are .gz files: mutations explore corrupt gzip streams);
@@ -26,18 +26,15 @@ static uint8_t *gz(const uint8_t *p, size_t n, size_t *out_n) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     nb_dtype dt = (nb_dtype)((data[0] >> 1) % 3);
-    const char *path;
-    if (data[0] & 1) {
-        size_t n = 0;
-        uint8_t *z = gz(data + 1, size - 1, &n);
-        path = nbf_file(z, n);
-        free(z);
-    } else {
-        path = nbf_file(data + 1, size - 1);
-    }
+    nbf_init();
+    uint8_t *z = NULL;
+    const uint8_t *in = data + 1;
+    size_t n = size - 1;
+    if (data[0] & 1) in = z = gz(data + 1, size - 1, &n);
     nb_tensor *t = (nb_tensor *)1;
     char err[512];
-    nb_status st = nb_idx_load(path, dt, &t, err, sizeof err);
+    nb_status st = nb_idx_load_mem(in, n, dt, &t, err, sizeof err);
+    free(z);
     nbf_check_err(st, err);
     if (st == NB_OK) {
         if (!t || t->dtype != dt) abort();

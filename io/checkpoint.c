@@ -286,39 +286,16 @@ typedef struct rec {
     size_t data_off; /* where the tensor's bytes start in the file */
 } rec;
 
-nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta, char *err,
-                             size_t errlen) {
-    nb__io_ok(err, errlen);
-    nb_status st = check_inputs("load", path, ts, n, err, errlen);
-    if (st != NB_OK) return st;
-
-    FILE *f = fopen(path, "rb");
-    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: can't open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: not a regular file", path);
-    }
-    size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
+/* Verifies buf[0..len) and, when it all holds, writes it into ts[0..n). */
+static nb_status ckpt_parse(const unsigned char *buf, size_t len, const char *path, nb_named_tensor *ts, int n,
+                            nb_ckpt_meta *meta, char *err, size_t errlen) {
     rec *recs = calloc((size_t)(n ? n : 1), sizeof(rec));
     bool *seen = calloc((size_t)(n ? n : 1), sizeof(bool));
-    if (!buf || !recs || !seen) {
-        fclose(f);
-        free(buf);
-        free(recs);
-        free(seen);
-        return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory (%zu bytes)", path, len);
-    }
-    size_t got = fread(buf, 1, len, f);
-    int extra = fgetc(f);
-    fclose(f);
-    st = NB_ERR_IO;
-    if (got != len || extra != EOF) {
-        nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
+    nb_status st = NB_ERR_IO;
+    if (!recs || !seen) {
+        st = nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory", path);
         goto done;
     }
-
     rbuf r = {buf, len, 0};
     unsigned char magic[8];
     if (!get_bytes(&r, magic, 8) || memcmp(magic, MAGIC, 8) != 0) {
@@ -462,8 +439,46 @@ nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ck
     st = NB_OK;
 
 done:
-    free(buf);
     free(recs);
     free(seen);
     return st;
+}
+
+nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta, char *err,
+                             size_t errlen) {
+    nb__io_ok(err, errlen);
+    nb_status st = check_inputs("load", path, ts, n, err, errlen);
+    if (st != NB_OK) return st;
+
+    FILE *f = fopen(path, "rb");
+    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: can't open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: not a regular file", path);
+    }
+    size_t len = (size_t)sb.st_size;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        fclose(f);
+        return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory (%zu bytes)", path, len);
+    }
+    size_t got = fread(buf, 1, len, f);
+    int extra = fgetc(f);
+    fclose(f);
+    if (got != len || extra != EOF)
+        st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
+    else
+        st = ckpt_parse(buf, len, path, ts, n, meta, err, errlen);
+    free(buf);
+    return st;
+}
+
+nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
+                                 char *err, size_t errlen) {
+    nb__io_ok(err, errlen);
+    if (!data) return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint load: data is NULL");
+    nb_status st = check_inputs("load", "<memory>", ts, n, err, errlen);
+    if (st != NB_OK) return st;
+    return ckpt_parse(data, len, "<memory>", ts, n, meta, err, errlen);
 }

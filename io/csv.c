@@ -95,21 +95,24 @@ static bool is_blank_line(const char *a, const char *b) {
     return true;
 }
 
-nb_status nb_csv_load(const char *path, const nb_csv_opts *opts_in, nb_dataset *out, char *err, size_t errlen) {
+static nb_status csv_args(const char *what, const void *p, const char *name, const nb_csv_opts *opts_in,
+                          nb_csv_opts *o, nb_dataset *out, char *err, size_t errlen) {
     nb__io_ok(err, errlen);
     if (!out) return nb__io_err(err, errlen, NB_ERR_ARG, "csv: out is NULL");
     out->x = out->y = NULL;
-    if (!path) return nb__io_err(err, errlen, NB_ERR_ARG, "csv: path is NULL");
-    nb_csv_opts o = opts_in ? *opts_in : nb_csv_defaults();
-    if (!o.delim) o.delim = ',';
-    if (o.dtype != NB_F32 && o.dtype != NB_F64)
-        return nb__io_err(err, errlen, NB_ERR_ARG, "csv: %s: x dtype must be f32 or f64", path);
-    if (o.label_dtype != NB_F32 && o.label_dtype != NB_F64 && o.label_dtype != NB_I64)
-        return nb__io_err(err, errlen, NB_ERR_ARG, "csv: %s: bad label dtype", path);
+    if (!p) return nb__io_err(err, errlen, NB_ERR_ARG, "csv: %s is NULL", what);
+    *o = opts_in ? *opts_in : nb_csv_defaults();
+    if (!o->delim) o->delim = ',';
+    if (o->dtype != NB_F32 && o->dtype != NB_F64)
+        return nb__io_err(err, errlen, NB_ERR_ARG, "csv: %s: x dtype must be f32 or f64", name);
+    if (o->label_dtype != NB_F32 && o->label_dtype != NB_F64 && o->label_dtype != NB_I64)
+        return nb__io_err(err, errlen, NB_ERR_ARG, "csv: %s: bad label dtype", name);
+    return NB_OK;
+}
 
-    size_t len = 0;
-    char *buf = slurp(path, &len);
-    if (!buf) return nb__io_err(err, errlen, NB_ERR_IO, "csv: %s: can't read: %s", path, strerror(errno));
+/* Parses buf[0..len) (NUL-terminated at len; freed here). */
+static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts o, nb_dataset *out, char *err,
+                           size_t errlen) {
     if (memchr(buf, '\0', len)) {
         free(buf);
         return nb__io_err(err, errlen, NB_ERR_IO, "csv: %s: contains NUL bytes (not a text file)", path);
@@ -266,4 +269,26 @@ done:
     free(vals);
     free(buf);
     return st;
+}
+
+nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_dataset *out, char *err, size_t errlen) {
+    nb_csv_opts o = nb_csv_defaults();
+    nb_status st = csv_args("path", path, path, opts, &o, out, err, errlen);
+    if (st != NB_OK) return st;
+    size_t len = 0;
+    char *buf = slurp(path, &len);
+    if (!buf) return nb__io_err(err, errlen, NB_ERR_IO, "csv: %s: can't read: %s", path, strerror(errno));
+    return csv_parse(buf, len, path, o, out, err, errlen);
+}
+
+nb_status nb_csv_load_mem(const void *data, size_t len, const nb_csv_opts *opts, nb_dataset *out, char *err,
+                          size_t errlen) {
+    nb_csv_opts o = nb_csv_defaults();
+    nb_status st = csv_args("data", data, "<memory>", opts, &o, out, err, errlen);
+    if (st != NB_OK) return st;
+    char *buf = len < SIZE_MAX ? malloc(len + 1) : NULL;
+    if (!buf) return nb__io_err(err, errlen, NB_ERR_NOMEM, "csv: <memory>: out of memory (%zu bytes)", len);
+    memcpy(buf, data, len);
+    buf[len] = '\0';
+    return csv_parse(buf, len, "<memory>", o, out, err, errlen);
 }

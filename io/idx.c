@@ -27,31 +27,102 @@ static const idx_type *idx_type_find(int code) {
     return NULL;
 }
 
-/* Reads up to n bytes; returns bytes read (short only at end of input) or -1. */
-static int64_t gz_read_full(gzFile g, unsigned char *buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        size_t want = n - got;
-        if (want > (1u << 30)) want = 1u << 30;
-        int r = gzread(g, buf + got, (unsigned)want);
-        if (r < 0) return -1;
-        if (r == 0) break;
-        got += (size_t)r;
+/* ------------------------------------------------------------ the input
+ *
+ * One reader for the two entry points: a file (read in 128 KiB blocks) or a
+ * caller's buffer (nb_idx_load_mem), each plain or gzip (1f 8b at the start).
+ * gzip goes through zlib's inflate: concatenated members are read in turn;
+ * a stream cut short, a corrupt block, a bad CRC/length trailer or bytes
+ * after the last member that are not another member are errors. */
+typedef struct idx_src {
+    FILE *f;                  /* NULL: the input is all in memory        */
+    const unsigned char *in;  /* unread input                            */
+    size_t in_n;
+    bool in_eof;              /* nothing more to come after in[0..in_n)  */
+    unsigned char *buf;       /* the file's read buffer                  */
+    bool gz, zlive, zend;     /* gzip; inflate initialized; member ended */
+    z_stream z;
+    const char *problem;      /* the first error, as text                */
+} idx_src;
+
+enum { SRC_BUF = 1 << 17 };
+
+static void src_refill(idx_src *s) {
+    if (s->in_n || s->in_eof) return;
+    if (!s->f) {
+        s->in_eof = true;
+        return;
     }
-    return (int64_t)got;
+    size_t r = fread(s->buf, 1, SRC_BUF, s->f);
+    if (r == 0) {
+        s->in_eof = true;
+        if (ferror(s->f)) s->problem = "read error";
+    }
+    s->in = s->buf;
+    s->in_n = r;
 }
 
-/* A gzip error (corrupt stream, or one that ends before its trailer), as text;
- * NULL when the stream is fine so far. */
-static const char *gz_problem(gzFile g) {
-    int code = Z_OK;
-    const char *msg = gzerror(g, &code);
-    if (code == Z_OK) return NULL;
-    if (code == Z_BUF_ERROR) return "gzip stream ends early (truncated .gz file)";
-    if (code == Z_ERRNO) return strerror(errno);
-    return msg && *msg ? msg : "gzip error";
+/* Sets up the reader over what src_refill delivers; false = out of memory. */
+static bool src_start(idx_src *s) {
+    src_refill(s);
+    s->gz = s->in_n >= 2 && s->in[0] == 0x1f && s->in[1] == 0x8b;
+    if (!s->gz) return true;
+    if (inflateInit2(&s->z, 16 + MAX_WBITS) != Z_OK) return false;
+    s->zlive = true;
+    return true;
 }
 
+static void src_end(idx_src *s) {
+    if (s->zlive) inflateEnd(&s->z);
+    if (s->f) fclose(s->f);
+    free(s->buf);
+}
+
+/* Reads up to n bytes; returns the bytes read (short only at the end of the
+ * input) or -1 with s->problem set. */
+static int64_t src_read(idx_src *s, unsigned char *dst, size_t n) {
+    size_t got = 0;
+    while (got < n && !s->problem) {
+        src_refill(s);
+        if (s->problem) break;
+        if (!s->gz) {
+            if (!s->in_n) break;
+            size_t k = n - got < s->in_n ? n - got : s->in_n;
+            memcpy(dst + got, s->in, k);
+            s->in += k, s->in_n -= k, got += k;
+            continue;
+        }
+        if (s->zend) { /* a member ended: the end of the input, or another member */
+            if (!s->in_n) break;
+            if (s->in[0] != 0x1f || (s->in_n > 1 && s->in[1] != 0x8b)) {
+                s->problem = "trailing garbage after the gzip stream (not another gzip member)";
+                break;
+            }
+            inflateReset(&s->z);
+            s->zend = false;
+        }
+        size_t want = n - got < (1u << 30) ? n - got : (1u << 30);
+        size_t in_n = s->in_n < (1u << 30) ? s->in_n : (1u << 30);
+        s->z.next_in = (Bytef *)s->in;
+        s->z.avail_in = (uInt)in_n;
+        s->z.next_out = dst + got;
+        s->z.avail_out = (uInt)want;
+        int rc = inflate(&s->z, Z_NO_FLUSH);
+        size_t used = in_n - s->z.avail_in, made = want - s->z.avail_out;
+        s->in += used, s->in_n -= used, got += made;
+        if (rc == Z_STREAM_END) {
+            s->zend = true;
+        } else if (rc == Z_BUF_ERROR || (rc == Z_OK && !used && !made)) { /* wants more input */
+            if (s->in_n) s->problem = "corrupt gzip stream";
+            else if (s->in_eof) s->problem = "gzip stream ends early (truncated .gz file)";
+        } else if (rc != Z_OK) {
+            s->problem = rc == Z_MEM_ERROR ? "out of memory in zlib"
+                         : s->z.msg    ? s->z.msg
+                                       : "corrupt gzip stream";
+        }
+    }
+    return s->problem ? -1 : (int64_t)got;
+}
 static double decode(const unsigned char *p, int code) {
     switch (code) {
     case 0x08: return (double)p[0];
@@ -76,34 +147,19 @@ static double decode(const unsigned char *p, int code) {
 
 #define IDX_MAX_ELEMS ((int64_t)1 << 36)
 
-nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err, size_t errlen) {
-    nb__io_ok(err, errlen);
-    if (!out) return nb__io_err(err, errlen, NB_ERR_ARG, "idx: out is NULL");
-    *out = NULL;
-    if (!path) return nb__io_err(err, errlen, NB_ERR_ARG, "idx: path is NULL");
-    if (dt != NB_F32 && dt != NB_F64 && dt != NB_I64)
-        return nb__io_err(err, errlen, NB_ERR_ARG, "idx: %s: unknown dtype %d", path, (int)dt);
-
-    /* gzopen of a missing file: report errno from fopen's point of view. */
-    FILE *probe = fopen(path, "rb");
-    if (!probe) return nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: can't open: %s", path, strerror(errno));
-    /* The file's size bounds what it can hold (deflate expands at most
-     * 1032:1): a header promising more is refused before any allocation. */
-    struct stat sb;
-    int64_t fsize = fstat(fileno(probe), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
-    fclose(probe);
-    gzFile g = gzopen(path, "rb");
-    if (!g) return nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: can't open: %s", path, strerror(errno));
-    gzbuffer(g, 1 << 17);
-
+/* Parses the IDX content s delivers; size = the input's byte count (-1 if
+ * unknown) bounds what the header may promise. name prefixes messages. */
+static nb_status idx_read(idx_src *in, int64_t fsize, const char *path, nb_dtype dt, nb_tensor **out, char *err,
+                          size_t errlen) {
+    if (!src_start(in)) return nb__io_err(err, errlen, NB_ERR_NOMEM, "idx: %s: out of memory", path);
     nb_status st = NB_ERR_IO;
     nb_tensor *t = NULL;
     unsigned char *chunk = NULL;
     unsigned char hdr[4 + 4 * 255];
 
-    int64_t r = gz_read_full(g, hdr, 4);
-    if (r < 0 || gz_problem(g)) {
-        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, gz_problem(g) ? gz_problem(g) : "read error");
+    int64_t r = src_read(in, hdr, 4);
+    if (r < 0) {
+        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, in->problem);
         goto done;
     }
     if (r < 4) {
@@ -129,9 +185,9 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
         nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %d dimensions (1 to %d supported)", path, ndim, NB_MAX_DIMS);
         goto done;
     }
-    r = gz_read_full(g, hdr + 4, (size_t)ndim * 4);
-    if (r < 0 || gz_problem(g)) {
-        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, gz_problem(g) ? gz_problem(g) : "read error");
+    r = src_read(in, hdr + 4, (size_t)ndim * 4);
+    if (r < 0) {
+        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, in->problem);
         goto done;
     }
     if (r < ndim * 4) {
@@ -156,16 +212,22 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
         numel *= (int64_t)d;
     }
 
-    if (fsize >= 0 && numel * ty->size > fsize * 1032 + 1024) { /* found by fuzz/fuzz_idx */
+    /* The input's size bounds what it can hold (exactly, plain; deflate
+     * expands at most 1032:1): a header promising more is refused before any
+     * allocation (found by fuzz/fuzz_idx). */
+    int64_t room = in->gz ? fsize * 1032 + 1024 : fsize - 4 - 4 * ndim;
+    if (fsize >= 0 && numel * ty->size > room) {
         char sh[NB_SHAPE_STRLEN];
         nb__io_err(err, errlen, NB_ERR_IO,
-                   "idx: %s: truncated: the header promises %s %s = %lld data bytes, the file has %lld bytes", path,
-                   nb_shape_str(s, sh, sizeof sh), ty->name, (long long)(numel * ty->size), (long long)fsize);
+                   in->gz ? "idx: %s: truncated: the header promises %s %s = %lld data bytes, the file has %lld bytes"
+                          : "idx: %s: truncated: the header promises %s %s = %lld data bytes, the file has %lld",
+                   path, nb_shape_str(s, sh, sizeof sh), ty->name, (long long)(numel * ty->size),
+                   (long long)(in->gz ? fsize : room));
         goto done;
     }
     t = nb__tensor_new(dt, s, NULL, false);
     enum { CHUNK = 1 << 16 };
-    chunk = malloc((size_t)CHUNK * (size_t)ty->size);
+    chunk = malloc((size_t)(numel < CHUNK ? numel : CHUNK) * (size_t)ty->size);
     if (!t || !chunk) {
         char sh[NB_SHAPE_STRLEN];
         nb__io_err(err, errlen, NB_ERR_NOMEM, "idx: %s: out of memory for a tensor %s", path,
@@ -176,9 +238,9 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
     for (int64_t i0 = 0; i0 < numel; i0 += CHUNK) {
         int64_t m = numel - i0 < CHUNK ? numel - i0 : CHUNK;
         size_t want = (size_t)m * (size_t)ty->size;
-        r = gz_read_full(g, chunk, want);
-        if (r < 0 || gz_problem(g)) {
-            nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, gz_problem(g) ? gz_problem(g) : "read error");
+        r = src_read(in, chunk, want);
+        if (r < 0) {
+            nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, in->problem);
             goto done;
         }
         if ((size_t)r < want) {
@@ -213,15 +275,15 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
     }
     /* Exactly the promised length: one more byte is garbage. */
     unsigned char extra[256];
-    r = gz_read_full(g, extra, sizeof extra);
-    if (r < 0 || gz_problem(g)) {
-        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, gz_problem(g) ? gz_problem(g) : "read error");
+    r = src_read(in, extra, sizeof extra);
+    if (r < 0) {
+        nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: %s", path, in->problem);
         goto done;
     }
     if (r > 0) {
         long long more = r;
         for (;;) {
-            int64_t k = gz_read_full(g, extra, sizeof extra);
+            int64_t k = src_read(in, extra, sizeof extra);
             if (k <= 0) break;
             more += k;
         }
@@ -235,13 +297,51 @@ nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err,
 
 done:
     free(chunk);
-    gzclose(g);
     if (st != NB_OK) {
         nb_tensor_free(t);
         return st == NB_ERR_NOMEM ? NB_ERR_NOMEM : NB_ERR_IO;
     }
     *out = t;
     return NB_OK;
+}
+
+static nb_status idx_args(const char *what, const void *p, const char *name, nb_dtype dt, nb_tensor **out,
+                          char *err, size_t errlen) {
+    nb__io_ok(err, errlen);
+    if (!out) return nb__io_err(err, errlen, NB_ERR_ARG, "idx: out is NULL");
+    *out = NULL;
+    if (!p) return nb__io_err(err, errlen, NB_ERR_ARG, "idx: %s is NULL", what);
+    if (dt != NB_F32 && dt != NB_F64 && dt != NB_I64)
+        return nb__io_err(err, errlen, NB_ERR_ARG, "idx: %s: unknown dtype %d", name, (int)dt);
+    return NB_OK;
+}
+
+nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err, size_t errlen) {
+    nb_status st = idx_args("path", path, path, dt, out, err, errlen);
+    if (st != NB_OK) return st;
+    idx_src s = {.f = fopen(path, "rb")};
+    if (!s.f) return nb__io_err(err, errlen, NB_ERR_IO, "idx: %s: can't open: %s", path, strerror(errno));
+    /* The file's size bounds what it can hold (deflate expands at most
+     * 1032:1): a header promising more is refused before any allocation. */
+    struct stat sb;
+    int64_t fsize = fstat(fileno(s.f), &sb) == 0 && S_ISREG(sb.st_mode) ? (int64_t)sb.st_size : -1;
+    s.buf = malloc(SRC_BUF);
+    if (!s.buf) {
+        fclose(s.f);
+        return nb__io_err(err, errlen, NB_ERR_NOMEM, "idx: %s: out of memory", path);
+    }
+    st = idx_read(&s, fsize, path, dt, out, err, errlen);
+    src_end(&s);
+    return st;
+}
+
+nb_status nb_idx_load_mem(const void *data, size_t len, nb_dtype dt, nb_tensor **out, char *err, size_t errlen) {
+    nb_status st = idx_args("data", data, "<memory>", dt, out, err, errlen);
+    if (st != NB_OK) return st;
+    idx_src s = {.in = data, .in_n = len, .in_eof = true};
+    st = idx_read(&s, (int64_t)len, "<memory>", dt, out, err, errlen);
+    src_end(&s);
+    return st;
 }
 
 /* ------------------------------------------------------------- datasets */

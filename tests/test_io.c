@@ -238,6 +238,168 @@ static void idx_gzip_errors(void **state) {
 }
 
 /* A fake MNIST directory: 5 train, 3 test images of 28x28. */
+/* ------------------------------------------------------- from memory */
+
+/* gzip of data[0..n) into out (cap bytes); returns its length. */
+static size_t gz_mem(const void *data, size_t n, unsigned char *out, size_t cap) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    assert_int_equal(deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    z.next_in = (Bytef *)data;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&z, Z_FINISH), Z_STREAM_END);
+    size_t len = cap - z.avail_out;
+    deflateEnd(&z);
+    return len;
+}
+
+/* msg with the first occurrence of path replaced by "<memory>". */
+static const char *as_mem_msg(const char *msg, const char *path) {
+    static char out[600];
+    const char *p = strstr(msg, path);
+    if (!p) return msg;
+    snprintf(out, sizeof out, "%.*s<memory>%s", (int)(p - msg), msg, p + strlen(path));
+    return out;
+}
+
+static bool same_tensor(const nb_tensor *a, const nb_tensor *b) {
+    if (!a || !b || a->dtype != b->dtype || !nb_shape_eq(a->shape, b->shape)) return false;
+    return !memcmp(a->data, b->data, (size_t)a->numel * nb_dtype_size(a->dtype));
+}
+
+/* nb_idx_load_mem on bytes == nb_idx_load on a file of the same bytes:
+ * the same status, tensor and message (the file's path read "<memory>"). */
+static nb_status idx_both(const unsigned char *b, size_t n, nb_dtype dt) {
+    const char *path = tmp("mem.idx");
+    write_file(path, b, n);
+    nb_tensor *tf = NULL, *tm = (nb_tensor *)1;
+    char ef[512];
+    nb_status sf = nb_idx_load(path, dt, &tf, ef, sizeof ef);
+    nb_status sm = nb_idx_load_mem(b, n, dt, &tm, g_err, sizeof g_err);
+    if (sf != sm || strcmp(as_mem_msg(ef, path), g_err) != 0)
+        fail_msg("file: %d '%s'; memory: %d '%s'", sf, ef, sm, g_err);
+    if (sf == NB_OK) assert_true(same_tensor(tf, tm));
+    else assert_null(tm);
+    nb_tensor_free(tf);
+    nb_tensor_free(tm);
+    return sm;
+}
+
+static void idx_from_memory(void **state) {
+    (void)state;
+    unsigned char raw[4096], gz[8192], two[8192];
+    const uint32_t dims[3] = {5, 7, 9};
+    size_t n = make_idx_u8(raw, 3, dims);
+    for (int dt = 0; dt < 3; dt++) assert_int_equal(idx_both(raw, n, (nb_dtype)dt), NB_OK);
+    size_t gn = gz_mem(raw, n, gz, sizeof gz);
+    assert_int_equal(idx_both(gz, gn, NB_F32), NB_OK);
+    /* two gzip members (as `cat a.gz b.gz` makes) are one stream */
+    size_t h = gz_mem(raw, 100, two, sizeof two);
+    h += gz_mem(raw + 100, n - 100, two + h, sizeof two - h);
+    assert_int_equal(idx_both(two, h, NB_F64), NB_OK);
+    /* every cut of the plain and the gzip file, and a flipped byte in each place */
+    for (size_t k = 0; k < n; k += 13) assert_int_equal(idx_both(raw, k, NB_F32), NB_ERR_IO);
+    for (size_t k = 0; k < gn; k++) assert_int_equal(idx_both(gz, k, NB_F32), NB_ERR_IO);
+    for (size_t k = 0; k < gn; k++) {
+        unsigned char c[8192];
+        memcpy(c, gz, gn);
+        c[k] ^= 0x20;
+        idx_both(c, gn, NB_F32); /* most fail, a few flips (header flags, mtime) don't matter */
+    }
+    /* bytes after the gzip stream */
+    memcpy(two, gz, gn);
+    memcpy(two + gn, "junk", 4);
+    expect_err(idx_both(two, gn + 4, NB_F32), "trailing garbage after the gzip stream", "<memory>");
+    two[gn] = 0x1f; /* a broken second member */
+    assert_int_equal(idx_both(two, gn + 4, NB_F32), NB_ERR_IO);
+    /* arguments */
+    nb_tensor *t = NULL;
+    assert_int_equal(nb_idx_load_mem(NULL, 4, NB_F32, &t, g_err, sizeof g_err), NB_ERR_ARG);
+    assert_int_equal(nb_idx_load_mem(raw, n, NB_F32, NULL, g_err, sizeof g_err), NB_ERR_ARG);
+    assert_int_equal(nb_idx_load_mem(raw, n, (nb_dtype)9, &t, g_err, sizeof g_err), NB_ERR_ARG);
+    assert_null(t);
+}
+
+static void csv_from_memory(void **state) {
+    (void)state;
+    static const char *texts[] = {
+        "a,b,y\n1,2,0\n3,4.5,1\n", "1;2;3\n4;5;6\n", "1,2,0\n3,x,1\n", "1,2,0\n3,4\n", "", "a,b\n",
+        "1,2,0\r\n\r\n3, 4 ,1\r\n", "1,2,0.5\n",
+    };
+    const char *path = tmp("mem.csv");
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        nb_csv_opts o = nb_csv_defaults();
+        if (i == 1) o.delim = ';';
+        write_text(path, texts[i]);
+        nb_dataset a = {0}, b = {(nb_tensor *)1, (nb_tensor *)1};
+        char ef[512];
+        nb_status sf = nb_csv_load(path, &o, &a, ef, sizeof ef);
+        nb_status sm = nb_csv_load_mem(texts[i], strlen(texts[i]), &o, &b, g_err, sizeof g_err);
+        if (sf != sm || strcmp(as_mem_msg(ef, path), g_err) != 0)
+            fail_msg("text %zu: file: %d '%s'; memory: %d '%s'", i, sf, ef, sm, g_err);
+        if (sf == NB_OK) {
+            assert_true(same_tensor(a.x, b.x));
+            assert_true(same_tensor(a.y, b.y));
+        } else {
+            assert_null(b.x);
+            assert_null(b.y);
+        }
+        nb_dataset_free(&a);
+        nb_dataset_free(&b);
+    }
+    /* not NUL-terminated: only len bytes are read */
+    const char text[] = "1,2,0\n3,4,1\n9,9,9";
+    nb_dataset d = {0};
+    assert_int_equal(nb_csv_load_mem(text, 12, NULL, &d, g_err, sizeof g_err), NB_OK);
+    assert_int_equal(nb_dataset_len(&d), 2);
+    nb_dataset_free(&d);
+    assert_int_equal(nb_csv_load_mem("1,\0002\n", 6, NULL, &d, g_err, sizeof g_err), NB_ERR_IO);
+    assert_non_null(strstr(g_err, "NUL"));
+    assert_int_equal(nb_csv_load_mem(NULL, 3, NULL, &d, g_err, sizeof g_err), NB_ERR_ARG);
+}
+
+static void checkpoint_from_memory(void **state) {
+    (void)state;
+    nb_tensor *w = nb_randn(NB_F32, NB_SHAPE(3, 4), 0, 1), *b = nb_randn(NB_F64, NB_SHAPE(4), 0, 1);
+    nb_named_tensor ts[2] = {{"w", w}, {"b", b}};
+    nb_ckpt_meta meta = {.epoch = 3, .step = 77};
+    nb_ckpt_meta_set(&meta, "lr", 0.25);
+    const char *path = tmp("mem.ckpt");
+    assert_int_equal(nb_checkpoint_save(path, ts, 2, &meta, g_err, sizeof g_err), NB_OK);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    unsigned char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    nb_tensor *w2 = nb_zeros(NB_F32, NB_SHAPE(3, 4)), *b2 = nb_zeros(NB_F64, NB_SHAPE(4));
+    nb_named_tensor ts2[2] = {{"b", b2}, {"w", w2}};
+    nb_ckpt_meta m2;
+    assert_int_equal(nb_checkpoint_load_mem(buf, n, ts2, 2, &m2, g_err, sizeof g_err), NB_OK);
+    assert_true(same_tensor(w, w2));
+    assert_true(same_tensor(b, b2));
+    assert_int_equal(m2.step, 77);
+    assert_true(nb_ckpt_meta_get(&m2, "lr", 0) == 0.25);
+    /* every flipped byte: the same verdict and message as from the file */
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c[4096];
+        memcpy(c, buf, n);
+        c[k] ^= 0x01;
+        write_file(path, c, n);
+        char ef[512];
+        nb_status sf = nb_checkpoint_load(path, ts2, 2, NULL, ef, sizeof ef);
+        nb_status sm = nb_checkpoint_load_mem(c, n, ts2, 2, NULL, g_err, sizeof g_err);
+        if (sf != NB_ERR_IO || sm != NB_ERR_IO || strcmp(as_mem_msg(ef, path), g_err) != 0)
+            fail_msg("byte %zu: file: %d '%s'; memory: %d '%s'", k, sf, ef, sm, g_err);
+    }
+    assert_true(same_tensor(w, w2)); /* failed loads wrote nothing */
+    assert_int_equal(nb_checkpoint_load_mem(buf, n - 1, ts2, 2, NULL, g_err, sizeof g_err), NB_ERR_IO);
+    assert_non_null(strstr(g_err, "<memory>"));
+    assert_int_equal(nb_checkpoint_load_mem(NULL, n, ts2, 2, NULL, g_err, sizeof g_err), NB_ERR_ARG);
+    nb_tensor_free(w), nb_tensor_free(b), nb_tensor_free(w2), nb_tensor_free(b2);
+}
+
 static void make_mnist_dir(const char *dir, int ntrain, int ntest_labels, bool gz) {
     static unsigned char buf[5 * 784 + 64];
     const char *names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
@@ -724,6 +886,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idx_plain_and_gzip), cmocka_unit_test(idx_other_types),
         cmocka_unit_test(idx_bad_files),      cmocka_unit_test(idx_gzip_errors),
+        cmocka_unit_test(idx_from_memory),    cmocka_unit_test(csv_from_memory),
+        cmocka_unit_test(checkpoint_from_memory),
         cmocka_unit_test(mnist_dirs),         cmocka_unit_test(fashion_mnist_debian),
         cmocka_unit_test(csv_good),           cmocka_unit_test(csv_bad),
         cmocka_unit_test(loader_batches),     cmocka_unit_test(loader_shuffle),

@@ -47,6 +47,10 @@ NB_API int64_t nb_dataset_len(const nb_dataset *ds);
  * *out = a new persistent tensor of dtype dt (values converted, not scaled)
  * with the file's shape. */
 NB_API nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err, size_t errlen);
+/* The same from data[0..len) in memory (plain or gzip; messages name the
+ * input "<memory>"). data is only read, and not kept. */
+NB_API nb_status nb_idx_load_mem(const void *data, size_t len, nb_dtype dt, nb_tensor **out, char *err,
+                                 size_t errlen);
 
 /* MNIST-format directory: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each plain or with ".gz". */
@@ -96,6 +100,9 @@ NB_API nb_csv_opts nb_csv_defaults(void);
  * "file:line:column". opts NULL = nb_csv_defaults(). */
 NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_dataset *out, char *err,
                              size_t errlen);
+/* The same from data[0..len) in memory (messages say "<memory>:line:col"). */
+NB_API nb_status nb_csv_load_mem(const void *data, size_t len, const nb_csv_opts *opts, nb_dataset *out,
+                                 char *err, size_t errlen);
 
 /* --------------------------------------------------------- split, subsets */
 
@@ -213,6 +220,9 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
  * Bumps the version of every tensor it writes. */
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
+/* The same from data[0..len) in memory (messages name it "<memory>"). */
+NB_API nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n,
+                                        nb_ckpt_meta *meta, char *err, size_t errlen);
 
 /* A module's parameters and buffers (nb_module_named_tensors: BatchNorm's
  * running statistics included), with meta (NULL = epoch/step 0, the RNG). */
