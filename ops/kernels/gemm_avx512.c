@@ -12,9 +12,9 @@
 #include <omp.h>
 #endif
 
-/* dst[k*8 + r] = src[r*lda + k] for r, k < 8: the 8×8 transpose of f32 in
+/* dst[k*ds + r] = src[r*lda + k] for r, k < 8: the 8×8 transpose of f32 in
  * ymm registers (unpack, shuffle, 128-bit lane permute). */
-static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst) {
+static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst, int64_t ds) {
     __m256 r[8], t[8];
     for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lda);
     for (int i = 0; i < 8; i += 2) {
@@ -28,8 +28,8 @@ static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst) {
         r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
     for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(dst + i * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * 8, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+        _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
     }
 }
 

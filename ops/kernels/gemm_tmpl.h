@@ -27,8 +27,8 @@
  * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
  * M·N·K computed without packing),
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
- * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_A_T8(src, lda, dst), which
- * stores the MR×8 block at src (rows lda apart) transposed: dst[k*MR + r] =
+ * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_A_T8(src, lda, dst, ds), which
+ * stores the 8×8 block at src (rows lda apart) transposed: dst[k*ds + r] =
  * src[r*lda + k] (packs A's full panels). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
 
@@ -57,7 +57,12 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
             if (m == MR) {
                 const T *src = A + i * lda;
                 int64_t k = 0;
-                for (; k + 8 <= kc; k += 8) PACK_A_T8(src + k, lda, dst + k * MR);
+                for (; k + 8 <= kc; k += 8) {
+                    int r = 0;
+                    for (; r + 8 <= MR; r += 8) PACK_A_T8(src + r * lda + k, lda, dst + k * MR + r, MR);
+                    for (; r < MR; r++)
+                        for (int q = 0; q < 8; q++) dst[(k + q) * MR + r] = src[r * lda + k + q];
+                }
                 for (; k < kc; k++)
                     for (int r = 0; r < MR; r++) dst[k * MR + r] = src[r * lda + k];
                 continue;
