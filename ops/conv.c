@@ -69,7 +69,7 @@ static conv_dims dims_of(const nb_node *n) {
     d.Hp = d.g.Ho + d.g.kh - 1;
     d.Wp = d.g.Wo + d.g.kw - 1;
     d.Pw = d.g.Ho * d.Wp;
-    d.XP = d.g.C * d.Hp * d.Wp + d.g.kw; /* + slack: the last row's run reads kw - 1 past the end */
+    d.XP = d.g.C * d.Hp * d.Wp + d.g.kw + 8; /* + slack: the last runs read up to kw - 1 (im2col), 7 (im2row) past the end */
     int64_t per = d.K * (d.wide ? d.Pw : d.P);
     if (per < 1) per = 1;
     d.chunk = d.direct ? 1 : CHUNK_ELEMS / per;
@@ -155,14 +155,61 @@ static conv_dims dims_of(const nb_node *n) {
         if (ybuf) scratch_done(ybuf);                                                                \
         if (xp) scratch_done(xp);                                                                    \
     }                                                                                                \
+    /* rows (P, ldt ≥ K + 8): row i·Wo + j of colsᵀ, i.e. x's patch under output  \
+     * (i, j) in (c, p, q) order, from the padded image xp. Each (c, p) is a run \
+     * of kw contiguous elements of xp; for kw ≤ 8 it is moved as 8 (one fixed-  \
+     * size copy): the extra ones land where the next run goes, or past K in the \
+     * row's slack, and are read from xp's slack. */                              \
+    static void wide_im2row_##SUF(T *restrict rows, int64_t ldt, const T *restrict xp, const conv_dims *d) { \
+        const int64_t Wo = d->g.Wo, kh = d->g.kh, kw = d->g.kw, C = d->g.C, Hp = d->Hp, Wp = d->Wp;  \
+        for (int64_t i = 0; i < d->g.Ho; i++)                                                        \
+            for (int64_t j = 0; j < Wo; j++) {                                                       \
+                T *r = rows + (i * Wo + j) * ldt;                                                    \
+                const T *s0 = xp + i * Wp + j;                                                       \
+                if (kw <= 8) {                                                                       \
+                    for (int64_t c = 0; c < C; c++)                                                  \
+                        for (int64_t p = 0; p < kh; p++, r += kw)                                    \
+                            memcpy(r, s0 + (c * Hp + p) * Wp, 8 * sizeof(T));                        \
+                } else {                                                                             \
+                    for (int64_t c = 0; c < C; c++)                                                  \
+                        for (int64_t p = 0; p < kh; p++, r += kw)                                    \
+                            memcpy(r, s0 + (c * Hp + p) * Wp, (size_t)kw * sizeof(T));               \
+                }                                                                                    \
+            }                                                                                        \
+    }                                                                                                \
+    /* dW (O, K) += G[n] (O, P) @ colsᵀ (P, K), one image at a time: colsᵀ is      \
+     * built row-major (im2row), so the GEMM reads both operands in place (no      \
+     * transposing pack of cols) and gout needs no gathering. The P rows go in     \
+     * pieces of at most 256 (one K block of the GEMM: its small, unpacked path). */ \
+    static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW, T *xp, T *rows, int64_t ldt) { \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;                                   \
+        const int64_t npiece = (d.P + 255) / 256, piece = (d.P + npiece - 1) / npiece;              \
+        memset(xp, 0, (size_t)d.XP * sizeof(T));                                                     \
+        for (int64_t n = 0; n < d.N; n++) {                                                          \
+            wide_pad_##SUF(xp, X + n * CHW, &d);                                                     \
+            wide_im2row_##SUF(rows, ldt, xp, &d);                                                    \
+            for (int64_t r0 = 0; r0 < d.P; r0 += piece) {                                            \
+                const int64_t kb = d.P - r0 < piece ? d.P - r0 : piece;                              \
+                nb_gemm_##SUF(false, false, d.O, d.K, kb, 1, G + n * OP + r0, d.P, rows + r0 * ldt, ldt, 1, GW, d.K); \
+            }                                                                                        \
+        }                                                                                            \
+    }                                                                                                \
     static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
         const conv_dims d = *dp;                                                                     \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
-        T *cols = scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T));                               \
-        T *gbuf = scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T));                               \
         T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
+        if (xp && GW) {                                                                              \
+            const int64_t ldt = d.K + 8;                                                             \
+            T *rows = scratch((size_t)(d.P * ldt) * sizeof(T));                                      \
+            if (rows) {                                                                              \
+                wide_dw_##SUF(&d, X, G, GW, xp, rows, ldt);                                          \
+                scratch_done(rows);                                                                  \
+            }                                                                                        \
+        }                                                                                            \
+        T *cols = GX ? scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
+        T *gbuf = GX ? scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
         if (cols && gbuf && xp) {                                                                    \
-            memset(xp, 0, (size_t)d.XP * sizeof(T));                                                 \
             for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
                 const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;          \
                 for (int64_t i = 0; i < nb; i++) /* gout on the padded width, zeros in the gaps */   \
@@ -172,19 +219,9 @@ static conv_dims dims_of(const nb_node *n) {
                             memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T)); \
                             for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;                          \
                         }                                                                            \
-                if (GW) {                                                                            \
-                    for (int64_t i = 0; i < nb; i++) {                                               \
-                        wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                  \
-                        wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                              \
-                    }                                                                                \
-                    nb_gemm_##SUF(false, true, d.O, d.K, ld, 1, gbuf, ld, cols, ld, 1, GW, d.K);     \
-                }                                                                                    \
-                if (GX) {                                                                            \
-                    nb_gemm_##SUF(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);     \
-                    for (int64_t i = 0; i < nb; i++)                                                 \
-                        wide_col2im_##SUF(GX + (n0 + i) * CHW, xp, cols + i * d.Pw, ld, &d);         \
-                    if (GW && n0 + nb < d.N) memset(xp, 0, (size_t)d.XP * sizeof(T));               \
-                }                                                                                    \
+                nb_gemm_##SUF(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);         \
+                for (int64_t i = 0; i < nb; i++)                                                     \
+                    wide_col2im_##SUF(GX + (n0 + i) * CHW, xp, cols + i * d.Pw, ld, &d);             \
             }                                                                                        \
         }                                                                                            \
         if (cols) scratch_done(cols);                                                                \
