@@ -3,6 +3,7 @@
 # the default build, then an AddressSanitizer/UndefinedBehaviorSanitizer
 # build, then a clang build with -Werror (compile only). Ends with
 # "N passed, N failed". Usage: ./test.sh [--quick]   (--quick: default build only)
+# NB_FUZZ_SECONDS=N also runs each libFuzzer target N s (.ci/run sets 60).
 set -uo pipefail
 cd "$(dirname "$0")"
 source .ci/deps.sh
@@ -34,16 +35,21 @@ if [ "${1:-}" != "--quick" ]; then
   if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"
   else ninja -C build-clang | tail -20; extra+=("--extra=clang -Werror build=fail"); fi
 fi
-if [ "${NB_FUZZ_SECONDS:-0}" -gt 0 ]; then # fuzz/README.md: each target for NB_FUZZ_SECONDS s
-  echo "== fuzz (${NB_FUZZ_SECONDS} s per target)"
+if [ "${NB_FUZZ_SECONDS:-0}" -gt 0 ]; then # fuzz/README.md: each target for NB_FUZZ_SECONDS s (.ci/run: 60)
+  echo "== fuzz (${NB_FUZZ_SECONDS} s per target, clang libFuzzer + ASan/UBSan)"
   if [ ! -d build-fuzz ]; then CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null; fi
-  ninja -C build-fuzz >/dev/null || fail=1
+  if ! ninja -C build-fuzz >/dev/null; then ninja -C build-fuzz | tail -20; extra+=("--extra=fuzz build=fail"); fail=1; fi
   for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint; do
+    [ -x "build-fuzz/fuzz/$t" ] || continue
     mkdir -p "build-fuzz/corpus/$t"
     if build-fuzz/fuzz/$t -max_total_time="$NB_FUZZ_SECONDS" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/$t-" "build-fuzz/corpus/$t" "fuzz/corpus/$t" >"build-fuzz/$t.log" 2>&1; then
-      echo "$t: ok, $(grep -o 'number_of_executed_units: *[0-9]*' "build-fuzz/$t.log" | grep -o '[0-9]*$') executions"
-    else echo "$t: FAILED (build-fuzz/$t.log)"; fail=1; fi
+      echo "$t: ok, $(grep -o 'number_of_executed_units: *[0-9]*' "build-fuzz/$t.log" | grep -o '[0-9]*$') executions, no finding"
+      extra+=("--extra=$t (${NB_FUZZ_SECONDS} s)=ok")
+    else
+      echo "$t: FINDING or failure, see build-fuzz/$t.log and build-fuzz/$t-*"; tail -40 "build-fuzz/$t.log"
+      extra+=("--extra=$t (${NB_FUZZ_SECONDS} s)=fail"); fail=1
+    fi
   done
 fi
 python3 .ci/count_tests.py "${extra[@]}" "${logs[@]}" || fail=1

@@ -2,7 +2,7 @@
 # .ci/deps.sh — installs the Debian packages nabla needs, only those missing.
 # Sourced by test.sh and demo.sh; usable alone: bash .ci/deps.sh [extra packages]
 nb_install_deps() {
-  local want=(meson ninja-build pkg-config gcc clang libsleef-dev libxxhash-dev zlib1g-dev
+  local want=(meson ninja-build pkg-config gcc clang libclang-rt-dev libsleef-dev libxxhash-dev zlib1g-dev
               libopenblas-dev libcmocka-dev libomp-dev graphviz dataset-fashion-mnist "$@")
   local missing=()
   for p in "${want[@]}"; do
