@@ -7,11 +7,17 @@
  *  - loading verifies the whole file against the given tensors before it
  *    writes a single element: a bad file changes nothing.
  * Saving streams to a temporary file next to the target (mkstemp), fsyncs
- * it, renames it over the target and fsyncs the directory.
+ * it, renames it over the target and fsyncs the directory. The temporary's
+ * name carries the saver's pid ("<path>.tmp.<pid>.XXXXXX"): a save killed
+ * before its rename leaves it behind, and the next successful save of the
+ * same path removes those whose process no longer exists (a live saver's
+ * temporary is never touched).
  */
 #include "io_internal.h"
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -222,6 +228,28 @@ static bool write_ckpt(FILE *f, const nb_named_tensor *ts, int n, const nb_ckpt_
     return ok;
 }
 
+/* Removes "<base>.tmp.<pid>.XXXXXX" files in directory dfd whose pid is no
+ * live process (saves killed before their rename). */
+static void sweep_orphans(int dfd, const char *base) {
+    int fd2 = dup(dfd);
+    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+    if (!d) {
+        if (fd2 >= 0) close(fd2);
+        return;
+    }
+    size_t bl = strlen(base);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        const char *q = e->d_name;
+        if (strncmp(q, base, bl) != 0 || strncmp(q + bl, ".tmp.", 5) != 0) continue;
+        char *end = NULL;
+        long pid = strtol(q + bl + 5, &end, 10);
+        if (end == q + bl + 5 || *end != '.' || strlen(end) != 7 || pid <= 0 || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        unlinkat(dfd, q, 0);
+    }
+    closedir(d);
+}
+
 nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta,
                              char *err, size_t errlen) {
     nb__io_ok(err, errlen);
@@ -234,9 +262,9 @@ nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
     }
 
     size_t pl = strlen(path);
-    char *tmp = malloc(pl + 16);
+    char *tmp = malloc(pl + 40);
     if (!tmp) return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint save: %s: out of memory", path);
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
+    snprintf(tmp, pl + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     int fd = mkstemp(tmp);
     if (fd < 0) {
         st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint save: %s: can't create a temporary file there: %s", path,
@@ -265,14 +293,16 @@ nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
                           path, strerror(e));
     }
     free(tmp);
-    /* Make the rename itself durable. */
+    /* Make the rename itself durable; remove what killed saves left. */
     char *dir = strdup(path);
     if (dir) {
         char *slash = strrchr(dir, '/');
+        const char *base = slash ? slash + 1 : path;
         const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
         int dfd = open(d, O_RDONLY | O_DIRECTORY);
         if (dfd >= 0) {
             fsync(dfd);
+            sweep_orphans(dfd, base);
             close(dfd);
         }
         free(dir);

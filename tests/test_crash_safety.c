@@ -11,11 +11,10 @@
  * backwards across kills.
  *
  * Temporary files: a save killed before its rename leaves its temporary
- * "<path>.tmp.XXXXXX" behind; the next save does NOT clean it (its name is
- * random and another process may be saving). The test checks they never
- * replace the checkpoint and that at most one is left per kill, and reports
- * how many it found; a caller that wants them gone removes "<path>.tmp.*"
- * at start-up.
+ * "<path>.tmp.<pid>.XXXXXX" behind. The test checks they never replace the
+ * checkpoint and that at most one is left per kill, and that the next
+ * successful save removes every one of them (their pids are dead) but not
+ * the temporary of a live process (another saver) or an unrelated file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,6 +117,26 @@ static void killed_mid_save_keeps_a_checkpoint(void **state) {
     nb_ckpt_meta m;
     assert_int_equal(nb_checkpoint_load(path, ts, 2, &m, NULL, 0), NB_OK);
     assert_int_equal(m.step, last + 1);
+    assert_int_equal(count_temps(dir), 0); /* the dead savers' temporaries are gone */
+
+    /* a live saver's temporary (here: our parent's pid) and other names stay */
+    char live[256], other[256], dead[256];
+    snprintf(live, sizeof live, "%s.tmp.%ld.AbCdEf", path, (long)getppid());
+    snprintf(other, sizeof other, "%s.tmp.notapid", path);
+    pid_t gone = fork();
+    if (gone == 0) _exit(0);
+    assert_int_equal(waitpid(gone, NULL, 0), gone);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld.XyZ123", path, (long)gone);
+    for (int i = 0; i < 3; i++) {
+        FILE *f = fopen(i == 0 ? live : i == 1 ? other : dead, "wb");
+        assert_non_null(f);
+        fclose(f);
+    }
+    assert_int_equal(save_step(path, last + 2), NB_OK);
+    struct stat sb;
+    assert_int_equal(stat(live, &sb), 0);
+    assert_int_equal(stat(other, &sb), 0);
+    assert_int_not_equal(stat(dead, &sb), 0);
 
     DIR *d = opendir(dir);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
