@@ -2,9 +2,10 @@
 # check_output.sh EXPECT PROGRAM [ARGS...]
 # Runs PROGRAM and checks that every non-empty line of EXPECT occurs, in order,
 # as a substring of one of its output lines. Prints the first line not found.
+# NB_WRAP (optional) prefixes PROGRAM: tests/valgrind.py runs it under memcheck.
 set -u
 expect=$1; shift
-out=$("$@" 2>&1 </dev/null)
+out=$(${NB_WRAP:-} "$@" 2>&1 </dev/null)
 rc=$?
 if [ $rc -eq 77 ]; then
   printf '%s\n' "$out"
