@@ -187,13 +187,19 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
         if (!check_versions(n)) return NB_ERR_VERSION;
-        nb_tensor *before[NB_NODE_INLINE_IN] = {0};
+        /* the trace prints what this node passed to each input: its grad after
+         * minus before (a copy per input; tracing only, so malloc is fine) */
+        nb_tensor *before_inline[NB_NODE_INLINE_IN] = {0}, **before = before_inline;
+        if (g_trace && n->nin > NB_NODE_INLINE_IN) {
+            before = calloc((size_t)n->nin, sizeof *before);
+            if (!before) return NB_ERR_NOMEM;
+        }
         if (g_trace) {
             char sh[NB_SHAPE_STRLEN], nm[32];
             fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq,
                     n->op->name, tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
             trace_values(g_trace, gout);
-            for (int i = 0; i < n->nin && i < NB_NODE_INLINE_IN; i++)
+            for (int i = 0; i < n->nin; i++)
                 if (n->in[i]->grad) before[i] = nb_copy_persistent(n->in[i]->grad);
         }
         n->op->backward(n, gout);
@@ -206,15 +212,16 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                     continue;
                 }
                 nb_tensor *passed = nb_copy_persistent(n->in[i]->grad);
-                if (passed && i < NB_NODE_INLINE_IN && before[i])
+                if (passed && before[i])
                     NB_FLOAT_DISPATCH(passed->dtype, T, {
                         for (int64_t j = 0; j < passed->numel; j++)
                             ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
                     });
                 trace_values(g_trace, passed);
                 nb_tensor_free(passed);
-                if (i < NB_NODE_INLINE_IN) nb_tensor_free(before[i]);
+                nb_tensor_free(before[i]);
             }
+            if (before != before_inline) free(before);
             fflush(g_trace);
             if (g_trace_pause) {
                 fputs("  [Enter] next node ", g_trace);

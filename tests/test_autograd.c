@@ -478,6 +478,24 @@ static void backward_trace_prints_nodes_and_grads(void **state) {
     cap_close(&c);
     assert_non_null(strstr(c.buf, "(20) mean 2  std 0  min 2  max 2"));
     cap_free(&c);
+    /* the same for a node with more inputs than are stored inline (6 > 4):
+     * the sixth input's grad already holds 10 when stack passes it 3 */
+    nb_tensor *e[6];
+    for (int i = 0; i < 6; i++) e[i] = nb_set_requires_grad(nb_scalar(NB_F64, i), true);
+    nb_set_name(e[5], "e5");
+    nb_tensor *w6 = nb_from_f64(NB_SHAPE(6), (double[]){1, 1, 1, 1, 1, 3});
+    nb_tensor *st = nb_stack(e, 6, 0);
+    nb_tensor *tot = nb_add(nb_sum_all(nb_mul(st, w6)), nb_mul_scalar(e[5], 10));
+    cap_open(&c);
+    nb_trace_backward(c.f, false);
+    assert_int_equal(nb_backward(tot), NB_OK);
+    nb_trace_backward(NULL, false);
+    cap_close(&c);
+    char *stk = strstr(c.buf, " stack -> ");
+    assert_non_null(stk);
+    assert_non_null(strstr(stk, "to input 5 e5: () [3]"));
+    assert_true(nb_item(e[5]->grad) == 13);
+    cap_free(&c);
     nb_scope_end(&s);
 }
 
