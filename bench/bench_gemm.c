@@ -6,9 +6,15 @@
  *
  * OpenBLAS picks its kernels from OPENBLAS_CORETYPE when it loads (this
  * machine's environment says Haswell = AVX2); run with SkylakeX to compare
- * AVX-512 with our AVX-512 kernel. Each figure is the best of 3 rounds (the
- * two backends alternate) of 5 timed runs, each long enough (≥ 0.1 s) for the
- * clock. */
+ * AVX-512 with our AVX-512 kernel.
+ *
+ * The two backends alternate in 7 rounds; a round times one batch of each
+ * (a batch lasts >= 0.05 s). Printed: each backend's best GFLOP/s, and the
+ * median (min-max) over rounds of the round's ratio built-in/OpenBLAS: on a
+ * shared machine a ratio of neighbouring batches holds where absolute speed
+ * drifts. One thread is timed in process CPU time (a preempted thread does
+ * not count the time it waits: both backends then run in the caller's
+ * thread), two threads in wall time (what parallel work is for). */
 #include <immintrin.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,9 +27,9 @@
 #include <omp.h>
 #endif
 
-static double now(void) {
+static double now(clockid_t clock) {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(clock, &t);
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
@@ -54,10 +60,11 @@ static double peak(bool avx512, int nt) {
     const long iters = 20 * 1000 * 1000;
     double best = 0;
     for (int rep = 0; rep < 3; rep++) {
-        double t0 = now(), sink = 0;
+        const clockid_t clock = nt == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC; /* as the GEMMs */
+        double t0 = now(clock), sink = 0;
 #pragma omp parallel num_threads(nt) reduction(+ : sink)
         sink += avx512 ? fma_loop512(iters) : fma_loop256(iters);
-        double dt = now() - t0;
+        double dt = now(clock) - t0;
         double flops = (double)nt * iters * (avx512 ? 16 * 16 * 2 : 12 * 8 * 2);
         if (sink == 12345) puts("");
         if (flops / dt / 1e9 > best) best = flops / dt / 1e9;
@@ -65,23 +72,24 @@ static double peak(bool avx512, int nt) {
     return best;
 }
 
-static double bench(int64_t n, float *A, float *B, float *C) {
-    double flops = 2.0 * n * n * n, best = 1e30;
+/* Seconds of `clock` per call of the product, over a batch of reps calls. */
+static double batch(clockid_t clock, int64_t n, long reps, float *A, float *B, float *C) {
+    double t0 = now(clock);
+    for (long r = 0; r < reps; r++) nb_gemm_f32(false, false, n, n, n, 1, A, n, B, n, 0, C, n);
+    return (now(clock) - t0) / reps;
+}
+
+/* Calls per batch so that one batch lasts >= 0.05 s (after a warm-up call). */
+static long calibrate(clockid_t clock, int64_t n, float *A, float *B, float *C) {
     long reps = 1;
-    for (;;) { /* calibrate: one timed batch lasts ≥ 0.1 s */
-        double t0 = now();
-        for (long r = 0; r < reps; r++) nb_gemm_f32(false, false, n, n, n, 1, A, n, B, n, 0, C, n);
-        double dt = now() - t0;
-        if (dt >= 0.1) { best = dt / reps; break; }
-        reps *= 2;
-    }
-    for (int k = 0; k < 2; k++) {
-        double t0 = now();
-        for (long r = 0; r < reps; r++) nb_gemm_f32(false, false, n, n, n, 1, A, n, B, n, 0, C, n);
-        double dt = (now() - t0) / reps;
-        if (dt < best) best = dt;
-    }
-    return flops / best / 1e9;
+    batch(clock, n, 1, A, B, C);
+    while (batch(clock, n, reps, A, B, C) * reps < 0.05) reps *= 2;
+    return reps;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
 }
 
 int main(int argc, char **argv) {
@@ -98,8 +106,10 @@ int main(int argc, char **argv) {
     for (int nt = 1; nt <= 2; nt++) pk[nt] = peak(has512, nt);
     printf("# measured FMA peak (%s): %.0f GFLOP/s on 1 thread, %.0f on 2\n", has512 ? "AVX-512" : "AVX2", pk[1],
            pk[2]);
-    printf("%-6s %-3s %12s %8s %12s %8s %8s\n", "n", "thr", "builtin", "of peak", "openblas", "of peak",
-           "bi/blas");
+    printf("%-6s %-3s %12s %8s %12s %8s %8s %s\n", "n", "thr", "builtin", "of peak", "openblas", "of peak",
+           "bi/blas", "(median of 7 rounds, min-max)");
+    const bool have_blas = nb_gemm_set_backend(NB_GEMM_BLAS);
+    enum { ROUNDS = 7 };
     for (int i = 0; i < ns; i++) {
         const int64_t n = sizes[i];
         float *A = malloc(sizeof(float) * n * n), *B = malloc(sizeof(float) * n * n);
@@ -107,20 +117,32 @@ int main(int argc, char **argv) {
         for (int64_t j = 0; j < n * n; j++) { A[j] = (float)(j % 7) - 3; B[j] = (float)(j % 5) - 2; }
         for (int nt = 1; nt <= 2; nt++) {
             nb_set_num_threads(nt);
-            /* Alternate the two 3 times and keep each one's best: on a shared
-             * machine the load changes between runs. */
-            double g_bi = 0, g_bl = 0;
-            for (int round = 0; round < 3; round++) {
+            const clockid_t clock = nt == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC;
+            const double flops = 2.0 * n * n * n;
+            nb_gemm_set_backend(NB_GEMM_BUILTIN);
+            const long reps_bi = calibrate(clock, n, A, B, C);
+            long reps_bl = 0;
+            if (have_blas) {
+                nb_gemm_set_backend(NB_GEMM_BLAS);
+                reps_bl = calibrate(clock, n, A, B, C);
+            }
+            double t_bi = 1e30, t_bl = 1e30, ratio[ROUNDS];
+            for (int round = 0; round < ROUNDS; round++) {
                 nb_gemm_set_backend(NB_GEMM_BUILTIN);
-                double g = bench(n, A, B, C);
-                if (g > g_bi) g_bi = g;
-                if (nb_gemm_set_backend(NB_GEMM_BLAS)) {
-                    g = bench(n, A, B, C);
-                    if (g > g_bl) g_bl = g;
+                const double a = batch(clock, n, reps_bi, A, B, C);
+                if (a < t_bi) t_bi = a;
+                ratio[round] = 0;
+                if (have_blas) {
+                    nb_gemm_set_backend(NB_GEMM_BLAS);
+                    const double b = batch(clock, n, reps_bl, A, B, C);
+                    if (b < t_bl) t_bl = b;
+                    ratio[round] = b / a;
                 }
             }
-            printf("%-6lld %-3d %8.1f GF/s %7.0f%% %8.1f GF/s %7.0f%% %8.2f\n", (long long)n, nt, g_bi,
-                   100 * g_bi / pk[nt], g_bl, 100 * g_bl / pk[nt], g_bl > 0 ? g_bi / g_bl : 0);
+            qsort(ratio, ROUNDS, sizeof ratio[0], cmp_double);
+            const double g_bi = flops / t_bi / 1e9, g_bl = have_blas ? flops / t_bl / 1e9 : 0;
+            printf("%-6lld %-3d %8.1f GF/s %7.0f%% %8.1f GF/s %7.0f%% %8.2f (%.2f-%.2f)\n", (long long)n, nt, g_bi,
+                   100 * g_bi / pk[nt], g_bl, 100 * g_bl / pk[nt], ratio[ROUNDS / 2], ratio[0], ratio[ROUNDS - 1]);
             fflush(stdout);
         }
         free(A); free(B); free(C);

@@ -107,12 +107,13 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
 static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars,
                                                                int64_t aks, const T *restrict b, int64_t bks,
                                                                T *restrict C, int64_t ldc, int64_t m, int64_t n,
-                                                               T alpha, T beta) {
+                                                               T alpha, T beta, bool pf) {
     V acc[MR][NV];
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
-     * FMAs: fetch its lines now so the misses overlap the arithmetic. */
+     * FMAs: fetch its lines now so the misses overlap the arithmetic (the
+     * packed path, where C is large; the direct one's C is small and hot). */
 #pragma GCC unroll 16
-    for (int r = 0; r < (int)m; r++) {
+    for (int r = 0; r < (pf ? (int)m : 0); r++) {
         __builtin_prefetch(C + r * ldc, 1, 3);
         __builtin_prefetch(C + r * ldc + NR - 1, 1, 3);
     }
@@ -163,16 +164,16 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
 
 static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *restrict C, int64_t ldc, int64_t m,
                       int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, m, n, alpha, beta);
+    G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, m, n, alpha, beta, true);
 }
 /* A read in place, row-major (ars = lda, aks = 1) or transposed (1, lda). */
 static void G_FN(ukr_rows)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks,
                            T *restrict C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, lda, 1, b, bks, C, ldc, m, n, alpha, beta);
+    G_FN(ukr_s)(kc, a, lda, 1, b, bks, C, ldc, m, n, alpha, beta, false);
 }
 static void G_FN(ukr_cols)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks,
                            T *restrict C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, 1, lda, b, bks, C, ldc, m, n, alpha, beta);
+    G_FN(ukr_s)(kc, a, 1, lda, b, bks, C, ldc, m, n, alpha, beta, false);
 }
 
 /* Packing buffers, one pair per thread, grown on demand and kept (a training
