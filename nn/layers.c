@@ -32,25 +32,20 @@ void nb__init_default(nb_tensor *w, nb_tensor *b) {
 
 typedef struct { int64_t in, out; } linear_cfg;
 
-/* (*, in) -> (*, out) through a 2-D matmul: x is viewed as (rows, in). */
-static nb_tensor *affine(nb_module *m, nb_tensor *x, int64_t in, int64_t out) {
+/* (*, in) -> (*, out): nb_affine, one GEMM over all leading dims. */
+static nb_tensor *affine(nb_module *m, nb_tensor *x, int64_t in) {
     char e[48];
     if (!nb__check_input(m, x, 1, NB_MAX_DIMS, star_shape(e, sizeof e, in))) return NULL;
     if (x->shape.d[x->shape.ndim - 1] != in) {
         nb_module_fail_shape(m, e, x);
         return NULL;
     }
-    nb_tensor *w = nb_module_param(m, 0), *b = nb_module_param(m, 1);
-    nb_tensor *y = nb_matmul(nb_reshape(x, NB_SHAPE(-1, in)), nb_transpose(w, 0, 1)); /* (rows, out) */
-    if (b) y = nb_add(y, b);
-    nb_shape s = x->shape;
-    s.d[s.ndim - 1] = out;
-    return nb_reshape(y, s);
+    return nb_affine(x, nb_module_param(m, 0), nb_module_param(m, 1)); /* x·Wᵀ + b, W read in place */
 }
 
 static nb_tensor *linear_forward(nb_module *m, nb_tensor *x) {
     const linear_cfg *c = m->data;
-    return affine(m, x, c->in, c->out);
+    return affine(m, x, c->in);
 }
 
 nb_module *nb_linear_ex(int64_t in, int64_t out, bool bias) {
@@ -72,7 +67,7 @@ typedef struct { int64_t in, out; int k; } maxout_cfg;
 
 static nb_tensor *maxout_forward(nb_module *m, nb_tensor *x) {
     const maxout_cfg *c = m->data;
-    return nb_maxout(affine(m, x, c->in, c->out * c->k), -1, c->k);
+    return nb_maxout(affine(m, x, c->in), -1, c->k);
 }
 
 nb_module *nb_maxout_layer(int64_t in, int64_t out, int k) {

@@ -118,6 +118,64 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
     return nb_apply(&matmul_op, in, 2, s);
 }
 
+/* ------------------------------------------------------------ affine
+ *
+ * y = x·Wᵀ + b (PyTorch's F.linear), x (..., in), W (out, in), b (out) or
+ * none: one GEMM with W read transposed in place (no copy of Wᵀ), the bias
+ * written into y first and the product accumulated onto it (beta = 1).
+ * Backward: dx += dy·W, dW += dyᵀ·x (both GEMMs, no transposes), db += the
+ * column sums of dy. nn's Linear is this op. */
+
+#define GEMM_T(T) _Generic((T)0, float: nb_gemm_f32, double: nb_gemm_f64)
+
+static void affine_fwd(nb_node *n) {
+    const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+    const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? n->out->numel / O : 0;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        T *Y = (T *)n->out->data;
+        if (b)
+            for (int64_t r = 0; r < rows; r++) memcpy(Y + r * O, b->data, (size_t)O * sizeof(T));
+        GEMM_T(T)(false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0, Y, O);
+    });
+}
+
+static void affine_bwd(nb_node *n, const nb_tensor *g) {
+    const nb_tensor *x = n->in[0], *w = n->in[1];
+    const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
+    nb_tensor *gx = nb_grad_buf(n->in[0]), *gw = nb_grad_buf(n->in[1]);
+    nb_tensor *gb = n->nin > 2 ? nb_grad_buf(n->in[2]) : NULL;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *G = (const T *)g->data;
+        if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, 1, (T *)gx->data, I);
+        if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, 1, (T *)gw->data, I);
+        if (gb) {
+            T *GB = (T *)gb->data;
+            for (int64_t r = 0; r < rows; r++)
+                for (int64_t j = 0; j < O; j++) GB[j] += G[r * O + j];
+        }
+    });
+}
+
+static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+
+nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
+    nb_tensor *in[3] = {x, w, b};
+    int nin = b ? 3 : 2;
+    if (!x || !w) return NULL;
+    if (!nb_check_float_inputs("affine", in, nin)) return NULL;
+    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN];
+    if (x->shape.ndim < 1 || w->shape.ndim != 2 || x->shape.d[x->shape.ndim - 1] != w->shape.d[1] ||
+        (b && (b->shape.ndim != 1 || b->shape.d[0] != w->shape.d[0]))) {
+        nb_fail(NB_ERR_SHAPE, "affine", "expected x (..., in), w (out, in)%s: %s, %s%s%s", b ? ", b (out)" : "",
+                nb_describe(x, "x", d0, sizeof d0), nb_describe(w, "w", d1, sizeof d1), b ? ", " : "",
+                b ? nb_describe(b, "b", d2, sizeof d2) : "");
+        return NULL;
+    }
+    nb_shape s = x->shape;
+    s.d[s.ndim - 1] = w->shape.d[0];
+    return nb_apply(&affine_op, in, nin, s);
+}
+
 /* ------------------------------------------------------------ registry */
 
 static nb_tensor *matmul_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
@@ -144,3 +202,29 @@ static int matmul_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_matmul = {"matmul", matmul_entry_apply, matmul_samples, 0, 0};
+
+static nb_tensor *affine_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)s;
+    return nb_affine(in[0], in[1], nin > 2 ? in[2] : NULL);
+}
+
+static int affine_samples(nb_sample *s, int max) {
+    static const struct { nb_shape x; int64_t out; bool bias; const char *desc; } cases[] = {
+        {NB_SHAPE(3, 4), 5, true, "(3,4) -> 5, bias"},
+        {NB_SHAPE(3, 4), 5, false, "(3,4) -> 5, no bias"},
+        {NB_SHAPE(1, 6), 1, true, "batch of 1, one output"},
+        {NB_SHAPE(2, 3, 4), 3, true, "(2,3,4): leading dims kept"},
+        {NB_SHAPE(4), 2, true, "1-D x"},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = cases[i].bias ? 3 : 2};
+        int64_t in = cases[i].x.d[cases[i].x.ndim - 1];
+        s[k].in[0] = nb_sample_uniform(cases[i].x, -1, 1);
+        s[k].in[1] = nb_sample_uniform(NB_SHAPE(cases[i].out, in), -1, 1);
+        if (cases[i].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[i].out), -1, 1);
+    }
+    return k;
+}
+
+const nb_op_entry nb_entry_affine = {"affine", affine_entry_apply, affine_samples, 0, 0};

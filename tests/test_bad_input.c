@@ -171,6 +171,10 @@ static bool module_cast_i64(void) {
     X(NB_ERR_SHAPE, "matmul", T(nb_matmul(F(3), F(3, 2))))                                               \
     X(NB_ERR_SHAPE, "matmul", T(nb_matmul(F(2, 2, 3), F(3, 2, 4))))                                      \
     X(NB_ERR_DTYPE, "matmul", T(nb_matmul(F(2, 3), D(3, 2))))                                            \
+    X(NB_ERR_SHAPE, "affine", T(nb_affine(F(2, 3), F(4, 5), NULL)))                                      \
+    X(NB_ERR_SHAPE, "affine", T(nb_affine(F(2, 3), F(4, 3, 1), NULL)))                                   \
+    X(NB_ERR_SHAPE, "affine", T(nb_affine(F(2, 3), F(4, 3), F(3))))                                      \
+    X(NB_ERR_DTYPE, "affine", T(nb_affine(F(2, 3), D(4, 3), NULL)))                                      \
     X(NB_ERR_DTYPE, "exp", T(nb_exp(I(3))))                                                              \
     X(NB_ERR_DTYPE, "log", T(nb_log(I(3))))                                                              \
     X(NB_ERR_DTYPE, "sqrt", T(nb_sqrt(I(3))))                                                            \
@@ -376,7 +380,8 @@ static void null_inputs_propagate(void **state) {
         nb_add(n, x), nb_sub(x, n), nb_mul(n, n), nb_div(n, x), nb_neg(n), nb_exp(n), nb_log(n), nb_sqrt(n),
         nb_abs(n), nb_pow_scalar(n, 2), nb_sigmoid(n), nb_tanh(n), nb_relu(n), nb_add_scalar(n, 1),
         nb_mul_scalar(n, 2), nb_sum(n, NULL, 0, false), nb_mean_all(n), nb_sum_all(n), nb_matmul(n, x),
-        nb_matmul(x, n), nb_reshape(n, NB_SHAPE(6)), nb_flatten(n, 0, -1), nb_transpose(n, 0, 1),
+        nb_matmul(x, n), nb_affine(n, x, NULL), nb_affine(x, n, NULL), nb_reshape(n, NB_SHAPE(6)),
+        nb_flatten(n, 0, -1), nb_transpose(n, 0, 1),
         nb_cast(n, NB_F64), nb_maximum(n, x), nb_clamp(n, 0, 1), nb_where(n, x, x), nb_softplus(n),
         nb_max(n, NULL, 0, false), nb_argmax(n, 0, false), nb_logsumexp(n, NULL, 0, false),
         nb_softmax(n, 1), nb_log_softmax(n, 1), nb_nll(n, labels(2, 0), NB_REDUCE_MEAN),

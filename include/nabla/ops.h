@@ -50,6 +50,9 @@ NB_API nb_tensor *nb_sum_to(nb_tensor *x, nb_shape s);
 /* ------------------------------------------------ matmul  (ops/matmul.c) */
 /* (...,M,K) @ (...,K,N) -> (...,M,N); batch dims broadcast. Both ≥ 2-D. */
 NB_API nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
+/* x·Wᵀ + b (PyTorch's F.linear): x (..., in), w (out, in), b (out) or NULL
+ * -> (..., out). One GEMM reading W transposed in place; nn's Linear. */
+NB_API nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b);
 
 /* ------------------------------------------------ shape  (ops/shape.c) */
 /* A view with the same data; one size may be -1 (inferred). */
