@@ -88,6 +88,9 @@ static conv_dims dims_of(const nb_node *n) {
  * written. Backward zero-fills those columns of the gathered gout, so they
  * add nothing to dW, and dcols is exactly 0 there; col2im is then K
  * contiguous adds into a padded dx buffer, cropped into dx at the end. */
+/* Images per dW GEMM call in the padded-width path (see wide_dw_*). */
+static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 / d->P; }
+
 #define WIDE_HELPERS(T, SUF)                                                                          \
     static void wide_pad_##SUF(T *restrict xp, const T *restrict x, const conv_dims *d) {             \
         const int64_t H = d->g.H, W = d->g.W;                                                        \
@@ -177,21 +180,33 @@ static conv_dims dims_of(const nb_node *n) {
                 }                                                                                    \
             }                                                                                        \
     }                                                                                                \
-    /* dW (O, K) += G[n] (O, P) @ colsᵀ (P, K), one image at a time: colsᵀ is      \
-     * built row-major (im2row), so the GEMM reads both operands in place (no      \
-     * transposing pack of cols) and gout needs no gathering. The P rows go in     \
-     * pieces of at most 256 (one K block of the GEMM: its small, unpacked path). */ \
-    static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW, T *xp, T *rows, int64_t ldt) { \
+    /* dW (O, K) += G (O, P) @ colsᵀ (P, K): colsᵀ is built row-major (im2row),  \
+     * so the GEMM reads both operands in place (no transposing pack of cols).    \
+     * Each call covers at most 256 output positions (one K block of the GEMM:    \
+     * its small, unpacked path): several whole images when P is small (their    \
+     * gout rows gathered side by side), else one image in pieces. */            \
+    static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW, T *xp, T *rows, int64_t ldt, \
+                              T *gbuf) {                                                             \
         const conv_dims d = *dp;                                                                     \
-        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;                                   \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, grp = wide_dw_group(&d);          \
         const int64_t npiece = (d.P + 255) / 256, piece = (d.P + npiece - 1) / npiece;              \
         memset(xp, 0, (size_t)d.XP * sizeof(T));                                                     \
-        for (int64_t n = 0; n < d.N; n++) {                                                          \
-            wide_pad_##SUF(xp, X + n * CHW, &d);                                                     \
-            wide_im2row_##SUF(rows, ldt, xp, &d);                                                    \
+        for (int64_t n0 = 0; n0 < d.N; n0 += grp) {                                                  \
+            const int64_t nb = d.N - n0 < grp ? d.N - n0 : grp, ld = nb * d.P;                       \
+            for (int64_t i = 0; i < nb; i++) {                                                       \
+                wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                          \
+                wide_im2row_##SUF(rows + i * d.P * ldt, ldt, xp, &d);                                \
+            }                                                                                        \
+            if (nb > 1) {                                                                            \
+                for (int64_t o = 0; o < d.O; o++)                                                    \
+                    for (int64_t i = 0; i < nb; i++)                                                 \
+                        memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P, (size_t)d.P * sizeof(T)); \
+                nb_gemm_##SUF(false, false, d.O, d.K, ld, 1, gbuf, ld, rows, ldt, 1, GW, d.K);       \
+                continue;                                                                            \
+            }                                                                                        \
             for (int64_t r0 = 0; r0 < d.P; r0 += piece) {                                            \
                 const int64_t kb = d.P - r0 < piece ? d.P - r0 : piece;                              \
-                nb_gemm_##SUF(false, false, d.O, d.K, kb, 1, G + n * OP + r0, d.P, rows + r0 * ldt, ldt, 1, GW, d.K); \
+                nb_gemm_##SUF(false, false, d.O, d.K, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, GW, d.K); \
             }                                                                                        \
         }                                                                                            \
     }                                                                                                \
@@ -200,12 +215,12 @@ static conv_dims dims_of(const nb_node *n) {
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
         T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
         if (xp && GW) {                                                                              \
-            const int64_t ldt = d.K + 8;                                                             \
-            T *rows = scratch((size_t)(d.P * ldt) * sizeof(T));                                      \
-            if (rows) {                                                                              \
-                wide_dw_##SUF(&d, X, G, GW, xp, rows, ldt);                                          \
-                scratch_done(rows);                                                                  \
-            }                                                                                        \
+            const int64_t ldt = d.K + 8, grp = wide_dw_group(&d);                                    \
+            T *rows = scratch((size_t)(grp * d.P * ldt) * sizeof(T));                                \
+            T *gb = grp > 1 ? scratch((size_t)(grp * OP) * sizeof(T)) : NULL;                        \
+            if (rows && (grp == 1 || gb)) wide_dw_##SUF(&d, X, G, GW, xp, rows, ldt, gb);            \
+            if (rows) scratch_done(rows);                                                            \
+            if (gb) scratch_done(gb);                                                                \
         }                                                                                            \
         T *cols = GX ? scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
         T *gbuf = GX ? scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \

@@ -8,7 +8,8 @@
  *
  * max_pool2d saves, per output, the flat index h·W + w of the winner in its
  * plane (NB_I64, as PyTorch's indices); backward adds each output's gradient
- * there, so overlapping windows (stride < kernel) accumulate. */
+ * there, so overlapping windows (stride < kernel) accumulate. The 2×2
+ * stride-2 unpadded case has its own kernels (pool2_*: one byte per winner). */
 #include "../autograd/internal.h"
 
 typedef struct {
@@ -34,16 +35,94 @@ static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t n,
 
 /* ------------------------------------------------------------ max */
 
+/* 2×2 windows at stride 2 without padding (the usual CNN pooling): every
+ * window lies inside the image. The winner of each window is saved as its
+ * position k = 2·row + col in the window, one byte per output (in an I64
+ * tensor of ⌈numel/8⌉ elements: an eighth of the general path's indices,
+ * less memory traffic), and the compares are selects over whole rows, which
+ * the compiler vectorizes. Same winner as the general path: the first max
+ * in row-major order, the first NaN if any. */
+static bool pool_two(const pool_attr *a) {
+    return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0;
+}
+
+#define POOL2_FWD(T, SUF)                                                                              \
+    /* One output row, NaN-free (NaN-safe only in the sense that it reports   \
+     * one): the max of the four as selects, the winner as the first element   \
+     * equal to it. Returns whether the row held a NaN. */                      \
+    static int pool2_row_##SUF(const T *restrict r0, const T *restrict r1, T *restrict yr,             \
+                               uint8_t *restrict kr, int64_t Wo) {                                     \
+        int nan = 0;                                                                                   \
+        for (int64_t j = 0; j < Wo; j++) {                                                             \
+            const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];            \
+            const T m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2, b = m23 > m01 ? m23 : m01;       \
+            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                                  \
+            yr[j] = b;                                                                                 \
+            const uint8_t e0 = v0 != b, e1 = e0 & (v1 != b), e2 = e1 & (v2 != b);                      \
+            kr[j] = (uint8_t)(e0 + e1 + e2);                                                           \
+        }                                                                                              \
+        return nan;                                                                                    \
+    }                                                                                                  \
+    /* The exact rule, element by element (rows with a NaN). */                                      \
+    static void pool2_row_nan_##SUF(const T *r0, const T *r1, T *yr, uint8_t *kr, int64_t Wo) {        \
+        for (int64_t j = 0; j < Wo; j++) {                                                             \
+            const T v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};                       \
+            T b = v[0];                                                                                \
+            int k = 0;                                                                                 \
+            for (int q = 1; q < 4; q++)                                                                \
+                if ((v[q] > b) | ((v[q] != v[q]) & (b == b))) b = v[q], k = q;                         \
+            yr[j] = b;                                                                                 \
+            if (kr) kr[j] = (uint8_t)k;                                                                \
+        }                                                                                              \
+    }                                                                                                  \
+    static void pool2_fwd_##SUF(const T *restrict X, T *restrict Y, uint8_t *restrict K, const pool_dims *d) { \
+        const int64_t H = d->H, W = d->W, Ho = d->Ho, Wo = d->Wo;                                      \
+        for (int64_t pl = 0; pl < d->planes; pl++)                                                     \
+            for (int64_t i = 0; i < Ho; i++) {                                                         \
+                const T *r0 = X + (pl * H + 2 * i) * W, *r1 = r0 + W;                                  \
+                T *yr = Y + (pl * Ho + i) * Wo;                                                        \
+                if (K) {                                                                               \
+                    uint8_t *kr = K + (pl * Ho + i) * Wo;                                              \
+                    if (pool2_row_##SUF(r0, r1, yr, kr, Wo)) pool2_row_nan_##SUF(r0, r1, yr, kr, Wo);  \
+                    continue;                                                                          \
+                }                                                                                      \
+                uint8_t tmp[256]; /* winners not wanted: pieces of the row */                          \
+                for (int64_t j0 = 0; j0 < Wo; j0 += 256) {                                             \
+                    const int64_t m = Wo - j0 < 256 ? Wo - j0 : 256;                                   \
+                    if (pool2_row_##SUF(r0 + 2 * j0, r1 + 2 * j0, yr + j0, tmp, m))                    \
+                        pool2_row_nan_##SUF(r0 + 2 * j0, r1 + 2 * j0, yr + j0, NULL, m);               \
+                }                                                                                      \
+            }                                                                                          \
+    }                                                                                                  \
+    static void pool2_bwd_##SUF(T *restrict GX, const T *restrict G, const uint8_t *restrict K, const pool_dims *d) { \
+        const int64_t H = d->H, W = d->W, Ho = d->Ho, Wo = d->Wo;                                      \
+        for (int64_t pl = 0; pl < d->planes; pl++)                                                     \
+            for (int64_t i = 0; i < Ho; i++) {                                                         \
+                T *restrict g0 = GX + (pl * H + 2 * i) * W;                                            \
+                const T *restrict gr = G + (pl * Ho + i) * Wo;                                         \
+                const uint8_t *restrict kr = K + (pl * Ho + i) * Wo;                                   \
+                for (int64_t j = 0; j < Wo; j++) g0[(kr[j] >> 1) * W + 2 * j + (kr[j] & 1)] += gr[j];  \
+            }                                                                                          \
+    }
+POOL2_FWD(float, f32)
+POOL2_FWD(double, f64)
+
 static void maxpool_fwd(nb_node *n) {
     const pool_attr *a = nb_attr(n, pool_attr);
     const nb_tensor *x = n->in[0];
     const pool_dims d = pdims(n);
     /* Only a recorded node needs the winners. */
-    nb_tensor *arg = nb_grad_enabled() && x->requires_grad ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
+    const bool rec = nb_grad_enabled() && x->requires_grad;
+    if (pool_two(a)) {
+        const int64_t m = n->out->numel;
+        nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, NB_SHAPE((m + 7) / 8)) : NULL;
+        uint8_t *K = arg ? (uint8_t *)arg->data : NULL;
+        if (x->dtype == NB_F32) pool2_fwd_f32((const float *)x->data, (float *)n->out->data, K, &d);
+        else pool2_fwd_f64((const double *)x->data, (double *)n->out->data, K, &d);
+        return;
+    }
+    nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
     int64_t *A = arg ? nb_i64(arg) : NULL;
-    /* 2×2 windows at stride 2 without padding (the usual CNN pooling): every
-     * window lies inside the image; four compares in row-major order. */
-    const bool two = a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data;
         T *Y = (T *)n->out->data;
@@ -51,28 +130,6 @@ static void maxpool_fwd(nb_node *n) {
             const T *xp = X + pl * d.H * d.W;
             T *yp = Y + pl * d.Ho * d.Wo;
             int64_t *ap = A ? A + pl * d.Ho * d.Wo : NULL;
-            if (two) {
-                for (int64_t i = 0; i < d.Ho; i++) {
-                    const T *r0 = xp + 2 * i * d.W, *r1 = r0 + d.W;
-                    T *yr = yp + i * d.Wo;
-                    for (int64_t j = 0; j < d.Wo; j++) {
-                        const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
-                        /* first max in row-major order, as selects (no branches to mispredict) */
-                        const int c01 = v1 > v0, c23 = v3 > v2;
-                        const T m01 = c01 ? v1 : v0, m23 = c23 ? v3 : v2;
-                        const int c = m23 > m01;
-                        T b = c ? m23 : m01;
-                        int k = c ? 2 + c23 : c01;
-                        if ((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3)) { /* rare: the first NaN wins */
-                            k = v0 != v0 ? 0 : v1 != v1 ? 1 : v2 != v2 ? 2 : 3;
-                            b = k == 0 ? v0 : k == 1 ? v1 : k == 2 ? v2 : v3;
-                        }
-                        yr[j] = b;
-                        if (ap) ap[i * d.Wo + j] = (2 * i + (k >> 1)) * d.W + 2 * j + (k & 1);
-                    }
-                }
-                continue;
-            }
             for (int64_t i = 0; i < d.Ho; i++) {
                 int64_t h0, h1;
                 window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
@@ -101,6 +158,12 @@ static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
     if (!gxt || !n->saved) return;
     const pool_dims d = pdims(n);
+    if (pool_two(nb_attr(n, pool_attr))) {
+        const uint8_t *K = (const uint8_t *)n->saved->data;
+        if (gxt->dtype == NB_F32) pool2_bwd_f32((float *)gxt->data, (const float *)g->data, K, &d);
+        else pool2_bwd_f64((double *)gxt->data, (const double *)g->data, K, &d);
+        return;
+    }
     const int64_t *A = nb_i64(n->saved), HW = d.H * d.W, P = d.Ho * d.Wo;
     NB_FLOAT_DISPATCH(gxt->dtype, T, {
         const T *G = (const T *)g->data;

@@ -1,0 +1,177 @@
+/* The special-cased conv/pool kernels against the definitions:
+ *   - max_pool2d 2×2 stride 2 (its own kernels: one byte per winner, selects)
+ *     against a naive first-max-wins loop, exactly (values and gradients),
+ *     with ties, NaNs, signed zeros, odd sizes, a row wider than the no-grad
+ *     path's 256-output pieces, F32 and F64, recorded and not;
+ *   - conv2d stride 1 (the padded-width path; dW from a row-major im2row in
+ *     pieces of ≤ 256 output positions, kernels wider than 8 on their own
+ *     branch) against a naive direct convolution (F64 1e-12, F32 1e-4).
+ * test_ops_conv covers the LeNet geometries; test_registry gradchecks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+#include <math.h>
+#include <string.h>
+#include "nabla/nabla.h"
+
+/* ------------------------------------------------------------ max_pool2d 2×2 / 2 */
+
+static bool same(double a, double b) { return (isnan(a) && isnan(b)) || (a == b && signbit(a) == signbit(b)); }
+
+static void check_pool2(nb_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, bool record) {
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = nb_zeros(dt, NB_SHAPE(N, C, H, W));
+    const int64_t Ho = H / 2, Wo = W / 2;
+    for (int64_t i = 0; i < x->numel; i++) { /* few distinct values: many ties */
+        const uint64_t r = nb_rand_u64() % 64;
+        double v = (double)(r % 3);
+        if (r == 63) v = NAN;
+        else if (r == 62) v = -0.0;
+        else if (r == 61) v = 0.0;
+        else if (r < 6) v = -1.0 - (double)r;
+        nb_set(x, i, v);
+    }
+    nb_set_requires_grad(x, record);
+    nb_tensor *y = nb_max_pool2d(x, 2, 2, 2, 2, 0, 0);
+    assert_non_null(y);
+    nb_tensor *seed = nb_rand(dt, y->shape, -1, 1);
+    if (record) assert_int_equal(nb_backward_with(y, seed), NB_OK);
+    for (int64_t pl = 0; pl < N * C; pl++)
+        for (int64_t i = 0; i < Ho; i++)
+            for (int64_t j = 0; j < Wo; j++) {
+                int64_t at = -1;
+                double best = 0;
+                for (int p = 0; p < 2; p++)
+                    for (int q = 0; q < 2; q++) {
+                        const int64_t k = (pl * H + 2 * i + p) * W + 2 * j + q;
+                        const double v = nb_get(x, k);
+                        if (at < 0 || v > best || (isnan(v) && !isnan(best))) best = v, at = k;
+                    }
+                const double got = nb_get(y, (pl * Ho + i) * Wo + j);
+                if (!same(got, best)) {
+                    print_error("plane %lld (%lld,%lld): got %g, want %g\n", (long long)pl, (long long)i, (long long)j,
+                                got, best);
+                    fail();
+                }
+            }
+    if (record) { /* the gradient: each output's seed at its window's winner, nothing elsewhere */
+        nb_tensor *want = nb_zeros(dt, x->shape);
+        for (int64_t pl = 0; pl < N * C; pl++)
+            for (int64_t i = 0; i < Ho; i++)
+                for (int64_t j = 0; j < Wo; j++) {
+                    int64_t at = -1;
+                    double best = 0;
+                    for (int p = 0; p < 2; p++)
+                        for (int q = 0; q < 2; q++) {
+                            const int64_t k = (pl * H + 2 * i + p) * W + 2 * j + q;
+                            const double v = nb_get(x, k);
+                            if (at < 0 || v > best || (isnan(v) && !isnan(best))) best = v, at = k;
+                        }
+                    nb_set(want, at, nb_get(want, at) + nb_get(seed, (pl * Ho + i) * Wo + j));
+                }
+        for (int64_t i = 0; i < x->numel; i++)
+            if (nb_get(x->grad, i) != nb_get(want, i)) {
+                print_error("grad %lld: got %g, want %g\n", (long long)i, nb_get(x->grad, i), nb_get(want, i));
+                fail();
+            }
+    }
+    nb_scope_end(&sc);
+}
+
+static void pool2_matches_definition(void **state) {
+    (void)state;
+    nb_seed(7);
+    for (int r = 0; r < 2; r++) {
+        const bool rec = r == 0;
+        check_pool2(NB_F32, 2, 3, 8, 8, rec);
+        check_pool2(NB_F64, 2, 3, 8, 8, rec);
+        check_pool2(NB_F32, 1, 2, 7, 9, rec);  /* odd: the last row and column belong to no window */
+        check_pool2(NB_F64, 3, 1, 5, 3, rec);
+        check_pool2(NB_F32, 1, 1, 4, 602, rec); /* Wo = 301: more than one 256-output piece */
+        check_pool2(NB_F64, 1, 2, 2, 2, rec);
+    }
+}
+
+/* ------------------------------------------------------------ conv2d, stride 1 */
+
+typedef struct {
+    int64_t N, C, H, W, O, kh, kw, ph, pw, Ho, Wo;
+} geom;
+
+static double naive_at(const nb_tensor *x, int64_t n, int64_t c, int64_t h, int64_t w, const geom *g) {
+    return h < 0 || h >= g->H || w < 0 || w >= g->W ? 0.0 : nb_get(x, ((n * g->C + c) * g->H + h) * g->W + w);
+}
+
+static void check_conv(nb_dtype dt, geom g, double tol) {
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.N, g.C, g.H, g.W), -1, 1), true);
+    nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O, g.C, g.kh, g.kw), -1, 1), true);
+    nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O), -1, 1), true);
+    const nb_conv2d_opts o = {{1, 1}, {(int)g.ph, (int)g.pw}, {1, 1}, NB_PAD_EXPLICIT};
+    nb_tensor *y = nb_conv2d(x, w, b, &o);
+    assert_non_null(y);
+    assert_int_equal(y->shape.d[2], g.Ho);
+    assert_int_equal(y->shape.d[3], g.Wo);
+    nb_tensor *gy = nb_rand(dt, y->shape, -1, 1);
+    assert_int_equal(nb_backward_with(y, gy), NB_OK);
+    double ey = 0, ex = 0, ew = 0;
+    nb_tensor *gx = nb_zeros(NB_F64, x->shape), *gw = nb_zeros(NB_F64, w->shape);
+    for (int64_t n = 0; n < g.N; n++)
+        for (int64_t oc = 0; oc < g.O; oc++)
+            for (int64_t i = 0; i < g.Ho; i++)
+                for (int64_t j = 0; j < g.Wo; j++) {
+                    const int64_t yi = ((n * g.O + oc) * g.Ho + i) * g.Wo + j;
+                    double s = nb_get(b, oc);
+                    const double gv = nb_get(gy, yi);
+                    for (int64_t c = 0; c < g.C; c++)
+                        for (int64_t p = 0; p < g.kh; p++)
+                            for (int64_t q = 0; q < g.kw; q++) {
+                                const int64_t h = i - g.ph + p, ww = j - g.pw + q;
+                                const int64_t wi = ((oc * g.C + c) * g.kh + p) * g.kw + q;
+                                const double xv = naive_at(x, n, c, h, ww, &g);
+                                s += nb_get(w, wi) * xv;
+                                nb_set(gw, wi, nb_get(gw, wi) + gv * xv);
+                                if (h >= 0 && h < g.H && ww >= 0 && ww < g.W) {
+                                    const int64_t xi = ((n * g.C + c) * g.H + h) * g.W + ww;
+                                    nb_set(gx, xi, nb_get(gx, xi) + gv * nb_get(w, wi));
+                                }
+                            }
+                    ey = fmax(ey, fabs(nb_get(y, yi) - s) / (1 + fabs(s)));
+                }
+    for (int64_t i = 0; i < x->numel; i++)
+        ex = fmax(ex, fabs(nb_get(x->grad, i) - nb_get(gx, i)) / (1 + fabs(nb_get(gx, i))));
+    for (int64_t i = 0; i < w->numel; i++)
+        ew = fmax(ew, fabs(nb_get(w->grad, i) - nb_get(gw, i)) / (1 + fabs(nb_get(gw, i))));
+    if (!(ey <= tol && ex <= tol && ew <= tol)) {
+        print_error("conv %lldx%lld on %lldx%lld (C %lld, O %lld): y %.3g, dx %.3g, dw %.3g (tol %.3g)\n",
+                    (long long)g.kh, (long long)g.kw, (long long)g.H, (long long)g.W, (long long)g.C, (long long)g.O,
+                    ey, ex, ew, tol);
+        fail();
+    }
+    nb_scope_end(&sc);
+}
+
+static void conv_stride1_matches_definition(void **state) {
+    (void)state;
+    nb_seed(11);
+    const geom gs[] = {
+        {2, 2, 6, 20, 3, 2, 9, 0, 4, 5, 20},    /* kw 9 > 8: the general run copy */
+        {1, 3, 5, 13, 2, 3, 10, 1, 0, 5, 4},    /* kw 10, no width padding */
+        {2, 1, 20, 20, 4, 3, 3, 1, 1, 20, 20},  /* P = 400: two pieces of 200 */
+        {1, 2, 17, 31, 3, 5, 8, 2, 3, 17, 30},  /* kw 8 exactly, P = 510: two pieces */
+        {3, 2, 4, 4, 2, 1, 3, 0, 1, 4, 4},      /* 1×3 */
+    };
+    for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
+        check_conv(NB_F64, gs[i], 1e-12);
+        check_conv(NB_F32, gs[i], 1e-4);
+    }
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(pool2_matches_definition),
+        cmocka_unit_test(conv_stride1_matches_definition),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
