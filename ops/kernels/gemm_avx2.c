@@ -14,6 +14,7 @@
 
 #define T float
 #define SFX _avx2_f32
+#define PACK_T8 nb_gemm_t8_f32
 #define V __m256
 #define VL 8
 #define MR 6
@@ -42,6 +43,7 @@
 #undef MC
 #undef NC
 #undef DIRECT_MAX
+#undef PACK_T8
 #undef VZERO
 #undef VLOAD
 #undef VLOADU

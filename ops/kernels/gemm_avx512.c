@@ -12,30 +12,9 @@
 #include <omp.h>
 #endif
 
-/* dst[k*ds + r] = src[r*lda + k] for r, k < 8: the 8×8 transpose of f32 in
- * ymm registers (unpack, shuffle, 128-bit lane permute). */
-static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst, int64_t ds) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lda);
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    for (int i = 0; i < 4; i++) {
-        _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
-        _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
-    }
-}
-
 #define T float
 #define SFX _avx512_f32
-#define PACK_A_T8 pack_a_t8_f32
+#define PACK_T8 nb_gemm_t8_f32
 #define V __m512
 #define VL 16
 #define MR 8
@@ -64,7 +43,7 @@ static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst, int6
 #undef MC
 #undef NC
 #undef DIRECT_MAX
-#undef PACK_A_T8
+#undef PACK_T8
 #undef VZERO
 #undef VLOAD
 #undef VLOADU
@@ -75,6 +54,7 @@ static inline void pack_a_t8_f32(const float *src, int64_t lda, float *dst, int6
 
 #define T double
 #define SFX _avx512_f64
+#define PACK_T8 nb_gemm_t8_f64
 #define V __m512d
 #define VL 8
 #define MR 8

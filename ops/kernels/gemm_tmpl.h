@@ -27,10 +27,58 @@
  * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
  * M·N·K computed without packing),
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
- * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_A_T8(src, lda, dst, ds), which
+ * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_T8(src, lda, dst, ds), which
  * stores the 8×8 block at src (rows lda apart) transposed: dst[k*ds + r] =
- * src[r*lda + k] (packs A's full panels). The includer provides <stdlib.h>,
+ * src[r*lda + k] (packs A's full panels and Bᵀ's; NR a multiple of 8). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
+
+/* 8×8 transposes for packing (PACK_T8), defined once per file. */
+#if !defined(NB_GEMM_T8_DEFINED) && defined(__AVX__)
+#define NB_GEMM_T8_DEFINED
+/* dst[k*ds + r] = src[r*lda + k] for r, k < 8: the 8×8 transpose of f32 in
+ * ymm registers (unpack, shuffle, 128-bit lane permute). */
+static inline void nb_gemm_t8_f32(const float *src, int64_t lda, float *dst, int64_t ds) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lda);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ds, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+#if defined(__AVX512F__)
+/* The same for f64 in zmm registers (unpack, then two rounds of 128-bit lane
+ * shuffles). */
+static inline void nb_gemm_t8_f64(const double *src, int64_t lda, double *dst, int64_t ds) {
+    __m512d r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm512_loadu_pd(src + i * lda);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);     /* columns 0 2 4 6 of rows i, i+1 */
+        t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]); /* columns 1 3 5 7 */
+    }
+    for (int h = 0; h < 2; h++) { /* h = 0: even columns, 1: odd */
+        u[h] = _mm512_shuffle_f64x2(t[h], t[2 + h], _MM_SHUFFLE(2, 0, 2, 0));         /* c0|c4 rows 0-3 */
+        u[2 + h] = _mm512_shuffle_f64x2(t[h], t[2 + h], _MM_SHUFFLE(3, 1, 3, 1));     /* c2|c6 rows 0-3 */
+        u[4 + h] = _mm512_shuffle_f64x2(t[4 + h], t[6 + h], _MM_SHUFFLE(2, 0, 2, 0)); /* c0|c4 rows 4-7 */
+        u[6 + h] = _mm512_shuffle_f64x2(t[4 + h], t[6 + h], _MM_SHUFFLE(3, 1, 3, 1)); /* c2|c6 rows 4-7 */
+        _mm512_storeu_pd(dst + (0 + h) * ds, _mm512_shuffle_f64x2(u[h], u[4 + h], _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm512_storeu_pd(dst + (4 + h) * ds, _mm512_shuffle_f64x2(u[h], u[4 + h], _MM_SHUFFLE(3, 1, 3, 1)));
+        _mm512_storeu_pd(dst + (2 + h) * ds, _mm512_shuffle_f64x2(u[2 + h], u[6 + h], _MM_SHUFFLE(2, 0, 2, 0)));
+        _mm512_storeu_pd(dst + (6 + h) * ds, _mm512_shuffle_f64x2(u[2 + h], u[6 + h], _MM_SHUFFLE(3, 1, 3, 1)));
+    }
+}
+#endif
+#endif
 
 #define NR (NV * VL)
 #define G_CAT_(a, b) a##b
@@ -52,14 +100,14 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
                 for (; r < MR; r++) dst[k * MR + r] = 0;
             }
         } else {
-#ifdef PACK_A_T8
+#ifdef PACK_T8
             /* A full panel: MR×8 blocks transposed in registers. */
             if (m == MR) {
                 const T *src = A + i * lda;
                 int64_t k = 0;
                 for (; k + 8 <= kc; k += 8) {
                     int r = 0;
-                    for (; r + 8 <= MR; r += 8) PACK_A_T8(src + r * lda + k, lda, dst + k * MR + r, MR);
+                    for (; r + 8 <= MR; r += 8) PACK_T8(src + r * lda + k, lda, dst + k * MR + r, MR);
                     for (; r < MR; r++)
                         for (int q = 0; q < 8; q++) dst[(k + q) * MR + r] = src[r * lda + k + q];
                 }
@@ -83,6 +131,17 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
     for (int64_t j = 0; j < nc; j += NR, dst += kc * NR) {
         const int64_t n = G_FN(gmin)(NR, nc - j);
         if (tb) {
+#ifdef PACK_T8
+            if (n == NR) { /* a full panel: 8×8 blocks transposed in registers */
+                const T *src = B + j * ldb;
+                int64_t k = 0;
+                for (; k + 8 <= kc; k += 8)
+                    for (int c = 0; c < NR; c += 8) PACK_T8(src + c * ldb + k, ldb, dst + k * NR + c, NR);
+                for (; k < kc; k++)
+                    for (int c = 0; c < NR; c++) dst[k * NR + c] = src[c * ldb + k];
+                continue;
+            }
+#endif
             for (int64_t c = 0; c < n; c++) {
                 const T *src = B + (j + c) * ldb;
                 for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = src[k];
@@ -112,8 +171,7 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
      * FMAs: fetch its lines now so the misses overlap the arithmetic (the
      * packed path, where C is large; the direct one's C is small and hot). */
-#pragma GCC unroll 16
-    for (int r = 0; r < (pf ? (int)m : 0); r++) {
+    for (int r = 0; pf && r < (int)m; r++) {
         __builtin_prefetch(C + r * ldc, 1, 3);
         __builtin_prefetch(C + r * ldc + NR - 1, 1, 3);
     }
