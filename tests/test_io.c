@@ -322,6 +322,29 @@ static void idx_from_memory(void **state) {
     assert_null(t);
 }
 
+/* Bigger than the file reader's 128 KiB block: two gzip members whose
+ * boundary falls inside a block, and a plain file spanning three blocks. */
+static void idx_large_from_memory(void **state) {
+    (void)state;
+    const uint32_t dims[2] = {300, 1000};
+    size_t cap = 4 + 8 + 300000;
+    unsigned char *raw = malloc(cap), *gz = malloc(2 * cap);
+    assert_non_null(raw);
+    assert_non_null(gz);
+    size_t n = make_idx_u8(raw, 2, dims);
+    uint64_t x = 1; /* random bytes: the gzip file stays over 128 KiB */
+    for (size_t i = 12; i < n; i++) x = x * 6364136223846793005u + 1442695040888963407u, raw[i] = (unsigned char)(x >> 56);
+    size_t h = gz_mem(raw, 150001, gz, 2 * cap);
+    h += gz_mem(raw + 150001, n - 150001, gz + h, 2 * cap - h);
+    assert_true(h > (1u << 17));
+    assert_int_equal(idx_both(gz, h, NB_F32), NB_OK);
+    assert_int_equal(idx_both(raw, n, NB_F64), NB_OK);
+    assert_int_equal(idx_both(gz, h - 1, NB_F32), NB_ERR_IO);
+    assert_int_equal(idx_both(raw, n - 1, NB_F32), NB_ERR_IO);
+    free(raw);
+    free(gz);
+}
+
 static void csv_from_memory(void **state) {
     (void)state;
     static const char *texts[] = {
@@ -886,7 +909,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(idx_plain_and_gzip), cmocka_unit_test(idx_other_types),
         cmocka_unit_test(idx_bad_files),      cmocka_unit_test(idx_gzip_errors),
-        cmocka_unit_test(idx_from_memory),    cmocka_unit_test(csv_from_memory),
+        cmocka_unit_test(idx_from_memory),    cmocka_unit_test(idx_large_from_memory),
+        cmocka_unit_test(csv_from_memory),
         cmocka_unit_test(checkpoint_from_memory),
         cmocka_unit_test(mnist_dirs),         cmocka_unit_test(fashion_mnist_debian),
         cmocka_unit_test(csv_good),           cmocka_unit_test(csv_bad),
