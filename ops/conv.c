@@ -91,26 +91,26 @@ static conv_dims dims_of(const nb_node *n) {
 /* Images per dW GEMM call in the padded-width path (see wide_dw_*). */
 static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 / d->P; }
 
-#define WIDE_HELPERS(T, SUF)                                                                          \
-    static void wide_pad_##SUF(T *restrict xp, const T *restrict x, const conv_dims *d) {             \
+#define WIDE_HELPERS(T, SUF, GS, ATTR)                                                                          \
+    ATTR static void wide_pad_##SUF(T *restrict xp, const T *restrict x, const conv_dims *d) {             \
         const int64_t H = d->g.H, W = d->g.W;                                                        \
         for (int64_t c = 0; c < d->g.C; c++)                                                         \
             for (int64_t h = 0; h < H; h++)                                                          \
                 memcpy(xp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, x + (c * H + h) * W,          \
                        (size_t)W * sizeof(T));                                                       \
     }                                                                                                \
-    static void wide_im2col_##SUF(T *restrict cols, int64_t ld, const T *restrict xp, const conv_dims *d) { \
+    ATTR static void wide_im2col_##SUF(T *restrict cols, int64_t ld, const T *restrict xp, const conv_dims *d) { \
         for (int64_t c = 0; c < d->g.C; c++)                                                         \
             for (int64_t p = 0; p < d->g.kh; p++)                                                    \
                 for (int64_t q = 0; q < d->g.kw; q++)                                                \
                     memcpy(cols + ((c * d->g.kh + p) * d->g.kw + q) * ld, xp + (c * d->Hp + p) * d->Wp + q,  \
                            (size_t)d->Pw * sizeof(T));                                               \
     }                                                                                                \
-    static void wide_add_##SUF(T *restrict dst, const T *restrict src, int64_t n) {                  \
+    ATTR static void wide_add_##SUF(T *restrict dst, const T *restrict src, int64_t n) {                  \
         for (int64_t t = 0; t < n; t++) dst[t] += src[t];                                            \
     }                                                                                                \
     /* dx (C,H,W) += col2im of dcols (K, Pw at ld), through the padded buffer dxp */                 \
-    static void wide_col2im_##SUF(T *dx, T *dxp, const T *cols, int64_t ld, const conv_dims *d) {    \
+    ATTR static void wide_col2im_##SUF(T *dx, T *dxp, const T *cols, int64_t ld, const conv_dims *d) {    \
         const int64_t H = d->g.H, W = d->g.W;                                                        \
         memset(dxp, 0, (size_t)d->XP * sizeof(T));                                                   \
         for (int64_t c = 0; c < d->g.C; c++)                                                         \
@@ -122,7 +122,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
             for (int64_t h = 0; h < H; h++)                                                          \
                 wide_add_##SUF(dx + (c * H + h) * W, dxp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, W); \
     }                                                                                                \
-    static void wide_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                    \
+    ATTR static void wide_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                    \
         const conv_dims d = *dp;                                                                     \
         const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
         const T *X = (const T *)x->data, *Wt = (const T *)w->data;                                   \
@@ -142,7 +142,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
                     wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                      \
                     wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                                  \
                 }                                                                                    \
-                nb_gemm_##SUF(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);        \
+                nb_gemm_##GS(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);        \
                 for (int64_t i = 0; i < nb; i++)                                                     \
                     for (int64_t o = 0; o < d.O; o++) {                                              \
                         const T bo = B ? B[o] : (T)0;                                                \
@@ -163,7 +163,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
      * of kw contiguous elements of xp; for kw ≤ 8 it is moved as 8 (one fixed-  \
      * size copy): the extra ones land where the next run goes, or past K in the \
      * row's slack, and are read from xp's slack. */                              \
-    static void wide_im2row_##SUF(T *restrict rows, int64_t ldt, const T *restrict xp, const conv_dims *d) { \
+    ATTR static void wide_im2row_##SUF(T *restrict rows, int64_t ldt, const T *restrict xp, const conv_dims *d) { \
         const int64_t Wo = d->g.Wo, kh = d->g.kh, kw = d->g.kw, C = d->g.C, Hp = d->Hp, Wp = d->Wp;  \
         for (int64_t i = 0; i < d->g.Ho; i++)                                                        \
             for (int64_t j = 0; j < Wo; j++) {                                                       \
@@ -184,9 +184,11 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
      * so the GEMM reads both operands in place (no transposing pack of cols).    \
      * Each call covers at most 256 output positions (one K block of the GEMM:    \
      * its small, unpacked path): several whole images when P is small (their    \
-     * gout rows gathered side by side), else one image in pieces. */            \
-    static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW, T *xp, T *rows, int64_t ldt, \
-                              T *gbuf) {                                                             \
+     * gout rows gathered side by side), else one image in pieces. The product  \
+     * is Kp = K rounded up to 32 columns wide (whole GEMM panels, so B is never  \
+     * packed), into dwt (O, Kp); its extra columns are dropped. */               \
+    ATTR static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *dwt, int64_t Kp, T *xp, T *rows, \
+                                   int64_t ldt, T *gbuf) {                                           \
         const conv_dims d = *dp;                                                                     \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, grp = wide_dw_group(&d);          \
         const int64_t npiece = (d.P + 255) / 256, piece = (d.P + npiece - 1) / npiece;              \
@@ -201,26 +203,36 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
                 for (int64_t o = 0; o < d.O; o++)                                                    \
                     for (int64_t i = 0; i < nb; i++)                                                 \
                         memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P, (size_t)d.P * sizeof(T)); \
-                nb_gemm_##SUF(false, false, d.O, d.K, ld, 1, gbuf, ld, rows, ldt, 1, GW, d.K);       \
+                nb_gemm_##GS(false, false, d.O, Kp, ld, 1, gbuf, ld, rows, ldt, 1, dwt, Kp);         \
                 continue;                                                                            \
             }                                                                                        \
             for (int64_t r0 = 0; r0 < d.P; r0 += piece) {                                            \
                 const int64_t kb = d.P - r0 < piece ? d.P - r0 : piece;                              \
-                nb_gemm_##SUF(false, false, d.O, d.K, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, GW, d.K); \
+                nb_gemm_##GS(false, false, d.O, Kp, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, dwt, Kp); \
             }                                                                                        \
         }                                                                                            \
     }                                                                                                \
-    static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
+    ATTR static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
         const conv_dims d = *dp;                                                                     \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
         T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
         if (xp && GW) {                                                                              \
-            const int64_t ldt = d.K + 8, grp = wide_dw_group(&d);                                    \
+            /* rows: Kp columns read, and the kw <= 8 copies write up to K − kw + 8 */               \
+            const int64_t Kp = (d.K + 31) / 32 * 32, grp = wide_dw_group(&d);                        \
+            const int64_t ldt = Kp > d.K - d.g.kw + 8 ? Kp : d.K - d.g.kw + 8;                       \
             T *rows = scratch((size_t)(grp * d.P * ldt) * sizeof(T));                                \
             T *gb = grp > 1 ? scratch((size_t)(grp * OP) * sizeof(T)) : NULL;                        \
-            if (rows && (grp == 1 || gb)) wide_dw_##SUF(&d, X, G, GW, xp, rows, ldt, gb);            \
+            T *dwt = scratch((size_t)(d.O * Kp) * sizeof(T));                                        \
+            if (rows && (grp == 1 || gb) && dwt) {                                                   \
+                memset(rows, 0, (size_t)(grp * d.P * ldt) * sizeof(T)); /* columns past K: finite */ \
+                memset(dwt, 0, (size_t)(d.O * Kp) * sizeof(T));                                      \
+                wide_dw_##SUF(&d, X, G, dwt, Kp, xp, rows, ldt, gb);                                 \
+                for (int64_t o = 0; o < d.O; o++)                                                    \
+                    for (int64_t k = 0; k < d.K; k++) GW[o * d.K + k] += dwt[o * Kp + k];            \
+            }                                                                                        \
             if (rows) scratch_done(rows);                                                            \
             if (gb) scratch_done(gb);                                                                \
+            if (dwt) scratch_done(dwt);                                                              \
         }                                                                                            \
         T *cols = GX ? scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
         T *gbuf = GX ? scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
@@ -234,7 +246,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
                             memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T)); \
                             for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;                          \
                         }                                                                            \
-                nb_gemm_##SUF(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);         \
+                nb_gemm_##GS(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);         \
                 for (int64_t i = 0; i < nb; i++)                                                     \
                     wide_col2im_##SUF(GX + (n0 + i) * CHW, xp, cols + i * d.Pw, ld, &d);             \
             }                                                                                        \
@@ -244,8 +256,26 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
         if (xp) scratch_done(xp);                                                                    \
     }
 
-WIDE_HELPERS(float, f32)
-WIDE_HELPERS(double, f64)
+WIDE_HELPERS(float, f32, f32, )
+WIDE_HELPERS(double, f64, f64, )
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same helpers compiled for AVX2 (the library's baseline is SSE2): the
+ * 8-element im2row copies become one 32-byte move, the col2im adds, pads and
+ * bias adds 8-wide. No multiplies in them, so no contraction: the results
+ * are the same bits as the baseline versions'. Chosen at run time. */
+#define NB_CONV_AVX2 1
+WIDE_HELPERS(float, f32_avx2, f32, __attribute__((target("avx2"))))
+WIDE_HELPERS(double, f64_avx2, f64, __attribute__((target("avx2"))))
+static bool use_avx2(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+#else
+#define NB_CONV_AVX2 0
+#define wide_bwd_f32_avx2 wide_bwd_f32
+#define wide_bwd_f64_avx2 wide_bwd_f64
+static bool use_avx2(void) { return false; }
+#endif
 
 /* The body is the same for float and double: GEMM and the kernels are
  * picked by suffix. */
@@ -293,6 +323,13 @@ static void conv_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const conv_dims d = dims_of(n);
     if (d.wide) {
+#if NB_CONV_AVX2
+        if (use_avx2()) {
+            if (x->dtype == NB_F32) wide_fwd_f32_avx2(n, &d);
+            else wide_fwd_f64_avx2(n, &d);
+            return;
+        }
+#endif
         if (x->dtype == NB_F32) wide_fwd_f32(n, &d);
         else wide_fwd_f64(n, &d);
         return;
@@ -322,7 +359,8 @@ static void conv_fwd(nb_node *n) {
         }                                                                                            \
         if (!GX && !GW) break;                                                                       \
         if (d.wide) {                                                                                \
-            wide_bwd_##SUF(&d, X, Wt, G, GX, GW);                                                    \
+            if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, GX, GW);                   \
+            else wide_bwd_##SUF(&d, X, Wt, G, GX, GW);                                               \
             break;                                                                                   \
         }                                                                                            \
         T *cols = NULL, *gbuf = NULL; /* (K, nb·P): cols, then dcols; (O, nb·P) gout gathered */     \
@@ -363,6 +401,7 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     nb_tensor *gxt = nb_grad_buf(x), *gwt = nb_grad_buf(w), *gbt = b ? nb_grad_buf(b) : NULL;
     const conv_dims d = dims_of(n);
+    const bool avx2 = use_avx2();
     if (x->dtype == NB_F32) CONV_BWD_BODY(float, f32);
     else CONV_BWD_BODY(double, f64);
 }
