@@ -93,6 +93,10 @@ static int sweep(void) {
          * blocks) and K not a multiple of 8 in every K block (256 + 256 + 233). */
         bad += check_f32(t & 1, t & 2, 67, 75, 745, 0.5f, -1.5f, false);
         bad += check_f64(t & 1, t & 2, 67, 75, 745, 0.5, -1.5, false);
+        /* 2 threads sharing the packed B (M >= 128, several row blocks each,
+         * three K blocks, a partial last panel of B). */
+        bad += check_f32(t & 1, t & 2, 403, 70, 530, 1, 0.5, false);
+        bad += check_f64(t & 1, t & 2, 403, 70, 530, -1, 0, false);
     }
     /* beta = 0 ignores NaN in C; alpha = 0 and K = 0 only scale C. */
     for (int t = 0; t < 4; t++) {

@@ -320,6 +320,63 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
     }
 }
 
+#if defined(_OPENMP)
+/* nt threads on one packed-path product, sharing the packed B panel (packed
+ * by all, micro-panels split among them) and taking row blocks of A (each
+ * thread packs its own) in turn: no thread packs B twice, and one delayed
+ * thread leaves its blocks to the others. The panel is the calling thread's
+ * buffer, so concurrent callers stay independent. Each element of C still
+ * sums its K blocks in order, so the bits are those of serial(). */
+static void G_FN(coop)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
+                       const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt) {
+    const int64_t kcmax = G_FN(gmin)(KC, K);
+    const int64_t ncmax = (G_FN(gmin)(NC, N) + NR - 1) / NR * NR;
+    /* A multiple of nt row blocks of at most ~MC rows, whole micro-tiles. */
+    int64_t nblk = nt * ((M + (int64_t)nt * MC - 1) / ((int64_t)nt * MC));
+    const int64_t mb = ((M + nblk - 1) / nblk + MR - 1) / MR * MR;
+    nblk = (M + mb - 1) / mb;
+    T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
+    int fail = !bb;
+#pragma omp parallel num_threads(nt)
+    {
+        T *ab = G_FN(grow)(&G_FN(abuf), &G_FN(abuf_n), (size_t)(mb * kcmax));
+        if (!ab) {
+#pragma omp atomic write
+            fail = 1;
+        }
+#pragma omp barrier
+        int failed;
+#pragma omp atomic read
+        failed = fail;
+        if (!failed) {
+            for (int64_t jc = 0; jc < N; jc += NC) {
+                const int64_t nc = G_FN(gmin)(NC, N - jc), np = (nc + NR - 1) / NR;
+                for (int64_t pc = 0; pc < K; pc += KC) {
+                    const int64_t kc = G_FN(gmin)(KC, K - pc);
+                    const T bt = pc == 0 ? beta : (T)1;
+#pragma omp for schedule(static)
+                    for (int64_t p = 0; p < np; p++) {
+                        const int64_t j = jc + p * NR;
+                        G_FN(pack_b)(kc, G_FN(gmin)(NR, nc - p * NR), tb ? B + j * ldb + pc : B + pc * ldb + j, ldb,
+                                     tb, bb + p * NR * kc);
+                    } /* implied barrier: the panel is complete */
+#pragma omp for schedule(dynamic, 1)
+                    for (int64_t blk = 0; blk < nblk; blk++) {
+                        const int64_t ic = blk * mb, mc = G_FN(gmin)(mb, M - ic);
+                        G_FN(pack_a)(mc, kc, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, ab);
+                        for (int64_t jr = 0; jr < nc; jr += NR)
+                            for (int64_t ir = 0; ir < mc; ir += MR)
+                                G_FN(ukr)(kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
+                                          G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
+                    } /* implied barrier: all done with the panel before it is repacked */
+                }
+            }
+        }
+    }
+    if (fail) G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+#endif
+
 /* The instantiation's entry: M, N, K > 0 (the dispatcher handles the empty
  * cases). nt: threads to use (1 = this thread only). */
 void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
@@ -333,6 +390,11 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
         return;
     }
 #if defined(_OPENMP)
+    /* The packed path, at least 4 micro-tile rows a thread: shared B. */
+    if (by_rows && M >= 2 * nt * MR * 4 && !(K <= KC && (double)M * N * K <= DIRECT_MAX)) {
+        G_FN(coop)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt);
+        return;
+    }
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), nth = omp_get_num_threads();
