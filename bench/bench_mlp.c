@@ -1,6 +1,7 @@
 /* bench/bench_mlp.c — one epoch of a 784-256-128-10 ReLU MLP on
  * Fashion-MNIST-sized random data (60000×784, labels 0..9), batch 64,
  * log-softmax + NLL, SGD with momentum 0.9 (in place, under no-grad), F32.
+ * Layers are nb_affine (x·Wᵀ + b with W (out, in), as torch.nn.Linear).
  * Twin: bench_mlp.py. Prints "time_s: <epoch seconds>" and "rss_mib: <peak
  * RSS>" (data included: 180 MiB of it on both sides). */
 #include <math.h>
@@ -28,7 +29,7 @@ int main(int argc, char **argv) {
     nb_tensor *p[6], *vel[6];
     for (int l = 0; l < 3; l++) {
         double bound = 1 / sqrt((double)dims[l]);
-        p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l], dims[l + 1]), -bound, bound), true);
+        p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1], dims[l]), -bound, bound), true);
         p[2 * l + 1] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1]), -bound, bound), true);
     }
     for (int i = 0; i < 6; i++) vel[i] = nb_zeros(NB_F32, p[i]->shape);
@@ -41,9 +42,9 @@ int main(int argc, char **argv) {
             nb_scope *s = nb_scope_begin();
             nb_tensor *x = nb_from_f32(NB_SHAPE(BATCH, NIN), xs + (size_t)b * NIN);
             nb_tensor *y = nb_from_i64(NB_SHAPE(BATCH), ys + b);
-            nb_tensor *h = nb_relu(nb_add(nb_matmul(x, p[0]), p[1]));
-            h = nb_relu(nb_add(nb_matmul(h, p[2]), p[3]));
-            nb_tensor *logits = nb_add(nb_matmul(h, p[4]), p[5]);
+            nb_tensor *h = nb_relu(nb_affine(x, p[0], p[1]));
+            h = nb_relu(nb_affine(h, p[2], p[3]));
+            nb_tensor *logits = nb_affine(h, p[4], p[5]);
             nb_tensor *l = nb_nll(nb_log_softmax(logits, 1), y, NB_REDUCE_MEAN);
             for (int i = 0; i < 6; i++) nb_tensor_zero_grad(p[i]);
             nb_backward(l);
