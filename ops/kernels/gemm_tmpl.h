@@ -19,9 +19,16 @@
  * tiling, thread count or position, so results are bit-identical run to run
  * and across thread counts.
  *
- * Threads: the output is split into nt row bands (or column bands when N is
- * the larger side), each computed by one OpenMP thread with its own packing
- * buffers. Small products stay on one thread (caller's threshold).
+ * Packing transposes 8×8 blocks in registers where the ISA file gives
+ * PACK_T8 (A's full panels, Bᵀ's full panels); the micro-kernel prefetches
+ * its C tile on the packed path (C is large there and read once per K block).
+ *
+ * Threads: on the packed path with M the larger side (coop), the nt OpenMP
+ * threads pack each B panel together and then take row blocks of A (each
+ * thread packing its own) dynamically. Otherwise the output is split into nt
+ * row bands (or column bands when N is the larger side), each computed by
+ * one thread with its own packing buffers. Small products stay on one
+ * thread (caller's threshold).
  *
  * Required macros: T, SFX (suffix of every name), V (vector type), VL (lanes),
  * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
