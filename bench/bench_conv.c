@@ -7,8 +7,9 @@
  * Forward is recorded (grad on), as in training; backward runs from y's
  * first element (flattened, sliced, summed: y's gradient is zeros but one,
  * the op's backward does its full work on it, and the loss costs next to
- * nothing, unlike a sum over y or a seed of y's shape). Each case: the fastest of 7 repetitions of
- * ITERS iterations, per iteration. Prints, per case,
+ * nothing, unlike a sum over y or a seed of y's shape). Each case: the fastest of 31 short repetitions
+ * (ITERS iterations, a few ms: on a loaded machine some run unpreempted),
+ * per iteration. Prints, per case,
  *   case: NAME fwd_s F fwdbwd_s FB
  * (bwd = FB − F) and "time_s: <sum of every case's FB>".
  * `bench_conv SCALE [CASE]` multiplies the iteration counts and runs only
@@ -29,10 +30,10 @@ typedef struct {
 } bcase;
 
 static const bcase cases[] = {
-    {"conv1", 0, 64, 1, 28, 28, 8, 5, 2, 0, 40},
-    {"conv2", 0, 64, 8, 14, 14, 16, 5, 2, 1, 40},
-    {"conv3", 0, 64, 32, 16, 16, 64, 3, 1, 1, 10},
-    {"pool1", 1, 64, 8, 28, 28, 0, 0, 0, 1, 100},
+    {"conv1", 0, 64, 1, 28, 28, 8, 5, 2, 0, 4},
+    {"conv2", 0, 64, 8, 14, 14, 16, 5, 2, 1, 2},
+    {"conv3", 0, 64, 32, 16, 16, 64, 3, 1, 1, 1},
+    {"pool1", 1, 64, 8, 28, 28, 0, 0, 0, 1, 4},
 };
 
 static nb_tensor *run_op(const bcase *c, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
@@ -41,10 +42,11 @@ static nb_tensor *run_op(const bcase *c, nb_tensor *x, nb_tensor *w, nb_tensor *
     return nb_conv2d(x, w, b, &o);
 }
 
-/* Seconds per iteration: the fastest of 7 repetitions. */
+/* Seconds per iteration: the fastest of REPS repetitions. */
+#define REPS 31
 static double time_case(const bcase *c, int iters, bool backward, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     double best = 1e30;
-    for (int rep = -1; rep < 7; rep++) { /* rep -1: warm-up */
+    for (int rep = -1; rep < REPS; rep++) { /* rep -1: warm-up */
         double t0 = bench_now();
         for (int it = 0; it < iters; it++) {
             nb_scope *s = nb_scope_begin();

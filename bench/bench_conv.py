@@ -3,8 +3,8 @@ alone, forward (recorded) and forward+backward (from y's first
 element: flattened, sliced, summed), batch
 64, float32: conv1 (64,1,28,28)*(8,1,5,5) pad 2 (x needs no grad), conv2
 (64,8,14,14)*(16,8,5,5) pad 2, conv3 (64,32,16,16)*(64,32,3,3) pad 1, pool1
-max_pool2d 2x2/2 of (64,8,28,28). Per case the fastest of 7 repetitions, per
-iteration. Prints "case: NAME fwd_s F fwdbwd_s FB" and time_s (sum of FB).
+max_pool2d 2x2/2 of (64,8,28,28). Per case the fastest of 31 short repetitions
+(a few ms: on a loaded machine some run unpreempted), per iteration. Prints "case: NAME fwd_s F fwdbwd_s FB" and time_s (sum of FB).
 `bench_conv.py SCALE` multiplies the iteration counts."""
 import sys
 import time
@@ -15,16 +15,16 @@ import torch.nn.functional as F
 scale = max(int(sys.argv[1]), 1) if len(sys.argv) > 1 else 1
 torch.manual_seed(1)
 cases = [  # name, pool, n, c, h, w, o, k, pad, x_grad, iters
-    ("conv1", False, 64, 1, 28, 28, 8, 5, 2, False, 40),
-    ("conv2", False, 64, 8, 14, 14, 16, 5, 2, True, 40),
-    ("conv3", False, 64, 32, 16, 16, 64, 3, 1, True, 10),
-    ("pool1", True, 64, 8, 28, 28, 0, 0, 0, True, 100),
+    ("conv1", False, 64, 1, 28, 28, 8, 5, 2, False, 4),
+    ("conv2", False, 64, 8, 14, 14, 16, 5, 2, True, 2),
+    ("conv3", False, 64, 32, 16, 16, 64, 3, 1, True, 1),
+    ("pool1", True, 64, 8, 28, 28, 0, 0, 0, True, 4),
 ]
 
 
 def time_case(op, iters, backward):
     best = 1e30
-    for rep in range(-1, 7):  # -1: warm-up
+    for rep in range(-1, 31):  # -1: warm-up
         t0 = time.perf_counter()
         for _ in range(iters):
             y = op()
