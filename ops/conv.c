@@ -88,6 +88,33 @@ static conv_dims dims_of(const nb_node *n) {
  * written. Backward zero-fills those columns of the gathered gout, so they
  * add nothing to dW, and dcols is exactly 0 there; col2im is then K
  * contiguous adds into a padded dx buffer, cropped into dx at the end. */
+/* Threads for one call of the padded-width path, with `units` independent
+ * pieces of work (chunks or groups of images): nabla's thread count when the
+ * call is big enough (>= CONV_PAR_MIN multiply-adds) and not already inside
+ * a parallel region, else 1. The GEMMs then run inside the region, where the
+ * built-in GEMM stays on its thread (one owner of the threads per op). */
+#define CONV_PAR_MIN 4e6
+#if defined(_OPENMP)
+#include <omp.h>
+#define CONV_PAR _Pragma("omp parallel num_threads(nt)")
+#define CONV_TID() omp_get_thread_num()
+#define CONV_NTH() omp_get_num_threads()
+#else
+#define CONV_PAR
+#define CONV_TID() 0
+#define CONV_NTH() 1
+#endif
+static int conv_threads(const conv_dims *d, int64_t units) {
+#if defined(_OPENMP)
+    int nt = nb_get_num_threads();
+    if (nt <= 1 || omp_in_parallel() || (double)d->N * (double)d->O * (double)d->K * (double)d->P < CONV_PAR_MIN) return 1;
+    return units < nt ? (int)(units > 0 ? units : 1) : nt;
+#else
+    (void)d, (void)units;
+    return 1;
+#endif
+}
+
 /* Images per dW GEMM call in the padded-width path (see wide_dw_*). */
 static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 / d->P; }
 
@@ -122,36 +149,54 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
             for (int64_t h = 0; h < H; h++)                                                          \
                 wide_add_##SUF(dx + (c * H + h) * W, dxp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, W); \
     }                                                                                                \
-    ATTR static void wide_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                    \
+    /* Chunks [c0, c1) of images (chunk c = images c·chunk ..), own scratch. */ \
+    ATTR static void wide_fwd_chunks_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *B, T *Y,  \
+                                           int64_t c0, int64_t c1, T *cols, T *ybuf, T *xp) {        \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
+        memset(xp, 0, (size_t)d.XP * sizeof(T));                                                     \
+        for (int64_t c = c0; c < c1; c++) {                                                          \
+            const int64_t n0 = c * d.chunk;                                                          \
+            const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;              \
+            for (int64_t i = 0; i < nb; i++) {                                                       \
+                wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                          \
+                wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                                      \
+            }                                                                                        \
+            nb_gemm_##GS(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);            \
+            for (int64_t i = 0; i < nb; i++)                                                         \
+                for (int64_t o = 0; o < d.O; o++) {                                                  \
+                    const T bo = B ? B[o] : (T)0;                                                    \
+                    for (int64_t r = 0; r < d.g.Ho; r++) {                                           \
+                        T *dst = Y + (n0 + i) * OP + o * d.P + r * Wo;                               \
+                        const T *src = ybuf + o * ld + i * d.Pw + r * d.Wp;                          \
+                        for (int64_t j = 0; j < Wo; j++) dst[j] = src[j] + bo;                       \
+                    }                                                                                \
+                }                                                                                    \
+        }                                                                                            \
+    }                                                                                                \
+    ATTR static void wide_fwd_##SUF(nb_node *n, const conv_dims *dp) {                               \
         const conv_dims d = *dp;                                                                     \
         const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
         const T *X = (const T *)x->data, *Wt = (const T *)w->data;                                   \
         const T *B = b ? (const T *)b->data : NULL;                                                  \
         T *Y = (T *)n->out->data;                                                                    \
-        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
-        T *cols = scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T));                               \
-        T *ybuf = scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T));                               \
-        T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
+        const int64_t nch = (d.N + d.chunk - 1) / d.chunk;                                           \
+        const int nt = conv_threads(&d, nch);                                                        \
+        const int64_t sc = d.K * d.chunk * d.Pw, sy = d.O * d.chunk * d.Pw;                          \
+        T *cols = scratch((size_t)(nt * sc) * sizeof(T));                                            \
+        T *ybuf = scratch((size_t)(nt * sy) * sizeof(T));                                            \
+        T *xp = scratch((size_t)(nt * d.XP) * sizeof(T));                                            \
         if (!cols || !ybuf || !xp) {                                                                 \
             memset(Y, 0, (size_t)n->out->numel * sizeof(T));                                         \
+        } else if (nt == 1) {                                                                        \
+            wide_fwd_chunks_##SUF(&d, X, Wt, B, Y, 0, nch, cols, ybuf, xp);                          \
         } else {                                                                                     \
-            memset(xp, 0, (size_t)d.XP * sizeof(T));                                                 \
-            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
-                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;          \
-                for (int64_t i = 0; i < nb; i++) {                                                   \
-                    wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                      \
-                    wide_im2col_##SUF(cols + i * d.Pw, ld, xp, &d);                                  \
-                }                                                                                    \
-                nb_gemm_##GS(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);        \
-                for (int64_t i = 0; i < nb; i++)                                                     \
-                    for (int64_t o = 0; o < d.O; o++) {                                              \
-                        const T bo = B ? B[o] : (T)0;                                                \
-                        for (int64_t r = 0; r < d.g.Ho; r++) {                                       \
-                            T *dst = Y + (n0 + i) * OP + o * d.P + r * Wo;                           \
-                            const T *src = ybuf + o * ld + i * d.Pw + r * d.Wp;                      \
-                            for (int64_t j = 0; j < Wo; j++) dst[j] = src[j] + bo;                   \
-                        }                                                                            \
-                    }                                                                                \
+            CONV_PAR                                                                                 \
+            {                                                                                        \
+                const int t = CONV_TID(), nth = CONV_NTH();                                          \
+                const int64_t per = (nch + nth - 1) / nth, c0 = t * per, c1 = c0 + per < nch ? c0 + per : nch; \
+                if (c0 < c1)                                                                         \
+                    wide_fwd_chunks_##SUF(&d, X, Wt, B, Y, c0, c1, cols + t * sc, ybuf + t * sy, xp + t * d.XP); \
             }                                                                                        \
         }                                                                                            \
         if (cols) scratch_done(cols);                                                                \
@@ -188,12 +233,13 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
      * is Kp = K rounded up to 32 columns wide (whole GEMM panels, so B is never  \
      * packed), into dwt (O, Kp); its extra columns are dropped. */               \
     ATTR static void wide_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *dwt, int64_t Kp, T *xp, T *rows, \
-                                   int64_t ldt, T *gbuf) {                                           \
+                                   int64_t ldt, T *gbuf, int64_t g0, int64_t g1) {                   \
         const conv_dims d = *dp;                                                                     \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, grp = wide_dw_group(&d);          \
         const int64_t npiece = (d.P + 255) / 256, piece = (d.P + npiece - 1) / npiece;              \
         memset(xp, 0, (size_t)d.XP * sizeof(T));                                                     \
-        for (int64_t n0 = 0; n0 < d.N; n0 += grp) {                                                  \
+        for (int64_t gi = g0; gi < g1; gi++) { /* groups of grp images */                            \
+            const int64_t n0 = gi * grp;                                                             \
             const int64_t nb = d.N - n0 < grp ? d.N - n0 : grp, ld = nb * d.P;                       \
             for (int64_t i = 0; i < nb; i++) {                                                       \
                 wide_pad_##SUF(xp, X + (n0 + i) * CHW, &d);                                          \
@@ -212,48 +258,90 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
             }                                                                                        \
         }                                                                                            \
     }                                                                                                \
-    ATTR static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
+    /* dx for chunks [c0, c1): gout gathered on the padded width (zeros in the  \
+     * gaps), dcols = Wᵀ·gout, col2im through the padded buffer dxp. */          \
+    ATTR static void wide_dx_##SUF(const conv_dims *dp, const T *Wt, const T *G, T *GX, int64_t c0, int64_t c1, \
+                                   T *cols, T *gbuf, T *dxp) {                                       \
         const conv_dims d = *dp;                                                                     \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;                      \
-        T *xp = scratch((size_t)d.XP * sizeof(T));                                                   \
-        if (xp && GW) {                                                                              \
-            /* rows: Kp columns read, and the kw <= 8 copies write up to K − kw + 8 */               \
-            const int64_t Kp = (d.K + 31) / 32 * 32, grp = wide_dw_group(&d);                        \
-            const int64_t ldt = Kp > d.K - d.g.kw + 8 ? Kp : d.K - d.g.kw + 8;                       \
-            T *rows = scratch((size_t)(grp * d.P * ldt) * sizeof(T));                                \
-            T *gb = grp > 1 ? scratch((size_t)(grp * OP) * sizeof(T)) : NULL;                        \
-            T *dwt = scratch((size_t)(d.O * Kp) * sizeof(T));                                        \
-            if (rows && (grp == 1 || gb) && dwt) {                                                   \
-                memset(rows, 0, (size_t)(grp * d.P * ldt) * sizeof(T)); /* columns past K: finite */ \
-                memset(dwt, 0, (size_t)(d.O * Kp) * sizeof(T));                                      \
-                wide_dw_##SUF(&d, X, G, dwt, Kp, xp, rows, ldt, gb);                                 \
+        for (int64_t c = c0; c < c1; c++) {                                                          \
+            const int64_t n0 = c * d.chunk;                                                          \
+            const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;              \
+            for (int64_t i = 0; i < nb; i++)                                                         \
                 for (int64_t o = 0; o < d.O; o++)                                                    \
-                    for (int64_t k = 0; k < d.K; k++) GW[o * d.K + k] += dwt[o * Kp + k];            \
+                    for (int64_t r = 0; r < d.g.Ho; r++) {                                           \
+                        T *dst = gbuf + o * ld + i * d.Pw + r * d.Wp;                                \
+                        memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T));   \
+                        for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;                              \
+                    }                                                                                \
+            nb_gemm_##GS(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);             \
+            for (int64_t i = 0; i < nb; i++) wide_col2im_##SUF(GX + (n0 + i) * CHW, dxp, cols + i * d.Pw, ld, &d); \
+        }                                                                                            \
+    }                                                                                                \
+    /* Threads (conv_threads): images split between them, single-threaded GEMMs \
+     * inside; dW summed from one accumulator per thread, in thread order. */   \
+    ATTR static void wide_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW) { \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t OP = d.O * d.P;                                                                \
+        if (GW) {                                                                                    \
+            /* rows: Kp columns read, and the kw <= 8 copies write up to K − kw + 8 */               \
+            const int64_t Kp = (d.K + 31) / 32 * 32, grp = wide_dw_group(&d), ng = (d.N + grp - 1) / grp; \
+            const int64_t ldt = Kp > d.K - d.g.kw + 8 ? Kp : d.K - d.g.kw + 8;                       \
+            const int nt = conv_threads(&d, ng);                                                     \
+            const int64_t sr = grp * d.P * ldt, sg = grp > 1 ? grp * OP : 0, sd = d.O * Kp;          \
+            T *rows = scratch((size_t)(nt * sr) * sizeof(T));                                        \
+            T *gb = grp > 1 ? scratch((size_t)(nt * sg) * sizeof(T)) : NULL;                         \
+            T *dwt = scratch((size_t)(nt * sd) * sizeof(T));                                         \
+            T *xp = scratch((size_t)(nt * d.XP) * sizeof(T));                                        \
+            if (rows && (grp == 1 || gb) && dwt && xp) {                                             \
+                memset(rows, 0, (size_t)(nt * sr) * sizeof(T)); /* columns past K: finite */         \
+                memset(dwt, 0, (size_t)(nt * sd) * sizeof(T));                                       \
+                int used = 1;                                                                        \
+                if (nt == 1) {                                                                       \
+                    wide_dw_##SUF(&d, X, G, dwt, Kp, xp, rows, ldt, gb, 0, ng);                      \
+                } else {                                                                             \
+                    CONV_PAR                                                                         \
+                    {                                                                                \
+                        const int t = CONV_TID(), nth = CONV_NTH();                                  \
+                        const int64_t per = (ng + nth - 1) / nth, g0 = t * per, g1 = g0 + per < ng ? g0 + per : ng; \
+                        if (t == 0) used = nth;                                                      \
+                        if (g0 < g1)                                                                 \
+                            wide_dw_##SUF(&d, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt, \
+                                          gb ? gb + t * sg : NULL, g0, g1);                          \
+                    }                                                                                \
+                }                                                                                    \
+                for (int t = 0; t < used; t++)                                                       \
+                    for (int64_t o = 0; o < d.O; o++)                                                \
+                        for (int64_t k = 0; k < d.K; k++) GW[o * d.K + k] += dwt[t * sd + o * Kp + k]; \
             }                                                                                        \
             if (rows) scratch_done(rows);                                                            \
             if (gb) scratch_done(gb);                                                                \
             if (dwt) scratch_done(dwt);                                                              \
+            if (xp) scratch_done(xp);                                                                \
         }                                                                                            \
-        T *cols = GX ? scratch((size_t)(d.K * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
-        T *gbuf = GX ? scratch((size_t)(d.O * d.chunk * d.Pw) * sizeof(T)) : NULL;                   \
-        if (cols && gbuf && xp) {                                                                    \
-            for (int64_t n0 = 0; n0 < d.N; n0 += d.chunk) {                                          \
-                const int64_t nb = d.N - n0 < d.chunk ? d.N - n0 : d.chunk, ld = nb * d.Pw;          \
-                for (int64_t i = 0; i < nb; i++) /* gout on the padded width, zeros in the gaps */   \
-                    for (int64_t o = 0; o < d.O; o++)                                                \
-                        for (int64_t r = 0; r < d.g.Ho; r++) {                                       \
-                            T *dst = gbuf + o * ld + i * d.Pw + r * d.Wp;                            \
-                            memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T)); \
-                            for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;                          \
-                        }                                                                            \
-                nb_gemm_##GS(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);         \
-                for (int64_t i = 0; i < nb; i++)                                                     \
-                    wide_col2im_##SUF(GX + (n0 + i) * CHW, xp, cols + i * d.Pw, ld, &d);             \
+        if (GX) {                                                                                    \
+            const int64_t nch = (d.N + d.chunk - 1) / d.chunk;                                       \
+            const int nt = conv_threads(&d, nch);                                                    \
+            const int64_t sc = d.K * d.chunk * d.Pw, sy = d.O * d.chunk * d.Pw;                      \
+            T *cols = scratch((size_t)(nt * sc) * sizeof(T));                                        \
+            T *gbuf = scratch((size_t)(nt * sy) * sizeof(T));                                        \
+            T *dxp = scratch((size_t)(nt * d.XP) * sizeof(T));                                       \
+            if (cols && gbuf && dxp) {                                                               \
+                if (nt == 1) {                                                                       \
+                    wide_dx_##SUF(&d, Wt, G, GX, 0, nch, cols, gbuf, dxp);                           \
+                } else {                                                                             \
+                    CONV_PAR                                                                         \
+                    {                                                                                \
+                        const int t = CONV_TID(), nth = CONV_NTH();                                  \
+                        const int64_t per = (nch + nth - 1) / nth, c0 = t * per, c1 = c0 + per < nch ? c0 + per : nch; \
+                        if (c0 < c1) wide_dx_##SUF(&d, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP); \
+                    }                                                                                \
+                }                                                                                    \
             }                                                                                        \
+            if (cols) scratch_done(cols);                                                            \
+            if (gbuf) scratch_done(gbuf);                                                            \
+            if (dxp) scratch_done(dxp);                                                              \
         }                                                                                            \
-        if (cols) scratch_done(cols);                                                                \
-        if (gbuf) scratch_done(gbuf);                                                                \
-        if (xp) scratch_done(xp);                                                                    \
     }
 
 WIDE_HELPERS(float, f32, f32, )

@@ -5,7 +5,8 @@
  *     path's 256-output pieces, F32 and F64, recorded and not;
  *   - conv2d stride 1 (the padded-width path; dW from a row-major im2row in
  *     pieces of ≤ 256 output positions, kernels wider than 8 on their own
- *     branch) against a naive direct convolution (F64 1e-12, F32 1e-4).
+ *     branch) against a naive direct convolution (F64 1e-12, F32 1e-4);
+ *   - the same path split over 2 threads against 1 thread.
  * test_ops_conv covers the LeNet geometries; test_registry gradchecks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,10 +169,54 @@ static void conv_stride1_matches_definition(void **state) {
     }
 }
 
+/* Big enough calls split the images between threads (OpenMP, single-threaded
+ * GEMMs inside): y and dx are the same bits as on one thread, dW (one
+ * accumulator per thread, summed in order) agrees to rounding and is the
+ * same bits run to run. */
+static void conv_threads_match_one_thread(void **state) {
+    (void)state;
+    const int keep = nb_get_num_threads();
+    for (int dti = 0; dti < 2; dti++) {
+        const nb_dtype dt = dti ? NB_F64 : NB_F32;
+        nb_scope *sc = nb_scope_begin();
+        nb_seed(5);
+        nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(13, 8, 14, 14), -1, 1), true);
+        nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(16, 8, 5, 5), -1, 1), true);
+        nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(16), -1, 1), true);
+        const nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT};
+        nb_tensor *res[3][4];
+        const int threads[3] = {1, 2, 2};
+        for (int r = 0; r < 3; r++) {
+            nb_set_num_threads(threads[r]);
+            nb_tensor_zero_grad(x);
+            nb_tensor_zero_grad(w);
+            nb_tensor_zero_grad(b);
+            nb_tensor *y = nb_conv2d(x, w, b, &o);
+            assert_non_null(y);
+            nb_seed(9);
+            assert_int_equal(nb_backward_with(y, nb_rand(dt, y->shape, -1, 1)), NB_OK);
+            res[r][0] = y;
+            res[r][1] = nb_copy(x->grad);
+            res[r][2] = nb_copy(w->grad);
+            res[r][3] = nb_copy(b->grad);
+        }
+        nb_set_num_threads(keep);
+        for (int k = 0; k < 4; k++)
+            for (int64_t i = 0; i < res[0][k]->numel; i++) {
+                const double a = nb_get(res[0][k], i), t2 = nb_get(res[1][k], i), t3 = nb_get(res[2][k], i);
+                assert_true(t2 == t3); /* run to run */
+                if (k == 2) assert_true(fabs(a - t2) <= (dti ? 1e-12 : 1e-4) * (1 + fabs(a)));
+                else assert_true(a == t2);
+            }
+        nb_scope_end(&sc);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pool2_matches_definition),
         cmocka_unit_test(conv_stride1_matches_definition),
+        cmocka_unit_test(conv_threads_match_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
