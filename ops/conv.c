@@ -12,8 +12,13 @@
  * would otherwise make many tiny GEMMs); the (O, nb·P) result is then
  * scattered to (nb, O, P). The chunk is bounded (CHUNK_ELEMS) so scratch
  * stays small. Scratch comes from the current scope's arena (the heap,
- * freed at once, when no scope is open); no OpenMP here: BLAS owns the
- * threads. conv1d is the same op with H = kh = 1. */
+ * freed at once, when no scope is open), taken before any parallel region.
+ * Stride 1 / dilation 1 (the common case) has its own path below: the
+ * padded-width layout, dW from a row-major im2row, AVX2 builds of its
+ * helpers, and an OpenMP loop over the batch for big calls (conv_threads:
+ * then the built-in GEMM runs single-threaded inside the region, so one
+ * owner of the threads per op). The other cases run on one thread, the
+ * GEMM owning any threads. conv1d is the same op with H = kh = 1. */
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "../autograd/internal.h"
@@ -203,7 +208,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
         if (ybuf) scratch_done(ybuf);                                                                \
         if (xp) scratch_done(xp);                                                                    \
     }                                                                                                \
-    /* rows (P, ldt ≥ K + 8): row i·Wo + j of colsᵀ, i.e. x's patch under output  \
+    /* rows (P, ldt ≥ K − kw + 8): row i·Wo + j of colsᵀ, x's patch under output \
      * (i, j) in (c, p, q) order, from the padded image xp. Each (c, p) is a run \
      * of kw contiguous elements of xp; for kw ≤ 8 it is moved as 8 (one fixed-  \
      * size copy): the extra ones land where the next run goes, or past K in the \
