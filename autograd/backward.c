@@ -179,7 +179,11 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
     if (!g) return NB_ERR_NOMEM;
     NB_FLOAT_DISPATCH(root->dtype, T, {
         T *gp = (T *)g->data;
-        for (int64_t i = 0; i < g->numel; i++) gp[i] += seed ? (T)nb_get(seed, i) : (T)1;
+        const T *sp = seed ? (const T *)seed->data : NULL; /* the seed's dtype is the root's (checked) */
+        if (sp)
+            for (int64_t i = 0; i < g->numel; i++) gp[i] += sp[i];
+        else
+            for (int64_t i = 0; i < g->numel; i++) gp[i] += (T)1;
     });
 
     for (size_t k = 0; k < len; k++) {
