@@ -24,6 +24,9 @@ only = set(sys.argv[2:])
 skip = set(filter(None, os.environ.get("NB_VALGRIND_SKIP", "").split(",")))
 timeout = int(os.environ.get("NB_VALGRIND_TIMEOUT", "3600"))
 tests = json.loads(subprocess.check_output(["meson", "introspect", "--tests", build]))
+if only:  # in the order given
+    order = {n: i for i, n in enumerate(sys.argv[2:])}
+    tests = sorted((t for t in tests if t["name"] in order), key=lambda t: order[t["name"]])
 vg = ["valgrind", "-q", "--error-exitcode=99", "--leak-check=full", "--show-leak-kinds=definite",
       "--errors-for-leak-kinds=definite", "--track-origins=no", "--num-callers=30"]
 passed = failed = 0
