@@ -270,6 +270,13 @@ static const nb_op argmin_op = {"argmin", arg_fwd, NULL, NB_SAVES_NOTHING, false
 static nb_tensor *argmaxmin(const nb_op *op, nb_tensor *x, int axis, bool keepdim) {
     static const char *const names[1] = {"x"};
     if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    if (x->shape.ndim == 0) { /* torch: argmax of a 0-d tensor over dim 0 or -1 is 0 */
+        if (axis != 0 && axis != -1) {
+            nb_fail(NB_ERR_AXIS, op->name, "axis %d is out of range for a 0-d tensor (0 or -1)", axis);
+            return NULL;
+        }
+        return nb_zeros(NB_I64, NB_SCALAR);
+    }
     arg_attr at = {nb_norm_axis(op->name, x, axis), op == &argmin_op};
     if (at.axis < 0 || !check_nonempty(op->name, x, 1u << at.axis)) return NULL;
     nb_no_grad_begin();

@@ -212,6 +212,7 @@ static bool module_cast_i64(void) {
     X(NB_ERR_AXIS, "max", T(nb_max(F(2, 3), (int[]){3}, 1, false)))                                      \
     X(NB_ERR_AXIS, "min", T(nb_min(F(2, 3), (int[]){-3}, 1, false)))                                     \
     X(NB_ERR_AXIS, "argmax", T(nb_argmax(F(2, 3), 2, false)))                                            \
+    X(NB_ERR_AXIS, "argmax", T(nb_argmax(nb_scalar(NB_F32, 1), 1, false)))                               \
     X(NB_ERR_AXIS, "argmin", T(nb_argmin(F(2, 3), -3, false)))                                           \
     X(NB_ERR_AXIS, "logsumexp", T(nb_logsumexp(F(2, 3), (int[]){4}, 1, false)))                          \
     X(NB_ERR_AXIS, "var", T(nb_var(F(2, 3), (int[]){2}, 1, true, false)))                                \

@@ -335,6 +335,13 @@ static void test_argmax_argmin(void **state) {
     EXPECT_VALS(b, 0, 0, 2, 2, 0);
     EXPECT_VALS(nb_argmax(x, 2, false), 0, 1, 1, 0, 0, 0, 1);
     EXPECT_VALS(nb_argmax(x, 0, false), 0, 0, 0, 0, 0, 0, 1);
+    /* a 0-d tensor: index 0 over axis 0 or -1 (torch.argmax(tensor(3.), 0) == 0), any other axis is an error */
+    nb_tensor *sc = nb_scalar(NB_F64, 3);
+    nb_tensor *a0 = nb_argmin(sc, -1, false);
+    assert_int_equal(a0->dtype, NB_I64);
+    assert_int_equal(a0->shape.ndim, 0);
+    assert_int_equal(nb_i64(a0)[0], 0);
+    assert_int_equal(nb_i64(nb_argmax(sc, 0, true))[0], 0);
     /* agrees with the index nb_max sends the gradient to */
     nb_tensor *m = nb_max(x, AX(1), 1, false);
     backward_ones(m);
