@@ -2,8 +2,8 @@
  *
  * IDX: bytes 0,1 = 0; byte 2 = type code; byte 3 = ndim; then ndim
  * big-endian u32 sizes; then prod(sizes) elements, big-endian, row-major.
- * zlib's gzread reads plain files unchanged, so one reader serves both; a
- * gzip stream that is corrupt or cut short is reported through gzerror.
+ * One reader (idx_src below) serves a file and a buffer, plain or gzip
+ * (zlib's inflate); nb_idx_load and nb_idx_load_mem share the parser.
  */
 #include "io_internal.h"
 #include <errno.h>
