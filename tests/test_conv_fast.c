@@ -205,8 +205,13 @@ static void conv_threads_match_one_thread(void **state) {
             for (int64_t i = 0; i < res[0][k]->numel; i++) {
                 const double a = nb_get(res[0][k], i), t2 = nb_get(res[1][k], i), t3 = nb_get(res[2][k], i);
                 assert_true(t2 == t3); /* run to run */
-                if (k == 2) assert_true(fabs(a - t2) <= (dti ? 1e-12 : 1e-4) * (1 + fabs(a)));
-                else assert_true(a == t2);
+                /* y and dx are the same bits as on one thread when both use the
+                 * built-in GEMM (the AVX-512 default); on AVX2 CPUs one thread
+                 * uses OpenBLAS and the threaded path the built-in GEMM (never
+                 * BLAS inside an OpenMP region), so they agree within rounding.
+                 * dW sums per-thread accumulators: always within rounding. */
+                const double tol = k == 2 ? (dti ? 1e-12 : 1e-4) : (dti ? 1e-13 : 1e-5);
+                assert_true(fabs(a - t2) <= tol * (1 + fabs(a)));
             }
         nb_scope_end(&sc);
     }
