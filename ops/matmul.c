@@ -161,7 +161,6 @@ static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0)
 nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *in[3] = {x, w, b};
     int nin = b ? 3 : 2;
-    if (!x || !w) return NULL;
     if (!nb_check_float_inputs("affine", in, nin)) return NULL;
     char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN];
     if (x->shape.ndim < 1 || w->shape.ndim != 2 || x->shape.d[x->shape.ndim - 1] != w->shape.d[1] ||

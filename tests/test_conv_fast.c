@@ -20,6 +20,20 @@
 
 static bool same(double a, double b) { return (isnan(a) && isnan(b)) || (a == b && signbit(a) == signbit(b)); }
 
+/* The definition: the flat index of the first maximum of window (i, j) of
+ * plane pl (row-major scan; a NaN wins over any number). */
+static int64_t winner(const nb_tensor *x, int64_t pl, int64_t i, int64_t j, int64_t H, int64_t W) {
+    int64_t at = -1;
+    double best = 0;
+    for (int p = 0; p < 2; p++)
+        for (int q = 0; q < 2; q++) {
+            const int64_t k = (pl * H + 2 * i + p) * W + 2 * j + q;
+            const double v = nb_get(x, k);
+            if (at < 0 || v > best || (isnan(v) && !isnan(best))) best = v, at = k;
+        }
+    return at;
+}
+
 static void check_pool2(nb_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W, bool record) {
     nb_scope *sc = nb_scope_begin();
     nb_tensor *x = nb_zeros(dt, NB_SHAPE(N, C, H, W));
@@ -41,15 +55,8 @@ static void check_pool2(nb_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
     for (int64_t pl = 0; pl < N * C; pl++)
         for (int64_t i = 0; i < Ho; i++)
             for (int64_t j = 0; j < Wo; j++) {
-                int64_t at = -1;
-                double best = 0;
-                for (int p = 0; p < 2; p++)
-                    for (int q = 0; q < 2; q++) {
-                        const int64_t k = (pl * H + 2 * i + p) * W + 2 * j + q;
-                        const double v = nb_get(x, k);
-                        if (at < 0 || v > best || (isnan(v) && !isnan(best))) best = v, at = k;
-                    }
-                const double got = nb_get(y, (pl * Ho + i) * Wo + j);
+                const int64_t at = winner(x, pl, i, j, H, W);
+                const double best = nb_get(x, at), got = nb_get(y, (pl * Ho + i) * Wo + j);
                 if (!same(got, best)) {
                     print_error("plane %lld (%lld,%lld): got %g, want %g\n", (long long)pl, (long long)i, (long long)j,
                                 got, best);
@@ -61,14 +68,7 @@ static void check_pool2(nb_dtype dt, int64_t N, int64_t C, int64_t H, int64_t W,
         for (int64_t pl = 0; pl < N * C; pl++)
             for (int64_t i = 0; i < Ho; i++)
                 for (int64_t j = 0; j < Wo; j++) {
-                    int64_t at = -1;
-                    double best = 0;
-                    for (int p = 0; p < 2; p++)
-                        for (int q = 0; q < 2; q++) {
-                            const int64_t k = (pl * H + 2 * i + p) * W + 2 * j + q;
-                            const double v = nb_get(x, k);
-                            if (at < 0 || v > best || (isnan(v) && !isnan(best))) best = v, at = k;
-                        }
+                    const int64_t at = winner(x, pl, i, j, H, W);
                     nb_set(want, at, nb_get(want, at) + nb_get(seed, (pl * Ho + i) * Wo + j));
                 }
         for (int64_t i = 0; i < x->numel; i++)
