@@ -5,6 +5,7 @@
 #include "cpu.h"
 #include "config.h"
 #include "nabla/core.h"
+#include "../../autograd/internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -111,11 +112,9 @@ static bool in_parallel(void) {
 
 /* Below this many multiply-adds the packing costs more than it saves. */
 #define GEMM_SMALL (8 * 8 * 8)
-/* Below this many multiply-adds one thread beats forking a team (~2 µs). */
-#define GEMM_PAR (100 * 100 * 100)
-
+/* Below nb__par_min() multiply-adds one thread beats waking a team. */
 static int threads_for(int64_t M, int64_t N, int64_t K) {
-    if (in_parallel() || (double)M * N * K < GEMM_PAR) return 1;
+    if (in_parallel() || (double)M * N * K < nb__par_min()) return 1;
     return nb_get_num_threads();
 }
 
