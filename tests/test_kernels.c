@@ -213,8 +213,17 @@ static double ulps64(double a, double b) {
     return x > y ? (double)(uint64_t)(x - y) : (double)(uint64_t)(y - x);
 }
 
-/* Accurate references: f32 through double libm rounded once; f64 glibc. */
-static double sig_d(double v) { return v >= 0 ? 1 / (1 + exp(-v)) : exp(v) / (1 + exp(v)); }
+/* Accurate references in long double (64-bit mantissa), rounded once to
+ * the type under test. */
+typedef long double ld;
+static ld exp_l(ld v) { return expl(v); }
+static ld log_l(ld v) { return logl(v); }
+static ld tanh_l(ld v) { return tanhl(v); }
+static ld sig_l(ld v) { return v >= 0 ? 1 / (1 + expl(-v)) : expl(v) / (1 + expl(v)); }
+static ld log1p_l(ld v) { return log1pl(v); }
+static ld expm1_l(ld v) { return expm1l(v); }
+static ld spna_l(ld v) { return log1pl(expl(-fabsl(v))); }
+static ld softplus_l(ld v) { return (v > 0 ? v : 0) + log1pl(expl(-fabsl(v))); }
 
 #define NV_TEST 4099 /* odd: exercises the tail */
 typedef void (*vfn32)(float *, const float *, int64_t);
@@ -222,35 +231,57 @@ typedef void (*vfn64)(double *, const double *, int64_t);
 static const struct {
     const char *name;
     vfn32 f32, ref32;
-    vfn64 f64;
-    double (*acc)(double);
-    double lo, hi, ulp32, ulp64; /* input range, ULP bounds vs the accurate value */
+    vfn64 f64, ref64;
+    ld (*acc)(ld);
+    double lo, hi;   /* every other input uniform on [lo, hi) */
+    double dlo, dhi; /* the others spread over the decades [dlo, dhi), signed when sneg (log1p: only |x| < 1) */
+    bool sneg;
+    double ulp32, ulp64; /* bounds vs the accurate value, every ISA (scalar = glibc) */
 } vcases[] = {
-    {"exp", nb_vexp_f32, nb_vexp_ref_f32, nb_vexp_f64, exp, -110, 90, 1, 2},
-    {"log", nb_vlog_f32, nb_vlog_ref_f32, nb_vlog_f64, log, 1e-30, 1e4, 1, 2},
-    {"tanh", nb_vtanh_f32, nb_vtanh_ref_f32, nb_vtanh_f64, tanh, -12, 12, 2, 2}, /* SLEEF 1, glibc tanhf 2 */
-    {"sigmoid", nb_vsigmoid_f32, nb_vsigmoid_ref_f32, nb_vsigmoid_f64, sig_d, -110, 110, 3, 4},
+    {"exp", nb_vexp_f32, nb_vexp_ref_f32, nb_vexp_f64, nb_vexp_ref_f64, exp_l, -110, 90, 1e-30, 80, true, 1, 1},
+    {"log", nb_vlog_f32, nb_vlog_ref_f32, nb_vlog_f64, nb_vlog_ref_f64, log_l, 0, 1e4, 1e-30, 3e38, false, 1, 1},
+    {"tanh", nb_vtanh_f32, nb_vtanh_ref_f32, nb_vtanh_f64, nb_vtanh_ref_f64, tanh_l, -12, 12, 1e-30, 30, true, 2, 2}, /* SLEEF 1, glibc tanhf 2 */
+    {"sigmoid", nb_vsigmoid_f32, nb_vsigmoid_ref_f32, nb_vsigmoid_f64, nb_vsigmoid_ref_f64, sig_l, -110, 110, 1e-30, 3e38, true, 3, 3},
+    {"log1p", nb_vlog1p_f32, nb_vlog1p_ref_f32, nb_vlog1p_f64, nb_vlog1p_ref_f64, log1p_l, -1, 10, 1e-30, 3e38, true, 1, 1},
+    {"expm1", nb_vexpm1_f32, nb_vexpm1_ref_f32, nb_vexpm1_f64, nb_vexpm1_ref_f64, expm1_l, -110, 90, 1e-30, 80, true, 1, 1},
+    {"softplus", nb_vsoftplus_f32, nb_vsoftplus_ref_f32, nb_vsoftplus_f64, nb_vsoftplus_ref_f64, softplus_l, -120, 120, 1e-30, 3e38, true, 2, 2},
+    {"sp_negabs", nb_vsoftplus_negabs_f32, nb_vsoftplus_negabs_ref_f32, nb_vsoftplus_negabs_f64,
+     nb_vsoftplus_negabs_ref_f64, spna_l, -120, 120, 1e-30, 3e38, true, 2, 2},
 };
+
+/* Special values: the first ones of both arrays; the f64 array has its own
+ * overflow edges after them. */
+static const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 1e-40f, -1e-40f,
+                                 88.7f, 88.72f, 88.73f, -87.3f, -103.9f, -104.0f, -1.5f, -0.99999994f,
+                                 16.6f, 17.0f, -16.6f, 1e38f, 2e38f, 3.4e38f, 1e-45f, -1e-45f};
+static const double specials64[] = {1e300, 1e307, 1.7e308, 709.78, 709.79, -708.4, -745.1, -745.2,
+                                    5e-324, -5e-324, -1e-310, 36.7, 37.0, -0.9999999999999999};
+#define NSPEC (int)(sizeof specials / sizeof specials[0])
+#define NSPEC64 (int)(sizeof specials64 / sizeof specials64[0])
+
+static void vmath_inputs(size_t c, float *x32, double *x64) {
+    const double lo = vcases[c].lo, hi = vcases[c].hi, dlo = vcases[c].dlo, dhi = vcases[c].dhi;
+    for (int i = 0; i < NV_TEST; i++) {
+        const double u = (urand() + 1) / 2, sg = urand();
+        double v = i % 2 ? lo + (hi - lo) * u : dlo * pow(dhi / dlo, u);
+        if (i % 2 == 0 && vcases[c].sneg && sg < 0 && (strcmp(vcases[c].name, "log1p") != 0 || v < 1)) v = -v;
+        x32[i] = (float)v;
+        x64[i] = v;
+    }
+    for (int i = 0; i < NSPEC; i++) x32[i] = specials[i], x64[i] = specials[i];
+    for (int i = 0; i < NSPEC64; i++) x64[NSPEC + i] = specials64[i];
+}
 
 static void vmath_all_isas(void **state) {
     (void)state;
     static float x32[NV_TEST], y32[NV_TEST], r32[NV_TEST];
-    static double x64[NV_TEST], y64[NV_TEST];
-    const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 1e-40f, 88.7f, -87.3f, -104.0f};
+    static double x64[NV_TEST], y64[NV_TEST], r64[NV_TEST];
     int tested = 0;
     for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
         if (!nb_vmath_set_isa(isas[is])) continue;
         tested++;
         for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
-            const double lo = vcases[c].lo, hi = vcases[c].hi;
-            for (int i = 0; i < NV_TEST; i++) {
-                double u = (urand() + 1) / 2;
-                /* log: spread over decades; others: uniform */
-                double v = c == 1 ? lo * pow(hi / lo, u) : lo + (hi - lo) * u;
-                if (i < (int)(sizeof specials / sizeof specials[0])) v = specials[i];
-                x32[i] = (float)v;
-                x64[i] = v;
-            }
+            vmath_inputs(c, x32, x64);
             double w32 = 0, w64 = 0;
             int64_t at32 = 0, at64 = 0;
             /* every length 0..40 (tails), then the whole array */
@@ -259,26 +290,72 @@ static void vmath_all_isas(void **state) {
                 vcases[c].f32(y32, x32, len);
                 vcases[c].f64(y64, x64, len);
                 for (int64_t i = 0; i < len; i++) {
-                    double e32 = ulps32(y32[i], (float)vcases[c].acc((double)x32[i]));
-                    double e64 = ulps64(y64[i], vcases[c].acc(x64[i]));
+                    double e32 = ulps32(y32[i], (float)vcases[c].acc((ld)x32[i]));
+                    double e64 = ulps64(y64[i], (double)vcases[c].acc((ld)x64[i]));
                     if (e32 > w32) { w32 = e32; at32 = i; }
                     if (e64 > w64) { w64 = e64; at64 = i; }
                 }
             }
-            /* the reference loop itself agrees with the accurate values too */
+            /* the reference loops (libm) agree with the accurate values too */
             vcases[c].ref32(r32, x32, NV_TEST);
-            double wr = 0;
+            vcases[c].ref64(r64, x64, NV_TEST);
+            double wr32 = 0, wr64 = 0;
             for (int i = 0; i < NV_TEST; i++) {
-                double e = ulps32(r32[i], (float)vcases[c].acc((double)x32[i]));
-                if (e > wr) wr = e;
+                double e = ulps32(r32[i], (float)vcases[c].acc((ld)x32[i]));
+                if (e > wr32) wr32 = e;
+                e = ulps64(r64[i], (double)vcases[c].acc((ld)x64[i]));
+                if (e > wr64) wr64 = e;
             }
-            printf("vmath %-6s %-7s f32 worst %.0f ulp at x=%g, f64 worst %.0f ulp at x=%g (libm f32 %.0f ulp)\n",
-                   nb_vmath_isa(), vcases[c].name, w32, (double)x32[at32], w64, x64[at64], wr);
+            printf("vmath %-6s %-9s f32 worst %.0f ulp at x=%g, f64 worst %.0f ulp at x=%g (libm %.0f / %.0f ulp)\n",
+                   nb_vmath_isa(), vcases[c].name, w32, (double)x32[at32], w64, x64[at64], wr32, wr64);
             assert_true(w32 <= vcases[c].ulp32);
             assert_true(w64 <= vcases[c].ulp64);
+            assert_true(wr32 <= vcases[c].ulp32);
+            assert_true(wr64 <= vcases[c].ulp64);
         }
     }
     assert_true(tested >= 2);
+    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+}
+
+/* Every ISA gives the same bits for an element wherever it sits (the tail
+ * goes through the vector function too), and signs of zero and the edges
+ * follow libm. */
+static void vmath_position_and_signs(void **state) {
+    (void)state;
+    enum { N = 37 };
+    static float x[N], a[N], b[N];
+    for (int i = 0; i < N; i++) x[i] = (float)(urand() * 30);
+    for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
+        if (!nb_vmath_set_isa(isas[is])) continue;
+        for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
+            vcases[c].f32(a, x, N);
+            for (int off = 1; off < 20; off++) { /* x[off..] alone: each element at another lane / in the tail */
+                vcases[c].f32(b, x + off, N - off);
+                assert_memory_equal(b, a + off, sizeof(float) * (size_t)(N - off));
+            }
+        }
+        const float z[4] = {-0.0f, 0.0f, -1.0f, -2.0f};
+        float y[4];
+        nb_vlog1p_f32(y, z, 4);
+        assert_true(y[0] == 0 && signbit(y[0]) && y[1] == 0 && !signbit(y[1]) && isinf(y[2]) && y[2] < 0 && isnan(y[3]));
+        nb_vexpm1_f32(y, z, 2);
+        assert_true(y[0] == 0 && signbit(y[0]) && y[1] == 0 && !signbit(y[1]));
+        const double zd[4] = {-0.0, 1.7e308, -INFINITY, INFINITY};
+        double yd[4];
+        nb_vlog1p_f64(yd, zd, 2);
+        assert_true(yd[0] == 0 && signbit(yd[0]) && fabs(yd[1] - 709.727) < 1e-3);
+        nb_vexpm1_f64(yd, zd, 4);
+        assert_true(yd[0] == 0 && signbit(yd[0]) && isinf(yd[1]) && yd[2] == -1 && isinf(yd[3]));
+        nb_vsoftplus_f64(yd, zd, 4);
+        assert_true(yd[0] == log(2.0) && yd[1] == 1.7e308 && yd[2] == 0 && isinf(yd[3]));
+        const float big[3] = {3e38f, -3e38f, 100.0f};
+        nb_vsoftplus_f32(y, big, 3);
+        assert_true(y[0] == 3e38f && y[1] == 0 && y[2] == 100.0f);
+        nb_vsoftplus_negabs_f32(y, big, 3);
+        /* e^-100 is subnormal in f32: not flushed to 0 (1 ULP off: SLEEF's exp there) */
+        assert_true(y[0] == 0 && y[1] == 0 && ulps32(y[2], (float)exp(-100.0)) <= 1);
+    }
     if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
 }
 
@@ -334,6 +411,7 @@ int main(void) {
         cmocka_unit_test(gemm_matmul_backends),
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),
+        cmocka_unit_test(vmath_position_and_signs),
         cmocka_unit_test(vmath_exact_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

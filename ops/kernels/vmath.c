@@ -9,7 +9,7 @@
 
 /* ------------------------------------------------------------ references */
 
-#define REF_LOOPS(T, S, EXP, LOG, TANH)                                                     \
+#define REF_LOOPS(T, S, EXP, LOG, TANH, LOG1P, EXPM1, FABS)                                 \
     void nb_vexp_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXP(x[i]); } \
     void nb_vlog_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG(x[i]); } \
     void nb_vtanh_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]); } \
@@ -20,9 +20,21 @@
             if (v >= 0) y[i] = 1 / (1 + EXP(-v));                                           \
             else { const T e = EXP(v); y[i] = e / (1 + e); }                                \
         }                                                                                   \
+    }                                                                                       \
+    void nb_vlog1p_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG1P(x[i]); } \
+    void nb_vexpm1_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXPM1(x[i]); } \
+    /* e^-|x| <= 1: never overflows */                                                      \
+    void nb_vsoftplus_negabs_ref_##S(T *y, const T *x, int64_t n) {                         \
+        for (int64_t i = 0; i < n; i++) y[i] = LOG1P(EXP(-FABS(x[i])));                      \
+    }                                                                                       \
+    void nb_vsoftplus_ref_##S(T *y, const T *x, int64_t n) {                                \
+        for (int64_t i = 0; i < n; i++) {                                                   \
+            const T v = x[i];                                                               \
+            y[i] = (v > 0 ? v : 0) + LOG1P(EXP(-FABS(v)));                                  \
+        }                                                                                   \
     }
-REF_LOOPS(float, f32, expf, logf, tanhf)
-REF_LOOPS(double, f64, exp, log, tanh)
+REF_LOOPS(float, f32, expf, logf, tanhf, log1pf, expm1f, fabsf)
+REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
 
 /* ------------------------------------------------------------ dispatch */
 

@@ -2,28 +2,40 @@
  *
  *   nb_v<f>_<t>(y, x, n):  y[i] = f(x[i]) for i < n   (y may equal x)
  *
- * f: exp, log, tanh, sigmoid. The vector width is chosen at run time from the
- * CPU: AVX-512F (Sleef_*f16/d8_u10avx512f), AVX2+FMA (Sleef_*f8/d4_u10avx2),
- * else the scalar reference (libm). A tail shorter than a vector is run
- * through the same vector function on a padded copy, so every element gets
- * the same result wherever it sits in the array.
+ * f: exp, log, tanh, sigmoid, log1p, expm1, softplus (log(1 + e^x)) and
+ * softplus_negabs (softplus(−|x|) = log1p(e^−|x|), the bounded part of
+ * softplus: softplus(x) = max(x, 0) + softplus_negabs(x)). The vector width
+ * is chosen at run time from the CPU: AVX-512F (Sleef_*f16/d8_u10avx512f),
+ * AVX2+FMA (Sleef_*f8/d4_u10avx2), else the scalar reference (libm). A tail
+ * shorter than a vector is run through the same vector function on a padded
+ * copy, so every element gets the same result wherever it sits in the array.
  *
- * Accuracy (measured by tests/test_kernels.c against libm in double):
- * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh; f32 and f64);
- * the scalar fallback is glibc's (exp/log 1 ULP, tanhf 2 ULP). sigmoid is
- * computed as r = 1/(1 + e), e = exp(-|x|), y = r for x >= 0 and e*r for
- * x < 0: no overflow for any x, within 3 ULP (exp's 1 ULP plus two
- * roundings; 2 measured); y reaches 0 only below about -104 (f32) / -745
- * (f64), like the scalar formula.
+ * Accuracy (measured by tests/test_kernels.c against long-double libm, over
+ * wide ranges and the special values, on every ISA the CPU has):
+ * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1;
+ * f32 and f64); the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
+ * tanhf 2 ULP). sigmoid is computed as r = 1/(1 + e), e = exp(-|x|), y = r
+ * for x >= 0 and e*r for x < 0: no overflow for any x, within 3 ULP (exp's
+ * 1 ULP plus two roundings; 2 measured); y reaches 0 only below about -104
+ * (f32) / -745 (f64), like the scalar formula. softplus_negabs is
+ * log1p(exp(−|x|)): exp's error passes through log1p damped (the condition
+ * number e/((1+e)·log1p(e)) is <= 1), so within 2 ULP (1 measured in f32);
+ * softplus adds max(x, 0) with one more rounding: within 2 ULP (1 measured).
+ * Neither overflows for any x (softplus(x) = x above about 17 (f32) / 37
+ * (f64), = e^x below, 0 at −inf).
+ * SLEEF 3.5's log1p returns +inf above 1e38 (f32) / 1e307 (f64); lanes above
+ * 1e30 / 1e300 take log(x) instead, which there is log1p(x) rounded the same
+ * (1/x is far below half an ULP of log x).
  * Special values follow libm: exp(-inf) = 0, log(0) = -inf, log(x<0) = NaN,
- * NaN in gives NaN out. tests/test_kernels.c checks every ISA against the
- * reference (nb_v*_ref_*) within these bounds. */
+ * log1p(-1) = -inf, log1p(x<-1) = NaN, expm1(-inf) = -1, ±0 keep their sign
+ * in log1p/expm1, NaN in gives NaN out. tests/test_kernels.c checks every ISA
+ * against the reference (nb_v*_ref_*) within these bounds. */
 #ifndef NB_VMATH_H
 #define NB_VMATH_H
 
 #include <stdint.h>
 
-#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid)
+#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs)
 
 #define NB_VMATH_DECL(f)                                                       \
     void nb_v##f##_f32(float *y, const float *x, int64_t n);                   \

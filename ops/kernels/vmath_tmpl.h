@@ -2,8 +2,9 @@
  * vmath_avx512.c / vmath_avx2.c; no include guard).
  * Required: SFX, VF/VD (vector types), LF/LD (lanes), and for each type the
  * loads/stores and the SLEEF calls: F_LOAD, F_STORE, F_EXP, F_LOG, F_TANH,
- * F_ABS, F_NEG, F_ADD, F_DIV, F_MUL, F_SET1, F_BLEND_NEG(x, a, b) = x < 0 ? a : b,
- * and the same with D_. */
+ * F_LOG1P, F_EXPM1, F_ABS, F_NEG, F_ADD, F_DIV, F_MUL, F_MAX, F_SET1,
+ * F_BLEND_NEG(x, a, b) = x < 0 ? a : b, F_ANY_GT(x, c) = some lane of x > c,
+ * F_BLEND_GT(x, c, a, b) = x > c ? a : b (lanewise), and the same with D_. */
 
 #define V_CAT_(a, b) a##b
 #define V_CAT(a, b) V_CAT_(a, b)
@@ -43,6 +44,28 @@
         x = D_BLEND_NEG(x, D_MUL(e, r), r);                                      \
     }
 
+/* log1p: SLEEF 3.5 gives +inf above 1e38 (f32) / 1e307 (f64); there
+ * log1p(x) = log(x) to far below half an ULP, so lanes above BIG take log
+ * (computed only when some lane needs it). */
+#define F_LOG1P_FIXED                                                            \
+    {                                                                            \
+        VF r = F_LOG1P(x);                                                       \
+        if (F_ANY_GT(x, F_SET1(1e30f))) r = F_BLEND_GT(x, F_SET1(1e30f), F_LOG(x), r); \
+        x = r;                                                                   \
+    }
+#define D_LOG1P_FIXED                                                            \
+    {                                                                            \
+        VD r = D_LOG1P(x);                                                       \
+        if (D_ANY_GT(x, D_SET1(1e300))) r = D_BLEND_GT(x, D_SET1(1e300), D_LOG(x), r); \
+        x = r;                                                                   \
+    }
+/* softplus(−|x|) = log1p(e^−|x|): the argument of log1p is in [0, 1] */
+#define F_SP_NEGABS(x) F_LOG1P(F_EXP(F_NEG(F_ABS(x))))
+#define D_SP_NEGABS(x) D_LOG1P(D_EXP(D_NEG(D_ABS(x))))
+/* softplus = max(x, 0) + log1p(e^−|x|); max gives 0 for NaN, the sum NaN */
+#define F_SOFTPLUS x = F_ADD(F_MAX(x, F_SET1(0.0f)), F_SP_NEGABS(x))
+#define D_SOFTPLUS x = D_ADD(D_MAX(x, D_SET1(0.0)), D_SP_NEGABS(x))
+
 void V_CAT(nb_vexp_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_EXP(x))
 void V_CAT(nb_vlog_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_LOG(x))
 void V_CAT(nb_vtanh_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_TANH(x))
@@ -51,6 +74,14 @@ void V_CAT(nb_vexp_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(dou
 void V_CAT(nb_vlog_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_LOG(x))
 void V_CAT(nb_vtanh_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_TANH(x))
 void V_CAT(nb_vsigmoid_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SIGMOID)
+void V_CAT(nb_vlog1p_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, F_LOG1P_FIXED)
+void V_CAT(nb_vexpm1_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_EXPM1(x))
+void V_CAT(nb_vsoftplus_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, F_SOFTPLUS)
+void V_CAT(nb_vsoftplus_negabs_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_SP_NEGABS(x))
+void V_CAT(nb_vlog1p_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_LOG1P_FIXED)
+void V_CAT(nb_vexpm1_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_EXPM1(x))
+void V_CAT(nb_vsoftplus_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SOFTPLUS)
+void V_CAT(nb_vsoftplus_negabs_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_SP_NEGABS(x))
 
 
 /* Exact elementwise ops (one rounding each, as the scalar loops): relu
@@ -86,3 +117,9 @@ V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n)
 #undef V_LOOP
 #undef F_SIGMOID
 #undef D_SIGMOID
+#undef F_LOG1P_FIXED
+#undef D_LOG1P_FIXED
+#undef F_SP_NEGABS
+#undef D_SP_NEGABS
+#undef F_SOFTPLUS
+#undef D_SOFTPLUS
