@@ -45,6 +45,12 @@
 NB_VMATH_FUNCS(NB_VMATH_DECL)
 #undef NB_VMATH_DECL
 
+/* nb_v<f> for the element type T (float or double), e.g. inside
+ * NB_FLOAT_DISPATCH: NB_VMATH_T(exp, T, y, x, n). */
+#define NB_VMATH_T(f, T, y, x, n)                                               \
+    (sizeof(T) == sizeof(float) ? nb_v##f##_f32((float *)(y), (const float *)(x), (n)) \
+                                : nb_v##f##_f64((double *)(y), (const double *)(x), (n)))
+
 /* Exact elementwise loops (each result rounded once, as the scalar code):
  *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
  *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]
