@@ -19,6 +19,7 @@
  * then the built-in GEMM runs single-threaded inside the region, so one
  * owner of the threads per op). The other cases run on one thread, the
  * GEMM owning any threads. conv1d is the same op with H = kh = 1. */
+#include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
 #include "../autograd/internal.h"
@@ -101,7 +102,7 @@ static conv_dims dims_of(const nb_node *n) {
 #define CONV_PAR_MIN 4e6
 #if defined(_OPENMP)
 #include <omp.h>
-#define CONV_PAR _Pragma("omp parallel num_threads(nt)")
+#define CONV_PAR _Pragma("omp parallel num_threads(nt) if (nt > 1)")
 #define CONV_TID() omp_get_thread_num()
 #define CONV_NTH() omp_get_num_threads()
 #else
@@ -370,6 +371,80 @@ static bool use_avx2(void) {
 static bool use_avx2(void) { return false; }
 #endif
 
+/* ---- stride 1, dilation 1 on AVX-512: the direct kernels (kernels/conv_direct.c).
+ * Forward: each image padded once into xp (as above), then the implicit GEMM
+ * reads its B vectors from xp and writes y (and bias) with masked stores: no
+ * cols, no GEMM packing, no scatter. dx is the same kernel on gout padded by
+ * k − 1 − pad (the adjoint: a "full" correlation with the flipped, transposed
+ * weights), added into dx; it needs pad ≤ k − 1 on every side (direct_dx_ok). */
+static bool direct_dx_ok(const conv_dims *d) {
+    return d->g.ph <= d->g.kh - 1 && d->g.pw <= d->g.kw - 1 && d->g.Ho <= d->g.H + d->g.ph &&
+           d->g.Wo <= d->g.W + d->g.pw;
+}
+
+#define DIRECT_HELPERS(T, SUF)                                                                       \
+    static void direct_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                  \
+        const conv_dims d = *dp;                                                                     \
+        const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
+        const T *X = (const T *)x->data, *Wt = (const T *)w->data;                                   \
+        const T *B = b ? (const T *)b->data : NULL;                                                  \
+        T *Y = (T *)n->out->data;                                                                    \
+        const nb_convd_geom cg = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};                           \
+        const int nt = conv_threads(&d, d.N);                                                        \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, sx = d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK; \
+        void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
+        T *xp = scratch((size_t)(nt * sx) * sizeof(T));                                              \
+        if (!plan || !xp) {                                                                          \
+            memset(Y, 0, (size_t)n->out->numel * sizeof(T));                                         \
+        } else {                                                                                     \
+            nb_convd_plan_##SUF(plan, &cg, Wt, false);                                               \
+            CONV_PAR                                                                                 \
+            {                                                                                        \
+                const int t = CONV_TID(), nth = CONV_NTH();                                          \
+                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                T *buf = xp + t * sx;                                                                \
+                memset(buf, 0, (size_t)sx * sizeof(T));                                              \
+                for (int64_t i = n0; i < n1; i++) {                                                  \
+                    wide_pad_##SUF(buf, X + i * CHW, &d);                                            \
+                    nb_convd_run_##SUF(plan, buf, Y + i * OP, B, false);                             \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        if (plan) scratch_done(plan);                                                                \
+        if (xp) scratch_done(xp);                                                                    \
+    }                                                                                                \
+    static void direct_dx_##SUF(const conv_dims *dp, const T *Wt, const T *G, T *GX) {               \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t H = d.g.H, W = d.g.W, Hg = H + d.g.kh - 1, Wg = W + d.g.kw - 1;                \
+        const int64_t top = d.g.kh - 1 - d.g.ph, left = d.g.kw - 1 - d.g.pw, Wo = d.g.Wo;            \
+        const nb_convd_geom cg = {d.O, Hg, Wg, d.g.kh, d.g.kw, d.g.C};                               \
+        const int nt = conv_threads(&d, d.N);                                                        \
+        const int64_t CHW = d.g.C * H * W, OP = d.O * d.P, sg = d.O * Hg * Wg + NB_CONVD_SLACK;      \
+        void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
+        T *gp = scratch((size_t)(nt * sg) * sizeof(T));                                              \
+        if (plan && gp) {                                                                            \
+            nb_convd_plan_##SUF(plan, &cg, Wt, true);                                                \
+            CONV_PAR                                                                                 \
+            {                                                                                        \
+                const int t = CONV_TID(), nth = CONV_NTH();                                          \
+                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                T *buf = gp + t * sg;                                                                \
+                memset(buf, 0, (size_t)sg * sizeof(T));                                              \
+                for (int64_t i = n0; i < n1; i++) {                                                  \
+                    for (int64_t o = 0; o < d.O; o++)                                                \
+                        for (int64_t r = 0; r < d.g.Ho; r++)                                         \
+                            memcpy(buf + (o * Hg + top + r) * Wg + left, G + i * OP + o * d.P + r * Wo, \
+                                   (size_t)Wo * sizeof(T));                                          \
+                    nb_convd_run_##SUF(plan, buf, GX + i * CHW, NULL, true);                         \
+                }                                                                                    \
+            }                                                                                        \
+        }                                                                                            \
+        if (plan) scratch_done(plan);                                                                \
+        if (gp) scratch_done(gp);                                                                    \
+    }
+DIRECT_HELPERS(float, f32)
+DIRECT_HELPERS(double, f64)
+
 /* The body is the same for float and double: GEMM and the kernels are
  * picked by suffix. */
 #define CONV_FWD_BODY(T, SUF)                                                                        \
@@ -415,6 +490,11 @@ static bool use_avx2(void) { return false; }
 static void conv_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const conv_dims d = dims_of(n);
+    if (d.wide && nb_convd_avail()) {
+        if (x->dtype == NB_F32) direct_fwd_f32(n, &d);
+        else direct_fwd_f64(n, &d);
+        return;
+    }
     if (d.wide) {
 #if NB_CONV_AVX2
         if (use_avx2()) {
@@ -452,8 +532,10 @@ static void conv_fwd(nb_node *n) {
         }                                                                                            \
         if (!GX && !GW) break;                                                                       \
         if (d.wide) {                                                                                \
-            if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, GX, GW);                   \
-            else wide_bwd_##SUF(&d, X, Wt, G, GX, GW);                                               \
+            const bool dir = GX && nb_convd_avail() && direct_dx_ok(&d);                             \
+            if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, dir ? NULL : GX, GW);      \
+            else wide_bwd_##SUF(&d, X, Wt, G, dir ? NULL : GX, GW);                                  \
+            if (dir) direct_dx_##SUF(&d, Wt, G, GX);                                                 \
             break;                                                                                   \
         }                                                                                            \
         T *cols = NULL, *gbuf = NULL; /* (K, nb·P): cols, then dcols; (O, nb·P) gout gathered */     \
