@@ -6,42 +6,10 @@
  * and a bad-input case for every rule (status and message). The registry
  * gradcheck (test_registry) and the PyTorch fixtures (test_reference) cover
  * the rest. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
-#include "nabla/nabla.h"
+#include "test_util.h"
 #include "kernels/im2col.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static void expect_values(const nb_tensor *t, const double *want, int64_t n, double tol) {
-    assert_non_null(t);
-    assert_int_equal(t->numel, n);
-    for (int64_t i = 0; i < n; i++) {
-        if (!(fabs(nb_get(t, i) - want[i]) <= tol * (1 + fabs(want[i])))) {
-            print_error("element %lld: got %.17g, want %.17g\n", (long long)i, nb_get(t, i), want[i]);
-            fail();
-        }
-    }
-}
-#define EXPECT(t, ...)                                                                       \
-    do {                                                                                     \
-        const double want_[] = {__VA_ARGS__};                                                \
-        expect_values((t), want_, (int64_t)(sizeof want_ / sizeof want_[0]), 1e-6);          \
-    } while (0)
-
-static void expect_shape(const nb_tensor *t, nb_shape s) {
-    assert_non_null(t);
-    char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
-    if (!nb_shape_eq(t->shape, s)) {
-        print_error("shape %s, want %s\n", nb_shape_str(t->shape, a, sizeof a), nb_shape_str(s, b, sizeof b));
-        fail();
-    }
-}
 
 static nb_tensor *leaf(nb_dtype dt, nb_shape s, const double *v) {
     nb_tensor *t = nb_from_f64(s, v);
@@ -227,7 +195,7 @@ static void same_is_asymmetric(void **state) {
     geom g = {1, 1, 6, 5, 1, 3, 3, 2, 2, 0, 1, 1, 1, 3, 3};
     double want[9];
     naive_fwd(want, nb_f64(x6), nb_f64(w3), NULL, &g);
-    expect_values(y, want, 9, 1e-12);
+    EXPECT_ARRAY(y, want, 9, 1e-12);
     nb_scope_end(&sc);
 }
 
@@ -298,7 +266,7 @@ static void conv1d_is_conv2d_with_height_1(void **state) {
     geom g = {3, 2, 1, 11, 4, 1, 3, 1, 2, 0, 2, 1, 2, 1, 6};
     double want[72];
     naive_fwd(want, nb_f64(x), nb_f64(w), nb_f64(b), &g);
-    expect_values(y, want, 72, 1e-12);
+    EXPECT_ARRAY(y, want, 72, 1e-12);
     nb_scope_end(&sc);
 }
 
@@ -524,58 +492,6 @@ static void scoped_steps_stay_flat(void **state) {
 
 /* ------------------------------------------------------------ errors */
 
-static struct {
-    int count;
-    nb_status st;
-    char msg[1024];
-} g_err;
-
-static void handler(nb_status st, const char *msg, void *user) {
-    (void)user;
-    if (g_err.count++ == 0) {
-        g_err.st = st;
-        snprintf(g_err.msg, sizeof g_err.msg, "%s", msg);
-    }
-}
-
-static int setup_handler(void **state) {
-    (void)state;
-    nb_set_error_handler(handler, NULL);
-    return 0;
-}
-static int teardown_handler(void **state) {
-    (void)state;
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
-    return 0;
-}
-
-static void reset_err(void) {
-    memset(&g_err, 0, sizeof g_err);
-    nb_error_clear();
-}
-
-static void check_err(const nb_tensor *r, nb_status st, const char *const *pieces, int np, const char *what) {
-    if (r != NULL || g_err.count != 1 || g_err.st != st) {
-        print_error("%s: result %p, %d errors, status %s (want %s): %s\n", what, (const void *)r, g_err.count,
-                    nb_status_str(g_err.st), nb_status_str(st), g_err.msg);
-        fail();
-    }
-    for (int i = 0; i < np; i++)
-        if (!strstr(g_err.msg, pieces[i])) {
-            print_error("%s: message \"%s\" lacks \"%s\"\n", what, g_err.msg, pieces[i]);
-            fail();
-        }
-    assert_int_equal(nb_error(), st);
-}
-#define EXPECT_ERR(call, st, ...)                                                            \
-    do {                                                                                     \
-        reset_err();                                                                         \
-        const nb_tensor *r_ = (call);                                                        \
-        const char *const p_[] = {__VA_ARGS__};                                              \
-        check_err(r_, (st), p_, (int)(sizeof p_ / sizeof p_[0]), #call);                     \
-    } while (0)
-
 static nb_conv2d_opts opts(int s, int p, int d, nb_padding m) { return (nb_conv2d_opts){{s, s}, {p, p}, {d, d}, m}; }
 
 static void bad_inputs(void **state) {
@@ -632,12 +548,12 @@ static void bad_inputs(void **state) {
     EXPECT_ERR(nb_conv2d(nb_zeros(NB_F32, NB_SHAPE(1, 3, 2, 9)), w, b, &o), NB_ERR_SHAPE, "conv2d", "height",
                "x is (1,3,2,9)");
     /* NULL in, NULL out, silently (the earlier error is kept) */
-    reset_err();
+    tu_err_reset();
     assert_null(nb_conv2d(NULL, w, b, NULL));
     assert_null(nb_conv2d(x, NULL, NULL, NULL));
     assert_null(nb_max_pool2d(NULL, 2, 2, 2, 2, 0, 0));
     assert_null(nb_global_avg_pool2d(NULL));
-    assert_int_equal(g_err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 
     /* pooling */
     EXPECT_ERR(nb_max_pool2d(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), 2, 2, 2, 2, 0, 0), NB_ERR_SHAPE, "max_pool2d",
@@ -679,7 +595,7 @@ int main(void) {
         cmocka_unit_test(global_avg_pool_values),
         cmocka_unit_test(no_scope_no_leak),
         cmocka_unit_test(scoped_steps_stay_flat),
-        cmocka_unit_test_setup_teardown(bad_inputs, setup_handler, teardown_handler),
+        cmocka_unit_test_setup_teardown(bad_inputs, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,102 +2,11 @@
  * cases, backward (repeated indices accumulate), dropout's statistics and
  * determinism, and a bad-input case for every op (status and message). The
  * registry gradcheck (test_registry) covers the gradients numerically. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
-#include "nabla/nabla.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------ helpers */
 
-static void expect_values(const nb_tensor *t, const double *want, int64_t n) {
-    assert_non_null(t);
-    assert_int_equal(t->numel, n);
-    for (int64_t i = 0; i < n; i++) {
-        if (fabs(nb_get(t, i) - want[i]) > 1e-6 * (1 + fabs(want[i]))) {
-            print_error("element %lld: got %g, want %g\n", (long long)i, nb_get(t, i), want[i]);
-            fail();
-        }
-    }
-}
-#define EXPECT(t, ...)                                                                       \
-    do {                                                                                     \
-        const double want_[] = {__VA_ARGS__};                                                \
-        expect_values((t), want_, (int64_t)(sizeof want_ / sizeof want_[0]));                \
-    } while (0)
-
-static void expect_shape(const nb_tensor *t, nb_shape s) {
-    assert_non_null(t);
-    char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
-    if (!nb_shape_eq(t->shape, s)) {
-        print_error("shape %s, want %s\n", nb_shape_str(t->shape, a, sizeof a), nb_shape_str(s, b, sizeof b));
-        fail();
-    }
-}
-
 static nb_tensor *leaf(nb_shape s, const double *v) { return nb_set_requires_grad(nb_from_f64(s, v), true); }
-
-/* backward with an all-ones seed */
-static void backward_ones(nb_tensor *y) { assert_int_equal(nb_backward_with(y, nb_ones(y->dtype, y->shape)), NB_OK); }
-
-/* ------------------------------------------------------------ errors */
-
-static struct {
-    int count;
-    nb_status st;
-    char msg[1024];
-} g_err;
-
-static void handler(nb_status st, const char *msg, void *user) {
-    (void)user;
-    if (g_err.count++ == 0) {
-        g_err.st = st;
-        snprintf(g_err.msg, sizeof g_err.msg, "%s", msg);
-    }
-}
-
-static int setup_handler(void **state) {
-    (void)state;
-    nb_set_error_handler(handler, NULL);
-    return 0;
-}
-static int teardown_handler(void **state) {
-    (void)state;
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
-    return 0;
-}
-
-static void reset_err(void) {
-    memset(&g_err, 0, sizeof g_err);
-    nb_error_clear();
-}
-
-/* The call returns NULL, reports exactly one error with status st, and the
- * message contains each of the given pieces (op name, shapes). */
-static void check_err(const nb_tensor *r, nb_status st, const char *const *pieces, int np, const char *what) {
-    if (r != NULL || g_err.count != 1 || g_err.st != st) {
-        print_error("%s: result %p, %d errors, status %s (want %s): %s\n", what, (const void *)r, g_err.count,
-                    nb_status_str(g_err.st), nb_status_str(st), g_err.msg);
-        fail();
-    }
-    for (int i = 0; i < np; i++)
-        if (!strstr(g_err.msg, pieces[i])) {
-            print_error("%s: message \"%s\" lacks \"%s\"\n", what, g_err.msg, pieces[i]);
-            fail();
-        }
-    assert_int_equal(nb_error(), st);
-}
-#define EXPECT_ERR(call, st, ...)                                                            \
-    do {                                                                                     \
-        reset_err();                                                                         \
-        const nb_tensor *r_ = (call);                                                        \
-        const char *const p_[] = {__VA_ARGS__};                                              \
-        check_err(r_, (st), p_, (int)(sizeof p_ / sizeof p_[0]), #call);                     \
-    } while (0)
 
 /* ------------------------------------------------------------ gather, index_select, one_hot */
 
@@ -484,7 +393,7 @@ static void bad_inputs(void **state) {
     EXPECT_ERR(nb_maxout(x25, 2, 5), NB_ERR_AXIS, "maxout", "(2,5)");
 
     /* NULL in, NULL out, no new error */
-    reset_err();
+    tu_err_reset();
     nb_tensor *nul[] = {x, NULL};
     assert_null(nb_gather(NULL, 0, idx1));
     assert_null(nb_index_select(x, 0, NULL));
@@ -498,7 +407,7 @@ static void bad_inputs(void **state) {
     assert_null(nb_unsqueeze(NULL, 0));
     assert_null(nb_dropout(NULL, 0.5, true));
     assert_null(nb_maxout(NULL, 0, 2));
-    assert_int_equal(g_err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     nb_scope_end(&sc);
 }
 
@@ -516,7 +425,7 @@ int main(void) {
         cmocka_unit_test(dropout_eval_is_identity),
         cmocka_unit_test(dropout_statistics),
         cmocka_unit_test(maxout_values_and_grad),
-        cmocka_unit_test_setup_teardown(bad_inputs, setup_handler, teardown_handler),
+        cmocka_unit_test_setup_teardown(bad_inputs, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
