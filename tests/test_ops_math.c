@@ -5,61 +5,9 @@
  * and that the message names the op and the shapes. The registry test
  * gradchecks the same ops on random samples; the PyTorch reference test
  * compares them with torch. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
-#include "nabla/nabla.h"
+#include "test_util.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static nb_status g_st;
-static char g_msg[1024];
-static int g_calls;
-
-static void handler(nb_status st, const char *msg, void *user) {
-    (void)user;
-    g_st = st;
-    g_calls++;
-    snprintf(g_msg, sizeof g_msg, "%s", msg);
-}
-
-static int setup(void **state) {
-    (void)state;
-    nb_set_error_handler(handler, NULL);
-    nb_error_clear();
-    g_st = NB_OK;
-    g_calls = 0;
-    return 0;
-}
-static int teardown(void **state) {
-    (void)state;
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
-    return 0;
-}
-
-/* r must be NULL with status st, and the message must contain each of the
- * (up to 4, NULL-terminated) fragments. */
-static void expect_err_(nb_tensor *r, nb_status st, const char *const *frag, const char *file, int line) {
-    if (r != NULL || g_st != st) {
-        print_error("%s:%d: expected %s, got %s (result %p): %s\n", file, line, nb_status_str(st), nb_status_str(g_st),
-                    (void *)r, g_msg);
-        fail();
-    }
-    for (int i = 0; frag[i]; i++)
-        if (!strstr(g_msg, frag[i])) {
-            print_error("%s:%d: message \"%s\" lacks \"%s\"\n", file, line, g_msg, frag[i]);
-            fail();
-        }
-    nb_error_clear();
-    g_st = NB_OK;
-    g_msg[0] = '\0';
-}
-#define EXPECT_ERR(r, st, ...) expect_err_((r), (st), (const char *const[]){__VA_ARGS__, NULL}, __FILE__, __LINE__)
 
 static nb_tensor *f64(nb_shape s, const double *v, bool grad) {
     return nb_set_requires_grad(nb_from_f64(s, v), grad);
@@ -67,34 +15,6 @@ static nb_tensor *f64(nb_shape s, const double *v, bool grad) {
 #define V(...) ((const double[]){__VA_ARGS__})
 #define I(...) ((const int64_t[]){__VA_ARGS__})
 #define AX(...) ((const int[]){__VA_ARGS__})
-
-static void expect_vals_(const nb_tensor *t, const double *want, int64_t n, double tol, const char *file, int line) {
-    if (!t) {
-        print_error("%s:%d: tensor is NULL (%s)\n", file, line, nb_error_message());
-        fail();
-    }
-    if (t->numel != n) {
-        print_error("%s:%d: %lld elements, expected %lld\n", file, line, (long long)t->numel, (long long)n);
-        fail();
-    }
-    for (int64_t i = 0; i < n; i++) {
-        double a = nb_get(t, i), b = want[i];
-        bool ok = (isnan(b) && isnan(a)) || (isinf(b) && a == b) || fabs(a - b) <= tol * (1 + fabs(b));
-        if (!ok) {
-            print_error("%s:%d: element %lld is %.17g, expected %.17g\n", file, line, (long long)i, a, b);
-            fail();
-        }
-    }
-}
-#define EXPECT_VALS(t, tol, ...)                                                                   \
-    expect_vals_((t), (const double[]){__VA_ARGS__}, (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), \
-                 (tol), __FILE__, __LINE__)
-
-/* backward with an all-ones seed (any shape) */
-static void backward_ones(nb_tensor *y) {
-    assert_non_null(y);
-    assert_int_equal(nb_backward_with(y, nb_ones(y->dtype, y->shape)), NB_OK);
-}
 
 static void expect_finite(const nb_tensor *t) {
     assert_non_null(t);
@@ -259,8 +179,9 @@ static void test_unary(void **state) {
     EXPECT_ERR(nb_square(xi), NB_ERR_DTYPE, "square", "x is (3) i64");
     EXPECT_ERR(nb_reciprocal(xi), NB_ERR_DTYPE, "reciprocal", "x is (3) i64");
     /* NULL in, NULL out, no new error */
+    tu_err_reset();
     assert_null(nb_softplus(NULL));
-    assert_int_equal(g_st, NB_OK);
+    assert_int_equal(tu_err.count, 0);
     nb_scope_end(&s);
 }
 
@@ -606,19 +527,19 @@ static void test_steady_state_memory(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_maximum_minimum, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_clamp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_where, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_unary, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_min, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_argmax_argmin, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_logsumexp, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_var_std, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softmax, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_nll, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_bce_with_logits, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_softplus_stable, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_steady_state_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_maximum_minimum, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_clamp, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_where, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_unary, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_max_min, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_argmax_argmin, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_logsumexp, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_var_std, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_softmax, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_nll, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_bce_with_logits, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_softplus_stable, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_steady_state_memory, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
