@@ -1,51 +1,11 @@
 /* test_autograd.c — the tape and backward: accumulation, seeds, reuse,
  * broadcasting, no-grad mode, views, version counters, tracing, anomaly mode
  * and scopes. Errors are caught by a handler and checked by text. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdio.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
-#include "nabla/nabla.h"
 
 /* ------------------------------------------------------------ helpers */
-
-static struct {
-    int count;
-    nb_status st;
-    char msg[1024];
-} err;
-
-static void on_error(nb_status st, const char *msg, void *user) {
-    (void)user;
-    err.count++;
-    err.st = st;
-    snprintf(err.msg, sizeof err.msg, "%s", msg);
-}
-
-static int setup(void **state) {
-    (void)state;
-    memset(&err, 0, sizeof err);
-    nb_set_error_handler(on_error, NULL);
-    nb_error_clear();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
-    nb_anomaly_mode(false);
-    nb_trace_backward(NULL, false);
-    /* a failed test may leave scopes open or grad mode off: restore both */
-    for (nb_scope *s; (s = nb_scope_current()) != NULL;) nb_scope_end(&s);
-    while (!nb_grad_enabled()) nb_no_grad_end();
-    return 0;
-}
 
 static nb_tensor *vec(int n, const double *v, bool rg) {
     return nb_set_requires_grad(nb_from_f64(NB_SHAPE(n), v), rg);
@@ -105,7 +65,7 @@ static void grads_accumulate_over_two_backwards(void **state) {
     assert_int_equal(nb_backward(y), NB_OK);
     assert_vals(x->grad, (double[]){2, -4, 6}, 3, 1e-12);
     nb_zero_grad((nb_tensor *)NULL); /* accepted */
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     nb_scope_end(&s);
 }
 
@@ -154,9 +114,9 @@ static void backward_with_seed(void **state) {
     assert_vals(x->grad, (double[]){-1, -2, -3}, 3, 0);
     /* wrong seed shape or dtype */
     assert_int_equal(nb_backward_with(y, nb_ones(NB_F64, NB_SHAPE(4))), NB_ERR_SHAPE);
-    assert_non_null(strstr(err.msg, "seed is (4) f64 but root is (3) f64"));
+    assert_non_null(strstr(tu_err.last_msg, "seed is (4) f64 but root is (3) f64"));
     assert_int_equal(nb_backward_with(y, nb_ones(NB_F32, NB_SHAPE(3))), NB_ERR_DTYPE);
-    assert_non_null(strstr(err.msg, "seed is (3) f32"));
+    assert_non_null(strstr(tu_err.last_msg, "seed is (3) f32"));
     nb_scope_end(&s);
 }
 
@@ -231,13 +191,13 @@ static void no_grad_records_nothing(void **state) {
     assert_int_equal(nb_tape_len(y), 0);
     /* backward of it is a graph error */
     assert_int_equal(nb_backward(y), NB_ERR_GRAPH);
-    assert_non_null(strstr(err.msg, "does not require grad"));
+    assert_non_null(strstr(tu_err.last_msg, "does not require grad"));
     assert_null(x->grad);
     /* unbalanced end is reported */
-    err.count = 0;
+    tu_err.count = 0;
     nb_no_grad_end();
-    assert_int_equal(err.count, 1);
-    assert_int_equal(err.st, NB_ERR_ARG);
+    assert_int_equal(tu_err.count, 1);
+    assert_int_equal(tu_err.last_st, NB_ERR_ARG);
     assert_true(nb_grad_enabled());
     /* NB_NO_GRAD block */
     nb_tensor *w = NULL;
@@ -284,7 +244,7 @@ static void reshape_is_a_view_sharing_the_version(void **state) {
     NB_NO_GRAD { nb_add_(nb_reshape(x, NB_SHAPE(3, 2)), nb_scalar(NB_F64, 1)); }
     assert_true(nb_get(x, 0) == 1);
     assert_int_equal(nb_backward(y), NB_ERR_VERSION);
-    assert_non_null(strstr(err.msg, "mul"));
+    assert_non_null(strstr(tu_err.last_msg, "mul"));
     nb_scope_end(&s);
 }
 
@@ -296,11 +256,11 @@ static void modified_saved_input_is_caught(void **state) {
     nb_tensor *y = nb_sum_all(nb_mul(x, w));
     NB_NO_GRAD { assert_non_null(nb_add_(x, nb_scalar(NB_F64, 1))); }
     assert_int_equal(nb_backward(y), NB_ERR_VERSION);
-    assert_int_equal(err.st, NB_ERR_VERSION);
+    assert_int_equal(tu_err.last_st, NB_ERR_VERSION);
     assert_int_equal(nb_error(), NB_ERR_VERSION);
-    assert_non_null(strstr(err.msg, "nabla: mul: input 0 (x, "));
-    assert_non_null(strstr(err.msg, "modified in place"));
-    assert_non_null(strstr(err.msg, "version 1, backward expected version 0"));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: mul: input 0 (x, "));
+    assert_non_null(strstr(tu_err.last_msg, "modified in place"));
+    assert_non_null(strstr(tu_err.last_msg, "version 1, backward expected version 0"));
     assert_null(w->grad); /* mul's backward did not run */
     nb_error_clear();
     /* an op that saves nothing (add) does not care */
@@ -314,15 +274,15 @@ static void modified_saved_input_is_caught(void **state) {
     nb_tensor *le = nb_sum_all(e);
     NB_NO_GRAD { nb_fill_(e, 0); }
     assert_int_equal(nb_backward(le), NB_ERR_VERSION);
-    assert_non_null(strstr(err.msg, "exp"));
-    assert_non_null(strstr(err.msg, "output was modified in place"));
+    assert_non_null(strstr(tu_err.last_msg, "exp"));
+    assert_non_null(strstr(tu_err.last_msg, "output was modified in place"));
     /* nb_set bumps the version too */
     nb_error_clear();
     nb_tensor *q = vec(2, (double[]){1, 2}, true);
     nb_tensor *lq = nb_sum_all(nb_log(q));
     nb_set(q, 0, 7);
     assert_int_equal(nb_backward(lq), NB_ERR_VERSION);
-    assert_non_null(strstr(err.msg, "nabla: log: "));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: log: "));
     nb_scope_end(&s);
 }
 
@@ -332,14 +292,14 @@ static void inplace_on_graph_refused_with_grad_on(void **state) {
     nb_tensor *w = nb_set_name(vec(2, (double[]){1, 2}, true), "w");
     nb_tensor *d = nb_ones(NB_F64, NB_SHAPE(2));
     assert_null(nb_add_(w, d));
-    assert_int_equal(err.st, NB_ERR_GRAPH);
-    assert_string_equal(err.msg, "nabla: add_: dst 'w' is (2) is a leaf that requires grad; in-place updates of it "
+    assert_int_equal(tu_err.last_st, NB_ERR_GRAPH);
+    assert_string_equal(tu_err.last_msg, "nabla: add_: dst 'w' is (2) is a leaf that requires grad; in-place updates of it "
                                  "must run under nb_no_grad (as optimizers do)");
     assert_true(nb_get(w, 0) == 1);
     assert_int_equal(*w->version, 0);
     nb_tensor *h = nb_mul(w, w);
     assert_null(nb_scale_(h, 2));
-    assert_non_null(strstr(err.msg, "is part of a recorded graph"));
+    assert_non_null(strstr(tu_err.last_msg, "is part of a recorded graph"));
     /* a tensor that does not require grad is fine with grad on */
     assert_ptr_equal(nb_add_(d, d), d);
     assert_true(nb_get(d, 1) == 2);
@@ -352,10 +312,10 @@ static void inplace_on_graph_refused_with_grad_on(void **state) {
     nb_tensor *v = NULL;
     NB_NO_GRAD { v = nb_reshape(w, NB_SHAPE(2, 1)); }
     assert_false(v->requires_grad);
-    err.st = NB_OK;
+    tu_err.last_st = NB_OK;
     assert_null(nb_fill_(v, 7));
-    assert_int_equal(err.st, NB_ERR_GRAPH);
-    assert_non_null(strstr(err.msg, "is a view of 'w'"));
+    assert_int_equal(tu_err.last_st, NB_ERR_GRAPH);
+    assert_non_null(strstr(tu_err.last_msg, "is a view of 'w'"));
     assert_vals(w, (double[]){0, 1}, 2, 0);
     NB_NO_GRAD { assert_ptr_equal(nb_fill_(v, 7), v); }
     assert_vals(w, (double[]){7, 7}, 2, 0);
@@ -426,8 +386,8 @@ static void graph_dot_names_the_ops(void **state) {
     assert_string_equal(buf + n - 2, "}\n");
     /* an unwritable path is an i/o error, not a crash */
     assert_int_equal(nb_graph_dot(l, "/nonexistent-dir/x.dot"), NB_ERR_IO);
-    assert_int_equal(err.st, NB_ERR_IO);
-    assert_non_null(strstr(err.msg, "/nonexistent-dir/x.dot"));
+    assert_int_equal(tu_err.last_st, NB_ERR_IO);
+    assert_non_null(strstr(tu_err.last_msg, "/nonexistent-dir/x.dot"));
     nb_scope_end(&s);
 }
 
@@ -507,30 +467,30 @@ static void anomaly_forward_names_the_op(void **state) {
     nb_tensor *x = vec(3, (double[]){1, 0, 2}, true);
     nb_tensor *y = nb_log(x); /* not in anomaly mode: nothing said */
     assert_non_null(y);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     assert_true(isinf(nb_get(y, 1)));
     nb_anomaly_mode(true);
     y = nb_log(x);
-    assert_int_equal(err.count, 1);
-    assert_int_equal(err.st, NB_ERR_NAN);
+    assert_int_equal(tu_err.count, 1);
+    assert_int_equal(tu_err.last_st, NB_ERR_NAN);
     assert_int_equal(nb_error(), NB_ERR_NAN);
-    assert_non_null(strstr(err.msg, "nabla: log: "));
-    assert_non_null(strstr(err.msg, "forward"));
-    assert_non_null(strstr(err.msg, "-inf"));
-    assert_non_null(strstr(err.msg, "element 1"));
-    assert_non_null(strstr(err.msg, "(3)"));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: log: "));
+    assert_non_null(strstr(tu_err.last_msg, "forward"));
+    assert_non_null(strstr(tu_err.last_msg, "-inf"));
+    assert_non_null(strstr(tu_err.last_msg, "element 1"));
+    assert_non_null(strstr(tu_err.last_msg, "(3)"));
     /* NaN and +inf are told apart */
     nb_tensor *nan_in = nb_from_f64(NB_SHAPE(2), (double[]){-1, 1});
     nb_sqrt(nan_in);
-    assert_non_null(strstr(err.msg, "nabla: sqrt: "));
-    assert_non_null(strstr(err.msg, "NaN at element 0"));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: sqrt: "));
+    assert_non_null(strstr(tu_err.last_msg, "NaN at element 0"));
     nb_exp(nb_from_f64(NB_SHAPE(2), (double[]){1, 1000}));
-    assert_non_null(strstr(err.msg, "nabla: exp: "));
-    assert_non_null(strstr(err.msg, " inf at element 1"));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: exp: "));
+    assert_non_null(strstr(tu_err.last_msg, " inf at element 1"));
     nb_anomaly_mode(false);
-    err.count = 0;
+    tu_err.count = 0;
     nb_log(x);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     nb_scope_end(&s);
 }
 
@@ -542,20 +502,20 @@ static void anomaly_backward_names_the_op(void **state) {
     nb_tensor *zero = nb_zeros(NB_F64, NB_SHAPE(2));
     nb_tensor *l = nb_sum_all(nb_mul(nb_sqrt(x), zero));
     nb_anomaly_mode(true);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     assert_int_equal(nb_backward(l), NB_ERR_NAN);
-    assert_int_equal(err.count, 1);
-    assert_non_null(strstr(err.msg, "nabla: sqrt: "));
-    assert_non_null(strstr(err.msg, "backward"));
-    assert_non_null(strstr(err.msg, "NaN at element 1"));
+    assert_int_equal(tu_err.count, 1);
+    assert_non_null(strstr(tu_err.last_msg, "nabla: sqrt: "));
+    assert_non_null(strstr(tu_err.last_msg, "backward"));
+    assert_non_null(strstr(tu_err.last_msg, "NaN at element 1"));
     /* still caught when an older, unrelated error is sticky */
     nb_error_clear();
     nb_item(x); /* a shape error, kept */
     assert_int_equal(nb_error(), NB_ERR_SHAPE);
     nb_zero_grad(x);
-    err.count = 0;
+    tu_err.count = 0;
     assert_int_equal(nb_backward(l), NB_ERR_NAN);
-    assert_int_equal(err.count, 1);
+    assert_int_equal(tu_err.count, 1);
     assert_int_equal(nb_error(), NB_ERR_SHAPE); /* the first error stays */
     nb_anomaly_mode(false);
     /* without anomaly mode: NaN quietly */
@@ -586,8 +546,8 @@ static void scopes_nest_and_end_innermost_first(void **state) {
     /* ending the outer one first is an error; nothing is freed */
     nb_scope *s1_copy = s1;
     nb_scope_end(&s1);
-    assert_int_equal(err.st, NB_ERR_SCOPE);
-    assert_non_null(strstr(err.msg, "nabla: scope_end: scopes must end innermost first"));
+    assert_int_equal(tu_err.last_st, NB_ERR_SCOPE);
+    assert_non_null(strstr(tu_err.last_msg, "nabla: scope_end: scopes must end innermost first"));
     assert_ptr_equal(s1, s1_copy);
     assert_ptr_equal(nb_scope_current(), s2);
     assert_true(nb_get(b, 2) == 1);
@@ -659,31 +619,31 @@ static void many_scopes_reuse_memory(void **state) {
         opened++;
     }
     assert_true(opened < 70);
-    assert_int_equal(err.st, NB_ERR_SCOPE);
+    assert_int_equal(tu_err.last_st, NB_ERR_SCOPE);
     while (opened > 0) nb_scope_end(&st[--opened]);
     assert_null(nb_scope_current());
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(grads_accumulate_over_two_backwards, setup, teardown),
-        cmocka_unit_test_setup_teardown(leaf_root_gets_the_seed, setup, teardown),
-        cmocka_unit_test_setup_teardown(nonleaf_grads_restart_from_zero, setup, teardown),
-        cmocka_unit_test_setup_teardown(backward_with_seed, setup, teardown),
-        cmocka_unit_test_setup_teardown(tensor_used_twice_gets_both, setup, teardown),
-        cmocka_unit_test_setup_teardown(broadcast_backward_sums_to_input_shape, setup, teardown),
-        cmocka_unit_test_setup_teardown(no_grad_records_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(reshape_is_a_view_sharing_the_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(modified_saved_input_is_caught, setup, teardown),
-        cmocka_unit_test_setup_teardown(inplace_on_graph_refused_with_grad_on, setup, teardown),
-        cmocka_unit_test_setup_teardown(tape_print_lists_ops_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(graph_dot_names_the_ops, setup, teardown),
-        cmocka_unit_test_setup_teardown(backward_trace_prints_nodes_and_grads, setup, teardown),
-        cmocka_unit_test_setup_teardown(anomaly_forward_names_the_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(anomaly_backward_names_the_op, setup, teardown),
-        cmocka_unit_test_setup_teardown(scopes_nest_and_end_innermost_first, setup, teardown),
-        cmocka_unit_test_setup_teardown(persistent_grad_outlives_scope, setup, teardown),
-        cmocka_unit_test_setup_teardown(many_scopes_reuse_memory, setup, teardown),
+        cmocka_unit_test_setup_teardown(grads_accumulate_over_two_backwards, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(leaf_root_gets_the_seed, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(nonleaf_grads_restart_from_zero, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(backward_with_seed, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(tensor_used_twice_gets_both, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(broadcast_backward_sums_to_input_shape, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(no_grad_records_nothing, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(reshape_is_a_view_sharing_the_version, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(modified_saved_input_is_caught, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(inplace_on_graph_refused_with_grad_on, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(tape_print_lists_ops_in_order, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(graph_dot_names_the_ops, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(backward_trace_prints_nodes_and_grads, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(anomaly_forward_names_the_op, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(anomaly_backward_names_the_op, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(scopes_nest_and_end_innermost_first, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(persistent_grad_outlives_scope, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(many_scopes_reuse_memory, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
