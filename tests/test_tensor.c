@@ -1,44 +1,13 @@
 /* test_tensor.c — tensors: creation, shapes up to 8 dims, copies, casts,
  * names, element access, the seeded generator, dtype names and printing. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdio.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
-#include "nabla/nabla.h"
-
-static struct {
-    int count;
-    nb_status st;
-    char msg[1024];
-} err;
-
-static void on_error(nb_status st, const char *msg, void *user) {
-    (void)user;
-    err.count++;
-    err.st = st;
-    snprintf(err.msg, sizeof err.msg, "%s", msg);
-}
 
 static nb_scope *scope;
 
 static int setup(void **state) {
-    (void)state;
-    memset(&err, 0, sizeof err);
-    nb_set_error_handler(on_error, NULL);
-    nb_error_clear();
+    tu_setup(state);
     scope = nb_scope_begin();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    for (nb_scope *s; (s = nb_scope_current()) != NULL;) nb_scope_end(&s);
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
     return 0;
 }
 
@@ -94,7 +63,7 @@ static void zeros_ones_full(void **state) {
     assert_int_equal(nb_numel(e), 0);
     nb_tensor *e2 = nb_zeros(NB_F32, NB_SHAPE(3, 0));
     assert_int_equal(nb_numel(e2), 0);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 }
 
 static void from_data_copies(void **state) {
@@ -143,9 +112,9 @@ static void arange_like_numpy(void **state) {
     assert_int_equal(nb_numel(e3), 0);
     /* a fresh tensor starts at version 0 */
     assert_int_equal(*a->version, 0);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     assert_null(nb_arange(NB_F32, 0, INFINITY, 1));
-    assert_int_equal(err.st, NB_ERR_ARG);
+    assert_int_equal(tu_err.last_st, NB_ERR_ARG);
 }
 
 static double mean_of(const nb_tensor *t) {
@@ -242,7 +211,7 @@ static void shapes_up_to_8_dims(void **state) {
     char small[5];
     nb_shape_str(NB_SHAPE(64, 784), small, sizeof small);
     assert_int_equal(strlen(small), 4);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 }
 
 /* ------------------------------------------------------------ copy, cast, names */
@@ -295,7 +264,7 @@ static void cast_f32_f64(void **state) {
     assert_int_equal(x->grad->dtype, NB_F32);
     assert_true(nb_f32(x->grad)[0] == 3.0f);
     assert_true(nb_f32(x->grad)[1] == -4.0f);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 }
 
 static void names(void **state) {
@@ -315,7 +284,7 @@ static void names(void **state) {
     /* names reach error messages */
     nb_set_name(t, "bias");
     nb_add(t, nb_zeros(NB_F32, NB_SHAPE(3)));
-    assert_non_null(strstr(err.msg, "a 'bias' is (2)"));
+    assert_non_null(strstr(tu_err.last_msg, "a 'bias' is (2)"));
     /* and nb_describe */
     char d[NB_DESCRIBE_LEN];
     assert_string_equal(nb_describe(t, "w", d, sizeof d), "w 'bias' is (2)");
@@ -328,9 +297,9 @@ static void item_get_set(void **state) {
     assert_true(nb_item(nb_full(NB_F64, NB_SHAPE(1, 1, 1), -3)) == -3);
     assert_true(nb_item(nb_full(NB_I64, NB_SHAPE(1), 12)) == 12);
     assert_true(isnan(nb_item(NULL)));
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     assert_true(isnan(nb_item(nb_zeros(NB_F32, NB_SHAPE(2)))));
-    assert_int_equal(err.st, NB_ERR_SHAPE);
+    assert_int_equal(tu_err.last_st, NB_ERR_SHAPE);
     assert_true(isnan(nb_item(nb_zeros(NB_F32, NB_SHAPE(0)))));
     nb_tensor *t = nb_zeros(NB_F32, NB_SHAPE(2, 2));
     nb_set(t, 3, 2.5);
@@ -405,18 +374,18 @@ static void print_large_summarised(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(zeros_ones_full, setup, teardown),
-        cmocka_unit_test_setup_teardown(from_data_copies, setup, teardown),
-        cmocka_unit_test_setup_teardown(arange_like_numpy, setup, teardown),
-        cmocka_unit_test_setup_teardown(rand_randn_seeded, setup, teardown),
-        cmocka_unit_test_setup_teardown(shapes_up_to_8_dims, setup, teardown),
-        cmocka_unit_test_setup_teardown(copy_is_detached, setup, teardown),
-        cmocka_unit_test_setup_teardown(cast_f32_f64, setup, teardown),
-        cmocka_unit_test_setup_teardown(names, setup, teardown),
-        cmocka_unit_test_setup_teardown(item_get_set, setup, teardown),
-        cmocka_unit_test_setup_teardown(dtype_names_and_sizes, setup, teardown),
-        cmocka_unit_test_setup_teardown(print_small_exact, setup, teardown),
-        cmocka_unit_test_setup_teardown(print_large_summarised, setup, teardown),
+        cmocka_unit_test_setup_teardown(zeros_ones_full, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(from_data_copies, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(arange_like_numpy, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(rand_randn_seeded, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(shapes_up_to_8_dims, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(copy_is_detached, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(cast_f32_f64, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(names, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(item_get_set, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(dtype_names_and_sizes, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(print_small_exact, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(print_large_summarised, setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
