@@ -12,32 +12,10 @@
  * breadth: every op family (core, math, index, conv), layers and losses,
  * autograd misuse and optimizers. Loader misuse is at the end (io never uses
  * the handler: its errors come back as statuses and text). */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
-#include <stdint.h>
-#include <stdio.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 #include <zlib.h>
-#include "nabla/nabla.h"
-
-static struct {
-    int count;
-    nb_status st;       /* the first error of the case */
-    char msg[1024];
-} err;
-
-static void on_error(nb_status st, const char *msg, void *user) {
-    (void)user;
-    if (err.count++ == 0) {
-        err.st = st;
-        snprintf(err.msg, sizeof err.msg, "%s", msg);
-    }
-}
 
 /* ----------------------------------------------------------- helpers */
 
@@ -325,44 +303,26 @@ static bool run_case(int i) {
     }
 }
 
-static int setup(void **state) {
-    (void)state;
-    memset(&err, 0, sizeof err);
-    nb_set_error_handler(on_error, NULL);
-    nb_error_clear();
-    return 0;
-}
-
-static int teardown(void **state) {
-    (void)state;
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
-    for (nb_scope *s; (s = nb_scope_current()) != NULL;) nb_scope_end(&s);
-    while (!nb_grad_enabled()) nb_no_grad_end();
-    return 0;
-}
-
 static void catalog(void **state) {
     (void)state;
     int bad = 0;
     nb_seed(8);
     for (int i = 0; i < NCASES; i++) {
-        memset(&err, 0, sizeof err);
-        nb_error_clear();
+        tu_err_reset();
         nb_scope *s = nb_scope_begin();
         bool failed = run_case(i);
         nb_scope_end(&s);
         const bad_case *c = &CASES[i];
         const char *why = NULL;
-        if (err.count == 0) why = "no error reported";
-        else if (err.st != c->st) why = "wrong status";
-        else if (!strstr(err.msg, c->needle)) why = "message does not name it";
+        if (tu_err.count == 0) why = "no error reported";
+        else if (tu_err.st != c->st) why = "wrong status";
+        else if (!strstr(tu_err.msg, c->needle)) why = "message does not name it";
         else if (!failed) why = "the call returned a value after reporting an error";
         if (why) {
             bad++;
             printf("FAIL case %d (%s, '%s'): %s\n  code: %s\n  got: %s [%s] (%d errors)\n", i,
-                   nb_status_str(c->st), c->needle, why, c->code, err.count ? nb_status_str(err.st) : "-",
-                   err.msg, err.count);
+                   nb_status_str(c->st), c->needle, why, c->code, tu_err.count ? nb_status_str(tu_err.st) : "-",
+                   tu_err.msg, tu_err.count);
         }
     }
     assert_int_equal(bad, 0);
@@ -399,8 +359,8 @@ static void null_inputs_propagate(void **state) {
     assert_null(nb_forward(lin, NULL));
     nb_module_free(lin);
     nb_scope_end(&s);
-    if (err.count) printf("unexpected report: %s\n", err.msg);
-    assert_int_equal(err.count, 0);
+    if (tu_err.count) printf("unexpected report: %s\n", tu_err.msg);
+    assert_int_equal(tu_err.count, 0);
     assert_int_equal(nb_error(), NB_OK);
     printf("NULL propagation: %d ops return NULL silently\n", count + 1);
 }
@@ -462,7 +422,7 @@ static void extreme_logits_stay_finite(void **state) {
         assert_true(all_finite(neg->grad) && nb_get(neg->grad, 0) == 0.0);
         nb_scope_end(&s);
     }
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 }
 
 /* Anomaly mode names the FIRST op of a chain that made a non-finite value:
@@ -476,22 +436,21 @@ static void anomaly_names_the_first_op_of_a_chain(void **state) {
     nb_anomaly_mode(true);
     nb_tensor *h = nb_mul(nb_exp(nb_mul(nb_log(x), w)), w); /* log(0) = -inf first */
     nb_tensor *l = nb_sum_all(nb_tanh(nb_add_scalar(h, 1)));
-    assert_true(err.count >= 1);
-    assert_int_equal(err.st, NB_ERR_NAN);
-    assert_non_null(strstr(err.msg, "nabla: log: "));
-    assert_non_null(strstr(err.msg, "forward"));
+    assert_true(tu_err.count >= 1);
+    assert_int_equal(tu_err.st, NB_ERR_NAN);
+    assert_non_null(strstr(tu_err.msg, "nabla: log: "));
+    assert_non_null(strstr(tu_err.msg, "forward"));
     /* backward: the chain is finite forward after the log is removed, but
      * log's gradient at 0 is inf: the first backward op to make it is log */
-    memset(&err, 0, sizeof err);
-    nb_error_clear();
+    tu_err_reset();
     nb_anomaly_mode(false);
     nb_tensor *z = RG(nb_from_f64(NB_SHAPE(2), (const double[]){0, 1}));
     nb_tensor *m = nb_sum_all(nb_mul(nb_relu(nb_log(z)), nb_full(NB_F64, NB_SHAPE(2), 3)));
     nb_anomaly_mode(true);
     assert_int_equal(nb_backward(m), NB_ERR_NAN);
-    assert_int_equal(err.st, NB_ERR_NAN);
-    assert_non_null(strstr(err.msg, "nabla: log: "));
-    assert_non_null(strstr(err.msg, "backward"));
+    assert_int_equal(tu_err.st, NB_ERR_NAN);
+    assert_non_null(strstr(tu_err.msg, "nabla: log: "));
+    assert_non_null(strstr(tu_err.msg, "backward"));
     nb_anomaly_mode(false);
     (void)l;
     nb_scope_end(&s);
@@ -514,13 +473,13 @@ static void loaders_refuse_bad_files(void **state) {
     fwrite(bomb, 1, sizeof bomb, f);
     fclose(f);
     nb_tensor *t = NULL;
-    memset(&err, 0, sizeof err);
+    tu_err_reset();
     nb_mem_stats before = nb_mem_stats_get();
     assert_int_equal(nb_idx_load(path, NB_F32, &t, msg, sizeof msg), NB_ERR_IO);
     assert_null(t);
     assert_non_null(strstr(msg, "truncated"));
     assert_true(nb_mem_stats_get().heap_peak - before.heap_peak < (1u << 20));
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
     /* the committed regression inputs of the fuzzers, if the tree is here */
     static const char *regress[] = {NB_FUZZ_CORPUS "/fuzz_idx/regress_alloc_bomb_plain",
                                     NB_FUZZ_CORPUS "/fuzz_idx_gz/regress_alloc_bomb_gz"};
@@ -560,16 +519,16 @@ static void loaders_refuse_bad_files(void **state) {
     assert_int_not_equal(nb_checkpoint_save(path, NULL, 1, NULL, msg, sizeof msg), NB_OK);
     nb_tensor_free(w);
     remove(dir);
-    assert_int_equal(err.count, 0);
+    assert_int_equal(tu_err.count, 0);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(catalog, setup, teardown),
-        cmocka_unit_test_setup_teardown(null_inputs_propagate, setup, teardown),
-        cmocka_unit_test_setup_teardown(extreme_logits_stay_finite, setup, teardown),
-        cmocka_unit_test_setup_teardown(anomaly_names_the_first_op_of_a_chain, setup, teardown),
-        cmocka_unit_test_setup_teardown(loaders_refuse_bad_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(catalog, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(null_inputs_propagate, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(extreme_logits_stay_finite, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(anomaly_names_the_first_op_of_a_chain, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(loaders_refuse_bad_files, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
