@@ -4,15 +4,8 @@
  * swap, train/eval), dropout statistics, shape errors that name the layer,
  * and the initializers' statistics. The PyTorch comparisons are in
  * test_nn_reference.c. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
-
-#include "nabla/nabla.h"
 
 /* ---------------------------------------------------------------- gradcheck helpers */
 
@@ -298,62 +291,53 @@ static void sequential_and_buffers(void **state) {
     nb_module_free(NULL);
 }
 
-static nb_status last_status;
-static char last_msg[1024];
-static void handler(nb_status st, const char *msg, void *user) {
-    (void)user;
-    last_status = st;
-    snprintf(last_msg, sizeof last_msg, "%s", msg);
-}
-
 static void bad_input_names_layer(void **state) {
     (void)state;
-    nb_set_error_handler(handler, NULL);
     nb_module *m = mlp_new();
     nb_scope *s = nb_scope_begin();
 
-    nb_error_clear();
+    tu_err_reset();
     assert_null(nb_forward(m, nb_zeros(NB_F32, NB_SHAPE(2, 5))));
-    assert_int_equal(last_status, NB_ERR_SHAPE);
-    assert_non_null(strstr(last_msg, "Linear"));
-    assert_non_null(strstr(last_msg, "'fc1'"));
-    assert_non_null(strstr(last_msg, "(*,4)"));
-    assert_non_null(strstr(last_msg, "(2,5)"));
+    assert_int_equal(tu_err.st, NB_ERR_SHAPE);
+    assert_non_null(strstr(tu_err.msg, "Linear"));
+    assert_non_null(strstr(tu_err.msg, "'fc1'"));
+    assert_non_null(strstr(tu_err.msg, "(*,4)"));
+    assert_non_null(strstr(tu_err.msg, "(2,5)"));
 
     nb_module *conv = nb_sequential(nb_conv2d_layer(3, 8, 3, 1, 1), NULL);
-    nb_error_clear();
+    tu_err_reset();
     assert_null(nb_forward(conv, nb_zeros(NB_F32, NB_SHAPE(2, 1, 8, 8))));
-    assert_non_null(strstr(last_msg, "Conv2d"));
-    assert_non_null(strstr(last_msg, "(N,3,H,W)"));
-    assert_non_null(strstr(last_msg, "(2,1,8,8)"));
-    nb_error_clear();
+    assert_non_null(strstr(tu_err.msg, "Conv2d"));
+    assert_non_null(strstr(tu_err.msg, "(N,3,H,W)"));
+    assert_non_null(strstr(tu_err.msg, "(2,1,8,8)"));
+    tu_err_reset();
     assert_null(nb_forward(conv, nb_zeros(NB_F32, NB_SHAPE(8, 8))));
-    assert_non_null(strstr(last_msg, "(8,8)"));
+    assert_non_null(strstr(tu_err.msg, "(8,8)"));
 
     nb_module *bn = nb_batchnorm2d(4);
-    nb_error_clear();
+    tu_err_reset();
     assert_null(nb_forward(bn, nb_zeros(NB_F32, NB_SHAPE(2, 3, 4, 4))));
-    assert_non_null(strstr(last_msg, "BatchNorm2d"));
-    assert_non_null(strstr(last_msg, "(N,4,H,W)"));
-    assert_non_null(strstr(last_msg, "(2,3,4,4)"));
+    assert_non_null(strstr(tu_err.msg, "BatchNorm2d"));
+    assert_non_null(strstr(tu_err.msg, "(N,4,H,W)"));
+    assert_non_null(strstr(tu_err.msg, "(2,3,4,4)"));
 
-    nb_error_clear(); /* dtype: an f64 input to an f32 layer */
+    tu_err_reset(); /* dtype: an f64 input to an f32 layer */
     assert_null(nb_forward(m, nb_zeros(NB_F64, NB_SHAPE(2, 4))));
-    assert_int_equal(last_status, NB_ERR_DTYPE);
+    assert_int_equal(tu_err.st, NB_ERR_DTYPE);
 
     nb_module *emb = nb_embedding(5, 2);
     int64_t bad[] = {1, 5};
-    nb_error_clear();
+    tu_err_reset();
     assert_null(nb_forward(emb, nb_from_i64(NB_SHAPE(2), bad)));
-    assert_non_null(strstr(last_msg, "index 5"));
+    assert_non_null(strstr(tu_err.msg, "index 5"));
 
-    nb_error_clear(); /* a failed constructor inside nb_sequential gives NULL, no leak */
+    tu_err_reset(); /* a failed constructor inside nb_sequential gives NULL, no leak */
     assert_null(nb_sequential(nb_linear(2, 2), nb_linear(0, 2), nb_relu_layer(), NULL));
-    assert_int_equal(last_status, NB_ERR_ARG);
-    nb_error_clear();
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
+    tu_err_reset();
     assert_null(nb_module_add(m, "fc1", nb_relu_layer())); /* a taken name */
-    assert_int_equal(last_status, NB_ERR_ARG);
-    nb_error_clear();
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
+    tu_err_reset();
     assert_null(nb_forward(m, NULL)); /* NULL in, NULL out, no new error */
     assert_int_equal(nb_error(), NB_OK);
 
@@ -362,8 +346,6 @@ static void bad_input_names_layer(void **state) {
     nb_module_free(conv);
     nb_module_free(bn);
     nb_module_free(emb);
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
 }
 
 static void dropout_train_and_eval(void **state) {
@@ -482,7 +464,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gradcheck_layers),     cmocka_unit_test(gradcheck_losses),
         cmocka_unit_test(custom_struct_model),  cmocka_unit_test(sequential_and_buffers),
-        cmocka_unit_test(bad_input_names_layer), cmocka_unit_test(dropout_train_and_eval),
+        cmocka_unit_test_setup_teardown(bad_input_names_layer, tu_setup, tu_teardown),
+        cmocka_unit_test(dropout_train_and_eval),
         cmocka_unit_test(initializers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

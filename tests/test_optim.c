@@ -2,15 +2,8 @@
  * test_nn_reference.c: flat memory over a 200-step Adam loop, named state
  * (and resuming from it exactly), skipped parameters, option checks,
  * schedules, early stopping with restore-best, EMA and weight averaging. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
-
-#include "nabla/nabla.h"
 
 static nb_module *small_net(void) {
     return nb_sequential(nb_linear(6, 16), nb_batchnorm1d(16), nb_relu_layer(), nb_dropout_layer(0.2),
@@ -151,31 +144,24 @@ static void plain_tensors_and_skips(void **state) {
     }
 }
 
-static nb_status last_status;
-static void handler(nb_status st, const char *msg, void *user) {
-    (void)user, (void)msg;
-    last_status = st;
-}
-
 static void option_errors(void **state) {
     (void)state;
-    nb_set_error_handler(handler, NULL);
     nb_module *m = nb_linear(2, 2);
     nb_optim_opts o = nb_optim_defaults(NB_OPTIM_SGD);
     o.nesterov = true; /* needs momentum */
-    last_status = NB_OK;
+    tu_err_reset();
     assert_null(nb_optim_new_module(&o, m));
-    assert_int_equal(last_status, NB_ERR_ARG);
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
     o = nb_optim_defaults(NB_OPTIM_ADAM);
     o.beta2 = 1.0;
     assert_null(nb_optim_new_module(&o, m));
     assert_null(nb_optim_sgd(m, -1, 0));
     nb_scope *s = nb_scope_begin();
     nb_tensor *scoped = nb_set_requires_grad(nb_zeros(NB_F32, NB_SHAPE(2)), true);
-    last_status = NB_OK;
+    tu_err_reset();
     o = nb_optim_defaults(NB_OPTIM_SGD);
     assert_null(nb_optim_new_tensors(&o, &scoped, 1));
-    assert_int_equal(last_status, NB_ERR_SCOPE);
+    assert_int_equal(tu_err.st, NB_ERR_SCOPE);
     nb_scope_end(&s);
     /* torch's defaults */
     o = nb_optim_defaults(NB_OPTIM_ADAMW);
@@ -188,8 +174,6 @@ static void option_errors(void **state) {
     assert_true(o.lr == 1.0 && o.rho == 0.9 && o.eps == 1e-6);
     nb_optim_free(NULL);
     nb_module_free(m);
-    nb_set_error_handler(NULL, NULL);
-    nb_error_clear();
 }
 
 static void schedules(void **state) {
@@ -278,7 +262,7 @@ static void ema_and_averaging(void **state) {
     }
     assert_true(nb_average_modules(a, srcs, 3)); /* in place into one of the sources */
     assert_true(fabs(nb_get(nb_module_get(a, "bias"), 1) - nb_get(nb_module_get(dst, "bias"), 1)) < 1e-6);
-    nb_set_error_handler(handler, NULL);
+    tu_err_reset(); /* the handler keeps the error from aborting */
     nb_module *other = nb_linear(2, 2);
     nb_module *bad[1] = {other};
     assert_false(nb_average_modules(dst, bad, 1));
@@ -358,7 +342,8 @@ static void clip_by_value_and_norm(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(memory_is_flat),        cmocka_unit_test(named_state_and_resume),
-        cmocka_unit_test(plain_tensors_and_skips), cmocka_unit_test(option_errors),
+        cmocka_unit_test(plain_tensors_and_skips),
+        cmocka_unit_test_setup_teardown(option_errors, tu_setup, tu_teardown),
         cmocka_unit_test(schedules),             cmocka_unit_test(early_stopping),
         cmocka_unit_test(ema_and_averaging),     cmocka_unit_test(clip_by_value_and_norm),
         cmocka_unit_test(fused_adam_equals_composed),
