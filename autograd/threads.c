@@ -29,19 +29,21 @@ void nb_set_num_threads(int n) {
 }
 
 /* The least work (multiply-adds) one parallel region must carry before the
- * kernels split it between threads. Starting a region costs a wake-up of the
- * workers: ~2 µs while they still spin from the last region (libgomp's
- * default waits spinning for a while, then sleeps), 10-30 µs when they sleep
- * at once (OMP_WAIT_POLICY=passive, measured on the 2-core machine of
- * bench/README.md). The split saves half the work's time, so it pays from
- * ~4 wake-ups' worth of work at ~100 G multiply-adds/s: 1e6 spinning, 8e6
- * passive. NB_PAR_MIN (multiply-adds) overrides both. */
+ * kernels split it between threads. A region costs the wake-up of the
+ * workers: a few µs while they still spin from the last region (libgomp's
+ * default spins a while, then sleeps), 10-30 µs when they sleep at once
+ * (OMP_WAIT_POLICY=passive), measured on the 2-core machine of
+ * bench/README.md. And in a chain of ops the worker's half of the operands
+ * sits in the other core's cache: in the MLP benchmark, GEMMs of 2.1e6
+ * multiply-adds that ran 1.45x faster on 2 threads alone made the epoch
+ * slower on 2 threads. So: 4e6 spinning, 16e6 passive. NB_PAR_MIN
+ * (multiply-adds) overrides both. */
 double nb__par_min(void) {
     static double v;
     if (v <= 0) {
         const char *e = getenv("NB_PAR_MIN"), *w = getenv("OMP_WAIT_POLICY");
         double x = e ? strtod(e, NULL) : 0;
-        if (!(x > 0)) x = w && !strcasecmp(w, "passive") ? 8e6 : 1e6;
+        if (!(x > 0)) x = w && !strcasecmp(w, "passive") ? 16e6 : 4e6;
         v = x;
     }
     return v;

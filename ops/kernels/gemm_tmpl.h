@@ -23,12 +23,13 @@
  * PACK_T8 (A's full panels, Bᵀ's full panels); the micro-kernel prefetches
  * its C tile on the packed path (C is large there and read once per K block).
  *
- * Threads: on the packed path with M the larger side (coop), the nt OpenMP
- * threads pack each B panel together and then take row blocks of A (each
- * thread packing its own) dynamically. Otherwise the output is split into nt
- * row bands (or column bands when N is the larger side), each computed by
- * one thread with its own packing buffers. Small products stay on one
- * thread (caller's threshold).
+ * Threads: the output is split into nt row bands (or column bands when N is
+ * the larger side), each computed by one thread with its own packing
+ * buffers: no synchronisation but the region's start and end. (Threads that
+ * shared one packed B panel and took row blocks of A in turn were 10-40%
+ * slower on an otherwise idle machine, 256² to 2048² — each thread then
+ * reads half the panel from the other core's cache — and needed a barrier
+ * per K block.) Small products stay on one thread (caller's threshold).
  *
  * Required macros: T, SFX (suffix of every name), V (vector type), VL (lanes),
  * MR, NV (vectors per micro-tile row, NR = NV*VL), KC, MC, NC, DIRECT_MAX (largest
@@ -327,76 +328,14 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
     }
 }
 
-#if defined(_OPENMP)
-/* The calling thread's buffer for the A blocks of all coop threads (the
- * workers' own abuf would need a barrier to agree that all of them grew). */
-static _Thread_local T *G_FN(cbuf);
-static _Thread_local size_t G_FN(cbuf_n);
-
-/* nt threads on one packed-path product, sharing the packed B panel (packed
- * by all, micro-panels split among them) and taking row blocks of A (each
- * thread packs its own) in turn: no thread packs B twice, and one delayed
- * thread leaves its blocks to the others. Both buffers belong to the calling
- * thread, so concurrent callers stay independent. Synchronisation is one
- * barrier per K block (the panel is complete) plus one before each repack
- * (all are done with it): with sleeping workers (OMP_WAIT_POLICY=passive)
- * each costs a wake-up, ~10-30 µs here. Each element of C still sums its K
- * blocks in order, so the bits are those of serial(). */
-static void G_FN(coop)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
-                       const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt) {
-    const int64_t kcmax = G_FN(gmin)(KC, K);
-    const int64_t ncmax = (G_FN(gmin)(NC, N) + NR - 1) / NR * NR;
-    /* A multiple of nt row blocks of at most ~MC rows, whole micro-tiles. */
-    int64_t nblk = nt * ((M + (int64_t)nt * MC - 1) / ((int64_t)nt * MC));
-    const int64_t mb = ((M + nblk - 1) / nblk + MR - 1) / MR * MR;
-    nblk = (M + mb - 1) / mb;
-    T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
-    const size_t per = ((size_t)(mb * kcmax) + 15) & ~(size_t)15; /* whole cache lines per thread */
-    T *apan = G_FN(grow)(&G_FN(cbuf), &G_FN(cbuf_n), (size_t)nt * per);
-    if (!bb || !apan) {
-        G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-#pragma omp parallel num_threads(nt)
-    {
-        T *ab = apan + (size_t)omp_get_thread_num() * per;
-        bool first = true;
-        for (int64_t jc = 0; jc < N; jc += NC) {
-            const int64_t nc = G_FN(gmin)(NC, N - jc), np = (nc + NR - 1) / NR;
-            for (int64_t pc = 0; pc < K; pc += KC) {
-                const int64_t kc = G_FN(gmin)(KC, K - pc);
-                const T bt = pc == 0 ? beta : (T)1;
-                if (!first) {
-#pragma omp barrier
-                } /* all are done with the panel before it is repacked */
-                first = false;
-#pragma omp for schedule(static)
-                for (int64_t p = 0; p < np; p++) {
-                    const int64_t j = jc + p * NR;
-                    G_FN(pack_b)(kc, G_FN(gmin)(NR, nc - p * NR), tb ? B + j * ldb + pc : B + pc * ldb + j, ldb, tb,
-                                 bb + p * NR * kc);
-                } /* implied barrier: the panel is complete */
-#pragma omp for schedule(dynamic, 1) nowait
-                for (int64_t blk = 0; blk < nblk; blk++) {
-                    const int64_t ic = blk * mb, mc = G_FN(gmin)(mb, M - ic);
-                    G_FN(pack_a)(mc, kc, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, ab);
-                    for (int64_t jr = 0; jr < nc; jr += NR)
-                        for (int64_t ir = 0; ir < mc; ir += MR)
-                            G_FN(ukr)(kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                      G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
-                }
-            }
-        }
-    }
-}
-#endif
-
 /* The instantiation's entry: M, N, K > 0 (the dispatcher handles the empty
  * cases). nt: threads to use (1 = this thread only). */
 void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
                            const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt) {
-    /* Split the larger side into bands of whole micro-tiles. */
-    const bool by_rows = (M + MR - 1) / MR >= (N + NR - 1) / NR;
+    /* Split the larger side into bands of whole micro-tiles: every thread
+     * packs the whole of the other operand (rows: all of op(B), K·N; columns:
+     * all of op(A), M·K), so the duplicated packing is the smaller one. */
+    const bool by_rows = M >= N;
     const int64_t tiles = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
     if (nt > tiles) nt = (int)tiles;
     if (nt <= 1) {
@@ -404,11 +343,6 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
         return;
     }
 #if defined(_OPENMP)
-    /* The packed path, at least 4 micro-tile rows a thread: shared B. */
-    if (by_rows && M >= 2 * nt * MR * 4 && !(K <= KC && (double)M * N * K <= DIRECT_MAX)) {
-        G_FN(coop)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, nt);
-        return;
-    }
 #pragma omp parallel num_threads(nt)
     {
         const int t = omp_get_thread_num(), nth = omp_get_num_threads();
