@@ -3,44 +3,14 @@
  * names/dtypes/shapes reported by name, and a failed save that keeps the
  * previous file. */
 #define _GNU_SOURCE
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
+#include "test_util.h"
 #include <dirent.h>
-#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <ftw.h>
-#include "nabla/nabla.h"
 
-static char g_dir[64];
 static char g_err[512];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-static int setup(void **state) {
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_test_ckpt_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    return nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-static const char *tmp(const char *name) {
-    static char buf[4][256];
-    static int k;
-    k = (k + 1) % 4;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
 
 /* A small model: four tensors of every dtype and rank 0..2. */
 typedef struct model {
@@ -127,7 +97,7 @@ static void round_trip(void **state) {
     assert_int_equal(nb_checkpoint_save(tmp("empty.ckpt"), NULL, 0, NULL, g_err, sizeof g_err), NB_OK);
     assert_int_equal(nb_checkpoint_load(tmp("empty.ckpt"), NULL, 0, &got, g_err, sizeof g_err), NB_OK);
     /* No temporary files left behind. */
-    DIR *d = opendir(g_dir);
+    DIR *d = opendir(tu_dir);
     struct dirent *e;
     while ((e = readdir(d))) assert_null(strstr(e->d_name, ".tmp."));
     closedir(d);
@@ -270,7 +240,7 @@ static void failed_save_keeps_previous(void **state) {
     model_init(&big, 0);
     assert_int_equal(nb_checkpoint_load(tmp("keep.ckpt"), big.nt, 4, NULL, g_err, sizeof g_err), NB_OK);
     assert_true(model_eq(&a, &big));
-    DIR *d = opendir(g_dir);
+    DIR *d = opendir(tu_dir);
     struct dirent *e;
     while ((e = readdir(d))) assert_null(strstr(e->d_name, ".tmp."));
     closedir(d);
@@ -348,5 +318,5 @@ int main(void) {
         cmocka_unit_test(failed_save_keeps_previous),
         cmocka_unit_test(module_and_optimizer),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

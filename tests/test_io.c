@@ -2,43 +2,13 @@
 /* test_io: IDX and MNIST directories, CSV, the loader, split, normalization,
  * progress output, curves (CSV/SVG) and graph pictures. Every bad file must
  * give NB_ERR_IO with a message naming the file and the problem. */
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <cmocka.h>
-#include <math.h>
+#include "test_util.h"
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
-#include <ftw.h>
 #include <sys/stat.h>
 #include <zlib.h>
-#include "nabla/nabla.h"
 
-static char g_dir[64];
 static char g_err[512];
-
-static int rm_one(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-static int setup(void **state) {
-    (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/nb_test_io_XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
-}
-static int teardown(void **state) {
-    (void)state;
-    return nftw(g_dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tmp(const char *name) {
-    static char buf[8][256];
-    static int k;
-    k = (k + 1) % 8;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
 
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -449,9 +419,9 @@ static void make_mnist_dir(const char *dir, int ntrain, int ntest_labels, bool g
 static void mnist_dirs(void **state) {
     (void)state;
     char d1[300], d2[300], d3[300];
-    snprintf(d1, sizeof d1, "%s/m_plain", g_dir);
-    snprintf(d2, sizeof d2, "%s/m_gz", g_dir);
-    snprintf(d3, sizeof d3, "%s/m_bad", g_dir);
+    snprintf(d1, sizeof d1, "%s/m_plain", tu_dir);
+    snprintf(d2, sizeof d2, "%s/m_gz", tu_dir);
+    snprintf(d3, sizeof d3, "%s/m_bad", tu_dir);
     mkdir(d1, 0755), mkdir(d2, 0755), mkdir(d3, 0755);
     make_mnist_dir(d1, 5, 3, false);
     make_mnist_dir(d2, 5, 3, true);
@@ -474,7 +444,7 @@ static void mnist_dirs(void **state) {
     nb_mnist_free(&m);
     expect_err(nb_mnist_load(d3, 0, &m, g_err, sizeof g_err), "labels (2)", "(3,28,28)");
     assert_null(m.train.x);
-    expect_err(nb_fashion_mnist_load(g_dir, 0, &m, g_err, sizeof g_err), "train-images-idx3-ubyte", g_dir);
+    expect_err(nb_fashion_mnist_load(tu_dir, 0, &m, g_err, sizeof g_err), "train-images-idx3-ubyte", tu_dir);
     assert_string_equal(nb_fashion_mnist_class(9), "Ankle boot");
     assert_null(nb_fashion_mnist_class(10));
 }
@@ -919,5 +889,5 @@ int main(void) {
         cmocka_unit_test(normalization),      cmocka_unit_test(progress_plain),
         cmocka_unit_test(curves_csv_svg),     cmocka_unit_test(graph_svg),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -4,7 +4,9 @@
  *   - EXPECT_ERR(call, status, "piece", ...): the call fails with exactly one
  *     report of that status whose message contains every piece;
  *   - EXPECT / EXPECT_VALS / EXPECT_ARRAY: a tensor's values; expect_shape;
- *     backward_ones (backward with an all-ones seed). */
+ *     backward_ones (backward with an all-ones seed);
+ *   - with _GNU_SOURCE: a scratch directory (tu_dir_setup, tu_dir_teardown,
+ *     tmp). */
 #ifndef NB_TEST_UTIL_H
 #define NB_TEST_UTIL_H
 
@@ -139,5 +141,41 @@ static inline void backward_ones(nb_tensor *y) {
     assert_non_null(y);
     assert_int_equal(nb_backward_with(y, nb_ones(y->dtype, y->shape)), NB_OK);
 }
+
+
+/* ------------------------------------------------------------ a scratch directory */
+
+/* Only where the includer defines _GNU_SOURCE (nftw): tu_dir_setup and
+ * tu_dir_teardown (cmocka setup/teardown) make a fresh directory tu_dir under
+ * /tmp and remove it with all it holds; tmp("name") is a path in it (the
+ * last eight stay valid). */
+#ifdef _GNU_SOURCE
+#include <ftw.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+static char tu_dir[64];
+
+static inline int tu_rm_one_(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb, (void)flag, (void)ftw;
+    return remove(p);
+}
+static inline int tu_dir_setup(void **state) {
+    (void)state;
+    snprintf(tu_dir, sizeof tu_dir, "/tmp/nb_test_XXXXXX");
+    return mkdtemp(tu_dir) ? 0 : -1;
+}
+static inline int tu_dir_teardown(void **state) {
+    (void)state;
+    return nftw(tu_dir, tu_rm_one_, 16, FTW_DEPTH | FTW_PHYS);
+}
+static inline const char *tmp(const char *name) {
+    static char buf[8][256];
+    static int k;
+    k = (k + 1) % 8;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", tu_dir, name);
+    return buf[k];
+}
+#endif
 
 #endif
