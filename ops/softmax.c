@@ -9,6 +9,9 @@
 
 typedef struct { int axis; } sm_attr;
 
+/* Elements per slice of the strided path's vector calls. */
+#define SM_SLICE 1024
+
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
 #define VEXP(T, y, x, n)                                                        \
     do {                                                                        \
@@ -110,22 +113,43 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
             }
             return;
         }
-        for (int64_t o = 0; o < outer; o++)
-            for (int64_t i = 0; i < inner; i++) {
-                const T *x = X + o * len * inner + i;
-                T *y = Y + o * len * inner + i;
-                double m = -INFINITY, s = 0;
-                for (int64_t k = 0; k < len; k++)
-                    if (x[k * inner] > m) m = x[k * inner];
-                for (int64_t k = 0; k < len; k++) s += exp((double)x[k * inner] - m);
-                if (logsm) {
-                    const double ls = m + log(s);
-                    for (int64_t k = 0; k < len; k++) y[k * inner] = (T)((double)x[k * inner] - ls);
-                } else {
-                    const double inv = 1 / s;
-                    for (int64_t k = 0; k < len; k++) y[k * inner] = (T)(exp((double)x[k * inner] - m) * inv);
-                }
+        /* Strided rows (inner > 1): the `inner` rows of a block side by side,
+         * walked over slices of kb consecutive k (x[k·inner + i], contiguous:
+         * kb·inner elements, about SM_SLICE); the exponentials of a slice go
+         * through the vector kernel in T, the sums per row in double (the
+         * accuracy argument of logsumexp in reduce.c). */
+        const int64_t kb = inner >= SM_SLICE ? 1 : SM_SLICE / inner;
+        double *s = mu_scratch(logsm ? "log_softmax" : "softmax",
+                               (size_t)inner * (sizeof(double) + sizeof(T)) + (size_t)(kb * inner) * sizeof(T));
+        if (!s) return;
+        T *m = (T *)(s + inner), *e = m + inner;
+        for (int64_t o = 0; o < outer; o++) {
+            const T *x = X + o * len * inner;
+            T *y = Y + o * len * inner;
+            for (int64_t i = 0; i < inner; i++) m[i] = (T)-INFINITY, s[i] = 0;
+            for (int64_t k = 0; k < len; k++)
+                for (int64_t i = 0; i < inner; i++) m[i] = x[k * inner + i] > m[i] ? x[k * inner + i] : m[i];
+            for (int64_t k0 = 0; k0 < len; k0 += kb) {
+                const int64_t nk = len - k0 < kb ? len - k0 : kb;
+                T *ek = logsm ? e : y + k0 * inner; /* softmax keeps e^(x−m) in y */
+                const T *xk = x + k0 * inner;
+                for (int64_t k = 0; k < nk; k++)
+                    for (int64_t i = 0; i < inner; i++) ek[k * inner + i] = xk[k * inner + i] - m[i];
+                VEXP(T, ek, ek, nk * inner);
+                for (int64_t k = 0; k < nk; k++)
+                    for (int64_t i = 0; i < inner; i++) s[i] += (double)ek[k * inner + i];
             }
+            if (logsm) { /* y = x − (m + log s), one rounding */
+                for (int64_t i = 0; i < inner; i++) s[i] = (double)m[i] + log(s[i]);
+                for (int64_t k = 0; k < len; k++)
+                    for (int64_t i = 0; i < inner; i++) y[k * inner + i] = (T)((double)x[k * inner + i] - s[i]);
+            } else {
+                for (int64_t i = 0; i < inner; i++) s[i] = 1 / s[i];
+                for (int64_t k = 0; k < len; k++)
+                    for (int64_t i = 0; i < inner; i++) y[k * inner + i] = (T)((double)y[k * inner + i] * s[i]);
+            }
+        }
+        mu_scratch_done(s);
     });
 }
 
@@ -154,19 +178,35 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
             mu_scratch_done(ey);
             return;
         }
-        for (int64_t o = 0; o < outer; o++)
-            for (int64_t i = 0; i < inner; i++) {
-                const int64_t base = o * len * inner + i;
-                const T *y = Y + base, *g = G + base;
-                T *gx = GX + base;
-                double s = 0;
-                for (int64_t k = 0; k < len; k++)
-                    s += logsm ? (double)g[k * inner] : (double)g[k * inner] * (double)y[k * inner];
-                for (int64_t k = 0; k < len; k++) {
-                    const double yk = y[k * inner], gk = g[k * inner];
-                    gx[k * inner] += (T)(logsm ? gk - exp(yk) * s : yk * (gk - s));
-                }
+        /* Strided rows: slices of kb consecutive k as in forward; e^y by the
+         * vector kernel. */
+        const int64_t kb = inner >= SM_SLICE ? 1 : SM_SLICE / inner;
+        double *s = mu_scratch(logsm ? "log_softmax" : "softmax",
+                               (size_t)inner * sizeof(double) + (size_t)(kb * inner) * sizeof(T));
+        if (!s) return;
+        T *e = (T *)(s + inner);
+        for (int64_t o = 0; o < outer; o++) {
+            const int64_t base = o * len * inner;
+            const T *y = Y + base, *g = G + base;
+            T *gx = GX + base;
+            for (int64_t i = 0; i < inner; i++) s[i] = 0;
+            for (int64_t k = 0; k < len; k++)
+                for (int64_t i = 0; i < inner; i++)
+                    s[i] += logsm ? (double)g[k * inner + i] : (double)g[k * inner + i] * (double)y[k * inner + i];
+            for (int64_t k0 = 0; k0 < len; k0 += kb) {
+                const int64_t nk = len - k0 < kb ? len - k0 : kb;
+                const T *yk = y + k0 * inner, *gk = g + k0 * inner;
+                T *gxk = gx + k0 * inner;
+                if (logsm) VEXP(T, e, yk, nk * inner);
+                for (int64_t k = 0; k < nk; k++)
+                    for (int64_t i = 0; i < inner; i++) {
+                        const int64_t j = k * inner + i;
+                        gxk[j] += logsm ? (T)((double)gk[j] - (double)e[j] * s[i])
+                                        : (T)((double)yk[j] * ((double)gk[j] - s[i]));
+                    }
             }
+        }
+        mu_scratch_done(s);
     });
 }
 
