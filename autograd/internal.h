@@ -48,8 +48,8 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
     return i < NB_NODE_INLINE_IN ? &n->in_version[i] : &n->in_version_ext[i - NB_NODE_INLINE_IN];
 }
 
-/* Least multiply-adds worth a parallel region (threads.c: depends on
- * OMP_WAIT_POLICY; NB_PAR_MIN overrides). */
+/* Least multiply-adds worth a parallel region (threads.c; NB_PAR_MIN
+ * overrides). */
 double nb__par_min(void);
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }

@@ -6,7 +6,6 @@
 #endif
 
 #include <stdlib.h>
-#include <strings.h>
 #include <unistd.h>
 
 static int g_threads; /* 0: not decided yet */
@@ -29,22 +28,21 @@ void nb_set_num_threads(int n) {
 }
 
 /* The least work (multiply-adds) one parallel region must carry before the
- * kernels split it between threads. A region costs the wake-up of the
- * workers: a few µs while they still spin from the last region (libgomp's
- * default spins a while, then sleeps), 10-30 µs when they sleep at once
- * (OMP_WAIT_POLICY=passive), measured on the 2-core machine of
- * bench/README.md. And in a chain of ops the worker's half of the operands
- * sits in the other core's cache: in the MLP benchmark, GEMMs of 2.1e6
- * multiply-adds that ran 1.45x faster on 2 threads alone made the epoch
- * slower on 2 threads. So: 4e6 spinning, 16e6 passive. NB_PAR_MIN
- * (multiply-adds) overrides both. */
+ * kernels split it between threads. A region costs the workers' wake-up and
+ * the join: ~2 µs while they still spin from the last region (libgomp's
+ * default spins a while, then sleeps), ~10 µs median (p90 ~45 µs on a
+ * loaded machine) when they sleep at once (OMP_WAIT_POLICY=passive),
+ * measured on the 2-core machine of bench/README.md. And in a chain of ops
+ * the worker's half of the result sits in the other core's cache: in the MLP
+ * benchmark, GEMMs of 2.1e6 multiply-adds that ran 1.45x faster on 2
+ * threads alone made the epoch slower on 2 threads; with 4e6 as the floor
+ * it was no slower. NB_PAR_MIN (multiply-adds) overrides it. */
 double nb__par_min(void) {
     static double v;
     if (v <= 0) {
-        const char *e = getenv("NB_PAR_MIN"), *w = getenv("OMP_WAIT_POLICY");
-        double x = e ? strtod(e, NULL) : 0;
-        if (!(x > 0)) x = w && !strcasecmp(w, "passive") ? 16e6 : 4e6;
-        v = x;
+        const char *e = getenv("NB_PAR_MIN");
+        const double x = e ? strtod(e, NULL) : 0;
+        v = x > 0 ? x : 4e6;
     }
     return v;
 }
