@@ -3,7 +3,10 @@
  * negative log-likelihood of labels, and binary cross-entropy on logits.
  *
  * softmax/log_softmax see x as (outer, len, inner) around the axis and work
- * row by row (a row is len elements `inner` apart); sums run in double. */
+ * row by row (a row is len elements `inner` apart); sums run in double. Every
+ * exponential (softmax, log_softmax and its backward, along any axis) and
+ * bce's log1p(e^−|x|) and sigmoid run on the SLEEF vector kernels of
+ * kernels/vmath.h in the tensor's type (ULP bounds there). */
 #include "math_util.h"
 #include "kernels/vmath.h"
 
@@ -298,36 +301,51 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
 
 /* ------------------------------------------------------------ bce_with_logits */
 
+/* loss = max(x,0) − x·y + log1p(e^−|x|): the last term, in [0, log 2], by
+ * the vector kernel softplus_negabs in T (within 2 ULP of itself, vmath.h),
+ * the rest and the sum in double as before (no cancellation against the
+ * rounded term: it is added, never subtracted). Chunks of BCE_CHUNK on the
+ * stack. */
+#define BCE_CHUNK 512
 static void bce_fwd(nb_node *n) {
     const nb_reduction r = nb_attr(n, loss_attr)->r;
     const int64_t N = n->in[0]->numel;
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data;
-        T *O = (T *)n->out->data;
+        T *O = (T *)n->out->data, sp[BCE_CHUNK];
         double acc = 0;
-        for (int64_t i = 0; i < N; i++) {
-            const double x = X[i], y = Yt[i];
-            /* max(x,0) − x·y + log1p(e^−|x|): e^−|x| <= 1, finite for any finite x */
-            const double l = (x > 0 ? x : 0) - x * y + log1p(exp(-fabs(x)));
-            if (r == NB_REDUCE_NONE) O[i] = (T)l;
-            acc += l;
+        for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK) {
+            const int64_t L = N - i0 < BCE_CHUNK ? N - i0 : BCE_CHUNK;
+            NB_VMATH_T(softplus_negabs, T, sp, X + i0, L);
+            for (int64_t j = 0; j < L; j++) {
+                const double x = X[i0 + j], y = Yt[i0 + j];
+                const double l = (x > 0 ? x : 0) - x * y + (double)sp[j];
+                if (r == NB_REDUCE_NONE) O[i0 + j] = (T)l;
+                acc += l;
+            }
         }
         if (r != NB_REDUCE_NONE) O[0] = (T)(r == NB_REDUCE_SUM ? acc : acc / (double)N);
     });
 }
 
+/* dx = g·(sigmoid(x) − y), the sigmoid by the vector kernel (stable for any
+ * x); dy = −g·x. */
 static void bce_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]), *gyt = nb_grad_buf(n->in[1]);
     const nb_reduction r = nb_attr(n, loss_attr)->r;
     const int64_t N = n->in[0]->numel;
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data, *G = (const T *)g->data;
-        T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL;
-        for (int64_t i = 0; i < N; i++) {
-            const double x = X[i], gi = LOSS_G(G, r, i, N);
-            const double sig = x >= 0 ? 1 / (1 + exp(-x)) : exp(x) / (1 + exp(x));
-            if (GX) GX[i] += (T)(gi * (sig - (double)Yt[i]));
-            if (GY) GY[i] += (T)(-gi * x);
+        T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL, sig[BCE_CHUNK];
+        for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK) {
+            const int64_t L = N - i0 < BCE_CHUNK ? N - i0 : BCE_CHUNK;
+            if (GX) NB_VMATH_T(sigmoid, T, sig, X + i0, L);
+            for (int64_t j = 0; j < L; j++) {
+                const int64_t i = i0 + j;
+                const double x = X[i], gi = LOSS_G(G, r, i, N);
+                if (GX) GX[i] += (T)(gi * ((double)sig[j] - (double)Yt[i]));
+                if (GY) GY[i] += (T)(-gi * x);
+            }
         }
     });
 }
