@@ -1,19 +1,35 @@
 /* ops/pool.c — max_pool2d, avg_pool2d, global_avg_pool2d over NCHW planes.
  *
- * Each (n, c) plane is pooled on its own. A window at output (i, j) starts at
- * (i·sh − ph, j·sw − pw); it is clipped to the image, which is the same as
- * padding with −inf (max) or zeros that still count in the divisor (avg,
- * count_include_pad). The pad <= kernel/2 rule (PyTorch's) guarantees every
- * window holds at least one real element.
+ * Each (n, c) plane is pooled on its own, with PyTorch's semantics
+ * (F.max_pool2d / F.avg_pool2d and aten's pooling_output_shape). Along an
+ * axis of size n with kernel k, stride s, padding p, dilation d (max only),
+ * the window of output i covers the positions i·s − p + q·d, q < k, and
  *
- * max_pool2d saves, per output, the flat index h·W + w of the winner in its
- * plane (NB_I64, as PyTorch's indices); backward adds each output's gradient
- * there, so overlapping windows (stride < kernel) accumulate. The 2×2
- * stride-2 unpadded case has its own kernels (pool2_*: one byte per winner). */
+ *   out = ⌊(n + 2p − d(k−1) − 1 + (ceil_mode ? s − 1 : 0)) / s⌋ + 1,
+ *   less one if ceil_mode and the last window starts at or past n + p
+ *   (every window starts inside the image or its left/top padding).
+ *
+ * max_pool2d: padding (and the ceil-mode overhang) counts as −inf; a window
+ * with no real element at all (possible only with dilation and padding)
+ * gives −inf and passes no gradient. Forward saves, per output, the flat
+ * index h·W + w of the winner in its plane (NB_I64, as PyTorch's indices;
+ * −1 for an empty window); backward adds each output's gradient there, so
+ * overlapping windows accumulate. The 2×2 stride-2 case without padding,
+ * dilation or overhang has its own kernels (pool2_*: one byte per winner).
+ *
+ * avg_pool2d: the window is clipped to the padded image [−p, n + p) (the
+ * ceil-mode overhang is not counted), then to the image. The divisor is the
+ * clipped-to-padded window's size with count_include_pad, else the number of
+ * real elements; without ceil_mode and with count_include_pad it is kh·kw.
+ * The pad <= kernel/2 rule (PyTorch's) guarantees every avg window holds at
+ * least one real element. */
+#include <math.h>
+
 #include "../autograd/internal.h"
 
 typedef struct {
-    int64_t kh, kw, sh, sw, ph, pw;
+    int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+    int64_t include_pad; /* avg: count_include_pad */
 } pool_attr;
 
 typedef struct {
@@ -26,9 +42,23 @@ static pool_dims pdims(const nb_node *n) {
                        n->out->shape.d[3]};
 }
 
-/* The window of output index i clipped to [0, n): [*lo, *hi). */
-static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t n, int64_t *lo, int64_t *hi) {
+/* The positions of the dilated window of output index i that lie in [0, n):
+ * *lo, *lo + d, ... < *hi (empty when *lo >= *hi). */
+static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t d, int64_t n, int64_t *lo,
+                          int64_t *hi) {
+    int64_t a = i * s - p, b = a + (k - 1) * d + 1;
+    if (a < 0) a += (-a + d - 1) / d * d; /* the first position >= 0 */
+    *lo = a;
+    *hi = b > n ? n : b;
+}
+
+/* avg: the window of output i clipped to the padded axis [−p, n + p) — its
+ * size *cnt counts padding — then to [0, n): [*lo, *hi). */
+static inline void avg_window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t n, int64_t *lo, int64_t *hi,
+                              int64_t *cnt) {
     int64_t a = i * s - p, b = a + k;
+    if (b > n + p) b = n + p;
+    *cnt = b - a;
     *lo = a < 0 ? 0 : a;
     *hi = b > n ? n : b;
 }
@@ -42,8 +72,9 @@ static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t n,
  * less memory traffic), and the compares are selects over whole rows, which
  * the compiler vectorizes. Same winner as the general path: the first max
  * in row-major order, the first NaN if any. */
-static bool pool_two(const pool_attr *a) {
-    return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0;
+static bool pool_two(const pool_attr *a, const pool_dims *d) {
+    return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0 && a->dh == 1 &&
+           a->dw == 1 && 2 * d->Ho <= d->H && 2 * d->Wo <= d->W; /* no ceil-mode overhang */
 }
 
 #define POOL2_FWD(T, SUF)                                                                              \
@@ -113,7 +144,7 @@ static void maxpool_fwd(nb_node *n) {
     const pool_dims d = pdims(n);
     /* Only a recorded node needs the winners. */
     const bool rec = nb_grad_enabled() && x->requires_grad;
-    if (pool_two(a)) {
+    if (pool_two(a, &d)) {
         const int64_t m = n->out->numel;
         nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, NB_SHAPE((m + 7) / 8)) : NULL;
         uint8_t *K = arg ? (uint8_t *)arg->data : NULL;
@@ -123,6 +154,7 @@ static void maxpool_fwd(nb_node *n) {
     }
     nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
     int64_t *A = arg ? nb_i64(arg) : NULL;
+    const int64_t dh = a->dh, dw = a->dw;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data;
         T *Y = (T *)n->out->data;
@@ -132,15 +164,20 @@ static void maxpool_fwd(nb_node *n) {
             int64_t *ap = A ? A + pl * d.Ho * d.Wo : NULL;
             for (int64_t i = 0; i < d.Ho; i++) {
                 int64_t h0, h1;
-                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                window(i, a->sh, a->ph, a->kh, dh, d.H, &h0, &h1);
                 for (int64_t j = 0; j < d.Wo; j++) {
                     int64_t w0, w1;
-                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
+                    window(j, a->sw, a->pw, a->kw, dw, d.W, &w0, &w1);
+                    if (h0 >= h1 || w0 >= w1) { /* all padding (dilated): PyTorch's −inf */
+                        yp[i * d.Wo + j] = -(T)INFINITY;
+                        if (ap) ap[i * d.Wo + j] = -1;
+                        continue;
+                    }
                     int64_t best_at = h0 * d.W + w0;
                     T best = xp[best_at];
-                    for (int64_t h = h0; h < h1; h++) {
+                    for (int64_t h = h0; h < h1; h += dh) {
                         const T *r = xp + h * d.W;
-                        for (int64_t w = w0; w < w1; w++) { /* first max; a NaN wins */
+                        for (int64_t w = w0; w < w1; w += dw) { /* first max; a NaN wins */
                             const int take = (r[w] > best) | ((r[w] != r[w]) & (best == best));
                             best = take ? r[w] : best;
                             best_at = take ? h * d.W + w : best_at;
@@ -158,7 +195,7 @@ static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
     if (!gxt || !n->saved) return;
     const pool_dims d = pdims(n);
-    if (pool_two(nb_attr(n, pool_attr))) {
+    if (pool_two(nb_attr(n, pool_attr), &d)) {
         const uint8_t *K = (const uint8_t *)n->saved->data;
         if (gxt->dtype == NB_F32) pool2_bwd_f32((float *)gxt->data, (const float *)g->data, K, &d);
         else pool2_bwd_f64((double *)gxt->data, (const double *)g->data, K, &d);
@@ -172,7 +209,8 @@ static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
             T *gp = GX + pl * HW;
             const T *gop = G + pl * P;
             const int64_t *ap = A + pl * P;
-            for (int64_t o = 0; o < P; o++) gp[ap[o]] += gop[o];
+            for (int64_t o = 0; o < P; o++)
+                if (ap[o] >= 0) gp[ap[o]] += gop[o]; /* −1: an empty window */
         }
     });
 }
@@ -182,6 +220,10 @@ static const nb_op max_pool2d_op = {"max_pool2d", maxpool_fwd, maxpool_bwd, NB_S
 
 /* ------------------------------------------------------------ avg */
 
+/* The divisor's reciprocal (multiplying keeps the bits of the kh·kw case). */
+#define AVG_INV(T, a, cnt_h, cnt_w, h0, h1, w0, w1)                                                        \
+    ((T)1 / (T)((a)->include_pad ? (cnt_h) * (cnt_w) : ((h1) - (h0)) * ((w1) - (w0))))
+
 static void avgpool_fwd(nb_node *n) {
     const pool_attr *a = nb_attr(n, pool_attr);
     const nb_tensor *x = n->in[0];
@@ -189,20 +231,19 @@ static void avgpool_fwd(nb_node *n) {
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data;
         T *Y = (T *)n->out->data;
-        const T inv = (T)1 / (T)(a->kh * a->kw);
         for (int64_t pl = 0; pl < d.planes; pl++) {
             const T *xp = X + pl * d.H * d.W;
             T *yp = Y + pl * d.Ho * d.Wo;
             for (int64_t i = 0; i < d.Ho; i++) {
-                int64_t h0, h1;
-                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                int64_t h0, h1, ch;
+                avg_window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1, &ch);
                 for (int64_t j = 0; j < d.Wo; j++) {
-                    int64_t w0, w1;
-                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
+                    int64_t w0, w1, cw;
+                    avg_window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1, &cw);
                     T s = 0;
                     for (int64_t h = h0; h < h1; h++)
                         for (int64_t w = w0; w < w1; w++) s += xp[h * d.W + w];
-                    yp[i * d.Wo + j] = s * inv;
+                    yp[i * d.Wo + j] = s * AVG_INV(T, a, ch, cw, h0, h1, w0, w1);
                 }
             }
         }
@@ -217,17 +258,16 @@ static void avgpool_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(gxt->dtype, T, {
         const T *G = (const T *)g->data;
         T *GX = (T *)gxt->data;
-        const T inv = (T)1 / (T)(a->kh * a->kw);
         for (int64_t pl = 0; pl < d.planes; pl++) {
             T *gp = GX + pl * d.H * d.W;
             const T *gop = G + pl * d.Ho * d.Wo;
             for (int64_t i = 0; i < d.Ho; i++) {
-                int64_t h0, h1;
-                window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1);
+                int64_t h0, h1, ch;
+                avg_window(i, a->sh, a->ph, a->kh, d.H, &h0, &h1, &ch);
                 for (int64_t j = 0; j < d.Wo; j++) {
-                    int64_t w0, w1;
-                    window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1);
-                    const T v = gop[i * d.Wo + j] * inv;
+                    int64_t w0, w1, cw;
+                    avg_window(j, a->sw, a->pw, a->kw, d.W, &w0, &w1, &cw);
+                    const T v = gop[i * d.Wo + j] * AVG_INV(T, a, ch, cw, h0, h1, w0, w1);
                     for (int64_t h = h0; h < h1; h++)
                         for (int64_t w = w0; w < w1; w++) gp[h * d.W + w] += v;
                 }
@@ -241,16 +281,30 @@ static const nb_op avg_pool2d_op = {"avg_pool2d", avgpool_fwd, avgpool_bwd, NB_S
 
 /* ------------------------------------------------------------ builders */
 
-static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
+static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, const nb_pool2d_opts *o) {
     const char *name = op->name;
+    const bool is_avg = op == &avg_pool2d_op;
     if (!nb_check_float_inputs(name, &x, 1)) return NULL;
     char dx[NB_DESCRIBE_LEN];
     nb_describe(x, "x", dx, sizeof dx);
+    if (!o) {
+        nb_fail(NB_ERR_ARG, name, "options are NULL (start from NB_POOL2D_DEFAULT(kh, kw)): %s", dx);
+        return NULL;
+    }
     if (x->shape.ndim != 4) {
         nb_fail(NB_ERR_SHAPE, name, "x must be 4-D (N,C,H,W): %s", dx);
         return NULL;
     }
-    const int k[2] = {kh, kw}, s[2] = {sh, sw}, p[2] = {ph, pw};
+    if (x->shape.d[2] < 1 || x->shape.d[3] < 1) {
+        nb_fail(NB_ERR_SHAPE, name, "empty image (H and W must be >= 1): %s", dx);
+        return NULL;
+    }
+    const int *k = o->kernel, *s = o->stride, *p = o->pad, *dil = o->dilation;
+    if (is_avg && (dil[0] != 1 || dil[1] != 1)) {
+        nb_fail(NB_ERR_ARG, name, "has no dilation (as in PyTorch): dilation must be (1,1), got (%d,%d): %s", dil[0],
+                dil[1], dx);
+        return NULL;
+    }
     int64_t out[2];
     for (int i = 0; i < 2; i++) {
         const char *ax = i == 0 ? "height" : "width";
@@ -262,6 +316,10 @@ static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, int kh, int kw, int 
             nb_fail(NB_ERR_ARG, name, "stride (%s) must be >= 1, got %d: %s", ax, s[i], dx);
             return NULL;
         }
+        if (dil[i] < 1) {
+            nb_fail(NB_ERR_ARG, name, "dilation (%s) must be >= 1, got %d: %s", ax, dil[i], dx);
+            return NULL;
+        }
         if (p[i] < 0) {
             nb_fail(NB_ERR_ARG, name, "padding (%s) must be >= 0, got %d: %s", ax, p[i], dx);
             return NULL;
@@ -271,24 +329,44 @@ static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, int kh, int kw, int 
                     k[i], k[i] / 2, dx);
             return NULL;
         }
-        const int64_t n = x->shape.d[2 + i];
-        if (k[i] > n + 2 * (int64_t)p[i]) {
-            nb_fail(NB_ERR_SHAPE, name, "window %s %d is bigger than the padded input %lld (%lld + 2*%d): %s", ax,
-                    k[i], (long long)(n + 2 * p[i]), (long long)n, p[i], dx);
+        const int64_t n = x->shape.d[2 + i], ek = (int64_t)dil[i] * (k[i] - 1) + 1, padded = n + 2 * (int64_t)p[i];
+        if (ek > padded) {
+            if (dil[i] > 1)
+                nb_fail(NB_ERR_SHAPE, name,
+                        "window %s %d at dilation %d spans %lld, bigger than the padded input %lld (%lld + 2*%d): "
+                        "the output would be empty: %s",
+                        ax, k[i], dil[i], (long long)ek, (long long)padded, (long long)n, p[i], dx);
+            else
+                nb_fail(NB_ERR_SHAPE, name,
+                        "window %s %d is bigger than the padded input %lld (%lld + 2*%d): the output would be empty: "
+                        "%s",
+                        ax, k[i], (long long)padded, (long long)n, p[i], dx);
             return NULL;
         }
-        out[i] = (n + 2 * (int64_t)p[i] - k[i]) / s[i] + 1;
+        /* aten's pooling_output_shape */
+        out[i] = (padded - ek + (o->ceil_mode ? s[i] - 1 : 0)) / s[i] + 1;
+        if (o->ceil_mode && (out[i] - 1) * s[i] >= n + p[i]) out[i]--; /* the last window starts in the image */
     }
-    pool_attr a = {kh, kw, sh, sw, ph, pw};
+    pool_attr a = {k[0], k[1], s[0], s[1], p[0], p[1], dil[0], dil[1], o->count_include_pad};
     return nb_apply_ex(op, &x, 1, NB_SHAPE(x->shape.d[0], x->shape.d[1], out[0], out[1]), x->dtype, &a, sizeof a);
 }
 
+nb_tensor *nb_max_pool2d_ex(nb_tensor *x, const nb_pool2d_opts *o) { return pool_build(&max_pool2d_op, x, o); }
+
+nb_tensor *nb_avg_pool2d_ex(nb_tensor *x, const nb_pool2d_opts *o) { return pool_build(&avg_pool2d_op, x, o); }
+
+static nb_pool2d_opts plain_opts(int kh, int kw, int sh, int sw, int ph, int pw) {
+    return (nb_pool2d_opts){{kh, kw}, {sh, sw}, {ph, pw}, {1, 1}, false, true};
+}
+
 nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
-    return pool_build(&max_pool2d_op, x, kh, kw, sh, sw, ph, pw);
+    const nb_pool2d_opts o = plain_opts(kh, kw, sh, sw, ph, pw);
+    return pool_build(&max_pool2d_op, x, &o);
 }
 
 nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw) {
-    return pool_build(&avg_pool2d_op, x, kh, kw, sh, sw, ph, pw);
+    const nb_pool2d_opts o = plain_opts(kh, kw, sh, sw, ph, pw);
+    return pool_build(&avg_pool2d_op, x, &o);
 }
 
 /* ------------------------------------------------------------ global avg */

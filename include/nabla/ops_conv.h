@@ -55,17 +55,55 @@ NB_API nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_c
  * Lo = ⌊(L + 2·pad − dilation(k−1) − 1)/stride⌋ + 1. */
 NB_API nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation);
 
-/* y[n,c,i,j] = max over the kh×kw window at (i·sh − ph, j·sw − pw) of x.
- * x (N,C,H,W) -> (N,C,Ho,Wo), Ho = ⌊(H + 2ph − kh)/sh⌋ + 1 (likewise Wo).
- * Padding counts as −inf (never wins); ph <= kh/2 and pw <= kw/2 (PyTorch's
- * rule). Ties: the first maximum in row-major window order wins, as in
- * PyTorch; a NaN wins (propagates). Backward routes each output's gradient to
- * the element that won (saved in forward) and accumulates where windows
- * overlap (stride < kernel). */
-NB_API nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
+/* Pooling options: PyTorch's F.max_pool2d / F.avg_pool2d arguments. Index 0
+ * is the height (rows), index 1 the width (columns). Along an axis of size n:
+ *
+ *   out = ⌊(n + 2p − d(k−1) − 1 + (ceil_mode ? s − 1 : 0)) / s⌋ + 1
+ *
+ * and with ceil_mode one less if the last window would start at or past
+ * n + p (every window starts inside the image or its left/top padding; the
+ * last may hang over the bottom/right edge). Errors (nb_fail naming the op
+ * and x's shape): kernel, stride or dilation < 1, pad < 0, pad > kernel/2
+ * (PyTorch's rule, on the undilated kernel), a dilated window d(k−1)+1 bigger
+ * than n + 2p (the output would be empty), an empty image, dilation != 1 for
+ * avg_pool2d, NULL options. */
+typedef struct nb_pool2d_opts {
+    int kernel[2];          /* window, >= 1 */
+    int stride[2];          /* >= 1 (PyTorch's default stride is the kernel) */
+    int pad[2];             /* 0 <= pad <= kernel/2, on each side */
+    int dilation[2];        /* >= 1, spacing of the window's taps; max_pool2d only (avg: 1) */
+    bool ceil_mode;         /* round the output size up (see above) */
+    bool count_include_pad; /* avg_pool2d: padding counts in the divisor */
+} nb_pool2d_opts;
 
-/* y[n,c,i,j] = (1/(kh·kw)) Σ over the window of x, padding counted as zeros
- * (count_include_pad = true, PyTorch's default). Same shape rules as max_pool2d. */
+/* PyTorch's defaults for a kh×kw window: stride = kernel, no padding, no
+ * dilation, floor mode, count_include_pad. Change fields after:
+ *   nb_pool2d_opts o = NB_POOL2D_DEFAULT(3, 3); o.stride[0] = o.stride[1] = 2; o.ceil_mode = true; */
+#define NB_POOL2D_DEFAULT(kh, kw) ((nb_pool2d_opts){{(kh), (kw)}, {(kh), (kw)}, {0, 0}, {1, 1}, false, true})
+
+/* y[n,c,i,j] = max of x over the window at (i·sh − ph, j·sw − pw), taps
+ * (dh, dw) apart: x (N,C,H,W) -> (N,C,Ho,Wo) (sizes above). Padding and the
+ * ceil-mode overhang count as −inf (never win); a window with no element of
+ * x (only possible with dilation and padding) gives −inf, as PyTorch, and no
+ * gradient. Ties: the first maximum in row-major window order wins, as in
+ * PyTorch; a NaN wins (propagates). Backward routes each output's gradient
+ * to the element that won (saved in forward) and accumulates where windows
+ * overlap (stride < kernel). */
+NB_API nb_tensor *nb_max_pool2d_ex(nb_tensor *x, const nb_pool2d_opts *o);
+
+/* y[n,c,i,j] = the mean of x over the window at (i·sh − ph, j·sw − pw)
+ * (no dilation). The window is clipped to the padded input (the ceil-mode
+ * overhang never counts); the divisor is that clipped window's size when
+ * count_include_pad (padding counts as zeros: kh·kw without ceil_mode), else
+ * the number of elements of x in it. Backward spreads each output's
+ * gradient / divisor over its window. */
+NB_API nb_tensor *nb_avg_pool2d_ex(nb_tensor *x, const nb_pool2d_opts *o);
+
+/* The short forms: nb_max_pool2d_ex / nb_avg_pool2d_ex with kernel (kh, kw),
+ * stride (sh, sw), padding (ph, pw), dilation 1, floor mode,
+ * count_include_pad (PyTorch's default). Ho = ⌊(H + 2ph − kh)/sh⌋ + 1
+ * (likewise Wo). */
+NB_API nb_tensor *nb_max_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
 NB_API nb_tensor *nb_avg_pool2d(nb_tensor *x, int kh, int kw, int sh, int sw, int ph, int pw);
 
 /* y[n,c] = mean over (H,W) of x[n,c]: (N,C,H,W) -> (N,C). */
