@@ -438,43 +438,85 @@ static nb_tensor *distinct_sample(nb_shape s) {
     return t;
 }
 
-/* iarg = kh, kw, sh, sw, ph, pw */
+/* iarg = kh, kw, sh, sw, ph, pw, flags, dilation: flags 1 = ceil_mode,
+ * 2 = count_include_pad off (avg); dilation = 10·dh + dw, 0 = none (so the
+ * old six-number samples read as before). */
+enum { POOL_CEIL = 1, POOL_EXCLUDE_PAD = 2 };
+
+static nb_pool2d_opts sample_opts(const int64_t *a) {
+    nb_pool2d_opts o = NB_POOL2D_DEFAULT((int)a[0], (int)a[1]);
+    o.stride[0] = (int)a[2], o.stride[1] = (int)a[3], o.pad[0] = (int)a[4], o.pad[1] = (int)a[5];
+    o.ceil_mode = (a[6] & POOL_CEIL) != 0;
+    o.count_include_pad = (a[6] & POOL_EXCLUDE_PAD) == 0;
+    if (a[7]) o.dilation[0] = (int)(a[7] / 10), o.dilation[1] = (int)(a[7] % 10);
+    return o;
+}
+
 static nb_tensor *max_pool2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     (void)nin;
-    const int64_t *a = s->iarg;
-    return nb_max_pool2d(in[0], (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5]);
+    const nb_pool2d_opts o = sample_opts(s->iarg);
+    return nb_max_pool2d_ex(in[0], &o);
 }
 
 static nb_tensor *avg_pool2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     (void)nin;
-    const int64_t *a = s->iarg;
-    return nb_avg_pool2d(in[0], (int)a[0], (int)a[1], (int)a[2], (int)a[3], (int)a[4], (int)a[5]);
+    const nb_pool2d_opts o = sample_opts(s->iarg);
+    return nb_avg_pool2d_ex(in[0], &o);
 }
 
-static const struct {
+typedef struct {
     nb_shape x;
-    int k[2], s[2], p[2];
+    int k[2], s[2], p[2], flags, dil;
     const char *desc;
-} pool_cases[] = {
-    {NB_SHAPE(2, 2, 4, 4), {2, 2}, {2, 2}, {0, 0}, "(2,2,4,4) 2x2 stride 2"},
-    {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, "3x3 stride 2 padding 1 (overlapping)"},
-    {NB_SHAPE(1, 3, 5, 4), {3, 2}, {1, 1}, {1, 1}, "batch of 1, 3x2 stride 1 (overlapping), padding 1"},
-    {NB_SHAPE(2, 1, 5, 7), {2, 3}, {1, 2}, {0, 1}, "odd sizes, 2x3 stride (1,2), padding (0,1)"},
+} pool_case;
+
+static const pool_case pool_cases[] = { /* both ops */
+    {NB_SHAPE(2, 2, 4, 4), {2, 2}, {2, 2}, {0, 0}, 0, 0, "(2,2,4,4) 2x2 stride 2"},
+    {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, 0, 0, "3x3 stride 2 padding 1 (overlapping)"},
+    {NB_SHAPE(1, 3, 5, 4), {3, 2}, {1, 1}, {1, 1}, 0, 0, "batch of 1, 3x2 stride 1 (overlapping), padding 1"},
+    {NB_SHAPE(2, 1, 5, 7), {2, 3}, {1, 2}, {0, 1}, 0, 0, "odd sizes, 2x3 stride (1,2), padding (0,1)"},
 };
 
-static int pool_samples(nb_sample *s, int max, bool distinct) {
-    int k = 0;
-    for (size_t c = 0; c < sizeof pool_cases / sizeof pool_cases[0] && k < max; c++, k++) {
-        s[k] = (nb_sample){.desc = pool_cases[c].desc, .nin = 1,
-                           .iarg = {pool_cases[c].k[0], pool_cases[c].k[1], pool_cases[c].s[0], pool_cases[c].s[1],
-                                    pool_cases[c].p[0], pool_cases[c].p[1]}};
-        s[k].in[0] = distinct ? distinct_sample(pool_cases[c].x) : nb_sample_uniform(pool_cases[c].x, -1, 1);
+static const pool_case max_cases[] = {
+    {NB_SHAPE(1, 2, 5, 7), {2, 2}, {2, 2}, {0, 0}, POOL_CEIL, 0,
+     "batch of 1, 2x2 stride 2 ceil_mode (last row and column overhang)"},
+    {NB_SHAPE(2, 1, 5, 6), {2, 2}, {2, 2}, {1, 1}, POOL_CEIL, 0,
+     "2x2 stride 2 padding 1 ceil_mode (a last row window dropped, a column one overhangs)"},
+    {NB_SHAPE(2, 1, 7, 6), {3, 2}, {1, 2}, {1, 1}, 0, 22, "dilation 2, 3x2 stride (1,2), padding 1"},
+    {NB_SHAPE(1, 3, 6, 5), {2, 3}, {2, 2}, {1, 1}, POOL_CEIL, 21,
+     "batch of 1, dilation (2,1), 2x3 stride 2, padding 1, ceil_mode (overhang)"},
+};
+
+static const pool_case avg_cases[] = {
+    {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, POOL_EXCLUDE_PAD, 0,
+     "count_include_pad=false, 3x3 stride 2 padding 1"},
+    {NB_SHAPE(1, 2, 6, 7), {3, 3}, {2, 2}, {1, 1}, POOL_CEIL, 0,
+     "batch of 1, 3x3 stride 2 padding 1, ceil_mode (overhang: divisor 6)"},
+    {NB_SHAPE(1, 1, 5, 8), {2, 3}, {2, 2}, {1, 0}, POOL_CEIL | POOL_EXCLUDE_PAD, 0,
+     "ceil_mode, count_include_pad=false, 2x3 stride 2 padding (1,0)"},
+    {NB_SHAPE(2, 1, 4, 7), {2, 2}, {1, 3}, {0, 0}, POOL_CEIL, 0,
+     "odd sizes, 2x2 stride (1,3) ceil_mode (a last window of one column)"},
+};
+
+static int add_cases(nb_sample *s, int k, int max, const pool_case *c, size_t nc, bool distinct) {
+    for (size_t i = 0; i < nc && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = c[i].desc, .nin = 1,
+                           .iarg = {c[i].k[0], c[i].k[1], c[i].s[0], c[i].s[1], c[i].p[0], c[i].p[1], c[i].flags,
+                                    c[i].dil}};
+        s[k].in[0] = distinct ? distinct_sample(c[i].x) : nb_sample_uniform(c[i].x, -1, 1);
     }
     return k;
 }
 
-static int max_pool2d_samples(nb_sample *s, int max) { return pool_samples(s, max, true); }
-static int avg_pool2d_samples(nb_sample *s, int max) { return pool_samples(s, max, false); }
+#define NCASES(a) (sizeof(a) / sizeof(a)[0])
+static int max_pool2d_samples(nb_sample *s, int max) {
+    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), true), max, max_cases,
+                     NCASES(max_cases), true);
+}
+static int avg_pool2d_samples(nb_sample *s, int max) {
+    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), false), max, avg_cases,
+                     NCASES(avg_cases), false);
+}
 
 const nb_op_entry nb_entry_max_pool2d = {"max_pool2d", max_pool2d_entry_apply, max_pool2d_samples, 0, 0};
 const nb_op_entry nb_entry_avg_pool2d = {"avg_pool2d", avg_pool2d_entry_apply, avg_pool2d_samples, 0, 0};
