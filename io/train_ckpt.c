@@ -24,7 +24,7 @@ static int gather(nb_module *m, nb_optim *opt, nb_named_tensor **out, char **nam
     }
     char *w = buf;
     for (int i = 0; i < no; i++) {
-        int len = sprintf(w, "optim.%s", ts[nm + i].name);
+        int len = snprintf(w, chars + 1 - (size_t)(w - buf), "optim.%s", ts[nm + i].name);
         ts[nm + i].name = w;
         w += len + 1;
     }
