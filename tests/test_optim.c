@@ -153,9 +153,17 @@ static void option_errors(void **state) {
     assert_null(nb_optim_new_module(&o, m));
     assert_int_equal(tu_err.st, NB_ERR_ARG);
     o = nb_optim_defaults(NB_OPTIM_ADAM);
-    o.beta2 = 1.0;
+    o.beta2 = 1.0; /* must be < 1 */
+    tu_err_reset();
     assert_null(nb_optim_new_module(&o, m));
-    assert_null(nb_optim_sgd(m, -1, 0));
+    assert_int_equal(tu_err.count, 1);
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
+    assert_non_null(strstr(tu_err.msg, "betas must be in [0, 1)"));
+    tu_err_reset();
+    assert_null(nb_optim_sgd(m, -1, 0)); /* lr < 0 */
+    assert_int_equal(tu_err.count, 1);
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
+    assert_non_null(strstr(tu_err.msg, "lr must be >= 0, got -1"));
     nb_scope *s = nb_scope_begin();
     nb_tensor *scoped = nb_set_requires_grad(nb_zeros(NB_F32, NB_SHAPE(2)), true);
     tu_err_reset();
