@@ -377,6 +377,7 @@ static bool use_avx2(void) { return false; }
  * cols, no GEMM packing, no scatter. dx is the same kernel on gout padded by
  * k − 1 − pad (the adjoint: a "full" correlation with the flipped, transposed
  * weights), added into dx; it needs pad ≤ k − 1 on every side (direct_dx_ok). */
+#define DW_IMGS 4 /* images per dW kernel call: its accumulator tile stays in registers across them */
 static bool direct_dx_ok(const conv_dims *d) {
     return d->g.ph <= d->g.kh - 1 && d->g.pw <= d->g.kw - 1 && d->g.Ho <= d->g.H + d->g.ph &&
            d->g.Wo <= d->g.W + d->g.pw;
@@ -441,6 +442,55 @@ static bool direct_dx_ok(const conv_dims *d) {
         }                                                                                            \
         if (plan) scratch_done(plan);                                                                \
         if (gp) scratch_done(gp);                                                                    \
+    }                                                                                                \
+    /* dW: per thread, its images through one of the dW kernels into a       \
+     * per-thread accumulator, added into GW in thread order afterwards:      \
+     * O a multiple of the vector width: lanes over output channels (dwo,     \
+     * one image at a time, accumulator (K, O)); else lanes over output       \
+     * columns, DW_IMGS images per call (accumulator (O, K, lanes)). */       \
+    static void direct_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW) {                \
+        const conv_dims d = *dp;                                                                     \
+        const nb_convd_geom cg = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};                           \
+        const int nt = conv_threads(&d, d.N);                                                        \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, sx = d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK; \
+        void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
+        if (!plan) return;                                                                           \
+        nb_convd_plan_##SUF(plan, &cg, NULL, false);                                                 \
+        const bool lo = nb_convd_dwo_ok(plan);                                                       \
+        const int64_t sa = lo ? d.K * d.O : (int64_t)nb_convd_dw_acc_len(plan), ni = lo ? 1 : DW_IMGS; \
+        const int64_t sg = lo ? OP : 0, sb = ni * sx + sg; /* per thread: padded images, gt */       \
+        T *acc = scratch((size_t)(nt * sa) * sizeof(T));                                             \
+        T *xp = scratch((size_t)(nt * sb) * sizeof(T));                                              \
+        if (acc && xp) {                                                                             \
+            int used = 1;                                                                            \
+            CONV_PAR                                                                                 \
+            {                                                                                        \
+                const int t = CONV_TID(), nth = CONV_NTH();                                          \
+                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                if (t == 0) used = nth;                                                              \
+                T *buf = xp + t * sb, *a = acc + t * sa;                                             \
+                memset(buf, 0, (size_t)(ni * sx) * sizeof(T));                                       \
+                memset(a, 0, (size_t)sa * sizeof(T));                                                \
+                for (int64_t i0 = n0; i0 < n1; i0 += ni) {                                           \
+                    const int nb = (int)(n1 - i0 < ni ? n1 - i0 : ni);                               \
+                    const T *ins[DW_IMGS], *gs[DW_IMGS];                                             \
+                    for (int i = 0; i < nb; i++) {                                                   \
+                        wide_pad_##SUF(buf + i * sx, X + (i0 + i) * CHW, &d);                        \
+                        ins[i] = buf + i * sx;                                                       \
+                        gs[i] = G + (i0 + i) * OP;                                                   \
+                    }                                                                                \
+                    if (lo) nb_convd_dwo_##SUF(plan, ins[0], gs[0], buf + ni * sx, a);               \
+                    else nb_convd_dw_##SUF(plan, nb, ins, gs, a);                                    \
+                }                                                                                    \
+            }                                                                                        \
+            for (int t = 0; t < used; t++) {                                                         \
+                if (lo) nb_convd_dwo_finish_##SUF(plan, acc + t * sa, GW);                           \
+                else nb_convd_dw_finish_##SUF(plan, acc + t * sa, GW);                               \
+            }                                                                                        \
+        }                                                                                            \
+        scratch_done(plan);                                                                          \
+        if (acc) scratch_done(acc);                                                                  \
+        if (xp) scratch_done(xp);                                                                    \
     }
 DIRECT_HELPERS(float, f32)
 DIRECT_HELPERS(double, f64)
@@ -532,9 +582,12 @@ static void conv_fwd(nb_node *n) {
         }                                                                                            \
         if (!GX && !GW) break;                                                                       \
         if (d.wide) {                                                                                \
-            const bool dir = GX && nb_convd_avail() && direct_dx_ok(&d);                             \
-            if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, dir ? NULL : GX, GW);      \
-            else wide_bwd_##SUF(&d, X, Wt, G, dir ? NULL : GX, GW);                                  \
+            const bool dir = GX && nb_convd_avail() && direct_dx_ok(&d), dirw = GW && nb_convd_avail(); \
+            if ((GX && !dir) || (GW && !dirw)) {                                                     \
+                if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, dir ? NULL : GX, dirw ? NULL : GW); \
+                else wide_bwd_##SUF(&d, X, Wt, G, dir ? NULL : GX, dirw ? NULL : GW);                \
+            }                                                                                        \
+            if (dirw) direct_dw_##SUF(&d, X, G, GW);                                                 \
             if (dir) direct_dx_##SUF(&d, Wt, G, GX);                                                 \
             break;                                                                                   \
         }                                                                                            \

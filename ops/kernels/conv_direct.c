@@ -13,7 +13,7 @@
 
 typedef struct {
     nb_convd_geom g;
-    int64_t K, Ho, Wo, nvec;
+    int64_t K, Ho, Wo, nvec, vl;
     size_t wpk, off, vin, vout, vmask; /* byte offsets in the plan */
 } plan_hdr;
 
@@ -29,6 +29,7 @@ static plan_hdr layout(const nb_convd_geom *g, size_t elsize) {
     h.Ho = g->Hi - g->kh + 1;
     h.Wo = g->Wi - g->kw + 1;
     const int64_t VL = vec_lanes(elsize), nseg = (h.Wo + VL - 1) / VL;
+    h.vl = VL;
     h.nvec = h.Ho * nseg;
     const int64_t ot = (g->Co + MR - 1) / MR;
     size_t at = align64(sizeof h);
@@ -72,12 +73,17 @@ static plan_hdr *plan_common(void *mem, const nb_convd_geom *g, size_t elsize) {
     return h;
 }
 
+size_t nb_convd_dw_acc_len(const void *plan) {
+    const plan_hdr *h = plan;
+    return (size_t)(h->g.Co * h->K * h->vl);
+}
+
 #define PLAN_DEF(T, SUF)                                                                             \
     void nb_convd_plan_##SUF(void *mem, const nb_convd_geom *g, const T *w, bool flip) {              \
         plan_hdr *h = plan_common(mem, g, sizeof(T));                                                 \
         T *wpk = (T *)((char *)mem + h->wpk);                                                         \
         const int64_t K = h->K, kk = g->kh * g->kw, ot = (g->Co + MR - 1) / MR;                       \
-        for (int64_t t = 0; t < ot; t++)                                                              \
+        for (int64_t t = 0; w && t < ot; t++) /* w NULL: a plan for dW only */                    \
             for (int64_t k = 0; k < K; k++)                                                           \
                 for (int64_t r = 0; r < MR; r++) {                                                    \
                     const int64_t o = t * MR + r, c = k / kk, pq = k % kk;                            \
@@ -89,6 +95,20 @@ static plan_hdr *plan_common(void *mem, const nb_convd_geom *g, size_t elsize) {
     }
 PLAN_DEF(float, f32)
 PLAN_DEF(double, f64)
+
+bool nb_convd_dwo_ok(const void *plan) {
+    const plan_hdr *h = plan;
+    return h->g.Co % h->vl == 0 && (double)h->vl * (double)(h->Ho * h->Wo) < 2e9;
+}
+
+#define DWO_FINISH(T, SUF)                                                                            \
+    void nb_convd_dwo_finish_##SUF(const void *plan, const T *dwt, T *dw) {                          \
+        const plan_hdr *h = plan;                                                                     \
+        for (int64_t o = 0; o < h->g.Co; o++)                                                         \
+            for (int64_t k = 0; k < h->K; k++) dw[o * h->K + k] += dwt[k * h->g.Co + o];              \
+    }
+DWO_FINISH(float, f32)
+DWO_FINISH(double, f64)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -157,18 +177,162 @@ bool nb_convd_avail(void) {
             const int mv = (int)(Co - o0 < MR ? Co - o0 : MR);                                        \
             T *ob = out + o0 * HW;                                                                    \
             const T *bb = bias ? bias + o0 : NULL;                                                    \
+            /* tiles of 3 vectors; a remainder of 1 borrows one from the last 3 (2 + 2) */        \
+            const int64_t nv = h->nvec, n3 = nv % 3 == 1 && nv > 1 ? nv / 3 - 1 : nv / 3;             \
             int64_t v = 0;                                                                            \
-            for (; v + 3 <= h->nvec; v += 3)                                                          \
+            for (; v < 3 * n3; v += 3)                                                                \
                 tile3_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum);      \
-            if (h->nvec - v == 2) tile2_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
-            else if (h->nvec - v == 1) tile1_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
+            for (; v + 2 <= nv; v += 2)                                                               \
+                tile2_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum);      \
+            if (v < nv) tile1_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
         }                                                                                             \
+    }
+
+/* dW: lanes over output columns. A tile is DMR output channels × NK rows k
+ * of the implicit cols (NK = 4, 5 or 6, whichever wastes least of K); its
+ * accumulators run over every vector of every image given, then go back to
+ * acc (o, k, lane). Rows past Co / K repeat the last one and are not stored. */
+#define DMR 4
+#define DW_DEF(T, SUF, V, VL, MASKT, LOADU, FMA, ZERO, MLOADZ, REDUCE)                                 \
+    ATTR static inline __attribute__((always_inline)) void dwtile_##SUF(                               \
+        const int NK, const plan_hdr *h, int nimg, const T *const *in, const T *const *g, T *acc, int64_t o0, \
+        int64_t k0) {                                                                                 \
+        const char *base = (const char *)h;                                                           \
+        const int64_t *off = (const int64_t *)(base + h->off), *vin = (const int64_t *)(base + h->vin); \
+        const int64_t *vout = (const int64_t *)(base + h->vout), *vmask = (const int64_t *)(base + h->vmask); \
+        const int64_t K = h->K, Co = h->g.Co, HW = h->Ho * h->Wo, nvec = h->nvec;                     \
+        const int mo = (int)(Co - o0 < DMR ? Co - o0 : DMR), mk = (int)(K - k0 < NK ? K - k0 : NK);   \
+        int64_t ko[6], go[DMR];                                                                       \
+        for (int q = 0; q < NK; q++) ko[q] = off[k0 + (q < mk ? q : mk - 1)];                         \
+        for (int r = 0; r < DMR; r++) go[r] = (o0 + (r < mo ? r : mo - 1)) * HW;                      \
+        V a[DMR][6];                                                                                  \
+        _Pragma("GCC unroll 4") for (int r = 0; r < DMR; r++)                                         \
+            _Pragma("GCC unroll 6") for (int q = 0; q < NK; q++)                                      \
+                a[r][q] = r < mo && q < mk ? LOADU(acc + ((o0 + r) * K + k0 + q) * VL) : ZERO();      \
+        for (int im = 0; im < nimg; im++) {                                                           \
+            const T *x = in[im], *gg = g[im];                                                         \
+            for (int64_t v = 0; v < nvec; v++) {                                                      \
+                const int64_t vi = vin[v], vo = vout[v];                                              \
+                const MASKT m = (MASKT)vmask[v];                                                      \
+                V xv[6];                                                                              \
+                _Pragma("GCC unroll 6") for (int q = 0; q < NK; q++) xv[q] = LOADU(x + ko[q] + vi);   \
+                _Pragma("GCC unroll 4") for (int r = 0; r < DMR; r++) { /* one g vector live at a time */ \
+                    const V gv = MLOADZ(m, gg + go[r] + vo);                                          \
+                    _Pragma("GCC unroll 6") for (int q = 0; q < NK; q++) a[r][q] = FMA(gv, xv[q], a[r][q]); \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 4") for (int r = 0; r < DMR; r++)                                         \
+            _Pragma("GCC unroll 6") for (int q = 0; q < NK; q++)                                      \
+                if (r < mo && q < mk) _mm512_storeu_##SUF##_(acc + ((o0 + r) * K + k0 + q) * VL, a[r][q]); \
+    }                                                                                                 \
+    ATTR static void dwtile4_##SUF(const plan_hdr *h, int nimg, const T *const *in, const T *const *g, T *acc, \
+                                   int64_t o0, int64_t k0) { dwtile_##SUF(4, h, nimg, in, g, acc, o0, k0); } \
+    ATTR static void dwtile5_##SUF(const plan_hdr *h, int nimg, const T *const *in, const T *const *g, T *acc, \
+                                   int64_t o0, int64_t k0) { dwtile_##SUF(5, h, nimg, in, g, acc, o0, k0); } \
+    ATTR static void dwtile6_##SUF(const plan_hdr *h, int nimg, const T *const *in, const T *const *g, T *acc, \
+                                   int64_t o0, int64_t k0) { dwtile_##SUF(6, h, nimg, in, g, acc, o0, k0); } \
+    ATTR void nb_convd_dw_##SUF(const void *plan, int nimg, const T *const *in, const T *const *g, T *acc) { \
+        const plan_hdr *h = plan;                                                                     \
+        const int64_t K = h->K;                                                                       \
+        int nk = 6;                                                                                   \
+        for (int c = 5; c >= 4; c--)                                                                  \
+            if ((K + c - 1) / c * c < (K + nk - 1) / nk * nk) nk = c;                                 \
+        for (int64_t o0 = 0; o0 < h->g.Co; o0 += DMR)                                                 \
+            for (int64_t k0 = 0; k0 < K; k0 += nk) {                                                  \
+                if (nk == 6) dwtile6_##SUF(h, nimg, in, g, acc, o0, k0);                              \
+                else if (nk == 5) dwtile5_##SUF(h, nimg, in, g, acc, o0, k0);                         \
+                else dwtile4_##SUF(h, nimg, in, g, acc, o0, k0);                                      \
+            }                                                                                         \
+    }                                                                                                 \
+    ATTR void nb_convd_dw_finish_##SUF(const void *plan, const T *acc, T *dw) {                       \
+        const plan_hdr *h = plan;                                                                     \
+        for (int64_t i = 0; i < h->g.Co * h->K; i++) dw[i] += REDUCE(LOADU(acc + i * VL));            \
     }
 
 TILE_DEF(float, f32, __m512, 16, __mmask16, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps,
          _mm512_setzero_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
 TILE_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd,
          _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+
+/* dW with lanes over output channels (Co a multiple of VL): g is first
+ * transposed to gt (Ho·Wo, Co) by gathers; a tile is NO vectors of channels
+ * × NK rows k, its accumulators held over a chunk of output rows (about
+ * 4096 gt elements) while each position broadcasts its NK input values
+ * (one FMA each with an embedded broadcast). dwt is (K, Co). */
+#define DWO_DEF(T, SUF, V, VL, LOADU, STOREU, SET1, FMA, ZERO, GATHER_T)                                \
+    ATTR static inline __attribute__((always_inline)) void dwo_tile_##SUF(                             \
+        const int NO, const int NK, const plan_hdr *h, const T *in, const T *gt, T *dwt, int64_t k0,    \
+        int64_t o0, int64_t i0, int64_t i1) {                                                         \
+        const int64_t *off = (const int64_t *)((const char *)h + h->off);                             \
+        const int64_t K = h->K, Co = h->g.Co, Wo = h->Wo, Wi = h->g.Wi;                               \
+        const int mk = (int)(K - k0 < NK ? K - k0 : NK);                                              \
+        const T *pk[8];                                                                               \
+        for (int q = 0; q < NK; q++) pk[q] = in + off[k0 + (q < mk ? q : mk - 1)];                    \
+        V a[4][8];                                                                                    \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NO; v++)                                          \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NK; q++)                                      \
+                a[v][q] = q < mk ? LOADU(dwt + (k0 + q) * Co + o0 + v * VL) : ZERO();                 \
+        for (int64_t i = i0; i < i1; i++) {                                                           \
+            const T *gr = gt + i * Wo * Co + o0;                                                      \
+            const T *pr[8];                                                                           \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NK; q++) pr[q] = pk[q] + i * Wi;              \
+            for (int64_t j = 0; j < Wo; j++, gr += Co) {                                              \
+                V gv[4];                                                                              \
+                _Pragma("GCC unroll 4") for (int v = 0; v < NO; v++) gv[v] = LOADU(gr + v * VL);      \
+                _Pragma("GCC unroll 8") for (int q = 0; q < NK; q++) {                                \
+                    const V b = SET1(pr[q][j]);                                                       \
+                    _Pragma("GCC unroll 4") for (int v = 0; v < NO; v++) a[v][q] = FMA(gv[v], b, a[v][q]); \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NO; v++)                                          \
+            _Pragma("GCC unroll 8") for (int q = 0; q < NK; q++)                                      \
+                if (q < mk) STOREU(dwt + (k0 + q) * Co + o0 + v * VL, a[v][q]);                       \
+    }                                                                                                 \
+    ATTR static void dwo18_##SUF(const plan_hdr *h, const T *in, const T *gt, T *dwt, int64_t k0, int64_t o0, \
+                                 int64_t i0, int64_t i1) { dwo_tile_##SUF(1, 8, h, in, gt, dwt, k0, o0, i0, i1); } \
+    ATTR static void dwo28_##SUF(const plan_hdr *h, const T *in, const T *gt, T *dwt, int64_t k0, int64_t o0, \
+                                 int64_t i0, int64_t i1) { dwo_tile_##SUF(2, 8, h, in, gt, dwt, k0, o0, i0, i1); } \
+    ATTR static void dwo46_##SUF(const plan_hdr *h, const T *in, const T *gt, T *dwt, int64_t k0, int64_t o0, \
+                                 int64_t i0, int64_t i1) { dwo_tile_##SUF(4, 6, h, in, gt, dwt, k0, o0, i0, i1); } \
+    ATTR void nb_convd_dwo_##SUF(const void *plan, const T *in, const T *g, T *gt, T *dwt) {          \
+        const plan_hdr *h = plan;                                                                     \
+        const int64_t K = h->K, Co = h->g.Co, Ho = h->Ho, Wo = h->Wo, P = Ho * Wo, nv = Co / VL;      \
+        int32_t ix[VL];                                                                               \
+        for (int l = 0; l < VL; l++) ix[l] = (int32_t)(l * P);                                        \
+        const GATHER_T idx = LOADIDX_##SUF(ix);                                                       \
+        for (int64_t t = 0; t < P; t++)                                                               \
+            for (int64_t v = 0; v < nv; v++) STOREU(gt + t * Co + v * VL, GATHER_##SUF(idx, g + v * VL * P + t)); \
+        const int NO = nv % 4 == 0 ? 4 : nv % 2 == 0 ? 2 : 1, NK = NO == 4 ? 6 : 8;                   \
+        int64_t R = 4096 / Co / Wo;                                                                   \
+        if (R < 1) R = 1;                                                                             \
+        for (int64_t i0 = 0; i0 < Ho; i0 += R) {                                                      \
+            const int64_t i1 = i0 + R < Ho ? i0 + R : Ho;                                             \
+            for (int64_t k0 = 0; k0 < K; k0 += NK)                                                    \
+                for (int64_t o0 = 0; o0 < Co; o0 += NO * VL) {                                        \
+                    if (NO == 4) dwo46_##SUF(h, in, gt, dwt, k0, o0, i0, i1);                         \
+                    else if (NO == 2) dwo28_##SUF(h, in, gt, dwt, k0, o0, i0, i1);                    \
+                    else dwo18_##SUF(h, in, gt, dwt, k0, o0, i0, i1);                                 \
+                }                                                                                     \
+        }                                                                                             \
+    }
+
+#define LOADIDX_f32(ix) _mm512_loadu_si512((const void *)(ix))
+#define LOADIDX_f64(ix) _mm256_loadu_si256((const __m256i *)(const void *)(ix))
+#define GATHER_f32(idx, p) _mm512_i32gather_ps((idx), (const void *)(p), 4)
+#define GATHER_f64(idx, p) _mm512_i32gather_pd((idx), (const void *)(p), 8)
+DWO_DEF(float, f32, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
+        __m512i)
+DWO_DEF(double, f64, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
+        __m256i)
+
+#define _mm512_storeu_f32_ _mm512_storeu_ps
+#define _mm512_storeu_f64_ _mm512_storeu_pd
+DW_DEF(float, f32, __m512, 16, __mmask16, _mm512_loadu_ps, _mm512_fmadd_ps, _mm512_setzero_ps, _mm512_maskz_loadu_ps,
+       _mm512_reduce_add_ps)
+DW_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_setzero_pd, _mm512_maskz_loadu_pd,
+       _mm512_reduce_add_pd)
 
 #else
 bool nb_convd_avail(void) { return false; }
@@ -178,4 +342,18 @@ void nb_convd_run_f32(const void *plan, const float *in, float *out, const float
 void nb_convd_run_f64(const void *plan, const double *in, double *out, const double *bias, bool accumulate) {
     (void)plan, (void)in, (void)out, (void)bias, (void)accumulate;
 }
+void nb_convd_dw_f32(const void *plan, int nimg, const float *const *in, const float *const *g, float *acc) {
+    (void)plan, (void)nimg, (void)in, (void)g, (void)acc;
+}
+void nb_convd_dw_f64(const void *plan, int nimg, const double *const *in, const double *const *g, double *acc) {
+    (void)plan, (void)nimg, (void)in, (void)g, (void)acc;
+}
+void nb_convd_dw_finish_f32(const void *plan, const float *acc, float *dw) { (void)plan, (void)acc, (void)dw; }
+void nb_convd_dwo_f32(const void *plan, const float *in, const float *g, float *gt, float *dwt) {
+    (void)plan, (void)in, (void)g, (void)gt, (void)dwt;
+}
+void nb_convd_dwo_f64(const void *plan, const double *in, const double *g, double *gt, double *dwt) {
+    (void)plan, (void)in, (void)g, (void)gt, (void)dwt;
+}
+void nb_convd_dw_finish_f64(const void *plan, const double *acc, double *dw) { (void)plan, (void)acc, (void)dw; }
 #endif

@@ -47,7 +47,8 @@ size_t nb_convd_plan_bytes(const nb_convd_geom *g, size_t elsize);
 /* Fills the plan at mem (64-byte aligned). w is (Co, Ci, kh, kw); with flip,
  * w is instead (Ci, Co, kh, kw) and the kernel used is
  * w'[o, c, p, q] = w[c, o, kh − 1 − p, kw − 1 − q] (the adjoint: dx from
- * the padded gradient of the output). */
+ * the padded gradient of the output). w may be NULL for a plan used only
+ * by nb_convd_dw. */
 void nb_convd_plan_f32(void *mem, const nb_convd_geom *g, const float *w, bool flip);
 void nb_convd_plan_f64(void *mem, const nb_convd_geom *g, const double *w, bool flip);
 
@@ -55,5 +56,31 @@ void nb_convd_plan_f64(void *mem, const nb_convd_geom *g, const double *w, bool 
  * out += conv(in) (bias ignored). */
 void nb_convd_run_f32(const void *plan, const float *in, float *out, const float *bias, bool accumulate);
 void nb_convd_run_f64(const void *plan, const double *in, double *out, const double *bias, bool accumulate);
+
+/* The weight gradient, with a forward plan (flip false; its weights are not
+ * read): for nimg images, in[i] padded (Ci, Hi, Wi) as above and g[i] the
+ * output gradient (Co, Ho, Wo),
+ *   acc[(o·K + k)·VL + l] += Σ over the columns j ≡ l (per vector) of g·in,
+ * per-lane partial sums (VL = 16 for f32, 8 for f64; K = Ci·kh·kw); acc has
+ * nb_convd_dw_acc_len elements, zeroed by the caller once. Then
+ * nb_convd_dw_finish adds each (o, k)'s lanes, in a fixed order, into
+ * dw (Co, K). Lanes run along output columns (a vector of columns of one
+ * output row, as in the forward), so no transpose of g is needed. */
+size_t nb_convd_dw_acc_len(const void *plan);
+void nb_convd_dw_f32(const void *plan, int nimg, const float *const *in, const float *const *g, float *acc);
+void nb_convd_dw_f64(const void *plan, int nimg, const double *const *in, const double *const *g, double *acc);
+void nb_convd_dw_finish_f32(const void *plan, const float *acc, float *dw);
+void nb_convd_dw_finish_f64(const void *plan, const double *acc, double *dw);
+
+/* The weight gradient with lanes over output channels, when
+ * nb_convd_dwo_ok(plan) (Co a multiple of VL): per image, g is transposed
+ * into gt (Ho·Wo·Co elements of caller scratch) and dwt (K, Co) += the
+ * image's dW, transposed; each element sums its positions in order.
+ * nb_convd_dwo_finish adds dwt into dw (Co, K). */
+bool nb_convd_dwo_ok(const void *plan);
+void nb_convd_dwo_f32(const void *plan, const float *in, const float *g, float *gt, float *dwt);
+void nb_convd_dwo_f64(const void *plan, const double *in, const double *g, double *gt, double *dwt);
+void nb_convd_dwo_finish_f32(const void *plan, const float *dwt, float *dw);
+void nb_convd_dwo_finish_f64(const void *plan, const double *dwt, double *dw);
 
 #endif
