@@ -85,17 +85,17 @@ nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) 
     return m;
 }
 
-typedef struct { int k, stride; } pool_cfg;
+typedef struct { nb_pool2d_opts o; } pool_cfg;
 
 static nb_tensor *max_pool_forward(nb_module *m, nb_tensor *x) {
     const pool_cfg *c = m->data;
     if (!nb__check_input(m, x, 4, 4, "(N,C,H,W)")) return NULL;
-    return nb_max_pool2d(x, c->k, c->k, c->stride, c->stride, 0, 0);
+    return nb_max_pool2d_ex(x, &c->o);
 }
 static nb_tensor *avg_pool_forward(nb_module *m, nb_tensor *x) {
     const pool_cfg *c = m->data;
     if (!nb__check_input(m, x, 4, 4, "(N,C,H,W)")) return NULL;
-    return nb_avg_pool2d(x, c->k, c->k, c->stride, c->stride, 0, 0);
+    return nb_avg_pool2d_ex(x, &c->o);
 }
 
 static nb_module *pool_new(const char *type, nb_module_forward_fn f, int k, int stride) {
@@ -105,8 +105,45 @@ static nb_module *pool_new(const char *type, nb_module_forward_fn f, int k, int 
         return NULL;
     }
     nb_module *m = nb__layer_new(type, f, sizeof(pool_cfg), "%s(kernel=%d, stride=%d)", type, k, stride);
-    if (m) *(pool_cfg *)m->data = (pool_cfg){k, stride};
+    nb_pool2d_opts o = NB_POOL2D_DEFAULT(k, k);
+    o.stride[0] = o.stride[1] = stride;
+    if (m) *(pool_cfg *)m->data = (pool_cfg){o};
     return m;
 }
+
+/* The options are checked here as far as they don't depend on the input
+ * (the op checks the rest at forward). */
+static nb_module *pool_new_ex(const char *type, nb_module_forward_fn f, const nb_pool2d_opts *o, bool avg) {
+    if (!o) {
+        nb_fail(NB_ERR_ARG, type, "options are NULL (start from NB_POOL2D_DEFAULT(kh, kw))");
+        return NULL;
+    }
+    for (int i = 0; i < 2; i++)
+        if (o->kernel[i] < 1 || o->stride[i] < 1 || o->dilation[i] < 1 || o->pad[i] < 0 ||
+            o->pad[i] > o->kernel[i] / 2 || (avg && o->dilation[i] != 1)) {
+            nb_fail(NB_ERR_ARG, type,
+                    "needs kernel, stride, dilation >= 1%s, 0 <= pad <= kernel/2; got kernel (%d,%d), stride (%d,%d), "
+                    "pad (%d,%d), dilation (%d,%d)",
+                    avg ? " (dilation 1: no dilated average)" : "", o->kernel[0], o->kernel[1], o->stride[0],
+                    o->stride[1], o->pad[0], o->pad[1], o->dilation[0], o->dilation[1]);
+            return NULL;
+        }
+    nb_module *m = nb__layer_new(type, f, sizeof(pool_cfg),
+                                 "%s(kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d), dilation=(%d,%d), ceil_mode=%s%s)",
+                                 type, o->kernel[0], o->kernel[1], o->stride[0], o->stride[1], o->pad[0], o->pad[1],
+                                 o->dilation[0], o->dilation[1], o->ceil_mode ? "true" : "false",
+                                 avg ? (o->count_include_pad ? ", count_include_pad=true" : ", count_include_pad=false")
+                                     : "");
+    if (m) *(pool_cfg *)m->data = (pool_cfg){*o};
+    return m;
+}
+
+nb_module *nb_max_pool2d_layer_ex(const nb_pool2d_opts *o) {
+    return pool_new_ex("MaxPool2d", max_pool_forward, o, false);
+}
+nb_module *nb_avg_pool2d_layer_ex(const nb_pool2d_opts *o) {
+    return pool_new_ex("AvgPool2d", avg_pool_forward, o, true);
+}
+
 nb_module *nb_max_pool2d_layer(int k, int stride) { return pool_new("MaxPool2d", max_pool_forward, k, stride); }
 nb_module *nb_avg_pool2d_layer(int k, int stride) { return pool_new("AvgPool2d", avg_pool_forward, k, stride); }

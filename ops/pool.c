@@ -329,23 +329,25 @@ static nb_tensor *pool_build(const nb_op *op, nb_tensor *x, const nb_pool2d_opts
                     k[i], k[i] / 2, dx);
             return NULL;
         }
+        /* aten's pooling_output_shape: ⌊·⌋ rounds toward −inf (div_rtn) */
         const int64_t n = x->shape.d[2 + i], ek = (int64_t)dil[i] * (k[i] - 1) + 1, padded = n + 2 * (int64_t)p[i];
-        if (ek > padded) {
+        const int64_t num = padded - ek + (o->ceil_mode ? s[i] - 1 : 0);
+        out[i] = (num >= 0 ? num / s[i] : -((-num + s[i] - 1) / s[i])) + 1;
+        if (o->ceil_mode && (out[i] - 1) * s[i] >= n + p[i]) out[i]--; /* the last window starts in the image */
+        if (out[i] < 1) { /* only when ek > padded: in ceil mode, by more than the stride − 1 */
+            const char *ceil = o->ceil_mode ? " (even in ceil mode)" : "";
             if (dil[i] > 1)
                 nb_fail(NB_ERR_SHAPE, name,
                         "window %s %d at dilation %d spans %lld, bigger than the padded input %lld (%lld + 2*%d): "
-                        "the output would be empty: %s",
-                        ax, k[i], dil[i], (long long)ek, (long long)padded, (long long)n, p[i], dx);
+                        "the output would be empty%s: %s",
+                        ax, k[i], dil[i], (long long)ek, (long long)padded, (long long)n, p[i], ceil, dx);
             else
                 nb_fail(NB_ERR_SHAPE, name,
-                        "window %s %d is bigger than the padded input %lld (%lld + 2*%d): the output would be empty: "
-                        "%s",
-                        ax, k[i], (long long)padded, (long long)n, p[i], dx);
+                        "window %s %d is bigger than the padded input %lld (%lld + 2*%d): the output would be "
+                        "empty%s: %s",
+                        ax, k[i], (long long)padded, (long long)n, p[i], ceil, dx);
             return NULL;
         }
-        /* aten's pooling_output_shape */
-        out[i] = (padded - ek + (o->ceil_mode ? s[i] - 1 : 0)) / s[i] + 1;
-        if (o->ceil_mode && (out[i] - 1) * s[i] >= n + p[i]) out[i]--; /* the last window starts in the image */
     }
     pool_attr a = {k[0], k[1], s[0], s[1], p[0], p[1], dil[0], dil[1], o->count_include_pad};
     return nb_apply_ex(op, &x, 1, NB_SHAPE(x->shape.d[0], x->shape.d[1], out[0], out[1]), x->dtype, &a, sizeof a);

@@ -165,6 +165,13 @@ NB_API nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, in
 /* Pooling over (N, C, H, W) with a k×k window, stride (0 = k), padding 0. */
 NB_API nb_module *nb_max_pool2d_layer(int k, int stride);
 NB_API nb_module *nb_avg_pool2d_layer(int k, int stride);
+/* The general forms: every option of nb_max_pool2d_ex / nb_avg_pool2d_ex
+ * (ops_conv.h; start from NB_POOL2D_DEFAULT(kh, kw)): stride, padding,
+ * dilation (max only), ceil_mode, count_include_pad (avg). The options are
+ * copied; those that don't depend on the input are checked here. */
+struct nb_pool2d_opts;
+NB_API nb_module *nb_max_pool2d_layer_ex(const struct nb_pool2d_opts *o);
+NB_API nb_module *nb_avg_pool2d_layer_ex(const struct nb_pool2d_opts *o);
 /* Flatten: (N, d1, d2, ...) -> (N, d1·d2·...) (PyTorch's start_dim=1). A view. */
 NB_API nb_module *nb_flatten_layer(void);
 
