@@ -64,9 +64,9 @@ NB_API nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride
  * n + p (every window starts inside the image or its left/top padding; the
  * last may hang over the bottom/right edge). Errors (nb_fail naming the op
  * and x's shape): kernel, stride or dilation < 1, pad < 0, pad > kernel/2
- * (PyTorch's rule, on the undilated kernel), a dilated window d(k−1)+1 bigger
- * than n + 2p (the output would be empty), an empty image, dilation != 1 for
- * avg_pool2d, NULL options. */
+ * (PyTorch's rule, on the undilated kernel), an empty output (the dilated
+ * window d(k−1)+1 bigger than n + 2p; in ceil mode, bigger by more than
+ * s − 1), an empty image, dilation != 1 for avg_pool2d, NULL options. */
 typedef struct nb_pool2d_opts {
     int kernel[2];          /* window, >= 1 */
     int stride[2];          /* >= 1 (PyTorch's default stride is the kernel) */
