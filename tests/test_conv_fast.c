@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 #include "nabla/nabla.h"
+#include "kernels/gemm.h"
 
 /* ------------------------------------------------------------ max_pool2d 2×2 / 2 */
 
@@ -104,13 +105,14 @@ static double naive_at(const nb_tensor *x, int64_t n, int64_t c, int64_t h, int6
     return h < 0 || h >= g->H || w < 0 || w >= g->W ? 0.0 : nb_get(x, ((n * g->C + c) * g->H + h) * g->W + w);
 }
 
-static void check_conv(nb_dtype dt, geom g, double tol) {
+static void check_conv_ex(nb_dtype dt, geom g, double tol, bool with_bias, bool xgrad) {
     nb_scope *sc = nb_scope_begin();
-    nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.N, g.C, g.H, g.W), -1, 1), true);
+    nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.N, g.C, g.H, g.W), -1, 1), xgrad);
     nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O, g.C, g.kh, g.kw), -1, 1), true);
     nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O), -1, 1), true);
+    for (int64_t i = 0; !with_bias && i < g.O; i++) nb_set(b, i, 0.0); /* the reference adds b: zero */
     const nb_conv2d_opts o = {{1, 1}, {(int)g.ph, (int)g.pw}, {1, 1}, NB_PAD_EXPLICIT};
-    nb_tensor *y = nb_conv2d(x, w, b, &o);
+    nb_tensor *y = nb_conv2d(x, w, with_bias ? b : NULL, &o);
     assert_non_null(y);
     assert_int_equal(y->shape.d[2], g.Ho);
     assert_int_equal(y->shape.d[3], g.Wo);
@@ -118,6 +120,8 @@ static void check_conv(nb_dtype dt, geom g, double tol) {
     assert_int_equal(nb_backward_with(y, gy), NB_OK);
     double ey = 0, ex = 0, ew = 0;
     nb_tensor *gx = nb_zeros(NB_F64, x->shape), *gw = nb_zeros(NB_F64, w->shape);
+    double gbv[80] = {0};
+    assert_true(g.O <= 80);
     for (int64_t n = 0; n < g.N; n++)
         for (int64_t oc = 0; oc < g.O; oc++)
             for (int64_t i = 0; i < g.Ho; i++)
@@ -125,6 +129,7 @@ static void check_conv(nb_dtype dt, geom g, double tol) {
                     const int64_t yi = ((n * g.O + oc) * g.Ho + i) * g.Wo + j;
                     double s = nb_get(b, oc);
                     const double gv = nb_get(gy, yi);
+                    gbv[oc] += gv;
                     for (int64_t c = 0; c < g.C; c++)
                         for (int64_t p = 0; p < g.kh; p++)
                             for (int64_t q = 0; q < g.kw; q++) {
@@ -140,8 +145,12 @@ static void check_conv(nb_dtype dt, geom g, double tol) {
                             }
                     ey = fmax(ey, fabs(nb_get(y, yi) - s) / (1 + fabs(s)));
                 }
-    for (int64_t i = 0; i < x->numel; i++)
+    for (int64_t i = 0; xgrad && i < x->numel; i++)
         ex = fmax(ex, fabs(nb_get(x->grad, i) - nb_get(gx, i)) / (1 + fabs(nb_get(gx, i))));
+    if (!xgrad) assert_null(x->grad);
+    double eb = 0;
+    for (int64_t i = 0; with_bias && i < g.O; i++) eb = fmax(eb, fabs(nb_get(b->grad, i) - gbv[i]) / (1 + fabs(gbv[i])));
+    ew = fmax(ew, eb);
     for (int64_t i = 0; i < w->numel; i++)
         ew = fmax(ew, fabs(nb_get(w->grad, i) - nb_get(gw, i)) / (1 + fabs(nb_get(gw, i))));
     if (!(ey <= tol && ex <= tol && ew <= tol)) {
@@ -152,6 +161,8 @@ static void check_conv(nb_dtype dt, geom g, double tol) {
     }
     nb_scope_end(&sc);
 }
+
+static void check_conv(nb_dtype dt, geom g, double tol) { check_conv_ex(dt, g, tol, true, true); }
 
 static void conv_stride1_matches_definition(void **state) {
     (void)state;
@@ -167,6 +178,39 @@ static void conv_stride1_matches_definition(void **state) {
         check_conv(NB_F64, gs[i], 1e-12);
         check_conv(NB_F32, gs[i], 1e-4);
     }
+}
+
+/* Shapes for the AVX-512 direct kernels (kernels/conv_direct.c) and their
+ * edges: dW with lanes over output channels (O a multiple of 16 for f32, of 8
+ * for f64: 1, 2 or 4 vectors a tile; K not a multiple of the tile), over
+ * output columns (other O, K % 4..6 remainders, several images a call),
+ * rows wider than a vector (masked tails), Wo = 1, padding > k − 1 (dx on
+ * the fallback path), batch of 1, no bias, x needing no grad. Each runs on
+ * the CPU's best ISA and again with the GEMM ISA capped to AVX2 (the im2col
+ * + GEMM paths), both against the naive definition. */
+static void conv_direct_kernels_match_definition(void **state) {
+    (void)state;
+    nb_seed(13);
+    const geom gs[] = {
+        {3, 3, 9, 11, 16, 3, 3, 1, 1, 9, 11},   /* O 16: f32 1 vector of channels, f64 2 */
+        {2, 2, 7, 19, 32, 2, 3, 0, 1, 6, 19},   /* O 32, Wo 19 > 16: masked tail vector */
+        {1, 3, 6, 6, 64, 3, 3, 1, 1, 6, 6},     /* O 64: 4 vectors a tile; batch of 1 */
+        {5, 2, 8, 5, 8, 3, 2, 2, 1, 10, 6},     /* O 8 (f32: lanes over columns); pad = k − 1, the most for direct dx */
+        {6, 1, 6, 34, 3, 5, 5, 2, 2, 6, 34},    /* O 3, K 25 (tiles of 5), Wo 34: 3 vectors a row; 6 images */
+        {2, 3, 5, 3, 5, 2, 3, 3, 1, 10, 3},     /* ph 3 > kh − 1: dx on the fallback path; K 18 */
+        {3, 2, 4, 1, 7, 3, 1, 1, 0, 4, 1},      /* Wo 1 */
+    };
+    const char *isas[2] = {"avx512", "avx2"};
+    const char *keep = nb_gemm_isa();
+    for (int ii = 0; ii < 2; ii++) {
+        if (!nb_gemm_set_isa(isas[ii])) continue;
+        for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
+            for (int v = 0; v < 3; v++) { /* bias and x grad; no bias; x needs no grad */
+                check_conv_ex(NB_F64, gs[i], 1e-12, v != 1, v != 2);
+                check_conv_ex(NB_F32, gs[i], 1e-4, v != 1, v != 2);
+            }
+    }
+    nb_gemm_set_isa(keep);
 }
 
 /* Big enough calls split the images between threads (OpenMP, single-threaded
@@ -221,6 +265,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(pool2_matches_definition),
         cmocka_unit_test(conv_stride1_matches_definition),
+        cmocka_unit_test(conv_direct_kernels_match_definition),
         cmocka_unit_test(conv_threads_match_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
