@@ -114,18 +114,12 @@ nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
 
 #define UNARY(NAME, FWD, BWD, SAVES) NB_UNARY_FWD(NAME, FWD) NB_UNARY_BWD(NAME, BWD) UNARY_REST(NAME, SAVES)
 
-/* Forward y = KERN(x) by the vector kernel nb_v<KERN> (kernels/vmath.h), then
- * FIX, a statement over x, y, N and P (elu's blend), may finish it. */
-#define UNARY_VEC(NAME, KERN, FIX, BWD, SAVES)                                          \
+/* Forward y = KERN(x) by the vector kernel nb_v<KERN> (kernels/vmath.h);
+ * BWD defines NAME##_bwd. */
+#define UNARY_VEC(NAME, KERN, BWD, SAVES)                                               \
     static void NAME##_fwd(nb_node *n) {                                                \
-        const double P = nb_attr(n, nb_ew_attr)->p;                                     \
-        (void)P;                                                                        \
         NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data;                                     \
-            T *y = (T *)n->out->data;                                                   \
-            const int64_t N = n->out->numel;                                            \
-            NB_VMATH_T(KERN, T, y, x, N);                                               \
-            FIX;                                                                        \
+            NB_VMATH_T(KERN, T, n->out->data, n->in[0]->data, n->out->numel);           \
         });                                                                             \
     }                                                                                   \
     BWD                                                                                 \
@@ -161,13 +155,26 @@ static void softplus_bwd(nb_node *n, const nb_tensor *g) {
 /* clamp: P = lo, Q = hi; NaN passes through; gradient 1 on [lo, hi] */
 UNARY(clamp, v < (T)P ? (T)P : v > (T)Q ? (T)Q : v, (v >= (T)P && v <= (T)Q) ? gg : 0, NB_SAVES_IN(0))
 UNARY(leaky_relu, v > 0 ? v : (T)P * v, v > 0 ? gg : gg * (T)P, NB_SAVES_IN(0))
-/* y = x > 0 ? x : alpha·expm1(x); for x <= 0, d/dx alpha(e^x - 1) = alpha e^x = y + alpha */
-UNARY_VEC(elu, expm1, for (int64_t i = 0; i < N; i++) y[i] = x[i] > 0 ? x[i] : (T)P * y[i],
-          NB_UNARY_BWD(elu, v > 0 ? gg : gg * (o + (T)P)), NB_SAVES_IN(0) | NB_SAVES_OUT)
+/* y = x > 0 ? x : alpha·expm1(x); for x <= 0, d/dx alpha(e^x - 1) = alpha e^x = y + alpha.
+ * Both directions are vmath loops (nb_velu, nb_velu_bwd). */
+static void elu_fwd(nb_node *n) {
+    const double alpha = nb_attr(n, nb_ew_attr)->p;
+    if (n->out->dtype == NB_F32) nb_velu_f32(nb_f32(n->out), nb_f32(n->in[0]), (float)alpha, n->out->numel);
+    else nb_velu_f64(nb_f64(n->out), nb_f64(n->in[0]), alpha, n->out->numel);
+}
+static void elu_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    const double alpha = nb_attr(n, nb_ew_attr)->p;
+    if (n->out->dtype == NB_F32)
+        nb_velu_bwd_f32(nb_f32(gxt), nb_f32(g), nb_f32(n->in[0]), nb_f32(n->out), (float)alpha, n->out->numel);
+    else nb_velu_bwd_f64(nb_f64(gxt), nb_f64(g), nb_f64(n->in[0]), nb_f64(n->out), alpha, n->out->numel);
+}
+UNARY_REST(elu, NB_SAVES_IN(0) | NB_SAVES_OUT)
 /* log(1+e^x) = max(x,0) + log1p(e^-|x|): e^-|x| <= 1 never overflows (vmath.h) */
-UNARY_VEC(softplus, softplus, (void)0, , NB_SAVES_IN(0))
-UNARY_VEC(log1p, log1p, (void)0, NB_UNARY_BWD(log1p, gg / (1 + v)), NB_SAVES_IN(0))
-UNARY_VEC(expm1, expm1, (void)0, NB_UNARY_BWD(expm1, gg * (o + 1)), NB_SAVES_OUT)
+UNARY_VEC(softplus, softplus, , NB_SAVES_IN(0))
+UNARY_VEC(log1p, log1p, NB_UNARY_BWD(log1p, gg / (1 + v)), NB_SAVES_IN(0))
+UNARY_VEC(expm1, expm1, NB_UNARY_BWD(expm1, gg * (o + 1)), NB_SAVES_OUT)
 UNARY(square, v * v, 2 * gg * v, NB_SAVES_IN(0))
 UNARY(reciprocal, 1 / v, -gg * o * o, NB_SAVES_OUT)
 

@@ -307,23 +307,31 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
  * rounded term: it is added, never subtracted). Chunks of BCE_CHUNK on the
  * stack. */
 #define BCE_CHUNK 512
+/* element j of a chunk: the loss in place of sp[j], added to lane `lane` */
+#define BCE_TERM(j, lane)                                                                   \
+    do {                                                                                    \
+        const double xj = x[j], l = (xj > 0 ? xj : 0) - xj * (double)y[j] + (double)sp[j]; \
+        sp[j] = (T)l;                                                                       \
+        acc8[lane] += l;                                                                    \
+    } while (0)
 static void bce_fwd(nb_node *n) {
     const nb_reduction r = nb_attr(n, loss_attr)->r;
     const int64_t N = n->in[0]->numel;
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data;
         T *O = (T *)n->out->data, sp[BCE_CHUNK];
-        double acc = 0;
+        double acc8[8] = {0}; /* 8 lanes: vectorizes, fixed order */
         for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK) {
             const int64_t L = N - i0 < BCE_CHUNK ? N - i0 : BCE_CHUNK;
-            NB_VMATH_T(softplus_negabs, T, sp, X + i0, L);
-            for (int64_t j = 0; j < L; j++) {
-                const double x = X[i0 + j], y = Yt[i0 + j];
-                const double l = (x > 0 ? x : 0) - x * y + (double)sp[j];
-                if (r == NB_REDUCE_NONE) O[i0 + j] = (T)l;
-                acc += l;
-            }
+            const T *x = X + i0, *y = Yt + i0;
+            NB_VMATH_T(softplus_negabs, T, sp, x, L);
+            int64_t j = 0; /* the loss, in place of sp */
+            for (; j + 8 <= L; j += 8)
+                for (int q = 0; q < 8; q++) BCE_TERM(j + q, q);
+            for (; j < L; j++) BCE_TERM(j, 0);
+            if (r == NB_REDUCE_NONE) memcpy(O + i0, sp, (size_t)L * sizeof(T));
         }
+        const double acc = ((acc8[0] + acc8[1]) + (acc8[2] + acc8[3])) + ((acc8[4] + acc8[5]) + (acc8[6] + acc8[7]));
         if (r != NB_REDUCE_NONE) O[0] = (T)(r == NB_REDUCE_SUM ? acc : acc / (double)N);
     });
 }

@@ -318,6 +318,41 @@ static void vmath_all_isas(void **state) {
     if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
 }
 
+/* elu (alpha 1.3, and 1) against alpha·expm1 in long double, every ISA:
+ * within 2 ULP (expm1's 1 plus the product's rounding). */
+static void vmath_elu(void **state) {
+    (void)state;
+    static float x32[NV_TEST], y32[NV_TEST];
+    static double x64[NV_TEST], y64[NV_TEST];
+    vmath_inputs(5, x32, x64); /* expm1's inputs and specials */
+    int tested = 0;
+    for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
+        if (!nb_vmath_set_isa(isas[is])) continue;
+        tested++;
+        for (int a = 0; a < 2; a++) {
+            const double alpha = a ? 1.0 : 1.3;
+            double w32 = 0, w64 = 0;
+            for (int64_t n = 0; n <= 41; n++) {
+                const int64_t len = n == 41 ? NV_TEST : n;
+                nb_velu_f32(y32, x32, (float)alpha, len);
+                nb_velu_f64(y64, x64, alpha, len);
+                for (int64_t i = 0; i < len; i++) {
+                    const ld v32 = x32[i], v64 = x64[i];
+                    const ld w = v32 > 0 ? v32 : (ld)(float)alpha * expm1l(v32), wd = v64 > 0 ? v64 : (ld)alpha * expm1l(v64);
+                    double e = ulps32(y32[i], (float)w);
+                    if (e > w32) w32 = e;
+                    e = ulps64(y64[i], (double)wd);
+                    if (e > w64) w64 = e;
+                }
+            }
+            printf("vmath %-6s elu(%.1f)  f32 worst %.0f ulp, f64 worst %.0f ulp\n", nb_vmath_isa(), alpha, w32, w64);
+            assert_true(w32 <= 2 && w64 <= 2);
+        }
+    }
+    assert_true(tested >= 2);
+    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+}
+
 /* Every ISA gives the same bits for an element wherever it sits (the tail
  * goes through the vector function too), and signs of zero and the edges
  * follow libm. */
@@ -367,7 +402,10 @@ static void vmath_exact_loops(void **state) {
     static double xd[N], yd[3][N];
     for (int i = 0; i < N; i++) { x[i] = (float)(urand() * 10); xd[i] = urand() * 10; }
     x[5] = NAN; xd[5] = NAN; x[6] = -0.0f; xd[6] = -0.0;
-    for (int k = 0; k < 4; k++) {
+    static float g[N], yo[N];
+    static double gd[N], yod[N];
+    for (int i = 0; i < N; i++) { g[i] = (float)urand(); gd[i] = urand(); yo[i] = (float)urand(); yod[i] = urand(); }
+    for (int k = 0; k < 5; k++) {
         int r = 0;
         for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
             if (!nb_vmath_set_isa(isas[is])) continue;
@@ -376,7 +414,8 @@ static void vmath_exact_loops(void **state) {
             case 0: nb_vrelu_f32(y[r], x, N); nb_vrelu_f64(yd[r], xd, N); break;
             case 1: nb_vaxpy_f32(y[r], -0.3f, x, N); nb_vaxpy_f64(yd[r], -0.3, xd, N); break;
             case 2: nb_vscale_f32(y[r], 0.9f, N); nb_vscale_f64(yd[r], 0.9, N); break;
-            default: nb_vadd_f32(y[r], x, N); nb_vadd_f64(yd[r], xd, N); break;
+            case 3: nb_vadd_f32(y[r], x, N); nb_vadd_f64(yd[r], xd, N); break;
+            default: nb_velu_bwd_f32(y[r], g, x, yo, 1.3f, N); nb_velu_bwd_f64(yd[r], gd, xd, yod, 1.3, N); break;
             }
             r++;
         }
@@ -386,6 +425,11 @@ static void vmath_exact_loops(void **state) {
             assert_memory_equal(yd[q], yd[0], sizeof yd[0]);
         }
         if (k == 0) assert_true(y[0][5] == 0 && y[0][6] == 0 && y[0][7] == (x[7] > 0 ? x[7] : 0));
+        if (k == 4)
+            for (int i = 0; i < N; i++) {
+                const float y0 = (float)i / 7;
+                assert_true(y[0][i] == y0 + (x[i] > 0 ? g[i] : g[i] * (yo[i] + 1.3f)) || (isnan(x[i]) && isnan(y[0][i])));
+            }
     }
     if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
 }
@@ -412,6 +456,7 @@ int main(void) {
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),
         cmocka_unit_test(vmath_position_and_signs),
+        cmocka_unit_test(vmath_elu),
         cmocka_unit_test(vmath_exact_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

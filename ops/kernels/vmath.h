@@ -51,6 +51,15 @@ NB_VMATH_FUNCS(NB_VMATH_DECL)
     (sizeof(T) == sizeof(float) ? nb_v##f##_f32((float *)(y), (const float *)(x), (n)) \
                                 : nb_v##f##_f64((double *)(y), (const double *)(x), (n)))
 
+/* elu: y[i] = x[i] > 0 ? x[i] : alpha·expm1(x[i]) (expm1 as above, then one
+ * rounding: within 2 ULP of alpha·expm1(x); the tail through the padded
+ * vector as for f above), and its backward, exact (one rounding each, as
+ * the exact loops below): gx[i] += x[i] > 0 ? g[i] : g[i]·(y[i] + alpha). */
+void nb_velu_f32(float *y, const float *x, float alpha, int64_t n);
+void nb_velu_f64(double *y, const double *x, double alpha, int64_t n);
+void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *y, float alpha, int64_t n);
+void nb_velu_bwd_f64(double *gx, const double *g, const double *x, const double *y, double alpha, int64_t n);
+
 /* Exact elementwise loops (each result rounded once, as the scalar code):
  *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
  *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]

@@ -83,6 +83,11 @@ void V_CAT(nb_vexpm1_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(d
 void V_CAT(nb_vsoftplus_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SOFTPLUS)
 void V_CAT(nb_vsoftplus_negabs_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_SP_NEGABS(x))
 
+/* elu: x > 0 ? x : alpha·expm1(x) (NaN: alpha·expm1(NaN) = NaN) */
+#define F_ELU x = F_BLEND_GT(x, F_SET1(0.0f), x, F_MUL(F_SET1(alpha), F_EXPM1(x)))
+#define D_ELU x = D_BLEND_GT(x, D_SET1(0.0), x, D_MUL(D_SET1(alpha), D_EXPM1(x)))
+void V_CAT(nb_velu_f32, SFX)(float *ys, const float *xs, float alpha, int64_t n) V_LOOP(float, VF, LF, F, F_ELU)
+void V_CAT(nb_velu_f64, SFX)(double *ys, const double *xs, double alpha, int64_t n) V_LOOP(double, VD, LD, D, D_ELU)
 
 /* Exact elementwise ops (one rounding each, as the scalar loops): relu
  * (max(x, 0); NaN gives 0 like x > 0 ? x : 0), y += a·x, y *= a, y += x.
@@ -109,6 +114,15 @@ V_SIMPLE(float, VF, LF, F, nb_vadd_f32, (float *y, const float *x, int64_t n),
          F_STORE(y + i, F_ADD(F_LOAD(y + i), F_LOAD(x + i))), y[i] = y[i] + x[i])
 V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n),
          D_STORE(y + i, D_ADD(D_LOAD(y + i), D_LOAD(x + i))), y[i] = y[i] + x[i])
+/* elu backward: gx += x > 0 ? g : g·(y + alpha) */
+V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32, (float *gx, const float *g, const float *x, const float *y, float alpha, int64_t n),
+         F_STORE(gx + i, F_ADD(F_LOAD(gx + i), F_BLEND_GT(F_LOAD(x + i), F_SET1(0.0f), F_LOAD(g + i),
+                                                          F_MUL(F_LOAD(g + i), F_ADD(F_LOAD(y + i), F_SET1(alpha)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
+V_SIMPLE(double, VD, LD, D, nb_velu_bwd_f64, (double *gx, const double *g, const double *x, const double *y, double alpha, int64_t n),
+         D_STORE(gx + i, D_ADD(D_LOAD(gx + i), D_BLEND_GT(D_LOAD(x + i), D_SET1(0.0), D_LOAD(g + i),
+                                                          D_MUL(D_LOAD(g + i), D_ADD(D_LOAD(y + i), D_SET1(alpha)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
 
 #undef V_SIMPLE
 #undef V_CAT_
@@ -123,3 +137,5 @@ V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n)
 #undef D_SP_NEGABS
 #undef F_SOFTPLUS
 #undef D_SOFTPLUS
+#undef F_ELU
+#undef D_ELU
