@@ -447,6 +447,121 @@ static void vmath_sigmoid_extremes(void **state) {
     assert_true(yd[0] == 0 && yd[1] == 0.5 && yd[2] == 1);
 }
 
+/* ------------------------------------------------------------ ops on vmath */
+
+/* The ops moved onto the vector kernels, on tensors large enough to cross
+ * every chunk/slice boundary (512-element chunks, 1024-element slices of the
+ * strided softmax), F32 against F64 (same inputs): y within 4e-6 relative
+ * (a few f32 ULP; bce's terms relative to |y| + 0.25, logsumexp's to |y| + 1), and the gradient of
+ * sum(y·w) within 4e-6 of its largest element; F64 against a libm loop for
+ * the elementwise ones (5e-16: 1-2 ULP). */
+enum { OP_SOFTPLUS, OP_ELU, OP_LOG1P, OP_EXPM1, OP_LSE1, OP_LSE0, OP_LSE01, OP_SM0, OP_LSM0, OP_LSM1, OP_BCE, OP_N };
+static nb_tensor *run_vop(int op, nb_tensor *x, nb_tensor *t) {
+    const int a0 = 0, a1 = 1, a01[2] = {0, 1};
+    switch (op) {
+    case OP_SOFTPLUS: return nb_softplus(x);
+    case OP_ELU: return nb_elu(x, 1.3);
+    case OP_LOG1P: return nb_log1p(x);
+    case OP_EXPM1: return nb_expm1(x);
+    case OP_LSE1: return nb_logsumexp(x, &a1, 1, false);
+    case OP_LSE0: return nb_logsumexp(x, &a0, 1, true);
+    case OP_LSE01: return nb_logsumexp(x, a01, 2, false);
+    case OP_SM0: return nb_softmax(x, 0);
+    case OP_LSM0: return nb_log_softmax(x, 0);
+    case OP_LSM1: return nb_log_softmax(x, 1);
+    default: return nb_bce_with_logits(x, t, NB_REDUCE_NONE);
+    }
+}
+
+static void vmath_ops_f32_vs_f64(void **state) {
+    (void)state;
+    static const int64_t shapes[][2] = {{37, 300}, {1500, 3}, {2, 2049}};
+    for (size_t sh = 0; sh < 3; sh++) {
+        const int64_t R = shapes[sh][0], C = shapes[sh][1], N = R * C;
+        double *xd = malloc(sizeof(double) * (size_t)N), *td = malloc(sizeof(double) * (size_t)N);
+        double *wd = malloc(sizeof(double) * (size_t)N);
+        float *xf = malloc(sizeof(float) * (size_t)N), *tf = malloc(sizeof(float) * (size_t)N);
+        float *wf = malloc(sizeof(float) * (size_t)N);
+        for (int op = 0; op < OP_N; op++) {
+            nb_scope *sc = nb_scope_begin();
+            for (int64_t i = 0; i < N; i++) {
+                const double lo = op == OP_LOG1P ? -0.9 : op == OP_BCE || op == OP_SOFTPLUS ? -30 : -8;
+                xf[i] = (float)(lo + (8 - lo) * (urand() + 1) / 2);
+                xd[i] = xf[i];
+                tf[i] = (float)((urand() + 1) / 2); td[i] = tf[i];
+                wf[i] = (float)urand(); wd[i] = wf[i];
+            }
+            nb_tensor *x32 = nb_set_requires_grad(nb_from_f32(NB_SHAPE(R, C), xf), true);
+            nb_tensor *x64 = nb_set_requires_grad(nb_from_f64(NB_SHAPE(R, C), xd), true);
+            nb_tensor *t32 = nb_from_f32(NB_SHAPE(R, C), tf), *t64 = nb_from_f64(NB_SHAPE(R, C), td);
+            nb_tensor *y32 = run_vop(op, x32, t32), *y64 = run_vop(op, x64, t64);
+            assert_non_null(y32);
+            assert_non_null(y64);
+            const int64_t M = y32->numel;
+            nb_tensor *w32 = nb_from_f32(y32->shape, wf), *w64 = nb_from_f64(y64->shape, wd);
+            assert_int_equal(nb_backward(nb_sum_all(nb_mul(y32, w32))), NB_OK);
+            assert_int_equal(nb_backward(nb_sum_all(nb_mul(y64, w64))), NB_OK);
+            double wy = 0, wg = 0, wl = 0;
+            for (int64_t i = 0; i < M; i++) {
+                const double a = nb_f32(y32)[i], b = nb_f64(y64)[i];
+                /* logsumexp: m + log S, S's few-ULP error is absolute in log S (reduce.c) */
+                const double e = fabs(a - b) / (fabs(b) + (op == OP_BCE ? 0.25 : op >= OP_LSE1 && op <= OP_LSE01 ? 1 : 1e-30));
+                if (e > wy) wy = e;
+            }
+            double gmax = 0;
+            for (int64_t i = 0; i < N; i++) gmax = fmax(gmax, fabs(nb_f64(x64->grad)[i]));
+            for (int64_t i = 0; i < N; i++) {
+                /* normwise: the gradient formulas (as before) cancel in places (elu's
+                 * y + alpha as y → −alpha, softmax's g − Σg·y), inherently in f32 */
+                const double a = nb_f32(x32->grad)[i], b = nb_f64(x64->grad)[i];
+                const double e = fabs(a - b) / gmax;
+                if (e > wg) wg = e;
+                if (op <= OP_EXPM1) { /* F64 op against libm */
+                    const double v = xd[i];
+                    const double want = op == OP_SOFTPLUS ? (v > 0 ? v : 0) + log1p(exp(-fabs(v)))
+                                      : op == OP_ELU ? (v > 0 ? v : 1.3 * expm1(v))
+                                      : op == OP_LOG1P ? log1p(v) : expm1(v);
+                    const double el = fabs(nb_f64(y64)[i] - want) / (fabs(want) + 1e-300);
+                    if (el > wl) wl = el;
+                }
+            }
+            printf("op %2d on (%lld,%lld): f32 vs f64 y %.2g grad %.2g, f64 vs libm %.2g\n", op, (long long)R,
+                   (long long)C, wy, wg, wl);
+            assert_true(wy <= 4e-6);
+            assert_true(wg <= 4e-6);
+            assert_true(wl <= 5e-16);
+            nb_scope_end(&sc);
+        }
+        free(xd); free(td); free(wd); free(xf); free(tf); free(wf);
+    }
+}
+
+/* Special values through the ops: ±inf and all −inf rows. */
+static void vmath_ops_specials(void **state) {
+    (void)state;
+    nb_scope *sc = nb_scope_begin();
+    const int a1 = 1, a0 = 0;
+    /* rows: {+inf, 0, 1}, {-inf, -inf, -inf}, {-inf, 2, 3} */
+    const float v[9] = {INFINITY, 0, 1, -INFINITY, -INFINITY, -INFINITY, -INFINITY, 2, 3};
+    nb_tensor *x = nb_from_f32(NB_SHAPE(3, 3), v);
+    nb_tensor *l = nb_logsumexp(x, &a1, 1, false);
+    assert_true(isinf(nb_f32(l)[0]) && nb_f32(l)[0] > 0);
+    assert_true(isinf(nb_f32(l)[1]) && nb_f32(l)[1] < 0);
+    assert_float_equal(nb_f32(l)[2], log(exp(2.0) + exp(3.0)), 1e-6);
+    nb_tensor *sm = nb_log_softmax(nb_transpose(x, 0, 1), 0); /* the strided path, columns = rows of x */
+    assert_true(isinf(nb_f32(sm)[2]) && nb_f32(sm)[2] < 0); /* −inf in a finite row → −inf */
+    assert_float_equal(nb_f32(sm)[8], 3 - log(exp(2.0) + exp(3.0)), 1e-6);
+    (void)a0;
+    const float sv[5] = {-INFINITY, INFINITY, -1e30f, 1e30f, NAN};
+    nb_tensor *s5 = nb_softplus(nb_from_f32(NB_SHAPE(5), sv));
+    assert_true(nb_f32(s5)[0] == 0 && isinf(nb_f32(s5)[1]) && nb_f32(s5)[2] == 0 && nb_f32(s5)[3] == 1e30f &&
+                isnan(nb_f32(s5)[4]));
+    const float bx[2] = {1e30f, -1e30f}, by[2] = {1, 0};
+    nb_tensor *b = nb_bce_with_logits(nb_from_f32(NB_SHAPE(2), bx), nb_from_f32(NB_SHAPE(2), by), NB_REDUCE_NONE);
+    assert_true(nb_f32(b)[0] == 0 && nb_f32(b)[1] == 0); /* certain and right: no loss, no overflow */
+    nb_scope_end(&sc);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_builtin_all_isas),
@@ -457,6 +572,8 @@ int main(void) {
         cmocka_unit_test(vmath_sigmoid_extremes),
         cmocka_unit_test(vmath_position_and_signs),
         cmocka_unit_test(vmath_elu),
+        cmocka_unit_test(vmath_ops_f32_vs_f64),
+        cmocka_unit_test(vmath_ops_specials),
         cmocka_unit_test(vmath_exact_loops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
