@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck ...]   (default: build-bench, all)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise ...]   (default: build-bench, all but eltwise)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -56,6 +56,16 @@ for w in $which; do
       END { for (i = 1; i <= n; i++) { c = order[i]; nf = f["nb", c]; nfb = fb["nb", c]; pf = f["pt", c]; pfb = fb["pt", c];
               printf "%-10s fwd nabla %.3g ms torch %.3g ms (%.3f) | fwd+bwd nabla %.3g ms torch %.3g ms (%.3f) | bwd/fwd nabla %.2f torch %.2f\n",
                 "conv-" c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb, (nfb - nf) / nf, (pfb - pf) / pf } }'
+    ;;
+  eltwise)
+    # per op: "case: NAME fwd_s F fwdbwd_s FB"; each side's best thread setting per figure
+    ev1=$(NB_NUM_THREADS=1 $B/bench_eltwise); ev2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $B/bench_eltwise)
+    ep1=$(OMP_NUM_THREADS=1 $py bench/bench_eltwise.py); ep2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $py bench/bench_eltwise.py)
+    { printf '%s\n' "$ev1" "$ev2" | sed 's/^/nb /'; printf '%s\n' "$ep1" "$ep2" | sed 's/^/pt /'; } | awk '$2 == "case:" { k = $1 SUBSEP $3; if (!(k in f) || $5 < f[k]) f[k] = $5; if (!(k in fb) || $7 < fb[k]) fb[k] = $7;
+                         if ($1 == "nb" && !($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
+      END { for (i = 1; i <= n; i++) { c = order[i]; nf = f["nb", c]; nfb = fb["nb", c]; pf = f["pt", c]; pfb = fb["pt", c];
+              printf "%-12s fwd nabla %.3g ms torch %.3g ms (%.3f) | fwd+bwd nabla %.3g ms torch %.3g ms (%.3f)\n",
+                "ew-" c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb } }'
     ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
