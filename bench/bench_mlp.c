@@ -1,6 +1,6 @@
 /* bench/bench_mlp.c — one epoch of a 784-256-128-10 ReLU MLP on
  * Fashion-MNIST-sized random data (60000×784, labels 0..9), batch 64,
- * log-softmax + NLL, SGD with momentum 0.9 (in place, under no-grad), F32.
+ * log-softmax + NLL, SGD with momentum 0.9 (nb_optim, fused step), F32.
  * Layers are nb_affine (x·Wᵀ + b with W (out, in), as torch.nn.Linear).
  * Twin: bench_mlp.py. Prints "time_s: <epoch seconds>" and "rss_mib: <peak
  * RSS>" (data included: 180 MiB of it on both sides). */
@@ -26,14 +26,15 @@ int main(int argc, char **argv) {
     for (int i = 0; i < NTRAIN; i++) ys[i] = (int64_t)(nb_rand_u64() % 10);
 
     const int64_t dims[4] = {NIN, 256, 128, 10};
-    nb_tensor *p[6], *vel[6];
+    nb_tensor *p[6];
     for (int l = 0; l < 3; l++) {
         double bound = 1 / sqrt((double)dims[l]);
         p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1], dims[l]), -bound, bound), true);
         p[2 * l + 1] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1]), -bound, bound), true);
     }
-    for (int i = 0; i < 6; i++) vel[i] = nb_zeros(NB_F32, p[i]->shape);
-    const double lr = 0.01, mom = 0.9;
+    nb_optim_opts oo = nb_optim_defaults(NB_OPTIM_SGD); /* as torch.optim.SGD(lr=0.01, momentum=0.9) */
+    oo.lr = 0.01, oo.momentum = 0.9;
+    nb_optim *opt = nb_optim_new_tensors(&oo, p, 6);
 
     double best = 1e30, loss = 0;
     for (int e = 0; e < epochs; e++) {
@@ -46,15 +47,9 @@ int main(int argc, char **argv) {
             h = nb_relu(nb_affine(h, p[2], p[3]));
             nb_tensor *logits = nb_affine(h, p[4], p[5]);
             nb_tensor *l = nb_nll(nb_log_softmax(logits, 1), y, NB_REDUCE_MEAN);
-            for (int i = 0; i < 6; i++) nb_tensor_zero_grad(p[i]);
+            nb_optim_zero_grad(opt);
             nb_backward(l);
-            NB_NO_GRAD {
-                for (int i = 0; i < 6; i++) { /* v = mom·v + g; w -= lr·v (PyTorch's SGD) */
-                    nb_scale_(vel[i], mom);
-                    nb_add_(vel[i], p[i]->grad);
-                    nb_axpy_(p[i], -lr, vel[i]);
-                }
-            }
+            nb_optim_step(opt); /* v = 0.9·v + g; w −= 0.01·v, one fused pass */
             loss = nb_item(l);
             nb_scope_end(&s);
         }
@@ -65,7 +60,8 @@ int main(int argc, char **argv) {
            NTRAIN / BATCH, loss, nb_gemm_backend(), nb_gemm_isa(), nb_get_num_threads());
     printf("time_s: %.6f\n", best);
     printf("rss_mib: %.1f\n", bench_peak_rss_mib());
-    for (int i = 0; i < 6; i++) { nb_tensor_free(p[i]); nb_tensor_free(vel[i]); }
+    nb_optim_free(opt);
+    for (int i = 0; i < 6; i++) nb_tensor_free(p[i]);
     free(xs);
     free(ys);
     return 0;

@@ -8,7 +8,7 @@
 nb_optim_opts nb_optim_defaults(nb_optim_kind kind) {
     nb_optim_opts o = {.kind = kind, .beta1 = 0.9, .beta2 = 0.999, .alpha = 0.99, .rho = 0.9};
     switch (kind) {
-    case NB_OPTIM_SGD: o.lr = 1e-3; break;
+    case NB_OPTIM_SGD: o.lr = 1e-3, o.fused = true; break;
     case NB_OPTIM_ADAGRAD: o.lr = 1e-2, o.eps = 1e-10; break;
     case NB_OPTIM_RMSPROP: o.lr = 1e-2, o.eps = 1e-8; break;
     case NB_OPTIM_ADADELTA: o.lr = 1.0, o.eps = 1e-6; break;

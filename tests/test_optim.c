@@ -281,6 +281,52 @@ static void ema_and_averaging(void **state) {
     nb_module_free(m);
 }
 
+/* The fused SGD loop gives the composed ops' bits: parameters and momentum
+ * buffers identical after 30 steps, f64 and f32, every option. */
+static void fused_sgd_equals_composed(void **state) {
+    (void)state;
+    static const struct { double mom, damp, wd; bool nest; } v[] = {
+        {0, 0, 0, false}, {0.9, 0, 0, false}, {0.9, 0.25, 0, false}, {0.9, 0, 0, true}, {0.8, 0, 0.05, true}, {0, 0, 0.1, false},
+    };
+    for (int d = 0; d < 2; d++)
+        for (size_t variant = 0; variant < sizeof v / sizeof v[0]; variant++) {
+            nb_module *m[2];
+            nb_optim *opt[2];
+            for (int f = 0; f < 2; f++) {
+                nb_seed(9);
+                m[f] = nb_sequential(nb_linear(5, 7), nb_tanh_layer(), nb_linear(7, 2), NULL);
+                nb_module_cast(m[f], d ? NB_F32 : NB_F64);
+                nb_optim_opts o = nb_optim_defaults(NB_OPTIM_SGD);
+                assert_true(o.fused); /* the default */
+                o.lr = 0.05, o.momentum = v[variant].mom, o.dampening = v[variant].damp;
+                o.weight_decay = v[variant].wd, o.nesterov = v[variant].nest, o.fused = f;
+                opt[f] = nb_optim_new_module(&o, m[f]);
+                assert_non_null(opt[f]);
+            }
+            nb_seed(10);
+            nb_tensor *X = nb_randn(d ? NB_F32 : NB_F64, NB_SHAPE(9, 5), 0, 1);
+            nb_tensor *Y = nb_randn(d ? NB_F32 : NB_F64, NB_SHAPE(9, 2), 0, 1);
+            for (int it = 0; it < 30; it++)
+                for (int f = 0; f < 2; f++) {
+                    nb_scope *s = nb_scope_begin();
+                    nb_zero_grad(m[f]);
+                    nb_backward(nb_mse_loss(nb_forward(m[f], X), Y, NB_REDUCE_MEAN));
+                    nb_optim_step(opt[f]);
+                    nb_scope_end(&s);
+                }
+            nb_named_tensor a[8], b[8], sa[32], sb[32];
+            const int n = nb_module_parameters(m[0], a, 8), ns = nb_optim_named_state(opt[0], sa, 32);
+            assert_int_equal(nb_module_parameters(m[1], b, 8), n);
+            assert_int_equal(nb_optim_named_state(opt[1], sb, 32), ns);
+            for (int i = 0; i < n; i++)
+                assert_memory_equal(a[i].t->data, b[i].t->data, (size_t)a[i].t->numel * nb_dtype_size(a[i].t->dtype));
+            for (int i = 0; i < ns; i++)
+                assert_memory_equal(sa[i].t->data, sb[i].t->data, (size_t)sa[i].t->numel * nb_dtype_size(sa[i].t->dtype));
+            for (int f = 0; f < 2; f++) nb_optim_free(opt[f]), nb_module_free(m[f]);
+            nb_tensor_free(X), nb_tensor_free(Y);
+        }
+}
+
 /* The fused Adam/AdamW loop equals the composed ops (same arithmetic, same
  * order): identical parameters after 30 steps, in f64 and f32. */
 static void fused_adam_equals_composed(void **state) {
@@ -354,7 +400,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(option_errors, tu_setup, tu_teardown),
         cmocka_unit_test(schedules),             cmocka_unit_test(early_stopping),
         cmocka_unit_test(ema_and_averaging),     cmocka_unit_test(clip_by_value_and_norm),
-        cmocka_unit_test(fused_adam_equals_composed),
+        cmocka_unit_test(fused_adam_equals_composed), cmocka_unit_test(fused_sgd_equals_composed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,10 +53,12 @@ typedef struct nb_optim_opts {
     double rho;          /* ρ   Adadelta: 0.9                                                    */
     double lr_decay;     /* η   Adagrad: 0                                                       */
     double initial_accumulator_value; /* Adagrad: 0                                             */
-    /* Adam(W): one fused loop per parameter instead of the composed ops
-     * (same arithmetic in the same order; test_optim checks they agree).
-     * nb_optim_defaults turns it on: the composed step costs about as much
-     * as forward+backward of a small MLP (docs/nn.md). Ignored elsewhere. */
+    /* SGD, Adam(W): one fused loop per parameter instead of the composed
+     * ops (same arithmetic in the same order; test_optim checks they agree:
+     * SGD bit for bit). nb_optim_defaults turns it on: the composed Adam step
+     * costs about as much as forward+backward of a small MLP (docs/nn.md),
+     * the composed SGD with momentum makes 3 passes over the parameters
+     * (5 with weight decay or Nesterov). Ignored elsewhere. */
     bool fused;
 } nb_optim_opts;
 /* (* torch < 2 had no default SGD lr; 1e-3 is torch 2's.) */
