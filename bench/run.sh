@@ -33,6 +33,21 @@ pair() {
       name, n1, n2, p1, p2, nb / pb }'
 }
 
+# cases PREFIX "nabla command" "python command": programs printing lines
+# "case: NAME fwd_s F fwdbwd_s FB"; per case each side's best thread setting
+# per figure, nabla/torch for fwd and fwd+bwd, and bwd/fwd on each side.
+cases() {
+  local pre=$1 nb=$2 pt=$3 n1 n2 p1 p2
+  n1=$(NB_NUM_THREADS=1 eval "$nb"); n2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$nb")
+  p1=$(OMP_NUM_THREADS=1 eval "$pt"); p2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt")
+  { printf '%s\n' "$n1" "$n2" | sed 's/^/nb /'; printf '%s\n' "$p1" "$p2" | sed 's/^/pt /'; } | awk -v pre="$pre" '
+    $2 == "case:" { k = $1 SUBSEP $3; if (!(k in f) || $5 < f[k]) f[k] = $5; if (!(k in fb) || $7 < fb[k]) fb[k] = $7;
+                    if ($1 == "nb" && !($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
+    END { for (i = 1; i <= n; i++) { c = order[i]; nf = f["nb", c]; nfb = fb["nb", c]; pf = f["pt", c]; pfb = fb["pt", c];
+            printf "%-12s fwd nabla %.3g ms torch %.3g ms (%.3f) | fwd+bwd nabla %.3g ms torch %.3g ms (%.3f) | bwd/fwd nabla %.2f torch %.2f\n",
+              pre c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb, (nfb - nf) / nf, (pfb - pf) / pf } }'
+}
+
 echo "# $(date -u +%F\ %T) UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 for w in $which; do
   case $w in
@@ -47,26 +62,8 @@ for w in $which; do
     awk -v a="$rn" -v b="$rp" 'BEGIN { printf "mlp-rss    nabla %.0f MiB | torch %.0f MiB | nabla/torch = %.3f\n", a, b, a / b }'
     ;;
   cnn) pair cnn-epoch "$B/bench_cnn" "$py bench/bench_cnn.py" ;;
-  conv)
-    # per layer: "case: NAME fwd_s F fwdbwd_s FB"; each side's best thread setting per figure
-    cv1=$(NB_NUM_THREADS=1 $B/bench_conv); cv2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $B/bench_conv)
-    cp1=$(OMP_NUM_THREADS=1 $py bench/bench_conv.py); cp2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $py bench/bench_conv.py)
-    { printf '%s\n' "$cv1" "$cv2" | sed 's/^/nb /'; printf '%s\n' "$cp1" "$cp2" | sed 's/^/pt /'; } | awk '$2 == "case:" { k = $1 SUBSEP $3; if (!(k in f) || $5 < f[k]) f[k] = $5; if (!(k in fb) || $7 < fb[k]) fb[k] = $7;
-                         if ($1 == "nb" && !($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
-      END { for (i = 1; i <= n; i++) { c = order[i]; nf = f["nb", c]; nfb = fb["nb", c]; pf = f["pt", c]; pfb = fb["pt", c];
-              printf "%-10s fwd nabla %.3g ms torch %.3g ms (%.3f) | fwd+bwd nabla %.3g ms torch %.3g ms (%.3f) | bwd/fwd nabla %.2f torch %.2f\n",
-                "conv-" c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb, (nfb - nf) / nf, (pfb - pf) / pf } }'
-    ;;
-  eltwise)
-    # per op: "case: NAME fwd_s F fwdbwd_s FB"; each side's best thread setting per figure
-    ev1=$(NB_NUM_THREADS=1 $B/bench_eltwise); ev2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $B/bench_eltwise)
-    ep1=$(OMP_NUM_THREADS=1 $py bench/bench_eltwise.py); ep2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE $py bench/bench_eltwise.py)
-    { printf '%s\n' "$ev1" "$ev2" | sed 's/^/nb /'; printf '%s\n' "$ep1" "$ep2" | sed 's/^/pt /'; } | awk '$2 == "case:" { k = $1 SUBSEP $3; if (!(k in f) || $5 < f[k]) f[k] = $5; if (!(k in fb) || $7 < fb[k]) fb[k] = $7;
-                         if ($1 == "nb" && !($3 in seen)) { seen[$3] = 1; order[++n] = $3 } }
-      END { for (i = 1; i <= n; i++) { c = order[i]; nf = f["nb", c]; nfb = fb["nb", c]; pf = f["pt", c]; pfb = fb["pt", c];
-              printf "%-12s fwd nabla %.3g ms torch %.3g ms (%.3f) | fwd+bwd nabla %.3g ms torch %.3g ms (%.3f)\n",
-                "ew-" c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb } }'
-    ;;
+  conv) cases conv- "$B/bench_conv" "$py bench/bench_conv.py" ;;
+  eltwise) cases ew- "$B/bench_eltwise" "$py bench/bench_eltwise.py" ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
   *) echo "unknown benchmark $w"; exit 2 ;;
