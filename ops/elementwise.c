@@ -155,8 +155,11 @@ static void softplus_bwd(nb_node *n, const nb_tensor *g) {
 /* clamp: P = lo, Q = hi; NaN passes through; gradient 1 on [lo, hi] */
 UNARY(clamp, v < (T)P ? (T)P : v > (T)Q ? (T)Q : v, (v >= (T)P && v <= (T)Q) ? gg : 0, NB_SAVES_IN(0))
 UNARY(leaky_relu, v > 0 ? v : (T)P * v, v > 0 ? gg : gg * (T)P, NB_SAVES_IN(0))
-/* y = x > 0 ? x : alpha·expm1(x); for x <= 0, d/dx alpha(e^x - 1) = alpha e^x = y + alpha.
- * Both directions are vmath loops (nb_velu, nb_velu_bwd). */
+/* y = x > 0 ? x : alpha·expm1(x); for x <= 0, d/dx alpha(e^x - 1) = alpha·e^x,
+ * computed from x (as PyTorch), not as y + alpha, which cancels in f32 for
+ * x << 0. Both directions are vmath loops (nb_velu, nb_vexp + nb_velu_bwd);
+ * exp(x) goes through a stack buffer, ELU_CHUNK elements at a time. */
+#define ELU_CHUNK 1024
 static void elu_fwd(nb_node *n) {
     const double alpha = nb_attr(n, nb_ew_attr)->p;
     if (n->out->dtype == NB_F32) nb_velu_f32(nb_f32(n->out), nb_f32(n->in[0]), (float)alpha, n->out->numel);
@@ -166,11 +169,23 @@ static void elu_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
     if (!gxt) return;
     const double alpha = nb_attr(n, nb_ew_attr)->p;
-    if (n->out->dtype == NB_F32)
-        nb_velu_bwd_f32(nb_f32(gxt), nb_f32(g), nb_f32(n->in[0]), nb_f32(n->out), (float)alpha, n->out->numel);
-    else nb_velu_bwd_f64(nb_f64(gxt), nb_f64(g), nb_f64(n->in[0]), nb_f64(n->out), alpha, n->out->numel);
+    const int64_t numel = n->out->numel;
+    NB_FLOAT_DISPATCH(gxt->dtype, T, {
+        T e[ELU_CHUNK], *gx = (T *)gxt->data;
+        const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
+        for (int64_t i = 0; i < numel; i += ELU_CHUNK) {
+            const int64_t len = numel - i < ELU_CHUNK ? numel - i : ELU_CHUNK;
+            NB_VMATH_T(exp, T, e, x + i, len);
+            if (sizeof(T) == sizeof(float))
+                nb_velu_bwd_f32((float *)gx + i, (const float *)gp + i, (const float *)x + i, (const float *)e,
+                                (float)alpha, len);
+            else
+                nb_velu_bwd_f64((double *)gx + i, (const double *)gp + i, (const double *)x + i, (const double *)e,
+                                alpha, len);
+        }
+    });
 }
-UNARY_REST(elu, NB_SAVES_IN(0) | NB_SAVES_OUT)
+UNARY_REST(elu, NB_SAVES_IN(0))
 /* log(1+e^x) = max(x,0) + log1p(e^-|x|): e^-|x| <= 1 never overflows (vmath.h) */
 UNARY_VEC(softplus, softplus, , NB_SAVES_IN(0))
 UNARY_VEC(log1p, log1p, NB_UNARY_BWD(log1p, gg / (1 + v)), NB_SAVES_IN(0))

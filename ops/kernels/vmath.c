@@ -117,10 +117,10 @@ SIMPLE(scale, f32, float, (float *y, float a, int64_t n), (y, a, n), y[i] = y[i]
 SIMPLE(scale, f64, double, (double *y, double a, int64_t n), (y, a, n), y[i] = y[i] * a)
 SIMPLE(add, f32, float, (float *y, const float *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])
 SIMPLE(add, f64, double, (double *y, const double *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])
-SIMPLE(elu_bwd, f32, float, (float *gx, const float *g, const float *x, const float *y, float alpha, int64_t n),
-       (gx, g, x, y, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
-SIMPLE(elu_bwd, f64, double, (double *gx, const double *g, const double *x, const double *y, double alpha, int64_t n),
-       (gx, g, x, y, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
+SIMPLE(elu_bwd, f32, float, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
+       (gx, g, x, e, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+SIMPLE(elu_bwd, f64, double, (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
+       (gx, g, x, e, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
 /* elu: the scalar loop is the reference (libm expm1) */
 SIMPLE(elu, f32, float, (float *y, const float *x, float alpha, int64_t n), (y, x, alpha, n),
        y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]))

@@ -114,15 +114,15 @@ V_SIMPLE(float, VF, LF, F, nb_vadd_f32, (float *y, const float *x, int64_t n),
          F_STORE(y + i, F_ADD(F_LOAD(y + i), F_LOAD(x + i))), y[i] = y[i] + x[i])
 V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n),
          D_STORE(y + i, D_ADD(D_LOAD(y + i), D_LOAD(x + i))), y[i] = y[i] + x[i])
-/* elu backward: gx += x > 0 ? g : g·(y + alpha) */
-V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32, (float *gx, const float *g, const float *x, const float *y, float alpha, int64_t n),
+/* elu backward: gx += x > 0 ? g : g·(alpha·e), e = exp(x) */
+V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
          F_STORE(gx + i, F_ADD(F_LOAD(gx + i), F_BLEND_GT(F_LOAD(x + i), F_SET1(0.0f), F_LOAD(g + i),
-                                                          F_MUL(F_LOAD(g + i), F_ADD(F_LOAD(y + i), F_SET1(alpha)))))),
-         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
-V_SIMPLE(double, VD, LD, D, nb_velu_bwd_f64, (double *gx, const double *g, const double *x, const double *y, double alpha, int64_t n),
+                                                          F_MUL(F_LOAD(g + i), F_MUL(F_SET1(alpha), F_LOAD(e + i)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+V_SIMPLE(double, VD, LD, D, nb_velu_bwd_f64, (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
          D_STORE(gx + i, D_ADD(D_LOAD(gx + i), D_BLEND_GT(D_LOAD(x + i), D_SET1(0.0), D_LOAD(g + i),
-                                                          D_MUL(D_LOAD(g + i), D_ADD(D_LOAD(y + i), D_SET1(alpha)))))),
-         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (y[i] + alpha)))
+                                                          D_MUL(D_LOAD(g + i), D_MUL(D_SET1(alpha), D_LOAD(e + i)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
 
 #undef V_SIMPLE
 #undef V_CAT_
