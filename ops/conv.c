@@ -18,7 +18,13 @@
  * helpers, and an OpenMP loop over the batch for big calls (conv_threads:
  * then the built-in GEMM runs single-threaded inside the region, so one
  * owner of the threads per op). The other cases run on one thread, the
- * GEMM owning any threads. conv1d is the same op with H = kh = 1. */
+ * GEMM owning any threads. conv1d is the same op with H = kh = 1.
+ * On AVX-512 CPUs (and the GEMM ISA not capped below it) stride 1 /
+ * dilation 1 instead runs the direct kernels of kernels/conv_direct.c: y and
+ * dx as an implicit GEMM reading the padded image (dx: the padded gout with
+ * flipped weights, when every pad ≤ k − 1), dW with lanes over output
+ * channels (O a multiple of the vector width) or over output columns; the
+ * im2col + GEMM paths remain for the other CPUs and the other cases. */
 #include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
