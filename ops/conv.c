@@ -102,10 +102,9 @@ static conv_dims dims_of(const nb_node *n) {
  * contiguous adds into a padded dx buffer, cropped into dx at the end. */
 /* Threads for one call of the padded-width path, with `units` independent
  * pieces of work (chunks or groups of images): nabla's thread count when the
- * call is big enough (>= CONV_PAR_MIN multiply-adds) and not already inside
+ * call is big enough (>= nb__par_min() multiply-adds) and not already inside
  * a parallel region, else 1. The GEMMs then run inside the region, where the
  * built-in GEMM stays on its thread (one owner of the threads per op). */
-#define CONV_PAR_MIN 4e6
 #if defined(_OPENMP)
 #include <omp.h>
 #define CONV_PAR _Pragma("omp parallel num_threads(nt) if (nt > 1)")
@@ -119,7 +118,7 @@ static conv_dims dims_of(const nb_node *n) {
 static int conv_threads(const conv_dims *d, int64_t units) {
 #if defined(_OPENMP)
     int nt = nb_get_num_threads();
-    if (nt <= 1 || omp_in_parallel() || (double)d->N * (double)d->O * (double)d->K * (double)d->P < CONV_PAR_MIN) return 1;
+    if (nt <= 1 || omp_in_parallel() || (double)d->N * (double)d->O * (double)d->K * (double)d->P < nb__par_min()) return 1;
     return units < nt ? (int)(units > 0 ? units : 1) : nt;
 #else
     (void)d, (void)units;
