@@ -38,7 +38,7 @@ static const bcase cases[] = {
 
 static nb_tensor *run_op(const bcase *c, nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     if (c->pool) return nb_max_pool2d(x, 2, 2, 2, 2, 0, 0);
-    const nb_conv2d_opts o = {{1, 1}, {(int)c->pad, (int)c->pad}, {1, 1}, NB_PAD_EXPLICIT};
+    const nb_conv2d_opts o = {{1, 1}, {(int)c->pad, (int)c->pad}, {1, 1}, NB_PAD_EXPLICIT, 1};
     return nb_conv2d(x, w, b, &o);
 }
 

@@ -53,7 +53,7 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
 }
 
 nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
-    nb_conv2d_opts o = {{stride, stride}, {pad, pad}, {1, 1}, NB_PAD_EXPLICIT};
+    nb_conv2d_opts o = {{stride, stride}, {pad, pad}, {1, 1}, NB_PAD_EXPLICIT, 1};
     return nb_conv2d_layer_ex(in, out, k, k, &o, true);
 }
 

@@ -24,7 +24,10 @@
  * dx as an implicit GEMM reading the padded image (dx: the padded gout with
  * flipped weights, when every pad ≤ k − 1), dW with lanes over output
  * channels (O a multiple of the vector width) or over output columns; the
- * im2col + GEMM paths remain for the other CPUs and the other cases. */
+ * im2col + GEMM paths remain for the other CPUs and the other cases.
+ * Grouped convolution (groups > 1, depthwise included) takes none of these:
+ * it runs the direct loops of grouped_* (one thread, fixed summation order),
+ * row by row so the inner loop over output columns vectorizes at stride 1. */
 #include "kernels/conv_direct.h"
 #include "kernels/gemm.h"
 #include "kernels/im2col.h"
@@ -37,6 +40,7 @@
 
 typedef struct {
     int64_t sh, sw, ph, pw, dh, dw; /* stride, padding before (top, left), dilation */
+    int64_t groups;                 /* 1 = ungrouped (the paths below); > 1: grouped_* */
 } conv_attr;
 
 /* Scratch for one forward/backward call. */
@@ -500,6 +504,111 @@ static bool direct_dx_ok(const conv_dims *d) {
 DIRECT_HELPERS(float, f32)
 DIRECT_HELPERS(double, f64)
 
+/* ---- grouped convolution (groups G > 1): direct loops.
+ * Output channel o belongs to group k = o / (O/G) and reads the Cg = C/G
+ * input channels k·Cg .. k·Cg + Cg − 1 of x; w is (O, Cg, kh, kw). Each
+ * output row y[n,o,i,:] is built by one pass per tap (c, p, q): a row of x
+ * scaled by w[o,c,p,q] and added over the output columns j whose input
+ * column j·sw − pw + q·dw lies inside the image (grouped_span). Backward
+ * walks the same taps: dx rows get g-row · w (a scaled add), dW the dot
+ * product of the g-row with the x-row. All sums run in a fixed order. */
+/* The output columns [*lo, *hi) whose input column j·sw + off is in [0, W). */
+static void grouped_span(int64_t off, int64_t sw, int64_t W, int64_t Wo, int64_t *lo, int64_t *hi) {
+    int64_t a = off < 0 ? (-off + sw - 1) / sw : 0, b = W - 1 - off >= 0 ? (W - 1 - off) / sw + 1 : 0;
+    if (b > Wo) b = Wo;
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+#define GROUPED_HELPERS(T, SUF)                                                                     \
+    static void grouped_fwd_##SUF(nb_node *n, const conv_dims *dp, int64_t G) {                     \
+        const conv_dims d = *dp;                                                                     \
+        const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
+        const T *X = (const T *)x->data, *Wt = (const T *)w->data, *B = b ? (const T *)b->data : NULL; \
+        T *Y = (T *)n->out->data;                                                                    \
+        const int64_t C = d.g.C, H = d.g.H, W = d.g.W, kh = d.g.kh, kw = d.g.kw, Ho = d.g.Ho, Wo = d.g.Wo; \
+        const int64_t Cg = C / G, Og = d.O / G, HW = H * W, KK = kh * kw, sw = d.g.sw;             \
+        for (int64_t i = 0; i < d.N; i++)                                                            \
+            for (int64_t o = 0; o < d.O; o++) {                                                      \
+                const T *xg = X + (i * C + (o / Og) * Cg) * HW, *wo = Wt + o * Cg * KK;              \
+                const T bo = B ? B[o] : (T)0;                                                        \
+                for (int64_t r = 0; r < Ho; r++) {                                                   \
+                    T *restrict yr = Y + ((i * d.O + o) * Ho + r) * Wo;                              \
+                    for (int64_t j = 0; j < Wo; j++) yr[j] = bo;                                     \
+                    for (int64_t c = 0; c < Cg; c++)                                                 \
+                        for (int64_t p = 0; p < kh; p++) {                                           \
+                            const int64_t ih = r * d.g.sh - d.g.ph + p * d.g.dh;                     \
+                            if (ih < 0 || ih >= H) continue;                                         \
+                            const T *xr = xg + c * HW + ih * W;                                      \
+                            for (int64_t q = 0; q < kw; q++) {                                       \
+                                const int64_t off = q * d.g.dw - d.g.pw;                             \
+                                int64_t lo, hi;                                                      \
+                                grouped_span(off, sw, W, Wo, &lo, &hi);                              \
+                                const T wv = wo[(c * kh + p) * kw + q];                              \
+                                const T *restrict xs = xr + lo * sw + off;                           \
+                                T *restrict ys = yr + lo;                                            \
+                                if (sw == 1)                                                         \
+                                    for (int64_t j = 0; j < hi - lo; j++) ys[j] += wv * xs[j];       \
+                                else                                                                 \
+                                    for (int64_t j = 0; j < hi - lo; j++) ys[j] += wv * xs[j * sw];  \
+                            }                                                                        \
+                        }                                                                            \
+                }                                                                                    \
+            }                                                                                        \
+    }                                                                                                \
+    static void grouped_bwd_##SUF(const conv_dims *dp, int64_t G, const T *X, const T *Wt, const T *Gt, T *GX, \
+                                  T *GW, T *GB) {                                                    \
+        const conv_dims d = *dp;                                                                     \
+        const int64_t C = d.g.C, H = d.g.H, W = d.g.W, kh = d.g.kh, kw = d.g.kw, Ho = d.g.Ho, Wo = d.g.Wo; \
+        const int64_t Cg = C / G, Og = d.O / G, HW = H * W, KK = kh * kw, sw = d.g.sw;             \
+        for (int64_t i = 0; i < d.N; i++)                                                            \
+            for (int64_t o = 0; o < d.O; o++) {                                                      \
+                const int64_t xoff = (i * C + (o / Og) * Cg) * HW;                                   \
+                const T *xg = X + xoff, *wo = Wt + o * Cg * KK;                                      \
+                T *gxg = GX ? GX + xoff : NULL, *gwo = GW ? GW + o * Cg * KK : NULL;                 \
+                T bsum = 0;                                                                          \
+                for (int64_t r = 0; r < Ho; r++) {                                                   \
+                    const T *restrict gr = Gt + ((i * d.O + o) * Ho + r) * Wo;                       \
+                    if (GB)                                                                          \
+                        for (int64_t j = 0; j < Wo; j++) bsum += gr[j];                              \
+                    if (!GX && !GW) continue;                                                        \
+                    for (int64_t c = 0; c < Cg; c++)                                                 \
+                        for (int64_t p = 0; p < kh; p++) {                                           \
+                            const int64_t ih = r * d.g.sh - d.g.ph + p * d.g.dh;                     \
+                            if (ih < 0 || ih >= H) continue;                                         \
+                            for (int64_t q = 0; q < kw; q++) {                                       \
+                                const int64_t off = q * d.g.dw - d.g.pw, t = (c * kh + p) * kw + q;  \
+                                int64_t lo, hi;                                                      \
+                                grouped_span(off, sw, W, Wo, &lo, &hi);                              \
+                                const int64_t len = hi - lo, at = c * HW + ih * W + lo * sw + off;   \
+                                const T *restrict gs = gr + lo;                                      \
+                                if (GW) {                                                            \
+                                    const T *restrict xs = xg + at;                                  \
+                                    T a4[4] = {0}, s = 0; /* 4 partial sums: the loop vectorizes */  \
+                                    int64_t j = 0;                                                   \
+                                    if (sw == 1)                                                     \
+                                        for (; j + 4 <= len; j += 4)                                 \
+                                            for (int l = 0; l < 4; l++) a4[l] += gs[j + l] * xs[j + l]; \
+                                    for (; j < len; j++) s += gs[j] * xs[j * sw];                    \
+                                    gwo[t] += (a4[0] + a4[1]) + (a4[2] + a4[3]) + s;                 \
+                                }                                                                    \
+                                if (GX) {                                                            \
+                                    T *restrict dxs = gxg + at;                                      \
+                                    const T wv = wo[t];                                              \
+                                    if (sw == 1)                                                     \
+                                        for (int64_t j = 0; j < len; j++) dxs[j] += wv * gs[j];      \
+                                    else                                                             \
+                                        for (int64_t j = 0; j < len; j++) dxs[j * sw] += wv * gs[j]; \
+                                }                                                                    \
+                            }                                                                        \
+                        }                                                                            \
+                }                                                                                    \
+                if (GB) GB[o] += bsum;                                                               \
+            }                                                                                        \
+    }
+GROUPED_HELPERS(float, f32)
+GROUPED_HELPERS(double, f64)
+
 /* The body is the same for float and double: GEMM and the kernels are
  * picked by suffix. */
 #define CONV_FWD_BODY(T, SUF)                                                                        \
@@ -545,6 +654,12 @@ DIRECT_HELPERS(double, f64)
 static void conv_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     const conv_dims d = dims_of(n);
+    const int64_t groups = nb_attr(n, conv_attr)->groups;
+    if (groups > 1) {
+        if (x->dtype == NB_F32) grouped_fwd_f32(n, &d, groups);
+        else grouped_fwd_f64(n, &d, groups);
+        return;
+    }
     if (d.wide && nb_convd_avail()) {
         if (x->dtype == NB_F32) direct_fwd_f32(n, &d);
         else direct_fwd_f64(n, &d);
@@ -634,6 +749,18 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     nb_tensor *gxt = nb_grad_buf(x), *gwt = nb_grad_buf(w), *gbt = b ? nb_grad_buf(b) : NULL;
     const conv_dims d = dims_of(n);
+    const int64_t groups = nb_attr(n, conv_attr)->groups;
+    if (groups > 1) {
+        if (x->dtype == NB_F32)
+            grouped_bwd_f32(&d, groups, (const float *)x->data, (const float *)w->data, (const float *)g->data,
+                            gxt ? (float *)gxt->data : NULL, gwt ? (float *)gwt->data : NULL,
+                            gbt ? (float *)gbt->data : NULL);
+        else
+            grouped_bwd_f64(&d, groups, (const double *)x->data, (const double *)w->data, (const double *)g->data,
+                            gxt ? (double *)gxt->data : NULL, gwt ? (double *)gwt->data : NULL,
+                            gbt ? (double *)gbt->data : NULL);
+        return;
+    }
     const bool avx2 = use_avx2();
     if (x->dtype == NB_F32) CONV_BWD_BODY(float, f32);
     else CONV_BWD_BODY(double, f64);
@@ -648,7 +775,7 @@ static const nb_op conv1d_op = {"conv1d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | N
 /* Validates and applies conv with `sp` spatial dims (1 or 2); stride, pad,
  * dil have sp entries (the spatial axes in order). */
 static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w, nb_tensor *b, const int *stride,
-                             const int *pad, const int *dil, nb_padding mode) {
+                             const int *pad, const int *dil, nb_padding mode, int groups) {
     const char *name = op->name;
     nb_tensor *in[3] = {x, w, b};
     const int nin = b ? 3 : 2;
@@ -670,7 +797,28 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
             nb_fail(NB_ERR_SHAPE, name, "w has an empty dimension: %s, %s", dx, dw);
             return NULL;
         }
-    if (x->shape.d[1] != w->shape.d[1]) {
+    if (groups < 0) {
+        nb_fail(NB_ERR_ARG, name, "groups must be >= 0 (0 or 1 = ungrouped), got %d: %s, %s", groups, dx, dw);
+        return NULL;
+    }
+    const int64_t G = groups > 1 ? groups : 1;
+    if (G > 1 && x->shape.d[1] % G != 0) {
+        nb_fail(NB_ERR_SHAPE, name, "input channels C = %lld are not divisible by groups = %lld: %s, %s",
+                (long long)x->shape.d[1], (long long)G, dx, dw);
+        return NULL;
+    }
+    if (G > 1 && w->shape.d[0] % G != 0) {
+        nb_fail(NB_ERR_SHAPE, name, "output channels O = %lld are not divisible by groups = %lld: %s, %s",
+                (long long)w->shape.d[0], (long long)G, dx, dw);
+        return NULL;
+    }
+    if (G > 1 && w->shape.d[1] != x->shape.d[1] / G) {
+        nb_fail(NB_ERR_SHAPE, name, "w must have C/groups = %lld/%lld = %lld input channels, has %lld: %s, %s",
+                (long long)x->shape.d[1], (long long)G, (long long)(x->shape.d[1] / G), (long long)w->shape.d[1], dx,
+                dw);
+        return NULL;
+    }
+    if (G == 1 && x->shape.d[1] != w->shape.d[1]) {
         nb_fail(NB_ERR_SHAPE, name, "channels differ: x has %lld, w expects %lld: %s, %s", (long long)x->shape.d[1],
                 (long long)w->shape.d[1], dx, dw);
         return NULL;
@@ -724,10 +872,10 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
     conv_attr a;
     nb_shape s;
     if (sp == 2) {
-        a = (conv_attr){stride[0], stride[1], before[0], before[1], dil[0], dil[1]};
+        a = (conv_attr){stride[0], stride[1], before[0], before[1], dil[0], dil[1], G};
         s = NB_SHAPE(x->shape.d[0], w->shape.d[0], out[0], out[1]);
     } else {
-        a = (conv_attr){1, stride[0], 0, before[0], 1, dil[0]};
+        a = (conv_attr){1, stride[0], 0, before[0], 1, dil[0], G};
         s = NB_SHAPE(x->shape.d[0], w->shape.d[0], out[0]);
     }
     return nb_apply_ex(op, in, nin, s, x->dtype, &a, sizeof a);
@@ -735,19 +883,24 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
 
 nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o) {
     const nb_conv2d_opts opts = o ? *o : NB_CONV2D_DEFAULT;
-    return conv_build(&conv2d_op, 2, x, w, b, opts.stride, opts.pad, opts.dilation, opts.padding);
+    return conv_build(&conv2d_op, 2, x, w, b, opts.stride, opts.pad, opts.dilation, opts.padding, opts.groups);
 }
 
 nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation) {
-    return conv_build(&conv1d_op, 1, x, w, b, &stride, &pad, &dilation, NB_PAD_EXPLICIT);
+    return conv_build(&conv1d_op, 1, x, w, b, &stride, &pad, &dilation, NB_PAD_EXPLICIT, 1);
+}
+
+nb_tensor *nb_conv1d_ex(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, int groups) {
+    return conv_build(&conv1d_op, 1, x, w, b, &stride, &pad, &dilation, NB_PAD_EXPLICIT, groups);
 }
 
 /* ------------------------------------------------------------ registry */
 
-/* conv2d: in = x, w[, b]; iarg = stride h, w, pad h, w, dilation h, w, padding mode. */
+/* conv2d: in = x, w[, b]; iarg = stride h, w, pad h, w, dilation h, w, padding mode, groups (0 = 1). */
 static nb_tensor *conv2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     const int64_t *a = s->iarg;
-    nb_conv2d_opts o = {{(int)a[0], (int)a[1]}, {(int)a[2], (int)a[3]}, {(int)a[4], (int)a[5]}, (nb_padding)a[6]};
+    nb_conv2d_opts o = {{(int)a[0], (int)a[1]}, {(int)a[2], (int)a[3]}, {(int)a[4], (int)a[5]}, (nb_padding)a[6],
+                        (int)a[7]};
     return nb_conv2d(in[0], in[1], nin > 2 ? in[2] : NULL, &o);
 }
 
@@ -758,24 +911,31 @@ static int conv2d_samples(nb_sample *s, int max) {
         int st[2], pad[2], dil[2];
         nb_padding mode;
         const char *desc;
+        int groups;
     } cases[] = {
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "(2,2,5,4) * (3,2,3,3)"},
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "padding 1"},
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "stride 2, padding 1"},
-        {NB_SHAPE(2, 2, 6, 4), NB_SHAPE(2, 2, 3, 3), 1, {2, 2}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME stride 2 (pad 0/1)"},
-        {NB_SHAPE(1, 2, 4, 5), NB_SHAPE(2, 2, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME 2x2 (pad 0/1)"},
-        {NB_SHAPE(2, 1, 5, 6), NB_SHAPE(2, 1, 2, 3), 1, {1, 2}, {0, 0}, {1, 1}, NB_PAD_VALID, "VALID 2x3 stride (1,2)"},
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(2, 2, 3, 3), 1, {1, 1}, {1, 1}, {2, 2}, NB_PAD_EXPLICIT, "dilation 2, padding 1"},
-        {NB_SHAPE(1, 1, 4, 4), NB_SHAPE(2, 1, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "batch of 1, 1 channel"},
-        {NB_SHAPE(2, 3, 4, 3), NB_SHAPE(2, 3, 3, 2), 0, {1, 1}, {1, 0}, {1, 1}, NB_PAD_EXPLICIT, "no bias, pad (1,0)"},
-        {NB_SHAPE(3, 3, 3, 2), NB_SHAPE(2, 3, 1, 1), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "1x1 kernel (direct)"},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "(2,2,5,4) * (3,2,3,3)", 0},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "padding 1", 0},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "stride 2, padding 1", 0},
+        {NB_SHAPE(2, 2, 6, 4), NB_SHAPE(2, 2, 3, 3), 1, {2, 2}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME stride 2 (pad 0/1)", 0},
+        {NB_SHAPE(1, 2, 4, 5), NB_SHAPE(2, 2, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME 2x2 (pad 0/1)", 0},
+        {NB_SHAPE(2, 1, 5, 6), NB_SHAPE(2, 1, 2, 3), 1, {1, 2}, {0, 0}, {1, 1}, NB_PAD_VALID, "VALID 2x3 stride (1,2)", 0},
+        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(2, 2, 3, 3), 1, {1, 1}, {1, 1}, {2, 2}, NB_PAD_EXPLICIT, "dilation 2, padding 1", 0},
+        {NB_SHAPE(1, 1, 4, 4), NB_SHAPE(2, 1, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "batch of 1, 1 channel", 0},
+        {NB_SHAPE(2, 3, 4, 3), NB_SHAPE(2, 3, 3, 2), 0, {1, 1}, {1, 0}, {1, 1}, NB_PAD_EXPLICIT, "no bias, pad (1,0)", 0},
+        {NB_SHAPE(3, 3, 3, 2), NB_SHAPE(2, 3, 1, 1), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "1x1 kernel (direct)", 0},
+        {NB_SHAPE(2, 4, 5, 4), NB_SHAPE(6, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "groups 2 (C 4, O 6), padding 1", 2},
+        {NB_SHAPE(2, 3, 6, 5), NB_SHAPE(3, 1, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "depthwise C 3, stride 2, padding 1", 3},
+        {NB_SHAPE(1, 3, 6, 6), NB_SHAPE(6, 1, 3, 2), 0, {1, 1}, {2, 1}, {2, 2}, NB_PAD_EXPLICIT,
+         "depthwise x2 (O 6), dilation 2, padding (2,1), no bias, batch of 1", 3},
+        {NB_SHAPE(2, 4, 5, 7), NB_SHAPE(2, 2, 2, 3), 1, {2, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "groups 2 (O 2), SAME stride (2,1)", 2},
+        {NB_SHAPE(1, 4, 4, 5), NB_SHAPE(4, 1, 1, 1), 0, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "depthwise 1x1, no bias", 4},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
         s[k] = (nb_sample){.desc = cases[c].desc,
                            .nin = cases[c].bias ? 3 : 2,
                            .iarg = {cases[c].st[0], cases[c].st[1], cases[c].pad[0], cases[c].pad[1],
-                                    cases[c].dil[0], cases[c].dil[1], cases[c].mode}};
+                                    cases[c].dil[0], cases[c].dil[1], cases[c].mode, cases[c].groups}};
         s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
         s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);
         if (cases[c].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[c].w.d[0]), -1, 1);
@@ -785,9 +945,10 @@ static int conv2d_samples(nb_sample *s, int max) {
 
 const nb_op_entry nb_entry_conv2d = {"conv2d", conv2d_entry_apply, conv2d_samples, 0, 0};
 
-/* conv1d: in = x, w[, b]; iarg = stride, pad, dilation. */
+/* conv1d: in = x, w[, b]; iarg = stride, pad, dilation, groups (0 = 1). */
 static nb_tensor *conv1d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    return nb_conv1d(in[0], in[1], nin > 2 ? in[2] : NULL, (int)s->iarg[0], (int)s->iarg[1], (int)s->iarg[2]);
+    return nb_conv1d_ex(in[0], in[1], nin > 2 ? in[2] : NULL, (int)s->iarg[0], (int)s->iarg[1], (int)s->iarg[2],
+                        (int)s->iarg[3]);
 }
 
 static int conv1d_samples(nb_sample *s, int max) {
@@ -795,15 +956,18 @@ static int conv1d_samples(nb_sample *s, int max) {
         nb_shape x, w;
         int bias, st, pad, dil;
         const char *desc;
+        int groups;
     } cases[] = {
-        {NB_SHAPE(2, 2, 7), NB_SHAPE(3, 2, 3), 1, 1, 1, 1, "(2,2,7) * (3,2,3) padding 1"},
-        {NB_SHAPE(2, 2, 9), NB_SHAPE(2, 2, 3), 1, 2, 2, 2, "stride 2, padding 2, dilation 2"},
-        {NB_SHAPE(1, 3, 5), NB_SHAPE(2, 3, 2), 0, 1, 0, 1, "batch of 1, no bias"},
+        {NB_SHAPE(2, 2, 7), NB_SHAPE(3, 2, 3), 1, 1, 1, 1, "(2,2,7) * (3,2,3) padding 1", 0},
+        {NB_SHAPE(2, 2, 9), NB_SHAPE(2, 2, 3), 1, 2, 2, 2, "stride 2, padding 2, dilation 2", 0},
+        {NB_SHAPE(1, 3, 5), NB_SHAPE(2, 3, 2), 0, 1, 0, 1, "batch of 1, no bias", 0},
+        {NB_SHAPE(2, 4, 8), NB_SHAPE(6, 2, 3), 1, 2, 1, 1, "groups 2 (C 4, O 6), stride 2, padding 1", 2},
+        {NB_SHAPE(1, 3, 9), NB_SHAPE(3, 1, 3), 0, 1, 2, 2, "depthwise, dilation 2, padding 2, no bias", 3},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
         s[k] = (nb_sample){.desc = cases[c].desc, .nin = cases[c].bias ? 3 : 2,
-                           .iarg = {cases[c].st, cases[c].pad, cases[c].dil}};
+                           .iarg = {cases[c].st, cases[c].pad, cases[c].dil, cases[c].groups}};
         s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
         s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);
         if (cases[c].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[c].w.d[0]), -1, 1);

@@ -111,7 +111,7 @@ static void check_conv_ex(nb_dtype dt, geom g, double tol, bool with_bias, bool 
     nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O, g.C, g.kh, g.kw), -1, 1), true);
     nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O), -1, 1), true);
     for (int64_t i = 0; !with_bias && i < g.O; i++) nb_set(b, i, 0.0); /* the reference adds b: zero */
-    const nb_conv2d_opts o = {{1, 1}, {(int)g.ph, (int)g.pw}, {1, 1}, NB_PAD_EXPLICIT};
+    const nb_conv2d_opts o = {{1, 1}, {(int)g.ph, (int)g.pw}, {1, 1}, NB_PAD_EXPLICIT, 1};
     nb_tensor *y = nb_conv2d(x, w, with_bias ? b : NULL, &o);
     assert_non_null(y);
     assert_int_equal(y->shape.d[2], g.Ho);
@@ -227,7 +227,7 @@ static void conv_threads_match_one_thread(void **state) {
         nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(13, 8, 14, 14), -1, 1), true);
         nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(16, 8, 5, 5), -1, 1), true);
         nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(16), -1, 1), true);
-        const nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT};
+        const nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT, 1};
         nb_tensor *res[3][4];
         const int threads[3] = {1, 2, 2};
         for (int r = 0; r < 3; r++) {

@@ -140,14 +140,14 @@ static void output_size_formula(void **state) {
         nb_tensor *x = nb_zeros(NB_F32, NB_SHAPE(1, 1, cases[i].n, cases[i].n));
         nb_tensor *w = nb_zeros(NB_F32, NB_SHAPE(2, 1, cases[i].k, cases[i].k));
         nb_conv2d_opts o = {{cases[i].s, cases[i].s}, {cases[i].p, cases[i].p}, {cases[i].d, cases[i].d},
-                            NB_PAD_EXPLICIT};
+                            NB_PAD_EXPLICIT, 1};
         expect_shape(nb_conv2d(x, w, NULL, &o), NB_SHAPE(1, 2, cases[i].out, cases[i].out));
         /* the same along one axis: conv1d */
         nb_tensor *x1 = nb_zeros(NB_F32, NB_SHAPE(1, 1, cases[i].n)), *w1 = nb_zeros(NB_F32, NB_SHAPE(2, 1, cases[i].k));
         expect_shape(nb_conv1d(x1, w1, NULL, cases[i].s, cases[i].p, cases[i].d), NB_SHAPE(1, 2, cases[i].out));
     }
     /* rectangular: height and width follow their own parameters */
-    nb_conv2d_opts o = {{1, 2}, {2, 0}, {1, 1}, NB_PAD_EXPLICIT};
+    nb_conv2d_opts o = {{1, 2}, {2, 0}, {1, 1}, NB_PAD_EXPLICIT, 1};
     expect_shape(nb_conv2d(nb_zeros(NB_F32, NB_SHAPE(3, 2, 5, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 2, 3, 2)), NULL, &o),
                  NB_SHAPE(3, 4, 7, 4));
     /* pooling: ⌊(n + 2p − k)/s⌋ + 1 */
@@ -169,7 +169,7 @@ static void same_valid_shapes(void **state) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(1, 1, cases[i].n, cases[i].n));
         nb_tensor *w = nb_zeros(NB_F64, NB_SHAPE(1, 1, cases[i].k, cases[i].k));
-        nb_conv2d_opts o = {{cases[i].s, cases[i].s}, {7, 7} /* ignored */, {cases[i].d, cases[i].d}, NB_PAD_SAME};
+        nb_conv2d_opts o = {{cases[i].s, cases[i].s}, {7, 7} /* ignored */, {cases[i].d, cases[i].d}, NB_PAD_SAME, 1};
         expect_shape(nb_conv2d(x, w, NULL, &o), NB_SHAPE(1, 1, cases[i].same, cases[i].same));
         o.padding = NB_PAD_VALID;
         expect_shape(nb_conv2d(x, w, NULL, &o), NB_SHAPE(1, 1, cases[i].valid, cases[i].valid));
@@ -185,7 +185,7 @@ static void same_is_asymmetric(void **state) {
     nb_scope *sc = nb_scope_begin();
     const double xv[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
     nb_tensor *x = nb_from_f64(NB_SHAPE(1, 1, 3, 3), xv), *w = nb_ones(NB_F64, NB_SHAPE(1, 1, 2, 2));
-    nb_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME};
+    nb_conv2d_opts o = {{1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, 1};
     EXPECT(nb_conv2d(x, w, NULL, &o), 12, 16, 9, 24, 28, 15, 15, 17, 9);
     /* stride 2 on 6 with k 3: total 1 → 0 before, 1 after; on 5: total 2 → 1 and 1 */
     nb_tensor *x6 = nb_rand(NB_F64, NB_SHAPE(1, 1, 6, 5), -1, 1), *w3 = nb_rand(NB_F64, NB_SHAPE(1, 1, 3, 3), -1, 1);
@@ -206,7 +206,7 @@ static void check_against_naive(geom g, bool bias, nb_padding mode, const int pa
     nb_tensor *x = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(g.N, g.C, g.H, g.W), -1, 1), true);
     nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(g.O, g.C, g.kh, g.kw), -1, 1), true);
     nb_tensor *b = bias ? nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(g.O), -1, 1), true) : NULL;
-    nb_conv2d_opts o = {{(int)g.sh, (int)g.sw}, {pad[0], pad[1]}, {(int)g.dh, (int)g.dw}, mode};
+    nb_conv2d_opts o = {{(int)g.sh, (int)g.sw}, {pad[0], pad[1]}, {(int)g.dh, (int)g.dw}, mode, 1};
     nb_tensor *y = nb_conv2d(x, w, b, &o);
     expect_shape(y, NB_SHAPE(g.N, g.O, g.Ho, g.Wo));
     double *want = nb_f64(nb_empty(NB_F64, y->shape));
@@ -277,7 +277,7 @@ static void f32_matches_f64(void **state) {
     nb_scope *sc = nb_scope_begin();
     nb_tensor *x = nb_rand(NB_F64, NB_SHAPE(4, 8, 14, 14), -1, 1), *w = nb_rand(NB_F64, NB_SHAPE(16, 8, 5, 5), -1, 1);
     nb_tensor *b = nb_rand(NB_F64, NB_SHAPE(16), -1, 1);
-    nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT};
+    nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT, 1};
     nb_tensor *y64 = nb_conv2d(x, w, b, &o);
     nb_tensor *y32 = nb_conv2d(nb_cast(x, NB_F32), nb_cast(w, NB_F32), nb_cast(b, NB_F32), &o);
     assert_non_null(y32);
@@ -478,7 +478,7 @@ static void scoped_steps_stay_flat(void **state) {
     for (int step = 0; step < 4; step++) {
         nb_scope *sc = nb_scope_begin();
         nb_tensor *x = nb_rand(NB_F32, NB_SHAPE(16, 1, 28, 28), 0, 1);
-        nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT};
+        nb_conv2d_opts o = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT, 1};
         nb_tensor *y = nb_max_pool2d(nb_relu(nb_conv2d(x, w, b, &o)), 2, 2, 2, 2, 0, 0);
         assert_int_equal(nb_backward(nb_mean(y, NULL, 0, false)), NB_OK);
         nb_scope_end(&sc);
@@ -492,7 +492,83 @@ static void scoped_steps_stay_flat(void **state) {
 
 /* ------------------------------------------------------------ errors */
 
-static nb_conv2d_opts opts(int s, int p, int d, nb_padding m) { return (nb_conv2d_opts){{s, s}, {p, p}, {d, d}, m}; }
+/* ------------------------------------------------------------ groups */
+
+/* A grouped conv equals the ungrouped conv with the block-diagonal weight
+ * (zero outside each group's channels): y, dx, db, and dW on the blocks (the
+ * dense dW's blocks; off them the grouped w has no entries). F64, sizes big
+ * enough for the vectorized row loops (Wo > 8), stride 1 and 2, dilation,
+ * padding; depthwise with channel multiplier 1 and 2. */
+static void grouped_is_block_diagonal(void **state) {
+    (void)state;
+    static const struct { int N, C, H, W, O, G, kh, kw, s, p, d; } cases[] = {
+        {2, 4, 9, 13, 6, 2, 3, 3, 1, 1, 1}, {1, 6, 11, 17, 6, 6, 3, 3, 1, 1, 1}, {2, 3, 10, 19, 6, 3, 5, 3, 2, 2, 1},
+        {1, 4, 12, 21, 8, 4, 3, 3, 1, 2, 2}, {2, 6, 7, 9, 3, 3, 2, 4, 2, 0, 1}, {1, 2, 5, 30, 2, 2, 1, 1, 1, 0, 1},
+    };
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const int N = cases[t].N, C = cases[t].C, O = cases[t].O, G = cases[t].G, kh = cases[t].kh, kw = cases[t].kw;
+        const int Cg = C / G, Og = O / G, KK = kh * kw;
+        nb_scope *sc = nb_scope_begin();
+        nb_seed(77 + t);
+        nb_tensor *x = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(N, C, cases[t].H, cases[t].W), -1, 1), true);
+        nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(O, Cg, kh, kw), -1, 1), true);
+        nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(O), -1, 1), true);
+        nb_tensor *wd = nb_zeros(NB_F64, NB_SHAPE(O, C, kh, kw));
+        const double *W = (const double *)w->data;
+        double *WD = (double *)wd->data;
+        for (int o = 0; o < O; o++)
+            for (int c = 0; c < Cg; c++)
+                for (int k = 0; k < KK; k++) WD[(o * C + (o / Og) * Cg + c) * KK + k] = W[(o * Cg + c) * KK + k];
+        nb_set_requires_grad(wd, true);
+        nb_tensor *x2 = nb_set_requires_grad(nb_copy(x), true), *b2 = nb_set_requires_grad(nb_copy(b), true);
+        nb_conv2d_opts o = {{cases[t].s, cases[t].s}, {cases[t].p, cases[t].p}, {cases[t].d, cases[t].d}, NB_PAD_EXPLICIT, G};
+        nb_tensor *y = nb_conv2d(x, w, b, &o);
+        o.groups = 1;
+        nb_tensor *yd = nb_conv2d(x2, wd, b2, &o);
+        assert_non_null(y);
+        assert_non_null(yd);
+        assert_true(nb_shape_eq(y->shape, yd->shape));
+        double worst = 0;
+        for (int64_t j = 0; j < y->numel; j++) worst = fmax(worst, fabs(nb_get(y, j) - nb_get(yd, j)));
+        /* a non-uniform upstream gradient */
+        nb_tensor *g = nb_rand(NB_F64, y->shape, -1, 1);
+        nb_backward_with(y, g);
+        nb_backward_with(yd, g);
+        for (int64_t j = 0; j < x->numel; j++) worst = fmax(worst, fabs(nb_get(x->grad, j) - nb_get(x2->grad, j)));
+        for (int64_t j = 0; j < O; j++) worst = fmax(worst, fabs(nb_get(b->grad, j) - nb_get(b2->grad, j)));
+        for (int oo = 0; oo < O; oo++)
+            for (int c = 0; c < Cg; c++)
+                for (int k = 0; k < KK; k++)
+                    worst = fmax(worst, fabs(nb_get(w->grad, (oo * Cg + c) * KK + k) -
+                                             nb_get(wd->grad, (oo * C + (oo / Og) * Cg + c) * KK + k)));
+        if (worst > 1e-12) fprintf(stderr, "case %zu: grouped vs block-diagonal differ by %g\n", t, worst);
+        assert_true(worst <= 1e-12);
+        /* groups 0 is groups 1: the same bits */
+        o.groups = 0;
+        nb_tensor *y0 = nb_conv2d(x2, wd, b2, &o);
+        for (int64_t j = 0; j < y->numel; j++) assert_true(nb_get(y0, j) == nb_get(yd, j));
+        nb_scope_end(&sc);
+    }
+}
+
+/* conv1d_ex with groups is conv2d with groups on height 1 (the same op) */
+static void grouped_conv1d_matches_conv2d(void **state) {
+    (void)state;
+    nb_scope *sc = nb_scope_begin();
+    nb_seed(5);
+    nb_tensor *x = nb_rand(NB_F32, NB_SHAPE(2, 6, 20), -1, 1), *w = nb_rand(NB_F32, NB_SHAPE(9, 2, 3), -1, 1);
+    nb_tensor *y = nb_conv1d_ex(x, w, NULL, 2, 1, 2, 3);
+    nb_conv2d_opts o = {{1, 2}, {0, 1}, {1, 2}, NB_PAD_EXPLICIT, 3};
+    nb_tensor *y2 = nb_conv2d(nb_reshape(x, NB_SHAPE(2, 6, 1, 20)), nb_reshape(w, NB_SHAPE(9, 2, 1, 3)), NULL, &o);
+    assert_non_null(y);
+    assert_non_null(y2);
+    assert_int_equal(y->numel, y2->numel);
+    expect_shape(y, NB_SHAPE(2, 9, 9));
+    for (int64_t j = 0; j < y->numel; j++) assert_true(nb_get(y, j) == nb_get(y2, j));
+    nb_scope_end(&sc);
+}
+
+static nb_conv2d_opts opts(int s, int p, int d, nb_padding m) { return (nb_conv2d_opts){{s, s}, {p, p}, {d, d}, m, 1}; }
 
 static void bad_inputs(void **state) {
     (void)state;
@@ -531,7 +607,7 @@ static void bad_inputs(void **state) {
     /* stride, dilation, padding values */
     o = opts(0, 0, 1, NB_PAD_EXPLICIT);
     EXPECT_ERR(nb_conv2d(x, w, b, &o), NB_ERR_ARG, "conv2d", "stride", "got 0", "x is (2,3,5,5)", "w is (4,3,3,3)");
-    o = (nb_conv2d_opts){{1, -2}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT};
+    o = (nb_conv2d_opts){{1, -2}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, 1};
     EXPECT_ERR(nb_conv2d(x, w, b, &o), NB_ERR_ARG, "conv2d", "stride (width)", "got -2", "x is (2,3,5,5)");
     EXPECT_ERR(nb_conv1d(nb_zeros(NB_F32, NB_SHAPE(1, 3, 9)), w, NULL, -1, 0, 1), NB_ERR_SHAPE, "conv1d");
     EXPECT_ERR(nb_conv1d(nb_zeros(NB_F32, NB_SHAPE(1, 3, 9)), nb_zeros(NB_F32, NB_SHAPE(2, 3, 3)), NULL, -1, 0, 1),
@@ -547,6 +623,24 @@ static void bad_inputs(void **state) {
     o = opts(1, 0, 1, NB_PAD_VALID);
     EXPECT_ERR(nb_conv2d(nb_zeros(NB_F32, NB_SHAPE(1, 3, 2, 9)), w, b, &o), NB_ERR_SHAPE, "conv2d", "height",
                "x is (1,3,2,9)");
+    /* groups */
+    o = opts(1, 1, 1, NB_PAD_EXPLICIT);
+    o.groups = -1;
+    EXPECT_ERR(nb_conv2d(x, w, b, &o), NB_ERR_ARG, "conv2d", "groups must be >= 0", "got -1", "x is (2,3,5,5)");
+    o.groups = 2; /* C = 3 */
+    EXPECT_ERR(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(4, 1, 3, 3)), NULL, &o), NB_ERR_SHAPE, "conv2d",
+               "input channels C = 3 are not divisible by groups = 2", "x is (2,3,5,5)", "w is (4,1,3,3)");
+    o.groups = 3; /* O = 4 */
+    EXPECT_ERR(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(4, 1, 3, 3)), NULL, &o), NB_ERR_SHAPE, "conv2d",
+               "output channels O = 4 are not divisible by groups = 3", "w is (4,1,3,3)");
+    EXPECT_ERR(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(6, 3, 3, 3)), NULL, &o), NB_ERR_SHAPE, "conv2d",
+               "C/groups = 3/3 = 1", "has 3", "x is (2,3,5,5)", "w is (6,3,3,3)");
+    EXPECT_ERR(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(6, 1, 3, 3)), b, &o), NB_ERR_SHAPE, "conv2d", "bias", "b is (4)");
+    expect_shape(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(6, 1, 3, 3)), NULL, &o), NB_SHAPE(2, 6, 5, 5));
+    EXPECT_ERR(nb_conv1d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 4, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 1, 3)), NULL, 1, 0, 1, 2),
+               NB_ERR_SHAPE, "conv1d", "C/groups = 4/2 = 2", "x is (1,4,9)", "w is (4,1,3)");
+    EXPECT_ERR(nb_conv1d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 4, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 1, 3)), NULL, 1, 0, 1, -3),
+               NB_ERR_ARG, "conv1d", "groups", "got -3");
     /* NULL in, NULL out, silently (the earlier error is kept) */
     tu_err_reset();
     assert_null(nb_conv2d(NULL, w, b, NULL));
@@ -593,6 +687,8 @@ int main(void) {
         cmocka_unit_test(max_pool_no_grad),
         cmocka_unit_test(avg_pool_values),
         cmocka_unit_test(global_avg_pool_values),
+        cmocka_unit_test(grouped_is_block_diagonal),
+        cmocka_unit_test(grouped_conv1d_matches_conv2d),
         cmocka_unit_test(no_scope_no_leak),
         cmocka_unit_test(scoped_steps_stay_flat),
         cmocka_unit_test_setup_teardown(bad_inputs, tu_setup, tu_teardown),

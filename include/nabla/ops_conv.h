@@ -15,8 +15,8 @@
  *   out = ⌊(n + 2p − d(k−1) − 1) / s⌋ + 1
  *
  * Misuse (wrong rank, channel mismatch, bias of the wrong size, kernel bigger
- * than the padded input, stride < 1, dilation < 1, negative padding, pooling
- * pad > half the window) is reported through nb_fail naming the op and the
+ * than the padded input, stride < 1, dilation < 1, negative padding, groups
+ * < 0 or not dividing C and O, pooling pad > half the window) is reported through nb_fail naming the op and the
  * shapes; the op then returns NULL. Every op supports NB_F32 and NB_F64. */
 #ifndef NABLA_OPS_CONV_H
 #define NABLA_OPS_CONV_H
@@ -41,19 +41,33 @@ typedef struct nb_conv2d_opts {
     int pad[2];      /* >= 0, used with NB_PAD_EXPLICIT */
     int dilation[2]; /* >= 1; 1 = a dense kernel */
     nb_padding padding;
+    int groups;      /* >= 0; 0 or 1 = ungrouped; g > 1: PyTorch's groups (see nb_conv2d) */
 } nb_conv2d_opts;
 
-/* stride 1, no padding, no dilation */
-#define NB_CONV2D_DEFAULT ((nb_conv2d_opts){{1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT})
+/* stride 1, no padding, no dilation, ungrouped */
+#define NB_CONV2D_DEFAULT ((nb_conv2d_opts){{1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, 1})
 
 /* 2-D cross-correlation (see above): x (N,C,H,W), w (O,C,kh,kw), b (O) or
  * NULL for no bias; o NULL = NB_CONV2D_DEFAULT. Returns a new (N,O,Ho,Wo)
- * tensor. Computed as im2col + GEMM. */
+ * tensor. Computed as im2col + GEMM.
+ *
+ * Grouped (o->groups = g > 1, PyTorch's `groups`): C and O must both be
+ * multiples of g and w is (O, C/g, kh, kw); output channel o sees only the
+ * C/g input channels of its group k = o / (O/g):
+ *
+ *   y[n,o,i,j] = b[o] + Σ_{c<C/g} Σ_p Σ_q  x[n, k·C/g + c, ...] · w[o,c,p,q]
+ *
+ * g = C is depthwise convolution (O = m·C: channel multiplier m). Output
+ * shape as above. Computed by a direct loop (one thread, fixed order). */
 NB_API nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_conv2d_opts *o);
 
 /* The 1-D case: x (N,C,L), w (O,C,k), b (O) or NULL; returns (N,O,Lo) with
  * Lo = ⌊(L + 2·pad − dilation(k−1) − 1)/stride⌋ + 1. */
 NB_API nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation);
+
+/* nb_conv1d with groups (as nb_conv2d's; 0 or 1 = ungrouped): w (O, C/groups, k). */
+NB_API nb_tensor *nb_conv1d_ex(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation,
+                               int groups);
 
 /* Pooling options: PyTorch's F.max_pool2d / F.avg_pool2d arguments. Index 0
  * is the height (rows), index 1 the width (columns). Along an axis of size n:
