@@ -2,6 +2,7 @@
 #include "nn_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 
 void nb__init_default(nb_tensor *w, nb_tensor *b); /* layers.c: PyTorch's Linear/Conv init */
 
@@ -39,14 +40,23 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
                 opts.dilation[0], opts.dilation[1]);
         return NULL;
     }
+    const int g = opts.groups > 1 ? opts.groups : 1;
+    if (opts.groups < 0 || in % g || out % g) {
+        nb_fail(NB_ERR_ARG, "Conv2d", "groups must be >= 0 and divide in and out; got groups %d, in %lld, out %lld",
+                opts.groups, (long long)in, (long long)out);
+        return NULL;
+    }
     static const char *pads[] = {"", ", padding=same", ", padding=valid"};
+    char gs[32] = "";
+    if (g > 1) snprintf(gs, sizeof gs, ", groups=%d", g);
     nb_module *m = nb__layer_new("Conv2d", conv2d_forward, sizeof(conv2d_cfg),
-                                 "Conv2d(%lld, %lld, kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d)%s%s)", (long long)in,
+                                 "Conv2d(%lld, %lld, kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d)%s%s%s)", (long long)in,
                                  (long long)out, kh, kw, opts.stride[0], opts.stride[1], opts.pad[0], opts.pad[1],
-                                 pads[opts.padding % 3], bias ? "" : ", bias=false");
+                                 pads[opts.padding % 3], gs, bias ? "" : ", bias=false");
     if (!m) return NULL;
     *(conv2d_cfg *)m->data = (conv2d_cfg){in, out, kh, kw, opts};
-    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in, kh, kw)));
+    /* (out, in/groups, kh, kw): the init's fan-in is in/groups·kh·kw, as torch.nn.Conv2d */
+    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in / g, kh, kw)));
     nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
     nb__init_default(w, b);
     return m;

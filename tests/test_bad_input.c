@@ -245,6 +245,7 @@ static bool module_cast_i64(void) {
     X(NB_ERR_SHAPE, "Conv2d", layer_fails(nb_conv2d_layer(3, 4, 3, 1, 1), F(1, 2, 8, 8)))                \
     X(NB_ERR_SHAPE, "Conv2d", layer_fails(nb_conv2d_layer(3, 4, 3, 1, 1), F(3, 8, 8)))                   \
     X(NB_ERR_ARG, "Conv2d", ctor_fails(nb_conv2d_layer(3, 4, 0, 1, 0)))                                  \
+    X(NB_ERR_ARG, "Conv2d", ctor_fails(nb_conv2d_layer_ex(3, 4, 3, 3, &(nb_conv2d_opts){{1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, 2}, true))) \
     X(NB_ERR_SHAPE, "Conv1d", layer_fails(nb_conv1d_layer(3, 4, 3, 1, 1), F(1, 2, 8)))                   \
     X(NB_ERR_SHAPE, "MaxPool2d", layer_fails(nb_max_pool2d_layer(2, 2), F(4, 4)))                        \
     X(NB_ERR_SHAPE, "AvgPool2d", layer_fails(nb_avg_pool2d_layer(2, 2), F(8)))                           \

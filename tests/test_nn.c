@@ -77,6 +77,10 @@ static void gradcheck_layers(void **state) {
     gradcheck_layer(nb_conv2d_layer(2, 3, 3, 1, 1), randx(NB_SHAPE(2, 2, 5, 4)), "Conv2d");
     gradcheck_layer(nb_conv2d_layer(2, 2, 3, 2, 0), randx(NB_SHAPE(1, 2, 7, 7)), "Conv2d stride 2");
     gradcheck_layer(nb_conv1d_layer(2, 3, 3, 2, 1), randx(NB_SHAPE(2, 2, 9)), "Conv1d");
+    const nb_conv2d_opts grouped = {{1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, 2};
+    gradcheck_layer(nb_conv2d_layer_ex(4, 6, 3, 3, &grouped, true), randx(NB_SHAPE(2, 4, 5, 5)), "Conv2d groups 2");
+    const nb_conv2d_opts depthwise = {{2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, 3};
+    gradcheck_layer(nb_conv2d_layer_ex(3, 3, 3, 3, &depthwise, false), randx(NB_SHAPE(1, 3, 6, 6)), "Conv2d depthwise");
     gradcheck_layer(nb_max_pool2d_layer(2, 0), randx(NB_SHAPE(2, 2, 4, 6)), "MaxPool2d");
     gradcheck_layer(nb_avg_pool2d_layer(3, 2), randx(NB_SHAPE(1, 2, 7, 5)), "AvgPool2d");
     gradcheck_layer(nb_flatten_layer(), randx(NB_SHAPE(2, 3, 2)), "Flatten");
@@ -444,6 +448,13 @@ static void initializers(void **state) {
     assert_true(lo >= -0.1 && hi <= 0.1);
     moments(nb_module_get(conv, "weight"), &mean, &sd, &lo, &hi);
     assert_true(lo >= -0.1 && hi <= 0.1 && hi > 0.099); /* fan_in = 4·5·5 = 100 */
+    /* grouped: weight (out, in/groups, k, k), fan_in = (16/4)·5·5 = 100 */
+    const nb_conv2d_opts g4 = {{1, 1}, {2, 2}, {1, 1}, NB_PAD_EXPLICIT, 4};
+    nb_module *gconv = nb_conv2d_layer_ex(16, 8, 5, 5, &g4, true);
+    expect_shape(nb_module_get(gconv, "weight"), NB_SHAPE(8, 4, 5, 5));
+    moments(nb_module_get(gconv, "weight"), &mean, &sd, &lo, &hi);
+    assert_true(lo >= -0.1 && hi <= 0.1 && hi > 0.095);
+    nb_module_free(gconv);
     /* the same seed gives the same weights */
     nb_seed(7);
     nb_module *a = nb_linear(5, 5);

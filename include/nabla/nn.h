@@ -154,8 +154,11 @@ NB_API nb_module *nb_linear_ex(int64_t in, int64_t out, bool bias);
  * zero padding pad, H' = (H + 2 pad − k)/stride + 1. weight (out, in, k, k),
  * bias (out). Init: U(±1/√(in·k·k)) for both (PyTorch). */
 NB_API nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad);
-/* The general form: kh×kw kernel, stride/pad/dilation/padding mode as in
- * nb_conv2d (ops_conv.h; o NULL = stride 1, no padding), bias optional. */
+/* The general form: kh×kw kernel, stride/pad/dilation/padding mode/groups
+ * as in nb_conv2d (ops_conv.h; o NULL = stride 1, no padding), bias
+ * optional. With groups g > 1 (g divides in and out) the weight is
+ * (out, in/g, kh, kw) and the init's fan-in in/g·kh·kw, as torch.nn.Conv2d;
+ * g = in is a depthwise convolution. */
 struct nb_conv2d_opts;
 NB_API nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const struct nb_conv2d_opts *o,
                                      bool bias);
