@@ -119,6 +119,12 @@ static conv_dims dims_of(const nb_node *n) {
 #define CONV_TID() 0
 #define CONV_NTH() 1
 #endif
+/* Thread t's share [lo, hi) of n units of work (whole blocks, in thread order). */
+static inline void conv_share(int64_t n, int t, int nth, int64_t *lo, int64_t *hi) {
+    const int64_t per = (n + nth - 1) / nth;
+    *lo = t * per;
+    *hi = *lo + per < n ? *lo + per : n;
+}
 static int conv_threads(const conv_dims *d, int64_t units) {
 #if defined(_OPENMP)
     int nt = nb_get_num_threads();
@@ -209,7 +215,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
             CONV_PAR                                                                                 \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
-                const int64_t per = (nch + nth - 1) / nth, c0 = t * per, c1 = c0 + per < nch ? c0 + per : nch; \
+                int64_t c0, c1; conv_share(nch, t, nth, &c0, &c1);                                   \
                 if (c0 < c1)                                                                         \
                     wide_fwd_chunks_##SUF(&d, X, Wt, B, Y, c0, c1, cols + t * sc, ybuf + t * sy, xp + t * d.XP); \
             }                                                                                        \
@@ -318,7 +324,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
                     CONV_PAR                                                                         \
                     {                                                                                \
                         const int t = CONV_TID(), nth = CONV_NTH();                                  \
-                        const int64_t per = (ng + nth - 1) / nth, g0 = t * per, g1 = g0 + per < ng ? g0 + per : ng; \
+                        int64_t g0, g1; conv_share(ng, t, nth, &g0, &g1);                            \
                         if (t == 0) used = nth;                                                      \
                         if (g0 < g1)                                                                 \
                             wide_dw_##SUF(&d, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt, \
@@ -348,7 +354,7 @@ static int64_t wide_dw_group(const conv_dims *d) { return d->P >= 256 ? 1 : 256 
                     CONV_PAR                                                                         \
                     {                                                                                \
                         const int t = CONV_TID(), nth = CONV_NTH();                                  \
-                        const int64_t per = (nch + nth - 1) / nth, c0 = t * per, c1 = c0 + per < nch ? c0 + per : nch; \
+                        int64_t c0, c1; conv_share(nch, t, nth, &c0, &c1);                           \
                         if (c0 < c1) wide_dx_##SUF(&d, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP); \
                     }                                                                                \
                 }                                                                                    \
@@ -411,7 +417,7 @@ static bool direct_dx_ok(const conv_dims *d) {
             CONV_PAR                                                                                 \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
-                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
                 T *buf = xp + t * sx;                                                                \
                 memset(buf, 0, (size_t)sx * sizeof(T));                                              \
                 for (int64_t i = n0; i < n1; i++) {                                                  \
@@ -437,7 +443,7 @@ static bool direct_dx_ok(const conv_dims *d) {
             CONV_PAR                                                                                 \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
-                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
                 T *buf = gp + t * sg;                                                                \
                 memset(buf, 0, (size_t)sg * sizeof(T));                                              \
                 for (int64_t i = n0; i < n1; i++) {                                                  \
@@ -475,7 +481,7 @@ static bool direct_dx_ok(const conv_dims *d) {
             CONV_PAR                                                                                 \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
-                const int64_t per = (d.N + nth - 1) / nth, n0 = t * per, n1 = n0 + per < d.N ? n0 + per : d.N; \
+                int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
                 if (t == 0) used = nth;                                                              \
                 T *buf = xp + t * sb, *a = acc + t * sa;                                             \
                 memset(buf, 0, (size_t)(ni * sx) * sizeof(T));                                       \
