@@ -38,24 +38,29 @@ static void adam_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor
     nb_tensor *theta = p->p, *mt = p->state[0], *vt = p->state[1], *vmaxt = p->state[2];
     const double bc1 = 1 - pow(o->beta1, t), bc2_sqrt = sqrt(1 - pow(o->beta2, t));
     const int mode = o->kind == NB_OPTIM_ADAMW ? 1 : o->weight_decay != 0 ? 2 : 0;
-    const int64_t n = theta->numel;
-    NB_FLOAT_DISPATCH(theta->dtype, T, {
-        T *restrict th = (T *)theta->data, *restrict m = (T *)mt->data, *restrict v = (T *)vt->data;
-        T *restrict vmax = vmaxt ? (T *)vmaxt->data : NULL;
-        const T *restrict g = (const T *)gt->data;
-        const T decay = (T)(1 - o->lr * o->weight_decay), wd = (T)o->weight_decay;
-        const T b1 = (T)o->beta1, c1 = (T)(1 - o->beta1), b2 = (T)o->beta2, c2 = (T)(1 - o->beta2);
-        const T inv_bc2 = (T)(1 / bc2_sqrt), eps = (T)o->eps, step = (T)(-o->lr / bc1);
-        if (vmax) {
-            if (mode == 0) ADAM_LOOP(T, 0, 1)
-            else if (mode == 1) ADAM_LOOP(T, 1, 1)
-            else ADAM_LOOP(T, 2, 1)
-        } else {
-            if (mode == 0) ADAM_LOOP(T, 0, 0)
-            else if (mode == 1) ADAM_LOOP(T, 1, 0)
-            else ADAM_LOOP(T, 2, 0)
-        }
-    });
+    const int nt = nb__elementwise_threads(theta->numel);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
+        nb__thread_range(theta->numel, &lo, &n);
+        NB_FLOAT_DISPATCH(theta->dtype, T, {
+            T *restrict th = (T *)theta->data + lo, *restrict m = (T *)mt->data + lo;
+            T *restrict v = (T *)vt->data + lo, *restrict vmax = vmaxt ? (T *)vmaxt->data + lo : NULL;
+            const T *restrict g = (const T *)gt->data + lo;
+            const T decay = (T)(1 - o->lr * o->weight_decay), wd = (T)o->weight_decay;
+            const T b1 = (T)o->beta1, c1 = (T)(1 - o->beta1), b2 = (T)o->beta2, c2 = (T)(1 - o->beta2);
+            const T inv_bc2 = (T)(1 / bc2_sqrt), eps = (T)o->eps, step = (T)(-o->lr / bc1);
+            if (vmax) {
+                if (mode == 0) ADAM_LOOP(T, 0, 1)
+                else if (mode == 1) ADAM_LOOP(T, 1, 1)
+                else ADAM_LOOP(T, 2, 1)
+            } else {
+                if (mode == 0) ADAM_LOOP(T, 0, 0)
+                else if (mode == 1) ADAM_LOOP(T, 1, 0)
+                else ADAM_LOOP(T, 2, 0)
+            }
+        });
+    }
     nb_bump_version(theta);
     nb_bump_version(mt);
     nb_bump_version(vt);

@@ -2,6 +2,7 @@
 #ifndef NB_OPTIM_INTERNAL_H
 #define NB_OPTIM_INTERNAL_H
 
+#include "../autograd/internal.h"
 #include "../nn/nn_internal.h"
 
 #define NB_OPT_MAX_STATE 3

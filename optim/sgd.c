@@ -27,17 +27,23 @@
 
 static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor *gt, double t) {
     nb_tensor *theta = p->p, *bt = o->momentum != 0 ? p->state[0] : NULL;
-    const int64_t n = theta->numel;
     const bool wd = o->weight_decay != 0, first = t == 1, nest = o->nesterov;
-    NB_FLOAT_DISPATCH(theta->dtype, T, {
-        T *restrict th = (T *)theta->data, *restrict b = bt ? (T *)bt->data : NULL;
-        const T *restrict g = (const T *)gt->data;
-        const T lam = (T)o->weight_decay, mu = (T)o->momentum, damp = (T)(1 - o->dampening), step = (T)(-o->lr);
-        /* branch-free loops (they vectorize) for the usual cases */
-        if (b && !wd && !first && !nest) SGD_LOOP(T, 0, 1, 0, 0)
-        else if (!b && !wd) SGD_LOOP(T, 0, 0, 0, 0)
-        else SGD_LOOP(T, wd, b != NULL, first, nest)
-    });
+    const int nt = nb__elementwise_threads(theta->numel);
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
+        nb__thread_range(theta->numel, &lo, &n);
+        NB_FLOAT_DISPATCH(theta->dtype, T, {
+            T *restrict th = (T *)theta->data + lo, *restrict b = bt ? (T *)bt->data + lo : NULL;
+            const T *restrict g = (const T *)gt->data + lo;
+            const T lam = (T)o->weight_decay, mu = (T)o->momentum, damp = (T)(1 - o->dampening),
+                    step = (T)(-o->lr);
+            /* branch-free loops (they vectorize) for the usual cases */
+            if (b && !wd && !first && !nest) SGD_LOOP(T, 0, 1, 0, 0)
+            else if (!b && !wd) SGD_LOOP(T, 0, 0, 0, 0)
+            else SGD_LOOP(T, wd, b != NULL, first, nest)
+        });
+    }
     nb_bump_version(theta);
     if (bt) nb_bump_version(bt);
 }

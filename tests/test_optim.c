@@ -351,6 +351,38 @@ static void fused_adam_equals_composed(void **state) {
         }
 }
 
+/* A parameter long enough for the fused steps to split it between threads
+ * (nb__elementwise_threads) ends with the bits one thread gives: SGD with
+ * momentum and Adam, f32, five steps on the same gradients. */
+static void fused_steps_split_equal_one_thread(void **state) {
+    (void)state;
+    const int64_t n = 300 * 700 + 5; /* > the 125 000-element floor, odd tail */
+    const int saved = nb_get_num_threads();
+    for (int kind = 0; kind < 2; kind++) {
+        nb_tensor *p[2];
+        for (int th = 0; th < 2; th++) {
+            nb_set_num_threads(th + 1);
+            nb_seed(3);
+            p[th] = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(n), 0, 1), true);
+            nb_optim_opts o = nb_optim_defaults(kind ? NB_OPTIM_ADAM : NB_OPTIM_SGD);
+            o.lr = 0.01, o.momentum = kind ? 0 : 0.9;
+            nb_optim *opt = nb_optim_new_tensors(&o, &p[th], 1);
+            assert_non_null(opt);
+            for (int it = 0; it < 5; it++) {
+                nb_scope *s = nb_scope_begin();
+                nb_optim_zero_grad(opt);
+                nb_backward(nb_sum_all(nb_mul(p[th], nb_tanh(p[th])))); /* g = tanh p + p (1 - tanh² p) */
+                nb_optim_step(opt);
+                nb_scope_end(&s);
+            }
+            nb_optim_free(opt);
+        }
+        assert_memory_equal(p[0]->data, p[1]->data, (size_t)n * sizeof(float));
+        nb_tensor_free(p[0]), nb_tensor_free(p[1]);
+    }
+    nb_set_num_threads(saved);
+}
+
 static void clip_by_value_and_norm(void **state) {
     (void)state;
     nb_tensor *p = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(4)), true);
@@ -378,6 +410,7 @@ int main(void) {
         cmocka_unit_test(schedules),             cmocka_unit_test(early_stopping),
         cmocka_unit_test(ema_and_averaging),     cmocka_unit_test(clip_by_value_and_norm),
         cmocka_unit_test(fused_adam_equals_composed), cmocka_unit_test(fused_sgd_equals_composed),
+        cmocka_unit_test(fused_steps_split_equal_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
