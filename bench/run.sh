@@ -4,15 +4,19 @@
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
-# measured in this one invocation. OMP_WAIT_POLICY=PASSIVE is set for nabla's
-# 2-thread run too (idle OpenMP workers sleep instead of spinning: on a shared
-# machine spinning workers steal the cores the work needs).
+# measured in this one invocation. nabla's 2-thread run keeps libgomp's default
+# waiting (a worker spins a little after a region, then sleeps), as a user gets
+# it: nabla never runs its OpenMP loops and BLAS threads at once, so its
+# spinning workers take no core that work needs (PyTorch's do, which is why
+# it runs PASSIVE). PASSIVE would cost nabla ~25 us per parallel region here
+# (wake + join) against ~2 us, on regions of 50-100 us in the MLP.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 shift || true
 which=${*:-gemm xor mlp cnn conv overhead gradcheck}
 py=/usr/bin/python3
+unset OMP_WAIT_POLICY # nabla's runs: libgomp's default (above); PyTorch's set it per run
 if [ ! -d "$build" ]; then meson setup "$build" -Dbuildtype=release >/dev/null || exit 1; fi
 ninja -C "$build" >/dev/null || { ninja -C "$build" | tail -20; exit 1; }
 B=$build/bench
@@ -24,7 +28,7 @@ rss_of() { grep '^rss_mib:' | awk '{print $2}'; }
 pair() {
   local name=$1 nb=$2 pt=$3 out n1 n2 p1 p2
   out=$(NB_NUM_THREADS=1 eval "$nb"); n1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  nabla: /'
-  n2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$nb" | t_of)
+  n2=$(NB_NUM_THREADS=2 eval "$nb" | t_of)
   out=$(OMP_NUM_THREADS=1 eval "$pt"); p1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  torch: /'
   p2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt" | t_of)
   awk -v name="$name" -v n1="$n1" -v n2="$n2" -v p1="$p1" -v p2="$p2" 'BEGIN {
@@ -38,7 +42,7 @@ pair() {
 # per figure, nabla/torch for fwd and fwd+bwd, and bwd/fwd on each side.
 cases() {
   local pre=$1 nb=$2 pt=$3 n1 n2 p1 p2
-  n1=$(NB_NUM_THREADS=1 eval "$nb"); n2=$(NB_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$nb")
+  n1=$(NB_NUM_THREADS=1 eval "$nb"); n2=$(NB_NUM_THREADS=2 eval "$nb")
   p1=$(OMP_NUM_THREADS=1 eval "$pt"); p2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt")
   { printf '%s\n' "$n1" "$n2" | sed 's/^/nb /'; printf '%s\n' "$p1" "$p2" | sed 's/^/pt /'; } | awk -v pre="$pre" '
     $2 == "case:" { k = $1 SUBSEP $3; if (!(k in f) || $5 < f[k]) f[k] = $5; if (!(k in fb) || $7 < fb[k]) fb[k] = $7;
@@ -53,7 +57,7 @@ for w in $which; do
   case $w in
   gemm)
     echo "== GEMM f32 (built-in vs OpenBLAS, OPENBLAS_CORETYPE=SkylakeX: AVX-512 against AVX-512)"
-    OPENBLAS_CORETYPE=SkylakeX OMP_WAIT_POLICY=PASSIVE $B/bench_gemm 64 256 1024 2048
+    OPENBLAS_CORETYPE=SkylakeX $B/bench_gemm 64 256 1024 2048
     ;;
   xor) pair xor-step "$B/bench_xor 20000" "$py bench/bench_xor.py 4000" ;;
   mlp)
