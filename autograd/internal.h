@@ -53,7 +53,7 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
 double nb__par_min(void);
 /* Threads for an elementwise pass over n elements, and this thread's
  * contiguous share of them inside the region (threads.c). */
-int nb__elementwise_threads(int64_t n);
+int nb__elementwise_threads(int64_t n, double cost);
 void nb__thread_range(int64_t total, int64_t *lo, int64_t *n);
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }

@@ -50,19 +50,19 @@ double nb__par_min(void) {
     return v;
 }
 
-/* Threads for an elementwise pass over n elements (the fused optimizer
- * steps). An element of such a pass (three to five streams of memory) costs
- * about what 32 multiply-adds of a GEMM do, so the same floor applies:
- * nb__par_min()/32 elements, 125 000 by default (the MLP benchmark's first
+/* Threads for an elementwise pass over n elements costing about `cost`
+ * GEMM multiply-adds each, under the same floor as GEMM and conv: an element
+ * of a pass over three to five streams of memory (a fused optimizer step)
+ * costs ~32, so from 125 000 elements by default (the MLP benchmark's first
  * weight, 200 704, is split; the others are not). Measured there: splitting
  * that SGD step took the 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with
  * passive waiting (the update had read a gradient half of which sat in the
  * other core's cache). */
-int nb__elementwise_threads(int64_t n) {
+int nb__elementwise_threads(int64_t n, double cost) {
 #if defined(_OPENMP)
     if (omp_in_parallel()) return 1;
 #endif
-    return (double)n * 32 >= nb__par_min() ? nb_get_num_threads() : 1;
+    return (double)n * cost >= nb__par_min() ? nb_get_num_threads() : 1;
 }
 
 /* This thread's share [*lo, *lo + *n) of total elements: contiguous, whole

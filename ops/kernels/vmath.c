@@ -2,6 +2,7 @@
  * references (libm) the vector loops are tested against and fall back to. */
 #include "vmath.h"
 #include "cpu.h"
+#include "../../autograd/internal.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -77,25 +78,57 @@ const char *nb_vmath_isa(void) {
 #define ISA_SWITCH(f, S, y, x, n)
 #endif
 
+/* Long arrays are split between threads (nb__elementwise_threads): each
+ * thread takes one contiguous share, a whole number of 16-element vectors
+ * but the last, so every element meets the same vector code wherever it
+ * sits and the bits do not depend on the thread count. COST: multiply-add
+ * equivalents per element (SPLIT_MEM for the memory-bound loops, SPLIT_MATH
+ * for the SLEEF functions, ~4x dearer than a pass over memory). CALL uses
+ * lo (first element) and len. */
+#define SPLIT_MEM 32
+#define SPLIT_MATH 128
+#define SPLIT(COST, N, CALL)                                          \
+    do {                                                              \
+        const int nt_ = nb__elementwise_threads((N), (COST));         \
+        if (nt_ <= 1) {                                               \
+            const int64_t lo = 0, len = (N);                          \
+            CALL;                                                     \
+            break;                                                    \
+        }                                                             \
+        _Pragma("omp parallel num_threads(nt_)") {                    \
+            int64_t lo, len;                                          \
+            nb__thread_range((N), &lo, &len);                         \
+            if (len > 0) CALL;                                        \
+        }                                                             \
+    } while (0)
+
 #define DISPATCH(f)                                                                          \
-    void nb_v##f##_f32(float *y, const float *x, int64_t n) {                                \
+    static void f##_one_f32(float *y, const float *x, int64_t n) {                           \
         ISA_SWITCH(f, f32, y, x, n)                                                          \
         nb_v##f##_ref_f32(y, x, n);                                                          \
     }                                                                                        \
-    void nb_v##f##_f64(double *y, const double *x, int64_t n) {                              \
+    static void f##_one_f64(double *y, const double *x, int64_t n) {                         \
         ISA_SWITCH(f, f64, y, x, n)                                                          \
         nb_v##f##_ref_f64(y, x, n);                                                          \
+    }                                                                                        \
+    void nb_v##f##_f32(float *y, const float *x, int64_t n) {                                \
+        SPLIT(SPLIT_MATH, n, f##_one_f32(y + lo, x + lo, len));                              \
+    }                                                                                        \
+    void nb_v##f##_f64(double *y, const double *x, int64_t n) {                              \
+        SPLIT(SPLIT_MATH, n, f##_one_f64(y + lo, x + lo, len));                              \
     }
 NB_VMATH_FUNCS(DISPATCH)
 
 /* ------------------------------------------------------------ exact loops */
 
-#define SIMPLE(NAME, S, T, PARAMS, ARGS, BODY)                                         \
+/* ARGS_AT: the arguments for elements [lo, lo + len). */
+#define SIMPLE(NAME, S, T, COST, PARAMS, ARGS, ARGS_AT, BODY)                          \
     SIMPLE_DECL(NAME, S, PARAMS)                                                       \
-    void nb_v##NAME##_##S PARAMS {                                                     \
+    static void NAME##_one_##S PARAMS {                                                \
         SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
         for (int64_t i = 0; i < n; i++) { BODY; }                                      \
-    }
+    }                                                                                  \
+    void nb_v##NAME##_##S PARAMS { SPLIT(COST, n, NAME##_one_##S ARGS_AT); }
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
 #define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
@@ -109,20 +142,31 @@ NB_VMATH_FUNCS(DISPATCH)
 #define SIMPLE_SWITCH(NAME, S, ARGS)
 #endif
 
-SIMPLE(relu, f32, float, (float *y, const float *x, int64_t n), (y, x, n), y[i] = x[i] > 0 ? x[i] : 0)
-SIMPLE(relu, f64, double, (double *y, const double *x, int64_t n), (y, x, n), y[i] = x[i] > 0 ? x[i] : 0)
-SIMPLE(axpy, f32, float, (float *y, float a, const float *x, int64_t n), (y, a, x, n), y[i] = y[i] + a * x[i])
-SIMPLE(axpy, f64, double, (double *y, double a, const double *x, int64_t n), (y, a, x, n), y[i] = y[i] + a * x[i])
-SIMPLE(scale, f32, float, (float *y, float a, int64_t n), (y, a, n), y[i] = y[i] * a)
-SIMPLE(scale, f64, double, (double *y, double a, int64_t n), (y, a, n), y[i] = y[i] * a)
-SIMPLE(add, f32, float, (float *y, const float *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])
-SIMPLE(add, f64, double, (double *y, const double *x, int64_t n), (y, x, n), y[i] = y[i] + x[i])
-SIMPLE(elu_bwd, f32, float, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
-       (gx, g, x, e, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
-SIMPLE(elu_bwd, f64, double, (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
-       (gx, g, x, e, alpha, n), gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+#define M SPLIT_MEM
+SIMPLE(relu, f32, float, M, (float *y, const float *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
+       y[i] = x[i] > 0 ? x[i] : 0)
+SIMPLE(relu, f64, double, M, (double *y, const double *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
+       y[i] = x[i] > 0 ? x[i] : 0)
+SIMPLE(axpy, f32, float, M, (float *y, float a, const float *x, int64_t n), (y, a, x, n), (y + lo, a, x + lo, len),
+       y[i] = y[i] + a * x[i])
+SIMPLE(axpy, f64, double, M, (double *y, double a, const double *x, int64_t n), (y, a, x, n),
+       (y + lo, a, x + lo, len), y[i] = y[i] + a * x[i])
+SIMPLE(scale, f32, float, M, (float *y, float a, int64_t n), (y, a, n), (y + lo, a, len), y[i] = y[i] * a)
+SIMPLE(scale, f64, double, M, (double *y, double a, int64_t n), (y, a, n), (y + lo, a, len), y[i] = y[i] * a)
+SIMPLE(add, f32, float, M, (float *y, const float *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
+       y[i] = y[i] + x[i])
+SIMPLE(add, f64, double, M, (double *y, const double *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
+       y[i] = y[i] + x[i])
+SIMPLE(elu_bwd, f32, float, M, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
+       (gx, g, x, e, alpha, n), (gx + lo, g + lo, x + lo, e + lo, alpha, len),
+       gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+SIMPLE(elu_bwd, f64, double, M,
+       (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
+       (gx, g, x, e, alpha, n), (gx + lo, g + lo, x + lo, e + lo, alpha, len),
+       gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+#undef M
 /* elu: the scalar loop is the reference (libm expm1) */
-SIMPLE(elu, f32, float, (float *y, const float *x, float alpha, int64_t n), (y, x, alpha, n),
-       y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]))
-SIMPLE(elu, f64, double, (double *y, const double *x, double alpha, int64_t n), (y, x, alpha, n),
-       y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]))
+SIMPLE(elu, f32, float, SPLIT_MATH, (float *y, const float *x, float alpha, int64_t n), (y, x, alpha, n),
+       (y + lo, x + lo, alpha, len), y[i] = x[i] > 0 ? x[i] : alpha * expm1f(x[i]))
+SIMPLE(elu, f64, double, SPLIT_MATH, (double *y, const double *x, double alpha, int64_t n), (y, x, alpha, n),
+       (y + lo, x + lo, alpha, len), y[i] = x[i] > 0 ? x[i] : alpha * expm1(x[i]))
