@@ -541,6 +541,53 @@ static void vmath_ops_f32_vs_f64(void **state) {
 }
 
 /* Special values through the ops: ±inf and all −inf rows. */
+/* Long arrays split between threads give the bits one thread gives: every
+ * kernel of vmath.h, f32 and f64, on an odd length above every floor. */
+#define SPLIT_LEN 300007
+#define SAME_BITS(T, CALL)                                                                       \
+    do {                                                                                         \
+        T *out[2];                                                                               \
+        for (int th = 0; th < 2; th++) {                                                         \
+            nb_set_num_threads(th + 1);                                                          \
+            T *y = out[th] = malloc(sizeof(T) * SPLIT_LEN), *x = (T *)(sizeof(T) == 4 ? (void *)xf : (void *)xd); \
+            memcpy(y, x, sizeof(T) * SPLIT_LEN); /* in-place kernels start from x */             \
+            CALL;                                                                                \
+        }                                                                                        \
+        assert_memory_equal(out[0], out[1], sizeof(T) * SPLIT_LEN);                              \
+        free(out[0]), free(out[1]);                                                              \
+    } while (0)
+static void vmath_threads_same_bits(void **state) {
+    (void)state;
+    float *xf = malloc(sizeof(float) * SPLIT_LEN), *gf = malloc(sizeof(float) * SPLIT_LEN);
+    double *xd = malloc(sizeof(double) * SPLIT_LEN), *gd = malloc(sizeof(double) * SPLIT_LEN);
+    nb_seed(5);
+    for (int64_t i = 0; i < SPLIT_LEN; i++) {
+        xd[i] = ((double)(nb_rand_u64() >> 11) / 9007199254740992.0 - 0.5) * 40;
+        xf[i] = (float)xd[i];
+        gd[i] = (double)(nb_rand_u64() >> 11) / 9007199254740992.0, gf[i] = (float)gd[i];
+    }
+    const int saved = nb_get_num_threads();
+#define ONE_FUNC(f)                                   \
+    SAME_BITS(float, nb_v##f##_f32(y, x, SPLIT_LEN)); \
+    SAME_BITS(double, nb_v##f##_f64(y, x, SPLIT_LEN));
+    NB_VMATH_FUNCS(ONE_FUNC)
+#undef ONE_FUNC
+    SAME_BITS(float, nb_vrelu_f32(y, x, SPLIT_LEN));
+    SAME_BITS(double, nb_vrelu_f64(y, x, SPLIT_LEN));
+    SAME_BITS(float, nb_vaxpy_f32(y, 0.3f, gf, SPLIT_LEN));
+    SAME_BITS(double, nb_vaxpy_f64(y, 0.3, gd, SPLIT_LEN));
+    SAME_BITS(float, nb_vscale_f32(y, 1.7f, SPLIT_LEN));
+    SAME_BITS(double, nb_vscale_f64(y, 1.7, SPLIT_LEN));
+    SAME_BITS(float, nb_vadd_f32(y, gf, SPLIT_LEN));
+    SAME_BITS(double, nb_vadd_f64(y, gd, SPLIT_LEN));
+    SAME_BITS(float, nb_velu_f32(y, x, 1.5f, SPLIT_LEN));
+    SAME_BITS(double, nb_velu_f64(y, x, 1.5, SPLIT_LEN));
+    SAME_BITS(float, nb_velu_bwd_f32(y, gf, x, gf, 1.5f, SPLIT_LEN));
+    SAME_BITS(double, nb_velu_bwd_f64(y, gd, x, gd, 1.5, SPLIT_LEN));
+    nb_set_num_threads(saved);
+    free(xf), free(gf), free(xd), free(gd);
+}
+
 static void vmath_ops_specials(void **state) {
     (void)state;
     nb_scope *sc = nb_scope_begin();
@@ -579,6 +626,7 @@ int main(void) {
         cmocka_unit_test(vmath_ops_f32_vs_f64),
         cmocka_unit_test(vmath_ops_specials),
         cmocka_unit_test(vmath_exact_loops),
+        cmocka_unit_test(vmath_threads_same_bits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
