@@ -462,18 +462,27 @@ static bool direct_dx_ok(const conv_dims *d) {
      * per-thread accumulator, added into GW in thread order afterwards:      \
      * O a multiple of the vector width: lanes over output channels (dwo,     \
      * one image at a time, accumulator (K, O)); else lanes over output       \
-     * columns, DW_IMGS images per call (accumulator (O, K, lanes)). */       \
+     * columns (accumulator (O, K, lanes)), kw ≤ 6: dwr on gout copied into   \
+     * rows padded to whole vectors, as many images a call as keep that copy  \
+     * within 32 KiB (L1), else dw, DW_IMGS images a call. */                 \
     static void direct_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW) {                \
         const conv_dims d = *dp;                                                                     \
         const nb_convd_geom cg = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};                           \
         const int nt = conv_threads(&d, d.N);                                                        \
-        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, sx = d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK; \
+        const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Ho = d.g.Ho, Wo = d.g.Wo;         \
+        const int64_t sx = (d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK + 15) / 16 * 16; /* 64-byte multiple */ \
         void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
         if (!plan) return;                                                                           \
         nb_convd_plan_##SUF(plan, &cg, NULL, false);                                                 \
-        const bool lo = nb_convd_dwo_ok(plan);                                                       \
-        const int64_t sa = lo ? d.K * d.O : (int64_t)nb_convd_dw_acc_len(plan), ni = lo ? 1 : DW_IMGS; \
-        const int64_t sg = lo ? OP : 0, sb = ni * sx + sg; /* per thread: padded images, gt */       \
+        const bool lo = nb_convd_dwo_ok(plan), rw = !lo && nb_convd_dwr_ok(plan);                   \
+        const int64_t gsr = rw ? nb_convd_dwr_gs(plan) : 0, sgi = (d.O * Ho * gsr + 15) / 16 * 16;   \
+        int64_t ni = lo ? 1 : DW_IMGS;                                                               \
+        if (rw) {                                                                                    \
+            ni = (int64_t)(32768 / sizeof(T)) / (sgi > 0 ? sgi : 1);                                 \
+            ni = ni < 1 ? 1 : ni > DW_IMGS ? DW_IMGS : ni;                                           \
+        }                                                                                            \
+        const int64_t sa = lo ? d.K * d.O : (int64_t)nb_convd_dw_acc_len(plan);                      \
+        const int64_t sg = lo ? OP : rw ? ni * sgi : 0, sb = ni * sx + sg; /* per thread: padded images, gt / g rows */ \
         T *acc = scratch((size_t)(nt * sa) * sizeof(T));                                             \
         T *xp = scratch((size_t)(nt * sb) * sizeof(T));                                              \
         if (acc && xp) {                                                                             \
@@ -483,8 +492,8 @@ static bool direct_dx_ok(const conv_dims *d) {
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
                 int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
                 if (t == 0) used = nth;                                                              \
-                T *buf = xp + t * sb, *a = acc + t * sa;                                             \
-                memset(buf, 0, (size_t)(ni * sx) * sizeof(T));                                       \
+                T *buf = xp + t * sb, *a = acc + t * sa, *gb = buf + ni * sx;                        \
+                memset(buf, 0, (size_t)(rw ? sb : ni * sx) * sizeof(T)); /* dwr: zeros past Wo */    \
                 memset(a, 0, (size_t)sa * sizeof(T));                                                \
                 for (int64_t i0 = n0; i0 < n1; i0 += ni) {                                           \
                     const int nb = (int)(n1 - i0 < ni ? n1 - i0 : ni);                               \
@@ -493,8 +502,15 @@ static bool direct_dx_ok(const conv_dims *d) {
                         wide_pad_##SUF(buf + i * sx, X + (i0 + i) * CHW, &d);                        \
                         ins[i] = buf + i * sx;                                                       \
                         gs[i] = G + (i0 + i) * OP;                                                   \
+                        if (rw) {                                                                    \
+                            T *gr = gb + i * sgi;                                                    \
+                            for (int64_t r = 0; r < d.O * Ho; r++)                                   \
+                                memcpy(gr + r * gsr, gs[i] + r * Wo, (size_t)Wo * sizeof(T));         \
+                            gs[i] = gr;                                                              \
+                        }                                                                            \
                     }                                                                                \
-                    if (lo) nb_convd_dwo_##SUF(plan, ins[0], gs[0], buf + ni * sx, a);               \
+                    if (lo) nb_convd_dwo_##SUF(plan, ins[0], gs[0], gb, a);                          \
+                    else if (rw) nb_convd_dwr_##SUF(plan, nb, ins, gs, a);                           \
                     else nb_convd_dw_##SUF(plan, nb, ins, gs, a);                                    \
                 }                                                                                    \
             }                                                                                        \

@@ -183,7 +183,9 @@ static void conv_stride1_matches_definition(void **state) {
 /* Shapes for the AVX-512 direct kernels (kernels/conv_direct.c) and their
  * edges: dW with lanes over output channels (O a multiple of 16 for f32, of 8
  * for f64: 1, 2 or 4 vectors a tile; K not a multiple of the tile), over
- * output columns (other O, K % 4..6 remainders, several images a call),
+ * output columns (other O: kw ≤ 6 by shifts of one row load, gout rows
+ * padded, channel tails of the 4- and 8-channel tiles; kw > 6 per tap,
+ * K % 4..6 remainders; several images a call),
  * rows wider than a vector (masked tails), Wo = 1, padding > k − 1 (dx on
  * the fallback path), batch of 1, no bias, x needing no grad. Each runs on
  * the CPU's best ISA and again with the GEMM ISA capped to AVX2 (the im2col
@@ -199,6 +201,8 @@ static void conv_direct_kernels_match_definition(void **state) {
         {6, 1, 6, 34, 3, 5, 5, 2, 2, 6, 34},    /* O 3, K 25 (tiles of 5), Wo 34: 3 vectors a row; 6 images */
         {2, 3, 5, 3, 5, 2, 3, 3, 1, 10, 3},     /* ph 3 > kh − 1: dx on the fallback path; K 18 */
         {3, 2, 4, 1, 7, 3, 1, 1, 0, 4, 1},      /* Wo 1 */
+        {5, 2, 7, 22, 10, 2, 6, 1, 2, 8, 21},   /* dW by row shifts: kw 6 (4 channels a tile: tail of 2), Wo 21 */
+        {2, 3, 5, 17, 12, 3, 3, 1, 1, 5, 17},   /* kw 3: 8 channels a tile, tail of 4; Wo 17: a 1-lane tail */
     };
     const char *isas[2] = {"avx512", "avx2"};
     const char *keep = nb_gemm_isa();

@@ -96,6 +96,16 @@ size_t nb_convd_dw_acc_len(const void *plan) {
 PLAN_DEF(float, f32)
 PLAN_DEF(double, f64)
 
+bool nb_convd_dwr_ok(const void *plan) {
+    const plan_hdr *h = plan;
+    return h->g.kw <= 6;
+}
+
+int64_t nb_convd_dwr_gs(const void *plan) {
+    const plan_hdr *h = plan;
+    return (h->Wo + h->vl - 1) / h->vl * h->vl;
+}
+
 bool nb_convd_dwo_ok(const void *plan) {
     const plan_hdr *h = plan;
     return h->g.Co % h->vl == 0 && (double)h->vl * (double)(h->Ho * h->Wo) < 2e9;
@@ -334,6 +344,83 @@ DW_DEF(float, f32, __m512, 16, __mmask16, _mm512_loadu_ps, _mm512_fmadd_ps, _mm5
 DW_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_fmadd_pd, _mm512_setzero_pd, _mm512_maskz_loadu_pd,
        _mm512_reduce_add_pd)
 
+/* dW with lanes over output columns, one kernel row (c, p) per tile (kw ≤ 6,
+ * nb_convd_dwr_ok): the kw taps of the row are the same input row shifted by
+ * q = 0 .. kw − 1 columns, so each vector of output columns takes two loads
+ * of the input row (columns j0 .. j0 + 2·VL) and builds the kw shifted
+ * vectors with valign (no loads across cache lines, which held the per-tap
+ * loads of nb_convd_dw back). g is read from a copy whose rows are padded
+ * with zeros to a whole number of vectors (row stride gs = nb_convd_dwr_gs,
+ * 64-byte aligned rows when g is): aligned loads, no masks. A tile is NR
+ * output channels (8 for kw ≤ 3, else 4) × kw taps, its accumulators held
+ * over every vector of every image given; acc is nb_convd_dw's (o, k, lane)
+ * layout and nb_convd_dw_finish adds it up. */
+#define DWR_DEF(T, SUF, V, VL, LOADU, LOAD, FMA, ZERO, ALIGNR)                                         \
+    ATTR static inline __attribute__((always_inline)) V shift_##SUF(V a, V b, int q) {                 \
+        switch (q) { /* the shift must be an immediate */                                             \
+        case 1: return ALIGNR(b, a, 1);                                                               \
+        case 2: return ALIGNR(b, a, 2);                                                               \
+        case 3: return ALIGNR(b, a, 3);                                                               \
+        case 4: return ALIGNR(b, a, 4);                                                               \
+        case 5: return ALIGNR(b, a, 5);                                                               \
+        default: return a;                                                                            \
+        }                                                                                             \
+    }                                                                                                 \
+    ATTR static inline __attribute__((always_inline)) void dwr_tile_##SUF(                             \
+        const int KW, const int NR, const plan_hdr *h, int nimg, const T *const *in, const T *const *g, \
+        int64_t gs, T *acc, int64_t o0, int64_t c, int64_t p) {                                       \
+        const int64_t Wi = h->g.Wi, Ho = h->Ho, nseg = (h->Wo + VL - 1) / VL, K = h->K, Co = h->g.Co; \
+        const int64_t k0 = (c * h->g.kh + p) * KW, xo = (c * h->g.Hi + p) * Wi;                       \
+        const int mo = (int)(Co - o0 < NR ? Co - o0 : NR);                                            \
+        int64_t go[8];                                                                                \
+        for (int r = 0; r < NR; r++) go[r] = (o0 + (r < mo ? r : mo - 1)) * Ho * gs;                  \
+        V a[8][6];                                                                                    \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                          \
+            _Pragma("GCC unroll 6") for (int q = 0; q < KW; q++)                                      \
+                a[r][q] = r < mo ? LOADU(acc + ((o0 + r) * K + k0 + q) * VL) : ZERO();                \
+        for (int im = 0; im < nimg; im++) {                                                           \
+            const T *x = in[im] + xo, *gg = g[im];                                                    \
+            for (int64_t i = 0; i < Ho; i++, x += Wi, gg += gs)                                       \
+                for (int64_t j0 = 0; j0 < nseg * VL; j0 += VL) {                                      \
+                    const V A = LOADU(x + j0), B = LOADU(x + j0 + VL);                                \
+                    V xs[6];                                                                          \
+                    _Pragma("GCC unroll 6") for (int q = 0; q < KW; q++) xs[q] = shift_##SUF(A, B, q); \
+                    _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++) {                            \
+                        const V gv = LOAD(gg + go[r] + j0);                                           \
+                        _Pragma("GCC unroll 6") for (int q = 0; q < KW; q++) a[r][q] = FMA(gv, xs[q], a[r][q]); \
+                    }                                                                                 \
+                }                                                                                     \
+        }                                                                                             \
+        _Pragma("GCC unroll 8") for (int r = 0; r < NR; r++)                                          \
+            _Pragma("GCC unroll 6") for (int q = 0; q < KW; q++)                                      \
+                if (r < mo) _mm512_storeu_##SUF##_(acc + ((o0 + r) * K + k0 + q) * VL, a[r][q]);      \
+    }                                                                                                 \
+    DWR_INST(T, SUF, 1, 8) DWR_INST(T, SUF, 2, 8) DWR_INST(T, SUF, 3, 8)                             \
+    DWR_INST(T, SUF, 4, 4) DWR_INST(T, SUF, 5, 4) DWR_INST(T, SUF, 6, 4)                             \
+    ATTR void nb_convd_dwr_##SUF(const void *plan, int nimg, const T *const *in, const T *const *g, T *acc) { \
+        const plan_hdr *h = plan;                                                                     \
+        const int64_t kw = h->g.kw, gs = nb_convd_dwr_gs(plan), NR = kw <= 3 ? 8 : 4;                 \
+        for (int64_t o0 = 0; o0 < h->g.Co; o0 += NR)                                                  \
+            for (int64_t c = 0; c < h->g.Ci; c++)                                                     \
+                for (int64_t p = 0; p < h->g.kh; p++) switch (kw) {                                   \
+                    case 1: dwr1_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                     \
+                    case 2: dwr2_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                     \
+                    case 3: dwr3_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                     \
+                    case 4: dwr4_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                     \
+                    case 5: dwr5_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                     \
+                    default: dwr6_##SUF(h, nimg, in, g, gs, acc, o0, c, p); break;                    \
+                    }                                                                                 \
+    }
+#define DWR_INST(T, SUF, KW, NR)                                                                      \
+    ATTR static void dwr##KW##_##SUF(const plan_hdr *h, int nimg, const T *const *in, const T *const *g, int64_t gs, \
+                                     T *acc, int64_t o0, int64_t c, int64_t p) {                     \
+        dwr_tile_##SUF(KW, NR, h, nimg, in, g, gs, acc, o0, c, p);                                    \
+    }
+#define ALIGNR_f32(b, a, q) _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(b), _mm512_castps_si512(a), q))
+#define ALIGNR_f64(b, a, q) _mm512_castsi512_pd(_mm512_alignr_epi64(_mm512_castpd_si512(b), _mm512_castpd_si512(a), q))
+DWR_DEF(float, f32, __m512, 16, _mm512_loadu_ps, _mm512_load_ps, _mm512_fmadd_ps, _mm512_setzero_ps, ALIGNR_f32)
+DWR_DEF(double, f64, __m512d, 8, _mm512_loadu_pd, _mm512_load_pd, _mm512_fmadd_pd, _mm512_setzero_pd, ALIGNR_f64)
+
 #else
 bool nb_convd_avail(void) { return false; }
 void nb_convd_run_f32(const void *plan, const float *in, float *out, const float *bias, bool accumulate) {
@@ -356,4 +443,10 @@ void nb_convd_dwo_f64(const void *plan, const double *in, const double *g, doubl
     (void)plan, (void)in, (void)g, (void)gt, (void)dwt;
 }
 void nb_convd_dw_finish_f64(const void *plan, const double *acc, double *dw) { (void)plan, (void)acc, (void)dw; }
+void nb_convd_dwr_f32(const void *plan, int nimg, const float *const *in, const float *const *g, float *acc) {
+    (void)plan, (void)nimg, (void)in, (void)g, (void)acc;
+}
+void nb_convd_dwr_f64(const void *plan, int nimg, const double *const *in, const double *const *g, double *acc) {
+    (void)plan, (void)nimg, (void)in, (void)g, (void)acc;
+}
 #endif

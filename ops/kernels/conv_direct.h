@@ -72,6 +72,18 @@ void nb_convd_dw_f64(const void *plan, int nimg, const double *const *in, const 
 void nb_convd_dw_finish_f32(const void *plan, const float *acc, float *dw);
 void nb_convd_dw_finish_f64(const void *plan, const double *acc, double *dw);
 
+/* The same weight gradient (the same acc layout, finished by
+ * nb_convd_dw_finish) by a kernel that shifts one load of an input row into
+ * the kw taps of a kernel row, when nb_convd_dwr_ok(plan) (kw ≤ 6). g[i] is
+ * the output gradient with rows padded to nb_convd_dwr_gs(plan) elements (a
+ * multiple of VL; zeros past Wo) and 64-byte aligned; in[i] as above, with
+ * NB_CONVD_SLACK readable elements past it (each vector reads 2·VL input
+ * columns). */
+bool nb_convd_dwr_ok(const void *plan);
+int64_t nb_convd_dwr_gs(const void *plan);
+void nb_convd_dwr_f32(const void *plan, int nimg, const float *const *in, const float *const *g, float *acc);
+void nb_convd_dwr_f64(const void *plan, int nimg, const double *const *in, const double *const *g, double *acc);
+
 /* The weight gradient with lanes over output channels, when
  * nb_convd_dwo_ok(plan) (Co a multiple of VL): per image, g is transposed
  * into gt (Ho·Wo·Co elements of caller scratch) and dwt (K, Co) += the
