@@ -14,6 +14,16 @@ typedef struct { int axis; } sm_attr;
 
 /* Elements per slice of the strided path's vector calls. */
 #define SM_SLICE 1024
+/* Multiply-add equivalents per element of a contiguous row pass (an
+ * exponential and three or four light passes; nb__elementwise_threads). */
+#define SM_COST 192
+
+#if defined(_OPENMP)
+#include <omp.h>
+#define THREAD_NUM() omp_get_thread_num()
+#else
+#define THREAD_NUM() 0
+#endif
 
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
 #define VEXP(T, y, x, n)                                                        \
@@ -64,6 +74,20 @@ typedef struct { int axis; } sm_attr;
             for (int j = 0; j < 8; j++) gx[k + j] += g[k + j] - e[k + j] * s;       \
         for (; k < n; k++) gx[k] += g[k] - e[k] * s;                                \
     }                                                                               \
+    /* Σ g·y in double (softmax backward) */                                        \
+    static double row_dot_##SUF(const T *restrict g, const T *restrict y, int64_t n) { \
+        double s[8] = {0};                                                          \
+        int64_t k = 0;                                                              \
+        for (; k + 8 <= n; k += 8)                                                  \
+            for (int j = 0; j < 8; j++) s[j] += (double)g[k + j] * (double)y[k + j]; \
+        for (; k < n; k++) s[0] += (double)g[k] * (double)y[k];                     \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
+    }                                                                               \
+    /* gx += y·(g − s), in double, one rounding (softmax backward) */               \
+    static void row_sm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict y, \
+                                 double s, int64_t n) {                             \
+        for (int64_t k = 0; k < n; k++) gx[k] += (T)((double)y[k] * ((double)g[k] - s)); \
+    }                                                                               \
     static void row_scale_##SUF(T *restrict y, T a, int64_t n) {                    \
         int64_t k = 0;                                                              \
         for (; k + 8 <= n; k += 8)                                                  \
@@ -90,6 +114,9 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
         const T *X = (const T *)n->in[0]->data;
         T *Y = (T *)n->out->data;
         if (inner == 1) {
+            /* rows are independent: long inputs split them between threads */
+            const int nt = nb__elementwise_threads(outer * len, SM_COST);
+            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
             for (int64_t o = 0; o < outer; o++) {
                 const T *x = X + o * len;
                 T *y = Y + o * len;
@@ -165,12 +192,25 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *Y = (const T *)n->out->data, *G = (const T *)gt->data;
         T *GX = (T *)gxt->data;
-        if (inner == 1 && logsm) { /* contiguous rows: e^y through the vector kernel */
-            T *ey = mu_scratch("log_softmax", (size_t)len * sizeof(T));
-            if (!ey) return;
+        if (inner == 1) { /* contiguous rows; log_softmax: e^y through the vector kernel */
+            const int nt = nb__elementwise_threads(outer * len, SM_COST);
+            const int64_t ld = logsm ? (len + 15) / 16 * 16 : 0; /* a row of scratch per thread */
+            T *eys = logsm ? mu_scratch("log_softmax", (size_t)(nt * ld) * sizeof(T)) : NULL;
+            if (logsm && !eys) return;
+            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
             for (int64_t o = 0; o < outer; o++) {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
+                if (!logsm) {
+                    if (sizeof(T) == sizeof(float))
+                        row_sm_bwd_f32((float *)gx, (const float *)g, (const float *)y,
+                                       row_dot_f32((const float *)g, (const float *)y, len), len);
+                    else
+                        row_sm_bwd_f64((double *)gx, (const double *)g, (const double *)y,
+                                       row_dot_f64((const double *)g, (const double *)y, len), len);
+                    continue;
+                }
+                T *ey = eys + THREAD_NUM() * ld;
                 const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)g, len)
                                                             : row_sum_f64((const double *)g, len);
                 VEXP(T, ey, y, len);
@@ -178,7 +218,7 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                     row_lsm_bwd_f32((float *)gx, (const float *)g, (const float *)ey, (float)s, len);
                 else row_lsm_bwd_f64((double *)gx, (const double *)g, (const double *)ey, s, len);
             }
-            mu_scratch_done(ey);
+            if (eys) mu_scratch_done(eys);
             return;
         }
         /* Strided rows: slices of kb consecutive k as in forward; e^y by the

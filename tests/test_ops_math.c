@@ -400,6 +400,48 @@ static void test_softmax(void **state) {
     nb_scope_end(&s);
 }
 
+/* Long inputs split their rows between threads: the same bits as one thread
+ * (values and gradients), and the contiguous rows agree with the strided
+ * path (the transpose along axis 0). f64 and f32. */
+static void softmax_threads_and_paths(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    for (int dt = 0; dt < 2; dt++)
+        for (int logsm = 0; logsm < 2; logsm++) {
+            nb_tensor *y[3], *gx[3];
+            for (int run = 0; run < 3; run++) { /* 1 thread, 2 threads, strided on 2 */
+                nb_set_num_threads(run == 0 ? 1 : 2);
+                nb_seed(21);
+                nb_tensor *x = nb_set_requires_grad(nb_randn(dt ? NB_F32 : NB_F64, NB_SHAPE(600, 700), 0, 3), true);
+                nb_tensor *g = nb_randn(x->dtype, NB_SHAPE(600, 700), 0, 1);
+                nb_scope *s = nb_scope_begin();
+                nb_tensor *xin = run == 2 ? nb_transpose(x, 0, 1) : x;
+                nb_tensor *out = logsm ? nb_log_softmax(xin, run == 2 ? 0 : 1) : nb_softmax(xin, run == 2 ? 0 : 1);
+                if (run == 2) out = nb_transpose(out, 0, 1);
+                assert_int_equal(nb_backward_with(out, g), NB_OK);
+                y[run] = nb_copy_persistent(out), gx[run] = nb_copy_persistent(x->grad);
+                nb_scope_end(&s);
+                nb_tensor_free(x), nb_tensor_free(g);
+            }
+            const size_t bytes = (size_t)y[0]->numel * nb_dtype_size(y[0]->dtype);
+            assert_memory_equal(y[0]->data, y[1]->data, bytes);
+            assert_memory_equal(gx[0]->data, gx[1]->data, bytes);
+            /* the two paths sum in different orders: compare each array's
+             * largest difference with its largest value */
+            double dy = 0, my = 0, dg = 0, mg = 0;
+            for (int64_t i = 0; i < y[0]->numel; i++) {
+                dy = fmax(dy, fabs(nb_get(y[0], i) - nb_get(y[2], i))), my = fmax(my, fabs(nb_get(y[0], i)));
+                dg = fmax(dg, fabs(nb_get(gx[0], i) - nb_get(gx[2], i))), mg = fmax(mg, fabs(nb_get(gx[0], i)));
+            }
+            const double worst = fmax(dy / my, dg / mg);
+            if (worst > (dt ? 1e-6 : 1e-14))
+                printf("%s %s: contiguous vs strided %.3g\n", dt ? "f32" : "f64", logsm ? "log_softmax" : "softmax", worst);
+            assert_true(worst <= (dt ? 1e-6 : 1e-14));
+            for (int r = 0; r < 3; r++) nb_tensor_free(y[r]), nb_tensor_free(gx[r]);
+        }
+    nb_set_num_threads(saved);
+}
+
 static void test_nll(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -536,6 +578,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_logsumexp, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_var_std, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softmax, tu_setup, tu_teardown),
+        cmocka_unit_test(softmax_threads_and_paths),
         cmocka_unit_test_setup_teardown(test_nll, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bce_with_logits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softplus_stable, tu_setup, tu_teardown),
