@@ -24,7 +24,9 @@
  * dx as an implicit GEMM reading the padded image (dx: the padded gout with
  * flipped weights, when every pad ≤ k − 1), dW with lanes over output
  * channels (O a multiple of the vector width) or over output columns; the
- * im2col + GEMM paths remain for the other CPUs and the other cases.
+ * backward (db, dW, dx) is one pass over the images (direct_bwd), so each
+ * image's gout comes from memory once; the im2col + GEMM paths remain for
+ * the other CPUs and the other cases.
  * Grouped convolution (groups > 1, depthwise included) takes none of these:
  * it runs the direct loops of grouped_* (one thread, fixed summation order),
  * row by row so the inner loop over output columns vectorizes at stride 1. */
@@ -398,7 +400,28 @@ static bool direct_dx_ok(const conv_dims *d) {
            d->g.Wo <= d->g.W + d->g.pw;
 }
 
+/* Σ of r[0 .. P) in 8 partial sums (the loop vectorizes), then the tail: the
+ * bias gradient of one (image, channel), the same bits on every path. */
+#define ROWSUM_DEF(T, SUF)                                                                           \
+    static T rowsum_##SUF(const T *r, int64_t P) {                                                   \
+        T a8[8] = {0}, s = 0;                                                                        \
+        int64_t p = 0;                                                                               \
+        for (; p + 8 <= P; p += 8)                                                                   \
+            for (int l = 0; l < 8; l++) a8[l] += r[p + l];                                           \
+        for (; p < P; p++) s += r[p];                                                                \
+        for (int l = 0; l < 8; l++) s += a8[l];                                                      \
+        return s;                                                                                    \
+    }
+ROWSUM_DEF(float, f32)
+ROWSUM_DEF(double, f64)
+
 #define DIRECT_HELPERS(T, SUF)                                                                       \
+    /* x[n] (C, H, W) into the zero-padded xp (C, Hp, Wp): its interior only */                     \
+    static void direct_pad_##SUF(T *xp, const T *x, const conv_dims *d) {                            \
+        for (int64_t c = 0; c < d->g.C; c++)                                                         \
+            nb_convd_copy_##SUF(xp + (c * d->Hp + d->g.ph) * d->Wp + d->g.pw, d->Wp, x + c * d->g.H * d->g.W, d->g.W, \
+                                d->g.H, d->g.W);                                                     \
+    }                                                                                                \
     static void direct_fwd_##SUF(nb_node *n, const conv_dims *dp) {                                  \
         const conv_dims d = *dp;                                                                     \
         const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;             \
@@ -421,7 +444,7 @@ static bool direct_dx_ok(const conv_dims *d) {
                 T *buf = xp + t * sx;                                                                \
                 memset(buf, 0, (size_t)sx * sizeof(T));                                              \
                 for (int64_t i = n0; i < n1; i++) {                                                  \
-                    wide_pad_##SUF(buf, X + i * CHW, &d);                                            \
+                    direct_pad_##SUF(buf, X + i * CHW, &d);                                          \
                     nb_convd_run_##SUF(plan, buf, Y + i * OP, B, false);                             \
                 }                                                                                    \
             }                                                                                        \
@@ -429,99 +452,105 @@ static bool direct_dx_ok(const conv_dims *d) {
         if (plan) scratch_done(plan);                                                                \
         if (xp) scratch_done(xp);                                                                    \
     }                                                                                                \
-    static void direct_dx_##SUF(const conv_dims *dp, const T *Wt, const T *G, T *GX) {               \
+    /* Backward, one pass over the images (each thread its share), so that    \
+     * each image's gout is read from memory once and then from cache by      \
+     * all three:                                                             \
+     * - db: each (image, channel) summed (rowsum), added into GB in image    \
+     *   order at the end (the same bits for any thread count);               \
+     * - dx (GX, when direct_dx_ok): gout padded by k − 1 − pad into gpx,     \
+     *   the forward kernel with flipped, transposed weights adds it into dx; \
+     * - dW: a per-thread accumulator, added into GW in thread order          \
+     *   afterwards. O a multiple of the vector width: lanes over output      \
+     *   channels (dwo, one image at a time, accumulator (K, O), gout         \
+     *   transposed); else lanes over output columns (accumulator (O, K,      \
+     *   lanes)), kw ≤ 6: dwr on gout copied into rows padded to whole        \
+     *   vectors, as many images a call as keep that copy within 32 KiB (L1), \
+     *   else dw, DW_IMGS images a call. */                                   \
+    static void direct_bwd_##SUF(const conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW, T *GB) { \
         const conv_dims d = *dp;                                                                     \
-        const int64_t H = d.g.H, W = d.g.W, Hg = H + d.g.kh - 1, Wg = W + d.g.kw - 1;                \
-        const int64_t top = d.g.kh - 1 - d.g.ph, left = d.g.kw - 1 - d.g.pw, Wo = d.g.Wo;            \
-        const nb_convd_geom cg = {d.O, Hg, Wg, d.g.kh, d.g.kw, d.g.C};                               \
-        const int nt = conv_threads(&d, d.N);                                                        \
-        const int64_t CHW = d.g.C * H * W, OP = d.O * d.P, sg = d.O * Hg * Wg + NB_CONVD_SLACK;      \
-        void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
-        T *gp = scratch((size_t)(nt * sg) * sizeof(T));                                              \
-        if (plan && gp) {                                                                            \
-            nb_convd_plan_##SUF(plan, &cg, Wt, true);                                                \
-            CONV_PAR                                                                                 \
-            {                                                                                        \
-                const int t = CONV_TID(), nth = CONV_NTH();                                          \
-                int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
-                T *buf = gp + t * sg;                                                                \
-                memset(buf, 0, (size_t)sg * sizeof(T));                                              \
-                for (int64_t i = n0; i < n1; i++) {                                                  \
-                    for (int64_t o = 0; o < d.O; o++)                                                \
-                        for (int64_t r = 0; r < d.g.Ho; r++)                                         \
-                            memcpy(buf + (o * Hg + top + r) * Wg + left, G + i * OP + o * d.P + r * Wo, \
-                                   (size_t)Wo * sizeof(T));                                          \
-                    nb_convd_run_##SUF(plan, buf, GX + i * CHW, NULL, true);                         \
-                }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
-        if (plan) scratch_done(plan);                                                                \
-        if (gp) scratch_done(gp);                                                                    \
-    }                                                                                                \
-    /* dW: per thread, its images through one of the dW kernels into a       \
-     * per-thread accumulator, added into GW in thread order afterwards:      \
-     * O a multiple of the vector width: lanes over output channels (dwo,     \
-     * one image at a time, accumulator (K, O)); else lanes over output       \
-     * columns (accumulator (O, K, lanes)), kw ≤ 6: dwr on gout copied into   \
-     * rows padded to whole vectors, as many images a call as keep that copy  \
-     * within 32 KiB (L1), else dw, DW_IMGS images a call. */                 \
-    static void direct_dw_##SUF(const conv_dims *dp, const T *X, const T *G, T *GW) {                \
-        const conv_dims d = *dp;                                                                     \
-        const nb_convd_geom cg = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};                           \
         const int nt = conv_threads(&d, d.N);                                                        \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Ho = d.g.Ho, Wo = d.g.Wo;         \
-        const int64_t sx = (d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK + 15) / 16 * 16; /* 64-byte multiple */ \
-        void *plan = scratch(nb_convd_plan_bytes(&cg, sizeof(T)));                                   \
-        if (!plan) return;                                                                           \
-        nb_convd_plan_##SUF(plan, &cg, NULL, false);                                                 \
-        const bool lo = nb_convd_dwo_ok(plan), rw = !lo && nb_convd_dwr_ok(plan);                   \
-        const int64_t gsr = rw ? nb_convd_dwr_gs(plan) : 0, sgi = (d.O * Ho * gsr + 15) / 16 * 16;   \
-        int64_t ni = lo ? 1 : DW_IMGS;                                                               \
-        if (rw) {                                                                                    \
-            ni = (int64_t)(32768 / sizeof(T)) / (sgi > 0 ? sgi : 1);                                 \
-            ni = ni < 1 ? 1 : ni > DW_IMGS ? DW_IMGS : ni;                                           \
+        /* dW */                                                                                     \
+        const nb_convd_geom cw = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};                           \
+        void *pw = GW ? scratch(nb_convd_plan_bytes(&cw, sizeof(T))) : NULL;                         \
+        bool lo = false, rw = false;                                                                 \
+        int64_t ni = 1, sx = 0, gsr = 0, sgi = 0, sa = 0, sgw = 0;                                   \
+        if (pw) {                                                                                    \
+            nb_convd_plan_##SUF(pw, &cw, NULL, false);                                               \
+            lo = nb_convd_dwo_ok(pw), rw = !lo && nb_convd_dwr_ok(pw);                               \
+            sx = (d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK + 15) / 16 * 16; /* 64-byte multiples */      \
+            gsr = rw ? nb_convd_dwr_gs(pw) : 0, sgi = (d.O * Ho * gsr + 15) / 16 * 16;               \
+            ni = lo ? 1 : DW_IMGS;                                                                   \
+            if (rw) {                                                                                \
+                ni = (int64_t)(32768 / sizeof(T)) / (sgi > 0 ? sgi : 1);                             \
+                ni = ni < 1 ? 1 : ni > DW_IMGS ? DW_IMGS : ni;                                       \
+            }                                                                                        \
+            sa = lo ? d.K * d.O : (int64_t)nb_convd_dw_acc_len(pw);                                  \
+            sgw = lo ? (OP + 15) / 16 * 16 : rw ? ni * sgi : 0;                                      \
         }                                                                                            \
-        const int64_t sa = lo ? d.K * d.O : (int64_t)nb_convd_dw_acc_len(plan);                      \
-        const int64_t sg = lo ? OP : rw ? ni * sgi : 0, sb = ni * sx + sg; /* per thread: padded images, gt / g rows */ \
-        T *acc = scratch((size_t)(nt * sa) * sizeof(T));                                             \
-        T *xp = scratch((size_t)(nt * sb) * sizeof(T));                                              \
-        if (acc && xp) {                                                                             \
+        /* dx: gout padded by k − 1 − pad, the adjoint's input */                                   \
+        const int64_t Hg = d.g.H + d.g.kh - 1, Wg = d.g.W + d.g.kw - 1;                              \
+        const int64_t top = d.g.kh - 1 - d.g.ph, left = d.g.kw - 1 - d.g.pw;                         \
+        const nb_convd_geom cx = {d.O, Hg, Wg, d.g.kh, d.g.kw, d.g.C};                               \
+        void *px = GX ? scratch(nb_convd_plan_bytes(&cx, sizeof(T))) : NULL;                         \
+        const int64_t sgx = px ? (d.O * Hg * Wg + NB_CONVD_SLACK + 15) / 16 * 16 : 0;                \
+        /* per thread: padded images, dW's gout copy, dx's padded gout */                            \
+        const int64_t sb = (pw ? ni * sx + sgw : 0) + sgx;                                           \
+        T *acc = pw ? scratch((size_t)(nt * sa) * sizeof(T)) : NULL;                                 \
+        T *bufs = scratch((size_t)(nt * sb) * sizeof(T));                                            \
+        T *dbs = GB ? scratch((size_t)(d.N * d.O) * sizeof(T)) : NULL;                               \
+        if ((!GW || (pw && acc)) && (!GX || px) && bufs && (!GB || dbs)) {                           \
+            if (px) nb_convd_plan_##SUF(px, &cx, Wt, true);                                          \
             int used = 1;                                                                            \
             CONV_PAR                                                                                 \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
                 int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
                 if (t == 0) used = nth;                                                              \
-                T *buf = xp + t * sb, *a = acc + t * sa, *gb = buf + ni * sx;                        \
-                memset(buf, 0, (size_t)(rw ? sb : ni * sx) * sizeof(T)); /* dwr: zeros past Wo */    \
-                memset(a, 0, (size_t)sa * sizeof(T));                                                \
+                T *xb = bufs + t * sb, *gb = xb + ni * sx, *gx = pw ? gb + sgw : xb;                 \
+                T *a = acc ? acc + t * sa : NULL;                                                    \
+                memset(xb, 0, (size_t)sb * sizeof(T)); /* pads, row tails: zero */                   \
+                if (a) memset(a, 0, (size_t)sa * sizeof(T));                                         \
                 for (int64_t i0 = n0; i0 < n1; i0 += ni) {                                           \
                     const int nb = (int)(n1 - i0 < ni ? n1 - i0 : ni);                               \
                     const T *ins[DW_IMGS], *gs[DW_IMGS];                                             \
                     for (int i = 0; i < nb; i++) {                                                   \
-                        wide_pad_##SUF(buf + i * sx, X + (i0 + i) * CHW, &d);                        \
-                        ins[i] = buf + i * sx;                                                       \
-                        gs[i] = G + (i0 + i) * OP;                                                   \
+                        const int64_t im = i0 + i;                                                   \
+                        const T *Gi = G + im * OP;                                                   \
+                        if (GB)                                                                      \
+                            for (int64_t o = 0; o < d.O; o++) dbs[im * d.O + o] = rowsum_##SUF(Gi + o * d.P, d.P); \
+                        if (px) {                                                                    \
+                            for (int64_t o = 0; o < d.O; o++)                                        \
+                                nb_convd_copy_##SUF(gx + (o * Hg + top) * Wg + left, Wg, Gi + o * d.P, Wo, Ho, Wo); \
+                            nb_convd_run_##SUF(px, gx, GX + im * CHW, NULL, true);                   \
+                        }                                                                            \
+                        if (!pw) continue;                                                           \
+                        direct_pad_##SUF(xb + i * sx, X + im * CHW, &d);                             \
+                        ins[i] = xb + i * sx;                                                        \
+                        gs[i] = Gi;                                                                  \
                         if (rw) {                                                                    \
-                            T *gr = gb + i * sgi;                                                    \
-                            for (int64_t r = 0; r < d.O * Ho; r++)                                   \
-                                memcpy(gr + r * gsr, gs[i] + r * Wo, (size_t)Wo * sizeof(T));         \
-                            gs[i] = gr;                                                              \
+                            nb_convd_copy_##SUF(gb + i * sgi, gsr, Gi, Wo, d.O * Ho, Wo);            \
+                            gs[i] = gb + i * sgi;                                                    \
                         }                                                                            \
                     }                                                                                \
-                    if (lo) nb_convd_dwo_##SUF(plan, ins[0], gs[0], gb, a);                          \
-                    else if (rw) nb_convd_dwr_##SUF(plan, nb, ins, gs, a);                           \
-                    else nb_convd_dw_##SUF(plan, nb, ins, gs, a);                                    \
+                    if (!pw) continue;                                                               \
+                    if (lo) nb_convd_dwo_##SUF(pw, ins[0], gs[0], gb, a);                            \
+                    else if (rw) nb_convd_dwr_##SUF(pw, nb, ins, gs, a);                             \
+                    else nb_convd_dw_##SUF(pw, nb, ins, gs, a);                                      \
                 }                                                                                    \
             }                                                                                        \
-            for (int t = 0; t < used; t++) {                                                         \
-                if (lo) nb_convd_dwo_finish_##SUF(plan, acc + t * sa, GW);                           \
-                else nb_convd_dw_finish_##SUF(plan, acc + t * sa, GW);                               \
+            for (int t = 0; pw && t < used; t++) {                                                   \
+                if (lo) nb_convd_dwo_finish_##SUF(pw, acc + t * sa, GW);                             \
+                else nb_convd_dw_finish_##SUF(pw, acc + t * sa, GW);                                 \
             }                                                                                        \
+            for (int64_t im = 0; GB && im < d.N; im++)                                               \
+                for (int64_t o = 0; o < d.O; o++) GB[o] += dbs[im * d.O + o];                        \
         }                                                                                            \
-        scratch_done(plan);                                                                          \
+        if (pw) scratch_done(pw);                                                                    \
+        if (px) scratch_done(px);                                                                    \
         if (acc) scratch_done(acc);                                                                  \
-        if (xp) scratch_done(xp);                                                                    \
+        if (bufs) scratch_done(bufs);                                                                \
+        if (dbs) scratch_done(dbs);                                                                  \
     }
 DIRECT_HELPERS(float, f32)
 DIRECT_HELPERS(double, f64)
@@ -708,29 +737,23 @@ static void conv_fwd(nb_node *n) {
         const T *X = (const T *)x->data, *Wt = (const T *)w->data, *G = (const T *)g->data;         \
         T *GX = gxt ? (T *)gxt->data : NULL, *GW = gwt ? (T *)gwt->data : NULL;                      \
         const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;                                   \
-        if (gbt) {                                                                                   \
-            T *GB = (T *)gbt->data;                                                                  \
-            for (int64_t i = 0; i < d.N; i++)                                                        \
-                for (int64_t o = 0; o < d.O; o++) {                                                  \
-                    const T *r = G + i * OP + o * d.P;                                               \
-                    T a8[8] = {0}, s = 0; /* 8 partial sums: the loop vectorizes */                  \
-                    int64_t p = 0;                                                                   \
-                    for (; p + 8 <= d.P; p += 8)                                                     \
-                        for (int l = 0; l < 8; l++) a8[l] += r[p + l];                               \
-                    for (; p < d.P; p++) s += r[p];                                                  \
-                    for (int l = 0; l < 8; l++) s += a8[l];                                          \
-                    GB[o] += s;                                                                      \
-                }                                                                                    \
+        T *GB = gbt ? (T *)gbt->data : NULL;                                                         \
+        if (d.wide && nb_convd_avail()) { /* db, dW and (pad ≤ k − 1) dx in one pass: direct_bwd */   \
+            const bool dir = GX && direct_dx_ok(&d);                                                 \
+            if (GX && !dir) {                                                                        \
+                if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, GX, NULL);             \
+                else wide_bwd_##SUF(&d, X, Wt, G, GX, NULL);                                         \
+            }                                                                                        \
+            if (GB || GW || dir) direct_bwd_##SUF(&d, X, Wt, G, dir ? GX : NULL, GW, GB);            \
+            break;                                                                                   \
         }                                                                                            \
+        if (GB)                                                                                      \
+            for (int64_t i = 0; i < d.N; i++)                                                        \
+                for (int64_t o = 0; o < d.O; o++) GB[o] += rowsum_##SUF(G + i * OP + o * d.P, d.P);   \
         if (!GX && !GW) break;                                                                       \
         if (d.wide) {                                                                                \
-            const bool dir = GX && nb_convd_avail() && direct_dx_ok(&d), dirw = GW && nb_convd_avail(); \
-            if ((GX && !dir) || (GW && !dirw)) {                                                     \
-                if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, dir ? NULL : GX, dirw ? NULL : GW); \
-                else wide_bwd_##SUF(&d, X, Wt, G, dir ? NULL : GX, dirw ? NULL : GW);                \
-            }                                                                                        \
-            if (dirw) direct_dw_##SUF(&d, X, G, GW);                                                 \
-            if (dir) direct_dx_##SUF(&d, Wt, G, GX);                                                 \
+            if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, GX, GW);                   \
+            else wide_bwd_##SUF(&d, X, Wt, G, GX, GW);                                               \
             break;                                                                                   \
         }                                                                                            \
         T *cols = NULL, *gbuf = NULL; /* (K, nb·P): cols, then dcols; (O, nb·P) gout gathered */     \

@@ -265,12 +265,83 @@ TILE_DEF(float, f32, __m512, 16, __mmask16, _mm512_loadu_ps, _mm512_set1_ps, _mm
 TILE_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_add_pd,
          _mm512_setzero_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
 
+#define COPY_DEF(T, SUF, VL, MASKT, LOADU, STOREU, MLOADZ, MSTORE)                                      \
+    ATTR void nb_convd_copy_##SUF(T *dst, int64_t ds, const T *src, int64_t ss, int64_t rows, int64_t cols) { \
+        const int64_t nf = cols / VL * VL;                                                            \
+        const MASKT m = (MASKT)(((uint32_t)1 << (cols % VL)) - 1);                                    \
+        for (int64_t r = 0; r < rows; r++, dst += ds, src += ss) {                                    \
+            int64_t j = 0;                                                                            \
+            for (; j < nf; j += VL) STOREU(dst + j, LOADU(src + j));                                  \
+            if (m) MSTORE(dst + j, m, MLOADZ(m, src + j));                                            \
+        }                                                                                             \
+    }
+COPY_DEF(float, f32, 16, __mmask16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
+COPY_DEF(double, f64, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
+
+/* gt (P, Co) = gᵀ for g (Co, P), Co a multiple of VL: blocks of VL channels ×
+ * VL positions transposed in registers (unpack and lane shuffles; the last
+ * block of positions loaded with a mask and stored in part). */
+ATTR static void transpose_f32(const float *g, int64_t P, int64_t Co, float *gt) {
+    for (int64_t o0 = 0; o0 < Co; o0 += 16)
+        for (int64_t t0 = 0; t0 < P; t0 += 16) {
+            const int64_t n = P - t0 < 16 ? P - t0 : 16;
+            const __mmask16 m = (__mmask16)(((uint32_t)1 << n) - 1);
+            __m512 r[16], t[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(m, g + (o0 + i) * P + t0);
+            for (int i = 0; i < 16; i += 2) {
+                t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 16; i += 4) {
+                r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+                r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+                r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+                r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+            }
+            for (int i = 0; i < 4; i++) {
+                t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+                t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+                t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+                t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+            }
+            for (int i = 0; i < 8; i++) { /* column i: (t[i], t[i + 8], 0x88); column i + 8: 0xDD */
+                r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+                r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+            }
+            for (int i = 0; i < n; i++) _mm512_storeu_ps(gt + (t0 + i) * Co + o0, r[i]);
+        }
+}
+ATTR static void transpose_f64(const double *g, int64_t P, int64_t Co, double *gt) {
+    for (int64_t o0 = 0; o0 < Co; o0 += 8)
+        for (int64_t t0 = 0; t0 < P; t0 += 8) {
+            const int64_t n = P - t0 < 8 ? P - t0 : 8;
+            const __mmask8 m = (__mmask8)((1u << n) - 1);
+            __m512d r[8], t[8];
+            for (int i = 0; i < 8; i++) r[i] = _mm512_maskz_loadu_pd(m, g + (o0 + i) * P + t0);
+            for (int i = 0; i < 8; i += 2) {
+                t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
+                t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
+            }
+            for (int i = 0; i < 8; i += 4) {
+                r[i] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0x88);
+                r[i + 1] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0x88);
+                r[i + 2] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0xDD);
+                r[i + 3] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0xDD);
+            }
+            for (int i = 0; i < 4; i++) {
+                t[i] = _mm512_shuffle_f64x2(r[i], r[i + 4], 0x88);
+                t[i + 4] = _mm512_shuffle_f64x2(r[i], r[i + 4], 0xDD);
+            }
+            for (int i = 0; i < n; i++) _mm512_storeu_pd(gt + (t0 + i) * Co + o0, t[i]);
+        }
+}
+
 /* dW with lanes over output channels (Co a multiple of VL): g is first
- * transposed to gt (Ho·Wo, Co) by gathers; a tile is NO vectors of channels
+ * transposed to gt (Ho·Wo, Co) (transpose_*); a tile is NO vectors of channels
  * × NK rows k, its accumulators held over a chunk of output rows (about
  * 4096 gt elements) while each position broadcasts its NK input values
  * (one FMA each with an embedded broadcast). dwt is (K, Co). */
-#define DWO_DEF(T, SUF, V, VL, LOADU, STOREU, SET1, FMA, ZERO, GATHER_T)                                \
+#define DWO_DEF(T, SUF, V, VL, LOADU, STOREU, SET1, FMA, ZERO)                                \
     ATTR static inline __attribute__((always_inline)) void dwo_tile_##SUF(                             \
         const int NO, const int NK, const plan_hdr *h, const T *in, const T *gt, T *dwt, int64_t k0,    \
         int64_t o0, int64_t i0, int64_t i1) {                                                         \
@@ -309,11 +380,7 @@ TILE_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_set1_pd, _mm
     ATTR void nb_convd_dwo_##SUF(const void *plan, const T *in, const T *g, T *gt, T *dwt) {          \
         const plan_hdr *h = plan;                                                                     \
         const int64_t K = h->K, Co = h->g.Co, Ho = h->Ho, Wo = h->Wo, P = Ho * Wo, nv = Co / VL;      \
-        int32_t ix[VL];                                                                               \
-        for (int l = 0; l < VL; l++) ix[l] = (int32_t)(l * P);                                        \
-        const GATHER_T idx = LOADIDX_##SUF(ix);                                                       \
-        for (int64_t t = 0; t < P; t++)                                                               \
-            for (int64_t v = 0; v < nv; v++) STOREU(gt + t * Co + v * VL, GATHER_##SUF(idx, g + v * VL * P + t)); \
+        transpose_##SUF(g, P, Co, gt);                                                                \
         const int NO = nv % 4 == 0 ? 4 : nv % 2 == 0 ? 2 : 1, NK = NO == 4 ? 6 : 8;                   \
         int64_t R = 4096 / Co / Wo;                                                                   \
         if (R < 1) R = 1;                                                                             \
@@ -328,14 +395,8 @@ TILE_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_set1_pd, _mm
         }                                                                                             \
     }
 
-#define LOADIDX_f32(ix) _mm512_loadu_si512((const void *)(ix))
-#define LOADIDX_f64(ix) _mm256_loadu_si256((const __m256i *)(const void *)(ix))
-#define GATHER_f32(idx, p) _mm512_i32gather_ps((idx), (const void *)(p), 4)
-#define GATHER_f64(idx, p) _mm512_i32gather_pd((idx), (const void *)(p), 8)
-DWO_DEF(float, f32, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps,
-        __m512i)
-DWO_DEF(double, f64, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd,
-        __m256i)
+DWO_DEF(float, f32, __m512, 16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_setzero_ps)
+DWO_DEF(double, f64, __m512d, 8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_set1_pd, _mm512_fmadd_pd, _mm512_setzero_pd)
 
 #define _mm512_storeu_f32_ _mm512_storeu_ps
 #define _mm512_storeu_f64_ _mm512_storeu_pd
@@ -448,5 +509,11 @@ void nb_convd_dwr_f32(const void *plan, int nimg, const float *const *in, const 
 }
 void nb_convd_dwr_f64(const void *plan, int nimg, const double *const *in, const double *const *g, double *acc) {
     (void)plan, (void)nimg, (void)in, (void)g, (void)acc;
+}
+void nb_convd_copy_f32(float *dst, int64_t ds, const float *src, int64_t ss, int64_t rows, int64_t cols) {
+    (void)dst, (void)ds, (void)src, (void)ss, (void)rows, (void)cols;
+}
+void nb_convd_copy_f64(double *dst, int64_t ds, const double *src, int64_t ss, int64_t rows, int64_t cols) {
+    (void)dst, (void)ds, (void)src, (void)ss, (void)rows, (void)cols;
 }
 #endif

@@ -95,4 +95,10 @@ void nb_convd_dwo_f64(const void *plan, const double *in, const double *g, doubl
 void nb_convd_dwo_finish_f32(const void *plan, const float *dwt, float *dw);
 void nb_convd_dwo_finish_f64(const void *plan, const double *dwt, double *dw);
 
+/* rows × cols elements from src (row stride ss) to dst (row stride ds), in
+ * vectors (the last one of a row masked): the padding copies of the direct
+ * path, many short rows (a call of memcpy each cost more than the copy). */
+void nb_convd_copy_f32(float *dst, int64_t ds, const float *src, int64_t ss, int64_t rows, int64_t cols);
+void nb_convd_copy_f64(double *dst, int64_t ds, const double *src, int64_t ss, int64_t rows, int64_t cols);
+
 #endif
