@@ -129,14 +129,22 @@ bool nb_convd_avail(void) {
 
 #define ATTR __attribute__((target("avx512f")))
 
-/* One MR × NV tile: rows o0 .. o0 + mv of out, vectors vin/vout/vmask[0..NV). */
+#define TILE_INST(T, SUF, MRV, NV)                                                                    \
+    ATTR static void tile##MRV##x##NV##_##SUF(int64_t K, const T *a, const int64_t *off, const T *in,        \
+                                            const int64_t *vin, T *out, int64_t HW, const int64_t *vout,  \
+                                            const int64_t *vmask, int mv, const T *bias, bool accum) {   \
+        tile_##SUF(MRV, NV, K, a, off, in, vin, out, HW, vout, vmask, mv, bias, accum);               \
+    }
+
+/* One mr × nv tile (mr ≤ MR): rows o0 .. o0 + mv of out (mv ≤ mr), vectors
+ * vin/vout/vmask[0..nv). */
 #define TILE_DEF(T, SUF, V, VL, MASKT, LOADU, SET1, FMA, ADD, ZERO, MLOADZ, MSTORE)                   \
     ATTR static inline __attribute__((always_inline)) void tile_##SUF(                                 \
-        const int nv, int64_t K, const T *restrict a, const int64_t *restrict off, const T *in,       \
+        const int mr, const int nv, int64_t K, const T *restrict a, const int64_t *restrict off, const T *in, \
         const int64_t *vin, T *out, int64_t HW, const int64_t *vout, const int64_t *vmask, int mv,     \
         const T *bias, bool accum) {                                                                  \
         V acc[MR][NVMAX];                                                                             \
-        _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++)                                          \
+        _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++)                                          \
             _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[r][v] = ZERO();                  \
         const T *s0 = in + vin[0], *s1 = in + vin[nv > 1 ? 1 : 0], *s2 = in + vin[nv > 2 ? 2 : 0];    \
         for (int64_t k = 0; k < K; k++, a += MR) {                                                    \
@@ -145,7 +153,7 @@ bool nb_convd_avail(void) {
             b[0] = LOADU(s0 + o);                                                                     \
             if (nv > 1) b[1] = LOADU(s1 + o);                                                         \
             if (nv > 2) b[2] = LOADU(s2 + o);                                                         \
-            _Pragma("GCC unroll 8") for (int r = 0; r < MR; r++) {                                    \
+            _Pragma("GCC unroll 8") for (int r = 0; r < mr; r++) {                                    \
                 const V av = SET1(a[r]);                                                              \
                 _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[r][v] = FMA(av, b[v], acc[r][v]); \
             }                                                                                         \
@@ -160,21 +168,18 @@ bool nb_convd_avail(void) {
                 MSTORE(dst, m, x);                                                                    \
             }                                                                                         \
     }                                                                                                 \
-    ATTR static void tile1_##SUF(int64_t K, const T *a, const int64_t *off, const T *in, const int64_t *vin, T *out, \
-                                 int64_t HW, const int64_t *vout, const int64_t *vmask, int mv, const T *bias,   \
-                                 bool accum) {                                                        \
-        tile_##SUF(1, K, a, off, in, vin, out, HW, vout, vmask, mv, bias, accum);                      \
-    }                                                                                                 \
-    ATTR static void tile2_##SUF(int64_t K, const T *a, const int64_t *off, const T *in, const int64_t *vin, T *out, \
-                                 int64_t HW, const int64_t *vout, const int64_t *vmask, int mv, const T *bias,   \
-                                 bool accum) {                                                        \
-        tile_##SUF(2, K, a, off, in, vin, out, HW, vout, vmask, mv, bias, accum);                      \
-    }                                                                                                 \
-    ATTR static void tile3_##SUF(int64_t K, const T *a, const int64_t *off, const T *in, const int64_t *vin, T *out, \
-                                 int64_t HW, const int64_t *vout, const int64_t *vmask, int mv, const T *bias,   \
-                                 bool accum) {                                                        \
-        tile_##SUF(3, K, a, off, in, vin, out, HW, vout, vmask, mv, bias, accum);                      \
-    }                                                                                                 \
+    TILE_INST(T, SUF, 8, 1) TILE_INST(T, SUF, 8, 2) TILE_INST(T, SUF, 8, 3)                          \
+    TILE_INST(T, SUF, 4, 1) TILE_INST(T, SUF, 4, 2) TILE_INST(T, SUF, 4, 3)                          \
+    TILE_INST(T, SUF, 2, 1) TILE_INST(T, SUF, 2, 2) TILE_INST(T, SUF, 2, 3)                          \
+    TILE_INST(T, SUF, 1, 1) TILE_INST(T, SUF, 1, 2) TILE_INST(T, SUF, 1, 3)                          \
+    /* tiles of nv vectors with mr rows (8, or the fewest of 4, 2, 1 that hold \
+     * the mv rows of the last tile: Co or C not a multiple of 8 computes no   \
+     * unused rows) */                                                        \
+    typedef void (*tilefn_##SUF)(int64_t, const T *, const int64_t *, const T *, const int64_t *, T *, int64_t, \
+                                 const int64_t *, const int64_t *, int, const T *, bool);            \
+    static const tilefn_##SUF tiles_##SUF[4][3] = {                                                   \
+        {tile8x1_##SUF, tile8x2_##SUF, tile8x3_##SUF}, {tile4x1_##SUF, tile4x2_##SUF, tile4x3_##SUF},    \
+        {tile2x1_##SUF, tile2x2_##SUF, tile2x3_##SUF}, {tile1x1_##SUF, tile1x2_##SUF, tile1x3_##SUF}};   \
     ATTR void nb_convd_run_##SUF(const void *plan, const T *in, T *out, const T *bias, bool accum) {  \
         const plan_hdr *h = plan;                                                                     \
         const char *base = plan;                                                                      \
@@ -190,11 +195,10 @@ bool nb_convd_avail(void) {
             /* tiles of 3 vectors; a remainder of 1 borrows one from the last 3 (2 + 2) */        \
             const int64_t nv = h->nvec, n3 = nv % 3 == 1 && nv > 1 ? nv / 3 - 1 : nv / 3;             \
             int64_t v = 0;                                                                            \
-            for (; v < 3 * n3; v += 3)                                                                \
-                tile3_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum);      \
-            for (; v + 2 <= nv; v += 2)                                                               \
-                tile2_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum);      \
-            if (v < nv) tile1_##SUF(K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
+            const tilefn_##SUF *tl = tiles_##SUF[mv > 4 ? 0 : mv > 2 ? 1 : mv > 1 ? 2 : 3];           \
+            for (; v < 3 * n3; v += 3) tl[2](K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
+            for (; v + 2 <= nv; v += 2) tl[1](K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum); \
+            if (v < nv) tl[0](K, a, off, in, vin + v, ob, HW, vout + v, vmask + v, mv, bb, accum);    \
         }                                                                                             \
     }
 
