@@ -291,28 +291,28 @@ ATTR static void transpose_f32(const float *g, int64_t P, int64_t Co, float *gt)
             const int64_t n = P - t0 < 16 ? P - t0 : 16;
             const __mmask16 m = (__mmask16)(((uint32_t)1 << n) - 1);
             __m512 r[16], t[16];
-            for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(m, g + (o0 + i) * P + t0);
-            for (int i = 0; i < 16; i += 2) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_ps(m, g + (o0 + i) * P + t0);
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i += 2) {
                 t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
                 t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
             }
-            for (int i = 0; i < 16; i += 4) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 16; i += 4) {
                 r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
                 r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
                 r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
                 r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
             }
-            for (int i = 0; i < 4; i++) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
                 t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
                 t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
                 t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
                 t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
             }
-            for (int i = 0; i < 8; i++) { /* column i: (t[i], t[i + 8], 0x88); column i + 8: 0xDD */
+            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) { /* column i: (t[i], t[i + 8], 0x88); column i + 8: 0xDD */
                 r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
                 r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
             }
-            for (int i = 0; i < n; i++) _mm512_storeu_ps(gt + (t0 + i) * Co + o0, r[i]);
+            _Pragma("GCC unroll 16") for (int i = 0; i < n; i++) _mm512_storeu_ps(gt + (t0 + i) * Co + o0, r[i]);
         }
 }
 ATTR static void transpose_f64(const double *g, int64_t P, int64_t Co, double *gt) {
@@ -321,22 +321,22 @@ ATTR static void transpose_f64(const double *g, int64_t P, int64_t Co, double *g
             const int64_t n = P - t0 < 8 ? P - t0 : 8;
             const __mmask8 m = (__mmask8)((1u << n) - 1);
             __m512d r[8], t[8];
-            for (int i = 0; i < 8; i++) r[i] = _mm512_maskz_loadu_pd(m, g + (o0 + i) * P + t0);
-            for (int i = 0; i < 8; i += 2) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i++) r[i] = _mm512_maskz_loadu_pd(m, g + (o0 + i) * P + t0);
+            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i += 2) {
                 t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);
                 t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]);
             }
-            for (int i = 0; i < 8; i += 4) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 8; i += 4) {
                 r[i] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0x88);
                 r[i + 1] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0x88);
                 r[i + 2] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0xDD);
                 r[i + 3] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0xDD);
             }
-            for (int i = 0; i < 4; i++) {
+            _Pragma("GCC unroll 16") for (int i = 0; i < 4; i++) {
                 t[i] = _mm512_shuffle_f64x2(r[i], r[i + 4], 0x88);
                 t[i + 4] = _mm512_shuffle_f64x2(r[i], r[i + 4], 0xDD);
             }
-            for (int i = 0; i < n; i++) _mm512_storeu_pd(gt + (t0 + i) * Co + o0, t[i]);
+            _Pragma("GCC unroll 16") for (int i = 0; i < n; i++) _mm512_storeu_pd(gt + (t0 + i) * Co + o0, t[i]);
         }
 }
 
