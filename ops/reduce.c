@@ -312,10 +312,64 @@ nb_tensor *nb_argmin(nb_tensor *x, int axis, bool keepdim) { return argmaxmin(&a
         (out) = ((s_[0] + s_[1]) + (s_[2] + s_[3])) + ((s_[4] + s_[5]) + (s_[6] + s_[7])); \
     } while (0)
 
+/* When the last axis alone is reduced (the common case), x is `rows`
+ * contiguous rows of `len`, each reduced to its own output: the rows are
+ * independent and long inputs split them between threads. Same arithmetic,
+ * in the same order, as the general walk below does for such rows
+ * (sa == 0), so the same bits either way. */
+static bool lse_rows(const nb_tensor *x, uint32_t mask, int64_t *rows, int64_t *len) {
+    const int nd = x->shape.ndim;
+    if (nd == 0 || x->numel == 0 || mask != 1u << (nd - 1)) return false;
+    *len = x->shape.d[nd - 1];
+    *rows = x->numel / *len;
+    return true;
+}
+
+/* Multiply-add equivalents per element of logsumexp's passes (an
+ * exponential and two light passes; nb__elementwise_threads). */
+#define LSE_COST 160
+
+static void lse_rows_fwd(const nb_tensor *x, nb_tensor *out, int64_t rows, int64_t len) {
+    const int nt = nb__elementwise_threads(x->numel, LSE_COST);
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *R = (T *)out->data;
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
+        for (int64_t r = 0; r < rows; r++) {
+            const T *xr = X + r * len;
+            T mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+            int64_t j = 0;
+            for (; j + 8 <= len; j += 8)
+                for (int l = 0; l < 8; l++) mx[l] = xr[j + l] > mx[l] ? xr[j + l] : mx[l];
+            for (; j < len; j++) mx[0] = xr[j] > mx[0] ? xr[j] : mx[0];
+            double M = -INFINITY, S = 0;
+            for (int l = 0; l < 8; l++)
+                if (mx[l] > M) M = mx[l];
+            if (!isfinite(M)) M = 0;
+            T buf[LSE_CHUNK];
+            for (int64_t j0 = 0; j0 < len; j0 += LSE_CHUNK) {
+                const int64_t L = len - j0 < LSE_CHUNK ? len - j0 : LSE_CHUNK;
+                const T mk = (T)M;
+                for (int64_t k = 0; k < L; k++) buf[k] = xr[j0 + k] - mk;
+                NB_VMATH_T(exp, T, buf, buf, L);
+                double s;
+                LSE_SUM(buf, L, s);
+                S += s;
+            }
+            R[r] = (T)(M + log(S));
+        }
+    });
+}
+
 static void logsumexp_fwd(nb_node *n) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     const nb_tensor *x = n->in[0];
     const int64_t m = n->out->numel;
+    int64_t rows, rlen;
+    if (lse_rows(x, at->mask, &rows, &rlen)) {
+        lse_rows_fwd(x, n->out, rows, rlen);
+        return;
+    }
     nb_bc bc;
     nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
     double *M = mu_scratch("logsumexp", (size_t)(2 * m) * sizeof(double)), *S = M + m;
@@ -378,6 +432,28 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
     if (!gxt) return;
+    int64_t rows, rlen;
+    if (lse_rows(x, at->mask, &rows, &rlen)) { /* as the walk's sa == 0 rows below */
+        const int nt = nb__elementwise_threads(x->numel, LSE_COST);
+        NB_FLOAT_DISPATCH(x->dtype, T, {
+            const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
+            T *GX = (T *)gxt->data;
+            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
+            for (int64_t r = 0; r < rows; r++) {
+                T buf[LSE_CHUNK];
+                const T yk = Y[r], gk = G[r];
+                for (int64_t j0 = 0; j0 < rlen; j0 += LSE_CHUNK) {
+                    const int64_t L = rlen - j0 < LSE_CHUNK ? rlen - j0 : LSE_CHUNK;
+                    const T *xr = X + r * rlen + j0;
+                    T *gxr = GX + r * rlen + j0;
+                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - yk;
+                    NB_VMATH_T(exp, T, buf, buf, L);
+                    for (int64_t j = 0; j < L; j++) gxr[j] += gk * buf[j];
+                }
+            }
+        });
+        return;
+    }
     nb_bc bc;
     nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
     NB_FLOAT_DISPATCH(x->dtype, T, {

@@ -442,6 +442,42 @@ static void softmax_threads_and_paths(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* logsumexp over the last axis takes a row path that splits long inputs
+ * between threads: the same bits on 1 and 2 threads (value and gradient),
+ * and the general walk (the transpose, reduced along axis 0) agrees. */
+static void logsumexp_threads_and_paths(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    for (int dt = 0; dt < 2; dt++) {
+        nb_tensor *y[3], *gx[3];
+        for (int run = 0; run < 3; run++) { /* 1 thread, 2 threads, general walk */
+            nb_set_num_threads(run == 0 ? 1 : 2);
+            nb_seed(22);
+            nb_tensor *x = nb_set_requires_grad(nb_randn(dt ? NB_F32 : NB_F64, NB_SHAPE(600, 900), 0, 4), true);
+            nb_tensor *g = nb_randn(x->dtype, NB_SHAPE(600), 0, 1);
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *out = run == 2 ? nb_logsumexp(nb_transpose(x, 0, 1), (const int[]){0}, 1, false)
+                                      : nb_logsumexp(x, (const int[]){1}, 1, false);
+            assert_int_equal(nb_backward_with(out, g), NB_OK);
+            y[run] = nb_copy_persistent(out), gx[run] = nb_copy_persistent(x->grad);
+            nb_scope_end(&s);
+            nb_tensor_free(x), nb_tensor_free(g);
+        }
+        assert_memory_equal(y[0]->data, y[1]->data, (size_t)y[0]->numel * nb_dtype_size(y[0]->dtype));
+        assert_memory_equal(gx[0]->data, gx[1]->data, (size_t)gx[0]->numel * nb_dtype_size(gx[0]->dtype));
+        double dy = 0, my = 0, dg = 0, mg = 0;
+        for (int64_t i = 0; i < y[0]->numel; i++)
+            dy = fmax(dy, fabs(nb_get(y[0], i) - nb_get(y[2], i))), my = fmax(my, fabs(nb_get(y[0], i)));
+        for (int64_t i = 0; i < gx[0]->numel; i++)
+            dg = fmax(dg, fabs(nb_get(gx[0], i) - nb_get(gx[2], i))), mg = fmax(mg, fabs(nb_get(gx[0], i)));
+        const double worst = fmax(dy / my, dg / mg);
+        if (worst > (dt ? 1e-6 : 1e-14)) printf("%s logsumexp: rows vs walk %.3g\n", dt ? "f32" : "f64", worst);
+        assert_true(worst <= (dt ? 1e-6 : 1e-14));
+        for (int r = 0; r < 3; r++) nb_tensor_free(y[r]), nb_tensor_free(gx[r]);
+    }
+    nb_set_num_threads(saved);
+}
+
 static void test_nll(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -579,6 +615,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_var_std, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softmax, tu_setup, tu_teardown),
         cmocka_unit_test(softmax_threads_and_paths),
+        cmocka_unit_test(logsumexp_threads_and_paths),
         cmocka_unit_test_setup_teardown(test_nll, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bce_with_logits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softplus_stable, tu_setup, tu_teardown),
