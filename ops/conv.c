@@ -400,17 +400,22 @@ static bool direct_dx_ok(const conv_dims *d) {
            d->g.Wo <= d->g.W + d->g.pw;
 }
 
-/* Σ of r[0 .. P) in 8 partial sums (the loop vectorizes), then the tail: the
- * bias gradient of one (image, channel), the same bits on every path. */
+/* The bias gradient of one image: out[o] = Σ of its row o of G (O, P), as 8
+ * partial sums over p (p mod 8; the loop vectorizes), then the tail, then
+ * the partial sums in order. nb_convd_rowsums (AVX-512 path) gives the same
+ * bits, several rows at once. */
 #define ROWSUM_DEF(T, SUF)                                                                           \
-    static T rowsum_##SUF(const T *r, int64_t P) {                                                   \
-        T a8[8] = {0}, s = 0;                                                                        \
-        int64_t p = 0;                                                                               \
-        for (; p + 8 <= P; p += 8)                                                                   \
-            for (int l = 0; l < 8; l++) a8[l] += r[p + l];                                           \
-        for (; p < P; p++) s += r[p];                                                                \
-        for (int l = 0; l < 8; l++) s += a8[l];                                                      \
-        return s;                                                                                    \
+    static void rowsums_##SUF(const T *G, int64_t O, int64_t P, T *out) {                            \
+        for (int64_t o = 0; o < O; o++) {                                                            \
+            const T *r = G + o * P;                                                                  \
+            T a8[8] = {0}, s = 0;                                                                    \
+            int64_t p = 0;                                                                           \
+            for (; p + 8 <= P; p += 8)                                                               \
+                for (int l = 0; l < 8; l++) a8[l] += r[p + l];                                       \
+            for (; p < P; p++) s += r[p];                                                            \
+            for (int l = 0; l < 8; l++) s += a8[l];                                                  \
+            out[o] = s;                                                                              \
+        }                                                                                            \
     }
 ROWSUM_DEF(float, f32)
 ROWSUM_DEF(double, f64)
@@ -455,8 +460,9 @@ ROWSUM_DEF(double, f64)
     /* Backward, one pass over the images (each thread its share), so that    \
      * each image's gout is read from memory once and then from cache by      \
      * all three:                                                             \
-     * - db: each (image, channel) summed (rowsum), added into GB in image    \
-     *   order at the end (the same bits for any thread count);               \
+     * - db: each (image, channel) summed (nb_convd_rowsums), added into GB  \
+     *   in image order at the end (the same bits for any thread count, and  \
+     *   as rowsums on the other paths);                                     \
      * - dx (GX, when direct_dx_ok): gout padded by k − 1 − pad into gpx,     \
      *   the forward kernel with flipped, transposed weights adds it into dx; \
      * - dW: a per-thread accumulator, added into GW in thread order          \
@@ -517,8 +523,7 @@ ROWSUM_DEF(double, f64)
                     for (int i = 0; i < nb; i++) {                                                   \
                         const int64_t im = i0 + i;                                                   \
                         const T *Gi = G + im * OP;                                                   \
-                        if (GB)                                                                      \
-                            for (int64_t o = 0; o < d.O; o++) dbs[im * d.O + o] = rowsum_##SUF(Gi + o * d.P, d.P); \
+                        if (GB) nb_convd_rowsums_##SUF(Gi, d.O, d.P, dbs + im * d.O);                \
                         if (px) {                                                                    \
                             for (int64_t o = 0; o < d.O; o++)                                        \
                                 nb_convd_copy_##SUF(gx + (o * Hg + top) * Wg + left, Wg, Gi + o * d.P, Wo, Ho, Wo); \
@@ -747,9 +752,14 @@ static void conv_fwd(nb_node *n) {
             if (GB || GW || dir) direct_bwd_##SUF(&d, X, Wt, G, dir ? GX : NULL, GW, GB);            \
             break;                                                                                   \
         }                                                                                            \
-        if (GB)                                                                                      \
-            for (int64_t i = 0; i < d.N; i++)                                                        \
-                for (int64_t o = 0; o < d.O; o++) GB[o] += rowsum_##SUF(G + i * OP + o * d.P, d.P);   \
+        if (GB) {                                                                                    \
+            T *sums = scratch((size_t)d.O * sizeof(T));                                              \
+            for (int64_t i = 0; sums && i < d.N; i++) {                                              \
+                rowsums_##SUF(G + i * OP, d.O, d.P, sums);                                           \
+                for (int64_t o = 0; o < d.O; o++) GB[o] += sums[o];                                  \
+            }                                                                                        \
+            if (sums) scratch_done(sums);                                                            \
+        }                                                                                            \
         if (!GX && !GW) break;                                                                       \
         if (d.wide) {                                                                                \
             if (NB_CONV_AVX2 && avx2) wide_bwd_##SUF##_avx2(&d, X, Wt, G, GX, GW);                   \

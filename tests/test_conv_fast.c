@@ -222,6 +222,43 @@ static void conv_direct_kernels_match_definition(void **state) {
     nb_gemm_set_isa(keep);
 }
 
+/* The bias gradient is the same bits on the direct (AVX-512) path, which
+ * sums several channels at once, as on the im2col + GEMM path (channel tails
+ * of the 8-channel blocks, P with and without a tail of 8). */
+static void conv_bias_grad_same_bits_on_every_path(void **state) {
+    (void)state;
+    const geom gs[] = {
+        {3, 2, 5, 7, 3, 3, 3, 1, 1, 5, 7},     /* O 3, P 35 */
+        {2, 1, 8, 8, 12, 3, 3, 1, 1, 8, 8},    /* O 12: a block of 8 and one of 4; P 64 */
+        {2, 2, 6, 5, 17, 2, 2, 0, 1, 5, 6},    /* O 17, P 30 */
+    };
+    const char *keep = nb_gemm_isa();
+    for (int dti = 0; dti < 2; dti++)
+        for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
+            const nb_dtype dt = dti ? NB_F64 : NB_F32;
+            const geom g = gs[i];
+            nb_scope *sc = nb_scope_begin();
+            nb_seed(21 + i);
+            nb_tensor *x = nb_rand(dt, NB_SHAPE(g.N, g.C, g.H, g.W), -1, 1);
+            nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(g.O, g.C, g.kh, g.kw), -1, 1), true);
+            nb_tensor *gy = nb_rand(dt, NB_SHAPE(g.N, g.O, g.Ho, g.Wo), -1, 1);
+            const nb_conv2d_opts o = {{1, 1}, {(int)g.ph, (int)g.pw}, {1, 1}, NB_PAD_EXPLICIT, 1};
+            nb_tensor *db[2] = {NULL, NULL};
+            const char *isas[2] = {"avx512", "avx2"};
+            for (int ii = 0; ii < 2; ii++) {
+                if (!nb_gemm_set_isa(isas[ii])) continue;
+                nb_tensor *b = nb_set_requires_grad(nb_zeros(dt, NB_SHAPE(g.O)), true);
+                nb_tensor *y = nb_conv2d(x, w, b, &o);
+                assert_non_null(y);
+                assert_int_equal(nb_backward_with(y, gy), NB_OK);
+                db[ii] = b->grad;
+            }
+            for (int64_t k = 0; db[0] && db[1] && k < g.O; k++) assert_true(nb_get(db[0], k) == nb_get(db[1], k));
+            nb_scope_end(&sc);
+        }
+    nb_gemm_set_isa(keep);
+}
+
 /* Big enough calls split the images between threads (OpenMP, single-threaded
  * GEMMs inside): y and dx are the same bits as on one thread, dW (one
  * accumulator per thread, summed in order) agrees to rounding and is the
@@ -275,6 +312,7 @@ int main(void) {
         cmocka_unit_test(pool2_matches_definition),
         cmocka_unit_test(conv_stride1_matches_definition),
         cmocka_unit_test(conv_direct_kernels_match_definition),
+        cmocka_unit_test(conv_bias_grad_same_bits_on_every_path),
         cmocka_unit_test(conv_threads_match_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -282,6 +282,33 @@ TILE_DEF(double, f64, __m512d, 8, __mmask8, _mm512_loadu_pd, _mm512_set1_pd, _mm
 COPY_DEF(float, f32, 16, __mmask16, _mm512_loadu_ps, _mm512_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps)
 COPY_DEF(double, f64, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd)
 
+/* out[o] = Σ of row o of G (O, P) as 8 partial sums over p (p mod 8), then
+ * the tail in order, then the 8 partial sums in order (the bits of the
+ * portable loop in ops/conv.c), 8 rows at a time: 8 independent chains of
+ * 8-lane adds (one row alone is bound by the add latency). */
+#define ROWSUMS_DEF(T, SUF, V8, LOAD8, ADD8, ZERO8, STORE8)                                          \
+    ATTR void nb_convd_rowsums_##SUF(const T *G, int64_t O, int64_t P, T *out) {                      \
+        for (int64_t o0 = 0; o0 < O; o0 += 8) {                                                       \
+            const int m = (int)(O - o0 < 8 ? O - o0 : 8);                                             \
+            const T *r[8];                                                                            \
+            for (int j = 0; j < 8; j++) r[j] = G + (o0 + (j < m ? j : m - 1)) * P;                    \
+            V8 a[8];                                                                                  \
+            _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = ZERO8();                       \
+            int64_t p = 0;                                                                            \
+            for (; p + 8 <= P; p += 8)                                                                \
+                _Pragma("GCC unroll 8") for (int j = 0; j < 8; j++) a[j] = ADD8(a[j], LOAD8(r[j] + p)); \
+            for (int j = 0; j < m; j++) {                                                             \
+                T lane[8], s = 0;                                                                     \
+                STORE8(lane, a[j]);                                                                   \
+                for (int64_t q = p; q < P; q++) s += r[j][q];                                         \
+                for (int l = 0; l < 8; l++) s += lane[l];                                             \
+                out[o0 + j] = s;                                                                      \
+            }                                                                                         \
+        }                                                                                             \
+    }
+ROWSUMS_DEF(float, f32, __m256, _mm256_loadu_ps, _mm256_add_ps, _mm256_setzero_ps, _mm256_storeu_ps)
+ROWSUMS_DEF(double, f64, __m512d, _mm512_loadu_pd, _mm512_add_pd, _mm512_setzero_pd, _mm512_storeu_pd)
+
 /* gt (P, Co) = gᵀ for g (Co, P), Co a multiple of VL: blocks of VL channels ×
  * VL positions transposed in registers (unpack and lane shuffles; the last
  * block of positions loaded with a mask and stored in part). */
@@ -517,6 +544,8 @@ void nb_convd_dwr_f64(const void *plan, int nimg, const double *const *in, const
 void nb_convd_copy_f32(float *dst, int64_t ds, const float *src, int64_t ss, int64_t rows, int64_t cols) {
     (void)dst, (void)ds, (void)src, (void)ss, (void)rows, (void)cols;
 }
+void nb_convd_rowsums_f32(const float *G, int64_t O, int64_t P, float *out) { (void)G, (void)O, (void)P, (void)out; }
+void nb_convd_rowsums_f64(const double *G, int64_t O, int64_t P, double *out) { (void)G, (void)O, (void)P, (void)out; }
 void nb_convd_copy_f64(double *dst, int64_t ds, const double *src, int64_t ss, int64_t rows, int64_t cols) {
     (void)dst, (void)ds, (void)src, (void)ss, (void)rows, (void)cols;
 }

@@ -101,4 +101,10 @@ void nb_convd_dwo_finish_f64(const void *plan, const double *dwt, double *dw);
 void nb_convd_copy_f32(float *dst, int64_t ds, const float *src, int64_t ss, int64_t rows, int64_t cols);
 void nb_convd_copy_f64(double *dst, int64_t ds, const double *src, int64_t ss, int64_t rows, int64_t cols);
 
+/* out[o] (o < O) = the sum of row o of G (O, P), the bias gradient of one
+ * image, with the bits of the portable loop (8 partial sums over p mod 8,
+ * the tail, then the partial sums in order), several rows at once. */
+void nb_convd_rowsums_f32(const float *G, int64_t O, int64_t P, float *out);
+void nb_convd_rowsums_f64(const double *G, int64_t O, int64_t P, double *out);
+
 #endif
