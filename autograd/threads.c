@@ -5,6 +5,8 @@
 #include <cblas.h> /* openblas_set_num_threads: BLAS calls use the same count */
 #endif
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <unistd.h>
 #if defined(_OPENMP)
@@ -13,17 +15,31 @@
 
 static int g_threads; /* 0: not decided yet */
 
+/* A child made by fork() runs on one thread: GNU OpenMP cannot start a team
+ * in the child of a process whose team exists (the first parallel region
+ * there hangs), so the child never opens one. Every decision to split goes
+ * through nb_get_num_threads, which registers the handler before the first
+ * region. */
+static volatile bool g_forked;
+static void on_fork_child(void) { g_forked = true; }
+static void watch_fork(void) {
+    static bool registered;
+    if (!registered) registered = pthread_atfork(NULL, NULL, on_fork_child) == 0;
+}
+
 int nb_get_num_threads(void) {
     if (g_threads <= 0) {
         const char *e = getenv("NB_NUM_THREADS");
         long n = e ? strtol(e, NULL, 10) : 0;
         if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
         g_threads = n > 0 ? (int)n : 1;
+        watch_fork();
     }
-    return g_threads;
+    return g_forked ? 1 : g_threads;
 }
 
 void nb_set_num_threads(int n) {
+    watch_fork();
     g_threads = n > 0 ? n : 1;
 #if NB_HAVE_CBLAS
     openblas_set_num_threads(g_threads);

@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "nabla/nabla.h"
 #include "kernels/gemm.h"
@@ -588,6 +591,37 @@ static void vmath_threads_same_bits(void **state) {
     free(xf), free(gf), free(xd), free(gd);
 }
 
+/* A child made by fork() after the parent ran parallel regions still runs
+ * long ops (on one thread: GNU OpenMP would hang opening a team there). */
+static void fork_after_threads(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    nb_set_num_threads(2);
+    float *x = malloc(sizeof(float) * SPLIT_LEN);
+    for (int64_t i = 0; i < SPLIT_LEN; i++) x[i] = (float)(i % 97) / 50;
+    nb_vexp_f32(x, x, SPLIT_LEN); /* the parent's team exists now */
+    fflush(NULL);
+    const pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        nb_vexp_f32(x, x, SPLIT_LEN);
+        float *a = calloc(300 * 300, sizeof(float)), *c = calloc(300 * 300, sizeof(float));
+        nb_gemm_f32(false, false, 300, 300, 300, 1, a, 300, a, 300, 0, c, 300); /* 27 M multiply-adds */
+        _exit(nb_get_num_threads() == 1 ? 0 : 3);
+    }
+    int st = 0;
+    for (int i = 0; i < 400 && waitpid(pid, &st, WNOHANG) == 0; i++) usleep(50 * 1000);
+    if (waitpid(pid, &st, WNOHANG) == 0) { /* still running after 20 s: hung */
+        kill(pid, SIGKILL);
+        waitpid(pid, &st, 0);
+        fail_msg("the forked child hung in a parallel region");
+    }
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    free(x);
+    nb_set_num_threads(saved);
+}
+
 static void vmath_ops_specials(void **state) {
     (void)state;
     nb_scope *sc = nb_scope_begin();
@@ -627,6 +661,7 @@ int main(void) {
         cmocka_unit_test(vmath_ops_specials),
         cmocka_unit_test(vmath_exact_loops),
         cmocka_unit_test(vmath_threads_same_bits),
+        cmocka_unit_test(fork_after_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
