@@ -134,17 +134,25 @@ nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
         return nb_apply_ex(&NAME##_op, &x, 1, x->shape, x->dtype, &a, sizeof a);        \
     }
 
+/* Multiply-add equivalents per element of a chunked backward (one SLEEF
+ * function and a pass; nb__elementwise_threads): long inputs split their
+ * chunks between threads (each element computed alike wherever it falls). */
+#define CHUNKED_COST 160
+
 /* softplus backward: gx += g·sigmoid(x), the sigmoid by the vector kernel
  * (vmath.h: stable for any x) over chunks on the stack. */
 #define SP_CHUNK 512
 static void softplus_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
     if (!gxt) return;
+    const int64_t N = n->out->numel;
+    const int nt = nb__elementwise_threads(N, CHUNKED_COST);
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
-        T *gx = (T *)gxt->data, sig[SP_CHUNK];
-        const int64_t N = n->out->numel;
+        T *gx = (T *)gxt->data;
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
         for (int64_t i = 0; i < N; i += SP_CHUNK) {
+            T sig[SP_CHUNK];
             const int64_t len = N - i < SP_CHUNK ? N - i : SP_CHUNK;
             NB_VMATH_T(sigmoid, T, sig, x + i, len);
             for (int64_t j = 0; j < len; j++) gx[i + j] += gp[i + j] * sig[j];
@@ -170,10 +178,13 @@ static void elu_bwd(nb_node *n, const nb_tensor *g) {
     if (!gxt) return;
     const double alpha = nb_attr(n, nb_ew_attr)->p;
     const int64_t numel = n->out->numel;
+    const int nt = nb__elementwise_threads(numel, CHUNKED_COST);
     NB_FLOAT_DISPATCH(gxt->dtype, T, {
-        T e[ELU_CHUNK], *gx = (T *)gxt->data;
+        T *gx = (T *)gxt->data;
         const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
         for (int64_t i = 0; i < numel; i += ELU_CHUNK) {
+            T e[ELU_CHUNK];
             const int64_t len = numel - i < ELU_CHUNK ? numel - i : ELU_CHUNK;
             NB_VMATH_T(exp, T, e, x + i, len);
             if (sizeof(T) == sizeof(float))

@@ -382,10 +382,13 @@ static void bce_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]), *gyt = nb_grad_buf(n->in[1]);
     const nb_reduction r = nb_attr(n, loss_attr)->r;
     const int64_t N = n->in[0]->numel;
+    const int nt = nb__elementwise_threads(N, SM_COST); /* chunks independent: split when long */
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data, *G = (const T *)g->data;
-        T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL, sig[BCE_CHUNK];
+        T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL;
+        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
         for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK) {
+            T sig[BCE_CHUNK];
             const int64_t L = N - i0 < BCE_CHUNK ? N - i0 : BCE_CHUNK;
             if (GX) NB_VMATH_T(sigmoid, T, sig, X + i0, L);
             for (int64_t j = 0; j < L; j++) {

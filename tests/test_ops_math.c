@@ -478,6 +478,42 @@ static void logsumexp_threads_and_paths(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* The chunked backward loops (softplus, elu, bce_with_logits) split long
+ * inputs between threads: the same bits on 1 and 2 threads. */
+typedef nb_tensor *(*build_fn)(nb_tensor *x, nb_tensor *t);
+static nb_tensor *b_softplus(nb_tensor *x, nb_tensor *t) { (void)t; return nb_softplus(x); }
+static nb_tensor *b_elu(nb_tensor *x, nb_tensor *t) { (void)t; return nb_elu(x, 1.3); }
+static nb_tensor *b_bce(nb_tensor *x, nb_tensor *t) { return nb_bce_with_logits(x, t, NB_REDUCE_NONE); }
+static void chunked_backward_threads(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    const build_fn fns[] = {b_softplus, b_elu, b_bce};
+    for (int dt = 0; dt < 2; dt++)
+        for (int f = 0; f < 3; f++) {
+            nb_tensor *gx[2], *gt[2];
+            for (int th = 0; th < 2; th++) {
+                nb_set_num_threads(th + 1);
+                nb_seed(23);
+                const nb_dtype d = dt ? NB_F32 : NB_F64;
+                nb_tensor *x = nb_set_requires_grad(nb_randn(d, NB_SHAPE(300, 1001), 0, 4), true);
+                nb_tensor *t = nb_set_requires_grad(nb_rand(d, NB_SHAPE(300, 1001), 0, 1), true);
+                nb_tensor *g = nb_randn(d, NB_SHAPE(300, 1001), 0, 1);
+                nb_scope *s = nb_scope_begin();
+                assert_int_equal(nb_backward_with(fns[f](x, t), g), NB_OK);
+                nb_scope_end(&s);
+                gx[th] = nb_copy_persistent(x->grad);
+                gt[th] = t->grad ? nb_copy_persistent(t->grad) : NULL;
+                nb_tensor_free(x), nb_tensor_free(t), nb_tensor_free(g);
+            }
+            const size_t bytes = (size_t)gx[0]->numel * nb_dtype_size(gx[0]->dtype);
+            assert_memory_equal(gx[0]->data, gx[1]->data, bytes);
+            assert_true((gt[0] == NULL) == (gt[1] == NULL));
+            if (gt[0]) assert_memory_equal(gt[0]->data, gt[1]->data, bytes);
+            for (int th = 0; th < 2; th++) nb_tensor_free(gx[th]), nb_tensor_free(gt[th]);
+        }
+    nb_set_num_threads(saved);
+}
+
 static void test_nll(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -616,6 +652,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_softmax, tu_setup, tu_teardown),
         cmocka_unit_test(softmax_threads_and_paths),
         cmocka_unit_test(logsumexp_threads_and_paths),
+        cmocka_unit_test(chunked_backward_threads),
         cmocka_unit_test_setup_teardown(test_nll, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bce_with_logits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softplus_stable, tu_setup, tu_teardown),
