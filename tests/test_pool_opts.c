@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "test_util.h"
+#include "kernels/vmath.h"
 
 static nb_tensor *leaf(nb_dtype dt, nb_shape s, const double *v) {
     nb_tensor *t = nb_from_f64(s, v);
@@ -362,6 +363,46 @@ static void nan_in_overhang(void **state) {
 
 /* ------------------------------------------------------------ bad input */
 
+/* The 2×2/2 kernels' AVX-512 rows (f32) give the scalar rows' bits: values,
+ * winners (through the gradient), on widths around
+ * the 16-output step, with ties, ±0 and NaN rows. */
+static nb_tensor *pool2_run(nb_tensor *x, nb_tensor *g, nb_tensor **gx) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *y = nb_max_pool2d(x, 2, 2, 2, 2, 0, 0);
+    assert_int_equal(nb_backward_with(y, g), NB_OK);
+    nb_tensor *out = nb_copy_persistent(y);
+    nb_scope_end(&s);
+    *gx = nb_copy_persistent(x->grad);
+    return out;
+}
+static void two_by_two_vector_rows(void **state) {
+    (void)state;
+    if (!nb_vmath_set_isa("avx512")) skip();
+    static const int64_t W[] = {2, 3, 16, 17, 30, 32, 33, 34, 62, 64, 66, 100};
+    static const float vals[] = {-1, 0, -0.0f, 1, 2, 2, 0.5f, -3};
+    nb_seed(31);
+    for (size_t w = 0; w < sizeof W / sizeof W[0]; w++) {
+        const nb_shape xs = NB_SHAPE(2, 3, 5, W[w]), gs = NB_SHAPE(2, 3, 2, W[w] / 2);
+        nb_tensor *x = nb_set_requires_grad(nb_zeros(NB_F32, xs), true), *g = nb_randn(NB_F32, gs, 0, 1);
+        float *xp = nb_f32(x);
+        for (int64_t i = 0; i < x->numel; i++) xp[i] = vals[nb_rand_u64() % 8];
+        if (w % 3 == 0) xp[(int64_t)(nb_rand_u64() % (uint64_t)x->numel)] = NAN;
+        nb_tensor *y[2], *gx[2];
+        nb_tensor_free(pool2_run(x, g, &gx[0])), nb_tensor_free(gx[0]); /* x->grad exists from here on */
+        for (int v = 0; v < 2; v++) {
+            assert_true(nb_vmath_set_isa(v ? "avx512" : "scalar"));
+            nb_tensor_zero_grad(x);
+            if (x->grad) nb_f32(x->grad)[0] = -0.0f; /* an untouched element keeps its sign */
+            y[v] = pool2_run(x, g, &gx[v]);
+        }
+        assert_memory_equal(nb_f32(y[0]), nb_f32(y[1]), (size_t)y[0]->numel * sizeof(float));
+        assert_memory_equal(nb_f32(gx[0]), nb_f32(gx[1]), (size_t)gx[0]->numel * sizeof(float));
+        for (int v = 0; v < 2; v++) nb_tensor_free(y[v]), nb_tensor_free(gx[v]);
+        nb_tensor_free(x), nb_tensor_free(g);
+    }
+    nb_vmath_set_isa("avx512");
+}
+
 static void bad_input(void **state) {
     (void)state;
     nb_scope *sc = nb_scope_begin();
@@ -482,6 +523,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(dilated_window_of_padding, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(nan_in_overhang, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(bad_input, tu_setup, tu_teardown),
+        cmocka_unit_test(two_by_two_vector_rows),
         cmocka_unit_test_setup_teardown(layers_ex, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
