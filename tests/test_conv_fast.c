@@ -6,6 +6,10 @@
  *   - conv2d stride 1 (the padded-width path; dW from a row-major im2row in
  *     pieces of ≤ 256 output positions, kernels wider than 8 on their own
  *     branch) against a naive direct convolution (F64 1e-12, F32 1e-4);
+ *   - the AVX-512 direct kernels (forward, dx, the three dW kernels, the
+ *     one-pass backward) against the same definition, on every gradient
+ *     combination (x, w, b needing grad or not), and the bias gradient the
+ *     same bits on the direct and the im2col + GEMM paths;
  *   - the same path split over 2 threads against 1 thread.
  * test_ops_conv covers the LeNet geometries; test_registry gradchecks. */
 #include <setjmp.h>
