@@ -150,13 +150,12 @@ static void softplus_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
         T *gx = (T *)gxt->data;
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-        for (int64_t i = 0; i < N; i += SP_CHUNK) {
+        NB_PAR_FOR(nt, for (int64_t i = 0; i < N; i += SP_CHUNK), {
             T sig[SP_CHUNK];
             const int64_t len = N - i < SP_CHUNK ? N - i : SP_CHUNK;
             NB_VMATH_T(sigmoid, T, sig, x + i, len);
             for (int64_t j = 0; j < len; j++) gx[i + j] += gp[i + j] * sig[j];
-        }
+        });
     });
 }
 
@@ -182,8 +181,7 @@ static void elu_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(gxt->dtype, T, {
         T *gx = (T *)gxt->data;
         const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-        for (int64_t i = 0; i < numel; i += ELU_CHUNK) {
+        NB_PAR_FOR(nt, for (int64_t i = 0; i < numel; i += ELU_CHUNK), {
             T e[ELU_CHUNK];
             const int64_t len = numel - i < ELU_CHUNK ? numel - i : ELU_CHUNK;
             NB_VMATH_T(exp, T, e, x + i, len);
@@ -193,7 +191,7 @@ static void elu_bwd(nb_node *n, const nb_tensor *g) {
             else
                 nb_velu_bwd_f64((double *)gx + i, (const double *)gp + i, (const double *)x + i, (const double *)e,
                                 alpha, len);
-        }
+        });
     });
 }
 UNARY_REST(elu, NB_SAVES_IN(0))

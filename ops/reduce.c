@@ -334,8 +334,7 @@ static void lse_rows_fwd(const nb_tensor *x, nb_tensor *out, int64_t rows, int64
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *X = (const T *)x->data;
         T *R = (T *)out->data;
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-        for (int64_t r = 0; r < rows; r++) {
+        NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
             const T *xr = X + r * len;
             T mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
             int64_t j = 0;
@@ -357,7 +356,7 @@ static void lse_rows_fwd(const nb_tensor *x, nb_tensor *out, int64_t rows, int64
                 S += s;
             }
             R[r] = (T)(M + log(S));
-        }
+        });
     });
 }
 
@@ -438,8 +437,7 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
         NB_FLOAT_DISPATCH(x->dtype, T, {
             const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
             T *GX = (T *)gxt->data;
-            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-            for (int64_t r = 0; r < rows; r++) {
+            NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
                 T buf[LSE_CHUNK];
                 const T yk = Y[r], gk = G[r];
                 for (int64_t j0 = 0; j0 < rlen; j0 += LSE_CHUNK) {
@@ -450,7 +448,7 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
                     NB_VMATH_T(exp, T, buf, buf, L);
                     for (int64_t j = 0; j < L; j++) gxr[j] += gk * buf[j];
                 }
-            }
+            });
         });
         return;
     }

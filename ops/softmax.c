@@ -116,8 +116,7 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
         if (inner == 1) {
             /* rows are independent: long inputs split them between threads */
             const int nt = nb__elementwise_threads(outer * len, SM_COST);
-            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-            for (int64_t o = 0; o < outer; o++) {
+            NB_PAR_FOR(nt, for (int64_t o = 0; o < outer; o++), {
                 const T *x = X + o * len;
                 T *y = Y + o * len;
                 const T m = sizeof(T) == sizeof(float) ? (T)row_max_f32((const float *)x, len)
@@ -140,7 +139,7 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
                     if (sizeof(T) == sizeof(float)) row_scale_f32((float *)y, (float)(1 / s), len);
                     else row_scale_f64((double *)y, 1 / s, len);
                 }
-            }
+            });
             return;
         }
         /* Strided rows (inner > 1): the `inner` rows of a block side by side,
@@ -197,8 +196,7 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
             const int64_t ld = logsm ? (len + 15) / 16 * 16 : 0; /* a row of scratch per thread */
             T *eys = logsm ? mu_scratch("log_softmax", (size_t)(nt * ld) * sizeof(T)) : NULL;
             if (logsm && !eys) return;
-            _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-            for (int64_t o = 0; o < outer; o++) {
+            NB_PAR_FOR(nt, for (int64_t o = 0; o < outer; o++), {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
                 if (!logsm) {
@@ -217,7 +215,7 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                 if (sizeof(T) == sizeof(float))
                     row_lsm_bwd_f32((float *)gx, (const float *)g, (const float *)ey, (float)s, len);
                 else row_lsm_bwd_f64((double *)gx, (const double *)g, (const double *)ey, s, len);
-            }
+            });
             if (eys) mu_scratch_done(eys);
             return;
         }
@@ -386,8 +384,7 @@ static void bce_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const T *X = (const T *)n->in[0]->data, *Yt = (const T *)n->in[1]->data, *G = (const T *)g->data;
         T *GX = gxt ? (T *)gxt->data : NULL, *GY = gyt ? (T *)gyt->data : NULL;
-        _Pragma("omp parallel for num_threads(nt) if (nt > 1) schedule(static)")
-        for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK) {
+        NB_PAR_FOR(nt, for (int64_t i0 = 0; i0 < N; i0 += BCE_CHUNK), {
             T sig[BCE_CHUNK];
             const int64_t L = N - i0 < BCE_CHUNK ? N - i0 : BCE_CHUNK;
             if (GX) NB_VMATH_T(sigmoid, T, sig, X + i0, L);
@@ -397,7 +394,7 @@ static void bce_bwd(nb_node *n, const nb_tensor *g) {
                 if (GX) GX[i] += (T)(gi * ((double)sig[j] - (double)Yt[i]));
                 if (GY) GY[i] += (T)(-gi * x);
             }
-        }
+        });
     });
 }
 

@@ -39,8 +39,7 @@ static void adam_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor
     const double bc1 = 1 - pow(o->beta1, t), bc2_sqrt = sqrt(1 - pow(o->beta2, t));
     const int mode = o->kind == NB_OPTIM_ADAMW ? 1 : o->weight_decay != 0 ? 2 : 0;
     const int nt = nb__elementwise_threads(theta->numel, 32);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    NB_PAR_REGION(nt, {
         int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
         nb__thread_range(theta->numel, &lo, &n);
         NB_FLOAT_DISPATCH(theta->dtype, T, {
@@ -60,7 +59,7 @@ static void adam_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor
                 else ADAM_LOOP(T, 2, 0)
             }
         });
-    }
+    });
     nb_bump_version(theta);
     nb_bump_version(mt);
     nb_bump_version(vt);

@@ -29,8 +29,7 @@ static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor 
     nb_tensor *theta = p->p, *bt = o->momentum != 0 ? p->state[0] : NULL;
     const bool wd = o->weight_decay != 0, first = t == 1, nest = o->nesterov;
     const int nt = nb__elementwise_threads(theta->numel, 32);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    NB_PAR_REGION(nt, {
         int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
         nb__thread_range(theta->numel, &lo, &n);
         NB_FLOAT_DISPATCH(theta->dtype, T, {
@@ -43,7 +42,7 @@ static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor 
             else if (!b && !wd) SGD_LOOP(T, 0, 0, 0, 0)
             else SGD_LOOP(T, wd, b != NULL, first, nest)
         });
-    }
+    });
     nb_bump_version(theta);
     if (bt) nb_bump_version(bt);
 }
