@@ -1,18 +1,18 @@
 /* ops/shape.c — reshape/flatten (views), permute/transpose (copies), cast. */
 #include "../autograd/internal.h"
+#include "kernels/vmath.h"
 
 /* ------------------------------------------------------------ reshape: a view */
 
 static void reshape_fwd(nb_node *n) { (void)n; /* the output shares the input's data */ }
 
+/* gx += g on the vector kernel (kernels/vmath.h: the scalar loop's bits;
+ * long gradients split between threads) */
 static void reshape_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gx = nb_grad_buf(n->in[0]);
     if (!gx) return;
-    NB_FLOAT_DISPATCH(g->dtype, T, {
-        const T *G = (const T *)g->data;
-        T *GX = (T *)gx->data;
-        for (int64_t i = 0; i < g->numel; i++) GX[i] += G[i];
-    });
+    if (g->dtype == NB_F32) nb_vadd_f32(nb_f32(gx), nb_f32(g), g->numel);
+    else nb_vadd_f64(nb_f64(gx), nb_f64(g), g->numel);
 }
 
 static const nb_op reshape_op = {"reshape", reshape_fwd, reshape_bwd, NB_SAVES_NOTHING, true};
