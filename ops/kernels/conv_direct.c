@@ -158,7 +158,7 @@ bool nb_convd_avail(void) {
                 _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) acc[r][v] = FMA(av, b[v], acc[r][v]); \
             }                                                                                         \
         }                                                                                             \
-        for (int r = 0; r < mv; r++)                                                                  \
+        for (int r = 0; r < mv && r < mr; r++) /* mv <= mr (the bound for the compiler) */           \
             _Pragma("GCC unroll 4") for (int v = 0; v < nv; v++) {                                    \
                 T *dst = out + r * HW + vout[v];                                                      \
                 const MASKT m = (MASKT)vmask[v];                                                      \
