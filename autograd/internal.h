@@ -52,9 +52,9 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
  * overrides). */
 double nb__par_min(void);
 /* Threads for an elementwise pass over n elements, and this thread's
- * contiguous share of them inside the region (threads.c). */
+ * contiguous share of them inside a region of nt threads (threads.c). */
 int nb__elementwise_threads(int64_t n, double cost);
-void nb__thread_range(int64_t total, int64_t *lo, int64_t *n);
+void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n);
 
 /* An OpenMP region / loop over nt threads, or, when nt <= 1, the same code
  * run as plain code: entering a region, even under if(0), makes libgomp

@@ -81,15 +81,17 @@ int nb__elementwise_threads(int64_t n, double cost) {
     return (double)n * cost >= nb__par_min() ? nb_get_num_threads() : 1;
 }
 
-/* This thread's share [*lo, *lo + *n) of total elements: contiguous, whole
- * cache lines (16 elements) but the last. */
-void nb__thread_range(int64_t total, int64_t *lo, int64_t *n) {
+/* This thread's share [*lo, *lo + *n) of total elements in a region of nt
+ * threads (nt <= 1: all of them, wherever it runs — inside someone else's
+ * region too): contiguous, whole cache lines (16 elements) but the last. */
+void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) {
+    int64_t t = 0, nth = 1;
 #if defined(_OPENMP)
-    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    if (nt > 1) t = omp_get_thread_num(), nth = omp_get_num_threads();
 #else
-    const int64_t t = 0, nt = 1;
+    (void)nt;
 #endif
-    const int64_t per = ((total + nt - 1) / nt + 15) / 16 * 16;
+    const int64_t per = ((total + nth - 1) / nth + 15) / 16 * 16;
     int64_t a = t * per, b = a + per;
     if (a > total) a = total;
     if (b > total) b = total;

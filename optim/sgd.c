@@ -31,7 +31,7 @@ static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor 
     const int nt = nb__elementwise_threads(theta->numel, 32);
     NB_PAR_REGION(nt, {
         int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
-        nb__thread_range(theta->numel, &lo, &n);
+        nb__thread_range(nt, theta->numel, &lo, &n);
         NB_FLOAT_DISPATCH(theta->dtype, T, {
             T *restrict th = (T *)theta->data + lo, *restrict b = bt ? (T *)bt->data + lo : NULL;
             const T *restrict g = (const T *)gt->data + lo;

@@ -351,34 +351,46 @@ static void fused_adam_equals_composed(void **state) {
         }
 }
 
+/* Five steps of SGD with momentum (kind 0) or Adam (1), f32, on the same
+ * gradients, with the thread count nt. */
+static nb_tensor *five_steps(int kind, int64_t n, int nt) {
+    nb_set_num_threads(nt);
+    nb_seed(3);
+    nb_tensor *p = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(n), 0, 1), true);
+    nb_optim_opts o = nb_optim_defaults(kind ? NB_OPTIM_ADAM : NB_OPTIM_SGD);
+    o.lr = 0.01, o.momentum = kind ? 0 : 0.9;
+    nb_optim *opt = nb_optim_new_tensors(&o, &p, 1);
+    assert_non_null(opt);
+    for (int it = 0; it < 5; it++) {
+        nb_scope *s = nb_scope_begin();
+        nb_optim_zero_grad(opt);
+        nb_backward(nb_sum_all(nb_mul(p, nb_tanh(p)))); /* g = tanh p + p (1 - tanh² p) */
+        nb_optim_step(opt);
+        nb_scope_end(&s);
+    }
+    nb_optim_free(opt);
+    return p;
+}
+
 /* A parameter long enough for the fused steps to split it between threads
- * (nb__elementwise_threads) ends with the bits one thread gives: SGD with
- * momentum and Adam, f32, five steps on the same gradients. */
+ * (nb__elementwise_threads) ends with the bits one thread gives; and so does
+ * the whole training run made by one thread inside a parallel region of the
+ * caller's (there nabla stays on that thread and must still do all of it). */
 static void fused_steps_split_equal_one_thread(void **state) {
     (void)state;
     const int64_t n = 300 * 700 + 5; /* > the 125 000-element floor, odd tail */
     const int saved = nb_get_num_threads();
     for (int kind = 0; kind < 2; kind++) {
-        nb_tensor *p[2];
-        for (int th = 0; th < 2; th++) {
-            nb_set_num_threads(th + 1);
-            nb_seed(3);
-            p[th] = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(n), 0, 1), true);
-            nb_optim_opts o = nb_optim_defaults(kind ? NB_OPTIM_ADAM : NB_OPTIM_SGD);
-            o.lr = 0.01, o.momentum = kind ? 0 : 0.9;
-            nb_optim *opt = nb_optim_new_tensors(&o, &p[th], 1);
-            assert_non_null(opt);
-            for (int it = 0; it < 5; it++) {
-                nb_scope *s = nb_scope_begin();
-                nb_optim_zero_grad(opt);
-                nb_backward(nb_sum_all(nb_mul(p[th], nb_tanh(p[th])))); /* g = tanh p + p (1 - tanh² p) */
-                nb_optim_step(opt);
-                nb_scope_end(&s);
-            }
-            nb_optim_free(opt);
+        nb_tensor *p[3];
+        p[0] = five_steps(kind, n, 1);
+        p[1] = five_steps(kind, n, 2);
+#pragma omp parallel num_threads(2)
+        {
+#pragma omp single
+            p[2] = five_steps(kind, n, 2);
         }
-        assert_memory_equal(p[0]->data, p[1]->data, (size_t)n * sizeof(float));
-        nb_tensor_free(p[0]), nb_tensor_free(p[1]);
+        for (int r = 1; r < 3; r++) assert_memory_equal(p[0]->data, p[r]->data, (size_t)n * sizeof(float));
+        for (int r = 0; r < 3; r++) nb_tensor_free(p[r]);
     }
     nb_set_num_threads(saved);
 }

@@ -90,16 +90,11 @@ const char *nb_vmath_isa(void) {
 #define SPLIT(COST, N, CALL)                                          \
     do {                                                              \
         const int nt_ = nb__elementwise_threads((N), (COST));         \
-        if (nt_ <= 1) {                                               \
-            const int64_t lo = 0, len = (N);                          \
-            CALL;                                                     \
-            break;                                                    \
-        }                                                             \
-        _Pragma("omp parallel num_threads(nt_)") {                    \
+        NB_PAR_REGION(nt_, {                                          \
             int64_t lo, len;                                          \
-            nb__thread_range((N), &lo, &len);                         \
+            nb__thread_range(nt_, (N), &lo, &len);                    \
             if (len > 0) CALL;                                        \
-        }                                                             \
+        });                                                           \
     } while (0)
 
 #define DISPATCH(f)                                                                          \
