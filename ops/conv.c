@@ -114,8 +114,10 @@ static conv_dims dims_of(const nb_node *n) {
 #if defined(_OPENMP)
 #include <omp.h>
 #define CONV_PAR _Pragma("omp parallel num_threads(nt) if (nt > 1)")
-#define CONV_TID() omp_get_thread_num()
-#define CONV_NTH() omp_get_num_threads()
+/* (with nt threads in scope: nt <= 1 runs as plain code, maybe inside a
+ * caller's region, where the caller's thread number must not count) */
+#define CONV_TID() (nt > 1 ? omp_get_thread_num() : 0)
+#define CONV_NTH() (nt > 1 ? omp_get_num_threads() : 1)
 #else
 #define CONV_PAR
 #define CONV_TID() 0

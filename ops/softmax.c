@@ -18,11 +18,13 @@ typedef struct { int axis; } sm_attr;
  * exponential and three or four light passes; nb__elementwise_threads). */
 #define SM_COST 192
 
+/* This thread's number in a region of nt threads (nt <= 1: plain code,
+ * maybe inside a caller's region, whose numbering must not count). */
 #if defined(_OPENMP)
 #include <omp.h>
-#define THREAD_NUM() omp_get_thread_num()
+#define THREAD_NUM(nt) ((nt) > 1 ? omp_get_thread_num() : 0)
 #else
-#define THREAD_NUM() 0
+#define THREAD_NUM(nt) 0
 #endif
 
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
@@ -208,7 +210,7 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                                        row_dot_f64((const double *)g, (const double *)y, len), len);
                     continue;
                 }
-                T *ey = eys + THREAD_NUM() * ld;
+                T *ey = eys + THREAD_NUM(nt) * ld;
                 const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)g, len)
                                                             : row_sum_f64((const double *)g, len);
                 VEXP(T, ey, y, len);

@@ -514,6 +514,56 @@ static void chunked_backward_threads(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* A step made by one thread inside the caller's own parallel region: nabla
+ * stays on that thread (it never nests a team) and must still do all of the
+ * work, with the bits a 2-thread run outside gives (dW to rounding: conv's
+ * per-thread partial sums). conv2d (big enough to split), relu, log_softmax
+ * over rows, logsumexp: value and every grad. */
+static void step_graph(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor **out) {
+    nb_scope *s = nb_scope_begin();
+    const nb_conv2d_opts o = {{1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, 1};
+    nb_tensor *h = nb_reshape(nb_relu(nb_conv2d(x, w, b, &o)), NB_SHAPE(16, 4096));
+    nb_tensor *l = nb_add(nb_sum_all(nb_log_softmax(h, 1)), nb_sum_all(nb_logsumexp(h, (const int[]){1}, 1, false)));
+    assert_int_equal(nb_backward(l), NB_OK);
+    out[0] = nb_copy_persistent(l);
+    nb_scope_end(&s);
+    out[1] = nb_copy_persistent(x->grad), out[2] = nb_copy_persistent(w->grad), out[3] = nb_copy_persistent(b->grad);
+}
+static void ops_inside_callers_region(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    nb_set_num_threads(2);
+    nb_seed(24);
+    nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(16, 8, 16, 16), 0, 1), true);
+    nb_tensor *w = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(16, 8, 3, 3), 0, 0.3), true);
+    nb_tensor *b = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(16), 0, 0.1), true);
+    nb_tensor *r[2][4];
+    for (int run = 0; run < 2; run++) {
+        nb_tensor_zero_grad(x), nb_tensor_zero_grad(w), nb_tensor_zero_grad(b);
+        if (run == 0) step_graph(x, w, b, r[0]);
+        else {
+#pragma omp parallel num_threads(2)
+            {
+#pragma omp single
+                step_graph(x, w, b, r[1]);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) {
+        if (k == 2) { /* dW: conv's per-thread partial sums agree to rounding across thread counts */
+            double d = 0, m = 0;
+            for (int64_t i = 0; i < r[0][k]->numel; i++)
+                d = fmax(d, fabs(nb_get(r[0][k], i) - nb_get(r[1][k], i))), m = fmax(m, fabs(nb_get(r[0][k], i)));
+            assert_true(d <= 1e-5 * m);
+        } else {
+            assert_memory_equal(r[0][k]->data, r[1][k]->data, (size_t)r[0][k]->numel * sizeof(float));
+        }
+        nb_tensor_free(r[0][k]), nb_tensor_free(r[1][k]);
+    }
+    nb_tensor_free(x), nb_tensor_free(w), nb_tensor_free(b);
+    nb_set_num_threads(saved);
+}
+
 static void test_nll(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -653,6 +703,7 @@ int main(void) {
         cmocka_unit_test(softmax_threads_and_paths),
         cmocka_unit_test(logsumexp_threads_and_paths),
         cmocka_unit_test(chunked_backward_threads),
+        cmocka_unit_test(ops_inside_callers_region),
         cmocka_unit_test_setup_teardown(test_nll, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bce_with_logits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_softplus_stable, tu_setup, tu_teardown),
