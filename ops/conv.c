@@ -444,7 +444,7 @@ ROWSUM_DEF(double, f64)
             memset(Y, 0, (size_t)n->out->numel * sizeof(T));                                         \
         } else {                                                                                     \
             nb_convd_plan_##SUF(plan, &cg, Wt, false);                                               \
-            NB_PAR_REGION(nt,                                                                                  \
+            NB_PAR_REGION(nt,                                                                        \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
                 int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
@@ -454,7 +454,7 @@ ROWSUM_DEF(double, f64)
                     direct_pad_##SUF(buf, X + i * CHW, &d);                                          \
                     nb_convd_run_##SUF(plan, buf, Y + i * OP, B, false);                             \
                 }                                                                                    \
-            });                                                                                        \
+            });                                                                                      \
         }                                                                                            \
         if (plan) scratch_done(plan);                                                                \
         if (xp) scratch_done(xp);                                                                    \
@@ -510,7 +510,7 @@ ROWSUM_DEF(double, f64)
         if ((!GW || (pw && acc)) && (!GX || px) && bufs && (!GB || dbs)) {                           \
             if (px) nb_convd_plan_##SUF(px, &cx, Wt, true);                                          \
             int used = 1;                                                                            \
-            NB_PAR_REGION(nt,                                                                                  \
+            NB_PAR_REGION(nt,                                                                        \
             {                                                                                        \
                 const int t = CONV_TID(), nth = CONV_NTH();                                          \
                 int64_t n0, n1; conv_share(d.N, t, nth, &n0, &n1);                                   \
@@ -545,7 +545,7 @@ ROWSUM_DEF(double, f64)
                     else if (rw) nb_convd_dwr_##SUF(pw, nb, ins, gs, a);                             \
                     else nb_convd_dw_##SUF(pw, nb, ins, gs, a);                                      \
                 }                                                                                    \
-            });                                                                                        \
+            });                                                                                      \
             for (int t = 0; pw && t < used; t++) {                                                   \
                 if (lo) nb_convd_dwo_finish_##SUF(pw, acc + t * sa, GW);                             \
                 else nb_convd_dw_finish_##SUF(pw, acc + t * sa, GW);                                 \
