@@ -54,6 +54,9 @@ double nb__par_min(void);
 /* Threads for an elementwise pass over n elements, and this thread's
  * contiguous share of them inside a region of nt threads (threads.c). */
 int nb__elementwise_threads(int64_t n, double cost);
+/* cost of one element of a pass over memory (three to five streams: a fused
+ * optimizer step, relu, axpy) */
+#define NB_COST_MEM 32
 void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n);
 
 /* An OpenMP region / loop over nt threads, or, when nt <= 1, the same code

@@ -38,7 +38,7 @@ static void adam_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor
     nb_tensor *theta = p->p, *mt = p->state[0], *vt = p->state[1], *vmaxt = p->state[2];
     const double bc1 = 1 - pow(o->beta1, t), bc2_sqrt = sqrt(1 - pow(o->beta2, t));
     const int mode = o->kind == NB_OPTIM_ADAMW ? 1 : o->weight_decay != 0 ? 2 : 0;
-    const int nt = nb__elementwise_threads(theta->numel, 32);
+    const int nt = nb__elementwise_threads(theta->numel, NB_COST_MEM);
     NB_PAR_REGION(nt, {
         int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
         nb__thread_range(nt, theta->numel, &lo, &n);

@@ -28,7 +28,7 @@
 static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor *gt, double t) {
     nb_tensor *theta = p->p, *bt = o->momentum != 0 ? p->state[0] : NULL;
     const bool wd = o->weight_decay != 0, first = t == 1, nest = o->nesterov;
-    const int nt = nb__elementwise_threads(theta->numel, 32);
+    const int nt = nb__elementwise_threads(theta->numel, NB_COST_MEM);
     NB_PAR_REGION(nt, {
         int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
         nb__thread_range(nt, theta->numel, &lo, &n);

@@ -85,7 +85,7 @@ const char *nb_vmath_isa(void) {
  * equivalents per element (SPLIT_MEM for the memory-bound loops, SPLIT_MATH
  * for the SLEEF functions, ~4x dearer than a pass over memory). CALL uses
  * lo (first element) and len. */
-#define SPLIT_MEM 32
+#define SPLIT_MEM NB_COST_MEM
 #define SPLIT_MATH 128
 #define SPLIT(COST, N, CALL)                                          \
     do {                                                              \
