@@ -10,15 +10,15 @@
  *                                       from the wide path
  *   stride 1, dilation 1, otherwise     padded-width im2col + GEMM (conv_wide.c)
  *   anything else                       im2col + GEMM (conv_gemm.c)
- * The implicit and wide paths split the images between nabla's threads when
- * the call is big enough (conv_threads); the GEMMs inside their regions run
- * on one thread each (one owner of the threads per op). The other paths run
+ * Each path is handed nabla's thread count: the implicit and wide paths
+ * split the images between the threads when the call is big enough, the
+ * GEMMs inside their regions running on one thread each (one owner of the
+ * threads per op). The other paths run
  * on one thread, the GEMM owning any threads. conv1d is the same op with
  * H = kh = 1. Scratch comes from the current scope's arena (the heap,
  * freed at once, when no scope is open). */
 #include "kernels/conv.h"
 #include "kernels/conv_direct.h"
-#include "kernels/par.h"
 #include "../autograd/internal.h"
 
 typedef struct {
@@ -56,12 +56,6 @@ static nb_conv_dims dims_of(const nb_node *n) {
     return nb_conv_dims_make(x->shape.d[0], w->shape.d[0], g);
 }
 
-/* Threads the implicit and wide paths may use: nabla's thread count when
- * the call is big enough (>= nb_par_min() multiply-adds) and not already
- * inside a parallel region, else 1. */
-static int conv_threads(const nb_conv_dims *d) {
-    return nb_par_threads(nb_get_num_threads(), (double)d->N * (double)d->O * (double)d->K * (double)d->P);
-}
 
 #define F32(t) ((t) ? (float *)(t)->data : NULL)
 #define F64(t) ((t) ? (double *)(t)->data : NULL)
@@ -75,16 +69,16 @@ static void conv_fwd(nb_node *n) {
         if (f32) nb_conv_grouped_fwd_f32(&d, groups, F32(x), F32(w), F32(b), F32(n->out));
         else nb_conv_grouped_fwd_f64(&d, groups, F64(x), F64(w), F64(b), F64(n->out));
     } else if (d.wide && nb_convd_avail()) {
-        const int nt = conv_threads(&d);
+        const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
         if (f32) nb_conv_implicit_fwd_f32(&d, nt, F32(x), F32(w), F32(b), F32(n->out), &scratch);
         else nb_conv_implicit_fwd_f64(&d, nt, F64(x), F64(w), F64(b), F64(n->out), &scratch);
     } else if (d.wide) {
-        const int nt = conv_threads(&d);
+        const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
         if (f32) nb_conv_wide_fwd_f32(&d, nt, F32(x), F32(w), F32(b), F32(n->out), &scratch);
         else nb_conv_wide_fwd_f64(&d, nt, F64(x), F64(w), F64(b), F64(n->out), &scratch);
     } else {
-        if (f32) nb_conv_gemm_fwd_f32(&d, F32(x), F32(w), F32(b), F32(n->out), &scratch);
-        else nb_conv_gemm_fwd_f64(&d, F64(x), F64(w), F64(b), F64(n->out), &scratch);
+        if (f32) nb_conv_gemm_fwd_f32(&d, nb_get_num_threads(), F32(x), F32(w), F32(b), F32(n->out), &scratch);
+        else nb_conv_gemm_fwd_f64(&d, nb_get_num_threads(), F64(x), F64(w), F64(b), F64(n->out), &scratch);
     }
 }
 
@@ -102,7 +96,7 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
     if (d.wide && nb_convd_avail()) {
         /* db, dW and (pad <= k − 1) dx in one pass over the images; else dx
          * from the wide path */
-        const int nt = conv_threads(&d);
+        const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
         const bool dir = gx && nb_conv_implicit_dx_ok(&d);
         nb_tensor *gx_wide = gx && !dir ? gx : NULL, *gx_dir = dir ? gx : NULL;
         if (gx_wide) {
@@ -120,12 +114,12 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
     }
     if (!gx && !gw) return;
     if (d.wide) {
-        const int nt = conv_threads(&d);
+        const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
         if (f32) nb_conv_wide_bwd_f32(&d, nt, F32(x), F32(w), F32(g), F32(gx), F32(gw), &scratch);
         else nb_conv_wide_bwd_f64(&d, nt, F64(x), F64(w), F64(g), F64(gx), F64(gw), &scratch);
     } else {
-        if (f32) nb_conv_gemm_bwd_f32(&d, F32(x), F32(w), F32(g), F32(gx), F32(gw), &scratch);
-        else nb_conv_gemm_bwd_f64(&d, F64(x), F64(w), F64(g), F64(gx), F64(gw), &scratch);
+        if (f32) nb_conv_gemm_bwd_f32(&d, nb_get_num_threads(), F32(x), F32(w), F32(g), F32(gx), F32(gw), &scratch);
+        else nb_conv_gemm_bwd_f64(&d, nb_get_num_threads(), F64(x), F64(w), F64(g), F64(gx), F64(gw), &scratch);
     }
 }
 

@@ -20,6 +20,10 @@
  *            kernels of conv_direct.c driven image by image (conv_implicit.c).
  *   grouped  groups > 1: direct loops, one thread (conv_grouped.c).
  *
+ * nt is the number of threads the call may use (nabla's count): the paths
+ * split their images between them when the whole call carries at least
+ * nb_par_min() multiply-adds (nb_conv_threads), and each GEMM decides for
+ * itself (kernels/gemm.h; inside a region it stays on its thread).
  * Scratch comes from the caller's allocator (nb_conv_scratch: ops/conv.c
  * takes it from the scope's arena), asked for before any parallel region;
  * when it says no, y is zeroed (forward) or nothing is added (backward) —
@@ -30,6 +34,7 @@
 #define NB_KERNELS_CONV_H
 
 #include "im2col.h"
+#include "par.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -60,14 +65,20 @@ static inline void nb_conv_put(const nb_conv_scratch *s, void *p) {
     if (p) s->put(s->ctx, p);
 }
 
+/* Threads for splitting the images of a call: nt when the call carries at
+ * least nb_par_min() multiply-adds and no region is open, else 1. */
+static inline int nb_conv_threads(const nb_conv_dims *d, int nt) {
+    return nb_par_threads(nt, (double)d->N * (double)d->O * (double)d->K * (double)d->P);
+}
+
 /* im2col + GEMM (any geometry, groups 1). */
-void nb_conv_gemm_fwd_f32(const nb_conv_dims *d, const float *X, const float *W, const float *B, float *Y,
+void nb_conv_gemm_fwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *B, float *Y,
                           const nb_conv_scratch *s);
-void nb_conv_gemm_fwd_f64(const nb_conv_dims *d, const double *X, const double *W, const double *B, double *Y,
+void nb_conv_gemm_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B, double *Y,
                           const nb_conv_scratch *s);
-void nb_conv_gemm_bwd_f32(const nb_conv_dims *d, const float *X, const float *W, const float *G, float *GX,
+void nb_conv_gemm_bwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *G, float *GX,
                           float *GW, const nb_conv_scratch *s);
-void nb_conv_gemm_bwd_f64(const nb_conv_dims *d, const double *X, const double *W, const double *G, double *GX,
+void nb_conv_gemm_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G, double *GX,
                           double *GW, const nb_conv_scratch *s);
 /* GB[o] += Σ over images and positions of G (N, O, P): each image's rows
  * summed as 8 partial sums over p mod 8, the tail, then the partial sums in

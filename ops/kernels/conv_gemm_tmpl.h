@@ -32,7 +32,7 @@ void FN(nb_conv_bias_grad)(const nb_conv_dims *d, const T *G, T *GB, const nb_co
 
 /* y = W @ cols + b, chunk images per GEMM; the (O, nb·P) result of a chunk
  * of several images is scattered to (nb, O, P). */
-void FN(nb_conv_gemm_fwd)(const nb_conv_dims *dp, const T *X, const T *Wt, const T *B, T *Y,
+void FN(nb_conv_gemm_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *B, T *Y,
                           const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;
@@ -49,14 +49,14 @@ void FN(nb_conv_gemm_fwd)(const nb_conv_dims *dp, const T *X, const T *Wt, const
                 for (int64_t i = 0; i < nb; i++) DT(nb_im2col)(cols + i * d.P, ld, X + (n0 + i) * CHW, &d.g);
             if (nb == 1) {
                 T *yn = Y + n0 * OP; /* (O, P) */
-                DT(nb_gemm)(false, false, d.O, d.P, d.K, 1, Wt, d.K, C_, d.P, 0, yn, d.P);
+                DT(nb_gemm_mt)(nthreads, false, false, d.O, d.P, d.K, 1, Wt, d.K, C_, d.P, 0, yn, d.P);
                 if (B)
                     for (int64_t o = 0; o < d.O; o++) {
                         T *r = yn + o * d.P, bo = B[o];
                         for (int64_t p = 0; p < d.P; p++) r[p] += bo;
                     }
             } else {
-                DT(nb_gemm)(false, false, d.O, ld, d.K, 1, Wt, d.K, C_, ld, 0, ybuf, ld);
+                DT(nb_gemm_mt)(nthreads, false, false, d.O, ld, d.K, 1, Wt, d.K, C_, ld, 0, ybuf, ld);
                 for (int64_t i = 0; i < nb; i++)
                     for (int64_t o = 0; o < d.O; o++) {
                         T *r = Y + (n0 + i) * OP + o * d.P;
@@ -72,7 +72,7 @@ void FN(nb_conv_gemm_fwd)(const nb_conv_dims *dp, const T *X, const T *Wt, const
 
 /* dW += G @ colsᵀ (cols recomputed, not kept: memory), dcols = Wᵀ @ G,
  * dx += col2im(dcols), chunk images per GEMM. */
-void FN(nb_conv_gemm_bwd)(const nb_conv_dims *dp, const T *X, const T *Wt, const T *G, T *GX, T *GW,
+void FN(nb_conv_gemm_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *G, T *GX, T *GW,
                           const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P;
@@ -93,16 +93,16 @@ void FN(nb_conv_gemm_bwd)(const nb_conv_dims *dp, const T *X, const T *Wt, const
             }
             if (d.direct) {
                 const T *xn = X + n0 * CHW; /* (C, P): cols is x */
-                if (GW) DT(nb_gemm)(false, true, d.O, d.K, d.P, 1, Gc, d.P, xn, d.P, 1, GW, d.K);
-                if (GX) DT(nb_gemm)(true, false, d.K, d.P, d.O, 1, Wt, d.K, Gc, d.P, 1, GX + n0 * CHW, d.P);
+                if (GW) DT(nb_gemm_mt)(nthreads, false, true, d.O, d.K, d.P, 1, Gc, d.P, xn, d.P, 1, GW, d.K);
+                if (GX) DT(nb_gemm_mt)(nthreads, true, false, d.K, d.P, d.O, 1, Wt, d.K, Gc, d.P, 1, GX + n0 * CHW, d.P);
                 continue;
             }
             if (GW) {
                 for (int64_t i = 0; i < nb; i++) DT(nb_im2col)(cols + i * d.P, ld, X + (n0 + i) * CHW, &d.g);
-                DT(nb_gemm)(false, true, d.O, d.K, ld, 1, Gc, ld, cols, ld, 1, GW, d.K);
+                DT(nb_gemm_mt)(nthreads, false, true, d.O, d.K, ld, 1, Gc, ld, cols, ld, 1, GW, d.K);
             }
             if (GX) {
-                DT(nb_gemm)(true, false, d.K, ld, d.O, 1, Wt, d.K, Gc, ld, 0, cols, ld);
+                DT(nb_gemm_mt)(nthreads, true, false, d.K, ld, d.O, 1, Wt, d.K, Gc, ld, 0, cols, ld);
                 for (int64_t i = 0; i < nb; i++) DT(nb_col2im)(GX + (n0 + i) * CHW, cols + i * d.P, ld, &d.g);
             }
         }

@@ -18,7 +18,7 @@ void FN(nb_conv_implicit_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
                               const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
     const nb_convd_geom cg = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};
-    const int nt = nb_par_clamp(nthreads, d.N);
+    const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), d.N);
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, sx = d.g.C * d.Hp * d.Wp + NB_CONVD_SLACK;
     void *plan = nb_conv_get(ws, nb_convd_plan_bytes(&cg, sizeof(T)));
     T *xp = nb_conv_get(ws, (size_t)(nt * sx) * sizeof(T));
@@ -58,7 +58,7 @@ void FN(nb_conv_implicit_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
 void FN(nb_conv_implicit_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *G, T *GX,
                               T *GW, T *GB, const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
-    const int nt = nb_par_clamp(nthreads, d.N);
+    const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), d.N);
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Ho = d.g.Ho, Wo = d.g.Wo;
     /* dW */
     const nb_convd_geom cw = {d.g.C, d.Hp, d.Wp, d.g.kh, d.g.kw, d.O};

@@ -57,7 +57,7 @@ static ATTR void FN(wide_col2im)(T *dx, T *dxp, const T *cols, int64_t ld, const
             FN(wide_add)(dx + (c * H + h) * W, dxp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, W);
 }
 /* Chunks [c0, c1) of images (chunk c = images c·chunk ..), own scratch. */
-static ATTR void FN(wide_fwd_chunks)(const nb_conv_dims *dp, const T *X, const T *Wt, const T *B, T *Y,
+static ATTR void FN(wide_fwd_chunks)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *B, T *Y,
                                        int64_t c0, int64_t c1, T *cols, T *ybuf, T *xp) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;
@@ -69,7 +69,7 @@ static ATTR void FN(wide_fwd_chunks)(const nb_conv_dims *dp, const T *X, const T
             FN(wide_pad)(xp, X + (n0 + i) * CHW, &d);
             FN(wide_im2col)(cols + i * d.Pw, ld, xp, &d);
         }
-        DT(nb_gemm)(false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);
+        DT(nb_gemm_mt)(nthreads, false, false, d.O, ld, d.K, 1, Wt, d.K, cols, ld, 0, ybuf, ld);
         for (int64_t i = 0; i < nb; i++)
             for (int64_t o = 0; o < d.O; o++) {
                 const T bo = B ? B[o] : (T)0;
@@ -86,7 +86,7 @@ static ATTR void FN(wide_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
                               const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
     const int64_t nch = (d.N + d.chunk - 1) / d.chunk;
-    const int nt = nb_par_clamp(nthreads, nch);
+    const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), nch);
     const int64_t sc = d.K * d.chunk * d.Pw, sy = d.O * d.chunk * d.Pw;
     T *cols = nb_conv_get(ws, (size_t)(nt * sc) * sizeof(T));
     T *ybuf = nb_conv_get(ws, (size_t)(nt * sy) * sizeof(T));
@@ -94,13 +94,13 @@ static ATTR void FN(wide_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
     if (!cols || !ybuf || !xp) {
         memset(Y, 0, (size_t)(d.N * d.O * d.P) * sizeof(T));
     } else if (nt == 1) {
-        FN(wide_fwd_chunks)(&d, X, Wt, B, Y, 0, nch, cols, ybuf, xp);
+        FN(wide_fwd_chunks)(&d, nthreads, X, Wt, B, Y, 0, nch, cols, ybuf, xp);
     } else {
         NB_PAR_REGION(nt, {
             const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
             int64_t c0, c1; nb_par_share(nch, t, nth, &c0, &c1);
             if (c0 < c1)
-                FN(wide_fwd_chunks)(&d, X, Wt, B, Y, c0, c1, cols + t * sc, ybuf + t * sy, xp + t * d.XP);
+                FN(wide_fwd_chunks)(&d, nthreads, X, Wt, B, Y, c0, c1, cols + t * sc, ybuf + t * sy, xp + t * d.XP);
         });
     }
     nb_conv_put(ws, cols);
@@ -136,7 +136,7 @@ static ATTR void FN(wide_im2row)(T *restrict rows, int64_t ldt, const T *restric
  * gout rows gathered side by side), else one image in pieces. The product
  * is Kp = K rounded up to 32 columns wide (whole GEMM panels, so B is never
  * packed), into dwt (O, Kp); its extra columns are dropped. */
-static ATTR void FN(wide_dw)(const nb_conv_dims *dp, const T *X, const T *G, T *dwt, int64_t Kp, T *xp, T *rows,
+static ATTR void FN(wide_dw)(const nb_conv_dims *dp, int nthreads, const T *X, const T *G, T *dwt, int64_t Kp, T *xp, T *rows,
                                int64_t ldt, T *gbuf, int64_t g0, int64_t g1) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, grp = wide_dw_group(&d);
@@ -153,18 +153,18 @@ static ATTR void FN(wide_dw)(const nb_conv_dims *dp, const T *X, const T *G, T *
             for (int64_t o = 0; o < d.O; o++)
                 for (int64_t i = 0; i < nb; i++)
                     memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P, (size_t)d.P * sizeof(T));
-            DT(nb_gemm)(false, false, d.O, Kp, ld, 1, gbuf, ld, rows, ldt, 1, dwt, Kp);
+            DT(nb_gemm_mt)(nthreads, false, false, d.O, Kp, ld, 1, gbuf, ld, rows, ldt, 1, dwt, Kp);
             continue;
         }
         for (int64_t r0 = 0; r0 < d.P; r0 += piece) {
             const int64_t kb = d.P - r0 < piece ? d.P - r0 : piece;
-            DT(nb_gemm)(false, false, d.O, Kp, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, dwt, Kp);
+            DT(nb_gemm_mt)(nthreads, false, false, d.O, Kp, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, dwt, Kp);
         }
     }
 }
 /* dx for chunks [c0, c1): gout gathered on the padded width (zeros in the
  * gaps), dcols = Wᵀ·gout, col2im through the padded buffer dxp. */
-static ATTR void FN(wide_dx)(const nb_conv_dims *dp, const T *Wt, const T *G, T *GX, int64_t c0, int64_t c1,
+static ATTR void FN(wide_dx)(const nb_conv_dims *dp, int nthreads, const T *Wt, const T *G, T *GX, int64_t c0, int64_t c1,
                                T *cols, T *gbuf, T *dxp) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;
@@ -178,7 +178,7 @@ static ATTR void FN(wide_dx)(const nb_conv_dims *dp, const T *Wt, const T *G, T 
                     memcpy(dst, G + (n0 + i) * OP + o * d.P + r * Wo, (size_t)Wo * sizeof(T));
                     for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;
                 }
-        DT(nb_gemm)(true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);
+        DT(nb_gemm_mt)(nthreads, true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);
         for (int64_t i = 0; i < nb; i++) FN(wide_col2im)(GX + (n0 + i) * CHW, dxp, cols + i * d.Pw, ld, &d);
     }
 }
@@ -192,7 +192,7 @@ static ATTR void FN(wide_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
         /* rows: Kp columns read, and the kw <= 8 copies write up to K − kw + 8 */
         const int64_t Kp = (d.K + 31) / 32 * 32, grp = wide_dw_group(&d), ng = (d.N + grp - 1) / grp;
         const int64_t ldt = Kp > d.K - d.g.kw + 8 ? Kp : d.K - d.g.kw + 8;
-        const int nt = nb_par_clamp(nthreads, ng);
+        const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), ng);
         const int64_t sr = grp * d.P * ldt, sg = grp > 1 ? grp * OP : 0, sd = d.O * Kp;
         T *rows = nb_conv_get(ws, (size_t)(nt * sr) * sizeof(T));
         T *gb = grp > 1 ? nb_conv_get(ws, (size_t)(nt * sg) * sizeof(T)) : NULL;
@@ -203,14 +203,14 @@ static ATTR void FN(wide_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
             memset(dwt, 0, (size_t)(nt * sd) * sizeof(T));
             int used = 1;
             if (nt == 1) {
-                FN(wide_dw)(&d, X, G, dwt, Kp, xp, rows, ldt, gb, 0, ng);
+                FN(wide_dw)(&d, nthreads, X, G, dwt, Kp, xp, rows, ldt, gb, 0, ng);
             } else {
                 NB_PAR_REGION(nt, {
                     const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
                     int64_t g0, g1; nb_par_share(ng, t, nth, &g0, &g1);
                     if (t == 0) used = nth;
                     if (g0 < g1)
-                        FN(wide_dw)(&d, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt,
+                        FN(wide_dw)(&d, nthreads, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt,
                                       gb ? gb + t * sg : NULL, g0, g1);
                 });
             }
@@ -225,19 +225,19 @@ static ATTR void FN(wide_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
     }
     if (GX) {
         const int64_t nch = (d.N + d.chunk - 1) / d.chunk;
-        const int nt = nb_par_clamp(nthreads, nch);
+        const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), nch);
         const int64_t sc = d.K * d.chunk * d.Pw, sy = d.O * d.chunk * d.Pw;
         T *cols = nb_conv_get(ws, (size_t)(nt * sc) * sizeof(T));
         T *gbuf = nb_conv_get(ws, (size_t)(nt * sy) * sizeof(T));
         T *dxp = nb_conv_get(ws, (size_t)(nt * d.XP) * sizeof(T));
         if (cols && gbuf && dxp) {
             if (nt == 1) {
-                FN(wide_dx)(&d, Wt, G, GX, 0, nch, cols, gbuf, dxp);
+                FN(wide_dx)(&d, nthreads, Wt, G, GX, 0, nch, cols, gbuf, dxp);
             } else {
                 NB_PAR_REGION(nt, {
                     const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
                     int64_t c0, c1; nb_par_share(nch, t, nth, &c0, &c1);
-                    if (c0 < c1) FN(wide_dx)(&d, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP);
+                    if (c0 < c1) FN(wide_dx)(&d, nthreads, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP);
                 });
             }
         }
