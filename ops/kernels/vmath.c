@@ -2,7 +2,7 @@
  * references (libm) the vector loops are tested against and fall back to. */
 #include "vmath.h"
 #include "cpu.h"
-#include "../../autograd/internal.h"
+#include "par.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -78,7 +78,8 @@ const char *nb_vmath_isa(void) {
 #define ISA_SWITCH(f, S, y, x, n)
 #endif
 
-/* Long arrays are split between threads (nb__elementwise_threads): each
+/* Long arrays are split between the nt threads the caller allows (when
+ * n · COST reaches nb_par_min(), kernels/par.h): each
  * thread takes one contiguous share, a whole number of 16-element vectors
  * but the last, so every element meets the same vector code wherever it
  * sits and the bits do not depend on the thread count. COST: multiply-add
@@ -86,13 +87,13 @@ const char *nb_vmath_isa(void) {
  * for the SLEEF functions, ~4x dearer than a pass over memory). CALL uses
  * lo (first element) and len. */
 #define SPLIT_MEM NB_COST_MEM
-#define SPLIT_MATH 128
+#define SPLIT_MATH NB_COST_MATH
 #define SPLIT(COST, N, CALL)                                          \
     do {                                                              \
-        const int nt_ = nb__elementwise_threads((N), (COST));         \
+        const int nt_ = nb_par_threads(nt, (double)(N) * (COST));     \
         NB_PAR_REGION(nt_, {                                          \
             int64_t lo, len;                                          \
-            nb__thread_range(nt_, (N), &lo, &len);                    \
+            nb_par_range(nt_, (N), &lo, &len);                        \
             if (len > 0) CALL;                                        \
         });                                                           \
     } while (0)
@@ -106,10 +107,10 @@ const char *nb_vmath_isa(void) {
         ISA_SWITCH(f, f64, y, x, n)                                                          \
         nb_v##f##_ref_f64(y, x, n);                                                          \
     }                                                                                        \
-    void nb_v##f##_f32(float *y, const float *x, int64_t n) {                                \
+    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n) {                     \
         SPLIT(SPLIT_MATH, n, f##_one_f32(y + lo, x + lo, len));                              \
     }                                                                                        \
-    void nb_v##f##_f64(double *y, const double *x, int64_t n) {                              \
+    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n) {                   \
         SPLIT(SPLIT_MATH, n, f##_one_f64(y + lo, x + lo, len));                              \
     }
 NB_VMATH_FUNCS(DISPATCH)
@@ -117,13 +118,14 @@ NB_VMATH_FUNCS(DISPATCH)
 /* ------------------------------------------------------------ exact loops */
 
 /* ARGS_AT: the arguments for elements [lo, lo + len). */
+#define UNPAREN(...) __VA_ARGS__
 #define SIMPLE(NAME, S, T, COST, PARAMS, ARGS, ARGS_AT, BODY)                          \
     SIMPLE_DECL(NAME, S, PARAMS)                                                       \
     static void NAME##_one_##S PARAMS {                                                \
         SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
         for (int64_t i = 0; i < n; i++) { BODY; }                                      \
     }                                                                                  \
-    void nb_v##NAME##_##S PARAMS { SPLIT(COST, n, NAME##_one_##S ARGS_AT); }
+    void nb_v##NAME##_mt_##S(int nt, UNPAREN PARAMS) { SPLIT(COST, n, NAME##_one_##S ARGS_AT); }
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
 #define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
