@@ -30,6 +30,22 @@ if [ "${1:-}" != "--quick" ]; then
   echo "== sanitizer build (address, undefined)"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
+  # issue 18: two and four threads training independent models, under
+  # ThreadSanitizer. nabla is built without OpenMP there (GNU libgomp's
+  # barriers are invisible to TSan, which then reports false races) and
+  # without OpenBLAS: what is checked is nabla's per-thread state.
+  echo "== thread sanitizer build (test_threads; no OpenMP, no BLAS)"
+  if [ ! -d build-tsan ]; then
+    meson setup build-tsan -Db_sanitize=thread -Dopenmp=disabled -Dblas=disabled -Db_lundef=false >/dev/null || fail=1
+  fi
+  if ninja -C build-tsan tests/test_threads >/dev/null; then
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} meson test -C build-tsan --no-rebuild --print-errorlogs test_threads \
+      >build-tsan/test-output.txt 2>&1 || fail=1
+    grep -E "^ *[0-9]+/[0-9]+ " build-tsan/test-output.txt
+    logs+=("build-tsan/meson-logs/testlog.json")
+  else
+    ninja -C build-tsan tests/test_threads | tail -20; extra+=("--extra=tsan build=fail"); fail=1
+  fi
   echo "== clang build (-Werror, compile only)"
   if [ ! -d build-clang ]; then CC=clang meson setup build-clang -Dwerror=true >/dev/null; fi
   if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"

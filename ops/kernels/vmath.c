@@ -1,6 +1,8 @@
 /* ops/kernels/vmath.c — dispatch of vmath.h to the best ISA, and the scalar
  * references (libm) the vector loops are tested against and fall back to. */
 #include "vmath.h"
+
+#include <stdatomic.h>
 #include "cpu.h"
 #include "par.h"
 
@@ -49,17 +51,19 @@ REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
 NB_VMATH_FUNCS(ISA_DECL)
 #endif
 
-static int g_isa = -1;
+/* Process-wide, read by every thread: a relaxed atomic. */
+static _Atomic int g_isa = -1;
 
 static int isa(void) {
-    if (g_isa < 0) g_isa = nb_isa_resolve("NB_VMATH_ISA");
-    return g_isa;
+    int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
+    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_VMATH_ISA"), memory_order_relaxed);
+    return v;
 }
 
 int nb_vmath_set_isa(const char *name) {
     int want = nb_isa_cap(name);
     if (want < 0) return 0;
-    g_isa = want;
+    atomic_store_explicit(&g_isa, want, memory_order_relaxed);
     return 1;
 }
 
