@@ -32,8 +32,24 @@ static void piece_copy_fwd(nb_node *n) {
     const char *X = (const char *)x->data + (size_t)(at->start * inner) * es;
     char *O = n->out->data;
     if (blk == 0) return;
-    for (int64_t o = 0; o < outer; o++) /* out (outer, len, inner) <- x (outer, L, inner) */
-        memcpy(O + (size_t)o * blk, X + (size_t)(o * L * inner) * es, blk);
+    if (blk >= 64) {
+        for (int64_t o = 0; o < outer; o++) /* out (outer, len, inner) <- x (outer, L, inner) */
+            memcpy(O + (size_t)o * blk, X + (size_t)(o * L * inner) * es, blk);
+        return;
+    }
+    /* short blocks (a column of a matrix): a plain loop, not a call per block */
+    const int64_t m = at->len * inner, xs = L * inner;
+    if (es == 4) {
+        const uint32_t *Xs = (const uint32_t *)(const void *)X;
+        uint32_t *Os = (uint32_t *)(void *)O;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t t = 0; t < m; t++) Os[o * m + t] = Xs[o * xs + t];
+    } else {
+        const uint64_t *Xs = (const uint64_t *)(const void *)X;
+        uint64_t *Os = (uint64_t *)(void *)O;
+        for (int64_t o = 0; o < outer; o++)
+            for (int64_t t = 0; t < m; t++) Os[o * m + t] = Xs[o * xs + t];
+    }
 }
 
 /* The output header already points at x's data (is_view); move it to the piece. */
@@ -488,6 +504,7 @@ static int narrow_samples(nb_sample *s, int max) {
         {NB_SHAPE(2, 3, 6), {-1, 0, 6}, "(2,3,6) axis -1, the whole axis"},
         {NB_SHAPE(1, 4, 2), {1, 3, 1}, "batch of one (1,4,2) axis 1 [3:4] (a view)"},
         {NB_SHAPE(2, 5, 3), {-2, 2, 2}, "(2,5,3) axis -2 [2:4]"},
+        {NB_SHAPE(3, 10, 4), {1, 2, 5}, "(3,10,4) axis 1 [2:7] (blocks of 20: memcpy)"},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
