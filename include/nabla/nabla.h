@@ -10,6 +10,7 @@
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
  * safetensors.h  weights exchanged with PyTorch (safetensors files)
+ * ops_seq.h   sequence ops: narrow, select, chunk, split, unbind, flip, cumsum, masked_fill
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -23,6 +24,7 @@
 #include "io.h"
 #include "safetensors.h"
 #include "nn_functional.h"
+#include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
