@@ -10,6 +10,7 @@
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
  * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
+ * nn_transformer.h  LayerNorm, RMSNorm, GELU, SiLU layers, sinusoidal positions, weight tying
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -22,6 +23,7 @@
 #include "optim.h"
 #include "io.h"
 #include "ops_nn.h"
+#include "nn_transformer.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
