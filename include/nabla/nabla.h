@@ -22,6 +22,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "nn_functional.h"
 #include "ops_nn.h"
 #include "nn_transformer.h"
 
