@@ -11,6 +11,8 @@
  * io.h        datasets, loaders, checkpoints, progress and curves
  * safetensors.h  weights exchanged with PyTorch (safetensors files)
  * ops_seq.h   sequence ops: narrow, select, chunk, split, unbind, flip, cumsum, masked_fill
+ * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
+ * nn_transformer.h  LayerNorm, RMSNorm, GELU, SiLU layers, sinusoidal positions, weight tying
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -25,6 +27,8 @@
 #include "safetensors.h"
 #include "nn_functional.h"
 #include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
+#include "ops_nn.h"
+#include "nn_transformer.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
