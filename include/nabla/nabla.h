@@ -20,6 +20,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1

@@ -1,0 +1,62 @@
+/* nabla/nn_attention.h — scaled dot-product attention, MultiheadAttention,
+ * the pre-LN transformer block and a tiny GPT.
+ *
+ * The attention op is a primitive (ops/attention.c: forward, backward,
+ * registry samples, PyTorch fixtures); the modules are compositions of ops,
+ * like every layer in nn.h. docs/nn.md ("Attention and transformers") has
+ * the formulas, the conventions and the measurements.
+ */
+#ifndef NABLA_NN_ATTENTION_H
+#define NABLA_NN_ATTENTION_H
+
+#include "core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct nb_module;
+
+/* ================================================================ the op */
+
+/* torch.nn.functional.scaled_dot_product_attention:
+ *   A = softmax(scale·q kᵀ + mask) along the last axis, out = dropout(A) v
+ * q (..., L, E), k (..., S, E), v (..., S, Ev) with equal batch dims (...)
+ * -> (..., L, Ev). scale 0 means 1/√E.
+ * mask (or NULL) broadcasts to the scores (..., L, S) (NB_ERR_SHAPE naming
+ * the shapes otherwise) and is either
+ *   - float of q's dtype: ADDED to the scores (−INFINITY masks an entry);
+ *     it gets a gradient if it requires one (summed to its shape), or
+ *   - NB_I64, a boolean mask with torch's SDPA convention: nonzero = the query
+ *     may attend to that key, 0 = masked. (nn.MultiheadAttention's masks use
+ *     the opposite convention, as in PyTorch: see nb_mha_forward.)
+ * is_causal masks key j > query i (torch's top-left aligned tril(L, S)); it
+ * may be combined with a mask (torch refuses both).
+ * A query whose every key is masked gets a zero row of A, so a zero output
+ * and zero gradients — PyTorch gives NaN there.
+ * dropout_p > 0 drops weights of A (inverted dropout, p the drop
+ * probability): one nb_rand_uniform per weight in row-major order of
+ * (..., L, S), kept when u >= p, as nb_dropout. Like torch's functional form
+ * it has no train flag: pass 0 in evaluation (the modules do).
+ * Gradients: q, k, v (and an additive mask). */
+NB_API nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bool is_causal,
+                          double dropout_p, double scale);
+
+/* The same attention with the heads read straight from a packed projection:
+ * qkv (B, L, 3·heads·D) holds q | k | v along the last axis, each split into
+ * heads of D consecutive columns (nn.MultiheadAttention's in-projection
+ * output). Self-attention: S = L. Equals
+ *   q, k, v = qkv.view(B, L, 3, heads, D).permute(2, 0, 3, 1, 4)
+ *   out = sdpa(q, k, v, ...).transpose(1, 2).reshape(B, L, heads·D)
+ * without the copies. mask broadcasts to (B, heads, L, L). -> (B, L, heads·D). */
+NB_API nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
+                                 double dropout_p, double scale);
+/* The attention weights A (B, heads, L, L) of nb_sdpa_packed (no dropout),
+ * computed under no-grad: a detached tensor, for inspection. */
+NB_API nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
+                                         double scale);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
