@@ -350,6 +350,32 @@ nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bo
     return nb_apply_ex(&sdpa_op, in, mask ? 4 : 3, os, q->dtype, &at, sizeof at);
 }
 
+nb_tensor *nb_sdpa_weights(nb_tensor *q, nb_tensor *k, nb_tensor *mask, bool is_causal, double scale) {
+    nb_tensor *in[4] = {q, k, k, mask};
+    static const char *const names[2] = {"q", "k"};
+    if (!mu_check_float("sdpa_weights", 2, in, names)) return NULL;
+    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN];
+    const int nd = q->shape.ndim;
+    bool ok = nd >= 2 && k->shape.ndim == nd;
+    for (int i = 0; ok && i < nd - 2; i++) ok = k->shape.d[i] == q->shape.d[i];
+    if (!ok || k->shape.d[nd - 1] != q->shape.d[nd - 1]) {
+        nb_fail(NB_ERR_SHAPE, "sdpa_weights", "expects q (..., L, E), k (..., S, E) with equal batch dims: %s, %s",
+                nb_describe(q, "q", d0, sizeof d0), nb_describe(k, "k", d1, sizeof d1));
+        return NULL;
+    }
+    if (!check_common("sdpa_weights", 0, scale, nd - 2)) return NULL;
+    sdpa_attr at = {.layout = SDPA_PLAIN, .causal = is_causal, .nbatch = nd - 2, .nslice = 1, .weights_only = 1};
+    at.L = q->shape.d[nd - 2], at.S = k->shape.d[nd - 2], at.E = at.Ev = q->shape.d[nd - 1], at.H = 1;
+    at.scale = scale > 0 ? scale : 1.0 / sqrt((double)(at.E > 0 ? at.E : 1));
+    nb_shape sc = q->shape;
+    sc.d[nd - 1] = at.S;
+    for (int i = 0; i < nd - 2; i++) at.bdim[i] = q->shape.d[i], at.nslice *= q->shape.d[i];
+    if (!check_mask("sdpa_weights", q, mask, sc, &at.mask_kind, "q")) return NULL;
+    nb_tensor *w = NULL;
+    NB_NO_GRAD { w = nb_apply_ex(&sdpa_weights_op, in, mask ? 4 : 3, sc, q->dtype, &at, sizeof at); }
+    return w;
+}
+
 /* The packed form's shapes: qkv (B, L, 3·H·D) -> scores (B, H, L, L). */
 static bool packed_attr(const char *op, nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
                         double dropout_p, double scale, sdpa_attr *at) {

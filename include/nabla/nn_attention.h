@@ -42,6 +42,10 @@ struct nb_module;
 NB_API nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bool is_causal,
                           double dropout_p, double scale);
 
+/* The attention weights A (..., L, S) of nb_sdpa (no dropout), computed
+ * under no-grad: a detached tensor, for inspection (need_weights). */
+NB_API nb_tensor *nb_sdpa_weights(nb_tensor *q, nb_tensor *k, nb_tensor *mask, bool is_causal, double scale);
+
 /* The same attention with the heads read straight from a packed projection:
  * qkv (B, L, 3·heads·D) holds q | k | v along the last axis, each split into
  * heads of D consecutive columns (nn.MultiheadAttention's in-projection
@@ -55,6 +59,44 @@ NB_API nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask,
  * computed under no-grad: a detached tensor, for inspection. */
 NB_API nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
                                          double scale);
+
+/* ================================================================ MultiheadAttention */
+
+/* torch.nn.MultiheadAttention(embed_dim, num_heads, dropout, bias,
+ * batch_first): parameters "in_proj_weight" (3E, E) (q | k | v rows),
+ * "in_proj_bias" (3E), "out_proj.weight" (E, E), "out_proj.bias" (E) —
+ * torch's names, shapes, order and init (xavier_uniform in_proj_weight, zero
+ * biases, Linear's default out_proj.weight), so a state_dict loads by name.
+ * embed_dim must be divisible by num_heads (NB_ERR_ARG naming both).
+ * Inputs are (B, L, E) with batch_first, else (L, B, E); (L, E) unbatched.
+ * Dropout (the drop probability, on the attention weights) in train mode only.
+ * nb_forward(m, x) is self-attention without masks; nb_mha_forward is the
+ * general call. Not supported: kdim/vdim, add_bias_kv, add_zero_attn. */
+NB_API struct nb_module *nb_multihead_attention(int64_t embed_dim, int64_t num_heads, bool bias, bool batch_first,
+                                                double dropout);
+
+/* The optional arguments of nb_mha_forward (zero = none; NULL opts = all none). */
+typedef struct nb_mha_opts {
+    /* (B, S) (or (S) unbatched): NB_I64 nonzero = that key is padding and
+     * ignored (torch's True), or float of the model's dtype, added. */
+    nb_tensor *key_padding_mask;
+    /* (L, S) or (B·heads, L, S): NB_I64 nonzero = may NOT attend (torch's
+     * True), or float, added. Both masks combine (as torch). */
+    nb_tensor *attn_mask;
+    bool is_causal;            /* also mask key j > query i                   */
+    bool need_weights;         /* write the attention weights to *weights     */
+    bool average_attn_weights; /* ...averaged over heads, (B, L, S) as torch; else (B, heads, L, S) */
+    nb_tensor **weights;       /* out (detached, before dropout); NULL when not asked */
+} nb_mha_opts;
+
+/* attn_output = MultiheadAttention(query, key, value): softmax(q kᵀ/√D + masks) v
+ * per head, the heads concatenated and projected by out_proj. query (B, L, E),
+ * key and value (B, S, E) (batch_first; sequence-first and unbatched as
+ * above) -> (B, L, E). query == key == value (the same tensor) takes the
+ * packed self-attention path (one in-projection GEMM, heads read in place).
+ * A query whose every key is masked gets a zero output (torch: NaN). */
+NB_API nb_tensor *nb_mha_forward(struct nb_module *m, nb_tensor *query, nb_tensor *key, nb_tensor *value,
+                                 const nb_mha_opts *o);
 
 #ifdef __cplusplus
 }
