@@ -9,6 +9,7 @@
  * nn.h        modules, layers, losses, initializers
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
+ * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -21,6 +22,7 @@
 #include "optim.h"
 #include "io.h"
 #include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
+#include "ops_nn.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
