@@ -193,3 +193,174 @@ nb_module *nb_multihead_attention(int64_t embed_dim, int64_t num_heads, bool bia
     if (bias) nb_init_constant(nb_module_param(op, 1), 0);
     return m;
 }
+
+/* ------------------------------------------------------------ LayerNorm (until nn has one) */
+
+static nb_tensor *ln_forward(nb_module *m, nb_tensor *x) {
+    return nb_layer_norm(x, 1, nb_module_param(m, 0), nb_module_param(m, 1), NB_LAYER_NORM_EPS);
+}
+static nb_module *layer_norm_child(int64_t dim) {
+    nb_module *m = nb__layer_new("LayerNorm", ln_forward, 0, "LayerNorm(%lld)", (long long)dim);
+    if (!m) return NULL;
+    nb_init_constant(nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(dim))), 1);
+    nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(dim)));
+    return m;
+}
+
+/* ------------------------------------------------------------ pre-LN transformer block */
+
+typedef struct {
+    int64_t d, heads, ff;
+    double dropout;
+    nb_module *self_attn, *linear1, *linear2, *norm1, *norm2;
+} block_cfg;
+
+static bool is_block(const char *fn, const nb_module *m) {
+    if (m && !strcmp(m->type, "TransformerBlock")) return true;
+    nb_fail(NB_ERR_ARG, fn, "needs a TransformerBlock module, got %s", m ? m->type : "NULL");
+    return false;
+}
+
+/* x + SA(LN1(x)), then + MLP(LN2(·)); dropout (train mode) after the
+ * attention, after GELU and after the MLP, as TransformerEncoderLayer. */
+static nb_tensor *block_impl(nb_module *m, nb_tensor *x, const nb_mha_opts *o) {
+    const block_cfg *c = m->data;
+    if (!x) return NULL;
+    char e[64];
+    snprintf(e, sizeof e, "(B,L,%lld) or (L,%lld)", (long long)c->d, (long long)c->d);
+    if (!nb__check_input(m->children[0].m, x, 2, 3, e)) return NULL; /* dtype of the parameters */
+    if (x->shape.d[x->shape.ndim - 1] != c->d) {
+        nb_module_fail_shape(m, e, x);
+        return NULL;
+    }
+    const double p = m->training ? c->dropout : 0;
+    nb_mha_opts so = {0};
+    if (o) so = (nb_mha_opts){.key_padding_mask = o->key_padding_mask, .attn_mask = o->attn_mask,
+                              .is_causal = o->is_causal};
+    nb_tensor *h = nb_forward(c->norm1, x);
+    x = nb_add(x, nb_dropout(nb_mha_forward(c->self_attn, h, h, h, &so), p, p > 0));
+    h = nb_forward(c->norm2, x);
+    h = nb_forward(c->linear2, nb_dropout(nb_gelu(nb_forward(c->linear1, h)), p, p > 0));
+    return nb_add(x, nb_dropout(h, p, p > 0));
+}
+
+nb_tensor *nb_transformer_block_forward(nb_module *m, nb_tensor *x, const nb_mha_opts *o) {
+    if (!is_block("transformer_block_forward", m)) return NULL;
+    return block_impl(m, x, o);
+}
+static nb_tensor *block_forward(nb_module *m, nb_tensor *x) { return block_impl(m, x, NULL); }
+
+nb_module *nb_transformer_block(int64_t d_model, int64_t n_head, int64_t d_ff, double dropout) {
+    if (d_model <= 0 || n_head <= 0 || d_ff <= 0 || d_model % n_head) {
+        nb_fail(NB_ERR_ARG, "TransformerBlock", "d_model %lld must be > 0 and divisible by n_head %lld; d_ff %lld > 0",
+                (long long)d_model, (long long)n_head, (long long)d_ff);
+        return NULL;
+    }
+    if (!(dropout >= 0 && dropout < 1)) {
+        nb_fail(NB_ERR_ARG, "TransformerBlock", "dropout (the drop probability) must be in [0, 1), got %g", dropout);
+        return NULL;
+    }
+    nb_module *m = nb__layer_new("TransformerBlock", block_forward, sizeof(block_cfg),
+                                 "TransformerBlock(d_model=%lld, n_head=%lld, d_ff=%lld, dropout=%g)",
+                                 (long long)d_model, (long long)n_head, (long long)d_ff, dropout);
+    if (!m) return NULL;
+    block_cfg *c = m->data;
+    *c = (block_cfg){.d = d_model, .heads = n_head, .ff = d_ff, .dropout = dropout};
+    /* torch's TransformerEncoderLayer registration order: its state_dict order */
+    c->self_attn = nb_module_add(m, "self_attn", nb_multihead_attention(d_model, n_head, true, true, dropout));
+    c->linear1 = nb_module_add(m, "linear1", nb_linear(d_model, d_ff));
+    c->linear2 = nb_module_add(m, "linear2", nb_linear(d_ff, d_model));
+    c->norm1 = nb_module_add(m, "norm1", layer_norm_child(d_model));
+    c->norm2 = nb_module_add(m, "norm2", layer_norm_child(d_model));
+    if (!c->self_attn || !c->linear1 || !c->linear2 || !c->norm1 || !c->norm2) {
+        nb_module_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+/* ------------------------------------------------------------ tiny GPT */
+
+typedef struct {
+    int64_t vocab, context, width, layers, heads;
+    nb_module *tok, *pos, *blocks, *ln_f;
+} gpt_cfg;
+
+static nb_tensor *gpt_forward(nb_module *m, nb_tensor *idx) {
+    const gpt_cfg *c = m->data;
+    if (!idx) return NULL;
+    char w[NB_MOD_DESC_MAX + NB_MOD_PATH_MAX + 8], d[NB_DESCRIBE_LEN];
+    if (idx->dtype != NB_I64 || idx->shape.ndim != 2) {
+        nb_fail(NB_ERR_SHAPE, m->type, "%s takes token indices (B,T) i64: %s %s", who(m, w, sizeof w),
+                nb_describe(idx, "idx", d, sizeof d), nb_dtype_name(idx->dtype));
+        return NULL;
+    }
+    const int64_t B = idx->shape.d[0], T = idx->shape.d[1];
+    if (T > c->context || T < 1) {
+        nb_fail(NB_ERR_SHAPE, m->type, "%s: context %lld is longer than the position table (%lld positions): %s",
+                who(m, w, sizeof w), (long long)T, (long long)c->context, nb_describe(idx, "idx", d, sizeof d));
+        return NULL;
+    }
+    nb_tensor *pos = nb_empty(NB_I64, NB_SHAPE(T));
+    if (!pos) return NULL;
+    for (int64_t t = 0; t < T; t++) nb_i64(pos)[t] = t;
+    nb_tensor *x = nb_add(nb_forward(c->tok, idx), nb_forward(c->pos, pos)); /* (B,T,E) + (T,E) */
+    const nb_mha_opts o = {.is_causal = true};
+    for (int i = 0; i < c->layers && x; i++) x = nb_transformer_block_forward(nb_module_child_at(c->blocks, i), x, &o);
+    x = nb_forward(c->ln_f, x);
+    (void)B;
+    return nb_affine(x, nb_module_param(c->tok, 0), NULL); /* tied: logits = x W_tokᵀ */
+}
+
+/* GPT-2's init: every weight N(0, 0.02), biases 0, LayerNorm 1 and 0. */
+static void gpt_init(nb_module *m) {
+    nb_named_tensor ps[256];
+    const int n = nb_module_parameters(m, ps, 256);
+    for (int i = 0; i < n && i < 256; i++) {
+        const char *dot = strrchr(ps[i].name, '.');
+        const char *leaf = dot ? dot + 1 : ps[i].name;
+        const bool is_norm = strstr(ps[i].name, "norm") || strstr(ps[i].name, "ln_f");
+        if (is_norm) continue;
+        if (strstr(leaf, "bias")) nb_init_constant(ps[i].t, 0);
+        else nb_init_normal(ps[i].t, 0, 0.02);
+    }
+}
+
+nb_module *nb_gpt(int64_t vocab, int64_t context, int64_t width, int64_t layers, int64_t heads, double dropout) {
+    if (vocab <= 0 || context <= 0 || width <= 0 || layers <= 0 || heads <= 0 || layers > 64) {
+        nb_fail(NB_ERR_ARG, "GPT", "vocab %lld, context %lld, width %lld, heads %lld must be > 0 and layers %lld "
+                "in [1, 64]", (long long)vocab, (long long)context, (long long)width, (long long)heads,
+                (long long)layers);
+        return NULL;
+    }
+    if (width % heads) {
+        nb_fail(NB_ERR_ARG, "GPT", "width %lld is not divisible by heads %lld", (long long)width, (long long)heads);
+        return NULL;
+    }
+    if (width > INT64_MAX / 4) {
+        nb_fail(NB_ERR_ARG, "GPT", "width %lld is too large", (long long)width);
+        return NULL;
+    }
+    nb_module *m = nb__layer_new("GPT", gpt_forward, sizeof(gpt_cfg),
+                                 "GPT(vocab=%lld, context=%lld, width=%lld, layers=%lld, heads=%lld)", (long long)vocab,
+                                 (long long)context, (long long)width, (long long)layers, (long long)heads);
+    if (!m) return NULL;
+    gpt_cfg *c = m->data;
+    *c = (gpt_cfg){vocab, context, width, layers, heads, NULL, NULL, NULL, NULL};
+    c->tok = nb_module_add(m, "tok_emb", nb_embedding(vocab, width));
+    c->pos = nb_module_add(m, "pos_emb", nb_embedding(context, width));
+    c->blocks = nb_module_add(m, "blocks", nb_module_new("ModuleList", NULL, 0));
+    bool ok = c->tok && c->pos && c->blocks;
+    for (int64_t i = 0; ok && i < layers; i++) {
+        char name[24];
+        snprintf(name, sizeof name, "%lld", (long long)i);
+        ok = nb_module_add(c->blocks, name, nb_transformer_block(width, heads, 4 * width, dropout)) != NULL;
+    }
+    c->ln_f = ok ? nb_module_add(m, "ln_f", layer_norm_child(width)) : NULL;
+    if (!ok || !c->ln_f) {
+        nb_module_free(m);
+        return NULL;
+    }
+    gpt_init(m);
+    return m;
+}

@@ -250,6 +250,70 @@ static void test_mha_layout(void **state) {
     nb_module_free(nob);
 }
 
+
+/* ------------------------------------------------------------ block and GPT */
+
+/* = TransformerEncoderLayer(norm_first=True, activation='gelu', batch_first=True, dropout=0) */
+static void test_block_matches_torch(void **state) {
+    (void)state;
+    nb_module *m = nb_transformer_block(8, 2, 16, 0);
+    assert_non_null(m);
+    load_params(m, "block");
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = input("block.x", true);
+    nb_tensor *causal = nb_zeros(NB_I64, NB_SHAPE(5, 5)); /* torch's src_mask: nonzero = may not attend */
+    for (int i = 0; i < 5; i++)
+        for (int j = i + 1; j < 5; j++) nb_i64(causal)[i * 5 + j] = 1;
+    nb_mha_opts o = {.attn_mask = causal, .key_padding_mask = input("block.key_padding_mask", false)};
+    nb_tensor *y = nb_transformer_block_forward(m, x, &o);
+    check("block y", y, fx("%s.y", "block"));
+    backward_r(y, "block");
+    check("block dx", x->grad, fx("%s.grad.x", "block"));
+    check_param_grads(m, "block");
+    /* is_causal gives the same as the explicit causal mask */
+    o = (nb_mha_opts){.is_causal = true, .key_padding_mask = o.key_padding_mask};
+    check("block y (is_causal)", nb_transformer_block_forward(m, x, &o), fx("%s.y", "block"));
+    nb_scope_end(&s);
+    nb_module_free(m);
+}
+
+/* The tied GPT: logits, loss and every gradient (the token embedding's is the
+ * sum of its two uses). */
+static void test_gpt_matches_torch(void **state) {
+    (void)state;
+    nb_module *m = nb_gpt(11, 6, 8, 2, 2, 0);
+    assert_non_null(m);
+    load_params(m, "gpt");
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *idx = input("gpt.idx", false), *tgt = input("gpt.targets", false);
+    nb_tensor *logits = nb_forward(m, idx);
+    check("gpt logits", logits, fx("%s.logits", "gpt"));
+    nb_tensor *loss = nb_cross_entropy(nb_reshape(logits, NB_SHAPE(12, 11)), nb_reshape(tgt, NB_SHAPE(12)),
+                                       NB_REDUCE_MEAN);
+    check("gpt loss", loss, fx("%s.loss", "gpt"));
+    assert_int_equal(nb_backward(loss), NB_OK);
+    check_param_grads(m, "gpt");
+    nb_scope_end(&s);
+    nb_module_free(m);
+}
+
+/* No separate output weight: the parameter list is torch's TinyGPT's. */
+static void test_gpt_layout(void **state) {
+    (void)state;
+    nb_module *m = nb_gpt(65, 64, 128, 4, 4, 0);
+    assert_non_null(m);
+    nb_named_tensor ps[128];
+    const int n = nb_module_parameters(m, ps, 128);
+    assert_int_equal(n, 2 + 4 * 12 + 2);
+    assert_string_equal(ps[0].name, "tok_emb.weight");
+    assert_string_equal(ps[1].name, "pos_emb.weight");
+    assert_string_equal(ps[2].name, "blocks.0.self_attn.in_proj_weight");
+    assert_string_equal(ps[n - 1].name, "ln_f.bias");
+    /* 12·d² + 13·d per block, embeddings, final norm */
+    assert_int_equal(nb_module_numel(m), 65 * 128 + 64 * 128 + 4 * (12 * 128 * 128 + 13 * 128) + 2 * 128);
+    nb_module_free(m);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void test_bad_input(void **state) {
@@ -289,6 +353,27 @@ static void test_bad_input(void **state) {
                NB_ERR_SHAPE, "MultiheadAttention", "key is (3,5,8)");
     nb_scope_end(&s);
     nb_module_free(m);
+
+    tu_err_reset();
+    assert_null(nb_transformer_block(10, 4, 16, 0));
+    assert_int_equal(tu_err.st, NB_ERR_ARG);
+    assert_non_null(strstr(tu_err.msg, "TransformerBlock"));
+    assert_non_null(strstr(tu_err.msg, "d_model 10"));
+    nb_error_clear();
+    tu_err_reset();
+    assert_null(nb_gpt(65, 64, 130, 4, 4, 0));
+    assert_non_null(strstr(tu_err.msg, "width 130 is not divisible by heads 4"));
+    nb_error_clear();
+
+    nb_module *g = nb_gpt(11, 6, 8, 1, 2, 0);
+    s = nb_scope_begin();
+    EXPECT_ERR(nb_forward(g, nb_zeros(NB_I64, NB_SHAPE(2, 7))), NB_ERR_SHAPE, "GPT", "context 7",
+               "position table (6 positions)", "idx is (2,7)");
+    EXPECT_ERR(nb_forward(g, nb_zeros(NB_F32, NB_SHAPE(2, 3))), NB_ERR_SHAPE, "GPT", "i64");
+    nb_module *blk = nb_module_child(g, "blocks.0");
+    EXPECT_ERR(nb_forward(blk, nb_zeros(NB_F32, NB_SHAPE(2, 3, 5))), NB_ERR_SHAPE, "TransformerBlock", "(2,3,5)");
+    nb_scope_end(&s);
+    nb_module_free(g);
 }
 
 int main(void) {
@@ -300,6 +385,9 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_mha_cross_float_mask, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_mha_sequence_first, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_mha_layout, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_block_matches_torch, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_gpt_matches_torch, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_gpt_layout, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -98,6 +98,34 @@ typedef struct nb_mha_opts {
 NB_API nb_tensor *nb_mha_forward(struct nb_module *m, nb_tensor *query, nb_tensor *key, nb_tensor *value,
                                  const nb_mha_opts *o);
 
+/* ================================================================ transformer */
+
+/* The pre-LN transformer block, = torch.nn.TransformerEncoderLayer(d_model,
+ * n_head, d_ff, dropout, activation='gelu', batch_first=True,
+ * norm_first=True) with its names ("self_attn.in_proj_weight", "linear1.weight",
+ * "linear2.weight", "norm1.weight", "norm2.bias", ...):
+ *     x = x + dropout(SelfAttention(LayerNorm1(x)))
+ *     x = x + dropout(Linear2(dropout(GELU(Linear1(LayerNorm2(x))))))
+ * x (B, L, d_model) -> same shape. LayerNorm eps 1e-5, GELU exact. */
+NB_API struct nb_module *nb_transformer_block(int64_t d_model, int64_t n_head, int64_t d_ff, double dropout);
+/* The block with masks: o's key_padding_mask, attn_mask and is_causal go to
+ * the self-attention (need_weights is ignored). */
+NB_API nb_tensor *nb_transformer_block_forward(struct nb_module *m, nb_tensor *x, const nb_mha_opts *o);
+
+/* A tiny GPT: idx (B, T) NB_I64 token indices, T <= context ->
+ * logits (B, T, vocab):
+ *     x = tok_emb(idx) + pos_emb(0..T−1)           (learned positions)
+ *     x = block_i(x, causal) for i < layers        (nb_transformer_block, d_ff = 4·width)
+ *     logits = ln_f(x) · tok_embᵀ                  (output layer tied to the token embedding)
+ * Names: "tok_emb.weight" (vocab, width), "pos_emb.weight" (context, width),
+ * "blocks.<i>.<block names>", "ln_f.weight", "ln_f.bias"; there is no separate
+ * output weight — the one token embedding gets both gradients, summed.
+ * Init (GPT-2): weights N(0, 0.02), biases 0, LayerNorms 1 and 0.
+ * nb_forward(m, idx); a T beyond the position table is NB_ERR_SHAPE naming
+ * the model, T and the table's length. */
+NB_API struct nb_module *nb_gpt(int64_t vocab, int64_t context, int64_t width, int64_t layers, int64_t heads,
+                                double dropout);
+
 #ifdef __cplusplus
 }
 #endif
