@@ -27,6 +27,7 @@
 #include "safetensors.h"
 #include "nn_functional.h"
 #include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
+#include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
 #include "ops_nn.h"
 #include "nn_transformer.h"
 
