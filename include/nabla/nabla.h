@@ -9,6 +9,7 @@
  * nn.h        modules, layers, losses, initializers
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
+ * nn_rnn.h    recurrent layers (RNN, LSTM, GRU), cells, their gate ops
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -20,6 +21,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "nn_rnn.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
