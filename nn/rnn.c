@@ -125,19 +125,23 @@ static const rnn_cfg *cfg_of(nb_module *m, bool cell, const char *fn) {
 /* ------------------------------------------------------------ one step */
 
 /* xp: x·W_ihᵀ + b_ih (B, G·H); h, c: the state (c LSTM only). Returns h'
- * and sets *c_new (LSTM). w = the (layer, direction)'s first parameter. */
+ * and sets *c_new (LSTM). w = the (layer, direction)'s first parameter.
+ * h_zero: h is all zeros (no h0 given, first step), so h·W_hhᵀ is skipped. */
 static nb_tensor *step(const rnn_cfg *cf, nb_module *m, int w, nb_tensor *xp, nb_tensor *h, nb_tensor *c,
-                       nb_tensor **c_new) {
-    nb_tensor *hh = nb_affine(h, nb_module_param(m, w + 1), cf->P == 4 ? nb_module_param(m, w + 3) : NULL);
+                       bool h_zero, nb_tensor **c_new) {
+    nb_tensor *bhh = cf->P == 4 ? nb_module_param(m, w + 3) : NULL;
+    nb_tensor *hh = h_zero ? NULL : nb_affine(h, nb_module_param(m, w + 1), bhh);
     switch (cf->mode) {
     case MODE_LSTM: {
-        nb_tensor *gates = nb_add(xp, hh);
+        nb_tensor *gates = hh ? nb_add(xp, hh) : bhh ? nb_add(xp, bhh) : xp;
         *c_new = nb_lstm_gate_c(gates, c);
         return nb_lstm_gate_h(gates, *c_new);
     }
-    case MODE_GRU: return nb_gru_gate_h(xp, hh, h);
+    case MODE_GRU:
+        if (!hh) hh = bhh ? nb_expand(bhh, xp->shape) : nb_zeros(xp->dtype, xp->shape);
+        return nb_gru_gate_h(xp, hh, h);
     default: {
-        nb_tensor *a = nb_add(xp, hh);
+        nb_tensor *a = hh ? nb_add(xp, hh) : bhh ? nb_add(xp, bhh) : xp;
         return cf->o.nonlinearity == NB_RNN_RELU ? nb_relu(a) : nb_tanh(a);
     }
     }
@@ -250,6 +254,9 @@ nb_tensor *nb_rnn_forward(nb_module *m, nb_tensor *x, nb_tensor *h0, nb_tensor *
             nb_tensor *xproj = nb_affine(in, nb_module_param(m, pw), cf->P == 4 ? nb_module_param(m, pw + 2) : NULL);
             nb_tensor *h = state_at(H0, k, B, H, dt);
             nb_tensor *c = cf->mode == MODE_LSTM ? state_at(C0, k, B, H, dt) : NULL;
+            /* Zero h0: the first step computed skips h·W_hhᵀ. Only when a later
+             * step uses W_hh, so that its gradient exists (zeros) as in PyTorch. */
+            bool h_zero = !H0 && tmax > 1;
             for (int64_t s = 0; s < T; s++) {
                 const int64_t t = d ? T - 1 - s : s;
                 if (t >= tmax) { /* padding for every sequence: zero output, state kept */
@@ -257,7 +264,8 @@ nb_tensor *nb_rnn_forward(nb_module *m, nb_tensor *x, nb_tensor *h0, nb_tensor *
                     continue;
                 }
                 nb_tensor *xp = nb_reshape(nb_slice(xproj, 0, t, t + 1, 1), NB_SHAPE(B, cf->G * H));
-                nb_tensor *cn_t = NULL, *hn_t = step(cf, m, pw, xp, h, c, &cn_t);
+                nb_tensor *cn_t = NULL, *hn_t = step(cf, m, pw, xp, h, c, h_zero, &cn_t);
+                h_zero = false;
                 if (mask) { /* PyTorch's packed sequences: past its end a sequence keeps its state */
                     outs[t] = nb_where(mask[t], hn_t, zero);
                     h = nb_where(mask[t], hn_t, h);
@@ -321,7 +329,8 @@ nb_tensor *nb_rnn_cell_forward(nb_module *m, nb_tensor *x, nb_tensor *h, nb_tens
     nb_tensor *h2 = h ? nb_reshape(h, NB_SHAPE(B, H)) : nb_zeros(x->dtype, NB_SHAPE(B, H));
     nb_tensor *c2 = cf->mode != MODE_LSTM ? NULL : c ? nb_reshape(c, NB_SHAPE(B, H)) : nb_zeros(x->dtype, NB_SHAPE(B, H));
     nb_tensor *xp = nb_affine(X, nb_module_param(m, 0), cf->P == 4 ? nb_module_param(m, 2) : NULL);
-    nb_tensor *cn = NULL, *hn = step(cf, m, 0, xp, h2, c2, &cn);
+    /* no skip here: W_hh gets its (zero) gradient from zero states, as in PyTorch */
+    nb_tensor *cn = NULL, *hn = step(cf, m, 0, xp, h2, c2, false, &cn);
     if (!hn) return NULL;
     if (c_out && cf->mode == MODE_LSTM) *c_out = nb_reshape(cn, ss);
     return nb_reshape(hn, ss);

@@ -315,6 +315,29 @@ static void test_cell_loop_matches_layer(void **state) {
     nb_module_free(cell);
 }
 
+/* With zero initial states the first step skips h·W_hhᵀ; W_hh still gets a
+ * (zero) gradient when nothing else uses it (T = 1, or lengths all 1), as
+ * in PyTorch, so an optimizer treats it the same. */
+static void test_zero_state_gradients(void **state) {
+    (void)state;
+    nb_seed(21);
+    nb_module *m = nb_gru(3, 4, 1, NULL);
+    nb_scope *s = nb_scope_begin();
+    const int64_t ones[2] = {1, 1};
+    for (int v = 0; v < 2; v++) {
+        nb_module_zero_grad(m);
+        nb_tensor *x = nb_rand(NB_F32, v ? NB_SHAPE(3, 2, 3) : NB_SHAPE(1, 2, 3), -1, 1);
+        nb_tensor *y = nb_rnn_forward(m, x, NULL, NULL, v ? ones : NULL, NULL, NULL);
+        assert_int_equal(nb_backward(nb_sum_all(y)), NB_OK);
+        nb_tensor *g = nb_module_get(m, "weight_hh_l0")->grad;
+        assert_non_null(g);
+        for (int64_t i = 0; i < g->numel; i++) assert_true(nb_get(g, i) == 0);
+        assert_true(fabs(nb_get(nb_module_get(m, "bias_hh_l0")->grad, 0)) > 0);
+    }
+    nb_scope_end(&s);
+    nb_module_free(m);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void test_bad_input(void **state) {
@@ -429,6 +452,7 @@ int main(void) {
         cmocka_unit_test(test_init_and_names),
         cmocka_unit_test(test_dropout_train_only),
         cmocka_unit_test(test_cell_loop_matches_layer),
+        cmocka_unit_test(test_zero_state_gradients),
         cmocka_unit_test(test_bad_input),
         cmocka_unit_test(test_memory_flat),
     };
