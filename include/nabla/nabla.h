@@ -13,6 +13,7 @@
  * ops_seq.h   sequence ops: narrow, select, chunk, split, unbind, flip, cumsum, masked_fill
  * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
  * nn_transformer.h  LayerNorm, RMSNorm, GELU, SiLU layers, sinusoidal positions, weight tying
+ * nn_rnn.h    recurrent layers (RNN, LSTM, GRU), cells, their gate ops
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -30,6 +31,7 @@
 #include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
 #include "ops_nn.h"
 #include "nn_transformer.h"
+#include "nn_rnn.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
