@@ -449,6 +449,7 @@ nb_gradcheck_report nb_gradgradcheck(nb_fn fn, nb_tensor *const *in, int nin, vo
     nb_tensor *y = fn(in, nin, ctx);
     nb_shape ys = y ? y->shape : NB_SCALAR;
     bool y_ok = y && y->requires_grad;
+    const char *op = y && y->node ? y->node->op->name : "fn"; /* ops are static: the name outlives the scope */
     nb_scope_end(&s);
     if (!y_ok) {
         snprintf(r.message, sizeof r.message, "gradgradcheck: fn failed or its output does not require grad\n");
@@ -470,6 +471,15 @@ nb_gradcheck_report nb_gradgradcheck(nb_fn fn, nb_tensor *const *in, int nin, vo
     ggc_ctx c = {fn, ctx, nin};
     r = nb_gradcheck(ggc_fn, all, nin + 1, &c, &o);
     nb_tensor_free(v);
+    r.op = op;
+    /* name the op under test, not the concat that joins its gradients */
+    char head[1024];
+    snprintf(head, sizeof head, "gradgradcheck of %s (inputs 0..%d, then the upstream gradient v):\n", op, nin - 1);
+    size_t hl = strlen(head);
+    if (hl + strlen(r.message) < sizeof r.message) {
+        memmove(r.message + hl, r.message, strlen(r.message) + 1);
+        memcpy(r.message, head, hl);
+    }
     return r;
 }
 
