@@ -154,6 +154,12 @@ bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_
 
 /* ------------------------------------------------------------ backward */
 
+/* grad.c: the graph-already-used error (nb_grad without retain_graph) */
+nb_status nb__check_released(const nb_node *n, const char *who, const nb_tensor *root);
+/* for grad.c's walk */
+bool nb__check_versions(nb_node *n);
+bool nb__check_versions(nb_node *n) { return check_versions(n); }
+
 static nb_status fail_root(nb_status st, const char *fmt, const nb_tensor *root) {
     char d[NB_DESCRIBE_LEN];
     nb_fail(st, "backward", fmt, nb_describe(root, "root", d, sizeof d));
@@ -199,6 +205,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         nb_node *n = g_nodes[k];
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
+        if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
         if (!check_versions(n)) return NB_ERR_VERSION;
         /* the trace prints what this node passed to each input: its grad after
          * minus before (a copy per input; tracing only, so malloc is fine) */

@@ -22,6 +22,7 @@
 #include "op.h"
 #include "ops.h"
 #include "autograd.h"
+#include "grad.h"      /* nb_grad: higher-order gradients (create_graph), gradgradcheck */
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
