@@ -9,6 +9,7 @@
  * nn.h        modules, layers, losses, initializers
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
+ * dist.h      data-parallel training over MPI (a world of one without it)
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -20,6 +21,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "dist.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
