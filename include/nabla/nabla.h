@@ -21,6 +21,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "nn_functional.h"
 #include "dist.h"
 
 #define NABLA_VERSION_MAJOR 0
