@@ -14,6 +14,7 @@
  * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
  * nn_transformer.h  LayerNorm, RMSNorm, GELU, SiLU layers, sinusoidal positions, weight tying
  * nn_rnn.h    recurrent layers (RNN, LSTM, GRU), cells, their gate ops
+ * dist.h      data-parallel training over MPI (a world of one without it)
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -33,6 +34,7 @@
 #include "ops_nn.h"
 #include "nn_transformer.h"
 #include "nn_rnn.h"
+#include "dist.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1
