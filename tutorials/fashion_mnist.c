@@ -196,9 +196,10 @@ static double run(const char *name, nb_module *(*make)(void), const config *cfg,
         }
         nb_module_free(fresh);
     }
-    /* The same weights for PyTorch: safetensors with state_dict names. */
+    /* The same weights for PyTorch: safetensors with state_dict names (rank 0 writes). */
     path_of(path, sizeof path, cfg, name, ".safetensors");
-    if (nb_safetensors_save(net, path, err, sizeof err) != NB_OK) fprintf(stderr, "%s\n", err);
+    if (nb_dist_rank() != 0) {
+    } else if (nb_safetensors_save(net, path, err, sizeof err) != NB_OK) fprintf(stderr, "%s\n", err);
     else printf("weights for PyTorch: %s (torch.nn.Sequential's state_dict names)\n", path);
 
     nb_curves_free(curves);
