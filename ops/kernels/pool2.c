@@ -1,7 +1,7 @@
 /* ops/kernels/pool2.c — 2×2 stride-2 max pooling (pool2_tmpl.h for f32 and
  * f64), and its AVX-512 f32 row. */
 #include "pool2.h"
-#include "vmath.h"
+#include "cpu.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -24,9 +24,9 @@ static pool2_row_fn_f64 pool2_row_fast_f64(void);
  * selects (maxps(a, b) is a > b ? a : b, as the scalar rule) and the same
  * winner rule by compare masks: the scalar row's bits, 5x faster on the
  * CNN's first pool (the baseline build is SSE2, and the compiler's stride-2
- * code stayed scalar). Chosen when the vector-math ISA is AVX-512
- * (NB_VMATH_ISA / nb_vmath_set_isa cap both). A masked-store backward row
- * was 1.8x slower than the scalar scatter here and is not used. */
+ * code stayed scalar). Chosen when nb_isa() is AVX-512 (kernels/cpu.h).
+ * A masked-store backward row was 1.8x slower than the scalar scatter
+ * here and is not used. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define P2_TARGET __attribute__((target("avx512f")))
@@ -54,7 +54,7 @@ P2_TARGET static int pool2_row_f32_avx512(const float *restrict r0, const float 
     }
     return nan != 0;
 }
-static bool pool2_avx512(void) { return strcmp(nb_vmath_isa(), "avx512") == 0; }
+static bool pool2_avx512(void) { return nb_isa() == ISA_AVX512; }
 static pool2_row_fn_f32 pool2_row_fast_f32(void) { return pool2_avx512() ? pool2_row_f32_avx512 : pool2_row_f32; }
 #else
 static pool2_row_fn_f32 pool2_row_fast_f32(void) { return pool2_row_f32; }

@@ -49,27 +49,10 @@ REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
 NB_VMATH_FUNCS(ISA_DECL)
 #endif
 
-static int g_isa = -1;
-
-static int isa(void) {
-    if (g_isa < 0) g_isa = nb_isa_resolve("NB_VMATH_ISA");
-    return g_isa;
-}
-
-int nb_vmath_set_isa(const char *name) {
-    int want = nb_isa_cap(name);
-    if (want < 0) return 0;
-    g_isa = want;
-    return 1;
-}
-
-const char *nb_vmath_isa(void) {
-    return nb_isa_name(isa());
-}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ISA_SWITCH(f, S, y, x, n)                                 \
-    switch (isa()) {                                              \
+    switch (nb_isa()) {                                           \
     case ISA_AVX512: nb_v##f##_##S##_avx512(y, x, n); return;     \
     case ISA_AVX2: nb_v##f##_##S##_avx2(y, x, n); return;         \
     default: break;                                               \
@@ -129,7 +112,7 @@ NB_VMATH_FUNCS(DISPATCH)
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
 #define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
-    switch (isa()) {                                                                   \
+    switch (nb_isa()) {                                                                \
     case ISA_AVX512: nb_v##NAME##_##S##_avx512 ARGS; return;                           \
     case ISA_AVX2: nb_v##NAME##_##S##_avx2 ARGS; return;                               \
     default: break;                                                                    \
