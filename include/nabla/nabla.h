@@ -21,6 +21,7 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "nn_functional.h"
 #include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
 
 #define NABLA_VERSION_MAJOR 0
