@@ -77,10 +77,10 @@ static void piece_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op narrow_op = {"narrow", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false};
-static const nb_op narrow_view_op = {"narrow", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true};
-static const nb_op select_op = {"select", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false};
-static const nb_op select_view_op = {"select", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true};
+static const nb_op narrow_op = {"narrow", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, NULL};
+static const nb_op narrow_view_op = {"narrow", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, NULL};
+static const nb_op select_op = {"select", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, NULL};
+static const nb_op select_view_op = {"select", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, NULL};
 
 /* The piece of x along axis a (already checked): a view when it is one block. */
 static nb_tensor *piece(nb_tensor *x, int a, int64_t start, int64_t len, bool drop_axis) {
@@ -314,7 +314,7 @@ static void flip_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op flip_op = {"flip", flip_fwd, flip_bwd, NB_SAVES_NOTHING, false};
+static const nb_op flip_op = {"flip", flip_fwd, flip_bwd, NB_SAVES_NOTHING, false, NULL};
 
 nb_tensor *nb_flip(nb_tensor *x, const int *axes, int n) {
     if (!x) return NULL;
@@ -395,7 +395,7 @@ static void cumsum_bwd(nb_node *n, const nb_tensor *g) {
     else WITH_ACC(double, inner, { CUMSUM_LOOP(double, double, nb_f64(g), nb_f64(gxt), +=, true) });
 }
 
-static const nb_op cumsum_op = {"cumsum", cumsum_fwd, cumsum_bwd, NB_SAVES_NOTHING, false};
+static const nb_op cumsum_op = {"cumsum", cumsum_fwd, cumsum_bwd, NB_SAVES_NOTHING, false, NULL};
 
 nb_tensor *nb_cumsum(nb_tensor *x, int axis) {
     if (!x) return NULL;
@@ -464,7 +464,7 @@ static void fill_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* Backward reads only the mask. */
-static const nb_op masked_fill_op = {"masked_fill", fill_fwd, fill_bwd, NB_SAVES_IN(1), false};
+static const nb_op masked_fill_op = {"masked_fill", fill_fwd, fill_bwd, NB_SAVES_IN(1), false, NULL};
 
 nb_tensor *nb_masked_fill(nb_tensor *x, nb_tensor *mask, double value) {
     if (!x || !mask) return NULL;

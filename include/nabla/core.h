@@ -170,16 +170,18 @@ NB_API nb_scope *nb_scope_begin(void);
 NB_API void nb_scope_end(nb_scope **s);
 NB_API nb_scope *nb_scope_current(void);
 
+/* heap_* and arena_reserved count the whole process (all threads);
+ * arena_used and arena_peak count the calling thread's scopes. */
 typedef struct nb_mem_stats {
     size_t heap_live;      /* bytes nabla holds on the heap now (incl. arena blocks) */
     size_t heap_peak;      /* high-water mark of heap_live                     */
     size_t arena_reserved; /* bytes in arena blocks, in use or pooled           */
-    size_t arena_used;     /* bytes handed out by open scopes now               */
-    size_t arena_peak;     /* high-water mark of arena_used                     */
+    size_t arena_used;     /* bytes handed out by this thread's open scopes now */
+    size_t arena_peak;     /* high-water mark of arena_used (this thread)       */
     size_t heap_allocs;    /* number of heap allocations made so far            */
 } nb_mem_stats;
 NB_API nb_mem_stats nb_mem_stats_get(void);
-/* Frees pooled arena blocks (nothing that is in use). */
+/* Frees the calling thread's pooled arena blocks (nothing that is in use). */
 NB_API void nb_mem_trim(void);
 
 /* -------------------------------------------------------------- grad mode */
