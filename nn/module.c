@@ -13,7 +13,7 @@
 
 /* Bumped by every change of a module tree's structure: flat listings
  * (names) are rebuilt when it moved. */
-static uint64_t g_struct_gen = 1;
+static _Atomic uint64_t g_struct_gen = 1; /* any thread's change bumps it */
 
 nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) { return nb__tensor_new(dt, s, NULL, true); }
 nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t) { return nb__tensor_new(t->dtype, t->shape, NULL, true); }
@@ -125,7 +125,7 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
     child->parent = parent;
     child->training = parent->training ? child->training : false;
     set_path(child, parent->path, name);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
     return child;
 }
 
@@ -159,7 +159,7 @@ static nb_tensor *add_entry(nb_module *m, const char *op, const char *name, nb_t
     e[(*n)++].t = t;
     if (!t->name[0]) nb_set_name(t, name);
     if (param) nb_set_requires_grad(t, true);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
     return t;
 }
 
@@ -203,7 +203,7 @@ void nb_module_free(nb_module *m) {
     flat_free(&m->flat_all);
     free(m->data);
     free(m);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
 }
 
 void nb_module_train(nb_module *m, bool on) {
@@ -259,7 +259,8 @@ static void fill_v(void *ctx, const char *prefix, nb__mod_entry *e) {
 static nb__mod_flat *flat_get(nb_module *m, bool buffers) {
     nb__mod_flat *f = buffers ? &m->flat_all : &m->flat_params;
     flat_ctx c = {0};
-    if (f->gen != g_struct_gen) {
+    const uint64_t gen = atomic_load_explicit(&g_struct_gen, memory_order_relaxed);
+    if (f->gen != gen) {
         flat_free(f);
         walk(m, "", buffers, count_v, &c);
         f->items = calloc((size_t)c.n + 1, sizeof *f->items);
@@ -272,7 +273,7 @@ static nb__mod_flat *flat_get(nb_module *m, bool buffers) {
         f->n = c.n;
         c = (flat_ctx){.f = f, .w = f->names};
         walk(m, "", buffers, fill_v, &c);
-        f->gen = g_struct_gen;
+        f->gen = gen;
     } else { /* same names; tensors may have been swapped or cast */
         c = (flat_ctx){.f = f};
         walk(m, "", buffers, fill_v, &c);

@@ -274,8 +274,8 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
 }
 
 /* Backward reads x, the weight and the saved statistics; not the bias, not y. */
-static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
-static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
+static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
 
 /* Checks x float of rank >= k >= 1, the weight and bias (if any) of x's
  * dtype and of shape x.shape[-k:]; applies the op. */
@@ -429,9 +429,9 @@ static void act_bwd(nb_node *n, const nb_tensor *g) {
     act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, n->out->numel);
 }
 
-static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false};
-static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false};
-static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false};
+static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
 
 static nb_tensor *act_apply(const nb_op *op, act_kind kind, nb_tensor *x) {
     static const char *const names[1] = {"x"};
