@@ -9,7 +9,10 @@
  * nn.h        modules, layers, losses, initializers
  * optim.h     optimizers, schedules, clipping, early stopping
  * io.h        datasets, loaders, checkpoints, progress and curves
+ * safetensors.h  weights exchanged with PyTorch (safetensors files)
+ * ops_seq.h   sequence ops: narrow, select, chunk, split, unbind, flip, cumsum, masked_fill
  * ops_nn.h    layer_norm, rms_norm, gelu, gelu_tanh, silu
+ * nn_transformer.h  LayerNorm, RMSNorm, GELU, SiLU layers, sinusoidal positions, weight tying
  */
 #ifndef NABLA_H
 #define NABLA_H
@@ -21,8 +24,12 @@
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
+#include "safetensors.h"
+#include "nn_functional.h"
+#include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
 #include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
 #include "ops_nn.h"
+#include "nn_transformer.h"
 
 #define NABLA_VERSION_MAJOR 0
 #define NABLA_VERSION_MINOR 1

@@ -1,6 +1,11 @@
 /* ops/kernels/vmath.h — elementwise math over arrays, on SLEEF (internal).
  *
- *   nb_v<f>_<t>(y, x, n):  y[i] = f(x[i]) for i < n   (y may equal x)
+ *   nb_v<f>_mt_<t>(nt, y, x, n):  y[i] = f(x[i]) for i < n   (y may equal x)
+ *
+ * on at most nt threads (taken when the call is long enough, kernels/par.h:
+ * each thread a contiguous share, so the bits do not depend on nt). The
+ * names without _mt (nb_v<f>_<t>(y, x, n)) are the same with nabla's thread
+ * count, for ops: defined at op level in ops/threads.c.
  *
  * f: exp, log, tanh, sigmoid, log1p, expm1, erf, erfc, softplus (log(1 + e^x)) and
  * softplus_negabs (softplus(−|x|) = log1p(e^−|x|), the bounded part of
@@ -38,6 +43,8 @@
 #define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs) X(erf) X(erfc)
 
 #define NB_VMATH_DECL(f)                                                       \
+    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n);        \
+    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n);      \
     void nb_v##f##_f32(float *y, const float *x, int64_t n);                   \
     void nb_v##f##_f64(double *y, const double *x, int64_t n);                 \
     void nb_v##f##_ref_f32(float *y, const float *x, int64_t n);               \
@@ -58,6 +65,11 @@ NB_VMATH_FUNCS(NB_VMATH_DECL)
  * gx[i] += x[i] > 0 ? g[i] : g[i]·(alpha·e[i]). (Not g·(y + alpha): in f32
  * y + alpha cancels for x << 0, ~1e-3 relative error at x = -10; PyTorch
  * also uses exp(x).) */
+void nb_velu_mt_f32(int nt, float *y, const float *x, float alpha, int64_t n);
+void nb_velu_mt_f64(int nt, double *y, const double *x, double alpha, int64_t n);
+void nb_velu_bwd_mt_f32(int nt, float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
+void nb_velu_bwd_mt_f64(int nt, double *gx, const double *g, const double *x, const double *e, double alpha,
+                        int64_t n);
 void nb_velu_f32(float *y, const float *x, float alpha, int64_t n);
 void nb_velu_f64(double *y, const double *x, double alpha, int64_t n);
 void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
@@ -67,6 +79,14 @@ void nb_velu_bwd_f64(double *gx, const double *g, const double *x, const double 
  *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
  *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]
  * (mul then add, no FMA, so every ISA gives the scalar loop's bits). */
+void nb_vrelu_mt_f32(int nt, float *y, const float *x, int64_t n);
+void nb_vrelu_mt_f64(int nt, double *y, const double *x, int64_t n);
+void nb_vaxpy_mt_f32(int nt, float *y, float a, const float *x, int64_t n);
+void nb_vaxpy_mt_f64(int nt, double *y, double a, const double *x, int64_t n);
+void nb_vscale_mt_f32(int nt, float *y, float a, int64_t n);
+void nb_vscale_mt_f64(int nt, double *y, double a, int64_t n);
+void nb_vadd_mt_f32(int nt, float *y, const float *x, int64_t n);
+void nb_vadd_mt_f64(int nt, double *y, const double *x, int64_t n);
 void nb_vrelu_f32(float *y, const float *x, int64_t n);
 void nb_vrelu_f64(double *y, const double *x, int64_t n);
 void nb_vaxpy_f32(float *y, float a, const float *x, int64_t n);
