@@ -3,8 +3,7 @@
  * Per layer and direction the input projection of all T steps is ONE GEMM
  * (nb_affine over (T, B, in)); each step is then a slice of it, one GEMM
  * h·W_hhᵀ + b_hh, and the gate op(s) of ops/rnn_cell.c: 4 nodes per LSTM
- * step (slice, affine, add, gate_c) + gate_h, 3 per GRU step, 4 per RNN
- * step. Variable lengths mask the state update with nb_where, so the tape
+ * step (slice, affine, gate_c, gate_h), 3 per GRU step, 4 per RNN step. Variable lengths mask the state update with nb_where, so the tape
  * holds exactly PyTorch's packed-sequence computation. */
 #include "nn_internal.h"
 
@@ -132,11 +131,10 @@ static nb_tensor *step(const rnn_cfg *cf, nb_module *m, int w, nb_tensor *xp, nb
     nb_tensor *bhh = cf->P == 4 ? nb_module_param(m, w + 3) : NULL;
     nb_tensor *hh = h_zero ? NULL : nb_affine(h, nb_module_param(m, w + 1), bhh);
     switch (cf->mode) {
-    case MODE_LSTM: {
-        nb_tensor *gates = hh ? nb_add(xp, hh) : bhh ? nb_add(xp, bhh) : xp;
-        *c_new = nb_lstm_gate_c(gates, c);
-        return nb_lstm_gate_h(gates, *c_new);
-    }
+    case MODE_LSTM:
+        if (!hh) hh = bhh ? nb_expand(bhh, xp->shape) : nb_zeros(xp->dtype, xp->shape);
+        *c_new = nb_lstm_gate_c(xp, hh, c);
+        return nb_lstm_gate_h(xp, hh, *c_new);
     case MODE_GRU:
         if (!hh) hh = bhh ? nb_expand(bhh, xp->shape) : nb_zeros(xp->dtype, xp->shape);
         return nb_gru_gate_h(xp, hh, h);
