@@ -46,7 +46,9 @@ enum { B = 16, T = 32, EMB = 32, HID = 128, WINDOW = 8, MAXV = 96 };
  * below LOSS_BOUND, well under the unigram entropy (the best a model that
  * ignores context can do: 3.47 nats on these docs when written; the uniform
  * guess is ln V ≈ 4.5). When written it was 2.38 (the docs change as the
- * project grows, hence the margin); --full reaches about 1.9. */
+ * project grows, hence the margin). --full (all 79 K characters, 20 epochs)
+ * reaches 2.03 by epoch 8 and then overfits: the training loss goes on
+ * down to 1.28 while the validation loss climbs back to 2.12. */
 #define LOSS_BOUND 2.7
 
 typedef struct {
