@@ -79,7 +79,7 @@ static void lstm_c_bwd(nb_node *n, const nb_tensor *gout) {
 }
 
 /* backward reads c_prev and the saved activations */
-static const nb_op lstm_c_op = {"lstm_gate_c", lstm_c_fwd, lstm_c_bwd, NB_SAVES_IN(2), false};
+static const nb_op lstm_c_op = {"lstm_gate_c", lstm_c_fwd, lstm_c_bwd, NB_SAVES_IN(2), false, NULL};
 
 nb_tensor *nb_lstm_gate_c(nb_tensor *gx, nb_tensor *gh, nb_tensor *c_prev) {
     nb_tensor *in[3] = {gx, gh, c_prev};
@@ -133,7 +133,7 @@ static void lstm_h_bwd(nb_node *n, const nb_tensor *gout) {
 }
 
 /* backward reads only the saved activations */
-static const nb_op lstm_h_op = {"lstm_gate_h", lstm_h_fwd, lstm_h_bwd, NB_SAVES_NOTHING, false};
+static const nb_op lstm_h_op = {"lstm_gate_h", lstm_h_fwd, lstm_h_bwd, NB_SAVES_NOTHING, false, NULL};
 
 nb_tensor *nb_lstm_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *c) {
     nb_tensor *in[3] = {gx, gh, c};
@@ -203,7 +203,7 @@ static void gru_bwd(nb_node *n, const nb_tensor *gout) {
 }
 
 /* backward reads gh (for gh_n), h_prev and the saved activations */
-static const nb_op gru_op = {"gru_gate_h", gru_fwd, gru_bwd, NB_SAVES_IN(1) | NB_SAVES_IN(2), false};
+static const nb_op gru_op = {"gru_gate_h", gru_fwd, gru_bwd, NB_SAVES_IN(1) | NB_SAVES_IN(2), false, NULL};
 
 nb_tensor *nb_gru_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *h_prev) {
     nb_tensor *in[3] = {gx, gh, h_prev};
