@@ -12,6 +12,7 @@
  * Gate layout is PyTorch's: an LSTM's (B, 4H) pre-activations are the blocks
  * i, f, g, o of H columns each; a GRU's (B, 3H) are r, z, n. */
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 #include "kernels/vmath.h"
 
 static char *desc(const nb_tensor *t, const char *name, char *buf) { return nb_describe(t, name, buf, NB_DESCRIBE_LEN); }
@@ -28,6 +29,21 @@ static int64_t check_gates(const char *op, nb_tensor *const *in, int k, const ch
         return -1;
     }
     return s->shape.d[1];
+}
+
+
+/* ------------------------------------------------------------ differentiable backwards */
+/* The same formulas with nb_* ops (nb_op.backward_graph, second order):
+ * gate j of (B, k·H) pre-activations is nb_slice(pre, 1, j·H, (j+1)·H). */
+
+static nb_tensor *blk(nb_tensor *pre, int j, int64_t H) { return nb_slice(pre, 1, j * H, (j + 1) * H, 1); }
+static nb_tensor *one_minus(nb_tensor *x) { return nb_add_scalar(nb_neg(x), 1.0); }
+/* σ'(a) = σ(1 − σ), tanh'(a) = 1 − tanh² */
+static nb_tensor *dsig(nb_tensor *s) { return nb_mul(s, one_minus(s)); }
+static nb_tensor *dtanh(nb_tensor *t) { return one_minus(nb_mul(t, t)); }
+static nb_tensor *cat4(nb_tensor *a, nb_tensor *b, nb_tensor *c, nb_tensor *d) {
+    nb_tensor *ts[4] = {a, b, c, d};
+    return nb_concat(ts, d ? 4 : 3, 1);
 }
 
 /* ------------------------------------------------------------ lstm_gate_c */
@@ -78,8 +94,23 @@ static void lstm_c_bwd(nb_node *n, const nb_tensor *gout) {
     });
 }
 
-/* backward reads c_prev and the saved activations */
-static const nb_op lstm_c_op = {"lstm_gate_c", lstm_c_fwd, lstm_c_bwd, NB_SAVES_IN(2), false, NULL};
+GG_FN(lstm_c) {
+    nb_tensor *c0 = n->in[2], *pre = nb_add(n->in[0], n->in[1]);
+    const int64_t H = c0->shape.d[1];
+    nb_tensor *si = nb_sigmoid(blk(pre, 0, H)), *sf = nb_sigmoid(blk(pre, 1, H)), *tg = nb_tanh(blk(pre, 2, H));
+    if (GG_NEED(0) || GG_NEED(1)) {
+        nb_tensor *di = nb_mul(nb_mul(g, tg), dsig(si)), *df = nb_mul(nb_mul(g, c0), dsig(sf));
+        nb_tensor *dg = nb_mul(nb_mul(g, si), dtanh(tg));
+        nb_tensor *dpre = cat4(di, df, dg, nb_zeros(c0->dtype, c0->shape));
+        if (GG_NEED(0)) gin[0] = dpre;
+        if (GG_NEED(1)) gin[1] = dpre;
+    }
+    if (GG_NEED(2)) gin[2] = nb_mul(g, sf);
+}
+
+/* backward reads c_prev and the saved activations, backward_graph every input */
+#define SAVES_IN3 (NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2))
+static const nb_op lstm_c_op = {"lstm_gate_c", lstm_c_fwd, lstm_c_bwd, SAVES_IN3, false, lstm_c_bwg};
 
 nb_tensor *nb_lstm_gate_c(nb_tensor *gx, nb_tensor *gh, nb_tensor *c_prev) {
     nb_tensor *in[3] = {gx, gh, c_prev};
@@ -132,8 +163,21 @@ static void lstm_h_bwd(nb_node *n, const nb_tensor *gout) {
     });
 }
 
-/* backward reads only the saved activations */
-static const nb_op lstm_h_op = {"lstm_gate_h", lstm_h_fwd, lstm_h_bwd, NB_SAVES_NOTHING, false, NULL};
+GG_FN(lstm_h) {
+    nb_tensor *c = n->in[2];
+    const int64_t H = c->shape.d[1];
+    nb_tensor *so = nb_sigmoid(nb_slice(nb_add(n->in[0], n->in[1]), 1, 3 * H, 4 * H, 1)), *tc = nb_tanh(c);
+    if (GG_NEED(0) || GG_NEED(1)) {
+        nb_tensor *dpre[2] = {nb_zeros(c->dtype, NB_SHAPE(c->shape.d[0], 3 * H)), nb_mul(nb_mul(g, tc), dsig(so))};
+        nb_tensor *d = nb_concat(dpre, 2, 1);
+        if (GG_NEED(0)) gin[0] = d;
+        if (GG_NEED(1)) gin[1] = d;
+    }
+    if (GG_NEED(2)) gin[2] = nb_mul(nb_mul(g, so), dtanh(tc));
+}
+
+/* backward reads only the saved activations, backward_graph every input */
+static const nb_op lstm_h_op = {"lstm_gate_h", lstm_h_fwd, lstm_h_bwd, SAVES_IN3, false, lstm_h_bwg};
 
 nb_tensor *nb_lstm_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *c) {
     nb_tensor *in[3] = {gx, gh, c};
@@ -202,8 +246,23 @@ static void gru_bwd(nb_node *n, const nb_tensor *gout) {
     });
 }
 
-/* backward reads gh (for gh_n), h_prev and the saved activations */
-static const nb_op gru_op = {"gru_gate_h", gru_fwd, gru_bwd, NB_SAVES_IN(1) | NB_SAVES_IN(2), false, NULL};
+GG_FN(gru) {
+    nb_tensor *gx = n->in[0], *gh = n->in[1], *h0 = n->in[2];
+    const int64_t H = h0->shape.d[1];
+    nb_tensor *r = nb_sigmoid(nb_add(blk(gx, 0, H), blk(gh, 0, H)));
+    nb_tensor *z = nb_sigmoid(nb_add(blk(gx, 1, H), blk(gh, 1, H)));
+    nb_tensor *hn = blk(gh, 2, H), *nn = nb_tanh(nb_add(blk(gx, 2, H), nb_mul(r, hn)));
+    nb_tensor *dan = nb_mul(nb_mul(g, one_minus(z)), dtanh(nn));      /* d(gx_n + r·gh_n) */
+    nb_tensor *dar = nb_mul(nb_mul(dan, hn), dsig(r));                 /* d(gx_r + gh_r)  */
+    nb_tensor *daz = nb_mul(nb_mul(g, nb_sub(h0, nn)), dsig(z));       /* d(gx_z + gh_z)  */
+    if (GG_NEED(0)) gin[0] = cat4(dar, daz, dan, NULL);
+    if (GG_NEED(1)) gin[1] = cat4(dar, daz, nb_mul(dan, r), NULL);
+    if (GG_NEED(2)) gin[2] = nb_mul(g, z);
+}
+
+/* backward reads gh (for gh_n), h_prev and the saved activations,
+ * backward_graph every input */
+static const nb_op gru_op = {"gru_gate_h", gru_fwd, gru_bwd, SAVES_IN3, false, gru_bwg};
 
 nb_tensor *nb_gru_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *h_prev) {
     nb_tensor *in[3] = {gx, gh, h_prev};
