@@ -34,7 +34,8 @@
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
-static bool g_mpi_on;  /* MPI initialised by us and not finalised */
+static bool g_mpi_on;  /* MPI in use by nabla and not finalised */
+static bool g_own_mpi; /* nabla called MPI_Init (and so MPI_Finalize) */
 static double g_timeout = -1;
 
 bool nb_dist_available(void) { return NB_HAVE_MPI; }
@@ -153,6 +154,7 @@ nb_status nb_dist_init(int *argc, char ***argv) {
             nb_fail(NB_ERR_IO, "dist_init", "MPI_Init_thread failed");
             return NB_ERR_IO;
         }
+        g_own_mpi = true;
     }
     g_mpi_on = true;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
@@ -174,7 +176,8 @@ void nb_dist_finalize(void) {
     MPI_Comm_free(&g_comm);
     int fin = 0;
     MPI_Finalized(&fin);
-    if (!fin) MPI_Finalize();
+    if (!fin && g_own_mpi) MPI_Finalize(); /* a program that started MPI itself ends it */
+    g_own_mpi = false;
     g_mpi_on = false;
     g_rank = 0, g_size = g_local = 1;
 }
@@ -390,6 +393,8 @@ typedef struct bucket {
 #endif
 } bucket;
 
+static _Thread_local nb_ddp *g_watching; /* the wrapper whose hook is installed */
+
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
     int np;
@@ -530,6 +535,7 @@ static nb_ddp *ddp_new(nb_tensor *const *params, int np, nb_tensor *const *bufs,
             }
         }
         if (nb_backward_watch_leaves(d->params, d->np, ddp_hook, d) != NB_OK) goto fail;
+        g_watching = d;
     }
 #endif
     return d;
@@ -582,7 +588,10 @@ nb_ddp *nb_ddp_new(struct nb_module *m, const nb_ddp_opts *opts) {
 void nb_ddp_free(nb_ddp *d) {
     if (!d) return;
 #if NB_HAVE_MPI
-    if (g_size > 1) nb_backward_watch_leaves(NULL, 0, NULL, NULL);
+    if (g_watching == d) { /* a newer wrapper's hook stays */
+        nb_backward_watch_leaves(NULL, 0, NULL, NULL);
+        g_watching = NULL;
+    }
     for (int k = 0; k < d->nb; k++)
         if (d->b && d->b[k].started && d->b[k].req != MPI_REQUEST_NULL) wait_req(&d->b[k].req, "ddp_free");
 #endif
