@@ -26,6 +26,15 @@ o21b=$(NB_NUM_THREADS=1 mpirun -np 2 $B "$epochs" 0.3); t21b=$(key time_s <<<"$o
 printf '%s\n' "$o11" "$o12" "$o21" "$o21b" | grep -v '^time_s' | sed 's/^/  /'
 printf 'epoch: 1 process x 1 thread %.3f s | 1 process x 2 threads %.3f s | 2 ranks x 1 thread %.3f s (1 bucket), %.3f s (0.3 MB buckets)\n' \
   "$t11" "$t12" "$t21" "$t21b"
+# the PyTorch twin (DistributedDataParallel, gloo over loopback), 1 epoch each
+py=/usr/bin/python3
+if $py -c 'import torch.distributed as d; assert d.is_gloo_available()' 2>/dev/null; then
+  p1=$(OMP_NUM_THREADS=1 $py bench/bench_dist.py 1 1 | key time_s)
+  p2=$(OMP_NUM_THREADS=1 $py bench/bench_dist.py 2 1 | key time_s)
+  awk -v n1="$t11" -v n2="$t21" -v p1="$p1" -v p2="$p2" 'BEGIN {
+    printf "torch: 1 process x 1 thread %.3f s | 2 ranks DDP x 1 thread %.3f s | nabla/torch = %.3f (1 process), %.3f (2 ranks)\n",
+      p1, p2, n1 / p1, n2 / p2 }'
+fi
 
 # The model: per step, compute c(n) = c1 * 64/n rows scaled (strong scaling,
 # global batch 64) or c1 (weak: 64 rows per rank), and a ring allreduce of S
