@@ -500,6 +500,14 @@ static int run_train(const char *dir) {
     /* everything below runs twice: nabla's heap must be where the first run
      * left it (LeakSanitizer cannot watch MPI runs: Open MPI's plugins leak) */
     size_t live[2];
+    /* ranks x threads never oversubscribe the cores (when the launcher left
+     * the choice to nabla: NB_NUM_THREADS unset) */
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const int nt = nb_get_num_threads(), loc = nb_dist_local_size();
+    if (w > 1 && !getenv("NB_NUM_THREADS"))
+        CHECK(nt == 1 || (long)nt * loc <= cores, "%d threads x %d ranks on %ld cores", nt, loc, cores);
+    if (r == 0) printf("world %d: %d rank%s on this machine, %d thread%s each, %ld cores\n", w, loc,
+                       loc == 1 ? "" : "s", nt, nt == 1 ? "" : "s", cores);
     for (int rep = 0; rep < 2; rep++) {
         CHECK(nb_dist_sum((double)r + 1) == w * (w + 1) / 2.0, "sum of ranks");
         /* F64: the only differences are the summation orders of one GEMM over
