@@ -5,15 +5,24 @@
 #include <math.h>
 #include <stdlib.h>
 
-bool nb__anomaly;
-static FILE *g_trace;
-static bool g_trace_pause;
-static uint64_t g_mark;
+/* Anomaly mode, the trace and the node list are per thread; the visit mark
+ * is process-wide, so a graph handed to another thread never meets a stale
+ * mark equal to the new one. */
+NB_TLS bool nb__anomaly;
+static NB_TLS FILE *g_trace;
+static NB_TLS bool g_trace_pause;
+static _Atomic uint64_t g_mark;
 
 /* Nodes reachable from a root, collected into a buffer kept between calls
  * (no malloc per step once it is big enough). */
-static nb_node **g_nodes;
-static size_t g_nodes_cap;
+static NB_TLS nb_node **g_nodes;
+static NB_TLS size_t g_nodes_cap;
+
+void nb__backward_release(void) {
+    nb__free(g_nodes);
+    g_nodes = NULL;
+    g_nodes_cap = 0;
+}
 
 static bool push(size_t *len, nb_node *n) {
     if (*len == g_nodes_cap) {
@@ -39,15 +48,15 @@ static int by_seq_desc(const void *a, const void *b) {
 static size_t collect(const nb_tensor *t) {
     size_t len = 0;
     if (!t || !t->node) return 0;
-    ++g_mark;
-    t->node->mark = g_mark;
+    const uint64_t mark = atomic_fetch_add_explicit(&g_mark, 1, memory_order_relaxed) + 1;
+    t->node->mark = mark;
     if (!push(&len, t->node)) return 0;
     for (size_t done = 0; done < len; done++) {
         nb_node *n = g_nodes[done];
         for (int i = 0; i < n->nin; i++) {
             nb_node *m = n->in[i]->node;
-            if (m && m->mark != g_mark && n->in[i]->requires_grad) {
-                m->mark = g_mark;
+            if (m && m->mark != mark && n->in[i]->requires_grad) {
+                m->mark = mark;
                 if (!push(&len, m)) return 0;
             }
         }
@@ -257,6 +266,12 @@ static int64_t watch_schedule(size_t len) {
 
 /* ------------------------------------------------------------ backward */
 
+/* grad.c: the graph-already-used error (nb_grad without retain_graph) */
+nb_status nb__check_released(const nb_node *n, const char *who, const nb_tensor *root);
+/* for grad.c's walk */
+bool nb__check_versions(nb_node *n);
+bool nb__check_versions(nb_node *n) { return check_versions(n); }
+
 static nb_status fail_root(nb_status st, const char *fmt, const nb_tensor *root) {
     char d[NB_DESCRIBE_LEN];
     nb_fail(st, "backward", fmt, nb_describe(root, "root", d, sizeof d));
@@ -314,6 +329,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             }
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
+        if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
         if (!check_versions(n)) return NB_ERR_VERSION;
         /* the trace prints what this node passed to each input: its grad after
          * minus before (a copy per input; tracing only, so malloc is fine) */

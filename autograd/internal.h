@@ -3,7 +3,13 @@
 #define NB_INTERNAL_H
 
 #include "nabla/nabla.h"
+#include <stdatomic.h>
 #include <string.h>
+
+/* Per-thread state (scopes, grad mode, errors, anomaly/trace, the default
+ * generator, backward's node list): each thread that calls nabla has its own
+ * (README, "Threads"). Shared counters are C11 atomics. */
+#define NB_TLS _Thread_local
 
 #define NB_ALIGN 64
 
@@ -35,12 +41,17 @@ void nb__node_free(nb_node *n);
 bool nb__recording(void);
 uint64_t nb__next_seq(void);
 
+/* Frees what the calling thread holds for reuse (its arena pool and
+ * backward's node list); run when a thread exits and at process exit. */
+void nb__thread_release(void);
+void nb__backward_release(void); /* backward.c: its node list */
+
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
 
 /* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran; false
  * (the error reported) when it found one. */
-extern bool nb__anomaly;
+extern NB_TLS bool nb__anomaly;
 bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n);
 
 /* Versions a node remembers for input i. */
@@ -48,42 +59,14 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
     return i < NB_NODE_INLINE_IN ? &n->in_version[i] : &n->in_version_ext[i - NB_NODE_INLINE_IN];
 }
 
-/* Least multiply-adds worth a parallel region (threads.c; NB_PAR_MIN
- * overrides). */
-double nb__par_min(void);
-/* Threads for an elementwise pass over n elements, and this thread's
- * contiguous share of them inside a region of nt threads (threads.c). */
+/* Threads for an elementwise pass over n elements costing about `cost`
+ * multiply-adds each, with nabla's thread count (threads.c), and the thread
+ * helpers of the kernels (NB_PAR_REGION, NB_PAR_FOR, NB_COST_MEM,
+ * nb_par_range: ops/kernels/par.h). */
+#include "../ops/kernels/par.h"
 int nb__elementwise_threads(int64_t n, double cost);
-/* cost of one element of a pass over memory (three to five streams: a fused
- * optimizer step, relu, axpy) */
-#define NB_COST_MEM 32
-void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n);
-
-/* An OpenMP region / loop over nt threads, or, when nt <= 1, the same code
- * run as plain code: entering a region, even under if(0), makes libgomp
- * build and free a team every time (a malloc per call: under ASan its
- * quarantine filled 300 MB in test_soak's 100 000 steps). The body is
- * written out twice; in NB_PAR_FOR it is the body of FOR_HEAD, a canonical
- * for loop, split statically. */
-#define NB_PAR_REGION(nt, ...)                                                 \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel num_threads(nb_nt_)") { __VA_ARGS__ }        \
-        } else {                                                               \
-            __VA_ARGS__                                                        \
-        }                                                                      \
-    } while (0)
-#define NB_PAR_FOR(nt, FOR_HEAD, ...)                                          \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel for num_threads(nb_nt_) schedule(static)")   \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        } else {                                                               \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        }                                                                      \
-    } while (0)
+/* This thread's contiguous share of total elements in a region of nt threads. */
+static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) { nb_par_range(nt, total, lo, n); }
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
 

@@ -13,87 +13,53 @@
 #include <omp.h>
 #endif
 
-static int g_threads; /* 0: not decided yet */
+/* Settings shared by all threads: relaxed atomics (a lazy first decision
+ * may run twice, with the same result). */
+static _Atomic int g_threads; /* 0: not decided yet */
+#define RELAXED memory_order_relaxed
 
 /* A child made by fork() runs on one thread: GNU OpenMP cannot start a team
  * in the child of a process whose team exists (the first parallel region
  * there hangs), so the child never opens one. Every decision to split goes
  * through nb_get_num_threads, which registers the handler before the first
  * region. */
-static volatile bool g_forked;
-static void on_fork_child(void) { g_forked = true; }
+static _Atomic bool g_forked;
+static void on_fork_child(void) { atomic_store_explicit(&g_forked, true, RELAXED); }
+static void register_fork(void) { (void)pthread_atfork(NULL, NULL, on_fork_child); }
 static void watch_fork(void) {
-    static bool registered;
-    if (!registered) registered = pthread_atfork(NULL, NULL, on_fork_child) == 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork);
 }
 
 int nb_get_num_threads(void) {
-    if (g_threads <= 0) {
+    int t = atomic_load_explicit(&g_threads, RELAXED);
+    if (t <= 0) {
         const char *e = getenv("NB_NUM_THREADS");
         long n = e ? strtol(e, NULL, 10) : 0;
         if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-        g_threads = n > 0 ? (int)n : 1;
+        t = n > 0 ? (int)n : 1;
         watch_fork();
+        atomic_store_explicit(&g_threads, t, RELAXED);
     }
-    return g_forked ? 1 : g_threads;
+    return atomic_load_explicit(&g_forked, RELAXED) ? 1 : t;
 }
 
 void nb_set_num_threads(int n) {
     watch_fork();
-    g_threads = n > 0 ? n : 1;
+    atomic_store_explicit(&g_threads, n > 0 ? n : 1, RELAXED);
 #if NB_HAVE_CBLAS
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(n > 0 ? n : 1);
 #endif
-}
-
-/* The least work (multiply-adds) one parallel region must carry before the
- * kernels split it between threads. A region costs the workers' wake-up and
- * the join: ~2 µs while they still spin from the last region (libgomp's
- * default spins a while, then sleeps), ~10 µs median (p90 ~45 µs on a
- * loaded machine) when they sleep at once (OMP_WAIT_POLICY=passive),
- * measured on the 2-core machine of bench/README.md. And in a chain of ops
- * the worker's half of the result sits in the other core's cache: in the MLP
- * benchmark, GEMMs of 2.1e6 multiply-adds that ran 1.45x faster on 2
- * threads alone made the epoch slower on 2 threads; with 4e6 as the floor
- * it was no slower. NB_PAR_MIN (multiply-adds) overrides it. */
-double nb__par_min(void) {
-    static double v;
-    if (v <= 0) {
-        const char *e = getenv("NB_PAR_MIN");
-        const double x = e ? strtod(e, NULL) : 0;
-        v = x > 0 ? x : 4e6;
-    }
-    return v;
 }
 
 /* Threads for an elementwise pass over n elements costing about `cost`
- * GEMM multiply-adds each, under the same floor as GEMM and conv: an element
- * of a pass over three to five streams of memory (a fused optimizer step)
- * costs ~32, so from 125 000 elements by default (the MLP benchmark's first
- * weight, 200 704, is split; the others are not). Measured there: splitting
- * that SGD step took the 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with
- * passive waiting (the update had read a gradient half of which sat in the
- * other core's cache). */
+ * GEMM multiply-adds each, under the same floor as GEMM and conv
+ * (nb_par_min, ops/kernels/par.c): an element of a pass over three to five
+ * streams of memory (a fused optimizer step) costs ~32, so from 125 000
+ * elements by default (the MLP benchmark's first weight, 200 704, is split;
+ * the others are not). Measured there: splitting that SGD step took the
+ * 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with passive waiting (the
+ * update had read a gradient half of which sat in the other core's cache). */
 int nb__elementwise_threads(int64_t n, double cost) {
-#if defined(_OPENMP)
-    if (omp_in_parallel()) return 1;
-#endif
-    return (double)n * cost >= nb__par_min() ? nb_get_num_threads() : 1;
-}
-
-/* This thread's share [*lo, *lo + *n) of total elements in a region of nt
- * threads (nt <= 1: all of them, wherever it runs — inside someone else's
- * region too): contiguous, whole cache lines (16 elements) but the last. */
-void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) {
-    int64_t t = 0, nth = 1;
-#if defined(_OPENMP)
-    if (nt > 1) t = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-    (void)nt;
-#endif
-    const int64_t per = ((total + nth - 1) / nth + 15) / 16 * 16;
-    int64_t a = t * per, b = a + per;
-    if (a > total) a = total;
-    if (b > total) b = total;
-    *lo = a, *n = b - a;
+    return nb_par_threads(nb_get_num_threads(), (double)n * cost);
 }

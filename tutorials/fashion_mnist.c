@@ -20,7 +20,8 @@
  *  4. after each epoch measure validation loss/accuracy; write the curves as
  *     CSV and SVG (train blue, validation red);
  *  5. test accuracy; save a checkpoint, load it into a freshly initialised
- *     model and check that it scores exactly the same.
+ *     model and check that it scores exactly the same; export the weights as
+ *     safetensors for PyTorch.
  *
  * The models (bench/pytorch_fashion.py trains the same ones in PyTorch):
  *   MLP  784-256-128-10, ReLU
@@ -195,6 +196,11 @@ static double run(const char *name, nb_module *(*make)(void), const config *cfg,
         }
         nb_module_free(fresh);
     }
+    /* The same weights for PyTorch: safetensors with state_dict names (rank 0 writes). */
+    path_of(path, sizeof path, cfg, name, ".safetensors");
+    if (nb_dist_rank() != 0) {
+    } else if (nb_safetensors_save(net, path, err, sizeof err) != NB_OK) fprintf(stderr, "%s\n", err);
+    else printf("weights for PyTorch: %s (torch.nn.Sequential's state_dict names)\n", path);
 
     nb_curves_free(curves);
     nb_progress_free(bar);

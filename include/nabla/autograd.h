@@ -14,7 +14,8 @@ extern "C" {
  * reverse, ADDING into the .grad of every tensor that requires grad (zero them
  * with nb_zero_grad between steps, as in PyTorch). Gradients of intermediate
  * (non-leaf) tensors are recomputed from zero on each call and stay readable
- * until their scope ends. The graph is kept: backward may run again.
+ * until their scope ends. The graph is kept: backward may run again (unless
+ * an nb_grads without retain_graph released it: NB_ERR_GRAPH, nabla/grad.h).
  * Returns NB_OK or the error (a non-scalar root needs nb_backward_with). */
 NB_API nb_status nb_backward(nb_tensor *root);
 /* The general case: seed has root's shape and dtype. */

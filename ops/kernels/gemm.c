@@ -3,20 +3,16 @@
  * and gemm_avx2.c, each compiled for its ISA) and the reference loop below. */
 #include "gemm.h"
 #include "cpu.h"
+#include "par.h"
 #include "config.h"
-#include "nabla/core.h"
-#include "../../autograd/internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if NB_HAVE_CBLAS
 #include <cblas.h>
 #endif
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 /* Reference: C = alpha*op(A)op(B) + beta*C, i-k-j order so the inner loop is
  * contiguous in B and C when B is not transposed. */
 #define GEMM_REF(T, NAME)                                                                      \
@@ -48,18 +44,22 @@ GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
 
 
-static int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
-static int g_isa = -1;  /* the ISA in use, -1 before the first call */
+/* Process-wide settings, read by every thread: relaxed atomics (a lazy
+ * first resolution may run twice, with the same result). */
+static _Atomic int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
+static _Atomic int g_isa = -1;  /* the ISA in use, -1 before the first call */
+#define RELAXED memory_order_relaxed
 
 static int isa(void) {
-    if (g_isa < 0) g_isa = nb_isa_resolve("NB_GEMM_ISA");
-    return g_isa;
+    int v = atomic_load_explicit(&g_isa, RELAXED);
+    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_GEMM_ISA"), RELAXED);
+    return v;
 }
 
 bool nb_gemm_set_isa(const char *name) {
     int want = nb_isa_cap(name);
     if (want < 0) return false;
-    g_isa = want;
+    atomic_store_explicit(&g_isa, want, RELAXED);
     return true;
 }
 
@@ -68,7 +68,9 @@ const char *nb_gemm_isa(void) {
 }
 
 static int kind(void) {
-    if (g_kind < 0) {
+    int have = atomic_load_explicit(&g_kind, RELAXED);
+    if (have >= 0) return have;
+    {
         const char *e = getenv("NB_GEMM");
         /* Default: the built-in kernel where it has AVX-512 (it matches
          * OpenBLAS at the same ISA, bench/README.md, and Debian's OpenBLAS is
@@ -78,18 +80,18 @@ static int kind(void) {
         if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
         else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
         else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
-        g_kind = k;
+        atomic_store_explicit(&g_kind, k, RELAXED);
+        return k;
     }
-    return g_kind;
 }
 
 bool nb_gemm_set_backend(nb_gemm_kind k) {
     if (k == NB_GEMM_BLAS && !NB_HAVE_CBLAS) return false;
     if (k == NB_GEMM_AUTO) {
-        g_kind = -1;
+        atomic_store_explicit(&g_kind, -1, RELAXED);
         kind();
     } else {
-        g_kind = (int)k;
+        atomic_store_explicit(&g_kind, (int)k, RELAXED);
     }
     return true;
 }
@@ -102,30 +104,20 @@ const char *nb_gemm_backend(void) {
     }
 }
 
-static bool in_parallel(void) {
-#if defined(_OPENMP)
-    return omp_in_parallel();
-#else
-    return false;
-#endif
-}
-
 /* Below this many multiply-adds the packing costs more than it saves. */
 #define GEMM_SMALL (8 * 8 * 8)
-/* Below nb__par_min() multiply-adds one thread beats waking a team. */
-static int threads_for(int64_t M, int64_t N, int64_t K) {
-    if (in_parallel() || (double)M * N * K < nb__par_min()) return 1;
-    return nb_get_num_threads();
+/* Below nb_par_min() multiply-adds one thread beats waking a team. */
+static int threads_for(int avail, int64_t M, int64_t N, int64_t K) {
+    return nb_par_threads(avail, (double)M * N * K);
 }
 
 #if NB_HAVE_CBLAS
-/* OpenBLAS keeps its own pool: size it to nabla's count before each call. */
-static void blas_threads(void) {
-    static int have;
-    int n = nb_get_num_threads();
-    if (n != have) {
+/* OpenBLAS keeps its own pool: size it to the caller's count before each call. */
+static void blas_threads(int n) {
+    static _Atomic int have;
+    if (n != atomic_load_explicit(&have, memory_order_relaxed)) {
         openblas_set_num_threads(n);
-        have = n;
+        atomic_store_explicit(&have, n, memory_order_relaxed);
     }
 }
 #endif
@@ -139,8 +131,8 @@ static void blas_threads(void) {
     }
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                             \
-    void nb_gemm_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,     \
-                     const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                     \
+    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,       \
+                        int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                     \
         if (M <= 0 || N <= 0) return;                                                                          \
         if (K <= 0 || alpha == 0) { SCALE_C(T); return; }                                                      \
         const int k = kind();                                                                                  \
@@ -148,7 +140,7 @@ static void blas_threads(void) {
             nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                             \
             return;                                                                                            \
         }                                                                                                      \
-        if (k == NB_GEMM_BLAS && !in_parallel()) {                                                             \
+        if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                        \
             CBLAS;                                                                                             \
         }                                                                                                      \
         switch (isa()) {                                                                                       \
@@ -159,10 +151,10 @@ static void blas_threads(void) {
 
 #define X86_CASES_(S)                                                                                          \
         case ISA_AVX512:                                                                                       \
-            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
             return;                                                                                            \
         case ISA_AVX2:                                                                                         \
-            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
             return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -174,7 +166,7 @@ static void blas_threads(void) {
 #if NB_HAVE_CBLAS
 #define CALL_CBLAS(fn)                                                                                         \
     do {                                                                                                       \
-        blas_threads();                                                                                        \
+        blas_threads(nt);                                                                                      \
         fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, \
            alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                \
         return;                                                                                                \

@@ -8,7 +8,7 @@
  *
  * Backends (one owner of the threads per call, never both):
  *   - "blas":    OpenBLAS through CBLAS (meson option blas, on when found);
- *                its own pthreads, set to nb_get_num_threads(). Never called
+ *                its own pthreads, set to the caller's thread count. Never called
  *                from inside an OpenMP parallel region (built-in used there).
  *   - "builtin": packed, cache-blocked, register-tiled kernel (gemm_tmpl.h)
  *                with AVX-512F or AVX2+FMA micro-kernels picked at run time
@@ -26,6 +26,14 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* At most nt threads: the GEMM takes them when M·N·K >= nb_par_min()
+ * multiply-adds and no parallel region is open (kernels/par.h), else one. */
+void nb_gemm_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nb_gemm_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                    int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* The same with nabla's thread count (nb_get_num_threads): for ops, defined
+ * at op level in ops/threads.c (kernels call the _mt form). */
 void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
