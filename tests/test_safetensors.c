@@ -2,7 +2,8 @@
  * (tests/fixtures/gen_safetensors.py, committed) load into the equivalent
  * nabla models by state_dict name and give torch's outputs: MLP in F32, F64,
  * F16 and BF16, a CNN with BatchNorm (running statistics and
- * num_batches_tracked); nabla's own files round-trip and are left for the
+ * num_batches_tracked), a 2-layer bidirectional LSTM and a pre-LN
+ * transformer block; nabla's own files round-trip and are left for the
  * torch-side check (tests/test_safetensors_torch.sh); strict and non-strict
  * loading report every missing, unexpected and mis-shaped name and change
  * nothing on error; damaged files (every truncation, bad offsets, overflowing
@@ -38,6 +39,13 @@ static const char *fx(const char *name) {
 static nb_module *mlp(int out) {
     return nb_sequential(nb_linear(8, 16), nb_relu_layer(), nb_linear(16, out), NULL);
 }
+
+static nb_module *lstm(void) {
+    nb_rnn_opts o = {.bidirectional = true, .batch_first = true};
+    return nb_lstm(4, 6, 2, &o);
+}
+
+static nb_module *block(void) { return nb_transformer_block(16, 4, 32, 0.0); }
 
 static nb_module *cnn(void) {
     return nb_sequential(nb_conv2d_layer(1, 4, 3, 1, 1), nb_batchnorm2d(4), nb_relu_layer(), nb_max_pool2d_layer(2, 2),
@@ -107,6 +115,15 @@ static void torch_files_load_by_name(void **state) {
     assert_true(nb_get(nb_module_get(m, "1.num_batches_tracked"), 0) == 3);
     assert_true(nb_get(nb_module_get(m, "1.running_var"), 0) != 1);
     nb_module_free(m);
+    /* the sequence and attention layers: PyTorch's parameter names map directly */
+    m = lstm();
+    assert_true(run_model(m, NB_F32, "lstm.safetensors", "lstm_io.safetensors", "y") <= 1e-6);
+    assert_non_null(nb_module_get(m, "weight_hh_l1_reverse"));
+    nb_module_free(m);
+    m = block();
+    assert_true(run_model(m, NB_F32, "block.safetensors", "block_io.safetensors", "y") <= 1e-6);
+    assert_non_null(nb_module_get(m, "self_attn.in_proj_weight"));
+    nb_module_free(m);
 }
 
 /* nabla saves a model loaded from torch's file plus "io.x" / "io.y" (its own
@@ -157,6 +174,8 @@ static void nabla_files_round_trip(void **state) {
     (void)state;
     save_round_trip("mlp.safetensors", mlp4, "mlp_io.safetensors");
     save_round_trip("cnn.safetensors", cnn, "cnn_io.safetensors");
+    save_round_trip("lstm.safetensors", lstm, "lstm_io.safetensors");
+    save_round_trip("block.safetensors", block, "block_io.safetensors");
 }
 
 static bool report_has(char **list, int n, const char *s) {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/test_safetensors_torch.sh TEST_SAFETENSORS SOURCE_ROOT — nabla's
 # safetensors files load into the torch models: runs test_safetensors (which
-# writes nabla_mlp/nabla_cnn.safetensors with nabla's outputs as io.y) into a
+# writes nabla_<model>.safetensors for mlp, cnn, lstm and block with nabla's outputs as io.y) into a
 # temporary directory, then, where PyTorch is installed (/usr/bin/python3),
 # loads each into the torch model (strict) and compares the outputs.
 # Without PyTorch it says so and passes: the committed torch-written files are
@@ -15,6 +15,6 @@ if ! /usr/bin/python3 -c "import torch" 2>/dev/null; then
   echo "PyTorch not installed: the torch-side load of nabla's files is not checked here"
   exit 0
 fi
-for m in mlp cnn; do
+for m in mlp cnn lstm block; do
   /usr/bin/python3 "$root/tests/fixtures/gen_safetensors.py" --check "$dir/nabla_$m.safetensors" "$m"
 done
