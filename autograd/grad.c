@@ -469,6 +469,11 @@ nb_gradcheck_report nb_gradgradcheck(nb_fn fn, nb_tensor *const *in, int nin, vo
     for (int i = 0; i < nin; i++) all[i] = in[i];
     all[nin] = v;
     ggc_ctx c = {fn, ctx, nin};
+    /* Jacobians only: the first-order extras (reentrancy, zero upstream,
+     * no-grad, accumulation) are nb_gradcheck's, and the no-grad one does not
+     * apply here (turning an input's requires_grad off changes which
+     * gradients the checked function returns) */
+    o.skip_extras = true;
     r = nb_gradcheck(ggc_fn, all, nin + 1, &c, &o);
     nb_tensor_free(v);
     r.op = op;

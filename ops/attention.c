@@ -28,6 +28,7 @@
 #include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 
 #include <math.h>
 
@@ -265,8 +266,9 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads q, k, v (or qkv) and its own saved weights; not the mask */
-static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2), false, NULL};
-static const nb_op sdpa_packed_op = {"sdpa_packed", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0), false, NULL};
+GG_FN(sdpa);
+static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2), false, sdpa_bwg};
+static const nb_op sdpa_packed_op = {"sdpa_packed", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0), false, sdpa_bwg};
 static const nb_op sdpa_weights_op = {"sdpa_weights", sdpa_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
 /* ------------------------------------------------------------ builders */
@@ -405,6 +407,89 @@ nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask
     NB_NO_GRAD { w = nb_apply_ex(&sdpa_weights_op, in, mask ? 2 : 1, NB_SHAPE(qkv->shape.d[0], heads, at.L, at.L),
                                  qkv->dtype, &at, sizeof at); }
     return w;
+}
+
+/* ------------------------------------------------------------ differentiable backward */
+
+/* The kernel backward's formulas with nb_* ops, per (batch, head) slice as
+ * batched matmuls over the scores' shape (batch..., L, S):
+ *   W = A∘D, dV = Wᵀ dO, dA = (dO Vᵀ)∘D, dS = A∘(dA − rowsum(dA∘A)),
+ *   dQ = scale·dS K, dK = scale·dSᵀ Q, dmask = dS summed to its shape.
+ * A must be a function of q, k (and an additive mask) on the tape: it is
+ * this op again with v the identity and no dropout (the same kernel, so the
+ * same bits as the saved A, fully masked rows giving zeros), so every order
+ * works. D, the scaled dropout mask forward drew, is a constant. The packed
+ * form splits qkv into (B, H, L, D) heads by slices and permutes, and joins
+ * the three gradients back. */
+GG_FN(sdpa) {
+    const sdpa_attr *a = nb_attr(n, sdpa_attr);
+    if (!n->saved) {
+        nb_fail(NB_ERR_GRAPH, n->op->name, "the node kept no attention weights");
+        return;
+    }
+    const bool plain = a->layout == SDPA_PLAIN;
+    nb_tensor *mask = mask_of(n), *q, *k, *v, *go = g;
+    const int midx = plain ? 3 : 1;
+    const int64_t HD = a->H * a->E;
+    if (plain) {
+        q = n->in[0], k = n->in[1], v = n->in[2];
+    } else {
+        const int64_t B = n->in[0]->shape.d[0], L = a->L;
+        static const int perm[4] = {0, 2, 1, 3};
+        nb_tensor *part[3];
+        for (int j = 0; j < 3; j++)
+            part[j] = nb_permute(nb_reshape(nb_slice(n->in[0], 2, j * HD, (j + 1) * HD, 1), NB_SHAPE(B, L, a->H, a->E)),
+                                 perm, 4);
+        q = part[0], k = part[1], v = part[2];
+        go = nb_permute(nb_reshape(g, NB_SHAPE(B, L, a->H, a->E)), perm, 4);
+    }
+    if (!q || !k || !v || !go) return;
+    nb_shape sc = q->shape; /* (batch..., L, S) */
+    sc.d[sc.ndim - 1] = a->S;
+    nb_shape es = sc;       /* (batch..., S, S) */
+    es.d[es.ndim - 2] = a->S;
+    nb_tensor *eye = nb_zeros(q->dtype, NB_SHAPE(a->S, a->S));
+    if (!eye) return;
+    for (int64_t i = 0; i < a->S; i++) nb_set(eye, i * a->S + i, 1);
+    nb_tensor *A = nb_sdpa(q, k, nb_expand(eye, es), mask, a->causal, 0, a->scale);
+    nb_tensor *D = NULL;
+    if (a->p > 0) { /* the saved keep mask, after A in the node's buffer */
+        D = nb_empty(q->dtype, sc);
+        if (!D) return;
+        memcpy(D->data, (const char *)n->saved->data + (size_t)D->numel * nb_dtype_size(D->dtype),
+               (size_t)D->numel * nb_dtype_size(D->dtype));
+    }
+    const bool need_qk = plain ? GG_NEED(0) || GG_NEED(1) : GG_NEED(0);
+    const bool need_v = plain ? GG_NEED(2) : GG_NEED(0);
+    const bool need_m = mask && a->mask_kind == SDPA_MASK_ADD && GG_NEED(midx);
+    nb_tensor *gq = NULL, *gk = NULL, *gv = NULL, *dS = NULL;
+    if (need_v) gv = nb_matmul(nb_transpose(D ? nb_mul(A, D) : A, -2, -1), go);
+    if (need_qk || need_m) {
+        nb_tensor *dA = nb_matmul(go, nb_transpose(v, -2, -1));
+        if (D) dA = nb_mul(dA, D);
+        const int last = -1;
+        dS = nb_mul(A, nb_sub(dA, nb_sum(nb_mul(dA, A), &last, 1, true)));
+    }
+    if (need_qk) {
+        gq = nb_mul_scalar(nb_matmul(dS, k), a->scale);
+        gk = nb_mul_scalar(nb_matmul(nb_transpose(dS, -2, -1), q), a->scale);
+    }
+    if (need_m) gin[midx] = gg_sum_to(dS, mask->shape);
+    if (plain) {
+        if (GG_NEED(0)) gin[0] = gq;
+        if (GG_NEED(1)) gin[1] = gk;
+        if (GG_NEED(2)) gin[2] = gv;
+        return;
+    }
+    if (!GG_NEED(0)) return;
+    const int64_t B = n->in[0]->shape.d[0], L = a->L;
+    static const int perm[4] = {0, 2, 1, 3};
+    nb_tensor *parts[3] = {gq, gk, gv};
+    for (int j = 0; j < 3; j++) {
+        if (!parts[j]) parts[j] = nb_zeros(q->dtype, q->shape);
+        parts[j] = nb_reshape(nb_permute(parts[j], perm, 4), NB_SHAPE(B, L, HD));
+    }
+    gin[0] = nb_concat(parts, 3, 2);
 }
 
 /* ------------------------------------------------------------ registry */

@@ -18,6 +18,7 @@
  * tensor's type, the rest of each formula in that type as PyTorch does. */
 #include "math_util.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 #include <float.h>
 
 /* ------------------------------------------------------------ norms */
@@ -274,8 +275,9 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
 }
 
 /* Backward reads x, the weight and the saved statistics; not the bias, not y. */
-static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
-static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
+GG_FN(norm);
+static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, norm_bwg};
+static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, norm_bwg};
 
 /* Checks x float of rank >= k >= 1, the weight and bias (if any) of x's
  * dtype and of shape x.shape[-k:]; applies the op. */
@@ -429,9 +431,10 @@ static void act_bwd(nb_node *n, const nb_tensor *g) {
     act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, n->out->numel);
 }
 
-static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
-static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
-static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+GG_FN(act);
+static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, act_bwg};
+static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, act_bwg};
+static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, act_bwg};
 
 static nb_tensor *act_apply(const nb_op *op, act_kind kind, nb_tensor *x) {
     static const char *const names[1] = {"x"};
@@ -528,3 +531,85 @@ static nb_tensor *silu_entry_apply(nb_tensor *const *in, int nin, const nb_sampl
 const nb_op_entry nb_entry_gelu = {"gelu", gelu_entry_apply, act_samples, 0, 0};
 const nb_op_entry nb_entry_gelu_tanh = {"gelu_tanh", gelu_tanh_entry_apply, act_samples, 0, 0};
 const nb_op_entry nb_entry_silu = {"silu", silu_entry_apply, act_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* The norms' backward with the statistics recomputed by ops (so that they
+ * are functions of x on the tape), x̂ = (x − μ)·r, ĝ = g·w:
+ *   layer_norm: dx = r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂));  rms_norm: μ = 0, no mean(ĝ)
+ *   dw = Σ_rows g·x̂,  db = Σ_rows g. */
+GG_FN(norm) {
+    const norm_attr *a = nb_attr(n, norm_attr);
+    nb_tensor *x = n->in[0];
+    int axes[NB_MAX_DIMS];
+    const int k = a->k;
+    for (int i = 0; i < k; i++) axes[i] = x->shape.ndim - k + i;
+    nb_tensor *xc = a->rms ? x : nb_sub(x, nb_mean(x, axes, k, true));
+    nb_tensor *r = nb_pow_scalar(nb_add_scalar(nb_mean(nb_square(xc), axes, k, true), a->eps), -0.5);
+    nb_tensor *xh = nb_mul(xc, r);
+    if (GG_NEED(0)) {
+        nb_tensor *gh = a->has_w ? nb_mul(g, n->in[1]) : g;
+        nb_tensor *t = nb_sub(gh, nb_mul(xh, nb_mean(nb_mul(gh, xh), axes, k, true)));
+        if (!a->rms) t = nb_sub(t, nb_mean(gh, axes, k, true));
+        gin[0] = nb_mul(r, t);
+    }
+    if (a->has_w && GG_NEED(1)) gin[1] = gg_sum_to(nb_mul(g, xh), n->in[1]->shape);
+    if (a->has_b && GG_NEED(1 + a->has_w)) gin[1 + a->has_w] = gg_sum_to(g, n->in[1 + a->has_w]->shape);
+}
+
+/* Φ(x) = ½·erfc(−x/√2), the standard normal CDF, as an op for gelu's
+ * derivative: dΦ = φ(x) = e^(−x²/2)/√(2π). */
+static void ncdf_fwd(nb_node *n) {
+    const int64_t N = n->out->numel;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *x = (const T *)n->in[0]->data;
+        T *y = (T *)n->out->data;
+        for (int64_t i0 = 0; i0 < N; i0 += ACT_CHUNK) {
+            const int64_t L = N - i0 < ACT_CHUNK ? N - i0 : ACT_CHUNK;
+            T t[ACT_CHUNK];
+            for (int64_t j = 0; j < L; j++) t[j] = (T)((double)x[i0 + j] * -GELU_INV_SQRT2);
+            NB_VMATH_T(erfc, T, t, t, L);
+            for (int64_t j = 0; j < L; j++) y[i0 + j] = (T)(0.5 * (double)t[j]);
+        }
+    });
+}
+static void ncdf_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *x = (const T *)n->in[0]->data, *G = (const T *)g->data;
+        T *gx = (T *)gxt->data;
+        for (int64_t i = 0; i < gxt->numel; i++)
+            gx[i] += (T)((double)G[i] * exp(-0.5 * (double)x[i] * (double)x[i]) * GELU_INV_SQRT2PI);
+    });
+}
+static nb_tensor *normal_pdf(nb_tensor *x) { /* φ(x) by ops */
+    return nb_mul_scalar(nb_exp(nb_mul_scalar(nb_square(x), -0.5)), GELU_INV_SQRT2PI);
+}
+GG_FN(ncdf) { gin[0] = nb_mul(g, normal_pdf(n->in[0])); }
+static const nb_op ncdf_op = {"normal_cdf", ncdf_fwd, ncdf_bwd, NB_SAVES_IN(0), false, ncdf_bwg};
+
+/* gelu: Φ(x) + x·φ(x); gelu_tanh: s + 2x·s(1 − s)·k(1 + 3c·x²), s = σ(2k(x + c·x³));
+ * silu: s(1 + x(1 − s)), s = σ(x) */
+GG_FN(act) {
+    nb_tensor *x = n->in[0], *d;
+    switch (nb_attr(n, act_attr)->kind) {
+    case ACT_GELU:
+        d = nb_add(nb_apply(&ncdf_op, &x, 1, x->shape), nb_mul(x, normal_pdf(x)));
+        break;
+    case ACT_GELU_TANH: {
+        nb_tensor *x2 = nb_square(x);
+        nb_tensor *s = nb_sigmoid(nb_mul_scalar(nb_add(x, nb_mul_scalar(nb_mul(x2, x), GELU_C)), 2 * GELU_K));
+        nb_tensor *s1 = nb_mul(s, nb_add_scalar(nb_neg(s), 1));
+        nb_tensor *poly = nb_mul_scalar(nb_add_scalar(nb_mul_scalar(x2, 3 * GELU_C), 1), 2 * GELU_K);
+        d = nb_add(s, nb_mul(nb_mul(x, s1), poly));
+        break;
+    }
+    default: {
+        nb_tensor *s = nb_sigmoid(x);
+        d = nb_mul(s, nb_add_scalar(nb_mul(x, nb_add_scalar(nb_neg(s), 1)), 1));
+        break;
+    }
+    }
+    gin[0] = nb_mul(g, d);
+}

@@ -221,6 +221,24 @@ static void basics(void **state) {
     nb_tensor_free(x);
 }
 
+/* nb_gradgradcheck with PyTorch's defaults (opts NULL) */
+static nb_tensor *softplus_times(nb_tensor *const *in, int nin, void *ctx) {
+    (void)nin;
+    (void)ctx;
+    return nb_mul(nb_softplus(in[0]), nb_tanh(in[1]));
+}
+static void gradgradcheck_defaults(void **state) {
+    (void)state;
+    nb_tensor *in[2] = {nb_set_requires_grad(nb_from_f64(NB_SHAPE(3), (double[]){0.3, -1.2, 2}), true),
+                        nb_set_requires_grad(nb_from_f64(NB_SHAPE(3), (double[]){-0.4, 0.9, 0.1}), true)};
+    nb_gradcheck_report r = nb_gradgradcheck(softplus_times, in, 2, NULL, NULL);
+    if (!r.ok) nb_gradcheck_print(stdout, &r);
+    assert_true(r.ok);
+    assert_string_equal(r.op, "mul");
+    nb_tensor_free(in[0]);
+    nb_tensor_free(in[1]);
+}
+
 static void user_fwd(nb_node *n) {
     for (int64_t i = 0; i < n->out->numel; i++) nb_f64(n->out)[i] = 2 * nb_f64(n->in[0])[i];
 }
@@ -326,6 +344,7 @@ static void memory_flat(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(basics),           cmocka_unit_test(errors),
+        cmocka_unit_test(gradgradcheck_defaults),
         cmocka_unit_test(mlp_hvp),          cmocka_unit_test(gradient_penalty),
         cmocka_unit_test(third_derivative), cmocka_unit_test(maml_step),
         cmocka_unit_test(memory_flat),

@@ -68,7 +68,8 @@ static inline bool nb_op_has_grad_graph(const nb_op *op) { return op && op->back
  * inputs that require grad and v: numerical Jacobians of the vector-Jacobian
  * product against the analytic ones that backward through the
  * create_graph results gives. opts as for nb_gradcheck (NULL = defaults:
- * eps 1e-6, atol 1e-5, rtol 1e-3). */
+ * eps 1e-6, atol 1e-5, rtol 1e-3); the first-order extras (skip_extras) are
+ * always skipped: nb_gradcheck covers them. */
 NB_API nb_gradcheck_report nb_gradgradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx,
                                             const nb_gradcheck_opts *opts);
 
