@@ -30,6 +30,22 @@ if [ "${1:-}" != "--quick" ]; then
   echo "== sanitizer build (address, undefined)"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
+  # issue 18: two and four threads training independent models, under
+  # ThreadSanitizer. nabla is built without OpenMP there (GNU libgomp's
+  # barriers are invisible to TSan, which then reports false races) and
+  # without OpenBLAS: what is checked is nabla's per-thread state.
+  echo "== thread sanitizer build (test_threads; no OpenMP, no BLAS)"
+  if [ ! -d build-tsan ]; then
+    meson setup build-tsan -Db_sanitize=thread -Dopenmp=disabled -Dblas=disabled -Db_lundef=false >/dev/null || fail=1
+  fi
+  if ninja -C build-tsan tests/test_threads >/dev/null; then
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} meson test -C build-tsan --no-rebuild --print-errorlogs test_threads \
+      >build-tsan/test-output.txt 2>&1 || fail=1
+    grep -E "^ *[0-9]+/[0-9]+ " build-tsan/test-output.txt
+    logs+=("build-tsan/meson-logs/testlog.json")
+  else
+    ninja -C build-tsan tests/test_threads | tail -20; extra+=("--extra=tsan build=fail"); fail=1
+  fi
   echo "== clang build (-Werror, compile only)"
   if [ ! -d build-clang ]; then CC=clang meson setup build-clang -Dwerror=true >/dev/null; fi
   if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"
@@ -39,7 +55,7 @@ if [ "${NB_FUZZ_SECONDS:-0}" -gt 0 ]; then # fuzz/README.md: each target for NB_
   echo "== fuzz (${NB_FUZZ_SECONDS} s per target, clang libFuzzer + ASan/UBSan)"
   if [ ! -d build-fuzz ]; then CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null; fi
   if ! ninja -C build-fuzz >/dev/null; then ninja -C build-fuzz | tail -20; extra+=("--extra=fuzz build=fail"); fail=1; fi
-  for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint; do
+  for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint fuzz_safetensors; do
     [ -x "build-fuzz/fuzz/$t" ] || continue
     mkdir -p "build-fuzz/corpus/$t"
     if build-fuzz/fuzz/$t -max_total_time="$NB_FUZZ_SECONDS" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \

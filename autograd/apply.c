@@ -2,8 +2,11 @@
  * user) runs its forward and records its node on the tape. */
 #include "internal.h"
 
-static int g_no_grad;   /* nesting depth of nb_no_grad_begin */
-static uint64_t g_seq;  /* tape order */
+static NB_TLS int g_no_grad;   /* nesting depth of nb_no_grad_begin (per thread) */
+/* Tape order, per thread. A node's number is above its inputs' nodes' even
+ * when they were made on another thread (a Lamport clock: nb_apply_ex raises
+ * the counter to the inputs' first), so the order stays topological. */
+static NB_TLS uint64_t g_seq;
 
 void nb_no_grad_begin(void) { g_no_grad++; }
 void nb_no_grad_end(void) {
@@ -77,6 +80,8 @@ nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape 
     op->forward(n);
 
     if (record) {
+        for (int i = 0; i < nin; i++)
+            if (in[i]->node && in[i]->node->seq > g_seq) g_seq = in[i]->node->seq;
         n->seq = nb__next_seq();
         for (int i = 0; i < nin; i++) *nb__in_version_slot(n, i) = *in[i]->version;
         n->out_version = *out->version;

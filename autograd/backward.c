@@ -5,15 +5,24 @@
 #include <math.h>
 #include <stdlib.h>
 
-bool nb__anomaly;
-static FILE *g_trace;
-static bool g_trace_pause;
-static uint64_t g_mark;
+/* Anomaly mode, the trace and the node list are per thread; the visit mark
+ * is process-wide, so a graph handed to another thread never meets a stale
+ * mark equal to the new one. */
+NB_TLS bool nb__anomaly;
+static NB_TLS FILE *g_trace;
+static NB_TLS bool g_trace_pause;
+static _Atomic uint64_t g_mark;
 
 /* Nodes reachable from a root, collected into a buffer kept between calls
  * (no malloc per step once it is big enough). */
-static nb_node **g_nodes;
-static size_t g_nodes_cap;
+static NB_TLS nb_node **g_nodes;
+static NB_TLS size_t g_nodes_cap;
+
+void nb__backward_release(void) {
+    nb__free(g_nodes);
+    g_nodes = NULL;
+    g_nodes_cap = 0;
+}
 
 static bool push(size_t *len, nb_node *n) {
     if (*len == g_nodes_cap) {
@@ -39,15 +48,15 @@ static int by_seq_desc(const void *a, const void *b) {
 static size_t collect(const nb_tensor *t) {
     size_t len = 0;
     if (!t || !t->node) return 0;
-    ++g_mark;
-    t->node->mark = g_mark;
+    const uint64_t mark = atomic_fetch_add_explicit(&g_mark, 1, memory_order_relaxed) + 1;
+    t->node->mark = mark;
     if (!push(&len, t->node)) return 0;
     for (size_t done = 0; done < len; done++) {
         nb_node *n = g_nodes[done];
         for (int i = 0; i < n->nin; i++) {
             nb_node *m = n->in[i]->node;
-            if (m && m->mark != g_mark && n->in[i]->requires_grad) {
-                m->mark = g_mark;
+            if (m && m->mark != mark && n->in[i]->requires_grad) {
+                m->mark = mark;
                 if (!push(&len, m)) return 0;
             }
         }
@@ -143,7 +152,125 @@ bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_
     return true;
 }
 
+/* ------------------------------------------------------------ leaf hook */
+
+/* nb_backward_watch_leaves: a pointer -> index table of the watched leaves
+ * (open addressing, power-of-two size, at most half full), the backward
+ * counter that stamps a leaf as "already scheduled", and the (node, leaf)
+ * pairs of one backward: the node after whose backward the leaf's gradient
+ * is complete. Per thread, like the tape. */
+typedef struct leaf_watch {
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+    nb_tensor **keys; /* (cap) NULL = empty slot */
+    int *idx;         /* (cap)                   */
+    size_t cap;
+    uint64_t *stamp;  /* (n) backward number that last scheduled leaf i */
+    int n;
+    uint64_t pass;
+    int64_t *fire;    /* (2 * fire_cap): node position k, leaf index     */
+    size_t fire_cap;
+} leaf_watch;
+static _Thread_local leaf_watch g_watch;
+
+static size_t ptr_hash(const void *p, size_t cap) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static int watch_find(const nb_tensor *t) {
+    for (size_t h = ptr_hash(t, g_watch.cap);; h = (h + 1) & (g_watch.cap - 1)) {
+        if (!g_watch.keys[h]) return -1;
+        if (g_watch.keys[h] == t) return g_watch.idx[h];
+    }
+}
+
+static void watch_clear(void) {
+    nb__free(g_watch.keys);
+    nb__free(g_watch.idx);
+    nb__free(g_watch.stamp);
+    nb__free(g_watch.fire);
+    memset(&g_watch, 0, sizeof g_watch);
+}
+
+nb_status nb_backward_watch_leaves(nb_tensor *const *leaves, int n, void (*fn)(void *ctx, int i), void *ctx) {
+    watch_clear();
+    if (!fn || n <= 0) return NB_OK;
+    if (!leaves || n > (1 << 28)) {
+        nb_fail(NB_ERR_ARG, "backward_watch_leaves", "leaves is NULL or n (%d) is too large", n);
+        return NB_ERR_ARG;
+    }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    g_watch.keys = nb__calloc(cap * sizeof *g_watch.keys);
+    g_watch.idx = nb__calloc(cap * sizeof *g_watch.idx);
+    g_watch.stamp = nb__calloc((size_t)n * sizeof *g_watch.stamp);
+    if (!g_watch.keys || !g_watch.idx || !g_watch.stamp) {
+        watch_clear();
+        nb_fail(NB_ERR_NOMEM, "backward_watch_leaves", "out of memory for %d leaves", n);
+        return NB_ERR_NOMEM;
+    }
+    g_watch.cap = cap;
+    for (int i = 0; i < n; i++) {
+        if (!leaves[i] || leaves[i]->node) {
+            watch_clear();
+            nb_fail(NB_ERR_ARG, "backward_watch_leaves", "entry %d is %s", i,
+                    leaves[i] ? "not a leaf (it was made by an op)" : "NULL");
+            return NB_ERR_ARG;
+        }
+        size_t h = ptr_hash(leaves[i], cap);
+        while (g_watch.keys[h] && g_watch.keys[h] != leaves[i]) h = (h + 1) & (cap - 1);
+        if (!g_watch.keys[h]) g_watch.keys[h] = leaves[i], g_watch.idx[h] = i; /* a repeat keeps the first */
+    }
+    g_watch.n = n;
+    g_watch.fn = fn;
+    g_watch.ctx = ctx;
+    return NB_OK;
+}
+
+/* The schedule of one backward over g_nodes[0..len): walking from the oldest
+ * node (swept last) to the newest, the first node met that takes a watched
+ * leaf as input is the last to add into its gradient. Pairs are appended in
+ * that walk, so the sweep consumes them from the end. Returns the count, or
+ * -1 when out of memory. */
+static int64_t watch_schedule(size_t len) {
+    int64_t nf = 0;
+    ++g_watch.pass;
+    for (size_t k = len; k-- > 0;) {
+        nb_node *n = g_nodes[k];
+        for (int i = 0; i < n->nin; i++) {
+            const nb_tensor *t = n->in[i];
+            if (t->node || !t->requires_grad) continue;
+            int j = watch_find(t);
+            if (j < 0 || g_watch.stamp[j] == g_watch.pass) continue;
+            g_watch.stamp[j] = g_watch.pass;
+            if ((size_t)nf == g_watch.fire_cap) {
+                size_t cap = g_watch.fire_cap ? 2 * g_watch.fire_cap : 64;
+                int64_t *p = nb__malloc(2 * cap * sizeof *p);
+                if (!p) return -1;
+                if (nf) memcpy(p, g_watch.fire, 2 * (size_t)nf * sizeof *p);
+                nb__free(g_watch.fire);
+                g_watch.fire = p;
+                g_watch.fire_cap = cap;
+            }
+            g_watch.fire[2 * nf] = (int64_t)k;
+            g_watch.fire[2 * nf + 1] = j;
+            nf++;
+        }
+    }
+    return nf;
+}
+
 /* ------------------------------------------------------------ backward */
+
+/* grad.c: the graph-already-used error (nb_grad without retain_graph) */
+nb_status nb__check_released(const nb_node *n, const char *who, const nb_tensor *root);
+/* for grad.c's walk */
+bool nb__check_versions(nb_node *n);
+bool nb__check_versions(nb_node *n) { return check_versions(n); }
 
 static nb_status fail_root(nb_status st, const char *fmt, const nb_tensor *root) {
     char d[NB_DESCRIBE_LEN];
@@ -186,10 +313,23 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             for (int64_t i = 0; i < g->numel; i++) gp[i] += (T)1;
     });
 
+    /* watched leaves (nb_backward_watch_leaves): fire[2*(nf-1)] is the next
+     * node position after which a leaf is complete */
+    int64_t nf = g_watch.fn ? watch_schedule(len) : 0;
+    if (nf < 0) {
+        nb_fail(NB_ERR_NOMEM, "backward", "out of memory scheduling the leaf hook");
+        return NB_ERR_NOMEM;
+    }
     for (size_t k = 0; k < len; k++) {
         nb_node *n = g_nodes[k];
+        if (nf) /* the leaves completed by the node before this one */
+            while (nf > 0 && g_watch.fire[2 * (nf - 1)] < (int64_t)k) {
+                nf--;
+                g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
+            }
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
+        if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
         if (!check_versions(n)) return NB_ERR_VERSION;
         /* the trace prints what this node passed to each input: its grad after
          * minus before (a copy per input; tracing only, so malloc is fine) */
@@ -237,6 +377,10 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         if (nb__anomaly)
             for (int i = 0; i < n->nin; i++)
                 if (!nb__check_finite(n->op->name, "backward", n->in[i]->grad, n)) return NB_ERR_NAN;
+    }
+    while (nf > 0) { /* those completed by the last nodes */
+        nf--;
+        g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
     }
     return NB_OK;
 }

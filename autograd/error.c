@@ -5,11 +5,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-static nb_error_mode g_mode = NB_ERRORS_ABORT;
-static nb_error_handler g_handler;
-static void *g_handler_user;
-static nb_status g_status = NB_OK;
-static char g_message[1024];
+/* All per thread: a thread's errors, mode and handler are its own. */
+static NB_TLS nb_error_mode g_mode = NB_ERRORS_ABORT;
+static NB_TLS nb_error_handler g_handler;
+static NB_TLS void *g_handler_user;
+static NB_TLS nb_status g_status = NB_OK;
+static NB_TLS char g_message[1024];
 
 void nb_set_error_mode(nb_error_mode mode) { g_mode = mode; }
 nb_error_mode nb_get_error_mode(void) { return g_mode; }

@@ -3,7 +3,13 @@
 #define NB_INTERNAL_H
 
 #include "nabla/nabla.h"
+#include <stdatomic.h>
 #include <string.h>
+
+/* Per-thread state (scopes, grad mode, errors, anomaly/trace, the default
+ * generator, backward's node list): each thread that calls nabla has its own
+ * (README, "Threads"). Shared counters are C11 atomics. */
+#define NB_TLS _Thread_local
 
 #define NB_ALIGN 64
 
@@ -35,12 +41,17 @@ void nb__node_free(nb_node *n);
 bool nb__recording(void);
 uint64_t nb__next_seq(void);
 
+/* Frees what the calling thread holds for reuse (its arena pool and
+ * backward's node list); run when a thread exits and at process exit. */
+void nb__thread_release(void);
+void nb__backward_release(void); /* backward.c: its node list */
+
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
 
 /* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran; false
  * (the error reported) when it found one. */
-extern bool nb__anomaly;
+extern NB_TLS bool nb__anomaly;
 bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n);
 
 /* Versions a node remembers for input i. */

@@ -9,6 +9,7 @@
  * reported at the line that uses it. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #if defined(__SANITIZE_ADDRESS__)
@@ -29,7 +30,17 @@
 
 /* ------------------------------------------------------------ heap */
 
-static nb_mem_stats g_stats;
+/* Process-wide counters are atomics (any thread allocates); the arena's
+ * use is counted per thread, like its scopes (nb_mem_stats_get). */
+static _Atomic size_t g_heap_live, g_heap_peak, g_heap_allocs, g_arena_reserved;
+static NB_TLS size_t g_arena_used, g_arena_peak;
+
+#define RELAXED memory_order_relaxed
+static void raise_peak(_Atomic size_t *peak, size_t v) {
+    size_t p = atomic_load_explicit(peak, RELAXED);
+    while (v > p && !atomic_compare_exchange_weak_explicit(peak, &p, v, RELAXED, RELAXED)) {
+    }
+}
 
 void *nb__malloc(size_t size) {
     /* 64 bytes of header keep the payload 64-byte aligned; the size lives in it. */
@@ -40,9 +51,8 @@ void *nb__malloc(size_t size) {
         return NULL;
     }
     memcpy(p, &size, sizeof size);
-    g_stats.heap_live += size;
-    g_stats.heap_allocs++;
-    if (g_stats.heap_live > g_stats.heap_peak) g_stats.heap_peak = g_stats.heap_live;
+    raise_peak(&g_heap_peak, atomic_fetch_add_explicit(&g_heap_live, size, RELAXED) + size);
+    atomic_fetch_add_explicit(&g_heap_allocs, 1, RELAXED);
     return p + NB_ALIGN;
 }
 
@@ -57,7 +67,7 @@ void nb__free(void *p) {
     unsigned char *b = (unsigned char *)p - NB_ALIGN;
     size_t size;
     memcpy(&size, b, sizeof size);
-    g_stats.heap_live -= size;
+    atomic_fetch_sub_explicit(&g_heap_live, size, RELAXED);
     free(b);
 }
 
@@ -80,9 +90,25 @@ struct nb_scope {
     int depth;
 };
 
-static nb_scope g_scopes[NB_MAX_SCOPES];
-static int g_depth; /* number of open scopes */
-static nb_block *g_pool; /* free blocks, in the order they were first used */
+/* Each thread has its own scope stack and pool: a scope is ended by the
+ * thread that began it, and the pool goes back to the heap when the thread
+ * exits (a pthread key's destructor) or the process does. */
+static NB_TLS nb_scope g_scopes[NB_MAX_SCOPES];
+static NB_TLS int g_depth;       /* number of open scopes */
+static NB_TLS nb_block *g_pool;  /* free blocks, in the order they were first used */
+static NB_TLS bool g_watched;    /* the exit hook knows this thread */
+
+static pthread_key_t g_exit_key;
+static pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
+static void on_thread_exit(void *unused) { (void)unused; nb__thread_release(); }
+static void make_exit_key(void) { (void)pthread_key_create(&g_exit_key, on_thread_exit); }
+/* Registers the calling thread for release at its exit (once per thread). */
+static void watch_thread(void) {
+    if (g_watched) return;
+    g_watched = true;
+    pthread_once(&g_exit_once, make_exit_key);
+    (void)pthread_setspecific(g_exit_key, &g_watched);
+}
 
 static nb_block *block_take(size_t need) {
     bool big = need > NB_BIG_REQUEST;
@@ -104,13 +130,14 @@ static nb_block *block_take(size_t need) {
     size_t hdr = (sizeof(nb_block) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
     unsigned char *raw = nb__malloc(hdr + cap);
     if (!raw) return NULL;
+    watch_thread();
     nb_block *b = (nb_block *)raw;
     b->next = NULL;
     b->cap = cap;
     b->used = 0;
     b->big = big;
     b->data = raw + hdr;
-    g_stats.arena_reserved += cap;
+    atomic_fetch_add_explicit(&g_arena_reserved, cap, RELAXED);
     POISON(b->data, cap);
     return b;
 }
@@ -137,8 +164,8 @@ void *nb__scope_alloc(nb_scope *s, size_t size) {
     void *p = b->data + b->used;
     b->used += size;
     s->used += size;
-    g_stats.arena_used += size;
-    if (g_stats.arena_used > g_stats.arena_peak) g_stats.arena_peak = g_stats.arena_used;
+    g_arena_used += size;
+    if (g_arena_used > g_arena_peak) g_arena_peak = g_arena_used;
     UNPOISON(p, size);
     return p;
 }
@@ -160,6 +187,11 @@ nb_scope *nb_scope_current(void) { return g_depth ? &g_scopes[g_depth - 1] : NUL
 void nb_scope_end(nb_scope **sp) {
     if (!sp || !*sp) return;
     nb_scope *s = *sp;
+    if (s < g_scopes || s >= g_scopes + NB_MAX_SCOPES) {
+        nb_fail(NB_ERR_SCOPE, "scope_end",
+                "this scope was begun by another thread: a scope ends on the thread that began it");
+        return;
+    }
     if (g_depth == 0 || s != &g_scopes[g_depth - 1]) {
         nb_fail(NB_ERR_SCOPE, "scope_end",
                 "scopes must end innermost first: this scope is at depth %d, the innermost at %d",
@@ -181,7 +213,7 @@ void nb_scope_end(nb_scope **sp) {
     }
     *tail = g_pool;
     g_pool = rev;
-    g_stats.arena_used -= s->used;
+    g_arena_used -= s->used;
     s->blocks = NULL;
     s->used = 0;
     g_depth--;
@@ -192,13 +224,31 @@ void nb_mem_trim(void) {
     while (g_pool) {
         nb_block *b = g_pool;
         g_pool = b->next;
-        g_stats.arena_reserved -= b->cap;
+        atomic_fetch_sub_explicit(&g_arena_reserved, b->cap, RELAXED);
         UNPOISON(b->data, b->cap);
         nb__free(b);
     }
 }
 
-nb_mem_stats nb_mem_stats_get(void) { return g_stats; }
+void nb__thread_release(void) {
+    nb_mem_trim();
+    nb__backward_release();
+}
+
+/* At exit the main thread's pool goes back too (no pthread key destructor
+ * runs for it), so memory checkers see nothing of nabla's left behind. */
+__attribute__((destructor)) static void release_at_exit(void) { nb__thread_release(); }
+
+nb_mem_stats nb_mem_stats_get(void) {
+    nb_mem_stats m;
+    m.heap_live = atomic_load_explicit(&g_heap_live, RELAXED);
+    m.heap_peak = atomic_load_explicit(&g_heap_peak, RELAXED);
+    m.heap_allocs = atomic_load_explicit(&g_heap_allocs, RELAXED);
+    m.arena_reserved = atomic_load_explicit(&g_arena_reserved, RELAXED);
+    m.arena_used = g_arena_used;
+    m.arena_peak = g_arena_peak;
+    return m;
+}
 
 /* ------------------------------------------------------------ tensors */
 

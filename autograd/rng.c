@@ -4,7 +4,9 @@
 
 #include <math.h>
 
-static nb_rng_state g_rng = {{0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1}, 0, 0};
+/* The default generator is per thread: every thread starts from the same
+ * state, and nb_seed seeds the calling thread's. */
+static NB_TLS nb_rng_state g_rng = {{0x9E3779B97F4A7C15ull, 0xBF58476D1CE4E5B9ull, 0x94D049BB133111EBull, 1}, 0, 0};
 
 static uint64_t splitmix64(uint64_t *x) {
     uint64_t z = (*x += 0x9E3779B97F4A7C15ull);

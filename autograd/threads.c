@@ -13,36 +13,42 @@
 #include <omp.h>
 #endif
 
-static int g_threads; /* 0: not decided yet */
+/* Settings shared by all threads: relaxed atomics (a lazy first decision
+ * may run twice, with the same result). */
+static _Atomic int g_threads; /* 0: not decided yet */
+#define RELAXED memory_order_relaxed
 
 /* A child made by fork() runs on one thread: GNU OpenMP cannot start a team
  * in the child of a process whose team exists (the first parallel region
  * there hangs), so the child never opens one. Every decision to split goes
  * through nb_get_num_threads, which registers the handler before the first
  * region. */
-static volatile bool g_forked;
-static void on_fork_child(void) { g_forked = true; }
+static _Atomic bool g_forked;
+static void on_fork_child(void) { atomic_store_explicit(&g_forked, true, RELAXED); }
+static void register_fork(void) { (void)pthread_atfork(NULL, NULL, on_fork_child); }
 static void watch_fork(void) {
-    static bool registered;
-    if (!registered) registered = pthread_atfork(NULL, NULL, on_fork_child) == 0;
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork);
 }
 
 int nb_get_num_threads(void) {
-    if (g_threads <= 0) {
+    int t = atomic_load_explicit(&g_threads, RELAXED);
+    if (t <= 0) {
         const char *e = getenv("NB_NUM_THREADS");
         long n = e ? strtol(e, NULL, 10) : 0;
         if (n <= 0) n = sysconf(_SC_NPROCESSORS_ONLN);
-        g_threads = n > 0 ? (int)n : 1;
+        t = n > 0 ? (int)n : 1;
         watch_fork();
+        atomic_store_explicit(&g_threads, t, RELAXED);
     }
-    return g_forked ? 1 : g_threads;
+    return atomic_load_explicit(&g_forked, RELAXED) ? 1 : t;
 }
 
 void nb_set_num_threads(int n) {
     watch_fork();
-    g_threads = n > 0 ? n : 1;
+    atomic_store_explicit(&g_threads, n > 0 ? n : 1, RELAXED);
 #if NB_HAVE_CBLAS
-    openblas_set_num_threads(g_threads);
+    openblas_set_num_threads(n > 0 ? n : 1);
 #endif
 }
 

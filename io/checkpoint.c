@@ -164,8 +164,19 @@ static nb_status check_inputs(const char *what, const char *path, const nb_named
 }
 
 /* Streams the checkpoint to f; false on a write error (errno set). */
+static bool write_ckpt_buf(wbuf *wp, FILE *f, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta);
 static bool write_ckpt(FILE *f, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta) {
-    static wbuf w; /* large; not reentrant across threads, like the rest of io */
+    wbuf *w = malloc(sizeof *w); /* large: on the heap, one per save (threads save independently) */
+    if (!w) {
+        errno = ENOMEM;
+        return false;
+    }
+    bool ok = write_ckpt_buf(w, f, ts, n, meta);
+    free(w);
+    return ok;
+}
+#define w (*wp)
+static bool write_ckpt_buf(wbuf *wp, FILE *f, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta) {
     w.n = 0;
     put_bytes(&w, MAGIC, 8);
     put_u32(&w, NB_CKPT_VERSION);
@@ -227,6 +238,7 @@ static bool write_ckpt(FILE *f, const nb_named_tensor *ts, int n, const nb_ckpt_
     XXH3_freeState(hs);
     return ok;
 }
+#undef w
 
 /* Removes "<base>.tmp.<pid>.XXXXXX" files in directory dfd whose pid is no
  * live process (saves killed before their rename). */

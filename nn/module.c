@@ -13,7 +13,7 @@
 
 /* Bumped by every change of a module tree's structure: flat listings
  * (names) are rebuilt when it moved. */
-static uint64_t g_struct_gen = 1;
+static _Atomic uint64_t g_struct_gen = 1; /* any thread's change bumps it */
 
 nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) { return nb__tensor_new(dt, s, NULL, true); }
 nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t) { return nb__tensor_new(t->dtype, t->shape, NULL, true); }
@@ -125,7 +125,7 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
     child->parent = parent;
     child->training = parent->training ? child->training : false;
     set_path(child, parent->path, name);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
     return child;
 }
 
@@ -155,10 +155,11 @@ static nb_tensor *add_entry(nb_module *m, const char *op, const char *name, nb_t
     }
     *arr = e;
     snprintf(e[*n].name, NB_NAME_MAX, "%s", name);
+    e[*n].tied = false;
     e[(*n)++].t = t;
     if (!t->name[0]) nb_set_name(t, name);
     if (param) nb_set_requires_grad(t, true);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
     return t;
 }
 
@@ -192,7 +193,8 @@ void nb_module_free(nb_module *m) {
     if (!m) return;
     if (m->on_free) m->on_free(m);
     for (int i = 0; i < m->nchildren; i++) nb_module_free(m->children[i].m);
-    for (int i = 0; i < m->nparams; i++) nb_tensor_free(m->params[i].t);
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->params[i].tied) nb_tensor_free(m->params[i].t);
     for (int i = 0; i < m->nbuffers; i++) nb_tensor_free(m->buffers[i].t);
     free(m->children);
     free(m->params);
@@ -201,7 +203,7 @@ void nb_module_free(nb_module *m) {
     flat_free(&m->flat_all);
     free(m->data);
     free(m);
-    g_struct_gen++;
+    atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
 }
 
 void nb_module_train(nb_module *m, bool on) {
@@ -214,11 +216,14 @@ bool nb_module_is_training(const nb_module *m) { return m && m->training; }
 /* ------------------------------------------------------------ enumeration */
 
 /* Visits the tree in order: per module its parameters, (with buffers) its
- * buffers, then its children. visit gets the prefix ("fc1." or "") and the entry. */
+ * buffers, then its children. visit gets the prefix ("fc1." or "") and the entry.
+ * Tied parameter slots (nb_module_tie_param) are skipped: their tensor is
+ * visited where its owner holds it, so every listing has it once. */
 typedef void (*visit_fn)(void *ctx, const char *prefix, nb__mod_entry *e);
 
 static void walk(nb_module *m, const char *prefix, bool buffers, visit_fn fn, void *ctx) {
-    for (int i = 0; i < m->nparams; i++) fn(ctx, prefix, &m->params[i]);
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->params[i].tied) fn(ctx, prefix, &m->params[i]);
     if (buffers)
         for (int i = 0; i < m->nbuffers; i++) fn(ctx, prefix, &m->buffers[i]);
     for (int i = 0; i < m->nchildren; i++) {
@@ -254,7 +259,8 @@ static void fill_v(void *ctx, const char *prefix, nb__mod_entry *e) {
 static nb__mod_flat *flat_get(nb_module *m, bool buffers) {
     nb__mod_flat *f = buffers ? &m->flat_all : &m->flat_params;
     flat_ctx c = {0};
-    if (f->gen != g_struct_gen) {
+    const uint64_t gen = atomic_load_explicit(&g_struct_gen, memory_order_relaxed);
+    if (f->gen != gen) {
         flat_free(f);
         walk(m, "", buffers, count_v, &c);
         f->items = calloc((size_t)c.n + 1, sizeof *f->items);
@@ -267,7 +273,7 @@ static nb__mod_flat *flat_get(nb_module *m, bool buffers) {
         f->n = c.n;
         c = (flat_ctx){.f = f, .w = f->names};
         walk(m, "", buffers, fill_v, &c);
-        f->gen = g_struct_gen;
+        f->gen = gen;
     } else { /* same names; tensors may have been swapped or cast */
         c = (flat_ctx){.f = f};
         walk(m, "", buffers, fill_v, &c);
@@ -363,9 +369,18 @@ void nb_module_zero_grad(struct nb_module *m) {
     if (m) walk(m, "", false, zero_v, NULL);
 }
 
+/* Points every tied slot (nb_module_tie_param) under m that holds `from`
+ * at `to`: the owner's tensor was replaced (cast, swap). */
+static void retie(nb_module *m, const nb_tensor *from, nb_tensor *to) {
+    for (int i = 0; i < m->nparams; i++)
+        if (m->params[i].tied && m->params[i].t == from) m->params[i].t = to;
+    for (int i = 0; i < m->nchildren; i++) retie(m->children[i].m, from, to);
+}
+
 typedef struct {
     nb_dtype dt;
     bool ok;
+    nb_module *root;
 } cast_ctx;
 
 static void cast_v(void *ctx, const char *prefix, nb__mod_entry *e) {
@@ -384,6 +399,7 @@ static void cast_v(void *ctx, const char *prefix, nb__mod_entry *e) {
     }
     memcpy(u->name, t->name, sizeof u->name);
     u->requires_grad = t->requires_grad;
+    retie(c->root, t, u);
     nb_tensor_free(t);
     e->t = u;
 }
@@ -394,7 +410,7 @@ bool nb_module_cast(nb_module *m, nb_dtype dt) {
         nb_fail(NB_ERR_DTYPE, "module_cast", "modules are f32 or f64, not %s", nb_dtype_name(dt));
         return false;
     }
-    cast_ctx c = {dt, true};
+    cast_ctx c = {dt, true, m};
     walk(m, "", true, cast_v, &c);
     if (!c.ok) nb_fail(NB_ERR_NOMEM, "module_cast", "out of memory");
     return c.ok;
@@ -441,9 +457,42 @@ bool nb_module_swap_parameters(nb_module *m, nb_tensor **ts, int n) {
         nb_tensor *t = es[i]->t;
         es[i]->t = ts[i];
         ts[i] = t;
+        retie(m, t, es[i]->t);
     }
     free(es);
     return true;
+}
+
+nb_tensor *nb_module_tie_param(nb_module *m, const char *name, nb_tensor *shared) {
+    if (!shared) return NULL;
+    if (!m) {
+        nb_fail(NB_ERR_ARG, "module_tie_param", "module is NULL");
+        return NULL;
+    }
+    if (!valid_name("module_tie_param", name)) return NULL;
+    if (name_taken(m, name)) {
+        nb_fail(NB_ERR_ARG, "module_tie_param", "%s already has a member named '%s'", m->desc, name);
+        return NULL;
+    }
+    if (!(shared->dtype == NB_F32 || shared->dtype == NB_F64) || shared->scope || shared->node ||
+        !shared->requires_grad) {
+        char d[NB_DESCRIBE_LEN];
+        nb_fail(NB_ERR_ARG, "module_tie_param",
+                "'%s' of %s: the shared tensor must be a persistent float parameter that requires grad; %s",
+                name, m->desc, nb_describe(shared, "shared", d, sizeof d));
+        return NULL;
+    }
+    nb__mod_entry *e = grow(m->params, &m->cap_params, m->nparams + 1, sizeof *e);
+    if (!e) {
+        nb_fail(NB_ERR_NOMEM, "module_tie_param", "out of memory");
+        return NULL;
+    }
+    m->params = e;
+    snprintf(e[m->nparams].name, NB_NAME_MAX, "%s", name);
+    e[m->nparams].t = shared;
+    e[m->nparams++].tied = true;
+    g_struct_gen++;
+    return shared;
 }
 
 /* ------------------------------------------------------------ layer helpers */

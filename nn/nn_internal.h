@@ -13,6 +13,7 @@
 typedef struct nb__mod_entry {
     char name[NB_NAME_MAX];
     nb_tensor *t;
+    bool tied; /* nb_module_tie_param: another module owns t; walks skip it */
 } nb__mod_entry;
 
 typedef struct nb__mod_child {

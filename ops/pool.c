@@ -26,7 +26,9 @@
 #include <math.h>
 
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 #include "kernels/pool2.h"
+#include "kernels/vmath.h"
 
 #include <string.h>
 
@@ -155,7 +157,8 @@ static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads only the saved winners */
-static const nb_op max_pool2d_op = {"max_pool2d", maxpool_fwd, maxpool_bwd, NB_SAVES_NOTHING, false};
+GG_FN(maxpool);
+static const nb_op max_pool2d_op = {"max_pool2d", maxpool_fwd, maxpool_bwd, NB_SAVES_NOTHING, false, maxpool_bwg};
 
 /* ------------------------------------------------------------ avg */
 
@@ -216,7 +219,8 @@ static void avgpool_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads nothing but the shapes */
-static const nb_op avg_pool2d_op = {"avg_pool2d", avgpool_fwd, avgpool_bwd, NB_SAVES_NOTHING, false};
+GG_FN(avgpool);
+static const nb_op avg_pool2d_op = {"avg_pool2d", avgpool_fwd, avgpool_bwd, NB_SAVES_NOTHING, false, avgpool_bwg};
 
 /* ------------------------------------------------------------ builders */
 
@@ -342,7 +346,8 @@ static void gap_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op gap_op = {"global_avg_pool2d", gap_fwd, gap_bwd, NB_SAVES_NOTHING, false};
+GG_FN(gap);
+static const nb_op gap_op = {"global_avg_pool2d", gap_fwd, gap_bwd, NB_SAVES_NOTHING, false, gap_bwg};
 
 nb_tensor *nb_global_avg_pool2d(nb_tensor *x) {
     if (!nb_check_float_inputs("global_avg_pool2d", &x, 1)) return NULL;
@@ -482,3 +487,68 @@ static int gap_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_global_avg_pool2d = {"global_avg_pool2d", gap_entry_apply, gap_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* avg_pool2d and global_avg_pool2d are linear: their adjoints (the kernel
+ * backwards, as ops whose derivative is the pooling again). */
+NB_ADJOINT_OP(avg_pool2d_adj, "avg_pool2d_backward");
+NB_ADJOINT_OP(gap_adj, "global_avg_pool2d_backward");
+GG_FN(avgpool) { gin[0] = nb__adjoint(&avg_pool2d_adj, n, 0, 1u, 1, sizeof(pool_attr), g); }
+GG_FN(gap) { gin[0] = nb__adjoint(&gap_adj, n, 0, 1u, 1, 0, g); }
+
+/* max_pool2d with its winners held is a gather: y = x (N,C,H·W) gathered at
+ * the winners (N,C,Ho·Wo) along the last axis, so its gradient is the
+ * gather's. The winners come from the node: its saved indices, or, for the
+ * packed 2×2 case (disjoint windows), the kernel backward run on 1..P per
+ * plane, which lands p + 1 on output p's winner. Empty windows (all padding:
+ * −inf, index −1) pass no gradient: g is masked there. */
+GG_FN(maxpool) {
+    nb_tensor *x = n->in[0];
+    if (!n->saved) {
+        nb_fail(NB_ERR_GRAPH, "max_pool2d", "the node kept no winners (its input required no grad in forward)");
+        return;
+    }
+    const pool_dims d = pdims(n);
+    const int64_t HW = d.H * d.W, P = d.Ho * d.Wo, N = x->shape.d[0], C = x->shape.d[1];
+    nb_tensor *idx = nb_empty(NB_I64, NB_SHAPE(N, C, P)), *valid = NULL;
+    if (!idx) return;
+    int64_t *I = nb_i64(idx);
+    if (pool_two(nb_attr(n, pool_attr), &d)) {
+        nb_tensor *ramp = nb_empty(NB_F64, n->out->shape);
+        if (!ramp) return;
+        for (int64_t pl = 0; pl < d.planes; pl++)
+            for (int64_t p = 0; p < P; p++) nb_f64(ramp)[pl * P + p] = (double)(p + 1);
+        nb_node m = *n;
+        nb_tensor xh = *x, *xin[1] = {&xh};
+        xh.dtype = NB_F64; /* the kernel only reads shapes and the winners */
+        m.in = xin;
+        nb_tensor *hit = gg_kernel_vjp(&m, 0, ramp);
+        if (!hit) return;
+        for (int64_t i = 0; i < idx->numel; i++) I[i] = 0;
+        for (int64_t pl = 0; pl < d.planes; pl++)
+            for (int64_t q = 0; q < HW; q++) {
+                const int64_t v = (int64_t)nb_f64(hit)[pl * HW + q];
+                if (v > 0) I[pl * P + v - 1] = q;
+            }
+    } else {
+        const int64_t *A = nb_i64(n->saved);
+        bool empty = false;
+        for (int64_t i = 0; i < idx->numel; i++) {
+            I[i] = A[i] >= 0 ? A[i] : 0;
+            empty |= A[i] < 0;
+        }
+        if (empty) {
+            valid = nb_empty(x->dtype, NB_SHAPE(N, C, P));
+            if (!valid) return;
+            for (int64_t i = 0; i < idx->numel; i++) nb_set(valid, i, A[i] >= 0);
+        }
+    }
+    nb_tensor *gf = nb_reshape(g, NB_SHAPE(N, C, P));
+    if (valid) gf = nb_mul(gf, valid);
+    nb_tensor *y = nb_gather(nb_reshape(x, NB_SHAPE(N, C, HW)), 2, idx);
+    if (!y || !gf) return;
+    nb_tensor *gx[2] = {NULL, NULL};
+    if (y->node && y->node->op->backward_graph) y->node->op->backward_graph(y->node, gf, gx);
+    gin[0] = gx[0] ? nb_reshape(gx[0], x->shape) : NULL;
+}

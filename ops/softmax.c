@@ -10,6 +10,7 @@
 #include "math_util.h"
 #include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 
 typedef struct { int axis; } sm_attr;
 
@@ -160,8 +161,10 @@ static void log_softmax_fwd(nb_node *n) { softmax_fwd_impl(n, true); }
 static void softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, false); }
 static void log_softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, true); }
 
-static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false};
-static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false};
+GG_FN(softmax);
+static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false, softmax_bwg};
+GG_FN(log_softmax);
+static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false, log_softmax_bwg};
 
 static nb_tensor *softmax_apply(const nb_op *op, nb_tensor *x, int axis) {
     static const char *const names[1] = {"x"};
@@ -211,7 +214,8 @@ static void nll_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false};
+GG_FN(nll);
+static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false, nll_bwg};
 
 nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
     static const char *const names[1] = {"logp"};
@@ -302,7 +306,8 @@ static void bce_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op bce_op = {"bce_with_logits", bce_fwd, bce_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+GG_FN(bce);
+static const nb_op bce_op = {"bce_with_logits", bce_fwd, bce_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, bce_bwg};
 
 nb_tensor *nb_bce_with_logits(nb_tensor *x, nb_tensor *y, nb_reduction r) {
     nb_tensor *in[2] = {x, y};
@@ -316,6 +321,45 @@ nb_tensor *nb_bce_with_logits(nb_tensor *x, nb_tensor *y, nb_reduction r) {
     }
     loss_attr at = {r};
     return nb_apply_ex(&bce_op, in, 2, r == NB_REDUCE_NONE ? x->shape : NB_SCALAR, x->dtype, &at, sizeof at);
+}
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* softmax: y·(g − Σ g·y); log_softmax: g − e^y·Σ g (sums along the axis, kept) */
+GG_FN(softmax) {
+    const int axis = nb_attr(n, sm_attr)->axis;
+    nb_tensor *y = n->out;
+    gin[0] = nb_mul(y, nb_sub(g, nb_sum(nb_mul(g, y), &axis, 1, true)));
+}
+GG_FN(log_softmax) {
+    const int axis = nb_attr(n, sm_attr)->axis;
+    gin[0] = nb_sub(g, nb_mul(nb_exp(n->out), nb_sum(g, &axis, 1, true)));
+}
+
+/* g broadcast to each element of a loss's input: g_i (none), g (sum), g/N (mean) */
+static nb_tensor *loss_upstream(nb_tensor *g, nb_reduction r, nb_shape s, int64_t N) {
+    if (r == NB_REDUCE_NONE) return g;
+    nb_tensor *e = nb_expand(g, s);
+    return r == NB_REDUCE_SUM ? e : nb_mul_scalar(e, 1.0 / (double)N);
+}
+
+/* nll: −g at each row's label; the kernel's weights (−1, −1/N at the labels)
+ * times g broadcast along the classes */
+GG_FN(nll) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    nb_tensor *w = gg_kernel_vjp(n, 0, nb_ones(n->out->dtype, n->out->shape));
+    nb_tensor *gb = r == NB_REDUCE_NONE ? nb_expand(nb_reshape(g, NB_SHAPE(g->numel, 1)), n->in[0]->shape)
+                                        : nb_expand(g, n->in[0]->shape);
+    gin[0] = nb_mul(w, gb);
+}
+
+/* bce_with_logits: dx = g·(sigmoid(x) − y), dy = −g·x */
+GG_FN(bce) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    nb_tensor *x = n->in[0], *y = n->in[1];
+    nb_tensor *gs = loss_upstream(g, r, x->shape, x->numel);
+    if (GG_NEED(0)) gin[0] = nb_mul(gs, nb_sub(nb_sigmoid(x), y));
+    if (GG_NEED(1)) gin[1] = nb_neg(nb_mul(gs, x));
 }
 
 /* ------------------------------------------------------------ registry */

@@ -228,6 +228,8 @@ static ld log1p_l(ld v) { return log1pl(v); }
 static ld expm1_l(ld v) { return expm1l(v); }
 static ld spna_l(ld v) { return log1pl(expl(-fabsl(v))); }
 static ld softplus_l(ld v) { return (v > 0 ? v : 0) + log1pl(expl(-fabsl(v))); }
+static ld erf_l(ld v) { return erfl(v); }
+static ld erfc_l(ld v) { return erfcl(v); }
 
 #define NV_TEST 4099 /* odd: exercises the tail */
 typedef void (*vfn32)(float *, const float *, int64_t);
@@ -251,6 +253,8 @@ static const struct {
     {"softplus", nb_vsoftplus_f32, nb_vsoftplus_ref_f32, nb_vsoftplus_f64, nb_vsoftplus_ref_f64, softplus_l, -120, 120, 1e-30, 3e38, true, 2, 2},
     {"sp_negabs", nb_vsoftplus_negabs_f32, nb_vsoftplus_negabs_ref_f32, nb_vsoftplus_negabs_f64,
      nb_vsoftplus_negabs_ref_f64, spna_l, -120, 120, 1e-30, 3e38, true, 2, 2},
+    {"erf", nb_verf_f32, nb_verf_ref_f32, nb_verf_f64, nb_verf_ref_f64, erf_l, -7, 7, 1e-30, 3e38, true, 2, 2},
+    {"erfc", nb_verfc_f32, nb_verfc_ref_f32, nb_verfc_f64, nb_verfc_ref_f64, erfc_l, -7, 9, 1e-30, 3e38, true, 2, 2},
 };
 
 /* Special values: the first ones of both arrays; the f64 array has its own

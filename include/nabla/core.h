@@ -114,6 +114,15 @@ NB_API nb_tensor *nb_copy(const nb_tensor *t);
 /* Detached copy that is persistent whatever scope is open (to keep a result
  * past nb_scope_end). The caller frees it with nb_tensor_free. */
 NB_API nb_tensor *nb_copy_persistent(const nb_tensor *t);
+/* torch's x.detach(): a new tensor header sharing x's data (no copy) and
+ * version counter, with no node and requires_grad false, so gradients stop
+ * here (truncated backpropagation through time: h = nb_detach(h) between
+ * chunks). It lives in the current scope (persistent when none is open: free
+ * it with nb_tensor_free, which leaves x's data alone) and must not outlive
+ * x's data; to carry a state past x's scope use nb_copy_persistent, which
+ * is detached too. An in-place write to either is seen by both. NULL gives
+ * NULL. (autograd/detach.c) */
+NB_API nb_tensor *nb_detach(nb_tensor *x);
 
 /* Frees a persistent tensor, its grad and (if any) its node. Accepts NULL.
  * Does nothing to a scoped tensor: its scope frees it. */
@@ -161,16 +170,18 @@ NB_API nb_scope *nb_scope_begin(void);
 NB_API void nb_scope_end(nb_scope **s);
 NB_API nb_scope *nb_scope_current(void);
 
+/* heap_* and arena_reserved count the whole process (all threads);
+ * arena_used and arena_peak count the calling thread's scopes. */
 typedef struct nb_mem_stats {
     size_t heap_live;      /* bytes nabla holds on the heap now (incl. arena blocks) */
     size_t heap_peak;      /* high-water mark of heap_live                     */
     size_t arena_reserved; /* bytes in arena blocks, in use or pooled           */
-    size_t arena_used;     /* bytes handed out by open scopes now               */
-    size_t arena_peak;     /* high-water mark of arena_used                     */
+    size_t arena_used;     /* bytes handed out by this thread's open scopes now */
+    size_t arena_peak;     /* high-water mark of arena_used (this thread)       */
     size_t heap_allocs;    /* number of heap allocations made so far            */
 } nb_mem_stats;
 NB_API nb_mem_stats nb_mem_stats_get(void);
-/* Frees pooled arena blocks (nothing that is in use). */
+/* Frees the calling thread's pooled arena blocks (nothing that is in use). */
 NB_API void nb_mem_trim(void);
 
 /* -------------------------------------------------------------- grad mode */

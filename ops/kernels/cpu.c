@@ -1,6 +1,7 @@
 /* ops/kernels/cpu.c — the ISA policy of cpu.h. */
 #include "cpu.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,24 +23,29 @@ static int isa_from_name(const char *s) {
     return -1;
 }
 
-static int g_isa = -1; /* -1: not decided yet (a race between first calls stores the same value) */
+/* Process-wide, read by every thread: a relaxed atomic (-1: not decided
+ * yet; a lazy first resolution may run twice, with the same result). */
+static _Atomic int g_isa = -1;
+#define RELAXED memory_order_relaxed
 
 int nb_isa(void) {
-    if (g_isa < 0) {
+    int v = atomic_load_explicit(&g_isa, RELAXED);
+    if (v < 0) {
         const int best = nb_cpu_isa(), want = isa_from_name(getenv("NB_ISA"));
-        g_isa = want >= 0 && want < best ? want : best;
+        v = want >= 0 && want < best ? want : best;
+        atomic_store_explicit(&g_isa, v, RELAXED);
     }
-    return g_isa;
+    return v;
 }
 
 bool nb_isa_set_cap(const char *name) {
     if (!name) {
-        g_isa = nb_cpu_isa();
+        atomic_store_explicit(&g_isa, nb_cpu_isa(), RELAXED);
         return true;
     }
     const int want = isa_from_name(name);
     if (want < 0 || want > nb_cpu_isa()) return false;
-    g_isa = want;
+    atomic_store_explicit(&g_isa, want, RELAXED);
     return true;
 }
 

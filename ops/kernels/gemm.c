@@ -6,6 +6,7 @@
 #include "par.h"
 #include "config.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,10 +44,15 @@ GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
 
 
-static int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
+/* Process-wide settings, read by every thread: relaxed atomics (a lazy
+ * first resolution may run twice, with the same result). */
+static _Atomic int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
+#define RELAXED memory_order_relaxed
 
 static int kind(void) {
-    if (g_kind < 0) {
+    int have = atomic_load_explicit(&g_kind, RELAXED);
+    if (have >= 0) return have;
+    {
         const char *e = getenv("NB_GEMM");
         /* Default: the built-in kernel where it has AVX-512 (it matches
          * OpenBLAS at the same ISA, bench/README.md, and Debian's OpenBLAS is
@@ -56,18 +62,18 @@ static int kind(void) {
         if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
         else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
         else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
-        g_kind = k;
+        atomic_store_explicit(&g_kind, k, RELAXED);
+        return k;
     }
-    return g_kind;
 }
 
 bool nb_gemm_set_backend(nb_gemm_kind k) {
     if (k == NB_GEMM_BLAS && !NB_HAVE_CBLAS) return false;
     if (k == NB_GEMM_AUTO) {
-        g_kind = -1;
+        atomic_store_explicit(&g_kind, -1, RELAXED);
         kind();
     } else {
-        g_kind = (int)k;
+        atomic_store_explicit(&g_kind, (int)k, RELAXED);
     }
     return true;
 }
@@ -90,10 +96,10 @@ static int threads_for(int avail, int64_t M, int64_t N, int64_t K) {
 #if NB_HAVE_CBLAS
 /* OpenBLAS keeps its own pool: size it to the caller's count before each call. */
 static void blas_threads(int n) {
-    static int have;
-    if (n != have) {
+    static _Atomic int have;
+    if (n != atomic_load_explicit(&have, memory_order_relaxed)) {
         openblas_set_num_threads(n);
-        have = n;
+        atomic_store_explicit(&have, n, memory_order_relaxed);
     }
 }
 #endif

@@ -1,6 +1,8 @@
 /* ops/kernels/vmath.c — dispatch of vmath.h to the best ISA, and the scalar
  * references (libm) the vector loops are tested against and fall back to. */
 #include "vmath.h"
+
+#include <stdatomic.h>
 #include "cpu.h"
 #include "par.h"
 
@@ -10,7 +12,7 @@
 
 /* ------------------------------------------------------------ references */
 
-#define REF_LOOPS(T, S, EXP, LOG, TANH, LOG1P, EXPM1, FABS)                                 \
+#define REF_LOOPS(T, S, EXP, LOG, TANH, LOG1P, EXPM1, FABS, ERF, ERFC)                               \
     void nb_vexp_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXP(x[i]); } \
     void nb_vlog_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG(x[i]); } \
     void nb_vtanh_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]); } \
@@ -24,6 +26,8 @@
     }                                                                                       \
     void nb_vlog1p_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG1P(x[i]); } \
     void nb_vexpm1_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXPM1(x[i]); } \
+    void nb_verf_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = ERF(x[i]); }     \
+    void nb_verfc_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = ERFC(x[i]); }   \
     /* e^-|x| <= 1: never overflows */                                                      \
     void nb_vsoftplus_negabs_ref_##S(T *y, const T *x, int64_t n) {                         \
         for (int64_t i = 0; i < n; i++) y[i] = LOG1P(EXP(-FABS(x[i])));                      \
@@ -34,8 +38,8 @@
             y[i] = (v > 0 ? v : 0) + LOG1P(EXP(-FABS(v)));                                  \
         }                                                                                   \
     }
-REF_LOOPS(float, f32, expf, logf, tanhf, log1pf, expm1f, fabsf)
-REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
+REF_LOOPS(float, f32, expf, logf, tanhf, log1pf, expm1f, fabsf, erff, erfcf)
+REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs, erf, erfc)
 
 /* ------------------------------------------------------------ dispatch */
 

@@ -7,7 +7,7 @@
  * names without _mt (nb_v<f>_<t>(y, x, n)) are the same with nabla's thread
  * count, for ops: defined at op level in ops/threads.c.
  *
- * f: exp, log, tanh, sigmoid, log1p, expm1, softplus (log(1 + e^x)) and
+ * f: exp, log, tanh, sigmoid, log1p, expm1, erf, erfc, softplus (log(1 + e^x)) and
  * softplus_negabs (softplus(−|x|) = log1p(e^−|x|), the bounded part of
  * softplus: softplus(x) = max(x, 0) + softplus_negabs(x)). The vector width
  * is nb_isa() (kernels/cpu.h: the CPU's best, capped by NB_ISA): AVX-512F (Sleef_*f16/d8_u10avx512f),
@@ -17,8 +17,8 @@
  *
  * Accuracy (measured by tests/test_kernels.c against long-double libm, over
  * wide ranges and the special values, on every ISA the CPU has):
- * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1;
- * f32 and f64); the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
+ * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1,
+ * erf; f32 and f64), u15 erfc within 1.5 ULP; the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
  * tanhf 2 ULP). sigmoid is computed as r = 1/(1 + e), e = exp(-|x|), y = r
  * for x >= 0 and e*r for x < 0: no overflow for any x, within 3 ULP (exp's
  * 1 ULP plus two roundings; 2 measured); y reaches 0 only below about -104
@@ -40,7 +40,7 @@
 
 #include <stdint.h>
 
-#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs)
+#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs) X(erf) X(erfc)
 
 #define NB_VMATH_DECL(f)                                                       \
     void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n);        \
