@@ -15,7 +15,7 @@ static void step_with_pending_error_is_skipped(void **state) {
     const nb_optim_kind kinds[] = {NB_OPTIM_SGD, NB_OPTIM_ADAM};
     for (int k = 0; k < 2; k++) {
         const float init[4] = {1, -2, 3, -4};
-        nb_tensor *p = nb_set_requires_grad(nb_copy_persistent(nb_from_f32(NB_SHAPE(4), init)), true);
+        nb_tensor *p = nb_set_requires_grad(nb_from_f32(NB_SHAPE(4), init), true); /* no scope open: persistent */
         nb_optim_opts o = nb_optim_defaults(kinds[k]);
         o.lr = 0.1, o.momentum = kinds[k] == NB_OPTIM_SGD ? 0.9 : 0;
         nb_optim *opt = nb_optim_new_tensors(&o, &p, 1);
