@@ -60,6 +60,16 @@ NB_API void nb_anomaly_mode(bool on);
  * shapes). Returns NB_OK or NB_ERR_IO. */
 NB_API nb_status nb_graph_dot(const nb_tensor *t, const char *path);
 
+/* A backprop stepper: one self-contained web page (works offline) with the
+ * graph behind root drawn by Graphviz, every tensor's value, and the backward
+ * walk node by node — buttons or arrow keys step it, the current node is
+ * highlighted, its incoming gradient and what it passes to each input shown,
+ * accumulated gradients filling in (#step=N or #end in the URL selects a
+ * step). It runs a backward pass of its own to record the walk and leaves
+ * the leaves' .grad as they were. NB_OK, NB_ERR_GRAPH (nothing to step
+ * through) or NB_ERR_IO. */
+NB_API nb_status nb_graph_html(nb_tensor *root, const char *path);
+
 /* ------------------------------------------------------- gradient check */
 
 /* The function under test: builds an output from the inputs (it may use any
@@ -84,8 +94,12 @@ typedef struct nb_gradcheck_report {
     const char *op;        /* the op the output came from, when known         */
     /* The worst Jacobian element over all inputs (by relative error). */
     int worst_input;       /* -1 when no element was compared                 */
-    int64_t worst_in_index;  /* element of that input                         */
-    int64_t worst_out_index; /* element of the output                         */
+    int64_t worst_in_index;  /* element of that input (flat); -1 in fast mode:
+                                the worst input's whole projection vᵀJ_i u_i   */
+    int64_t worst_out_index; /* element of the output (flat)                  */
+    int64_t worst_in_pos[NB_MAX_DIMS]; /* worst_in_index as a multi-index     */
+    int worst_in_ndim;
+    char worst_input_name[NB_NAME_MAX]; /* that input's name ("" if none)     */
     double analytic, numeric, abs_err, rel_err; /* rel = |a-n|/max(|a|,|n|)    */
     int64_t mismatches;    /* elements outside tolerance (not at kinks)       */
     int64_t kinks;         /* elements where x±eps crosses a kink: flagged, not failed */

@@ -23,29 +23,28 @@ static int isa_from_name(const char *s) {
     return -1;
 }
 
-/* Process-wide, read by every thread: a relaxed atomic (-1: not decided
- * yet; a lazy first resolution may run twice, with the same result). */
+/* -1: not decided yet. Read by every thread: a relaxed atomic (a race
+ * between first calls stores the same value). */
 static _Atomic int g_isa = -1;
-#define RELAXED memory_order_relaxed
 
 int nb_isa(void) {
-    int v = atomic_load_explicit(&g_isa, RELAXED);
+    int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
     if (v < 0) {
         const int best = nb_cpu_isa(), want = isa_from_name(getenv("NB_ISA"));
         v = want >= 0 && want < best ? want : best;
-        atomic_store_explicit(&g_isa, v, RELAXED);
+        atomic_store_explicit(&g_isa, v, memory_order_relaxed);
     }
     return v;
 }
 
 bool nb_isa_set_cap(const char *name) {
     if (!name) {
-        atomic_store_explicit(&g_isa, nb_cpu_isa(), RELAXED);
+        atomic_store_explicit(&g_isa, nb_cpu_isa(), memory_order_relaxed);
         return true;
     }
     const int want = isa_from_name(name);
     if (want < 0 || want > nb_cpu_isa()) return false;
-    atomic_store_explicit(&g_isa, want, RELAXED);
+    atomic_store_explicit(&g_isa, want, memory_order_relaxed);
     return true;
 }
 

@@ -44,8 +44,8 @@ GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
 
 
-/* Process-wide settings, read by every thread: relaxed atomics (a lazy
- * first resolution may run twice, with the same result). */
+/* Process-wide, read by every thread: a relaxed atomic (a lazy first
+ * resolution may run twice, with the same result). */
 static _Atomic int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
 #define RELAXED memory_order_relaxed
 
