@@ -120,6 +120,11 @@ nb_tensor *nb_zeros(nb_dtype dt, nb_shape s) {
     return nb__tensor_new(dt, s, nb_scope_current(), true);
 }
 
+nb_tensor *nb_zeros_persistent(nb_dtype dt, nb_shape s) {
+    if (!check_new("zeros_persistent", dt, s)) return NULL;
+    return nb__tensor_new(dt, s, NULL, true);
+}
+
 static void fill(nb_tensor *t, double v) {
     if (t->dtype == NB_F32) for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = (float)v;
     else if (t->dtype == NB_F64) for (int64_t i = 0; i < t->numel; i++) nb_f64(t)[i] = v;

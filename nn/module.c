@@ -15,8 +15,6 @@
  * (names) are rebuilt when it moved. */
 static _Atomic uint64_t g_struct_gen = 1; /* any thread's change bumps it */
 
-nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) { return nb__tensor_new(dt, s, NULL, true); }
-nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t) { return nb__tensor_new(t->dtype, t->shape, NULL, true); }
 
 static void *grow(void *p, int *cap, int need, size_t elem) {
     if (need <= *cap) return p;
@@ -306,6 +304,8 @@ static int list(nb_module *m, bool buffers, nb_named_tensor *out, int max) {
     for (int i = 0; i < f->n && i < max && out; i++) out[i] = f->items[i];
     return f->n;
 }
+
+const nb_named_tensor *nb_module_parameter_view(nb_module *m, int *n) { return nb__module_list(m, false, n); }
 
 const nb_named_tensor *nb__module_list(nb_module *m, bool buffers, int *n) {
     nb__mod_flat *f = m ? flat_get(m, buffers) : NULL;

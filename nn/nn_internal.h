@@ -48,9 +48,11 @@ struct nb_module {
 };
 
 /* A new persistent tensor (whatever scope is open), zeroed. */
-nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s);
+static inline nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) { return nb_zeros_persistent(dt, s); }
 /* A new persistent zeroed tensor with t's dtype and shape. */
-nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t);
+static inline nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t) {
+    return nb_zeros_persistent(t->dtype, t->shape);
+}
 
 /* The module's parameters (or parameters and buffers) as its cached flat
  * list: no allocation once built. Valid until the module's structure changes. */

@@ -21,77 +21,53 @@ static nb_shape batch_of(nb_shape s) {
     const bool fold = b_->shape.ndim == 2;                                          \
     const int64_t rows = fold ? (N ? (n)->out->numel / N : 0) : M /* a's batch folded into M */
 
+/* nb_gemm_f32 or nb_gemm_f64 for the element type T (inside NB_FLOAT_DISPATCH) */
+#define GEMM_T(T) _Generic((T)0, float: nb_gemm_f32, double: nb_gemm_f64)
+
 static void mm_fwd(nb_node *n) {
     MM_DIMS(n);
-    nb_shape bshape = batch_of(n->out->shape);
-    if (a_->dtype == NB_F32) {
-        const float *A = nb_f32(a_), *B = nb_f32(b_);
-        float *C = nb_f32(n->out);
-        if (fold) { nb_gemm_f32(false, false, rows, N, K, 1, A, K, B, N, 0, C, N); return; }
+    const nb_shape bshape = batch_of(n->out->shape);
+    NB_FLOAT_DISPATCH(a_->dtype, T, {
+        const T *A = (const T *)a_->data, *B = (const T *)b_->data;
+        T *C = (T *)n->out->data;
+        if (fold) {
+            GEMM_T(T)(false, false, rows, N, K, 1, A, K, B, N, 0, C, N);
+            return;
+        }
         nb_bc bc;
         nb_bc_init(&bc, bshape, batch_of(a_->shape), batch_of(b_->shape));
         NB_BC_FOR(&bc, {
             for (int64_t j = 0; j < len; j++)
-                nb_gemm_f32(false, false, M, N, K, 1, A + (oa + j * sa) * M * K, K, B + (ob + j * sb) * K * N, N, 0,
-                            C + (oo + j) * M * N, N);
+                GEMM_T(T)(false, false, M, N, K, 1, A + (oa + j * sa) * M * K, K, B + (ob + j * sb) * K * N, N, 0,
+                          C + (oo + j) * M * N, N);
         });
-    } else {
-        const double *A = nb_f64(a_), *B = nb_f64(b_);
-        double *C = nb_f64(n->out);
-        if (fold) { nb_gemm_f64(false, false, rows, N, K, 1, A, K, B, N, 0, C, N); return; }
-        nb_bc bc;
-        nb_bc_init(&bc, bshape, batch_of(a_->shape), batch_of(b_->shape));
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++)
-                nb_gemm_f64(false, false, M, N, K, 1, A + (oa + j * sa) * M * K, K, B + (ob + j * sb) * K * N, N, 0,
-                            C + (oo + j) * M * N, N);
-        });
-    }
+    });
 }
 
 static void mm_bwd(nb_node *n, const nb_tensor *g) {
     MM_DIMS(n);
     nb_tensor *gat = nb_grad_buf(n->in[0]), *gbt = nb_grad_buf(n->in[1]);
-    nb_shape bshape = batch_of(n->out->shape);
-    if (a_->dtype == NB_F32) {
-        const float *A = nb_f32(a_), *B = nb_f32(b_), *G = nb_f32(g);
-        float *GA = gat ? nb_f32(gat) : NULL, *GB = gbt ? nb_f32(gbt) : NULL;
+    const nb_shape bshape = batch_of(n->out->shape);
+    NB_FLOAT_DISPATCH(a_->dtype, T, {
+        const T *A = (const T *)a_->data, *B = (const T *)b_->data, *G = (const T *)g->data;
+        T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;
         if (fold) {
-            if (GA) nb_gemm_f32(false, true, rows, K, N, 1, G, N, B, N, 1, GA, K);
-            if (GB) nb_gemm_f32(true, false, K, N, rows, 1, A, K, G, N, 1, GB, N);
+            if (GA) GEMM_T(T)(false, true, rows, K, N, 1, G, N, B, N, 1, GA, K);
+            if (GB) GEMM_T(T)(true, false, K, N, rows, 1, A, K, G, N, 1, GB, N);
             return;
         }
         nb_bc bc;
         nb_bc_init(&bc, bshape, batch_of(a_->shape), batch_of(b_->shape));
         NB_BC_FOR(&bc, {
             for (int64_t j = 0; j < len; j++) {
-                const float *Gj = G + (oo + j) * M * N;
-                if (GA) nb_gemm_f32(false, true, M, K, N, 1, Gj, N, B + (ob + j * sb) * K * N, N, 1,
-                                    GA + (oa + j * sa) * M * K, K);
-                if (GB) nb_gemm_f32(true, false, K, N, M, 1, A + (oa + j * sa) * M * K, K, Gj, N, 1,
-                                    GB + (ob + j * sb) * K * N, N);
+                const T *Gj = G + (oo + j) * M * N;
+                if (GA) GEMM_T(T)(false, true, M, K, N, 1, Gj, N, B + (ob + j * sb) * K * N, N, 1,
+                                  GA + (oa + j * sa) * M * K, K);
+                if (GB) GEMM_T(T)(true, false, K, N, M, 1, A + (oa + j * sa) * M * K, K, Gj, N, 1,
+                                  GB + (ob + j * sb) * K * N, N);
             }
         });
-    } else {
-        const double *A = nb_f64(a_), *B = nb_f64(b_), *G = nb_f64(g);
-        double *GA = gat ? nb_f64(gat) : NULL, *GB = gbt ? nb_f64(gbt) : NULL;
-        if (fold) {
-            if (GA) nb_gemm_f64(false, true, rows, K, N, 1, G, N, B, N, 1, GA, K);
-            if (GB) nb_gemm_f64(true, false, K, N, rows, 1, A, K, G, N, 1, GB, N);
-            return;
-        }
-        nb_bc bc;
-        nb_bc_init(&bc, bshape, batch_of(a_->shape), batch_of(b_->shape));
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) {
-                const double *Gj = G + (oo + j) * M * N;
-                if (GA) nb_gemm_f64(false, true, M, K, N, 1, Gj, N, B + (ob + j * sb) * K * N, N, 1,
-                                    GA + (oa + j * sa) * M * K, K);
-                if (GB) nb_gemm_f64(true, false, K, N, M, 1, A + (oa + j * sa) * M * K, K, Gj, N, 1,
-                                    GB + (ob + j * sb) * K * N, N);
-            }
-        });
-    }
+    });
 }
 
 GG_FN(mm);
@@ -127,8 +103,6 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
  * written into y first and the product accumulated onto it (beta = 1).
  * Backward: dx += dy·W, dW += dyᵀ·x (both GEMMs, no transposes), db += the
  * column sums of dy. nn's Linear is this op. */
-
-#define GEMM_T(T) _Generic((T)0, float: nb_gemm_f32, double: nb_gemm_f64)
 
 static void affine_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;

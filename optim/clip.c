@@ -41,11 +41,11 @@ void nb_clip_grad_value_list(nb_tensor *const *ts, int n, double clip) {
 
 double nb_clip_grad_norm(struct nb_module *m, double max_norm) {
     int n;
-    const nb_named_tensor *ps = nb__module_list(m, false, &n);
+    const nb_named_tensor *ps = nb_module_parameter_view(m, &n);
     return clip_norm(NULL, ps, n, max_norm);
 }
 void nb_clip_grad_value(struct nb_module *m, double clip) {
     int n;
-    const nb_named_tensor *ps = nb__module_list(m, false, &n);
+    const nb_named_tensor *ps = nb_module_parameter_view(m, &n);
     clip_value(NULL, ps, n, clip);
 }

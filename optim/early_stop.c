@@ -50,7 +50,7 @@ nb_early_stop *nb_early_stop_new(struct nb_module *m, int patience, double min_d
             return NULL;
         }
         nb_module_named_tensors(m, ts, es->n);
-        for (int i = 0; i < es->n; i++) es->snap[i] = nb__tensor_new_persistent_like(ts[i].t);
+        for (int i = 0; i < es->n; i++) es->snap[i] = nb_zeros_persistent(ts[i].t->dtype, ts[i].t->shape);
         free(ts);
     }
     return es;

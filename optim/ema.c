@@ -13,7 +13,7 @@ struct nb_ema {
 };
 
 /* The module's parameters: its cached list, no allocation. */
-static const nb_named_tensor *params_of(nb_module *m, int *n) { return nb__module_list(m, false, n); }
+static const nb_named_tensor *params_of(nb_module *m, int *n) { return nb_module_parameter_view(m, n); }
 
 nb_ema *nb_ema_new(struct nb_module *m, double decay) {
     if (!m || !(decay >= 0 && decay <= 1)) {
@@ -29,8 +29,8 @@ nb_ema *nb_ema_new(struct nb_module *m, double decay) {
     e->backup = calloc((size_t)n + 1, sizeof *e->backup);
     if (e->shadow && e->backup) {
         for (int i = 0; i < n; i++) {
-            e->shadow[i] = nb__tensor_new_persistent_like(ps[i].t);
-            e->backup[i] = nb__tensor_new_persistent_like(ps[i].t);
+            e->shadow[i] = nb_zeros_persistent(ps[i].t->dtype, ps[i].t->shape);
+            e->backup[i] = nb_zeros_persistent(ps[i].t->dtype, ps[i].t->shape);
             NB_NO_GRAD { nb_copy_(e->shadow[i], ps[i].t); }
         }
     }
@@ -124,7 +124,7 @@ bool nb_average_modules(struct nb_module *dst, struct nb_module *const *srcs, in
                 continue;
             }
             NB_NO_GRAD {
-                nb_tensor *acc = nb__tensor_new_persistent_like(d[i].t); /* dst may be one of the sources */
+                nb_tensor *acc = nb_zeros_persistent(d[i].t->dtype, d[i].t->shape); /* dst may be one of the sources */
                 for (int k = 0; k < n; k++) {
                     nb_module_named_tensors(srcs[k], s, nt);
                     nb_add_(acc, s[i].t);

@@ -125,11 +125,11 @@ nb_optim *nb_optim_new(const nb_optim_opts *o, const nb_named_tensor *params, in
         p->name = malloc(strlen(name) + 1);
         if (p->name) strcpy(p->name, name);
         p->p = params[i].t;
-        p->step = nb__persistent_zeros(NB_F64, NB_SCALAR);
+        p->step = nb_zeros_persistent(NB_F64, NB_SCALAR);
         bool ok = p->name && p->step;
         for (int k = 0; k < NB_OPT_MAX_STATE; k++) {
             if (!sn[k]) continue;
-            p->state[k] = nb__persistent_zeros(p->p->dtype, p->p->shape);
+            p->state[k] = nb_zeros_persistent(p->p->dtype, p->p->shape);
             ok = ok && p->state[k];
         }
         if (!ok) {
@@ -201,7 +201,10 @@ nb_status nb_optim_step(nb_optim *opt) {
         nb_fail(NB_ERR_ARG, "optim_step", "optimizer is NULL");
         return NB_ERR_ARG;
     }
-    nb_status before = nb_error();
+    /* An error still pending (recover mode, not cleared): the gradients may
+     * come from the failed computation, so no parameter is touched. */
+    const nb_status before = nb_error();
+    if (before != NB_OK) return before;
     nb_scope *s = nb_scope_begin(); /* this step's temporaries */
     nb_no_grad_begin();
     for (int i = 0; i < opt->n; i++) {
@@ -214,7 +217,7 @@ nb_status nb_optim_step(nb_optim *opt) {
     nb_no_grad_end();
     nb_scope_end(&s);
     opt->steps++;
-    return before == NB_OK ? nb_error() : NB_OK;
+    return nb_error();
 }
 
 void nb_optim_zero_grad(nb_optim *opt) {

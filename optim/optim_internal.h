@@ -3,7 +3,6 @@
 #define NB_OPTIM_INTERNAL_H
 
 #include "../autograd/internal.h"
-#include "../nn/nn_internal.h"
 
 #define NB_OPT_MAX_STATE 3
 

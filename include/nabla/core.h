@@ -114,6 +114,9 @@ NB_API nb_tensor *nb_copy(const nb_tensor *t);
 /* Detached copy that is persistent whatever scope is open (to keep a result
  * past nb_scope_end). The caller frees it with nb_tensor_free. */
 NB_API nb_tensor *nb_copy_persistent(const nb_tensor *t);
+/* A new zeroed tensor that is persistent whatever scope is open (parameters,
+ * optimizer state). The caller frees it with nb_tensor_free. */
+NB_API nb_tensor *nb_zeros_persistent(nb_dtype dt, nb_shape s);
 /* torch's x.detach(): a new tensor header sharing x's data (no copy) and
  * version counter, with no node and requires_grad false, so gradients stop
  * here (truncated backpropagation through time: h = nb_detach(h) between

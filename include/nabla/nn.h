@@ -84,6 +84,10 @@ NB_API bool nb_module_is_training(const nb_module *m);
  * up to max entries (out may be NULL with max 0) and returns the total count.
  * Names stay valid until m's structure changes or m is freed. */
 NB_API int nb_module_parameters(nb_module *m, nb_named_tensor *out, int max);
+/* The same list without copying: the module's own cached array (built on
+ * first use, no allocation after), *n entries. Valid until m's structure
+ * changes or m is freed; read-only. NULL (and *n = 0) for NULL. */
+NB_API const nb_named_tensor *nb_module_parameter_view(nb_module *m, int *n);
 NB_API int nb_module_num_parameters(nb_module *m);
 /* Total number of scalar parameters (Σ numel). */
 NB_API int64_t nb_module_numel(nb_module *m);

@@ -122,7 +122,10 @@ NB_API nb_optim *nb_optim_adamw(struct nb_module *m, double lr, double weight_de
 
 /* One update of every parameter with a gradient. Must not be called while a
  * graph built from the parameters will still be backpropagated (the versions
- * change: backward would report it). Returns NB_OK or the error. */
+ * change: backward would report it). Returns NB_OK, or the error: one still
+ * pending when it is called (recover mode, not cleared with nb_error_clear:
+ * the step is then skipped, no parameter or step count changes, since the
+ * gradients may come from the failed computation) or one the update raised. */
 NB_API nb_status nb_optim_step(nb_optim *opt);
 /* Zeroes the gradients of the optimizer's parameters. */
 NB_API void nb_optim_zero_grad(nb_optim *opt);

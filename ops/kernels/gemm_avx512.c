@@ -33,24 +33,6 @@
 #define VFMA(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define VMUL(a, b) _mm512_mul_ps((a), (b))
 #include "gemm_tmpl.h"
-#undef T
-#undef SFX
-#undef V
-#undef VL
-#undef MR
-#undef NV
-#undef KC
-#undef MC
-#undef NC
-#undef DIRECT_MAX
-#undef PACK_T8
-#undef VZERO
-#undef VLOAD
-#undef VLOADU
-#undef VSTOREU
-#undef VSET1
-#undef VFMA
-#undef VMUL
 
 #define T double
 #define SFX _avx512_f64

@@ -38,7 +38,8 @@
  * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_T8(src, lda, dst, ds), which
  * stores the 8×8 block at src (rows lda apart) transposed: dst[k*ds + r] =
  * src[r*lda + k] (packs A's full panels and Bᵀ's; NR a multiple of 8). The includer provides <stdlib.h>,
- * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. */
+ * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. Every macro above is
+ * #undef'd at the end (docs/decisions.md, "Generic over F32/F64"). */
 
 /* 8×8 transposes for packing (PACK_T8), defined once per file. */
 #if !defined(NB_GEMM_T8_DEFINED) && defined(__AVX__)
@@ -367,3 +368,22 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 #undef G_CAT_
 #undef G_CAT
 #undef G_FN
+/* the includer's parameters: the next instance defines its own */
+#undef T
+#undef SFX
+#undef V
+#undef VL
+#undef MR
+#undef NV
+#undef KC
+#undef MC
+#undef NC
+#undef DIRECT_MAX
+#undef PACK_T8
+#undef VZERO
+#undef VLOAD
+#undef VLOADU
+#undef VSTOREU
+#undef VSET1
+#undef VFMA
+#undef VMUL

@@ -2,6 +2,7 @@
 #include "par.h"
 
 #include <stdatomic.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 /* The least work (multiply-adds) one parallel region must carry before the
