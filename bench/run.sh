@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise ...]   (default: build-bench, all but eltwise)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|gpt ...]   (default: build-bench, all but eltwise)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -70,6 +70,7 @@ for w in $which; do
   eltwise) cases ew- "$B/bench_eltwise" "$py bench/bench_eltwise.py" ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
+  gpt) pair gpt-step "$B/bench_gpt ${GPT_STEPS:-20}" "$py bench/bench_gpt.py ${GPT_STEPS:-20}" ;;
   *) echo "unknown benchmark $w"; exit 2 ;;
   esac
 done
