@@ -265,9 +265,9 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads q, k, v (or qkv) and its own saved weights; not the mask */
-static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2), false};
-static const nb_op sdpa_packed_op = {"sdpa_packed", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0), false};
-static const nb_op sdpa_weights_op = {"sdpa_weights", sdpa_fwd, NULL, NB_SAVES_NOTHING, false};
+static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2), false, NULL};
+static const nb_op sdpa_packed_op = {"sdpa_packed", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op sdpa_weights_op = {"sdpa_weights", sdpa_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
 /* ------------------------------------------------------------ builders */
 

@@ -20,6 +20,7 @@
 #include "kernels/conv.h"
 #include "kernels/conv_direct.h"
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 typedef struct {
     int64_t sh, sw, ph, pw, dh, dw; /* stride, padding before (top, left), dilation */
@@ -124,8 +125,9 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads x and w (not b, not the output) */
-static const nb_op conv2d_op = {"conv2d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
-static const nb_op conv1d_op = {"conv1d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+GG_FN(conv);
+static const nb_op conv2d_op = {"conv2d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, conv_bwg};
+static const nb_op conv1d_op = {"conv1d", conv_fwd, conv_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, conv_bwg};
 
 /* ------------------------------------------------------------ builders */
 
@@ -333,3 +335,20 @@ static int conv1d_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_conv1d = {"conv1d", conv1d_entry_apply, conv1d_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* conv is bilinear in (x, w): dx and dw are its adjoints (the kernel
+ * backward above, as ops on the tape whose derivatives are the conv and the
+ * other adjoint again); db sums g over the batch and the positions. */
+NB_ADJOINT_OP(conv2d_adj, "conv2d_backward");
+NB_ADJOINT_OP(conv1d_adj, "conv1d_backward");
+GG_FN(conv) {
+    const nb_op *adj = n->op == &conv1d_op ? &conv1d_adj : &conv2d_adj;
+    for (int i = 0; i < 2; i++)
+        if (GG_NEED(i)) gin[i] = nb__adjoint(adj, n, i, 3u, 2, sizeof(conv_attr), g);
+    if (n->nin > 2 && GG_NEED(2)) {
+        static const int axes2[3] = {0, 2, 3}, axes1[2] = {0, 2};
+        gin[2] = g->shape.ndim == 4 ? nb_sum(g, axes2, 3, false) : nb_sum(g, axes1, 2, false);
+    }
+}

@@ -146,7 +146,7 @@ static void arg_errors(void **state) {
     assert_int_equal(nb_backward(NULL), NB_ERR_ARG);
     EXPECT_ONE(NB_ERR_ARG, "nabla: backward: root is NULL");
     /* an op with no forward */
-    static const nb_op noop = {"noop", NULL, NULL, 0, false};
+    static const nb_op noop = {"noop", NULL, NULL, 0, false, NULL};
     assert_null(nb_apply(&noop, NULL, 0, NB_SCALAR));
     EXPECT_ONE(NB_ERR_ARG, "nabla: noop: op has no forward function");
 }
@@ -172,7 +172,7 @@ static void graph_errors(void **state) {
 }
 
 static void nofwd_bwd_fwd(nb_node *n) { (void)n; }
-static const nb_op no_backward_op = {"forward_only", nofwd_bwd_fwd, NULL, 0, false};
+static const nb_op no_backward_op = {"forward_only", nofwd_bwd_fwd, NULL, 0, false, NULL};
 
 static void op_without_backward(void **state) {
     (void)state;

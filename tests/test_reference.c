@@ -541,7 +541,7 @@ static void ones_exp_bwd(nb_node *n, const nb_tensor *g) {
         for (int64_t i = 0; i < n->out->numel; i++) ((T *)gx->data)[i] += ((const T *)n->out->data)[i];
     });
 }
-static const nb_op ones_exp_op = {"exp", ones_exp_fwd, ones_exp_bwd, 0, false};
+static const nb_op ones_exp_op = {"exp", ones_exp_fwd, ones_exp_bwd, 0, false, NULL};
 static nb_tensor *ones_exp_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     (void)nin; (void)s;
     return nb_apply(&ones_exp_op, in, 1, in[0]->shape);
