@@ -98,9 +98,9 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         nb_tensor *kp = o->key_padding_mask;
         if (!(batched ? kp->shape.ndim == 2 && kp->shape.d[0] == B && kp->shape.d[1] == S
                       : kp->shape.ndim == 1 && kp->shape.d[0] == S)) {
-            nb_fail(NB_ERR_SHAPE, m->type, "%s: key_padding_mask must be (B,S) = (%lld,%lld) for key %s: %s",
-                    who(m, w, sizeof w), (long long)B, (long long)S, nb_describe(key, "key", d1, sizeof d1),
-                    nb_describe(kp, "key_padding_mask", d0, sizeof d0));
+            nb_fail(NB_ERR_SHAPE, m->type, "%s: key_padding_mask must be (B,S) = (%lld,%lld): %s, %s",
+                    who(m, w, sizeof w), (long long)B, (long long)S, nb_describe(kp, "key_padding_mask", d0, sizeof d0),
+                    nb_describe(key, "key", d1, sizeof d1));
             return NULL;
         }
         mask = nb_reshape(additive_mask(m, "key_padding_mask", kp, q->dtype), NB_SHAPE(B, 1, 1, S));
@@ -112,9 +112,9 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         const bool three = am->shape.ndim == 3 && am->shape.d[0] == B * H && am->shape.d[1] == L && am->shape.d[2] == S;
         if (!two && !three) {
             nb_fail(NB_ERR_SHAPE, m->type, "%s: attn_mask must be (L,S) = (%lld,%lld) or (B*heads,L,S) = "
-                    "(%lld,%lld,%lld) for query %s, key %s: %s", who(m, w, sizeof w), (long long)L, (long long)S,
-                    (long long)(B * H), (long long)L, (long long)S, nb_describe(query, "query", d0, sizeof d0),
-                    nb_describe(key, "key", d1, sizeof d1), nb_describe(am, "attn_mask", d2, sizeof d2));
+                    "(%lld,%lld,%lld): %s, %s, %s", who(m, w, sizeof w), (long long)L, (long long)S,
+                    (long long)(B * H), (long long)L, (long long)S, nb_describe(am, "attn_mask", d2, sizeof d2),
+                    nb_describe(query, "query", d0, sizeof d0), nb_describe(key, "key", d1, sizeof d1));
             return NULL;
         }
         nb_tensor *a = additive_mask(m, "attn_mask", am, q->dtype);

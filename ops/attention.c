@@ -300,6 +300,18 @@ static bool check_mask(const char *op, const nb_tensor *q, const nb_tensor *mask
     return true;
 }
 
+/* The saved weights (and dropout mask): 2·nslice·L·S elements must be addressable. */
+static bool check_size(const char *op, const sdpa_attr *a) {
+    int64_t n;
+    if (__builtin_mul_overflow(a->nslice, a->L, &n) || __builtin_mul_overflow(n, a->S, &n) ||
+        __builtin_mul_overflow(n, (int64_t)16, &n)) {
+        nb_fail(NB_ERR_SHAPE, op, "the attention weights (%lld slices of %lld x %lld) are too large",
+                (long long)a->nslice, (long long)a->L, (long long)a->S);
+        return false;
+    }
+    return true;
+}
+
 static bool check_common(const char *op, double dropout_p, double scale, int nbatch) {
     if (!(dropout_p >= 0 && dropout_p < 1)) {
         nb_fail(NB_ERR_ARG, op, "dropout_p (the drop probability) must be in [0,1), got %g", dropout_p);
@@ -341,7 +353,7 @@ nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bo
     sc.d[nd - 1] = at.S;
     os.d[nd - 1] = at.Ev;
     for (int i = 0; i < nd - 2; i++) at.bdim[i] = q->shape.d[i], at.nslice *= q->shape.d[i];
-    if (!check_mask("sdpa", q, mask, sc, &at.mask_kind, "q")) return NULL;
+    if (!check_mask("sdpa", q, mask, sc, &at.mask_kind, "q") || !check_size("sdpa", &at)) return NULL;
     return nb_apply_ex(&sdpa_op, in, mask ? 4 : 3, os, q->dtype, &at, sizeof at);
 }
 
@@ -365,7 +377,7 @@ nb_tensor *nb_sdpa_weights(nb_tensor *q, nb_tensor *k, nb_tensor *mask, bool is_
     nb_shape sc = q->shape;
     sc.d[nd - 1] = at.S;
     for (int i = 0; i < nd - 2; i++) at.bdim[i] = q->shape.d[i], at.nslice *= q->shape.d[i];
-    if (!check_mask("sdpa_weights", q, mask, sc, &at.mask_kind, "q")) return NULL;
+    if (!check_mask("sdpa_weights", q, mask, sc, &at.mask_kind, "q") || !check_size("sdpa_weights", &at)) return NULL;
     nb_tensor *w = NULL;
     NB_NO_GRAD { w = nb_apply_ex(&sdpa_weights_op, in, mask ? 4 : 3, sc, q->dtype, &at, sizeof at); }
     return w;
@@ -387,7 +399,7 @@ static bool packed_attr(const char *op, nb_tensor *qkv, int64_t heads, nb_tensor
     *at = (sdpa_attr){.layout = SDPA_PACKED, .causal = is_causal, .p = dropout_p, .nbatch = 2, .L = L, .S = L,
                       .E = D, .Ev = D, .H = heads, .nslice = B * heads, .bdim = {B, heads}};
     at->scale = scale > 0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1));
-    return check_mask(op, qkv, mask, NB_SHAPE(B, heads, L, L), &at->mask_kind, "qkv");
+    return check_mask(op, qkv, mask, NB_SHAPE(B, heads, L, L), &at->mask_kind, "qkv") && check_size(op, at);
 }
 
 nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal, double dropout_p,
