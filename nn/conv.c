@@ -46,6 +46,7 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
                 opts.groups, (long long)in, (long long)out);
         return NULL;
     }
+    if (!nb__weight_fits("Conv2d", 4, (int64_t[]){out, in / g, kh, kw})) return NULL;
     static const char *pads[] = {"", ", padding=same", ", padding=valid"};
     char gs[32] = "";
     if (g > 1) snprintf(gs, sizeof gs, ", groups=%d", g);
@@ -59,7 +60,7 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in / g, kh, kw)));
     nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 
 nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
@@ -84,6 +85,7 @@ nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) 
                 (long long)in, (long long)out, k, stride, pad);
         return NULL;
     }
+    if (!nb__weight_fits("Conv1d", 3, (int64_t[]){out, in, k})) return NULL;
     nb_module *m = nb__layer_new("Conv1d", conv1d_forward, sizeof(conv1d_cfg),
                                  "Conv1d(%lld, %lld, kernel=%d, stride=%d, pad=%d)", (long long)in, (long long)out, k,
                                  stride, pad);
@@ -92,7 +94,7 @@ nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) 
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in, k)));
     nb_tensor *b = nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out)));
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 
 typedef struct { nb_pool2d_opts o; } pool_cfg;
