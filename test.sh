@@ -55,7 +55,7 @@ if [ "${NB_FUZZ_SECONDS:-0}" -gt 0 ]; then # fuzz/README.md: each target for NB_
   echo "== fuzz (${NB_FUZZ_SECONDS} s per target, clang libFuzzer + ASan/UBSan)"
   if [ ! -d build-fuzz ]; then CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null; fi
   if ! ninja -C build-fuzz >/dev/null; then ninja -C build-fuzz | tail -20; extra+=("--extra=fuzz build=fail"); fail=1; fi
-  for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint; do
+  for t in fuzz_idx fuzz_idx_gz fuzz_csv fuzz_checkpoint fuzz_safetensors; do
     [ -x "build-fuzz/fuzz/$t" ] || continue
     mkdir -p "build-fuzz/corpus/$t"
     if build-fuzz/fuzz/$t -max_total_time="$NB_FUZZ_SECONDS" -rss_limit_mb=2048 -malloc_limit_mb=1024 -print_final_stats=1 \

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Anomaly mode, the trace and the node list are per thread; the visit mark
  * is process-wide, so a graph handed to another thread never meets a stale
@@ -11,6 +12,8 @@
 NB_TLS bool nb__anomaly;
 static NB_TLS FILE *g_trace;
 static NB_TLS bool g_trace_pause;
+static NB_TLS nb__backward_observer g_obs; /* nb_graph_html's recorder */
+static NB_TLS void *g_obs_ctx;
 static _Atomic uint64_t g_mark;
 
 /* Nodes reachable from a root, collected into a buffer kept between calls
@@ -72,19 +75,21 @@ static const char *tname(const nb_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
-static bool check_versions(nb_node *n) {
+/* always inlined: nb_backward's loop keeps it inline although grad.c calls it too */
+static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
     uint32_t saves = n->op->saves ? n->op->saves : ~0u & ~NB_SAVES_NOTHING;
     if (saves & NB_SAVES_NOTHING) return true;
     for (int i = 0; i < n->nin; i++) {
         bool saved = i < 30 ? (saves >> i) & 1u : (saves & ((1u << 30) - 1)) == ((1u << 30) - 1);
         uint32_t want = *nb__in_version_slot(n, i);
         if (saved && *n->in[i]->version != want) {
-            char d[NB_DESCRIBE_LEN], nm[32];
+            char d[NB_DESCRIBE_LEN], arg[24];
+            snprintf(arg, sizeof arg, "input %d", i);
             nb_fail(NB_ERR_VERSION, n->op->name,
-                    "input %d (%s, %s) was modified in place after the op saved it: it is at version %u, "
-                    "backward expected version %u. Do in-place updates after backward, or on a copy",
-                    i, tname(n->in[i], nm, sizeof nm), nb_describe(n->in[i], "shape", d, sizeof d),
-                    *n->in[i]->version, want);
+                    "%s was modified in place after the op saved it (now version %u, backward expected %u): an "
+                    "optimizer step or another in-place update between this graph's forward and its backward. "
+                    "Run backward before updating, or update a copy",
+                    nb_describe(n->in[i], arg, d, sizeof d), *n->in[i]->version, want);
             return false;
         }
     }
@@ -130,6 +135,11 @@ void nb_trace_backward(FILE *f, bool pause) {
     g_trace_pause = pause;
 }
 
+void nb__set_backward_observer(nb__backward_observer fn, void *ctx) {
+    g_obs = fn;
+    g_obs_ctx = ctx;
+}
+
 void nb_anomaly_mode(bool on) { nb__anomaly = on; }
 
 bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_node *n) {
@@ -152,7 +162,125 @@ bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_
     return true;
 }
 
+/* ------------------------------------------------------------ leaf hook */
+
+/* nb_backward_watch_leaves: a pointer -> index table of the watched leaves
+ * (open addressing, power-of-two size, at most half full), the backward
+ * counter that stamps a leaf as "already scheduled", and the (node, leaf)
+ * pairs of one backward: the node after whose backward the leaf's gradient
+ * is complete. Per thread, like the tape. */
+typedef struct leaf_watch {
+    void (*fn)(void *ctx, int i);
+    void *ctx;
+    nb_tensor **keys; /* (cap) NULL = empty slot */
+    int *idx;         /* (cap)                   */
+    size_t cap;
+    uint64_t *stamp;  /* (n) backward number that last scheduled leaf i */
+    int n;
+    uint64_t pass;
+    int64_t *fire;    /* (2 * fire_cap): node position k, leaf index     */
+    size_t fire_cap;
+} leaf_watch;
+static _Thread_local leaf_watch g_watch;
+
+static size_t ptr_hash(const void *p, size_t cap) {
+    uint64_t x = (uint64_t)(uintptr_t)p;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (cap - 1);
+}
+
+static int watch_find(const nb_tensor *t) {
+    for (size_t h = ptr_hash(t, g_watch.cap);; h = (h + 1) & (g_watch.cap - 1)) {
+        if (!g_watch.keys[h]) return -1;
+        if (g_watch.keys[h] == t) return g_watch.idx[h];
+    }
+}
+
+static void watch_clear(void) {
+    nb__free(g_watch.keys);
+    nb__free(g_watch.idx);
+    nb__free(g_watch.stamp);
+    nb__free(g_watch.fire);
+    memset(&g_watch, 0, sizeof g_watch);
+}
+
+nb_status nb_backward_watch_leaves(nb_tensor *const *leaves, int n, void (*fn)(void *ctx, int i), void *ctx) {
+    watch_clear();
+    if (!fn || n <= 0) return NB_OK;
+    if (!leaves || n > (1 << 28)) {
+        nb_fail(NB_ERR_ARG, "backward_watch_leaves", "leaves is NULL or n (%d) is too large", n);
+        return NB_ERR_ARG;
+    }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap *= 2;
+    g_watch.keys = nb__calloc(cap * sizeof *g_watch.keys);
+    g_watch.idx = nb__calloc(cap * sizeof *g_watch.idx);
+    g_watch.stamp = nb__calloc((size_t)n * sizeof *g_watch.stamp);
+    if (!g_watch.keys || !g_watch.idx || !g_watch.stamp) {
+        watch_clear();
+        nb_fail(NB_ERR_NOMEM, "backward_watch_leaves", "out of memory for %d leaves", n);
+        return NB_ERR_NOMEM;
+    }
+    g_watch.cap = cap;
+    for (int i = 0; i < n; i++) {
+        if (!leaves[i] || leaves[i]->node) {
+            watch_clear();
+            nb_fail(NB_ERR_ARG, "backward_watch_leaves", "entry %d is %s", i,
+                    leaves[i] ? "not a leaf (it was made by an op)" : "NULL");
+            return NB_ERR_ARG;
+        }
+        size_t h = ptr_hash(leaves[i], cap);
+        while (g_watch.keys[h] && g_watch.keys[h] != leaves[i]) h = (h + 1) & (cap - 1);
+        if (!g_watch.keys[h]) g_watch.keys[h] = leaves[i], g_watch.idx[h] = i; /* a repeat keeps the first */
+    }
+    g_watch.n = n;
+    g_watch.fn = fn;
+    g_watch.ctx = ctx;
+    return NB_OK;
+}
+
+/* The schedule of one backward over g_nodes[0..len): walking from the oldest
+ * node (swept last) to the newest, the first node met that takes a watched
+ * leaf as input is the last to add into its gradient. Pairs are appended in
+ * that walk, so the sweep consumes them from the end. Returns the count, or
+ * -1 when out of memory. */
+static int64_t watch_schedule(size_t len) {
+    int64_t nf = 0;
+    ++g_watch.pass;
+    for (size_t k = len; k-- > 0;) {
+        nb_node *n = g_nodes[k];
+        for (int i = 0; i < n->nin; i++) {
+            const nb_tensor *t = n->in[i];
+            if (t->node || !t->requires_grad) continue;
+            int j = watch_find(t);
+            if (j < 0 || g_watch.stamp[j] == g_watch.pass) continue;
+            g_watch.stamp[j] = g_watch.pass;
+            if ((size_t)nf == g_watch.fire_cap) {
+                size_t cap = g_watch.fire_cap ? 2 * g_watch.fire_cap : 64;
+                int64_t *p = nb__malloc(2 * cap * sizeof *p);
+                if (!p) return -1;
+                if (nf) memcpy(p, g_watch.fire, 2 * (size_t)nf * sizeof *p);
+                nb__free(g_watch.fire);
+                g_watch.fire = p;
+                g_watch.fire_cap = cap;
+            }
+            g_watch.fire[2 * nf] = (int64_t)k;
+            g_watch.fire[2 * nf + 1] = j;
+            nf++;
+        }
+    }
+    return nf;
+}
+
 /* ------------------------------------------------------------ backward */
+
+/* grad.c: the graph-already-used error (nb_grad without retain_graph) */
+nb_status nb__check_released(const nb_node *n, const char *who, const nb_tensor *root);
+/* for grad.c's walk */
+bool nb__check_versions(nb_node *n);
+bool nb__check_versions(nb_node *n) { return check_versions(n); }
 
 static nb_status fail_root(nb_status st, const char *fmt, const nb_tensor *root) {
     char d[NB_DESCRIBE_LEN];
@@ -168,7 +296,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
     }
     if (!root->requires_grad)
         return fail_root(NB_ERR_GRAPH,
-                         "%s does not require grad: no input of its graph requires grad, or it was built "
+                         "%s but does not require grad: no input of its graph requires grad, or it was built "
                          "under nb_no_grad", root);
     if (!seed && root->numel != 1)
         return fail_root(NB_ERR_GRAPH,
@@ -195,15 +323,30 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             for (int64_t i = 0; i < g->numel; i++) gp[i] += (T)1;
     });
 
+    /* watched leaves (nb_backward_watch_leaves): fire[2*(nf-1)] is the next
+     * node position after which a leaf is complete */
+    int64_t nf = g_watch.fn ? watch_schedule(len) : 0;
+    if (nf < 0) {
+        nb_fail(NB_ERR_NOMEM, "backward", "out of memory scheduling the leaf hook");
+        return NB_ERR_NOMEM;
+    }
     for (size_t k = 0; k < len; k++) {
         nb_node *n = g_nodes[k];
+        if (nf) /* the leaves completed by the node before this one */
+            while (nf > 0 && g_watch.fire[2 * (nf - 1)] < (int64_t)k) {
+                nf--;
+                g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
+            }
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
+        if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
         if (!check_versions(n)) return NB_ERR_VERSION;
-        /* the trace prints what this node passed to each input: its grad after
-         * minus before (a copy per input; tracing only, so malloc is fine) */
+        /* the trace (and an observer) shows what this node passed to each
+         * input: its grad after minus before (a copy per input; tracing only,
+         * so malloc is fine) */
+        const bool watch = g_trace || g_obs;
         nb_tensor *before_inline[NB_NODE_INLINE_IN] = {0}, **before = before_inline;
-        if (g_trace && n->nin > NB_NODE_INLINE_IN) {
+        if (watch && n->nin > NB_NODE_INLINE_IN) {
             before = calloc((size_t)n->nin, sizeof *before);
             if (!before) return NB_ERR_NOMEM;
         }
@@ -212,16 +355,17 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq,
                     n->op->name, tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
             trace_values(g_trace, gout);
+        }
+        if (watch)
             for (int i = 0; i < n->nin; i++)
                 if (n->in[i]->grad) before[i] = nb_copy_persistent(n->in[i]->grad);
-        }
         n->op->backward(n, gout);
-        if (g_trace) {
+        if (watch) {
             for (int i = 0; i < n->nin; i++) {
                 char nm[32];
-                fprintf(g_trace, "  to input %d %s: ", i, tname(n->in[i], nm, sizeof nm));
+                if (g_trace) fprintf(g_trace, "  to input %d %s: ", i, tname(n->in[i], nm, sizeof nm));
                 if (!n->in[i]->requires_grad) {
-                    fputs("(no grad needed)\n", g_trace);
+                    if (g_trace) fputs("(no grad needed)\n", g_trace);
                     continue;
                 }
                 nb_tensor *passed = nb_copy_persistent(n->in[i]->grad);
@@ -230,22 +374,30 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                         for (int64_t j = 0; j < passed->numel; j++)
                             ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
                     });
-                trace_values(g_trace, passed);
+                if (g_trace) trace_values(g_trace, passed);
+                if (g_obs) g_obs(g_obs_ctx, n, gout, i, passed);
                 nb_tensor_free(passed);
                 nb_tensor_free(before[i]);
             }
             if (before != before_inline) free(before);
+        }
+        if (g_trace) {
             fflush(g_trace);
             if (g_trace_pause) {
                 fputs("  [Enter] next node ", g_trace);
                 fflush(g_trace);
                 int c;
                 while ((c = getchar()) != '\n' && c != EOF) {}
+                if (!isatty(STDIN_FILENO)) fputc('\n', g_trace); /* no echoed Enter: end the prompt's line */
             }
         }
         if (nb__anomaly)
             for (int i = 0; i < n->nin; i++)
                 if (!nb__check_finite(n->op->name, "backward", n->in[i]->grad, n)) return NB_ERR_NAN;
+    }
+    while (nf > 0) { /* those completed by the last nodes */
+        nf--;
+        g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
     }
     return NB_OK;
 }
@@ -255,6 +407,12 @@ nb_status nb_backward(nb_tensor *root) { return nb_backward_with(root, NULL); }
 /* ------------------------------------------------------------ tape */
 
 int nb_tape_len(const nb_tensor *t) { return (int)collect(t); }
+
+size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes) {
+    size_t len = collect(t);
+    *nodes = g_nodes;
+    return len;
+}
 
 void nb_tape_print(FILE *f, const nb_tensor *t) {
     size_t len = collect(t);

@@ -61,42 +61,14 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
     return i < NB_NODE_INLINE_IN ? &n->in_version[i] : &n->in_version_ext[i - NB_NODE_INLINE_IN];
 }
 
-/* Least multiply-adds worth a parallel region (threads.c; NB_PAR_MIN
- * overrides). */
-double nb__par_min(void);
-/* Threads for an elementwise pass over n elements, and this thread's
- * contiguous share of them inside a region of nt threads (threads.c). */
+/* Threads for an elementwise pass over n elements costing about `cost`
+ * multiply-adds each, with nabla's thread count (threads.c), and the thread
+ * helpers of the kernels (NB_PAR_REGION, NB_PAR_FOR, NB_COST_MEM,
+ * nb_par_range: ops/kernels/par.h). */
+#include "../ops/kernels/par.h"
 int nb__elementwise_threads(int64_t n, double cost);
-/* cost of one element of a pass over memory (three to five streams: a fused
- * optimizer step, relu, axpy) */
-#define NB_COST_MEM 32
-void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n);
-
-/* An OpenMP region / loop over nt threads, or, when nt <= 1, the same code
- * run as plain code: entering a region, even under if(0), makes libgomp
- * build and free a team every time (a malloc per call: under ASan its
- * quarantine filled 300 MB in test_soak's 100 000 steps). The body is
- * written out twice; in NB_PAR_FOR it is the body of FOR_HEAD, a canonical
- * for loop, split statically. */
-#define NB_PAR_REGION(nt, ...)                                                 \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel num_threads(nb_nt_)") { __VA_ARGS__ }        \
-        } else {                                                               \
-            __VA_ARGS__                                                        \
-        }                                                                      \
-    } while (0)
-#define NB_PAR_FOR(nt, FOR_HEAD, ...)                                          \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel for num_threads(nb_nt_) schedule(static)")   \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        } else {                                                               \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        }                                                                      \
-    } while (0)
+/* This thread's contiguous share of total elements in a region of nt threads. */
+static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) { nb_par_range(nt, total, lo, n); }
 
 /* Checked size arithmetic (issue 18): every element or byte count computed
  * from user input goes through these. A count is valid when it is >= 0 and
@@ -115,5 +87,15 @@ static inline bool nb__size_add(int64_t a, int64_t b, int64_t *r) {
 void nb__fail_bad_shape(const char *op, const char *what, nb_shape s);
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
+
+/* backward.c: an observer of each node's backward (nb_graph_html): called,
+ * per input i needing a gradient, with the node's incoming gradient and
+ * what it passed to input i. Per thread; NULL turns it off. */
+typedef void (*nb__backward_observer)(void *ctx, const nb_node *n, const nb_tensor *gout, int i,
+                                      const nb_tensor *passed);
+void nb__set_backward_observer(nb__backward_observer fn, void *ctx);
+/* The nodes behind t, newest first (backward's order), in a per-thread
+ * buffer valid until the next backward or tape walk on this thread. */
+size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);
 
 #endif

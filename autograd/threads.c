@@ -52,56 +52,14 @@ void nb_set_num_threads(int n) {
 #endif
 }
 
-/* The least work (multiply-adds) one parallel region must carry before the
- * kernels split it between threads. A region costs the workers' wake-up and
- * the join: ~2 µs while they still spin from the last region (libgomp's
- * default spins a while, then sleeps), ~10 µs median (p90 ~45 µs on a
- * loaded machine) when they sleep at once (OMP_WAIT_POLICY=passive),
- * measured on the 2-core machine of bench/README.md. And in a chain of ops
- * the worker's half of the result sits in the other core's cache: in the MLP
- * benchmark, GEMMs of 2.1e6 multiply-adds that ran 1.45x faster on 2
- * threads alone made the epoch slower on 2 threads; with 4e6 as the floor
- * it was no slower. NB_PAR_MIN (multiply-adds) overrides it. */
-double nb__par_min(void) {
-    static _Atomic double v;
-    double r = atomic_load_explicit(&v, RELAXED);
-    if (r <= 0) {
-        const char *e = getenv("NB_PAR_MIN");
-        const double x = e ? strtod(e, NULL) : 0;
-        r = x > 0 ? x : 4e6;
-        atomic_store_explicit(&v, r, RELAXED);
-    }
-    return r;
-}
-
 /* Threads for an elementwise pass over n elements costing about `cost`
- * GEMM multiply-adds each, under the same floor as GEMM and conv: an element
- * of a pass over three to five streams of memory (a fused optimizer step)
- * costs ~32, so from 125 000 elements by default (the MLP benchmark's first
- * weight, 200 704, is split; the others are not). Measured there: splitting
- * that SGD step took the 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with
- * passive waiting (the update had read a gradient half of which sat in the
- * other core's cache). */
+ * GEMM multiply-adds each, under the same floor as GEMM and conv
+ * (nb_par_min, ops/kernels/par.c): an element of a pass over three to five
+ * streams of memory (a fused optimizer step) costs ~32, so from 125 000
+ * elements by default (the MLP benchmark's first weight, 200 704, is split;
+ * the others are not). Measured there: splitting that SGD step took the
+ * 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with passive waiting (the
+ * update had read a gradient half of which sat in the other core's cache). */
 int nb__elementwise_threads(int64_t n, double cost) {
-#if defined(_OPENMP)
-    if (omp_in_parallel()) return 1;
-#endif
-    return (double)n * cost >= nb__par_min() ? nb_get_num_threads() : 1;
-}
-
-/* This thread's share [*lo, *lo + *n) of total elements in a region of nt
- * threads (nt <= 1: all of them, wherever it runs — inside someone else's
- * region too): contiguous, whole cache lines (16 elements) but the last. */
-void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) {
-    int64_t t = 0, nth = 1;
-#if defined(_OPENMP)
-    if (nt > 1) t = omp_get_thread_num(), nth = omp_get_num_threads();
-#else
-    (void)nt;
-#endif
-    const int64_t per = ((total + nth - 1) / nth + 15) / 16 * 16;
-    int64_t a = t * per, b = a + per;
-    if (a > total) a = total;
-    if (b > total) b = total;
-    *lo = a, *n = b - a;
+    return nb_par_threads(nb_get_num_threads(), (double)n * cost);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise ...]   (default: build-bench, all but eltwise)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist ...]   (default: build-bench, all but eltwise, hvp, dist)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -14,7 +14,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-bench}
 shift || true
-which=${*:-gemm xor mlp cnn conv overhead gradcheck}
+which=${*:-gemm xor mlp cnn conv overhead gradcheck lstm}
 py=/usr/bin/python3
 unset OMP_WAIT_POLICY # nabla's runs: libgomp's default (above); PyTorch's set it per run
 if [ ! -d "$build" ]; then meson setup "$build" -Dbuildtype=release >/dev/null || exit 1; fi
@@ -68,8 +68,22 @@ for w in $which; do
   cnn) pair cnn-epoch "$B/bench_cnn" "$py bench/bench_cnn.py" ;;
   conv) cases conv- "$B/bench_conv" "$py bench/bench_conv.py" ;;
   eltwise) cases ew- "$B/bench_eltwise" "$py bench/bench_eltwise.py" ;;
+  tfops) cases tf- "$B/bench_tfops" "$py bench/bench_tfops.py" ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
+  lstm)
+    pair lstm-step "$B/bench_lstm lstm" "$py bench/bench_lstm.py lstm"
+    pair gru-step "$B/bench_lstm gru" "$py bench/bench_lstm.py gru"
+    NB_NUM_THREADS=1 $B/bench_lstm lstm soak 10000 | grep '^soak'
+    ;;
+  hvp) # issue 16: HVP cost / gradient cost on each side (theory 2-4), 1 thread each
+    hn=$(NB_NUM_THREADS=1 $B/bench_hvp); hp=$(OMP_NUM_THREADS=1 $py bench/bench_hvp.py)
+    echo "$hn" | grep '^hvp ' | sed 's/^/  nabla: /'; echo "$hp" | grep '^hvp ' | sed 's/^/  torch: /'
+    awk -v a="$(grep '^hvp_over_grad' <<<"$hn" | awk '{print $2}')" -v b="$(grep '^hvp_over_grad' <<<"$hp" | awk '{print $2}')" \
+      -v c="$(grep '^hvp_s' <<<"$hn" | awk '{print $2}')" -v d="$(grep '^hvp_s' <<<"$hp" | awk '{print $2}')" \
+      'BEGIN { printf "hvp        hvp/grad nabla %.2f | torch %.2f | hvp time nabla/torch = %.3f\n", a, b, c / d }'
+    ;;
+  dist) bash bench/dist.sh "$build" ;; # issue 17: ranks vs threads, allreduce overlap, scaling model
   *) echo "unknown benchmark $w"; exit 2 ;;
   esac
 done

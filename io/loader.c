@@ -265,6 +265,11 @@ struct nb_loader {
     bool in_epoch;
     nb_tensor *bx, *by;   /* full-batch buffers (batch, ...)                  */
     nb_tensor *lx, *ly;   /* last short batch (n % batch, ...), made on demand */
+    /* nb_loader_shard: this rank's slice of one permutation of all rows */
+    int rank, world;      /* world 0: not sharded                             */
+    uint64_t seed;
+    int64_t n_all;        /* rows in the dataset (n is this rank's count)     */
+    int64_t *all;         /* (n_all) the epoch's permutation of every row     */
 };
 
 nb_loader *nb_loader_new(const nb_dataset *ds, int64_t batch, int flags) {
@@ -311,6 +316,23 @@ void nb_loader_reset(nb_loader *l) {
 
 bool nb_loader_next(nb_loader *l, nb_batch *b) {
     if (!l || !b) return false;
+    if (!l->in_epoch && l->world) {
+        /* Sharded: the same permutation on every rank, drawn from (seed,
+         * epoch) without touching the global generator, and this rank's
+         * rows rank, rank + world, ... of it (padded by wrapping around). */
+        for (int64_t i = 0; i < l->n_all; i++) l->all[i] = i;
+        if (l->flags & NB_SHUFFLE) {
+            nb_rng_state keep = nb_rng_get();
+            nb_seed(l->seed + 0x9E3779B97F4A7C15ULL * (uint64_t)(l->epoch + 1));
+            shuffle(l->all, l->n_all);
+            nb_rng_set(keep);
+        }
+        for (int64_t i = 0; i < l->n; i++) l->perm[i] = l->all[(l->rank + i * l->world) % l->n_all];
+        l->pos = 0;
+        l->index = 0;
+        l->epoch++;
+        l->in_epoch = true;
+    }
     if (!l->in_epoch) {
         /* The identity order, or a fresh permutation of it each epoch. */
         for (int64_t i = 0; i < l->n; i++) l->perm[i] = i;
@@ -357,8 +379,60 @@ bool nb_loader_next(nb_loader *l, nb_batch *b) {
     return true;
 }
 
+nb_status nb_loader_shard(nb_loader *l, int rank, int world, uint64_t seed) {
+    if (!l || world < 1 || rank < 0 || rank >= world) {
+        nb_fail(NB_ERR_ARG, "loader_shard", "rank %d must be in [0, world %d) and world >= 1%s", rank, world,
+                l ? "" : " (loader is NULL)");
+        return NB_ERR_ARG;
+    }
+    int64_t n_all = l->world ? l->n_all : l->n;
+    /* DistributedSampler's sizes: drop the tail that does not divide, or pad */
+    int64_t n = (l->flags & NB_DROP_LAST) ? n_all / world : (n_all + world - 1) / world;
+    if (n < 1) {
+        nb_fail(NB_ERR_ARG, "loader_shard", "%lld samples are fewer than the %d ranks with drop-last",
+                (long long)n_all, world);
+        return NB_ERR_ARG;
+    }
+    int64_t *all = l->all ? l->all : nb__malloc(sizeof(int64_t) * (size_t)n_all);
+    if (!all) {
+        nb_fail(NB_ERR_NOMEM, "loader_shard", "out of memory");
+        return NB_ERR_NOMEM;
+    }
+    l->all = all;
+    l->n_all = n_all;
+    l->n = n;
+    l->rank = rank, l->world = world, l->seed = seed;
+    /* the batch as asked, clamped to this rank's rows as nb_loader_new does */
+    int64_t b = l->batch < n ? l->batch : n;
+    if (!(l->flags & NB_DROP_LAST) || l->batch <= n) l->batch = b;
+    if (l->bx->shape.d[0] != b) {
+        nb_tensor_free(l->bx);
+        nb_tensor_free(l->by);
+        l->bx = nb__tensor_new(l->x->dtype, with_rows(l->x->shape, b), NULL, false);
+        l->by = l->y ? nb__tensor_new(l->y->dtype, with_rows(l->y->shape, b), NULL, false) : NULL;
+        if (!l->bx || (l->y && !l->by)) {
+            nb_fail(NB_ERR_NOMEM, "loader_shard", "out of memory");
+            return NB_ERR_NOMEM;
+        }
+        nb_set_name(l->bx, "batch.x");
+        if (l->by) nb_set_name(l->by, "batch.y");
+    }
+    nb_tensor_free(l->lx); /* the short last batch may have another size now */
+    nb_tensor_free(l->ly);
+    l->lx = l->ly = NULL;
+    l->in_epoch = false;
+    return NB_OK;
+}
+
+void nb_loader_set_epoch(nb_loader *l, int epoch) {
+    if (!l) return;
+    l->epoch = epoch > 0 ? epoch : 0;
+    l->in_epoch = false;
+}
+
 void nb_loader_free(nb_loader *l) {
     if (!l) return;
+    nb__free(l->all);
     nb_tensor_free(l->bx);
     nb_tensor_free(l->by);
     nb_tensor_free(l->lx);

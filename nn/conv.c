@@ -1,5 +1,6 @@
 /* nn/conv.c — Conv2d, Conv1d, MaxPool2d, AvgPool2d layers over the conv ops. */
 #include "nn_internal.h"
+#include "nabla/nn_functional.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -70,31 +71,50 @@ nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad) 
 
 typedef struct {
     int64_t in, out;
-    int k, stride, pad;
+    int k, stride, pad, dilation, groups;
 } conv1d_cfg;
 
 static nb_tensor *conv1d_forward(nb_module *m, nb_tensor *x) {
     const conv1d_cfg *c = m->data;
     if (!check_channels(m, x, 3, c->in, "(N,%lld,L)")) return NULL;
-    return nb_conv1d(x, nb_module_param(m, 0), nb_module_param(m, 1), c->stride, c->pad, 1);
+    nb_tensor *b = nb_module_num_parameters(m) > 1 ? nb_module_param(m, 1) : NULL;
+    return nb_conv1d_ex(x, nb_module_param(m, 0), b, c->stride, c->pad, c->dilation, c->groups);
+}
+
+nb_module *nb_conv1d_layer_ex(int64_t in, int64_t out, int k, int stride, int pad, int dilation, int groups,
+                              bool bias) {
+    if (in <= 0 || out <= 0 || k <= 0 || stride < 1 || pad < 0 || dilation < 1) {
+        nb_fail(NB_ERR_ARG, "Conv1d",
+                "needs in, out, k > 0, stride >= 1, pad >= 0, dilation >= 1; got %lld, %lld, %d, %d, %d, %d",
+                (long long)in, (long long)out, k, stride, pad, dilation);
+        return NULL;
+    }
+    const int g = groups > 1 ? groups : 1;
+    if (groups < 0 || in % g || out % g) {
+        nb_fail(NB_ERR_ARG, "Conv1d", "groups must be >= 0 and divide in and out; got groups %d, in %lld, out %lld",
+                groups, (long long)in, (long long)out);
+        return NULL;
+    }
+    if (!nb__weight_fits("Conv1d", 3, (int64_t[]){out, in / g, k})) return NULL;
+    char extra[64] = "";
+    size_t at = 0;
+    if (dilation > 1) at += (size_t)snprintf(extra + at, sizeof extra - at, ", dilation=%d", dilation);
+    if (g > 1) at += (size_t)snprintf(extra + at, sizeof extra - at, ", groups=%d", g);
+    if (!bias) snprintf(extra + at, sizeof extra - at, ", bias=false");
+    nb_module *m = nb__layer_new("Conv1d", conv1d_forward, sizeof(conv1d_cfg),
+                                 "Conv1d(%lld, %lld, kernel=%d, stride=%d, pad=%d%s)", (long long)in, (long long)out, k,
+                                 stride, pad, extra);
+    if (!m) return NULL;
+    *(conv1d_cfg *)m->data = (conv1d_cfg){in, out, k, stride, pad, dilation, g};
+    /* (out, in/groups, k): fan-in in/groups·k, as torch.nn.Conv1d */
+    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in / g, k)));
+    nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
+    nb__init_default(w, b);
+    return nb__layer_done(m);
 }
 
 nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
-    if (in <= 0 || out <= 0 || k <= 0 || stride < 1 || pad < 0) {
-        nb_fail(NB_ERR_ARG, "Conv1d", "needs in, out, k > 0, stride >= 1, pad >= 0; got %lld, %lld, %d, %d, %d",
-                (long long)in, (long long)out, k, stride, pad);
-        return NULL;
-    }
-    if (!nb__weight_fits("Conv1d", 3, (int64_t[]){out, in, k})) return NULL;
-    nb_module *m = nb__layer_new("Conv1d", conv1d_forward, sizeof(conv1d_cfg),
-                                 "Conv1d(%lld, %lld, kernel=%d, stride=%d, pad=%d)", (long long)in, (long long)out, k,
-                                 stride, pad);
-    if (!m) return NULL;
-    *(conv1d_cfg *)m->data = (conv1d_cfg){in, out, k, stride, pad};
-    nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in, k)));
-    nb_tensor *b = nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out)));
-    nb__init_default(w, b);
-    return nb__layer_done(m);
+    return nb_conv1d_layer_ex(in, out, k, stride, pad, 1, 1, true);
 }
 
 typedef struct { nb_pool2d_opts o; } pool_cfg;

@@ -116,6 +116,23 @@ static bool name_taken(const nb_module *m, const char *name) {
     return false;
 }
 
+/* The child's tensors carry their dotted names, so errors, traces and graph
+ * pictures say "0.weight" or "encoder.fc1.bias" as the model does: each
+ * tensor still named by its place in the child (the name the module gave it,
+ * not one the user set) gets "<name>." in front, and again when the parent is
+ * added to its own parent. Names longer than NB_NAME_MAX - 1 keep their end. */
+static void prefix_names(nb_module *child, const char *name) {
+    int n;
+    const nb_named_tensor *ts = nb__module_list(child, true, &n);
+    for (int i = 0; i < n; i++) {
+        nb_tensor *t = ts[i].t;
+        if (strcmp(t->name, ts[i].name) != 0) continue; /* named by the user, or shared and renamed */
+        char full[2 * NB_NAME_MAX + 2];
+        const int len = snprintf(full, sizeof full, "%s.%s", name, ts[i].name);
+        nb_set_name(t, len < NB_NAME_MAX ? full : full + (len - (NB_NAME_MAX - 1)));
+    }
+}
+
 nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) {
     if (!child) return NULL; /* its constructor failed and said so */
     if (!parent) {
@@ -150,6 +167,7 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
     child->training = parent->training ? child->training : false;
     set_path(child, parent->path, name);
     atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
+    prefix_names(child, name);
     return child;
 }
 
@@ -182,6 +200,7 @@ static nb_tensor *add_entry(nb_module *m, const char *op, const char *name, nb_t
     }
     *arr = e;
     snprintf(e[*n].name, NB_NAME_MAX, "%s", name);
+    e[*n].tied = false;
     e[(*n)++].t = t;
     if (!t->name[0]) nb_set_name(t, name);
     if (param) nb_set_requires_grad(t, true);
@@ -219,7 +238,8 @@ void nb_module_free(nb_module *m) {
     if (!m) return;
     if (m->on_free) m->on_free(m);
     for (int i = 0; i < m->nchildren; i++) nb_module_free(m->children[i].m);
-    for (int i = 0; i < m->nparams; i++) nb_tensor_free(m->params[i].t);
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->params[i].tied) nb_tensor_free(m->params[i].t);
     for (int i = 0; i < m->nbuffers; i++) nb_tensor_free(m->buffers[i].t);
     free(m->children);
     free(m->params);
@@ -241,11 +261,14 @@ bool nb_module_is_training(const nb_module *m) { return m && m->training; }
 /* ------------------------------------------------------------ enumeration */
 
 /* Visits the tree in order: per module its parameters, (with buffers) its
- * buffers, then its children. visit gets the prefix ("fc1." or "") and the entry. */
+ * buffers, then its children. visit gets the prefix ("fc1." or "") and the entry.
+ * Tied parameter slots (nb_module_tie_param) are skipped: their tensor is
+ * visited where its owner holds it, so every listing has it once. */
 typedef void (*visit_fn)(void *ctx, const char *prefix, nb__mod_entry *e);
 
 static void walk(nb_module *m, const char *prefix, bool buffers, visit_fn fn, void *ctx) {
-    for (int i = 0; i < m->nparams; i++) fn(ctx, prefix, &m->params[i]);
+    for (int i = 0; i < m->nparams; i++)
+        if (!m->params[i].tied) fn(ctx, prefix, &m->params[i]);
     if (buffers)
         for (int i = 0; i < m->nbuffers; i++) fn(ctx, prefix, &m->buffers[i]);
     for (int i = 0; i < m->nchildren; i++) {
@@ -391,9 +414,18 @@ void nb_module_zero_grad(struct nb_module *m) {
     if (m) walk(m, "", false, zero_v, NULL);
 }
 
+/* Points every tied slot (nb_module_tie_param) under m that holds `from`
+ * at `to`: the owner's tensor was replaced (cast, swap). */
+static void retie(nb_module *m, const nb_tensor *from, nb_tensor *to) {
+    for (int i = 0; i < m->nparams; i++)
+        if (m->params[i].tied && m->params[i].t == from) m->params[i].t = to;
+    for (int i = 0; i < m->nchildren; i++) retie(m->children[i].m, from, to);
+}
+
 typedef struct {
     nb_dtype dt;
     bool ok;
+    nb_module *root;
 } cast_ctx;
 
 static void cast_v(void *ctx, const char *prefix, nb__mod_entry *e) {
@@ -412,6 +444,7 @@ static void cast_v(void *ctx, const char *prefix, nb__mod_entry *e) {
     }
     memcpy(u->name, t->name, sizeof u->name);
     u->requires_grad = t->requires_grad;
+    retie(c->root, t, u);
     nb_tensor_free(t);
     e->t = u;
 }
@@ -422,7 +455,7 @@ bool nb_module_cast(nb_module *m, nb_dtype dt) {
         nb_fail(NB_ERR_DTYPE, "module_cast", "modules are f32 or f64, not %s", nb_dtype_name(dt));
         return false;
     }
-    cast_ctx c = {dt, true};
+    cast_ctx c = {dt, true, m};
     walk(m, "", true, cast_v, &c);
     if (!c.ok) nb_fail(NB_ERR_NOMEM, "module_cast", "out of memory");
     return c.ok;
@@ -469,9 +502,42 @@ bool nb_module_swap_parameters(nb_module *m, nb_tensor **ts, int n) {
         nb_tensor *t = es[i]->t;
         es[i]->t = ts[i];
         ts[i] = t;
+        retie(m, t, es[i]->t);
     }
     free(es);
     return true;
+}
+
+nb_tensor *nb_module_tie_param(nb_module *m, const char *name, nb_tensor *shared) {
+    if (!shared) return NULL;
+    if (!m) {
+        nb_fail(NB_ERR_ARG, "module_tie_param", "module is NULL");
+        return NULL;
+    }
+    if (!valid_name("module_tie_param", name)) return NULL;
+    if (name_taken(m, name)) {
+        nb_fail(NB_ERR_ARG, "module_tie_param", "%s already has a member named '%s'", m->desc, name);
+        return NULL;
+    }
+    if (!(shared->dtype == NB_F32 || shared->dtype == NB_F64) || shared->scope || shared->node ||
+        !shared->requires_grad) {
+        char d[NB_DESCRIBE_LEN];
+        nb_fail(NB_ERR_ARG, "module_tie_param",
+                "'%s' of %s: the shared tensor must be a persistent float parameter that requires grad; %s",
+                name, m->desc, nb_describe(shared, "shared", d, sizeof d));
+        return NULL;
+    }
+    nb__mod_entry *e = grow(m->params, &m->cap_params, m->nparams + 1, sizeof *e);
+    if (!e) {
+        nb_fail(NB_ERR_NOMEM, "module_tie_param", "out of memory");
+        return NULL;
+    }
+    m->params = e;
+    snprintf(e[m->nparams].name, NB_NAME_MAX, "%s", name);
+    e[m->nparams].t = shared;
+    e[m->nparams++].tied = true;
+    g_struct_gen++;
+    return shared;
 }
 
 /* ------------------------------------------------------------ layer helpers */

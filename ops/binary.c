@@ -5,10 +5,12 @@
  * gradient at the broadcast offset, which sums the gradient back to the
  * input's shape in the same pass (no temporary, no separate reduction). */
 #include "elementwise.h"
+#include "grad_graph.h"
 
 #define BINARY(NAME, FWD, DA, DB, SAVES)                                                   \
     NB_BINARY_KERNELS(NAME, FWD, DA, DB)                                                   \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};          \
+    GG_FN(NAME);                                                                           \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg}; \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
         nb_tensor *in[2] = {a, b};                                                         \
         nb_shape s;                                                                        \
@@ -21,6 +23,28 @@ BINARY(add, a + b, gg, gg, NB_SAVES_NOTHING)
 BINARY(sub, a - b, gg, -gg, NB_SAVES_NOTHING)
 BINARY(mul, a * b, gg * b, gg * a, NB_SAVES_IN(0) | NB_SAVES_IN(1))
 BINARY(div, a / b, gg / b, -gg * a / (b * b), NB_SAVES_IN(0) | NB_SAVES_IN(1))
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* DA and DB above with nb_* ops, summed back to each input's shape. */
+#define BA n->in[0]
+#define BB n->in[1]
+GG_FN(add) {
+    if (GG_NEED(0)) gin[0] = gg_sum_to(g, BA->shape);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(g, BB->shape);
+}
+GG_FN(sub) {
+    if (GG_NEED(0)) gin[0] = gg_sum_to(g, BA->shape);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(nb_neg(g), BB->shape);
+}
+GG_FN(mul) {
+    if (GG_NEED(0)) gin[0] = gg_sum_to(nb_mul(g, BB), BA->shape);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(nb_mul(g, BA), BB->shape);
+}
+GG_FN(div) {
+    if (GG_NEED(0)) gin[0] = gg_sum_to(nb_div(g, BB), BA->shape);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(nb_neg(nb_div(nb_mul(g, BA), nb_mul(BB, BB))), BB->shape);
+}
 
 /* ------------------------------------------------------------ registry */
 

@@ -7,6 +7,7 @@
  * 0 for a dropped one, so y = x * mask and backward is dx += dy * mask: the
  * same mask, whatever x became after forward. */
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 #include <math.h>
 
@@ -38,7 +39,8 @@ static void dropout_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads only the mask, which the node owns */
-static const nb_op dropout_op = {"dropout", dropout_fwd, dropout_bwd, NB_SAVES_NOTHING, false};
+GG_FN(dropout);
+static const nb_op dropout_op = {"dropout", dropout_fwd, dropout_bwd, NB_SAVES_NOTHING, false, dropout_bwg};
 
 nb_tensor *nb_dropout(nb_tensor *x, double p, bool train) {
     if (!nb_check_float_inputs("dropout", &x, 1)) return NULL;
@@ -90,3 +92,8 @@ static int dropout_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_dropout = {"dropout", dropout_entry_apply, dropout_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backward */
+
+/* g times the saved scaled mask (a constant) */
+GG_FN(dropout) { gin[0] = n->saved ? nb_mul(g, n->saved) : g; }

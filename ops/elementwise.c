@@ -13,6 +13,7 @@
 #include "elementwise.h"
 #include "math_util.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 #include <tgmath.h>
 
 /* ------------------------------------------------------------ maximum, minimum */
@@ -23,8 +24,9 @@
     NB_BINARY_KERNELS(NAME, a != a ? a : b != b ? b : (a CMP b ? a : b),                 \
                       gg * (a CMP b ? 1 : a == b ? (T)0.5 : 0),                          \
                       gg * (b CMP a ? 1 : a == b ? (T)0.5 : 0))                          \
+    GG_FN(minmax);                                                                         \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd,                         \
-                                    NB_SAVES_IN(0) | NB_SAVES_IN(1), false};               \
+                                    NB_SAVES_IN(0) | NB_SAVES_IN(1), false, minmax_bwg};   \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
         nb_tensor *in[2] = {a, b};                                                         \
         static const char *const names[2] = {"a", "b"};                                    \
@@ -99,7 +101,8 @@ static void where_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* Backward reads only cond (a and b may change afterwards). */
-static const nb_op where_op = {"where", where_fwd, where_bwd, NB_SAVES_IN(0), false};
+GG_FN(where);
+static const nb_op where_op = {"where", where_fwd, where_bwd, NB_SAVES_IN(0), false, where_bwg};
 
 nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
     if (!cond || !a || !b) return NULL;
@@ -126,7 +129,8 @@ nb_tensor *nb_where(nb_tensor *cond, nb_tensor *a, nb_tensor *b) {
     UNARY_REST(NAME, SAVES)
 
 #define UNARY_REST(NAME, SAVES)                                                         \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};       \
+    GG_FN(NAME);                                                                        \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg}; \
     static nb_tensor *NAME##_apply(nb_tensor *x, double p, double q) {                  \
         static const char *const names[1] = {"x"};                                      \
         if (!mu_check_float(#NAME, 1, &x, names)) return NULL;                          \
@@ -218,6 +222,71 @@ nb_tensor *nb_log1p(nb_tensor *x) { return log1p_apply(x, 0, 0); }
 nb_tensor *nb_expm1(nb_tensor *x) { return expm1_apply(x, 0, 0); }
 nb_tensor *nb_square(nb_tensor *x) { return square_apply(x, 0, 0); }
 nb_tensor *nb_reciprocal(nb_tensor *x) { return reciprocal_apply(x, 0, 0); }
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* maximum/minimum: each side's share of g (1, ½ at a tie, 0) is constant:
+ * the kernel's own weights, run on ones. */
+GG_FN(minmax) {
+    nb_tensor *ones = nb_ones(n->out->dtype, n->out->shape);
+    for (int i = 0; i < 2; i++)
+        if (GG_NEED(i)) {
+            /* the kernel sums back to in[i]'s shape; the weights are needed at
+             * the output's shape, so run it on a copy of the node whose
+             * inputs are broadcast to the output (expand: a new tensor) */
+            nb_tensor *w;
+            if (nb_shape_eq(n->in[i]->shape, n->out->shape)) {
+                w = gg_kernel_vjp(n, i, ones);
+            } else {
+                nb_node m = *n;
+                nb_tensor *ab[2];
+                NB_NO_GRAD {
+                    ab[0] = nb_expand(n->in[0], n->out->shape);
+                    ab[1] = nb_expand(n->in[1], n->out->shape);
+                }
+                m.in = ab;
+                w = gg_kernel_vjp(&m, i, ones);
+            }
+            gin[i] = gg_sum_to(nb_mul(g, w), n->in[i]->shape);
+        }
+}
+
+/* where: g where cond holds to a, elsewhere to b */
+GG_FN(where) {
+    nb_tensor *zero = nb_zeros(g->dtype, NB_SCALAR);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(nb_where(n->in[0], g, zero), n->in[1]->shape);
+    if (GG_NEED(2)) gin[2] = gg_sum_to(nb_where(n->in[0], zero, g), n->in[2]->shape);
+}
+
+#define EX n->in[0]
+#define EY n->out
+#define EP (nb_attr(n, nb_ew_attr)->p)
+static double leaky_slope_of(double v, double p) { return v > 0 ? 1 : p; }
+static double pos_of(double v, double p) { (void)p; return v > 0; }
+/* clamp: 1 on [lo, hi] (compared in the tensor's dtype, as the kernel) */
+GG_FN(clamp) {
+    const double lo = nb_attr(n, nb_ew_attr)->p, hi = nb_attr(n, nb_ew_attr)->q;
+    nb_tensor *m = nb_empty(EX->dtype, EX->shape);
+    if (m)
+        NB_FLOAT_DISPATCH(m->dtype, T, {
+            const T *x = (const T *)EX->data;
+            T *mv = (T *)m->data;
+            for (int64_t i = 0; i < m->numel; i++) mv[i] = (T)(x[i] >= (T)lo && x[i] <= (T)hi);
+        });
+    gin[0] = nb_mul(g, m);
+}
+GG_FN(leaky_relu) { gin[0] = nb_mul(g, gg_map(EX, leaky_slope_of, EP)); }
+/* elu: 1 for x > 0, alpha·e^x otherwise (e^min(x,0): no overflow on the unused side) */
+GG_FN(elu) {
+    nb_tensor *pos = gg_map(EX, pos_of, 0);
+    nb_tensor *neg = nb_mul_scalar(nb_exp(nb_clamp(EX, -INFINITY, 0)), EP);
+    gin[0] = nb_mul(g, nb_where(pos, nb_ones(EX->dtype, NB_SCALAR), neg));
+}
+GG_FN(softplus) { gin[0] = nb_mul(g, nb_sigmoid(EX)); }
+GG_FN(log1p) { gin[0] = nb_div(g, nb_add_scalar(EX, 1)); }
+GG_FN(expm1) { gin[0] = nb_mul(g, nb_add_scalar(EY, 1)); }
+GG_FN(square) { gin[0] = nb_mul_scalar(nb_mul(g, EX), 2); }
+GG_FN(reciprocal) { gin[0] = nb_neg(nb_mul(g, nb_mul(EY, EY))); }
 
 /* ------------------------------------------------------------ registry */
 

@@ -6,6 +6,7 @@
  * gradient into the source positions, so an index that appears twice
  * receives the sum of both gradients, as in PyTorch. */
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 /* Element copies only care about the size: f32 moves as uint32_t, f64 and
  * i64 as uint64_t. */
@@ -81,7 +82,8 @@ static void gather_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads idx only (x's shape, not its values) */
-static const nb_op gather_op = {"gather", gather_fwd, gather_bwd, NB_SAVES_IN(1), false};
+GG_FN(gather);
+static const nb_op gather_op = {"gather", gather_fwd, gather_bwd, NB_SAVES_IN(1), false, gather_bwg};
 
 /* Common checks: x present, idx NB_I64. */
 static bool check_x_idx(const char *op, const nb_tensor *x, const nb_tensor *idx) {
@@ -156,7 +158,8 @@ static void index_select_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op index_select_op = {"index_select", index_select_fwd, index_select_bwd, NB_SAVES_IN(1), false};
+GG_FN(index_select);
+static const nb_op index_select_op = {"index_select", index_select_fwd, index_select_bwd, NB_SAVES_IN(1), false, index_select_bwg};
 
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *idx) {
     if (!check_x_idx("index_select", x, idx)) return NULL;
@@ -196,7 +199,7 @@ static void one_hot_fwd(nb_node *n) {
 }
 
 /* no backward: the input is integer and never requires grad */
-static const nb_op one_hot_op = {"one_hot", one_hot_fwd, NULL, NB_SAVES_NOTHING, false};
+static const nb_op one_hot_op = {"one_hot", one_hot_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
 nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes, nb_dtype dt) {
     if (!labels) return NULL;
@@ -344,3 +347,12 @@ static int one_hot_samples(nb_sample *s, int max) {
 const nb_op_entry nb_entry_gather = {"gather", gather_entry_apply, gather_samples, 0, 0};
 const nb_op_entry nb_entry_index_select = {"index_select", index_select_entry_apply, index_select_samples, 0, 0};
 const nb_op_entry nb_entry_one_hot = {"one_hot", one_hot_entry_apply, one_hot_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* Both are linear in x with idx held: the adjoint (a scatter-add by the
+ * kernel backward) is an op whose own derivative is the gather again. */
+NB_ADJOINT_OP(gather_adj, "gather_backward");
+NB_ADJOINT_OP(index_select_adj, "index_select_backward");
+GG_FN(gather) { gin[0] = nb__adjoint(&gather_adj, n, 0, 1u, 2, sizeof(axis_attr), g); }
+GG_FN(index_select) { gin[0] = nb__adjoint(&index_select_adj, n, 0, 1u, 2, sizeof(axis_attr), g); }

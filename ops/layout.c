@@ -7,6 +7,7 @@
  * came from. */
 #include "broadcast.h"
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 #define COPY_DISPATCH(dt, T, ...)                                                    \
     do {                                                                             \
@@ -66,8 +67,10 @@ static void cat_bwd(nb_node *n, const nb_tensor *g) {
     }
 }
 
-static const nb_op concat_op = {"concat", cat_fwd, cat_bwd, NB_SAVES_NOTHING, false};
-static const nb_op stack_op = {"stack", cat_fwd, cat_bwd, NB_SAVES_NOTHING, false};
+
+GG_FN(cat);
+static const nb_op concat_op = {"concat", cat_fwd, cat_bwd, NB_SAVES_NOTHING, false, cat_bwg};
+static const nb_op stack_op = {"stack", cat_fwd, cat_bwd, NB_SAVES_NOTHING, false, cat_bwg};
 
 /* n >= 1, the list is there, every input present, one dtype. false: fail
  * reported (or a NULL input, silently). */
@@ -184,7 +187,8 @@ static void slice_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op slice_op = {"slice", slice_fwd, slice_bwd, NB_SAVES_NOTHING, false};
+GG_FN(slice);
+static const nb_op slice_op = {"slice", slice_fwd, slice_bwd, NB_SAVES_NOTHING, false, slice_bwg};
 
 /* Python's rule for one slice bound: negative counts from the end, then clamp. */
 static int64_t clamp_bound(int64_t v, int64_t L) {
@@ -265,7 +269,8 @@ static void pad_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op pad_op = {"pad", pad_fwd, pad_bwd, NB_SAVES_NOTHING, false};
+GG_FN(pad);
+static const nb_op pad_op = {"pad", pad_fwd, pad_bwd, NB_SAVES_NOTHING, false, pad_bwg};
 
 nb_tensor *nb_pad(nb_tensor *x, const int64_t *pads, int npads, double value) {
     if (!x) return NULL;
@@ -323,7 +328,8 @@ static void expand_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op expand_op = {"expand", expand_fwd, expand_bwd, NB_SAVES_NOTHING, false};
+GG_FN(expand);
+static const nb_op expand_op = {"expand", expand_fwd, expand_bwd, NB_SAVES_NOTHING, false, expand_bwg};
 
 nb_tensor *nb_expand(nb_tensor *x, nb_shape s) {
     if (!x) return NULL;
@@ -558,3 +564,67 @@ const nb_op_entry nb_entry_pad = {"pad", pad_entry_apply, pad_samples, 0, 0};
 const nb_op_entry nb_entry_expand = {"expand", expand_entry_apply, expand_samples, 0, 0};
 const nb_op_entry nb_entry_squeeze = {"squeeze", squeeze_entry_apply, squeeze_samples, 0, 0};
 const nb_op_entry nb_entry_unsqueeze = {"unsqueeze", unsqueeze_entry_apply, unsqueeze_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* concat: each input's part of g (a slice); stack: its slice with the new
+ * axis dropped */
+GG_FN(cat) {
+    const int axis = nb_attr(n, cat_attr)->axis;
+    const bool stack = n->op == &stack_op;
+    int64_t off = 0;
+    for (int i = 0; i < n->nin; i++) {
+        const int64_t len = stack ? 1 : n->in[i]->shape.d[axis];
+        if (GG_NEED(i)) {
+            nb_tensor *part = nb_slice(g, axis, off, off + len, 1);
+            gin[i] = stack ? nb_reshape(part, n->in[i]->shape) : part;
+        }
+        off += len;
+    }
+}
+
+/* slice: g scattered back into zeros: step s > 1 spreads g with s − 1 zeros
+ * after each element (unsqueeze, pad, reshape), then pads before start and
+ * after the end (all ops with their own differentiable backward) */
+GG_FN(slice) {
+    const slice_attr *at = nb_attr(n, slice_attr);
+    const nb_tensor *x = n->in[0];
+    const int a = at->axis, nd = x->shape.ndim;
+    const int64_t L = x->shape.d[a], M = n->out->shape.d[a], s = at->step;
+    nb_tensor *t = g;
+    int64_t len = M;
+    if (s > 1 && M > 0) {
+        nb_shape us = g->shape; /* (..., M, 1, ...) */
+        for (int i = nd; i > a + 1; i--) us.d[i] = us.d[i - 1];
+        us.d[a + 1] = 1;
+        us.ndim = nd + 1;
+        int64_t pads[2 * NB_MAX_DIMS] = {0};
+        pads[2 * (a + 1) + 1] = s - 1;
+        t = nb_pad(nb_reshape(g, us), pads, 2 * (nd + 1), 0);
+        nb_shape ms = g->shape;
+        ms.d[a] = M * s;
+        t = nb_reshape(t, ms);
+        len = M * s;
+        if (len > L - at->start) {
+            t = nb_slice(t, a, 0, L - at->start, 1);
+            len = L - at->start;
+        }
+    }
+    int64_t pads[2 * NB_MAX_DIMS] = {0};
+    pads[2 * a] = at->start;
+    pads[2 * a + 1] = L - at->start - len;
+    gin[0] = nb_pad(t, pads, 2 * nd, 0);
+}
+
+/* pad: the part of g inside the padding, one slice per padded dim */
+GG_FN(pad) {
+    const pad_attr *at = nb_attr(n, pad_attr);
+    const nb_tensor *x = n->in[0];
+    nb_tensor *t = g;
+    for (int i = 0; i < x->shape.ndim; i++)
+        if (g->shape.d[i] != x->shape.d[i]) t = nb_slice(t, i, at->before[i], at->before[i] + x->shape.d[i], 1);
+    gin[0] = t;
+}
+
+/* expand: g summed back to x's shape */
+GG_FN(expand) { gin[0] = nb_sum_to(g, n->in[0]->shape); }

@@ -7,6 +7,7 @@
 #include "broadcast.h"
 #include "kernels/gemm.h"
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 static nb_shape batch_of(nb_shape s) {
     s.ndim -= 2;
@@ -93,7 +94,8 @@ static void mm_bwd(nb_node *n, const nb_tensor *g) {
     }
 }
 
-static const nb_op matmul_op = {"matmul", mm_fwd, mm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+GG_FN(mm);
+static const nb_op matmul_op = {"matmul", mm_fwd, mm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, mm_bwg};
 
 nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
     nb_tensor *in[2] = {a, b};
@@ -156,7 +158,8 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+GG_FN(affine);
+static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, affine_bwg};
 
 nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *in[3] = {x, w, b};
@@ -227,3 +230,25 @@ static int affine_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_affine = {"affine", affine_entry_apply, affine_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* dA = dC·Bᵀ, dB = Aᵀ·dC, summed over broadcast batch dims */
+GG_FN(mm) {
+    nb_tensor *a = n->in[0], *b = n->in[1];
+    if (GG_NEED(0)) gin[0] = gg_sum_to(nb_matmul(g, nb_transpose(b, -2, -1)), a->shape);
+    if (GG_NEED(1)) gin[1] = gg_sum_to(nb_matmul(nb_transpose(a, -2, -1), g), b->shape);
+}
+
+/* dx = dy·W, dW = dyᵀ·x (rows flattened), db = Σ dy over rows */
+GG_FN(affine) {
+    nb_tensor *x = n->in[0], *w = n->in[1];
+    const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
+    nb_tensor *g2 = nb_reshape(g, NB_SHAPE(rows, O));
+    if (GG_NEED(0)) gin[0] = nb_reshape(nb_matmul(g2, w), x->shape);
+    if (GG_NEED(1)) gin[1] = nb_matmul(nb_transpose(g2, 0, 1), nb_reshape(x, NB_SHAPE(rows, I)));
+    if (n->nin > 2 && GG_NEED(2)) {
+        const int axis0 = 0;
+        gin[2] = nb_sum(g2, &axis0, 1, false);
+    }
+}

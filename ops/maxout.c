@@ -4,6 +4,7 @@
  * Forward saves which t won (the first maximal one; a NaN wins, so NaN
  * propagates as in torch.max); backward routes the gradient there. */
 #include "../autograd/internal.h"
+#include "grad_graph.h"
 
 typedef struct { int axis, k; } maxout_attr;
 
@@ -62,7 +63,8 @@ static void maxout_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* backward reads only the saved winners (owned by the node) */
-static const nb_op maxout_op = {"maxout", maxout_fwd, maxout_bwd, NB_SAVES_NOTHING, false};
+GG_FN(maxout);
+static const nb_op maxout_op = {"maxout", maxout_fwd, maxout_bwd, NB_SAVES_NOTHING, false, maxout_bwg};
 
 nb_tensor *nb_maxout(nb_tensor *x, int axis, int k) {
     if (!nb_check_float_inputs("maxout", &x, 1)) return NULL;
@@ -111,3 +113,17 @@ static int maxout_samples(nb_sample *s, int max) {
 }
 
 const nb_op_entry nb_entry_maxout = {"maxout", maxout_entry_apply, maxout_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backward */
+
+/* g repeated over each group (outer, G, k, inner) times the winners' 0/1
+ * weights (a constant: the kernel run on ones) */
+GG_FN(maxout) {
+    const maxout_attr *at = nb_attr(n, maxout_attr);
+    const nb_tensor *x = n->in[0];
+    const int64_t k = at->k, L = x->shape.d[at->axis], G = L / k;
+    const int64_t outer = span(x->shape, 0, at->axis), inner = span(x->shape, at->axis + 1, x->shape.ndim);
+    nb_tensor *w = gg_kernel_vjp(n, 0, nb_ones(n->out->dtype, n->out->shape));
+    nb_tensor *rep = nb_expand(nb_reshape(g, NB_SHAPE(outer, G, 1, inner)), NB_SHAPE(outer, G, k, inner));
+    gin[0] = nb_mul(nb_reshape(rep, x->shape), w);
+}

@@ -10,6 +10,7 @@
 #include "broadcast.h"
 #include "math_util.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 
 typedef struct {
     uint32_t mask;   /* bit i: axis i is reduced */
@@ -68,8 +69,9 @@ static void reduce_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op sum_op = {"sum", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false};
-static const nb_op mean_op = {"mean", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false};
+GG_FN(reduce);
+static const nb_op sum_op = {"sum", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false, reduce_bwg};
+static const nb_op mean_op = {"mean", reduce_fwd, reduce_bwd, NB_SAVES_NOTHING, false, reduce_bwg};
 
 /* The axis list as a bitmask (naxes 0 = all); false with the error reported. */
 static bool axes_mask(const char *op, const nb_tensor *x, const int *axes, int naxes, uint32_t *mask) {
@@ -137,6 +139,8 @@ nb_tensor *nb_sum_to(nb_tensor *x, nb_shape s) {
     if (na == 0) return nb_reshape(x, s);
     return nb_reshape(nb_sum(x, axes, na, true), s);
 }
+
+static double mu_nonzero_of(double v, double p) { (void)p; return v != 0; }
 
 /* ------------------------------------------------------------ max, min */
 
@@ -218,8 +222,9 @@ static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
     mu_scratch_done(cnt);
 }
 
-static const nb_op max_op = {"max", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
-static const nb_op min_op = {"min", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+GG_FN(maxmin);
+static const nb_op max_op = {"max", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false, maxmin_bwg};
+static const nb_op min_op = {"min", maxmin_fwd, maxmin_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false, maxmin_bwg};
 
 static nb_tensor *maxmin(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool keepdim) {
     static const char *const names[1] = {"x"};
@@ -265,8 +270,8 @@ static void arg_fwd(nb_node *n) {
 
 /* No backward: an index is not differentiable (the builder runs it with
  * recording off, so its result never requires grad). */
-static const nb_op argmax_op = {"argmax", arg_fwd, NULL, NB_SAVES_NOTHING, false};
-static const nb_op argmin_op = {"argmin", arg_fwd, NULL, NB_SAVES_NOTHING, false};
+static const nb_op argmax_op = {"argmax", arg_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
+static const nb_op argmin_op = {"argmin", arg_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
 static nb_tensor *argmaxmin(const nb_op *op, nb_tensor *x, int axis, bool keepdim) {
     static const char *const names[1] = {"x"};
@@ -477,7 +482,8 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+GG_FN(logsumexp);
+static const nb_op logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false, logsumexp_bwg};
 
 nb_tensor *nb_logsumexp(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
     static const char *const names[1] = {"x"};
@@ -556,8 +562,9 @@ static void var_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op var_op = {"var", var_fwd, var_bwd, NB_SAVES_IN(0), false};
-static const nb_op std_op = {"std", var_fwd, var_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false};
+GG_FN(var);
+static const nb_op var_op = {"var", var_fwd, var_bwd, NB_SAVES_IN(0), false, var_bwg};
+static const nb_op std_op = {"std", var_fwd, var_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false, var_bwg};
 
 static nb_tensor *var_std(const nb_op *op, nb_tensor *x, const int *axes, int naxes, bool unbiased, bool keepdim) {
     static const char *const names[1] = {"x"};
@@ -572,6 +579,56 @@ nb_tensor *nb_var(nb_tensor *x, const int *axes, int naxes, bool unbiased, bool 
 }
 nb_tensor *nb_std(nb_tensor *x, const int *axes, int naxes, bool unbiased, bool keepdim) {
     return var_std(&std_op, x, axes, naxes, unbiased, keepdim);
+}
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* sum: g broadcast back; mean: and divided by the count. */
+GG_FN(reduce) {
+    const reduce_attr *at = nb_attr(n, reduce_attr);
+    const nb_tensor *x = n->in[0];
+    nb_tensor *gx = gg_unreduce(g, x->shape, at->mask);
+    if (at->mean) {
+        const int64_t count = n->out->numel ? x->numel / n->out->numel : 1;
+        gx = nb_mul_scalar(gx, 1.0 / (double)count);
+    }
+    gin[0] = gx;
+}
+
+/* max/min: g broadcast back times the kernel's tie weights (constant: the
+ * selection does not change under a small move away from ties). */
+GG_FN(maxmin) {
+    const maxmin_attr *at = nb_attr(n, maxmin_attr);
+    nb_tensor *w = gg_kernel_vjp(n, 0, nb_ones(n->out->dtype, n->out->shape));
+    gin[0] = nb_mul(gg_unreduce(g, n->in[0]->shape, at->mask), w);
+}
+
+/* logsumexp: g·e^(x − y) */
+GG_FN(logsumexp) {
+    const reduce_attr *at = nb_attr(n, reduce_attr);
+    nb_tensor *x = n->in[0];
+    nb_tensor *p = nb_exp(nb_sub(x, gg_unreduce(n->out, x->shape, at->mask)));
+    gin[0] = nb_mul(gg_unreduce(g, x->shape, at->mask), p);
+}
+
+/* var: g·2(x − μ)/(N − d); std: g·(x − μ)/((N − d)·y), 0 where y == 0. */
+GG_FN(var) {
+    const var_attr *at = nb_attr(n, var_attr);
+    nb_tensor *x = n->in[0];
+    const int64_t count = n->out->numel ? x->numel / n->out->numel : 0;
+    const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
+    int axes[NB_MAX_DIMS];
+    const int na = gg_axes(at->mask, x->shape.ndim, axes);
+    nb_tensor *d = nb_sub(x, nb_mean(x, axes, na, true)); /* x − μ, differentiable in x */
+    nb_tensor *gx = nb_mul(gg_unreduce(g, x->shape, at->mask), d);
+    if (!at->is_std) {
+        gin[0] = nb_mul_scalar(gx, 2.0 / denom);
+        return;
+    }
+    nb_tensor *nz = gg_map(n->out, mu_nonzero_of, 0);   /* y != 0 */
+    nb_tensor *ys = nb_where(nz, n->out, nb_ones(n->out->dtype, NB_SCALAR)); /* y, 1 where y == 0 */
+    gin[0] = nb_div(nb_mul(gx, gg_unreduce(nz, x->shape, at->mask)),
+                    nb_mul_scalar(gg_unreduce(ys, x->shape, at->mask), denom));
 }
 
 /* ------------------------------------------------------------ registry */

@@ -1,6 +1,7 @@
 /* ops/shape.c — reshape/flatten (views), permute/transpose (copies), cast. */
 #include "../autograd/internal.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 
 /* ------------------------------------------------------------ reshape: a view */
 
@@ -15,7 +16,8 @@ static void reshape_bwd(nb_node *n, const nb_tensor *g) {
     else nb_vadd_f64(nb_f64(gx), nb_f64(g), g->numel);
 }
 
-static const nb_op reshape_op = {"reshape", reshape_fwd, reshape_bwd, NB_SAVES_NOTHING, true};
+GG_FN(reshape);
+static const nb_op reshape_op = {"reshape", reshape_fwd, reshape_bwd, NB_SAVES_NOTHING, true, reshape_bwg};
 
 nb_tensor *nb_reshape(nb_tensor *x, nb_shape s) {
     if (!x) return NULL;
@@ -116,7 +118,8 @@ static void permute_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op permute_op = {"permute", permute_fwd, permute_bwd, NB_SAVES_NOTHING, false};
+GG_FN(permute);
+static const nb_op permute_op = {"permute", permute_fwd, permute_bwd, NB_SAVES_NOTHING, false, permute_bwg};
 
 nb_tensor *nb_permute(nb_tensor *x, const int *perm, int nperm) {
     if (!nb_check_float_inputs("permute", &x, 1)) return NULL;
@@ -175,7 +178,8 @@ static void cast_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op cast_op = {"cast", cast_fwd, cast_bwd, NB_SAVES_NOTHING, false};
+GG_FN(cast);
+static const nb_op cast_op = {"cast", cast_fwd, cast_bwd, NB_SAVES_NOTHING, false, cast_bwg};
 
 nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt) {
     if (!x) return NULL;
@@ -242,3 +246,14 @@ static int cast_samples(nb_sample *s, int max) {
 const nb_op_entry nb_entry_reshape = {"reshape", reshape_entry_apply, reshape_samples, 0, 0};
 const nb_op_entry nb_entry_permute = {"permute", permute_entry_apply, permute_samples, 0, 0};
 const nb_op_entry nb_entry_cast = {"cast", cast_entry_apply, cast_samples, 0, 0};
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+GG_FN(reshape) { gin[0] = nb_reshape(g, n->in[0]->shape); }
+GG_FN(permute) {
+    const perm_attr *at = nb_attr(n, perm_attr);
+    int inv[NB_MAX_DIMS];
+    for (int i = 0; i < n->in[0]->shape.ndim; i++) inv[at->perm[i]] = i;
+    gin[0] = nb_permute(g, inv, n->in[0]->shape.ndim);
+}
+GG_FN(cast) { gin[0] = nb_cast(g, n->in[0]->dtype); }

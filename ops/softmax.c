@@ -8,7 +8,9 @@
  * bce's log1p(e^−|x|) and sigmoid run on the SLEEF vector kernels of
  * kernels/vmath.h in the tensor's type (ULP bounds there). */
 #include "math_util.h"
+#include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 
 typedef struct { int axis; } sm_attr;
 
@@ -18,14 +20,6 @@ typedef struct { int axis; } sm_attr;
  * exponential and three or four light passes; nb__elementwise_threads). */
 #define SM_COST 192
 
-/* This thread's number in a region of nt threads (nt <= 1: plain code,
- * maybe inside a caller's region, whose numbering must not count). */
-#if defined(_OPENMP)
-#include <omp.h>
-#define THREAD_NUM(nt) ((nt) > 1 ? omp_get_thread_num() : 0)
-#else
-#define THREAD_NUM(nt) 0
-#endif
 
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
 #define VEXP(T, y, x, n)                                                        \
@@ -33,71 +27,6 @@ typedef struct { int axis; } sm_attr;
         if (sizeof(T) == sizeof(float)) nb_vexp_f32((float *)(y), (const float *)(x), (n)); \
         else nb_vexp_f64((double *)(y), (const double *)(x), (n));              \
     } while (0)
-
-/* Row kernels for the contiguous case, written with 8 independent lanes so
- * the compiler vectorizes them (and the result doesn't depend on the ISA:
- * the summation order is fixed). */
-#define ROW_KERNELS(T, SUF)                                                         \
-    static T row_max_##SUF(const T *restrict x, int64_t n) {                        \
-        T m[8];                                                                     \
-        for (int j = 0; j < 8; j++) m[j] = (T)-INFINITY;                            \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];   \
-        for (; k < n; k++) m[0] = x[k] > m[0] ? x[k] : m[0];                        \
-        for (int j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];               \
-        return m[0];                                                                \
-    }                                                                               \
-    static double row_sum_##SUF(const T *restrict x, int64_t n) {                   \
-        double s[8] = {0};                                                          \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                   \
-        for (; k < n; k++) s[0] += (double)x[k];                                    \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
-    }                                                                               \
-    static void row_sub_##SUF(T *restrict y, const T *restrict x, T m, int64_t n) { \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] = x[k + j] - m;                    \
-        for (; k < n; k++) y[k] = x[k] - m;                                         \
-    }                                                                               \
-    static void row_shift_##SUF(T *restrict y, T c, int64_t n) {                    \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] -= c;                              \
-        for (; k < n; k++) y[k] -= c;                                               \
-    }                                                                               \
-    /* gx += g − e·s  (log_softmax backward) */                                     \
-    static void row_lsm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict e, \
-                                  T s, int64_t n) {                                 \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) gx[k + j] += g[k + j] - e[k + j] * s;       \
-        for (; k < n; k++) gx[k] += g[k] - e[k] * s;                                \
-    }                                                                               \
-    /* Σ g·y in double (softmax backward) */                                        \
-    static double row_dot_##SUF(const T *restrict g, const T *restrict y, int64_t n) { \
-        double s[8] = {0};                                                          \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) s[j] += (double)g[k + j] * (double)y[k + j]; \
-        for (; k < n; k++) s[0] += (double)g[k] * (double)y[k];                     \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
-    }                                                                               \
-    /* gx += y·(g − s), in double, one rounding (softmax backward) */               \
-    static void row_sm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict y, \
-                                 double s, int64_t n) {                             \
-        for (int64_t k = 0; k < n; k++) gx[k] += (T)((double)y[k] * ((double)g[k] - s)); \
-    }                                                                               \
-    static void row_scale_##SUF(T *restrict y, T a, int64_t n) {                    \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] *= a;                              \
-        for (; k < n; k++) y[k] *= a;                                               \
-    }
-ROW_KERNELS(float, f32)
-ROW_KERNELS(double, f64)
 
 static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
     *outer = 1, *inner = 1, *len = s.d[axis];
@@ -119,28 +48,9 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
             /* rows are independent: long inputs split them between threads */
             const int nt = nb__elementwise_threads(outer * len, SM_COST);
             NB_PAR_FOR(nt, for (int64_t o = 0; o < outer; o++), {
-                const T *x = X + o * len;
-                T *y = Y + o * len;
-                const T m = sizeof(T) == sizeof(float) ? (T)row_max_f32((const float *)x, len)
-                                                       : (T)row_max_f64((const double *)x, len);
-                if (sizeof(T) == sizeof(float)) row_sub_f32((float *)y, (const float *)x, (float)m, len);
-                else row_sub_f64((double *)y, (const double *)x, (double)m, len);
-                VEXP(T, y, y, len);
-                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)y, len)
-                                                            : row_sum_f64((const double *)y, len);
-                if (logsm) {
-                    /* (x − m) − log s: two roundings, each relative to its own term */
-                    if (sizeof(T) == sizeof(float)) {
-                        row_sub_f32((float *)y, (const float *)x, (float)m, len);
-                        row_shift_f32((float *)y, (float)log(s), len);
-                    } else {
-                        row_sub_f64((double *)y, (const double *)x, (double)m, len);
-                        row_shift_f64((double *)y, log(s), len);
-                    }
-                } else {
-                    if (sizeof(T) == sizeof(float)) row_scale_f32((float *)y, (float)(1 / s), len);
-                    else row_scale_f64((double *)y, 1 / s, len);
-                }
+                if (sizeof(T) == sizeof(float))
+                    nb_softmax_row_f32((float *)(Y + o * len), (const float *)(X + o * len), len, logsm);
+                else nb_softmax_row_f64((double *)(Y + o * len), (const double *)(X + o * len), len, logsm);
             });
             return;
         }
@@ -202,21 +112,14 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
                 if (!logsm) {
-                    if (sizeof(T) == sizeof(float))
-                        row_sm_bwd_f32((float *)gx, (const float *)g, (const float *)y,
-                                       row_dot_f32((const float *)g, (const float *)y, len), len);
-                    else
-                        row_sm_bwd_f64((double *)gx, (const double *)g, (const double *)y,
-                                       row_dot_f64((const double *)g, (const double *)y, len), len);
+                    if (sizeof(T) == sizeof(float)) nb_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, len);
+                    else nb_softmax_row_bwd_f64((double *)gx, (const double *)g, (const double *)y, len);
                     continue;
                 }
-                T *ey = eys + THREAD_NUM(nt) * ld;
-                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)g, len)
-                                                            : row_sum_f64((const double *)g, len);
-                VEXP(T, ey, y, len);
+                T *ey = eys + NB_PAR_TID(nt) * ld;
                 if (sizeof(T) == sizeof(float))
-                    row_lsm_bwd_f32((float *)gx, (const float *)g, (const float *)ey, (float)s, len);
-                else row_lsm_bwd_f64((double *)gx, (const double *)g, (const double *)ey, s, len);
+                    nb_log_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, (float *)ey, len);
+                else nb_log_softmax_row_bwd_f64((double *)gx, (const double *)g, (const double *)y, (double *)ey, len);
             });
             if (eys) mu_scratch_done(eys);
             return;
@@ -258,8 +161,10 @@ static void log_softmax_fwd(nb_node *n) { softmax_fwd_impl(n, true); }
 static void softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, false); }
 static void log_softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n, g, true); }
 
-static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false};
-static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false};
+GG_FN(softmax);
+static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false, softmax_bwg};
+GG_FN(log_softmax);
+static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false, log_softmax_bwg};
 
 static nb_tensor *softmax_apply(const nb_op *op, nb_tensor *x, int axis) {
     static const char *const names[1] = {"x"};
@@ -309,7 +214,8 @@ static void nll_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false};
+GG_FN(nll);
+static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false, nll_bwg};
 
 nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
     static const char *const names[1] = {"logp"};
@@ -400,7 +306,8 @@ static void bce_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op bce_op = {"bce_with_logits", bce_fwd, bce_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+GG_FN(bce);
+static const nb_op bce_op = {"bce_with_logits", bce_fwd, bce_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, bce_bwg};
 
 nb_tensor *nb_bce_with_logits(nb_tensor *x, nb_tensor *y, nb_reduction r) {
     nb_tensor *in[2] = {x, y};
@@ -414,6 +321,45 @@ nb_tensor *nb_bce_with_logits(nb_tensor *x, nb_tensor *y, nb_reduction r) {
     }
     loss_attr at = {r};
     return nb_apply_ex(&bce_op, in, 2, r == NB_REDUCE_NONE ? x->shape : NB_SCALAR, x->dtype, &at, sizeof at);
+}
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* softmax: y·(g − Σ g·y); log_softmax: g − e^y·Σ g (sums along the axis, kept) */
+GG_FN(softmax) {
+    const int axis = nb_attr(n, sm_attr)->axis;
+    nb_tensor *y = n->out;
+    gin[0] = nb_mul(y, nb_sub(g, nb_sum(nb_mul(g, y), &axis, 1, true)));
+}
+GG_FN(log_softmax) {
+    const int axis = nb_attr(n, sm_attr)->axis;
+    gin[0] = nb_sub(g, nb_mul(nb_exp(n->out), nb_sum(g, &axis, 1, true)));
+}
+
+/* g broadcast to each element of a loss's input: g_i (none), g (sum), g/N (mean) */
+static nb_tensor *loss_upstream(nb_tensor *g, nb_reduction r, nb_shape s, int64_t N) {
+    if (r == NB_REDUCE_NONE) return g;
+    nb_tensor *e = nb_expand(g, s);
+    return r == NB_REDUCE_SUM ? e : nb_mul_scalar(e, 1.0 / (double)N);
+}
+
+/* nll: −g at each row's label; the kernel's weights (−1, −1/N at the labels)
+ * times g broadcast along the classes */
+GG_FN(nll) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    nb_tensor *w = gg_kernel_vjp(n, 0, nb_ones(n->out->dtype, n->out->shape));
+    nb_tensor *gb = r == NB_REDUCE_NONE ? nb_expand(nb_reshape(g, NB_SHAPE(g->numel, 1)), n->in[0]->shape)
+                                        : nb_expand(g, n->in[0]->shape);
+    gin[0] = nb_mul(w, gb);
+}
+
+/* bce_with_logits: dx = g·(sigmoid(x) − y), dy = −g·x */
+GG_FN(bce) {
+    const nb_reduction r = nb_attr(n, loss_attr)->r;
+    nb_tensor *x = n->in[0], *y = n->in[1];
+    nb_tensor *gs = loss_upstream(g, r, x->shape, x->numel);
+    if (GG_NEED(0)) gin[0] = nb_mul(gs, nb_sub(nb_sigmoid(x), y));
+    if (GG_NEED(1)) gin[1] = nb_neg(nb_mul(gs, x));
 }
 
 /* ------------------------------------------------------------ registry */

@@ -7,6 +7,7 @@
  * exp, log, tanh and sigmoid run their forward on the SLEEF vector loops of
  * kernels/vmath.h (UNARY_VEC: same formulas, within 1-3 ULP of libm). */
 #include "elementwise.h"
+#include "grad_graph.h"
 #include "kernels/vmath.h"
 #include <tgmath.h>
 
@@ -24,7 +25,8 @@
 
 #define UNARY_REST(NAME, BWD, SAVES)                                                    \
     NB_UNARY_BWD(NAME, BWD)                                                             \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false};       \
+    GG_FN(NAME);                                                                        \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg}; \
     static nb_tensor *NAME##_apply(nb_tensor *x, double p) {                            \
         if (!nb_check_float_inputs(#NAME, &x, 1)) return NULL;                          \
         nb_ew_attr a = {p, 0};                                                          \
@@ -58,6 +60,28 @@ nb_tensor *nb_tanh(nb_tensor *x) { return tanh_apply(x, 0); }
 nb_tensor *nb_relu(nb_tensor *x) { return relu_apply(x, 0); }
 nb_tensor *nb_add_scalar(nb_tensor *x, double s) { return add_scalar_apply(x, s); }
 nb_tensor *nb_mul_scalar(nb_tensor *x, double s) { return mul_scalar_apply(x, s); }
+
+/* ------------------------------------------------------------ differentiable backwards */
+
+/* The formulas of the UNARY lines above with nb_* ops (x = in[0], y = out). */
+static double sign_of(double v, double p) { (void)p; return v > 0 ? 1 : v < 0 ? -1 : 0; }
+static double step_of(double v, double p) { (void)p; return v > 0 ? 1 : 0; }
+#define UX n->in[0]
+#define UY n->out
+#define UP (nb_attr(n, nb_ew_attr)->p)
+GG_FN(neg) { gin[0] = nb_neg(g); }
+GG_FN(exp) { gin[0] = nb_mul(g, UY); }
+GG_FN(log) { gin[0] = nb_div(g, UX); }
+GG_FN(sqrt) { gin[0] = nb_div(g, nb_mul_scalar(UY, 2)); }
+GG_FN(abs) { gin[0] = nb_mul(g, gg_map(UX, sign_of, 0)); }
+GG_FN(pow_scalar) {
+    gin[0] = UP == 0 ? nb_mul_scalar(g, 0) : nb_mul(g, nb_mul_scalar(nb_pow_scalar(UX, UP - 1), UP));
+}
+GG_FN(sigmoid) { gin[0] = nb_mul(g, nb_mul(UY, nb_add_scalar(nb_neg(UY), 1))); }
+GG_FN(tanh) { gin[0] = nb_mul(g, nb_add_scalar(nb_neg(nb_mul(UY, UY)), 1)); }
+GG_FN(relu) { gin[0] = nb_mul(g, gg_map(UX, step_of, 0)); }
+GG_FN(add_scalar) { (void)n; gin[0] = g; }
+GG_FN(mul_scalar) { gin[0] = nb_mul_scalar(g, UP); }
 
 /* ------------------------------------------------------------ registry */
 

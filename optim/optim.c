@@ -56,6 +56,8 @@ void nb_optim_free(nb_optim *opt) {
         nb_tensor_free(opt->ps[i].step);
     }
     free(opt->ps);
+    free(opt->gopts);
+    free(opt->base_lr);
     free(opt->named);
     free(opt->named_buf);
     free(opt);
@@ -81,6 +83,12 @@ nb_optim *nb_optim_new(const nb_optim_opts *o, const nb_named_tensor *params, in
                     params[i].name ? params[i].name : "");
             return NULL;
         }
+        for (int j = 0; j < i; j++) /* one tensor listed twice would be stepped twice */
+            if (params[j].t == t) {
+                nb_fail(NB_ERR_ARG, op, "parameter %d '%s' is parameter %d '%s' again (a tied weight is listed once)",
+                        i, params[i].name ? params[i].name : "", j, params[j].name ? params[j].name : "");
+                return NULL;
+            }
     }
     nb_optim *opt = calloc(1, sizeof *opt);
     if (!opt || !(opt->ps = calloc((size_t)n + 1, sizeof *opt->ps))) {
@@ -201,7 +209,7 @@ nb_status nb_optim_step(nb_optim *opt) {
         if (!p->p->grad) continue; /* no gradient reached it: torch skips it too */
         double *t = nb_f64(p->step);
         *t += 1;
-        opt->update(&opt->o, p, p->p->grad, *t);
+        opt->update(opt->gopts ? &opt->gopts[p->group] : &opt->o, p, p->p->grad, *t);
     }
     nb_no_grad_end();
     nb_scope_end(&s);
@@ -215,7 +223,10 @@ void nb_optim_zero_grad(nb_optim *opt) {
 }
 
 void nb_optim_set_lr(nb_optim *opt, double lr) {
-    if (opt) opt->o.lr = lr;
+    if (!opt) return;
+    opt->o.lr = lr;
+    for (int g = 0; g < opt->ngroups; g++) /* group 0 gets lr, the others keep their ratio to it */
+        opt->gopts[g].lr = opt->base_lr[0] > 0 ? lr * (opt->base_lr[g] / opt->base_lr[0]) : lr;
 }
 double nb_optim_get_lr(const nb_optim *opt) { return opt ? opt->o.lr : 0; }
 const nb_optim_opts *nb_optim_get_opts(const nb_optim *opt) { return opt ? &opt->o : NULL; }
@@ -257,4 +268,99 @@ int nb_optim_named_state(nb_optim *opt, nb_named_tensor *out, int max) {
     }
     for (int i = 0; i < opt->nnamed && i < max && out; i++) out[i] = opt->named[i];
     return opt->nnamed;
+}
+
+/* ------------------------------------------------------------ parameter groups */
+
+nb_optim *nb_optim_new_groups(const nb_optim_opts *o, const nb_optim_group *groups, int ngroups) {
+    if (!o || !groups || ngroups < 1) {
+        nb_fail(NB_ERR_ARG, "optim_new_groups", "options or groups missing (ngroups %d)", ngroups);
+        return NULL;
+    }
+    if (!check_opts(o)) return NULL;
+    nb_optim_opts *go = calloc((size_t)ngroups, sizeof *go);
+    double *base = calloc((size_t)ngroups, sizeof *base);
+    int n = 0;
+    for (int g = 0; g < ngroups; g++) n += groups[g].n > 0 ? groups[g].n : 0;
+    nb_named_tensor *all = malloc(sizeof *all * (size_t)(n + 1));
+    int *gid = malloc(sizeof *gid * (size_t)(n + 1));
+    if (!go || !base || !all || !gid) {
+        free(go), free(base), free(all), free(gid);
+        nb_fail(NB_ERR_NOMEM, "optim_new_groups", "out of memory");
+        return NULL;
+    }
+    int k = 0;
+    bool ok = true;
+    for (int g = 0; g < ngroups && ok; g++) {
+        go[g] = *o;
+        if (groups[g].lr >= 0) go[g].lr = groups[g].lr;
+        if (groups[g].weight_decay >= 0) go[g].weight_decay = groups[g].weight_decay;
+        if (groups[g].n < 0 || (groups[g].n > 0 && !groups[g].params)) {
+            nb_fail(NB_ERR_ARG, kind_name(o->kind), "group %d: bad parameter list (n %d)", g, groups[g].n);
+            ok = false;
+        }
+        ok = ok && check_opts(&go[g]);
+        base[g] = go[g].lr;
+        for (int i = 0; ok && i < groups[g].n; i++) gid[k] = g, all[k++] = groups[g].params[i];
+    }
+    nb_optim *opt = ok ? nb_optim_new(&go[0], all, n) : NULL; /* checks every tensor, no duplicates */
+    if (opt) {
+        for (int i = 0; i < n; i++) opt->ps[i].group = gid[i];
+        opt->gopts = go, opt->base_lr = base, opt->ngroups = ngroups;
+    } else {
+        free(go), free(base);
+    }
+    free(all), free(gid);
+    return opt;
+}
+
+nb_optim *nb_optim_new_module_decay(const nb_optim_opts *o, struct nb_module *m) {
+    if (!m || !o) {
+        nb_fail(NB_ERR_ARG, "optim_new_module_decay", "module or options are NULL");
+        return NULL;
+    }
+    int n = nb_module_num_parameters(m);
+    nb_named_tensor *ps = malloc(sizeof *ps * (size_t)(2 * n + 2));
+    if (!ps) {
+        nb_fail(NB_ERR_NOMEM, "optim_new_module_decay", "out of memory");
+        return NULL;
+    }
+    nb_named_tensor *decay = ps + n + 1; /* ndim >= 2 first, the rest after, each in module order */
+    nb_module_parameters(m, ps, n);
+    int nd = 0, nn = 0;
+    for (int i = 0; i < n; i++)
+        if (ps[i].t->shape.ndim >= 2) decay[nd++] = ps[i];
+    for (int i = 0; i < n; i++)
+        if (ps[i].t->shape.ndim < 2) decay[nd + nn++] = ps[i];
+    nb_optim_group g[2] = {{decay, nd, -1, -1}, {decay + nd, nn, -1, 0}};
+    nb_optim *opt = nb_optim_new_groups(o, g, 2);
+    free(ps);
+    return opt;
+}
+
+int nb_optim_num_groups(const nb_optim *opt) { return !opt ? 0 : opt->ngroups ? opt->ngroups : 1; }
+
+const nb_optim_opts *nb_optim_get_group_opts(const nb_optim *opt, int g) {
+    if (!opt || g < 0 || g >= nb_optim_num_groups(opt)) return NULL;
+    return opt->gopts ? &opt->gopts[g] : &opt->o;
+}
+
+void nb_optim_set_group_lr(nb_optim *opt, int g, double lr) {
+    if (!opt || g < 0 || g >= nb_optim_num_groups(opt)) {
+        nb_fail(NB_ERR_ARG, "optim_set_group_lr", "no group %d (the optimizer has %d)", g, nb_optim_num_groups(opt));
+        return;
+    }
+    if (!opt->gopts) {
+        opt->o.lr = lr;
+        return;
+    }
+    opt->gopts[g].lr = lr;
+    if (g == 0) opt->o.lr = lr;
+}
+
+int nb_optim_group_of(const nb_optim *opt, const nb_tensor *param) {
+    if (!opt) return -1;
+    for (int i = 0; i < opt->n; i++)
+        if (opt->ps[i].p == param) return opt->ps[i].group;
+    return -1;
 }

@@ -12,6 +12,7 @@ typedef struct nb__opt_param {
     nb_tensor *p;                        /* borrowed parameter             */
     nb_tensor *state[NB_OPT_MAX_STATE];  /* persistent, NULL where unused  */
     nb_tensor *step;                     /* persistent f64 scalar: updates */
+    int group;                           /* its parameter group (0 without groups) */
 } nb__opt_param;
 
 /* One update of one parameter: g its gradient (with weight decay applied
@@ -29,6 +30,10 @@ struct nb_optim {
     nb_named_tensor *named; /* nb_optim_named_state's list, built once */
     char *named_buf;
     int nnamed;
+    /* parameter groups (nb_optim_new_groups); NULL/0 without: o alone */
+    nb_optim_opts *gopts;
+    double *base_lr; /* each group's lr when made (nb_optim_set_lr keeps their ratios) */
+    int ngroups;
 };
 
 void nb__sgd_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);

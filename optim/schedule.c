@@ -22,6 +22,11 @@ nb_lr_schedule nb_lr_cosine(double lr0, int64_t t_max, double eta_min) {
     return (nb_lr_schedule){.kind = NB_LR_COSINE, .lr0 = lr0, .t_max = t_max > 0 ? t_max : 1, .eta_min = eta_min};
 }
 
+nb_lr_schedule nb_lr_warmup_cosine(double max_lr, int64_t warmup, int64_t total, double min_lr) {
+    return (nb_lr_schedule){.kind = NB_LR_WARMUP_COSINE, .lr0 = max_lr, .step_size = warmup > 0 ? warmup : 0,
+                            .t_max = total, .eta_min = min_lr};
+}
+
 double nb_lr_at(const nb_lr_schedule *s, int64_t t) {
     if (!s) return 0;
     const double td = (double)t;
@@ -32,6 +37,14 @@ double nb_lr_at(const nb_lr_schedule *s, int64_t t) {
     case NB_LR_INV_TIME: return s->lr0 / (1 + s->k * td);
     case NB_LR_COSINE:
         return s->eta_min + 0.5 * (s->lr0 - s->eta_min) * (1 + cos(M_PI * td / (double)s->t_max));
+    case NB_LR_WARMUP_COSINE: {
+        const int64_t w = s->step_size, T = s->t_max;
+        if (w > 0 && t <= w) return s->lr0 * td / (double)w;
+        if (T <= w) return s->lr0;
+        if (t > T) return s->eta_min;
+        const double r = (double)(t - w) / (double)(T - w);
+        return s->eta_min + 0.5 * (s->lr0 - s->eta_min) * (1 + cos(M_PI * r));
+    }
     default: return s->lr0;
     }
 }

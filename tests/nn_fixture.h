@@ -17,7 +17,7 @@ typedef struct fixture {
     nb_tensor **ts; /* persistent */
 } fixture;
 
-static fixture *fixture_load(const char *path) {
+static inline fixture *fixture_load(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) {
         fprintf(stderr, "fixture: can't open %s\n", path);
@@ -65,7 +65,7 @@ bad:
     return fx;
 }
 
-static void fixture_free(fixture *fx) {
+static inline void fixture_free(fixture *fx) {
     if (!fx) return;
     for (int i = 0; i < fx->n; i++) {
         free(fx->names[i]);
@@ -77,8 +77,8 @@ static void fixture_free(fixture *fx) {
 }
 
 /* The tensor named name (printf-style), or NULL. */
-static nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) NB_PRINTF(2, 3);
-static nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) {
+static inline nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) NB_PRINTF(2, 3);
+static inline nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) {
     char name[256];
     va_list ap;
     va_start(ap, fmt);
@@ -92,7 +92,7 @@ static nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) {
 
 /* Worst |a−b|/max(|b|, floor) over the elements (a, b same numel; any dtypes).
  * Returns INFINITY on a size mismatch or a NULL. */
-static double max_rel_err(const nb_tensor *a, const nb_tensor *b, double floor_) {
+static inline double max_rel_err(const nb_tensor *a, const nb_tensor *b, double floor_) {
     if (!a || !b || a->numel != b->numel) return INFINITY;
     double worst = 0;
     for (int64_t i = 0; i < a->numel; i++) {

@@ -224,6 +224,15 @@ static bool module_cast_i64(void) {
     X(NB_ERR_AXIS, "unsqueeze", T(nb_unsqueeze(F(2, 3), 4)))                                             \
     X(NB_ERR_ARG, "dropout", T(nb_dropout(F(2, 3), 1.5, true)))                                          \
     X(NB_ERR_SHAPE, "maxout", T(nb_maxout(F(2, 6), 1, 4)))                                               \
+    /* ------------------------------------------------ seq (ops_seq.h) */                              \
+    X(NB_ERR_ARG, "narrow", T(nb_narrow(F(2, 5), 1, 3, 3)))                                              \
+    X(NB_ERR_ARG, "select", T(nb_select(F(2, 5), 0, -3)))                                                \
+    X(NB_ERR_ARG, "chunk", B(nb_chunk(F(2, 5), 0, 1, (nb_tensor *[1]){0}) >= 0))                         \
+    X(NB_ERR_ARG, "split", B(nb_split(F(2, 5), (int64_t[]){2, 2}, 2, 1, (nb_tensor *[2]){0}) >= 0))      \
+    X(NB_ERR_ARG, "unbind", B(nb_unbind(F(2, 5), 1, (nb_tensor *[4]){0}, 4) >= 0))                       \
+    X(NB_ERR_AXIS, "flip", T(nb_flip(F(2, 5), (int[]){0, -2}, 2)))                                       \
+    X(NB_ERR_AXIS, "cumsum", T(nb_cumsum(F(2, 5), 2)))                                                   \
+    X(NB_ERR_SHAPE, "masked_fill", T(nb_masked_fill(F(2, 5), I(2), 0)))                                  \
     /* ------------------------------------------------ conv (ops_conv.h) */                            \
     X(NB_ERR_SHAPE, "conv2d", T(nb_conv2d(F(3, 8, 8), F(4, 3, 3, 3), NULL, NULL)))                       \
     X(NB_ERR_SHAPE, "conv2d", T(nb_conv2d(F(1, 2, 8, 8), F(4, 3, 3, 3), NULL, NULL)))                    \

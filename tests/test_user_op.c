@@ -90,7 +90,7 @@ static void sqdist_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op SQDIST = {"sqdist", sqdist_fwd, sqdist_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false};
+static const nb_op SQDIST = {"sqdist", sqdist_fwd, sqdist_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
 
 /* Validation in the builder, as the built-in ops do. */
 static nb_tensor *sqdist(nb_tensor *a, nb_tensor *b) {

@@ -40,8 +40,8 @@ static void swish_bwd_buggy(nb_node *n, const nb_tensor *gy) {
     if (!gx) return;
     for (int64_t i = 0; i < gy->numel; i++) nb_f64(gx)[i] += nb_f64(gy)[i] * sig(nb_f64(n->in[0])[i]);
 }
-static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false};
-static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false};
+static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false, NULL};
 static nb_tensor *swish(nb_tensor *x) { return nb_apply(&SWISH, &x, 1, x->shape); }
 static nb_tensor *swish_buggy(nb_tensor *x) { return nb_apply(&SWISH_BUGGY, &x, 1, x->shape); }
 

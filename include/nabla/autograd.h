@@ -14,11 +14,25 @@ extern "C" {
  * reverse, ADDING into the .grad of every tensor that requires grad (zero them
  * with nb_zero_grad between steps, as in PyTorch). Gradients of intermediate
  * (non-leaf) tensors are recomputed from zero on each call and stay readable
- * until their scope ends. The graph is kept: backward may run again.
+ * until their scope ends. The graph is kept: backward may run again (unless
+ * an nb_grads without retain_graph released it: NB_ERR_GRAPH, nabla/grad.h).
  * Returns NB_OK or the error (a non-scalar root needs nb_backward_with). */
 NB_API nb_status nb_backward(nb_tensor *root);
 /* The general case: seed has root's shape and dtype. */
 NB_API nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed);
+
+/* Leaf-gradient hook, for sending gradients while backward still runs (the
+ * data-parallel wrapper of dist.h uses it). Watches leaves[0..n): during each
+ * nb_backward on this thread, fn(ctx, i) is called as soon as leaves[i]'s
+ * .grad has received its last contribution of that backward — right after
+ * the oldest node on the tape that takes leaves[i] as input has run its
+ * backward (a node whose output got no gradient counts as run). Leaves the
+ * backward does not reach are not reported; a leaf listed twice reports its
+ * first index. One watch per thread: a call replaces the previous one, and
+ * fn NULL or n 0 removes it. The list is copied, the tensors borrowed (they
+ * must outlive the watch). Without a watch backward does no extra work. */
+NB_API nb_status nb_backward_watch_leaves(nb_tensor *const *leaves, int n, void (*fn)(void *ctx, int i),
+                                          void *ctx);
 
 /* nb_zero_grad(t) zeroes a tensor's .grad; nb_zero_grad(module) every
  * parameter's (nn/). */
@@ -45,6 +59,16 @@ NB_API void nb_anomaly_mode(bool on);
 /* Graphviz DOT of the graph behind t (ops as boxes, tensors with names and
  * shapes). Returns NB_OK or NB_ERR_IO. */
 NB_API nb_status nb_graph_dot(const nb_tensor *t, const char *path);
+
+/* A backprop stepper: one self-contained web page (works offline) with the
+ * graph behind root drawn by Graphviz, every tensor's value, and the backward
+ * walk node by node — buttons or arrow keys step it, the current node is
+ * highlighted, its incoming gradient and what it passes to each input shown,
+ * accumulated gradients filling in (#step=N or #end in the URL selects a
+ * step). It runs a backward pass of its own to record the walk and leaves
+ * the leaves' .grad as they were. NB_OK, NB_ERR_GRAPH (nothing to step
+ * through) or NB_ERR_IO. */
+NB_API nb_status nb_graph_html(nb_tensor *root, const char *path);
 
 /* ------------------------------------------------------- gradient check */
 

@@ -114,6 +114,15 @@ NB_API nb_tensor *nb_copy(const nb_tensor *t);
 /* Detached copy that is persistent whatever scope is open (to keep a result
  * past nb_scope_end). The caller frees it with nb_tensor_free. */
 NB_API nb_tensor *nb_copy_persistent(const nb_tensor *t);
+/* torch's x.detach(): a new tensor header sharing x's data (no copy) and
+ * version counter, with no node and requires_grad false, so gradients stop
+ * here (truncated backpropagation through time: h = nb_detach(h) between
+ * chunks). It lives in the current scope (persistent when none is open: free
+ * it with nb_tensor_free, which leaves x's data alone) and must not outlive
+ * x's data; to carry a state past x's scope use nb_copy_persistent, which
+ * is detached too. An in-place write to either is seen by both. NULL gives
+ * NULL. (autograd/detach.c) */
+NB_API nb_tensor *nb_detach(nb_tensor *x);
 
 /* Frees a persistent tensor, its grad and (if any) its node. Accepts NULL.
  * Does nothing to a scoped tensor: its scope frees it. */

@@ -171,6 +171,21 @@ NB_API void nb_loader_reset(nb_loader *l);
 /* Batches per epoch (with drop_last applied). */
 NB_API int64_t nb_loader_num_batches(const nb_loader *l);
 NB_API void nb_loader_free(nb_loader *l);
+/* Data-parallel sharding (dist.h), torch's DistributedSampler: each epoch's
+ * order is one permutation of ALL rows drawn from (seed, epoch) — the same on
+ * every rank, and the global generator is neither used nor advanced — and
+ * this rank takes its rows rank, rank + world, rank + 2·world, ... of it.
+ * Every rank gets the same count: ceil(n/world) rows, the list padded by
+ * wrapping to its start, or with NB_DROP_LAST floor(n/world) rows (and the
+ * short last batch dropped as usual). With batch B per rank, batch k of all
+ * ranks together is rows [k·B·world, (k+1)·B·world) of the permutation,
+ * whatever the world size: a checkpoint resumes the same global batches on
+ * another number of ranks. Call before the first nb_loader_next; world 1 is
+ * a single process reading the same global order. NB_OK or NB_ERR_ARG. */
+NB_API nb_status nb_loader_shard(nb_loader *l, int rank, int world, uint64_t seed);
+/* Sets the number of epochs already done (resuming): the next nb_loader_next
+ * starts epoch `epoch` (from 0) with that epoch's sharded permutation. */
+NB_API void nb_loader_set_epoch(nb_loader *l, int epoch);
 
 /* ============================================================ checkpoints */
 

@@ -40,12 +40,23 @@ typedef struct nb_op {
     uint32_t saves;                                       /* NB_SAVES_* mask     */
     /* Optional: output shares the first input's data (reshape). */
     bool is_view;
+    /* Optional: the differentiable backward (nabla/grad.h), used only by
+     * nb_grads with create_graph: sets gin[i] to d root/d in[i] as a tensor
+     * made with nb_* ops (so it is on the tape), for the inputs where
+     * nb_grad_needed(n, i); leaves the others NULL (NULL = a zero gradient).
+     * Ops without it refuse create_graph with an error naming the op. */
+    void (*backward_graph)(nb_node *n, nb_tensor *gout, nb_tensor **gin);
 } nb_op;
+
+/* nb_node.flags: its saved tensors were released by an nb_grads without
+ * retain_graph: walking it again is an error (nabla/grad.h). */
+#define NB_NODE_RELEASED 1u
 
 struct nb_node {
     const nb_op *op;
     nb_tensor **in;       /* nin inputs (points at in_inline when nin <= 4) */
     int nin;
+    uint32_t flags;       /* NB_NODE_* (autograd's bookkeeping; fills padding) */
     nb_tensor *out;
     nb_tensor *saved;     /* optional extra tensor forward kept (mask, argmax) */
     uint64_t seq;         /* creation order: the tape order                  */

@@ -75,6 +75,36 @@ NB_API nb_optim *nb_optim_new_module(const nb_optim_opts *o, struct nb_module *m
 /* Over plain tensors (named "0", "1", ...), for models without modules. */
 NB_API nb_optim *nb_optim_new_tensors(const nb_optim_opts *o, nb_tensor *const *ts, int n);
 
+/* Parameter groups (torch's param_groups): each group has its own lr and
+ * weight decay (a negative value takes the one in the optimizer's opts;
+ * NB_OPTIM_INHERIT), every other option is the optimizer's. A tensor may be
+ * in one group only (NB_ERR_ARG otherwise, as torch refuses it).
+ * Named state and checkpoints are as without groups; the groups' lrs are
+ * what nb_optim_set_lr rescales. */
+#define NB_OPTIM_INHERIT (-1.0)
+typedef struct nb_optim_group {
+    const nb_named_tensor *params; /* borrowed: the tensors must outlive the optimizer */
+    int n;
+    double lr;           /* NB_OPTIM_INHERIT: the opts' lr */
+    double weight_decay; /* NB_OPTIM_INHERIT: the opts' weight_decay */
+} nb_optim_group;
+NB_API nb_optim *nb_optim_new_groups(const nb_optim_opts *o, const nb_optim_group *groups, int ngroups);
+/* The GPT recipe: two groups over m's parameters. Group 0: those with
+ * ndim >= 2 (the weights of Linear, Conv, Embedding), with o's weight
+ * decay; group 1: the rest (biases, LayerNorm/RMSNorm/BatchNorm weights),
+ * weight_decay 0. Each in nb_module_parameters order; a tied weight
+ * (nb_module_tie_param) once. With kind NB_OPTIM_ADAMW this is
+ * torch.optim.AdamW([{"params": decay, "weight_decay": λ},
+ *                    {"params": no_decay, "weight_decay": 0.0}], lr). */
+NB_API nb_optim *nb_optim_new_module_decay(const nb_optim_opts *o, struct nb_module *m);
+/* 1 for an optimizer made without groups. */
+NB_API int nb_optim_num_groups(const nb_optim *opt);
+/* Group g's options (lr and weight_decay as in use), or NULL. */
+NB_API const nb_optim_opts *nb_optim_get_group_opts(const nb_optim *opt, int g);
+NB_API void nb_optim_set_group_lr(nb_optim *opt, int g, double lr);
+/* The group a parameter is in, or -1. */
+NB_API int nb_optim_group_of(const nb_optim *opt, const nb_tensor *param);
+
 /* The short forms (torch's defaults for everything not named): */
 /* SGD: b = μb + (1−τ)g (b₁ = g), θ −= γ·(nesterov ? g + μb : b); μ = 0 is plain SGD. */
 NB_API nb_optim *nb_optim_sgd(struct nb_module *m, double lr, double momentum);
@@ -99,6 +129,10 @@ NB_API void nb_optim_zero_grad(nb_optim *opt);
 /* Frees the optimizer and its state (not the parameters). Accepts NULL. */
 NB_API void nb_optim_free(nb_optim *opt);
 
+/* Sets the lr; with groups, group 0's lr becomes lr and every other group's
+ * lr × (its lr when made / group 0's lr when made): the groups keep their
+ * ratios, as under torch's LambdaLR (all groups' lr = lr when they were
+ * made equal). nb_optim_get_lr is group 0's. */
 NB_API void nb_optim_set_lr(nb_optim *opt, double lr);
 NB_API double nb_optim_get_lr(const nb_optim *opt);
 NB_API const nb_optim_opts *nb_optim_get_opts(const nb_optim *opt);
@@ -123,7 +157,8 @@ typedef enum nb_lr_kind {
     NB_LR_EXPONENTIAL, /* lr₀·γ^t                            (torch ExponentialLR) */
     NB_LR_EXP_DECAY,   /* lr₀·e^(−kt)                        (the lecture's form)  */
     NB_LR_INV_TIME,    /* lr₀/(1 + kt)                       (1/t decay)           */
-    NB_LR_COSINE       /* η_min + ½(lr₀ − η_min)(1 + cos(π·t/T_max)) (CosineAnnealingLR) */
+    NB_LR_COSINE,      /* η_min + ½(lr₀ − η_min)(1 + cos(π·t/T_max)) (CosineAnnealingLR) */
+    NB_LR_WARMUP_COSINE /* linear warm-up, then cosine to η_min (GPT recipe; nb_lr_warmup_cosine) */
 } nb_lr_kind;
 
 /* A schedule is a value: the formula's constants and the position t (epochs
@@ -133,8 +168,9 @@ typedef struct nb_lr_schedule {
     double lr0;
     double gamma;      /* STEP, EXPONENTIAL */
     double k;          /* EXP_DECAY, INV_TIME */
-    int64_t step_size; /* STEP */
-    int64_t t_max;     /* COSINE (t past t_max continues the cosine, like torch's closed form) */
+    int64_t step_size; /* STEP; WARMUP_COSINE: the warm-up steps */
+    int64_t t_max;     /* COSINE (t past t_max continues the cosine, like torch's closed form);
+                          WARMUP_COSINE: the step where the decay ends */
     double eta_min;    /* COSINE */
     int64_t t;         /* position */
 } nb_lr_schedule;
@@ -144,6 +180,14 @@ NB_API nb_lr_schedule nb_lr_exponential(double lr0, double gamma);
 NB_API nb_lr_schedule nb_lr_exp_decay(double lr0, double k);
 NB_API nb_lr_schedule nb_lr_inv_time(double lr0, double k);
 NB_API nb_lr_schedule nb_lr_cosine(double lr0, int64_t t_max, double eta_min);
+/* The GPT recipe (nanoGPT, llm.c), t the 1-based step number:
+ *   t <= warmup:          max_lr · t / warmup
+ *   warmup < t <= total:  min_lr + ½(max_lr − min_lr)(1 + cos(π (t − warmup)/(total − warmup)))
+ *   t > total:            min_lr
+ * Per step: nb_lr_schedule_step(&s, opt) BEFORE each nb_optim_step (the
+ * first call gives step 1's lr, max_lr/warmup, never 0). warmup 0 starts at
+ * max_lr; total <= warmup (or not given) stays at max_lr after the warm-up. */
+NB_API nb_lr_schedule nb_lr_warmup_cosine(double max_lr, int64_t warmup, int64_t total, double min_lr);
 /* The learning rate at position t (closed form). */
 NB_API double nb_lr_at(const nb_lr_schedule *s, int64_t t);
 /* Advances t by one and sets opt's lr to nb_lr_at(s, t) (opt may be NULL);

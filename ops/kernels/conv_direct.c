@@ -124,7 +124,7 @@ DWO_FINISH(double, f64)
 #include <immintrin.h>
 
 bool nb_convd_avail(void) {
-    return nb_cpu_isa() == ISA_AVX512 && !strcmp(nb_gemm_isa(), "avx512");
+    return nb_isa() == ISA_AVX512;
 }
 
 #define ATTR __attribute__((target("avx512f")))
@@ -284,7 +284,7 @@ COPY_DEF(double, f64, 8, __mmask8, _mm512_loadu_pd, _mm512_storeu_pd, _mm512_mas
 
 /* out[o] = Σ of row o of G (O, P) as 8 partial sums over p (p mod 8), then
  * the tail in order, then the 8 partial sums in order (the bits of the
- * portable loop in ops/conv.c), 8 rows at a time: 8 independent chains of
+ * portable loop in conv_gemm_tmpl.h), 8 rows at a time: 8 independent chains of
  * 8-lane adds (one row alone is bound by the add latency). */
 #define ROWSUMS_DEF(T, SUF, V8, LOAD8, ADD8, ZERO8, STORE8)                                          \
     ATTR void nb_convd_rowsums_##SUF(const T *G, int64_t O, int64_t P, T *out) {                      \

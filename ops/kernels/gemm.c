@@ -3,20 +3,16 @@
  * and gemm_avx2.c, each compiled for its ISA) and the reference loop below. */
 #include "gemm.h"
 #include "cpu.h"
+#include "par.h"
 #include "config.h"
-#include "nabla/core.h"
-#include "../../autograd/internal.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
 #if NB_HAVE_CBLAS
 #include <cblas.h>
 #endif
-#if defined(_OPENMP)
-#include <omp.h>
-#endif
-
 /* Reference: C = alpha*op(A)op(B) + beta*C, i-k-j order so the inner loop is
  * contiguous in B and C when B is not transposed. */
 #define GEMM_REF(T, NAME)                                                                      \
@@ -61,28 +57,10 @@ void nb__gemm_release(void) {
 }
 
 
-/* Process-wide settings, read by every thread: relaxed atomics (a lazy
- * first resolution may run twice, with the same result). */
+/* Process-wide, read by every thread: a relaxed atomic (a lazy first
+ * resolution may run twice, with the same result). */
 static _Atomic int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
-static _Atomic int g_isa = -1;  /* the ISA in use, -1 before the first call */
 #define RELAXED memory_order_relaxed
-
-static int isa(void) {
-    int v = atomic_load_explicit(&g_isa, RELAXED);
-    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_GEMM_ISA"), RELAXED);
-    return v;
-}
-
-bool nb_gemm_set_isa(const char *name) {
-    int want = nb_isa_cap(name);
-    if (want < 0) return false;
-    atomic_store_explicit(&g_isa, want, RELAXED);
-    return true;
-}
-
-const char *nb_gemm_isa(void) {
-    return nb_isa_name(isa());
-}
 
 static int kind(void) {
     int have = atomic_load_explicit(&g_kind, RELAXED);
@@ -93,7 +71,7 @@ static int kind(void) {
          * OpenBLAS at the same ISA, bench/README.md, and Debian's OpenBLAS is
          * often held to AVX2 by OPENBLAS_CORETYPE; one OpenMP pool for all of
          * nabla's threads), else BLAS when built with it. */
-        int k = NB_HAVE_CBLAS && isa() != ISA_AVX512 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
+        int k = NB_HAVE_CBLAS && nb_isa() != ISA_AVX512 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
         if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
         else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
         else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
@@ -121,30 +99,20 @@ const char *nb_gemm_backend(void) {
     }
 }
 
-static bool in_parallel(void) {
-#if defined(_OPENMP)
-    return omp_in_parallel();
-#else
-    return false;
-#endif
-}
-
 /* Below this many multiply-adds the packing costs more than it saves. */
 #define GEMM_SMALL (8 * 8 * 8)
-/* Below nb__par_min() multiply-adds one thread beats waking a team. */
-static int threads_for(int64_t M, int64_t N, int64_t K) {
-    if (in_parallel() || (double)M * N * K < nb__par_min()) return 1;
-    return nb_get_num_threads();
+/* Below nb_par_min() multiply-adds one thread beats waking a team. */
+static int threads_for(int avail, int64_t M, int64_t N, int64_t K) {
+    return nb_par_threads(avail, (double)M * N * K);
 }
 
 #if NB_HAVE_CBLAS
-/* OpenBLAS keeps its own pool: size it to nabla's count before each call. */
-static void blas_threads(void) {
+/* OpenBLAS keeps its own pool: size it to the caller's count before each call. */
+static void blas_threads(int n) {
     static _Atomic int have;
-    int n = nb_get_num_threads();
-    if (n != atomic_load_explicit(&have, RELAXED)) {
+    if (n != atomic_load_explicit(&have, memory_order_relaxed)) {
         openblas_set_num_threads(n);
-        atomic_store_explicit(&have, n, RELAXED);
+        atomic_store_explicit(&have, n, memory_order_relaxed);
     }
 }
 #endif
@@ -158,8 +126,8 @@ static void blas_threads(void) {
     }
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                             \
-    void nb_gemm_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,     \
-                     const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                     \
+    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,       \
+                        int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                     \
         if (M <= 0 || N <= 0) return;                                                                          \
         if (K <= 0 || alpha == 0) { SCALE_C(T); return; }                                                      \
         const int k = kind();                                                                                  \
@@ -167,10 +135,10 @@ static void blas_threads(void) {
             nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                             \
             return;                                                                                            \
         }                                                                                                      \
-        if (k == NB_GEMM_BLAS && !in_parallel()) {                                                             \
+        if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                        \
             CBLAS;                                                                                             \
         }                                                                                                      \
-        switch (isa()) {                                                                                       \
+        switch (nb_isa()) {                                                                                    \
         X86_CASES(S)                                                                                           \
         default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
         }                                                                                                      \
@@ -178,10 +146,10 @@ static void blas_threads(void) {
 
 #define X86_CASES_(S)                                                                                          \
         case ISA_AVX512:                                                                                       \
-            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
             return;                                                                                            \
         case ISA_AVX2:                                                                                         \
-            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(M, N, K)); \
+            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
             return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -193,7 +161,7 @@ static void blas_threads(void) {
 #if NB_HAVE_CBLAS
 #define CALL_CBLAS(fn)                                                                                         \
     do {                                                                                                       \
-        blas_threads();                                                                                        \
+        blas_threads(nt);                                                                                      \
         fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, \
            alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                \
         return;                                                                                                \

@@ -8,7 +8,7 @@
  *
  * Backends (one owner of the threads per call, never both):
  *   - "blas":    OpenBLAS through CBLAS (meson option blas, on when found);
- *                its own pthreads, set to nb_get_num_threads(). Never called
+ *                its own pthreads, set to the caller's thread count. Never called
  *                from inside an OpenMP parallel region (built-in used there).
  *   - "builtin": packed, cache-blocked, register-tiled kernel (gemm_tmpl.h)
  *                with AVX-512F or AVX2+FMA micro-kernels picked at run time
@@ -19,13 +19,23 @@
  * with its AVX-512 kernels, 1.3-1.7x faster on the MLP benchmark than
  * OpenBLAS held to AVX2 by OPENBLAS_CORETYPE=Haswell), else blas when built
  * with it, else builtin; the environment variable NB_GEMM=builtin|blas|ref
- * or nb_gemm_set_backend overrides it. */
+ * or nb_gemm_set_backend overrides it. The built-in kernel's ISA is
+ * nb_isa() (kernels/cpu.h: the CPU's best, capped by NB_ISA or
+ * nb_isa_set_cap, as for every kernel family). */
 #ifndef NB_GEMM_H
 #define NB_GEMM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
+/* At most nt threads: the GEMM takes them when M·N·K >= nb_par_min()
+ * multiply-adds and no parallel region is open (kernels/par.h), else one. */
+void nb_gemm_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nb_gemm_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                    int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+/* The same with nabla's thread count (nb_get_num_threads): for ops, defined
+ * at op level in ops/threads.c (kernels call the _mt form). */
 void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
@@ -49,11 +59,5 @@ typedef enum nb_gemm_kind {
 bool nb_gemm_set_backend(nb_gemm_kind k);
 /* The backend in use: "openblas", "builtin" or "ref". */
 const char *nb_gemm_backend(void);
-/* The built-in kernel's instruction set: "avx512", "avx2" or "scalar" (the
- * best the CPU has). nb_gemm_set_isa("avx2"|"avx512"|"scalar") or
- * NB_GEMM_ISA in the environment caps it (tests and benchmarks compare them);
- * returns false, changing nothing, when the CPU lacks that ISA. */
-const char *nb_gemm_isa(void);
-bool nb_gemm_set_isa(const char *isa);
 
 #endif

@@ -4,7 +4,7 @@
 
 #include <stdatomic.h>
 #include "cpu.h"
-#include "../../autograd/internal.h"
+#include "par.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 /* ------------------------------------------------------------ references */
 
-#define REF_LOOPS(T, S, EXP, LOG, TANH, LOG1P, EXPM1, FABS)                                 \
+#define REF_LOOPS(T, S, EXP, LOG, TANH, LOG1P, EXPM1, FABS, ERF, ERFC)                               \
     void nb_vexp_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXP(x[i]); } \
     void nb_vlog_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG(x[i]); } \
     void nb_vtanh_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = TANH(x[i]); } \
@@ -26,6 +26,8 @@
     }                                                                                       \
     void nb_vlog1p_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = LOG1P(x[i]); } \
     void nb_vexpm1_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = EXPM1(x[i]); } \
+    void nb_verf_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = ERF(x[i]); }     \
+    void nb_verfc_ref_##S(T *y, const T *x, int64_t n) { for (int64_t i = 0; i < n; i++) y[i] = ERFC(x[i]); }   \
     /* e^-|x| <= 1: never overflows */                                                      \
     void nb_vsoftplus_negabs_ref_##S(T *y, const T *x, int64_t n) {                         \
         for (int64_t i = 0; i < n; i++) y[i] = LOG1P(EXP(-FABS(x[i])));                      \
@@ -36,8 +38,8 @@
             y[i] = (v > 0 ? v : 0) + LOG1P(EXP(-FABS(v)));                                  \
         }                                                                                   \
     }
-REF_LOOPS(float, f32, expf, logf, tanhf, log1pf, expm1f, fabsf)
-REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
+REF_LOOPS(float, f32, expf, logf, tanhf, log1pf, expm1f, fabsf, erff, erfcf)
+REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs, erf, erfc)
 
 /* ------------------------------------------------------------ dispatch */
 
@@ -51,29 +53,10 @@ REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs)
 NB_VMATH_FUNCS(ISA_DECL)
 #endif
 
-/* Process-wide, read by every thread: a relaxed atomic. */
-static _Atomic int g_isa = -1;
-
-static int isa(void) {
-    int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
-    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_VMATH_ISA"), memory_order_relaxed);
-    return v;
-}
-
-int nb_vmath_set_isa(const char *name) {
-    int want = nb_isa_cap(name);
-    if (want < 0) return 0;
-    atomic_store_explicit(&g_isa, want, memory_order_relaxed);
-    return 1;
-}
-
-const char *nb_vmath_isa(void) {
-    return nb_isa_name(isa());
-}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ISA_SWITCH(f, S, y, x, n)                                 \
-    switch (isa()) {                                              \
+    switch (nb_isa()) {                                           \
     case ISA_AVX512: nb_v##f##_##S##_avx512(y, x, n); return;     \
     case ISA_AVX2: nb_v##f##_##S##_avx2(y, x, n); return;         \
     default: break;                                               \
@@ -82,7 +65,8 @@ const char *nb_vmath_isa(void) {
 #define ISA_SWITCH(f, S, y, x, n)
 #endif
 
-/* Long arrays are split between threads (nb__elementwise_threads): each
+/* Long arrays are split between the nt threads the caller allows (when
+ * n · COST reaches nb_par_min(), kernels/par.h): each
  * thread takes one contiguous share, a whole number of 16-element vectors
  * but the last, so every element meets the same vector code wherever it
  * sits and the bits do not depend on the thread count. COST: multiply-add
@@ -90,13 +74,13 @@ const char *nb_vmath_isa(void) {
  * for the SLEEF functions, ~4x dearer than a pass over memory). CALL uses
  * lo (first element) and len. */
 #define SPLIT_MEM NB_COST_MEM
-#define SPLIT_MATH 128
+#define SPLIT_MATH NB_COST_MATH
 #define SPLIT(COST, N, CALL)                                          \
     do {                                                              \
-        const int nt_ = nb__elementwise_threads((N), (COST));         \
+        const int nt_ = nb_par_threads(nt, (double)(N) * (COST));     \
         NB_PAR_REGION(nt_, {                                          \
             int64_t lo, len;                                          \
-            nb__thread_range(nt_, (N), &lo, &len);                    \
+            nb_par_range(nt_, (N), &lo, &len);                        \
             if (len > 0) CALL;                                        \
         });                                                           \
     } while (0)
@@ -110,10 +94,10 @@ const char *nb_vmath_isa(void) {
         ISA_SWITCH(f, f64, y, x, n)                                                          \
         nb_v##f##_ref_f64(y, x, n);                                                          \
     }                                                                                        \
-    void nb_v##f##_f32(float *y, const float *x, int64_t n) {                                \
+    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n) {                     \
         SPLIT(SPLIT_MATH, n, f##_one_f32(y + lo, x + lo, len));                              \
     }                                                                                        \
-    void nb_v##f##_f64(double *y, const double *x, int64_t n) {                              \
+    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n) {                   \
         SPLIT(SPLIT_MATH, n, f##_one_f64(y + lo, x + lo, len));                              \
     }
 NB_VMATH_FUNCS(DISPATCH)
@@ -121,17 +105,18 @@ NB_VMATH_FUNCS(DISPATCH)
 /* ------------------------------------------------------------ exact loops */
 
 /* ARGS_AT: the arguments for elements [lo, lo + len). */
+#define UNPAREN(...) __VA_ARGS__
 #define SIMPLE(NAME, S, T, COST, PARAMS, ARGS, ARGS_AT, BODY)                          \
     SIMPLE_DECL(NAME, S, PARAMS)                                                       \
     static void NAME##_one_##S PARAMS {                                                \
         SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
         for (int64_t i = 0; i < n; i++) { BODY; }                                      \
     }                                                                                  \
-    void nb_v##NAME##_##S PARAMS { SPLIT(COST, n, NAME##_one_##S ARGS_AT); }
+    void nb_v##NAME##_mt_##S(int nt, UNPAREN PARAMS) { SPLIT(COST, n, NAME##_one_##S ARGS_AT); }
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
 #define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
-    switch (isa()) {                                                                   \
+    switch (nb_isa()) {                                                                \
     case ISA_AVX512: nb_v##NAME##_##S##_avx512 ARGS; return;                           \
     case ISA_AVX2: nb_v##NAME##_##S##_avx2 ARGS; return;                               \
     default: break;                                                                    \

@@ -1,19 +1,24 @@
 /* ops/kernels/vmath.h — elementwise math over arrays, on SLEEF (internal).
  *
- *   nb_v<f>_<t>(y, x, n):  y[i] = f(x[i]) for i < n   (y may equal x)
+ *   nb_v<f>_mt_<t>(nt, y, x, n):  y[i] = f(x[i]) for i < n   (y may equal x)
  *
- * f: exp, log, tanh, sigmoid, log1p, expm1, softplus (log(1 + e^x)) and
+ * on at most nt threads (taken when the call is long enough, kernels/par.h:
+ * each thread a contiguous share, so the bits do not depend on nt). The
+ * names without _mt (nb_v<f>_<t>(y, x, n)) are the same with nabla's thread
+ * count, for ops: defined at op level in ops/threads.c.
+ *
+ * f: exp, log, tanh, sigmoid, log1p, expm1, erf, erfc, softplus (log(1 + e^x)) and
  * softplus_negabs (softplus(−|x|) = log1p(e^−|x|), the bounded part of
  * softplus: softplus(x) = max(x, 0) + softplus_negabs(x)). The vector width
- * is chosen at run time from the CPU: AVX-512F (Sleef_*f16/d8_u10avx512f),
+ * is nb_isa() (kernels/cpu.h: the CPU's best, capped by NB_ISA): AVX-512F (Sleef_*f16/d8_u10avx512f),
  * AVX2+FMA (Sleef_*f8/d4_u10avx2), else the scalar reference (libm). A tail
  * shorter than a vector is run through the same vector function on a padded
  * copy, so every element gets the same result wherever it sits in the array.
  *
  * Accuracy (measured by tests/test_kernels.c against long-double libm, over
  * wide ranges and the special values, on every ISA the CPU has):
- * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1;
- * f32 and f64); the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
+ * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1,
+ * erf; f32 and f64), u15 erfc within 1.5 ULP; the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
  * tanhf 2 ULP). sigmoid is computed as r = 1/(1 + e), e = exp(-|x|), y = r
  * for x >= 0 and e*r for x < 0: no overflow for any x, within 3 ULP (exp's
  * 1 ULP plus two roundings; 2 measured); y reaches 0 only below about -104
@@ -35,9 +40,11 @@
 
 #include <stdint.h>
 
-#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs)
+#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs) X(erf) X(erfc)
 
 #define NB_VMATH_DECL(f)                                                       \
+    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n);        \
+    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n);      \
     void nb_v##f##_f32(float *y, const float *x, int64_t n);                   \
     void nb_v##f##_f64(double *y, const double *x, int64_t n);                 \
     void nb_v##f##_ref_f32(float *y, const float *x, int64_t n);               \
@@ -58,6 +65,11 @@ NB_VMATH_FUNCS(NB_VMATH_DECL)
  * gx[i] += x[i] > 0 ? g[i] : g[i]·(alpha·e[i]). (Not g·(y + alpha): in f32
  * y + alpha cancels for x << 0, ~1e-3 relative error at x = -10; PyTorch
  * also uses exp(x).) */
+void nb_velu_mt_f32(int nt, float *y, const float *x, float alpha, int64_t n);
+void nb_velu_mt_f64(int nt, double *y, const double *x, double alpha, int64_t n);
+void nb_velu_bwd_mt_f32(int nt, float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
+void nb_velu_bwd_mt_f64(int nt, double *gx, const double *g, const double *x, const double *e, double alpha,
+                        int64_t n);
 void nb_velu_f32(float *y, const float *x, float alpha, int64_t n);
 void nb_velu_f64(double *y, const double *x, double alpha, int64_t n);
 void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
@@ -67,6 +79,14 @@ void nb_velu_bwd_f64(double *gx, const double *g, const double *x, const double 
  *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
  *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]
  * (mul then add, no FMA, so every ISA gives the scalar loop's bits). */
+void nb_vrelu_mt_f32(int nt, float *y, const float *x, int64_t n);
+void nb_vrelu_mt_f64(int nt, double *y, const double *x, int64_t n);
+void nb_vaxpy_mt_f32(int nt, float *y, float a, const float *x, int64_t n);
+void nb_vaxpy_mt_f64(int nt, double *y, double a, const double *x, int64_t n);
+void nb_vscale_mt_f32(int nt, float *y, float a, int64_t n);
+void nb_vscale_mt_f64(int nt, double *y, double a, int64_t n);
+void nb_vadd_mt_f32(int nt, float *y, const float *x, int64_t n);
+void nb_vadd_mt_f64(int nt, double *y, const double *x, int64_t n);
 void nb_vrelu_f32(float *y, const float *x, int64_t n);
 void nb_vrelu_f64(double *y, const double *x, int64_t n);
 void nb_vaxpy_f32(float *y, float a, const float *x, int64_t n);
@@ -76,10 +96,5 @@ void nb_vscale_f64(double *y, double a, int64_t n);
 void nb_vadd_f32(float *y, const float *x, int64_t n);
 void nb_vadd_f64(double *y, const double *x, int64_t n);
 
-/* The ISA in use: "avx512", "avx2" or "scalar". nb_vmath_set_isa caps it
- * (tests compare all of them); false, changing nothing, if the CPU lacks it.
- * NB_VMATH_ISA in the environment does the same at start. */
-const char *nb_vmath_isa(void);
-int nb_vmath_set_isa(const char *isa);
 
 #endif

@@ -16,6 +16,8 @@
 #define F_TANH Sleef_tanhf8_u10avx2
 #define F_LOG1P Sleef_log1pf8_u10avx2
 #define F_EXPM1 Sleef_expm1f8_u10avx2
+#define F_ERF Sleef_erff8_u10avx2
+#define F_ERFC Sleef_erfcf8_u15avx2
 #define F_ABS(v) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (v))
 #define F_NEG(v) _mm256_sub_ps(_mm256_setzero_ps(), (v))
 #define F_ADD _mm256_add_ps
@@ -31,6 +33,8 @@
 #define D_TANH Sleef_tanhd4_u10avx2
 #define D_LOG1P Sleef_log1pd4_u10avx2
 #define D_EXPM1 Sleef_expm1d4_u10avx2
+#define D_ERF Sleef_erfd4_u10avx2
+#define D_ERFC Sleef_erfcd4_u15avx2
 #define D_ABS(v) _mm256_andnot_pd(_mm256_set1_pd(-0.0), (v))
 #define D_NEG(v) _mm256_sub_pd(_mm256_setzero_pd(), (v))
 #define D_ADD _mm256_add_pd

@@ -16,6 +16,8 @@
 #define F_TANH Sleef_tanhf16_u10avx512f
 #define F_LOG1P Sleef_log1pf16_u10avx512f
 #define F_EXPM1 Sleef_expm1f16_u10avx512f
+#define F_ERF Sleef_erff16_u10avx512f
+#define F_ERFC Sleef_erfcf16_u15avx512f
 #define F_ABS(v) _mm512_abs_ps(v)
 #define F_NEG(v) _mm512_sub_ps(_mm512_setzero_ps(), (v))
 #define F_ADD _mm512_add_ps
@@ -31,6 +33,8 @@
 #define D_TANH Sleef_tanhd8_u10avx512f
 #define D_LOG1P Sleef_log1pd8_u10avx512f
 #define D_EXPM1 Sleef_expm1d8_u10avx512f
+#define D_ERF Sleef_erfd8_u10avx512f
+#define D_ERFC Sleef_erfcd8_u15avx512f
 #define D_ABS(v) _mm512_abs_pd(v)
 #define D_NEG(v) _mm512_sub_pd(_mm512_setzero_pd(), (v))
 #define D_ADD _mm512_add_pd

@@ -2,7 +2,7 @@
  * vmath_avx512.c / vmath_avx2.c; no include guard).
  * Required: SFX, VF/VD (vector types), LF/LD (lanes), and for each type the
  * loads/stores and the SLEEF calls: F_LOAD, F_STORE, F_EXP, F_LOG, F_TANH,
- * F_LOG1P, F_EXPM1, F_ABS, F_NEG, F_ADD, F_DIV, F_MUL, F_MAX, F_SET1,
+ * F_LOG1P, F_EXPM1, F_ERF, F_ERFC, F_ABS, F_NEG, F_ADD, F_DIV, F_MUL, F_MAX, F_SET1,
  * F_BLEND_NEG(x, a, b) = x < 0 ? a : b, F_ANY_GT(x, c) = some lane of x > c,
  * F_BLEND_GT(x, c, a, b) = x > c ? a : b (lanewise), and the same with D_. */
 
@@ -82,6 +82,10 @@ void V_CAT(nb_vlog1p_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(d
 void V_CAT(nb_vexpm1_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_EXPM1(x))
 void V_CAT(nb_vsoftplus_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SOFTPLUS)
 void V_CAT(nb_vsoftplus_negabs_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_SP_NEGABS(x))
+void V_CAT(nb_verf_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_ERF(x))
+void V_CAT(nb_verf_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_ERF(x))
+void V_CAT(nb_verfc_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_ERFC(x))
+void V_CAT(nb_verfc_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_ERFC(x))
 
 /* elu: x > 0 ? x : alpha·expm1(x) (NaN: alpha·expm1(NaN) = NaN) */
 #define F_ELU x = F_BLEND_GT(x, F_SET1(0.0f), x, F_MUL(F_SET1(alpha), F_EXPM1(x)))

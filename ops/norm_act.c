@@ -1,0 +1,532 @@
+/* ops/norm_act.c — the transformer's non-attention primitives: layer_norm
+ * and rms_norm over the last k dims (fused forward and backward, one row at
+ * a time), and the activations gelu (exact, erf), gelu_tanh and silu.
+ *
+ * Norms see x as (rows, D), D the product of the last k dims. Forward keeps
+ * each row's statistics (layer_norm: mean and 1/σ; rms_norm: 1/rms) in a
+ * saved F64 tensor of the node, so backward reads x, the weight and those,
+ * never a recomputed reduction. Sums run in double with 8 lanes (so the
+ * compiler vectorizes them and the order is fixed, whatever the ISA);
+ * layer_norm's variance is the two-pass Σ(x − μ)²/D (no cancellation of
+ * E[x²] − μ²). Rows are split between threads when long (NB_PAR_FOR);
+ * the weight and bias gradients are a second pass split by columns, each
+ * column summed over the rows in row order — the same bits for any thread
+ * count.
+ *
+ * The activations work in chunks of ACT_CHUNK elements on the stack: erf,
+ * tanh, exp and sigmoid by the SLEEF kernels of kernels/vmath.h in the
+ * tensor's type, the rest of each formula in that type as PyTorch does. */
+#include "math_util.h"
+#include "kernels/vmath.h"
+#include <float.h>
+
+/* ------------------------------------------------------------ norms */
+
+typedef struct {
+    double eps;
+    int k;       /* normalized dims (the last k) */
+    bool has_w;  /* in[1] is the weight */
+    bool has_b;  /* in[1 + has_w] is the bias (layer_norm only) */
+    bool rms;    /* rms_norm: no centring, no bias */
+} norm_attr;
+
+/* Multiply-add equivalents per element of a row pass (three or four light
+ * passes over a row in cache; nb__elementwise_threads). */
+#define NORM_COST 48
+
+static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
+    const nb_shape s = n->in[0]->shape;
+    const int k = nb_attr(n, norm_attr)->k;
+    int64_t d = 1;
+    for (int i = s.ndim - k; i < s.ndim; i++) d *= s.d[i];
+    *D = d;
+    *rows = d ? n->in[0]->numel / d : 0;
+}
+
+/* Row kernels per element type: sums in double over 8 lanes, and the
+ * functions that run them over a range of rows. Instantiated twice: for the
+ * baseline (SSE2) and with target("avx2") (4 doubles a vector instead of 2;
+ * no FMA, and the 8 lanes are explicit, so both give the same bits), the
+ * AVX2 one chosen at run time when the CPU has it. */
+#define NORM_KERNELS(T, SUF, ATTR)                                                            \
+    ATTR static double sum_##SUF(const T *restrict x, int64_t n) {                            \
+        double s[8] = {0};                                                                    \
+        int64_t k = 0;                                                                        \
+        for (; k + 8 <= n; k += 8)                                                            \
+            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                             \
+        for (; k < n; k++) s[0] += (double)x[k];                                              \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
+    }                                                                                         \
+    /* Σ (x − c)² */                                                                          \
+    ATTR static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                \
+        double s[8] = {0};                                                                    \
+        int64_t k = 0;                                                                        \
+        for (; k + 8 <= n; k += 8)                                                            \
+            for (int j = 0; j < 8; j++) {                                                     \
+                const double d = (double)x[k + j] - c;                                        \
+                s[j] += d * d;                                                                \
+            }                                                                                 \
+        for (; k < n; k++) {                                                                  \
+            const double d = (double)x[k] - c;                                                \
+            s[0] += d * d;                                                                    \
+        }                                                                                     \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
+    }                                                                                         \
+    /* rows [r0, r1): μ (0 for rms), r = 1/√(var + eps) saved in S; y = (x − μ)·r·w + b */     \
+    ATTR static void norm_fwd_rows_##SUF(T *restrict Y, const T *restrict X, const T *restrict W, \
+                                         const T *restrict B, double *restrict S, int64_t r0,  \
+                                         int64_t r1, int64_t n, double eps, bool rms) {        \
+        for (int64_t r = r0; r < r1; r++) {                                                   \
+            const T *x = X + r * n;                                                           \
+            T *y = Y + r * n;                                                                 \
+            const double mu = rms ? 0.0 : sum_##SUF(x, n) / (double)n;                        \
+            const double rs = 1.0 / sqrt(sumsq_##SUF(x, mu, n) / (double)n + eps);            \
+            S[2 * r] = mu, S[2 * r + 1] = rs;                                                 \
+            for (int64_t j = 0; j < n; j++) {                                                 \
+                double v = ((double)x[j] - mu) * rs;                                          \
+                if (W) v *= (double)W[j];                                                     \
+                if (B) v += (double)B[j];                                                     \
+                y[j] = (T)v;                                                                  \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    /* rows [r0, r1), with x̂ = (x − μ)·r, ĝ = g·w:                                             \
+     *   gx += r·(ĝ − ma − x̂·mc), ma = mean(ĝ) (0 for rms), mc = mean(ĝ·x̂);                   \
+     * and when sw/sb are given, sw += g·x̂, sb += g (dw, db in row order). */                 \
+    ATTR static void norm_bwd_rows_##SUF(T *restrict GX, const T *restrict G, const T *restrict X, \
+                                         const T *restrict W, const double *restrict S,        \
+                                         int64_t r0, int64_t r1, int64_t n, bool rms,          \
+                                         double *restrict sw, double *restrict sb) {           \
+        for (int64_t r = r0; r < r1; r++) {                                                   \
+            const T *g = G + r * n, *x = X + r * n;                                           \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
+            double sa8[8] = {0}, sc8[8] = {0};                                                \
+            int64_t k = 0;                                                                    \
+            if (W)                                                                            \
+                for (; k + 8 <= n; k += 8)                                                    \
+                    for (int j = 0; j < 8; j++) {                                             \
+                        const double gw = (double)g[k + j] * (double)W[k + j];                \
+                        sa8[j] += gw;                                                         \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
+                    }                                                                         \
+            else                                                                              \
+                for (; k + 8 <= n; k += 8)                                                    \
+                    for (int j = 0; j < 8; j++) {                                             \
+                        const double gw = (double)g[k + j];                                   \
+                        sa8[j] += gw;                                                         \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
+                    }                                                                         \
+            for (; k < n; k++) {                                                              \
+                const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);                    \
+                sa8[0] += gw;                                                                 \
+                sc8[0] += gw * (((double)x[k] - mu) * rs);                                    \
+            }                                                                                 \
+            const double sa = ((sa8[0] + sa8[1]) + (sa8[2] + sa8[3])) + ((sa8[4] + sa8[5]) + (sa8[6] + sa8[7])); \
+            const double sc = ((sc8[0] + sc8[1]) + (sc8[2] + sc8[3])) + ((sc8[4] + sc8[5]) + (sc8[6] + sc8[7])); \
+            const double ma = rms ? 0.0 : sa / (double)n, mc = sc / (double)n;                \
+            T *gx = GX ? GX + r * n : NULL;                                                   \
+            if (gx && W && sw && sb) /* the common case in one loop */                        \
+                for (int64_t j = 0; j < n; j++) {                                             \
+                    const double gj = (double)g[j], xh = ((double)x[j] - mu) * rs;           \
+                    gx[j] += (T)(rs * (gj * (double)W[j] - ma - xh * mc));                    \
+                    sw[j] += gj * xh;                                                         \
+                    sb[j] += gj;                                                              \
+                }                                                                             \
+            else {                                                                            \
+                if (gx)                                                                       \
+                    for (int64_t j = 0; j < n; j++) {                                         \
+                        const double gw = (double)g[j] * (W ? (double)W[j] : 1.0);            \
+                        const double xh = ((double)x[j] - mu) * rs;                           \
+                        gx[j] += (T)(rs * (gw - ma - xh * mc));                               \
+                    }                                                                         \
+                if (sw)                                                                       \
+                    for (int64_t j = 0; j < n; j++) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs); \
+                if (sb)                                                                       \
+                    for (int64_t j = 0; j < n; j++) sb[j] += (double)g[j];                    \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    /* columns [j0, j0 + nj) over every row in row order: sw += g·x̂, sb += g */               \
+    ATTR static void norm_wb_cols_##SUF(const T *restrict G, const T *restrict X,             \
+                                        const double *restrict S, int64_t rows, int64_t n,    \
+                                        int64_t j0, int64_t nj, double *restrict sw,          \
+                                        double *restrict sb) {                                \
+        for (int64_t r = 0; r < rows; r++) {                                                  \
+            const T *x = X + r * n + j0, *g = G + r * n + j0;                                 \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
+            for (int64_t j = 0; j < nj; j++) {                                                \
+                if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                   \
+                if (sb) sb[j] += (double)g[j];                                                \
+            }                                                                                 \
+        }                                                                                     \
+    }
+NORM_KERNELS(float, f32, )
+NORM_KERNELS(double, f64, )
+#if defined(__x86_64__) && defined(__GNUC__)
+NORM_KERNELS(float, f32_avx2, __attribute__((target("avx2"))))
+NORM_KERNELS(double, f64_avx2, __attribute__((target("avx2"))))
+static bool norm_avx2(void) {
+    static _Atomic int v = -1; /* read by every thread (issue 18) */
+    int r = atomic_load_explicit(&v, memory_order_relaxed);
+    if (r < 0) {
+        __builtin_cpu_init();
+        r = __builtin_cpu_supports("avx2") ? 1 : 0;
+        atomic_store_explicit(&v, r, memory_order_relaxed);
+    }
+    return r;
+}
+#else
+#define norm_fwd_rows_f32_avx2 norm_fwd_rows_f32
+#define norm_fwd_rows_f64_avx2 norm_fwd_rows_f64
+#define norm_bwd_rows_f32_avx2 norm_bwd_rows_f32
+#define norm_bwd_rows_f64_avx2 norm_bwd_rows_f64
+#define norm_wb_cols_f32_avx2 norm_wb_cols_f32
+#define norm_wb_cols_f64_avx2 norm_wb_cols_f64
+static bool norm_avx2(void) { return false; }
+#endif
+
+/* F(T-suffixed kernel)(args) for T = float/double, AVX2 or baseline */
+#define NORM_CALL(T, NAME, ...)                                                                 \
+    do {                                                                                        \
+        if (sizeof(T) == sizeof(float)) {                                                       \
+            if (avx2) NAME##_f32_avx2(__VA_ARGS__);                                             \
+            else NAME##_f32(__VA_ARGS__);                                                       \
+        } else {                                                                                \
+            if (avx2) NAME##_f64_avx2(__VA_ARGS__);                                             \
+            else NAME##_f64(__VA_ARGS__);                                                       \
+        }                                                                                       \
+    } while (0)
+
+/* Rows per parallel chunk (NB_PAR_FOR over chunks of rows). */
+#define NORM_ROWS 16
+
+/* Forward: per row, μ (layer_norm) or 0 (rms_norm), r = 1/√(var + eps)
+ * (var = mean of (x − μ)²), saved as (μ, r) per row. */
+static void norm_fwd(nb_node *n) {
+    const norm_attr *a = nb_attr(n, norm_attr);
+    int64_t rows, D;
+    norm_dims(n, &rows, &D);
+    nb_tensor *st = nb_node_save_new(n, NB_F64, NB_SHAPE(rows, 2));
+    if (!st || rows == 0) return;
+    double *S = nb_f64(st);
+    const int nt = nb__elementwise_threads(rows * D, NORM_COST);
+    const bool avx2 = norm_avx2();
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const void *X = n->in[0]->data;
+        const void *W = a->has_w ? n->in[1]->data : NULL;
+        const void *B = a->has_b ? n->in[1 + a->has_w]->data : NULL;
+        void *Y = n->out->data;
+        NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
+            const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
+            NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
+        });
+    });
+}
+
+/* Backward, with x̂ = (x − μ)·r and ĝ = g·w:
+ *   layer_norm: dx += r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))
+ *   rms_norm:   dx += r·(ĝ − x̂·mean(ĝ·x̂))
+ *   dw += Σ_rows g·x̂, db += Σ_rows g, each column summed in row order: on
+ *   one thread in the same pass as dx, on several by blocks of 64 columns
+ *   (the same sums in the same order: the same bits). */
+static void norm_bwd(nb_node *n, const nb_tensor *gt) {
+    const norm_attr *a = nb_attr(n, norm_attr);
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    nb_tensor *gwt = a->has_w ? nb_grad_buf(n->in[1]) : NULL;
+    nb_tensor *gbt = a->has_b ? nb_grad_buf(n->in[1 + a->has_w]) : NULL;
+    int64_t rows, D;
+    norm_dims(n, &rows, &D);
+    if (rows == 0 || D == 0) return;
+    const double *S = nb_f64(n->saved);
+    const int nt = nb__elementwise_threads(rows * D, NORM_COST);
+    const bool avx2 = norm_avx2();
+    double *acc = NULL; /* dw, db sums in double: 2·D */
+    if (gwt || gbt) {
+        acc = mu_scratch(n->op->name, (size_t)(2 * D) * sizeof(double));
+        if (!acc) return;
+    }
+    double *sw = gwt ? acc : NULL, *sb = gbt ? acc + D : NULL;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const void *X = n->in[0]->data, *G = gt->data;
+        const void *W = a->has_w ? n->in[1]->data : NULL;
+        void *GX = gxt ? gxt->data : NULL;
+        if (nt <= 1) {
+            if (GX || sw || sb) NORM_CALL(T, norm_bwd_rows, GX, G, X, W, S, 0, rows, D, a->rms, sw, sb);
+        } else {
+            if (GX)
+                NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
+                    const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
+                    NORM_CALL(T, norm_bwd_rows, GX, G, X, W, S, r0, r1, D, a->rms, NULL, NULL);
+                });
+            if (sw || sb) {
+                const int64_t nblk = (D + 63) / 64;
+                NB_PAR_FOR(nblk > 1 ? nt : 1, for (int64_t bk = 0; bk < nblk; bk++), {
+                    const int64_t j0 = bk * 64, nj = D - j0 < 64 ? D - j0 : 64;
+                    NORM_CALL(T, norm_wb_cols, G, X, S, rows, D, j0, nj, sw ? sw + j0 : NULL, sb ? sb + j0 : NULL);
+                });
+            }
+        }
+        T *GW = gwt ? (T *)gwt->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;
+        for (int64_t j = 0; j < D; j++) {
+            if (GW) GW[j] += (T)sw[j];
+            if (GB) GB[j] += (T)sb[j];
+        }
+    });
+    if (acc) mu_scratch_done(acc);
+}
+
+/* Backward reads x, the weight and the saved statistics; not the bias, not y. */
+static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
+static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
+
+/* Checks x float of rank >= k >= 1, the weight and bias (if any) of x's
+ * dtype and of shape x.shape[-k:]; applies the op. */
+static nb_tensor *norm_apply(const nb_op *op, nb_tensor *x, int k, nb_tensor *w, nb_tensor *b, double eps, bool rms) {
+    const char *name = op->name;
+    if (!x) return NULL;
+    char d0[NB_DESCRIBE_LEN + 8], d1[NB_DESCRIBE_LEN + 8];
+    if (!nb__is_float(x->dtype)) {
+        nb_fail(NB_ERR_DTYPE, name, "%s: this op needs f32 or f64", mu_desc(x, "x", d0, sizeof d0));
+        return NULL;
+    }
+    if (k < 1 || k > x->shape.ndim) {
+        nb_fail(NB_ERR_ARG, name, "normalized_ndim %d must be in [1, %d] (%s)", k, x->shape.ndim,
+                nb_describe(x, "x", d0, sizeof d0));
+        return NULL;
+    }
+    if (!(eps >= 0) || isinf(eps)) {
+        nb_fail(NB_ERR_ARG, name, "eps must be finite and >= 0, got %g", eps);
+        return NULL;
+    }
+    nb_shape ns = {.ndim = k};
+    for (int i = 0; i < k; i++) ns.d[i] = x->shape.d[x->shape.ndim - k + i];
+    nb_tensor *const aff[2] = {w, b};
+    static const char *const affn[2] = {"weight", "bias"};
+    for (int i = 0; i < 2; i++) {
+        nb_tensor *t = aff[i];
+        if (!t) continue;
+        if (t->dtype != x->dtype) {
+            nb_fail(NB_ERR_DTYPE, name, "dtypes differ: %s, %s (use nb_cast)", mu_desc(x, "x", d0, sizeof d0),
+                    mu_desc(t, affn[i], d1, sizeof d1));
+            return NULL;
+        }
+        if (!nb_shape_eq(t->shape, ns)) {
+            char want[NB_SHAPE_STRLEN];
+            nb_shape_str(ns, want, sizeof want);
+            nb_fail(NB_ERR_SHAPE, name, "%s must have the normalized shape %s (the last %d dims of %s)",
+                    nb_describe(t, affn[i], d1, sizeof d1), want, k, nb_describe(x, "x", d0, sizeof d0));
+            return NULL;
+        }
+    }
+    nb_tensor *in[3] = {x};
+    int nin = 1;
+    if (w) in[nin++] = w;
+    if (b) in[nin++] = b;
+    norm_attr at = {eps, k, w != NULL, b != NULL, rms};
+    return nb_apply_ex(op, in, nin, x->shape, x->dtype, &at, sizeof at);
+}
+
+nb_tensor *nb_layer_norm(nb_tensor *x, int normalized_ndim, nb_tensor *weight, nb_tensor *bias, double eps) {
+    return norm_apply(&layer_norm_op, x, normalized_ndim, weight, bias, eps, false);
+}
+
+nb_tensor *nb_rms_norm(nb_tensor *x, int normalized_ndim, nb_tensor *weight, double eps) {
+    if (x && eps < 0 && nb__is_float(x->dtype)) /* NB_RMS_NORM_EPS_DEFAULT: finfo(dtype).eps */
+        eps = x->dtype == NB_F32 ? (double)FLT_EPSILON : DBL_EPSILON;
+    return norm_apply(&rms_norm_op, x, normalized_ndim, weight, NULL, eps, true);
+}
+
+/* ------------------------------------------------------------ activations */
+
+#define ACT_CHUNK 512
+/* multiply-add equivalents per element (one or two SLEEF functions and a pass) */
+#define ACT_COST 160
+
+typedef enum { ACT_GELU, ACT_GELU_TANH, ACT_SILU } act_kind;
+typedef struct { act_kind kind; } act_attr;
+
+#define GELU_INV_SQRT2 0.70710678118654752440   /* 1/√2 */
+#define GELU_INV_SQRT2PI 0.39894228040143267794 /* 1/√(2π) */
+#define GELU_K 0.79788456080286535588           /* √(2/π) */
+#define GELU_C 0.044715
+
+/* One chunk of L elements, forward (gx == NULL: y = f(x)) or backward
+ * (gx += g·f'(x)). The SLEEF function runs in T on the chunk (t, e on the
+ * stack); the rest of each formula in double, rounded once to T: the
+ * derivatives are sums of O(1) terms that cancel (gelu' vanishes near
+ * x = −0.75), where f32 arithmetic would cost ~1e-7 absolute.
+ * Both GELUs are written without 1 + erf / 1 + tanh, which cancel for
+ * x << 0 (f32 at x = −4: 1 + erf(x/√2) = 6.3e-5 from an erf rounded to
+ * 6e-8, ~1e-3 relative; PyTorch computes it so):
+ *   Φ(x) = ½(1 + erf(x/√2)) = ½·erfc(−x/√2)          (accurate for any x)
+ *   ½(1 + tanh(u)) = sigmoid(2u),  ½(1 − tanh²(u)) = 2·s(1 − s). */
+#define ACT_CHUNK_BODY(T)                                                                   \
+    do {                                                                                    \
+        T t[ACT_CHUNK], e[ACT_CHUNK];                                                       \
+        switch (kind) {                                                                     \
+        case ACT_GELU: /* y = x·Φ(x); f' = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */          \
+            for (int64_t j = 0; j < L; j++) t[j] = (T)((double)x[j] * -GELU_INV_SQRT2);     \
+            NB_VMATH_T(erfc, T, t, t, L); /* t = 2Φ(x) */                                   \
+            if (!gx) {                                                                      \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * 0.5 * (double)t[j]); \
+                break;                                                                      \
+            }                                                                               \
+            for (int64_t j = 0; j < L; j++) e[j] = (T)((double)x[j] * (double)x[j] * -0.5); \
+            NB_VMATH_T(exp, T, e, e, L);                                                    \
+            for (int64_t j = 0; j < L; j++)                                                 \
+                gx[j] += (T)((double)g[j] * (0.5 * (double)t[j] + (double)x[j] * (double)e[j] * GELU_INV_SQRT2PI)); \
+            break;                                                                          \
+        case ACT_GELU_TANH: /* y = ½x(1 + tanh(u)) = x·s, u = k(x + c·x³), s = sigmoid(2u) */ \
+            for (int64_t j = 0; j < L; j++) {                                               \
+                const double xj = x[j];                                                     \
+                t[j] = (T)(2 * GELU_K * (xj + GELU_C * xj * xj * xj));                      \
+            }                                                                               \
+            NB_VMATH_T(sigmoid, T, t, t, L);                                                \
+            if (!gx) {                                                                      \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);    \
+                break;                                                                      \
+            }                                                                               \
+            /* f' = ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) = s + 2x·s(1 − s)·k(1 + 3c·x²) */  \
+            for (int64_t j = 0; j < L; j++) {                                               \
+                const double xj = x[j], sj = t[j];                                          \
+                gx[j] += (T)((double)g[j] * (sj + 2 * xj * sj * (1 - sj) * GELU_K * (1 + 3 * GELU_C * xj * xj))); \
+            }                                                                               \
+            break;                                                                          \
+        case ACT_SILU: /* y = x·s, s = sigmoid(x); f' = s(1 + x(1 − s)) */                   \
+            NB_VMATH_T(sigmoid, T, t, x, L);                                                \
+            if (!gx) {                                                                      \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);    \
+                break;                                                                      \
+            }                                                                               \
+            for (int64_t j = 0; j < L; j++) {                                               \
+                const double sj = t[j];                                                     \
+                gx[j] += (T)((double)g[j] * (sj * (1 + (double)x[j] * (1 - sj))));          \
+            }                                                                               \
+            break;                                                                          \
+        }                                                                                   \
+        (void)e;                                                                            \
+    } while (0)
+
+static void act_run(act_kind kind, nb_dtype dt, void *yv, const void *xv, void *gxv, const void *gv, int64_t N) {
+    const int nt = nb__elementwise_threads(N, ACT_COST);
+    NB_FLOAT_DISPATCH(dt, T, {
+        T *Y = (T *)yv, *GX = (T *)gxv;
+        const T *X = (const T *)xv, *G = (const T *)gv;
+        NB_PAR_FOR(nt, for (int64_t i0 = 0; i0 < N; i0 += ACT_CHUNK), {
+            const int64_t L = N - i0 < ACT_CHUNK ? N - i0 : ACT_CHUNK;
+            const T *x = X + i0, *g = G ? G + i0 : NULL;
+            T *y = Y ? Y + i0 : NULL, *gx = GX ? GX + i0 : NULL;
+            (void)y; (void)g;
+            ACT_CHUNK_BODY(T);
+        });
+    });
+}
+
+static void act_fwd(nb_node *n) {
+    act_run(nb_attr(n, act_attr)->kind, n->out->dtype, n->out->data, n->in[0]->data, NULL, NULL, n->out->numel);
+}
+static void act_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, n->out->numel);
+}
+
+static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+
+static nb_tensor *act_apply(const nb_op *op, act_kind kind, nb_tensor *x) {
+    static const char *const names[1] = {"x"};
+    if (!mu_check_float(op->name, 1, &x, names)) return NULL;
+    act_attr a = {kind};
+    return nb_apply_ex(op, &x, 1, x->shape, x->dtype, &a, sizeof a);
+}
+
+nb_tensor *nb_gelu(nb_tensor *x) { return act_apply(&gelu_op, ACT_GELU, x); }
+nb_tensor *nb_gelu_tanh(nb_tensor *x) { return act_apply(&gelu_tanh_op, ACT_GELU_TANH, x); }
+nb_tensor *nb_silu(nb_tensor *x) { return act_apply(&silu_op, ACT_SILU, x); }
+
+/* ------------------------------------------------------------ registry */
+
+/* layer_norm / rms_norm: iarg[0] = normalized_ndim, iarg[1] = has weight,
+ * iarg[2] = has bias (layer_norm); farg[0] = eps. Inputs: x, then the
+ * weight and bias that are present. Values: x on [-2, 2) plus a per-sample
+ * offset (layer_norm must remove it), weight around 1, bias around 0; a
+ * large eps in one sample so eps is seen in the result. */
+static const struct {
+    nb_shape x;
+    int k;
+    bool w, b;
+    double eps, off;
+    const char *desc;
+} norm_cases[] = {
+    {NB_SHAPE(3, 5), 1, true, true, 1e-5, 0, "rows of (3,5), affine"},
+    {NB_SHAPE(2, 3, 4), 2, true, true, 1e-5, 1.5, "last 2 dims of (2,3,4), affine, offset 1.5"},
+    {NB_SHAPE(4, 6), 1, false, false, 1e-5, 0, "(4,6) no affine"},
+    {NB_SHAPE(2, 2, 5), 1, true, false, 0.3, -1, "(2,2,5) weight only, eps 0.3"},
+    {NB_SHAPE(3, 4), 1, false, true, 1e-5, 0, "(3,4) bias only"},
+    {NB_SHAPE(1, 7), 1, true, true, 1e-5, 0, "batch of one (1,7)"},
+    {NB_SHAPE(6), 1, true, true, 1e-5, 0, "vector (6), one row"},
+    {NB_SHAPE(3, 1, 20), 1, true, true, 1e-5, 0, "(3,1,20): rows past 8 lanes with a tail"},
+    {NB_SHAPE(2, 3), 2, true, true, 1e-5, 0, "whole (2,3) normalized"},
+};
+static int norm_samples(nb_sample *s, int max, bool rms) {
+    int k = 0;
+    for (size_t i = 0; i < sizeof norm_cases / sizeof norm_cases[0] && k < max; i++) {
+        if (rms && norm_cases[i].b && !norm_cases[i].w) continue; /* no bias in rms_norm */
+        s[k] = (nb_sample){.desc = norm_cases[i].desc, .nin = 1};
+        s[k].in[0] = nb_sample_uniform(norm_cases[i].x, -2 + norm_cases[i].off, 2 + norm_cases[i].off);
+        nb_shape ns = {.ndim = norm_cases[i].k};
+        for (int d = 0; d < ns.ndim; d++) ns.d[d] = norm_cases[i].x.d[norm_cases[i].x.ndim - ns.ndim + d];
+        if (norm_cases[i].w) s[k].in[s[k].nin++] = nb_sample_uniform(ns, 0.5, 1.5);
+        if (norm_cases[i].b && !rms) s[k].in[s[k].nin++] = nb_sample_uniform(ns, -0.5, 0.5);
+        s[k].iarg[0] = norm_cases[i].k;
+        s[k].iarg[1] = norm_cases[i].w;
+        s[k].iarg[2] = norm_cases[i].b && !rms;
+        s[k].farg[0] = norm_cases[i].eps;
+        k++;
+    }
+    return k;
+}
+static int layer_norm_samples(nb_sample *s, int max) { return norm_samples(s, max, false); }
+static int rms_norm_samples(nb_sample *s, int max) { return norm_samples(s, max, true); }
+static nb_tensor *layer_norm_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    nb_tensor *w = s->iarg[1] ? in[1] : NULL, *b = s->iarg[2] ? in[1 + (s->iarg[1] != 0)] : NULL;
+    return nb_layer_norm(in[0], (int)s->iarg[0], w, b, s->farg[0]);
+}
+static nb_tensor *rms_norm_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    return nb_rms_norm(in[0], (int)s->iarg[0], s->iarg[1] ? in[1] : NULL, s->farg[0]);
+}
+const nb_op_entry nb_entry_layer_norm = {"layer_norm", layer_norm_entry_apply, layer_norm_samples, 0, 0};
+const nb_op_entry nb_entry_rms_norm = {"rms_norm", rms_norm_entry_apply, rms_norm_samples, 0, 0};
+
+/* Activations: a scalar, a vector, a batch of one, a 3-D block, and a
+ * 1100-element vector (past one chunk, with a tail); values on [-4, 4)
+ * (both tails of erf and tanh, the curved middle). */
+static int act_samples(nb_sample *s, int max) {
+    const nb_shape shapes[] = {NB_SCALAR, NB_SHAPE(7), NB_SHAPE(1, 5), NB_SHAPE(2, 3, 5), NB_SHAPE(1100)};
+    const char *desc[] = {"scalar", "vector (7)", "batch of one (1,5)", "3-D (2,3,5)", "(1100): two chunks and a tail"};
+    int k = 0;
+    for (int i = 0; i < 5 && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = desc[i], .nin = 1};
+        s[k].in[0] = nb_sample_uniform(shapes[i], -4, 4);
+    }
+    return k;
+}
+static nb_tensor *gelu_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_gelu(in[0]);
+}
+static nb_tensor *gelu_tanh_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_gelu_tanh(in[0]);
+}
+static nb_tensor *silu_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin; (void)s;
+    return nb_silu(in[0]);
+}
+const nb_op_entry nb_entry_gelu = {"gelu", gelu_entry_apply, act_samples, 0, 0};
+const nb_op_entry nb_entry_gelu_tanh = {"gelu_tanh", gelu_tanh_entry_apply, act_samples, 0, 0};
+const nb_op_entry nb_entry_silu = {"silu", silu_entry_apply, act_samples, 0, 0};

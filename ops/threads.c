@@ -1,0 +1,44 @@
+/* ops/threads.c — the kernels' entry points for ops, with nabla's thread
+ * count: nb_gemm_<t> and nb_v<f>_<t> (kernels/gemm.h, kernels/vmath.h) call
+ * the kernels' _mt forms with nb_get_num_threads(). The kernels themselves
+ * know nothing of nabla: they are handed the count. */
+#include "kernels/gemm.h"
+#include "kernels/vmath.h"
+#include "nabla/core.h"
+
+void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                 const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
+    nb_gemm_mt_f32(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                 const double *B, int64_t ldb, double beta, double *C, int64_t ldc) {
+    nb_gemm_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+#define VMATH_OP(f)                                                                                          \
+    void nb_v##f##_f32(float *y, const float *x, int64_t n) { nb_v##f##_mt_f32(nb_get_num_threads(), y, x, n); } \
+    void nb_v##f##_f64(double *y, const double *x, int64_t n) { nb_v##f##_mt_f64(nb_get_num_threads(), y, x, n); }
+NB_VMATH_FUNCS(VMATH_OP)
+
+void nb_velu_f32(float *y, const float *x, float alpha, int64_t n) {
+    nb_velu_mt_f32(nb_get_num_threads(), y, x, alpha, n);
+}
+void nb_velu_f64(double *y, const double *x, double alpha, int64_t n) {
+    nb_velu_mt_f64(nb_get_num_threads(), y, x, alpha, n);
+}
+void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n) {
+    nb_velu_bwd_mt_f32(nb_get_num_threads(), gx, g, x, e, alpha, n);
+}
+void nb_velu_bwd_f64(double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n) {
+    nb_velu_bwd_mt_f64(nb_get_num_threads(), gx, g, x, e, alpha, n);
+}
+void nb_vrelu_f32(float *y, const float *x, int64_t n) { nb_vrelu_mt_f32(nb_get_num_threads(), y, x, n); }
+void nb_vrelu_f64(double *y, const double *x, int64_t n) { nb_vrelu_mt_f64(nb_get_num_threads(), y, x, n); }
+void nb_vaxpy_f32(float *y, float a, const float *x, int64_t n) { nb_vaxpy_mt_f32(nb_get_num_threads(), y, a, x, n); }
+void nb_vaxpy_f64(double *y, double a, const double *x, int64_t n) {
+    nb_vaxpy_mt_f64(nb_get_num_threads(), y, a, x, n);
+}
+void nb_vscale_f32(float *y, float a, int64_t n) { nb_vscale_mt_f32(nb_get_num_threads(), y, a, n); }
+void nb_vscale_f64(double *y, double a, int64_t n) { nb_vscale_mt_f64(nb_get_num_threads(), y, a, n); }
+void nb_vadd_f32(float *y, const float *x, int64_t n) { nb_vadd_mt_f32(nb_get_num_threads(), y, x, n); }
+void nb_vadd_f64(double *y, const double *x, int64_t n) { nb_vadd_mt_f64(nb_get_num_threads(), y, x, n); }

@@ -1,0 +1,225 @@
+/* Tests of ops/norm_act.c (layer_norm, rms_norm, gelu, gelu_tanh, silu)
+ * beyond the registry's gradcheck and the PyTorch fixtures: hand-computed
+ * values, stability (a constant row, a row offset by 1e4), the F32 kernels'
+ * accuracy against the F64 ones over 200 000 inputs (the claim the F32
+ * overrides in test_reference rest on), the same bits on 1 and 2 threads,
+ * and one bad-input case per argument. */
+#include "test_util.h"
+
+#define V(...) ((const double[]){__VA_ARGS__})
+
+static nb_tensor *f64(nb_shape s, const double *v, bool grad) {
+    return nb_set_requires_grad(nb_from_f64(s, v), grad);
+}
+
+/* ------------------------------------------------------------ values */
+
+static void layer_norm_values(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    /* row (1,2,3,4): μ 2.5, σ² 1.25 (biased) */
+    nb_tensor *x = f64(NB_SHAPE(1, 4), V(1, 2, 3, 4), true);
+    nb_tensor *w = f64(NB_SHAPE(4), V(1, 2, 1, 0.5), true), *b = f64(NB_SHAPE(4), V(0, 0, 1, -1), true);
+    nb_tensor *y = nb_layer_norm(x, 1, w, b, 0);
+    const double r = 1 / sqrt(1.25);
+    EXPECT_VALS(y, 1e-14, -1.5 * r, -0.5 * r * 2, 0.5 * r + 1, 1.5 * r * 0.5 - 1);
+    backward_ones(y);
+    /* dbias = Σ g = 1 each; dweight = x̂ */
+    EXPECT_VALS(b->grad, 0, 1, 1, 1, 1);
+    EXPECT_VALS(w->grad, 1e-14, -1.5 * r, -0.5 * r, 0.5 * r, 1.5 * r);
+    /* Σ dx over a row is 0 (shift invariance) */
+    double sum = 0;
+    for (int j = 0; j < 4; j++) sum += nb_get(x->grad, j);
+    assert_true(fabs(sum) < 1e-13);
+
+    /* a constant row: σ² = 0, y = bias exactly, finite gradients */
+    nb_tensor *c = f64(NB_SHAPE(2, 3), V(5, 5, 5, -1, 0, 1), true);
+    nb_tensor *yc = nb_layer_norm(c, 1, NULL, f64(NB_SHAPE(3), V(0.5, 0.5, 0.5), false), 1e-5);
+    EXPECT_VALS(yc, 1e-14, 0.5, 0.5, 0.5, -1 / sqrt(2.0 / 3 + 1e-5) + 0.5, 0.5, 1 / sqrt(2.0 / 3 + 1e-5) + 0.5);
+    backward_ones(yc);
+    for (int j = 0; j < 6; j++) assert_true(isfinite(nb_get(c->grad, j)));
+
+    /* offset 1e4 in F32: the two-pass variance keeps the row's spread */
+    nb_tensor *big = nb_cast(f64(NB_SHAPE(1, 4), V(1e4 + 1, 1e4 + 2, 1e4 + 3, 1e4 + 4), false), NB_F32);
+    nb_tensor *yb = nb_layer_norm(big, 1, NULL, NULL, 0);
+    for (int j = 0; j < 4; j++) assert_true(fabs(nb_get(yb, j) - (j - 1.5) * r) < 1e-6);
+    nb_scope_end(&s);
+}
+
+static void rms_norm_values(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = f64(NB_SHAPE(2, 2), V(3, 4, 1, -1), true);
+    nb_tensor *w = f64(NB_SHAPE(2), V(2, 1), true);
+    /* rows: mean x² = 12.5 and 1 */
+    nb_tensor *y = nb_rms_norm(x, 1, w, 0);
+    EXPECT_VALS(y, 1e-14, 2 * 3 / sqrt(12.5), 4 / sqrt(12.5), 2.0, -1.0);
+    /* eps = NB_RMS_NORM_EPS_DEFAULT: DBL_EPSILON for F64, FLT_EPSILON for F32 */
+    nb_tensor *z = nb_rms_norm(f64(NB_SHAPE(1, 1), V(0), false), 1, NULL, NB_RMS_NORM_EPS_DEFAULT);
+    EXPECT_VALS(z, 0, 0.0);
+    nb_tensor *one = nb_rms_norm(f64(NB_SHAPE(1, 1), V(1e-8), false), 1, NULL, NB_RMS_NORM_EPS_DEFAULT);
+    EXPECT_VALS(one, 1e-12, 1e-8 / sqrt(1e-16 + 2.220446049250313e-16));
+    nb_tensor *one32 = nb_rms_norm(nb_cast(f64(NB_SHAPE(1, 1), V(1e-3), false), NB_F32), 1, NULL,
+                                   NB_RMS_NORM_EPS_DEFAULT);
+    assert_true(fabs(nb_get(one32, 0) - 1e-3 / sqrt(1e-6 + 1.1920928955078125e-07)) < 1e-6);
+    nb_scope_end(&s);
+}
+
+static void activation_values(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = f64(NB_SHAPE(5), V(-3, -0.5, 0, 1, 2.5), true);
+    nb_tensor *g = nb_gelu(x), *gt = nb_gelu_tanh(x), *si = nb_silu(x);
+    for (int j = 0; j < 5; j++) {
+        const double v = nb_get(x, j);
+        const double e = 0.5 * v * (1 + erf(v / sqrt(2)));
+        const double t = 0.5 * v * (1 + tanh(sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+        assert_true(fabs(nb_get(g, j) - e) < 1e-15);
+        assert_true(fabs(nb_get(gt, j) - t) < 1e-15);
+        assert_true(fabs(nb_get(si, j) - v / (1 + exp(-v))) < 1e-15);
+    }
+    backward_ones(g);
+    for (int j = 0; j < 5; j++) {
+        const double v = nb_get(x, j);
+        const double d = 0.5 * (1 + erf(v / sqrt(2))) + v * exp(-v * v / 2) / sqrt(2 * M_PI);
+        assert_true(fabs(nb_get(x->grad, j) - d) < 1e-15);
+    }
+    /* far tails: finite, the right limits */
+    nb_tensor *tails = f64(NB_SHAPE(4), V(-40, 40, -800, 800), false);
+    nb_tensor *a = nb_gelu(tails), *b = nb_gelu_tanh(tails), *c = nb_silu(tails);
+    EXPECT_VALS(a, 0, -0.0, 40, -0.0, 800);
+    EXPECT_VALS(b, 0, -0.0, 40, -0.0, 800);
+    EXPECT_VALS(c, 1e-15, -40 * exp(-40) / (1 + exp(-40)), 40, -0.0, 800);
+    nb_scope_end(&s);
+}
+
+/* ------------------------------------------------------------ f32 accuracy */
+
+/* Worst |f32 − f64| / max(|f64|, 1e-3) of y and of dx (upstream g) over n
+ * inputs on [lo, hi), the f64 run on the f32-rounded inputs. */
+typedef nb_tensor *(*unary_fn)(nb_tensor *);
+static void f32_accuracy(unary_fn f, int64_t n, double lo, double hi, double *wy, double *wg) {
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x32, *x64;
+    NB_NO_GRAD {
+        x32 = nb_cast(nb_rand(NB_F64, NB_SHAPE(n), lo, hi), NB_F32);
+        x64 = nb_cast(x32, NB_F64);
+    }
+    nb_set_requires_grad(x32, true), nb_set_requires_grad(x64, true);
+    nb_tensor *y32 = f(x32), *y64 = f(x64);
+    nb_backward_with(y32, nb_ones(NB_F32, y32->shape));
+    nb_backward_with(y64, nb_ones(NB_F64, y64->shape));
+    *wy = *wg = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double a = nb_get(y64, i);
+        *wy = fmax(*wy, fabs(nb_get(y32, i) - a) / fmax(fabs(a), 1e-3));
+        a = nb_get(x64->grad, i);
+        *wg = fmax(*wg, fabs(nb_get(x32->grad, i) - a) / fmax(fabs(a), 1e-3));
+    }
+    nb_scope_end(&s);
+}
+/* rows of 8 with a weight, so that an all-ones upstream gives dx != 0 */
+static nb_tensor *ln_last(nb_tensor *x) {
+    nb_tensor *w = nb_from_f64(NB_SHAPE(8), V(0.5, -1, 2, 0.25, 1.5, -0.75, 1, 3));
+    NB_NO_GRAD { w = nb_cast(w, x->dtype); }
+    return nb_layer_norm(nb_reshape(x, NB_SHAPE(x->numel / 8, 8)), 1, w, NULL, 1e-5);
+}
+
+static void f32_accuracy_all(void **state) {
+    (void)state;
+    static const struct { const char *name; unary_fn f; double lo, hi, bound; } cases[] = {
+        {"gelu", nb_gelu, -6, 6, 5e-5},
+        {"gelu_tanh", nb_gelu_tanh, -6, 6, 5e-5},
+        {"silu", nb_silu, -6, 6, 5e-5},
+        {"layer_norm", ln_last, -2, 2, 5e-5},
+    };
+    nb_seed(11);
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        double wy, wg;
+        f32_accuracy(cases[c].f, 200000, cases[c].lo, cases[c].hi, &wy, &wg);
+        printf("%-10s f32 vs f64 over 200000 inputs: y %.2e, dx %.2e (bound %.0e)\n", cases[c].name, wy, wg,
+               cases[c].bound);
+        assert_true(wy <= cases[c].bound);
+        assert_true(wg <= cases[c].bound);
+    }
+}
+
+/* ------------------------------------------------------------ threads */
+
+/* layer_norm forward and every gradient on a (2000, 96) input: the same
+ * bits on 1 thread and on 2 (rows split for y and dx, columns for dw, db). */
+static void norm_threads_same_bits(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    nb_tensor *res[2][4];
+    for (int run = 0; run < 2; run++) {
+        nb_set_num_threads(run + 1);
+        nb_seed(3);
+        nb_tensor *x = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(2000, 96), -2, 2), true);
+        nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(96), 0.5, 1.5), true);
+        nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(96), -1, 1), true);
+        nb_tensor *y = nb_layer_norm(x, 1, w, b, 1e-5);
+        nb_tensor *seed = nb_rand(NB_F32, y->shape, -1, 1);
+        nb_backward_with(y, seed);
+        nb_tensor_free(seed);
+        res[run][0] = nb_copy(y), res[run][1] = nb_copy(x->grad);
+        res[run][2] = nb_copy(w->grad), res[run][3] = nb_copy(b->grad);
+        nb_tensor_free(x), nb_tensor_free(w), nb_tensor_free(b), nb_tensor_free(y);
+    }
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(res[0][k]->numel, res[1][k]->numel);
+        assert_memory_equal(res[0][k]->data, res[1][k]->data, (size_t)res[0][k]->numel * sizeof(float));
+        nb_tensor_free(res[0][k]), nb_tensor_free(res[1][k]);
+    }
+    nb_set_num_threads(saved);
+}
+
+/* ------------------------------------------------------------ bad input */
+
+static void bad_input(void **state) {
+    (void)state;
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3, 4));
+    nb_tensor *w4 = nb_zeros(NB_F64, NB_SHAPE(4)), *w3 = nb_zeros(NB_F64, NB_SHAPE(3));
+    EXPECT_ERR(nb_layer_norm(x, 1, w3, NULL, 1e-5), NB_ERR_SHAPE, "layer_norm", "weight is (3)",
+               "normalized shape (4)", "x is (2,3,4)");
+    EXPECT_ERR(nb_layer_norm(x, 2, w4, NULL, 1e-5), NB_ERR_SHAPE, "layer_norm", "weight is (4)",
+               "normalized shape (3,4)");
+    EXPECT_ERR(nb_layer_norm(x, 1, w4, w3, 1e-5), NB_ERR_SHAPE, "layer_norm", "bias is (3)");
+    EXPECT_ERR(nb_layer_norm(x, 0, NULL, NULL, 1e-5), NB_ERR_ARG, "layer_norm", "normalized_ndim 0", "[1, 3]");
+    EXPECT_ERR(nb_layer_norm(x, 4, NULL, NULL, 1e-5), NB_ERR_ARG, "layer_norm", "normalized_ndim 4");
+    EXPECT_ERR(nb_layer_norm(x, 1, NULL, NULL, -1), NB_ERR_ARG, "layer_norm", "eps");
+    EXPECT_ERR(nb_layer_norm(x, 1, NULL, NULL, NAN), NB_ERR_ARG, "layer_norm", "eps");
+    EXPECT_ERR(nb_layer_norm(x, 1, nb_zeros(NB_F32, NB_SHAPE(4)), NULL, 1e-5), NB_ERR_DTYPE, "layer_norm",
+               "x is (2,3,4) f64", "weight is (4) f32");
+    EXPECT_ERR(nb_layer_norm(nb_zeros(NB_I64, NB_SHAPE(2, 2)), 1, NULL, NULL, 1e-5), NB_ERR_DTYPE, "layer_norm",
+               "x is (2,2) i64");
+    EXPECT_ERR(nb_rms_norm(x, 1, w3, 1e-5), NB_ERR_SHAPE, "rms_norm", "weight is (3)", "x is (2,3,4)");
+    EXPECT_ERR(nb_rms_norm(x, 9, NULL, 1e-5), NB_ERR_ARG, "rms_norm", "normalized_ndim 9");
+    nb_tensor *xi = nb_zeros(NB_I64, NB_SHAPE(3));
+    EXPECT_ERR(nb_gelu(xi), NB_ERR_DTYPE, "gelu", "x is (3) i64");
+    EXPECT_ERR(nb_gelu_tanh(xi), NB_ERR_DTYPE, "gelu_tanh", "x is (3) i64");
+    EXPECT_ERR(nb_silu(xi), NB_ERR_DTYPE, "silu", "x is (3) i64");
+    /* NULL in, NULL out, nothing new reported */
+    tu_err_reset();
+    assert_null(nb_layer_norm(NULL, 1, NULL, NULL, 1e-5));
+    assert_null(nb_gelu(NULL));
+    assert_int_equal(tu_err.count, 0);
+    /* an empty batch: no rows, no error */
+    nb_tensor *e = nb_layer_norm(nb_zeros(NB_F64, NB_SHAPE(0, 4)), 1, w4, NULL, 1e-5);
+    assert_non_null(e);
+    assert_int_equal(e->numel, 0);
+    nb_scope_end(&s);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(layer_norm_values, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(rms_norm_values, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(activation_values, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(f32_accuracy_all, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(norm_threads_same_bits, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(bad_input, tu_setup, tu_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
