@@ -84,7 +84,8 @@ NB_API const char *nb_fashion_mnist_class(int label);
 typedef struct nb_csv_opts {
     char delim;          /* ',' (0 = ',')                                     */
     int header;          /* 1 first line is a header, 0 it is data, -1 guess  */
-                         /*   (a first line with a non-number is a header)    */
+                         /*   (a first line with a text cell is a header; an  */
+                         /*   empty cell alone doesn't make one: docs/io.md)  */
     int label_col;       /* column of y: 0.., -1 the last, NB_CSV_NO_LABEL    */
     const char *label_name; /* or the header name of y's column (overrides)   */
     nb_dtype dtype;      /* x's dtype (NB_F32 / NB_F64)                       */
