@@ -236,6 +236,25 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
  * Bumps the version of every tensor it writes. */
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
+/* What a load found beyond the model's names (issue 18): names the model
+ * has and the file lacks (missing) and names only in the file (unexpected),
+ * as counts and comma-separated lists (ending "..." past 2 KB). */
+typedef struct nb_ckpt_load_result {
+    int missing, unexpected;
+    char missing_names[2048];
+    char unexpected_names[2048];
+} nb_ckpt_load_result;
+/* nb_checkpoint_load with PyTorch's strict flag: every name, dtype and shape
+ * disagreement is reported in one message (strict or not, a dtype or shape
+ * mismatch fails and writes nothing); with strict false, missing and
+ * unexpected names are skipped, the rest is loaded, and *res (may be NULL)
+ * lists them. */
+NB_API nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict,
+                                       nb_ckpt_meta *meta, nb_ckpt_load_result *res, char *err, size_t errlen);
+/* nb_module_load with the strict flag (nb_checkpoint_load_ex): strict false
+ * loads what matches by name and lists the rest in *res. */
+NB_API nb_status nb_module_load_ex(struct nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta,
+                                   nb_ckpt_load_result *res, char *err, size_t errlen);
 /* The same from data[0..len) in memory (messages name it "<memory>"). */
 NB_API nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n,
                                         nb_ckpt_meta *meta, char *err, size_t errlen);
