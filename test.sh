@@ -46,6 +46,19 @@ if [ "${1:-}" != "--quick" ]; then
   else
     ninja -C build-tsan tests/test_threads | tail -20; extra+=("--extra=tsan build=fail"); fail=1
   fi
+  # issue 18: the standard command (--leak-check=full --error-exitcode=1)
+  # on a few programs, threads included (tests/valgrind.py runs them all).
+  if command -v valgrind >/dev/null; then
+    echo "== valgrind on a few programs"
+    for p in tutorials/01_computational_graph tutorials/02_chain_rule tests/test_threads tests/test_csv_rules; do
+      n=$(basename "$p")
+      if NB_NUM_THREADS=1 valgrind --leak-check=full --error-exitcode=1 -q "build/$p" >"build/valgrind-$n.txt" 2>&1; then
+        echo "valgrind $n: clean"; extra+=("--extra=valgrind $n=ok")
+      else
+        echo "valgrind $n: FAILED, see build/valgrind-$n.txt"; extra+=("--extra=valgrind $n=fail"); fail=1
+      fi
+    done
+  fi
   echo "== clang build (-Werror, compile only)"
   if [ ! -d build-clang ]; then CC=clang meson setup build-clang -Dwerror=true >/dev/null; fi
   if ninja -C build-clang >/dev/null; then extra+=("--extra=clang -Werror build=ok"); echo "clang: warning-free"

@@ -45,7 +45,7 @@ nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape 
         return NULL;
     }
     if (nb_shape_numel(out_shape) < 0) {
-        nb_fail(NB_ERR_SHAPE, op->name, "invalid output shape (ndim %d)", out_shape.ndim);
+        nb__fail_bad_shape(op->name, "output shape", out_shape);
         return NULL;
     }
     bool record = needs_grad && nb_grad_enabled();

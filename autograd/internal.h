@@ -44,7 +44,9 @@ uint64_t nb__next_seq(void);
 /* Frees what the calling thread holds for reuse (its arena pool and
  * backward's node list); run when a thread exits and at process exit. */
 void nb__thread_release(void);
+void nb__watch_thread(void); /* registers the caller for nb__thread_release at its exit */
 void nb__backward_release(void); /* backward.c: its node list */
+void nb__gemm_release(void);     /* kernels/gemm.c: its packing buffers */
 
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
@@ -67,6 +69,22 @@ static inline uint32_t *nb__in_version_slot(nb_node *n, int i) {
 int nb__elementwise_threads(int64_t n, double cost);
 /* This thread's contiguous share of total elements in a region of nt threads. */
 static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) { nb_par_range(nt, total, lo, n); }
+
+/* Checked size arithmetic (issue 18): every element or byte count computed
+ * from user input goes through these. A count is valid when it is >= 0 and
+ * at most NB_NUMEL_MAX, which keeps numel * 8 bytes, the header and the
+ * alignment far from size_t's and ptrdiff_t's ends. false: it is not (the
+ * caller reports the error, naming its op). */
+#define NB_NUMEL_MAX ((int64_t)1 << 58)
+static inline bool nb__size_mul(int64_t a, int64_t b, int64_t *r) {
+    return a >= 0 && b >= 0 && !__builtin_mul_overflow(a, b, r) && *r <= NB_NUMEL_MAX;
+}
+static inline bool nb__size_add(int64_t a, int64_t b, int64_t *r) {
+    return a >= 0 && b >= 0 && !__builtin_add_overflow(a, b, r) && *r <= NB_NUMEL_MAX;
+}
+/* Reports an invalid shape `s` made by op: negative sizes, too many dims, or
+ * more elements than NB_NUMEL_MAX. */
+void nb__fail_bad_shape(const char *op, const char *what, nb_shape s);
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
 

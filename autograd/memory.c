@@ -103,7 +103,7 @@ static pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
 static void on_thread_exit(void *unused) { (void)unused; nb__thread_release(); }
 static void make_exit_key(void) { (void)pthread_key_create(&g_exit_key, on_thread_exit); }
 /* Registers the calling thread for release at its exit (once per thread). */
-static void watch_thread(void) {
+void nb__watch_thread(void) {
     if (g_watched) return;
     g_watched = true;
     pthread_once(&g_exit_once, make_exit_key);
@@ -130,7 +130,7 @@ static nb_block *block_take(size_t need) {
     size_t hdr = (sizeof(nb_block) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN;
     unsigned char *raw = nb__malloc(hdr + cap);
     if (!raw) return NULL;
-    watch_thread();
+    nb__watch_thread();
     nb_block *b = (nb_block *)raw;
     b->next = NULL;
     b->cap = cap;
@@ -233,6 +233,7 @@ void nb_mem_trim(void) {
 void nb__thread_release(void) {
     nb_mem_trim();
     nb__backward_release();
+    nb__gemm_release();
 }
 
 /* At exit the main thread's pool goes back too (no pthread key destructor

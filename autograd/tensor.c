@@ -31,12 +31,31 @@ nb_shape nb_shape_make(int ndim, const int64_t *dims) {
 
 int64_t nb_shape_numel(nb_shape s) {
     if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) return -1;
+    /* The product of the non-zero sizes must be valid too (not only the
+     * product, 0 when a size is 0): kernels multiply partial runs of sizes
+     * (strides, outer/inner spans) whatever the other sizes are. */
     int64_t n = 1;
+    bool empty = false;
     for (int i = 0; i < s.ndim; i++) {
-        if (s.d[i] < 0) return -1;
-        n *= s.d[i];
+        if (s.d[i] == 0) empty = true;
+        else if (!nb__size_mul(n, s.d[i], &n)) return -1; /* negative, or more than NB_NUMEL_MAX */
     }
-    return n;
+    return empty ? 0 : n;
+}
+
+void nb__fail_bad_shape(const char *op, const char *what, nb_shape s) {
+    char sh[NB_SHAPE_STRLEN];
+    if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
+        nb_fail(NB_ERR_SHAPE, op, "%s has %d dims (0 to %d are supported)", what, s.ndim, NB_MAX_DIMS);
+        return;
+    }
+    nb_shape_str(s, sh, sizeof sh);
+    for (int i = 0; i < s.ndim; i++)
+        if (s.d[i] < 0) {
+            nb_fail(NB_ERR_SHAPE, op, "%s %s has a negative size", what, sh);
+            return;
+        }
+    nb_fail(NB_ERR_SHAPE, op, "%s %s has more elements than any memory holds (at most 2^58)", what, sh);
 }
 
 bool nb_shape_eq(nb_shape a, nb_shape b) {
@@ -102,18 +121,18 @@ static bool check_new(const char *op, nb_dtype dt, nb_shape s) {
         return false;
     }
     if (nb_shape_numel(s) < 0) {
-        char sh[NB_SHAPE_STRLEN];
-        nb_fail(NB_ERR_SHAPE, op, "invalid shape %s (ndim %d, sizes must be >= 0)",
-                s.ndim >= 0 && s.ndim <= NB_MAX_DIMS ? nb_shape_str(s, sh, sizeof sh) : "?", s.ndim);
+        nb__fail_bad_shape(op, "shape", s);
         return false;
     }
     return true;
 }
 
-nb_tensor *nb_empty(nb_dtype dt, nb_shape s) {
-    if (!check_new("empty", dt, s)) return NULL;
+static nb_tensor *empty_for(const char *op, nb_dtype dt, nb_shape s) {
+    if (!check_new(op, dt, s)) return NULL;
     return nb__tensor_new(dt, s, nb_scope_current(), false);
 }
+
+nb_tensor *nb_empty(nb_dtype dt, nb_shape s) { return empty_for("empty", dt, s); }
 
 nb_tensor *nb_zeros(nb_dtype dt, nb_shape s) {
     if (!check_new("zeros", dt, s)) return NULL;
@@ -131,21 +150,22 @@ static void fill(nb_tensor *t, double v) {
     else for (int64_t i = 0; i < t->numel; i++) nb_i64(t)[i] = (int64_t)v;
 }
 
-nb_tensor *nb_full(nb_dtype dt, nb_shape s, double value) {
-    nb_tensor *t = nb_empty(dt, s);
+static nb_tensor *full_for(const char *op, nb_dtype dt, nb_shape s, double value) {
+    nb_tensor *t = empty_for(op, dt, s);
     if (t) fill(t, value);
     return t;
 }
 
-nb_tensor *nb_ones(nb_dtype dt, nb_shape s) { return nb_full(dt, s, 1.0); }
-nb_tensor *nb_scalar(nb_dtype dt, double value) { return nb_full(dt, NB_SCALAR, value); }
+nb_tensor *nb_full(nb_dtype dt, nb_shape s, double value) { return full_for("full", dt, s, value); }
+nb_tensor *nb_ones(nb_dtype dt, nb_shape s) { return full_for("ones", dt, s, 1.0); }
+nb_tensor *nb_scalar(nb_dtype dt, double value) { return full_for("scalar", dt, NB_SCALAR, value); }
 
 nb_tensor *nb_from_data(nb_dtype dt, nb_shape s, const void *data) {
     if (!data) {
         nb_fail(NB_ERR_ARG, "from_data", "data is NULL");
         return NULL;
     }
-    nb_tensor *t = nb_empty(dt, s);
+    nb_tensor *t = empty_for("from_data", dt, s);
     if (t) memcpy(t->data, data, (size_t)t->numel * nb_dtype_size(dt));
     return t;
 }
@@ -173,7 +193,7 @@ nb_tensor *nb_arange(nb_dtype dt, double start, double stop, double step) {
 }
 
 nb_tensor *nb_rand(nb_dtype dt, nb_shape s, double lo, double hi) {
-    nb_tensor *t = nb_empty(dt, s);
+    nb_tensor *t = empty_for("rand", dt, s);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) {
         double u = lo + (hi - lo) * nb_rand_uniform();
@@ -185,7 +205,7 @@ nb_tensor *nb_rand(nb_dtype dt, nb_shape s, double lo, double hi) {
 }
 
 nb_tensor *nb_randn(nb_dtype dt, nb_shape s, double mean, double std) {
-    nb_tensor *t = nb_empty(dt, s);
+    nb_tensor *t = empty_for("randn", dt, s);
     if (!t) return NULL;
     for (int64_t i = 0; i < t->numel; i++) {
         double v = mean + std * nb_rand_normal();

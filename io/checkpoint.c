@@ -328,9 +328,34 @@ typedef struct rec {
     size_t data_off; /* where the tensor's bytes start in the file */
 } rec;
 
-/* Verifies buf[0..len) and, when it all holds, writes it into ts[0..n). */
+/* Appends ", name" (or "name") to a list string, ending it with "..." once
+ * it is full. */
+static void list_add(char *list, size_t cap, const char *name, const char *sep) {
+    size_t k = strlen(list);
+    if (k + 4 >= cap) return;
+    if (k >= 3 && !strcmp(list + k - 3, "...")) return;
+    int w = snprintf(list + k, cap - k, "%s%s", k ? sep : "", name);
+    if (w < 0 || (size_t)w >= cap - k) snprintf(list + (cap > 4 ? cap - 4 : 0), 4, "...");
+}
+
+/* Verifies buf[0..len) and, when it all holds, writes it into ts[0..n).
+ * Every name/dtype/shape disagreement is collected and reported together;
+ * with strict false, names only in the file (unexpected) or only in ts
+ * (missing) are skipped and listed in *res instead of failing. */
+static nb_status ckpt_parse_ex(const unsigned char *buf, size_t len, const char *path, nb_named_tensor *ts, int n,
+                               bool strict, nb_ckpt_meta *meta, nb_ckpt_load_result *res, char *err, size_t errlen);
 static nb_status ckpt_parse(const unsigned char *buf, size_t len, const char *path, nb_named_tensor *ts, int n,
                             nb_ckpt_meta *meta, char *err, size_t errlen) {
+    return ckpt_parse_ex(buf, len, path, ts, n, true, meta, NULL, err, errlen);
+}
+static nb_status ckpt_parse_ex(const unsigned char *buf, size_t len, const char *path, nb_named_tensor *ts, int n,
+                               bool strict, nb_ckpt_meta *meta, nb_ckpt_load_result *res, char *err, size_t errlen) {
+    nb_ckpt_load_result local;
+    if (!res) res = &local;
+    memset(res, 0, sizeof *res);
+    char probs[4096] = ""; /* every disagreement, "; "-separated */
+    int nprobs = 0, nmism = 0;
+    char one[NB_SHAPE_STRLEN * 2 + 600];
     rec *recs = calloc((size_t)(n ? n : 1), sizeof(rec));
     bool *seen = calloc((size_t)(n ? n : 1), sizeof(bool));
     nb_status st = NB_ERR_IO;
@@ -438,24 +463,32 @@ static nb_status ckpt_parse(const unsigned char *buf, size_t len, const char *pa
         }
         int j = 0;
         while (j < n && strcmp(ts[j].name, name) != 0) j++;
-        if (j == n) {
-            nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: holds tensor '%s', which the model doesn't have", path,
-                       name);
-            goto done;
+        if (j == n) { /* in the file, not in the model */
+            res->unexpected++;
+            list_add(res->unexpected_names, sizeof res->unexpected_names, name, ", ");
+            if (strict) {
+                snprintf(one, sizeof one, "holds tensor '%.500s', which the model doesn't have", name);
+                nprobs++;
+                list_add(probs, sizeof probs, one, "; ");
+            }
+            continue;
         }
         if (seen[j]) {
             nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: tensor '%s' appears twice", path, name);
             goto done;
         }
+        seen[j] = true;
         const nb_tensor *t = ts[j].t;
         if ((nb_dtype)dt != t->dtype || !nb_shape_eq(s, t->shape)) {
             char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
-            nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: tensor '%s' is %s %s in the file but %s %s in the model",
-                       path, name, nb_dtype_name((nb_dtype)dt), nb_shape_str(s, a, sizeof a), nb_dtype_name(t->dtype),
-                       nb_shape_str(t->shape, b, sizeof b));
-            goto done;
+            snprintf(one, sizeof one, "tensor '%.500s' is %s %s in the file but %s %s in the model", name,
+                     nb_dtype_name((nb_dtype)dt), nb_shape_str(s, a, sizeof a), nb_dtype_name(t->dtype),
+                     nb_shape_str(t->shape, b, sizeof b));
+            nmism++, nprobs++;
+            list_add(probs, sizeof probs, one, "; ");
+            recs[j].data_off = SIZE_MAX;
+            continue;
         }
-        seen[j] = true;
         recs[j].data_off = data_off;
     }
     if (r.pos != len) {
@@ -465,13 +498,26 @@ static nb_status ckpt_parse(const unsigned char *buf, size_t len, const char *pa
     }
     for (int j = 0; j < n; j++)
         if (!seen[j]) {
-            nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: tensor '%s' is missing from the file (it holds %llu)",
-                       path, ts[j].name, (unsigned long long)count);
-            goto done;
+            res->missing++;
+            list_add(res->missing_names, sizeof res->missing_names, ts[j].name, ", ");
+            if (strict) {
+                snprintf(one, sizeof one, "tensor '%.500s' is missing from the file (it holds %llu)", ts[j].name,
+                         (unsigned long long)count);
+                nprobs++;
+                list_add(probs, sizeof probs, one, "; ");
+            }
         }
+    if (nmism || (strict && nprobs)) { /* every disagreement at once, as PyTorch's load_state_dict */
+        if (nprobs == 1) nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: %s", path, probs);
+        else
+            nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: %d tensors don't match the model: %s", path, nprobs,
+                       probs);
+        goto done;
+    }
 
-    /* Verified: now write. */
+    /* Verified: now write (what the file holds for the model). */
     for (int j = 0; j < n; j++) {
+        if (!seen[j]) continue;
         nb_tensor *t = ts[j].t;
         size_t es = nb_dtype_size(t->dtype);
         to_le(t->data, buf + recs[j].data_off, (size_t)t->numel * es, es); /* LE <-> host is symmetric */
@@ -512,6 +558,36 @@ nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ck
         st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
     else
         st = ckpt_parse(buf, len, path, ts, n, meta, err, errlen);
+    free(buf);
+    return st;
+}
+
+nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict, nb_ckpt_meta *meta,
+                                nb_ckpt_load_result *res, char *err, size_t errlen) {
+    if (res) memset(res, 0, sizeof *res);
+    nb__io_ok(err, errlen);
+    nb_status st = check_inputs("load", path, ts, n, err, errlen);
+    if (st != NB_OK) return st;
+    FILE *f = fopen(path, "rb");
+    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: can't open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        fclose(f);
+        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: not a regular file", path);
+    }
+    size_t len = (size_t)sb.st_size;
+    unsigned char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        fclose(f);
+        return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory (%zu bytes)", path, len);
+    }
+    size_t got = fread(buf, 1, len, f);
+    int extra = fgetc(f);
+    fclose(f);
+    if (got != len || extra != EOF)
+        st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
+    else
+        st = ckpt_parse_ex(buf, len, path, ts, n, strict, meta, res, err, errlen);
     free(buf);
     return st;
 }

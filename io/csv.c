@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
+#include <strings.h>
 
 nb_csv_opts nb_csv_defaults(void) {
     return (nb_csv_opts){.delim = ',', .header = -1, .label_col = -1, .label_name = NULL,
@@ -77,12 +78,22 @@ static int split(const char *line, const char *end, char delim, cell *cells, int
     return n;
 }
 
-/* Parses a whole cell as a number. */
+/* Parses a whole cell as a number. The rule (docs/io.md): a decimal number
+ * (sign, digits, '.', exponent) or, in any case, nan, inf or infinity with
+ * an optional sign. Nothing else strtod would take: no hexadecimal ("0x10"
+ * is not 16), no hex floats, no "nan(...)". */
 static bool parse_num(const cell *c, double *v) {
     if (c->len == 0 || c->len > 127) return false;
     char tmp[128];
     memcpy(tmp, c->p, c->len);
     tmp[c->len] = '\0';
+    const char *w = tmp + (tmp[0] == '+' || tmp[0] == '-');
+    if (!strcasecmp(w, "nan") || !strcasecmp(w, "inf") || !strcasecmp(w, "infinity")) {
+        *v = strtod(tmp, NULL);
+        return true;
+    }
+    for (const char *q = tmp; *q; q++)
+        if (!strchr("0123456789+-.eE", *q)) return false;
     char *endp;
     errno = 0;
     *v = strtod(tmp, &endp);
@@ -150,9 +161,12 @@ static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts 
             header_done = true;
             bool is_header = o.header == 1;
             if (o.header == -1) {
+                /* A header has a text cell. Empty cells don't make one: a
+                 * first row of numbers with a missing value is data (and is
+                 * then reported as such), never dropped as a header. */
                 double v;
                 for (int c = 0; c < nc; c++)
-                    if (!parse_num(&cells[c], &v)) is_header = true;
+                    if (cells[c].len > 0 && !parse_num(&cells[c], &v)) is_header = true;
             }
             ncols = nc;
             if (o.label_name) {

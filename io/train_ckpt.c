@@ -76,3 +76,16 @@ nb_status nb_module_save(nb_module *m, const char *path, const nb_ckpt_meta *met
 nb_status nb_module_load(nb_module *m, const char *path, nb_ckpt_meta *meta, char *err, size_t errlen) {
     return nb_train_load(path, m, NULL, meta, err, errlen);
 }
+
+nb_status nb_module_load_ex(nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta,
+                            nb_ckpt_load_result *res, char *err, size_t errlen) {
+    if (res) memset(res, 0, sizeof *res);
+    if (!m) return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint load: %s: module is NULL", path ? path : "");
+    nb_named_tensor *ts;
+    char *names;
+    int n = gather(m, NULL, &ts, &names);
+    if (n < 0) return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint load: out of memory");
+    nb_status st = nb_checkpoint_load_ex(path, ts, n, strict, meta, res, err, errlen);
+    free(ts), free(names);
+    return st;
+}

@@ -54,5 +54,5 @@ nb_module *nb_prelu_layer(int64_t n) {
     }
     nb_module *m = nb__layer_new("PReLU", prelu_forward, 0, "PReLU(num_parameters=%lld)", (long long)n);
     if (m) nb_init_constant(nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(n))), 0.25);
-    return m;
+    return nb__layer_done(m);
 }

@@ -47,6 +47,7 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
                 opts.groups, (long long)in, (long long)out);
         return NULL;
     }
+    if (!nb__weight_fits("Conv2d", 4, (int64_t[]){out, in / g, kh, kw})) return NULL;
     static const char *pads[] = {"", ", padding=same", ", padding=valid"};
     char gs[32] = "";
     if (g > 1) snprintf(gs, sizeof gs, ", groups=%d", g);
@@ -60,7 +61,7 @@ nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in / g, kh, kw)));
     nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 
 nb_module *nb_conv2d_layer(int64_t in, int64_t out, int k, int stride, int pad) {
@@ -94,6 +95,7 @@ nb_module *nb_conv1d_layer_ex(int64_t in, int64_t out, int k, int stride, int pa
                 groups, (long long)in, (long long)out);
         return NULL;
     }
+    if (!nb__weight_fits("Conv1d", 3, (int64_t[]){out, in / g, k})) return NULL;
     char extra[64] = "";
     size_t at = 0;
     if (dilation > 1) at += (size_t)snprintf(extra + at, sizeof extra - at, ", dilation=%d", dilation);
@@ -108,7 +110,7 @@ nb_module *nb_conv1d_layer_ex(int64_t in, int64_t out, int k, int stride, int pa
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in / g, k)));
     nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 
 nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) {

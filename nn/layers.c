@@ -1,5 +1,6 @@
 /* nn/layers.c — Linear, Flatten, Dropout, Maxout, Embedding: compositions of ops. */
 #include "nn_internal.h"
+#include "../autograd/internal.h"
 
 #include <math.h>
 
@@ -50,6 +51,7 @@ static nb_tensor *linear_forward(nb_module *m, nb_tensor *x) {
 
 nb_module *nb_linear_ex(int64_t in, int64_t out, bool bias) {
     if (!positive("Linear", "in", in) || !positive("Linear", "out", out)) return NULL;
+    if (!nb__weight_fits("Linear", 2, (int64_t[]){out, in})) return NULL;
     nb_module *m = nb__layer_new("Linear", linear_forward, sizeof(linear_cfg), "Linear(in=%lld, out=%lld%s)",
                                  (long long)in, (long long)out, bias ? "" : ", bias=false");
     if (!m) return NULL;
@@ -57,7 +59,7 @@ nb_module *nb_linear_ex(int64_t in, int64_t out, bool bias) {
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out, in)));
     nb_tensor *b = bias ? nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out))) : NULL;
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 nb_module *nb_linear(int64_t in, int64_t out) { return nb_linear_ex(in, out, true); }
 
@@ -73,6 +75,7 @@ static nb_tensor *maxout_forward(nb_module *m, nb_tensor *x) {
 nb_module *nb_maxout_layer(int64_t in, int64_t out, int k) {
     if (!positive("Maxout", "in", in) || !positive("Maxout", "out", out) || !positive("Maxout", "k", k))
         return NULL;
+    if (!nb__weight_fits("Maxout", 3, (int64_t[]){out, k, in})) return NULL;
     nb_module *m = nb__layer_new("Maxout", maxout_forward, sizeof(maxout_cfg), "Maxout(in=%lld, out=%lld, k=%d)",
                                  (long long)in, (long long)out, k);
     if (!m) return NULL;
@@ -80,7 +83,7 @@ nb_module *nb_maxout_layer(int64_t in, int64_t out, int k) {
     nb_tensor *w = nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(out * k, in)));
     nb_tensor *b = nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(out * k)));
     nb__init_default(w, b);
-    return m;
+    return nb__layer_done(m);
 }
 
 /* ------------------------------------------------------------ Flatten */
@@ -142,10 +145,11 @@ static nb_tensor *embedding_forward(nb_module *m, nb_tensor *idx) {
 
 nb_module *nb_embedding(int64_t num, int64_t dim) {
     if (!positive("Embedding", "num", num) || !positive("Embedding", "dim", dim)) return NULL;
+    if (!nb__weight_fits("Embedding", 2, (int64_t[]){num, dim})) return NULL;
     nb_module *m = nb__layer_new("Embedding", embedding_forward, sizeof(embedding_cfg), "Embedding(%lld, %lld)",
                                  (long long)num, (long long)dim);
     if (!m) return NULL;
     *(embedding_cfg *)m->data = (embedding_cfg){num, dim};
     nb_init_normal(nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(num, dim))), 0, 1);
-    return m;
+    return nb__layer_done(m);
 }

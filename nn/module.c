@@ -15,6 +15,31 @@
  * (names) are rebuilt when it moved. */
 static _Atomic uint64_t g_struct_gen = 1; /* any thread's change bumps it */
 
+nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) {
+    if (nb_shape_numel(s) < 0) {
+        nb__fail_bad_shape("parameter", "shape", s);
+        return NULL;
+    }
+    return nb__tensor_new(dt, s, NULL, true);
+}
+
+bool nb__weight_fits(const char *layer, int n, const int64_t *sizes) {
+    int64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (!nb__size_mul(p, sizes[i], &p)) {
+            nb__fail_bad_shape(layer, "weight shape", nb_shape_make(n, sizes));
+            return false;
+        }
+    return true;
+}
+
+nb_module *nb__layer_done(nb_module *m) {
+    if (m && m->failed) {
+        nb_module_free(m);
+        return NULL;
+    }
+    return m;
+}
 
 static void *grow(void *p, int *cap, int need, size_t elem) {
     if (need <= *cap) return p;
@@ -146,7 +171,10 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
 }
 
 static nb_tensor *add_entry(nb_module *m, const char *op, const char *name, nb_tensor *t, bool param) {
-    if (!t) return NULL;
+    if (!t) {
+        if (m) m->failed = true;
+        return NULL;
+    }
     if (!m) {
         nb_fail(NB_ERR_ARG, op, "module is NULL");
         return NULL;

@@ -45,10 +45,19 @@ struct nb_module {
     int nchildren, cap_children;
     void *data; /* layer configuration or the user's struct */
     nb__mod_flat flat_params, flat_all;
+    bool failed; /* a parameter or buffer could not be made (nb__layer_done) */
 };
 
-/* A new persistent tensor (whatever scope is open), zeroed. */
-static inline nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s) { return nb_zeros_persistent(dt, s); }
+/* A new persistent tensor (whatever scope is open), zeroed; NULL (reported)
+ * for a shape no memory holds. */
+nb_tensor *nb__persistent_zeros(nb_dtype dt, nb_shape s);
+/* true when a weight of these n sizes fits in memory's addressing (checked
+ * product at most 2^58); else reports it, naming the layer. Constructors ask
+ * before allocating anything. */
+bool nb__weight_fits(const char *layer, int n, const int64_t *sizes);
+/* Ends a layer constructor: m, or NULL (m freed) when one of its parameters
+ * or buffers could not be made. */
+nb_module *nb__layer_done(nb_module *m);
 /* A new persistent zeroed tensor with t's dtype and shape. */
 static inline nb_tensor *nb__tensor_new_persistent_like(const nb_tensor *t) {
     return nb_zeros_persistent(t->dtype, t->shape);

@@ -69,7 +69,7 @@ static nb_module *bn_new(const char *type, int spatial, int64_t ch, double eps, 
     nb_module_add_buffer(m, "running_mean", nb__persistent_zeros(NB_F32, NB_SHAPE(ch)));
     nb_init_constant(nb_module_add_buffer(m, "running_var", nb__persistent_zeros(NB_F32, NB_SHAPE(ch))), 1);
     nb_module_add_buffer(m, "num_batches_tracked", nb__persistent_zeros(NB_I64, NB_SCALAR));
-    return m;
+    return nb__layer_done(m);
 }
 
 nb_module *nb_batchnorm1d_ex(int64_t n, double eps, double momentum) {

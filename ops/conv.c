@@ -207,7 +207,12 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
             return NULL;
         }
         const int64_t nsz = x->shape.d[2 + i], k = w->shape.d[2 + i], s = stride[i];
-        const int64_t ek = (int64_t)dil[i] * (k - 1) + 1; /* effective (dilated) kernel */
+        int64_t ek; /* effective (dilated) kernel: dil*(k-1) + 1, checked */
+        if (!nb__size_mul(dil[i], k - 1, &ek) || !nb__size_add(ek, 1, &ek)) {
+            nb_fail(NB_ERR_SHAPE, name, "kernel%s of %lld with dilation %d spans more than any input holds: %s, %s",
+                    ax, (long long)k, dil[i], dx, dw);
+            return NULL;
+        }
         int64_t total;
         if (mode == NB_PAD_SAME) {
             const int64_t o = (nsz + s - 1) / s;

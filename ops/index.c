@@ -221,7 +221,7 @@ nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes, nb_dtype dt) {
     if (num_classes == -1) { /* infer, as torch */
         num_classes = 0;
         for (int64_t i = 0; i < labels->numel; i++)
-            if (nb_i64(labels)[i] + 1 > num_classes) num_classes = nb_i64(labels)[i] + 1;
+            if (nb_i64(labels)[i] >= num_classes && nb_i64(labels)[i] < INT64_MAX) num_classes = nb_i64(labels)[i] + 1;
     }
     if (num_classes <= 0) {
         nb_fail(NB_ERR_ARG, "one_hot", "num_classes must be > 0 (or -1 to infer), got %lld: %s",

@@ -112,7 +112,11 @@ nb_tensor *nb_concat(nb_tensor *const *ts, int n, int axis) {
                     nb_describe(ts[0], "ts[0]", d0, sizeof d0), nb_describe(ts[i], name, di, sizeof di));
             return NULL;
         }
-        s.d[a] += si.d[a];
+        if (!nb__size_add(s.d[a], si.d[a], &s.d[a])) {
+            nb_fail(NB_ERR_SHAPE, "concat", "the sizes along axis %d add up to more elements than any memory holds "
+                    "(at ts[%d])", a, i);
+            return NULL;
+        }
     }
     cat_attr at = {a};
     return nb_apply_ex(&concat_op, ts, n, s, ts[0]->dtype, &at, sizeof at);
@@ -208,7 +212,7 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t
     const int64_t L = x->shape.d[a];
     const int64_t b = clamp_bound(start, L), e = clamp_bound(stop, L);
     nb_shape s = x->shape;
-    s.d[a] = e > b ? (e - b + step - 1) / step : 0;
+    s.d[a] = e > b ? (e - b - 1) / step + 1 : 0; /* ceil((e-b)/step) without overflow for any step */
     slice_attr at = {a, b, step};
     return nb_apply_ex(&slice_op, &x, 1, s, x->dtype, &at, sizeof at);
 }
@@ -286,7 +290,11 @@ nb_tensor *nb_pad(nb_tensor *x, const int64_t *pads, int npads, double value) {
             return NULL;
         }
         at.before[i] = pads[2 * i];
-        s.d[i] += pads[2 * i] + pads[2 * i + 1];
+        if (!nb__size_add(s.d[i], pads[2 * i], &s.d[i]) || !nb__size_add(s.d[i], pads[2 * i + 1], &s.d[i])) {
+            nb_fail(NB_ERR_SHAPE, "pad", "dim %d padded by (%lld,%lld) has more elements than any memory holds: %s",
+                    i, (long long)pads[2 * i], (long long)pads[2 * i + 1], nb_describe(x, "x", d, sizeof d));
+            return NULL;
+        }
     }
     return nb_apply_ex(&pad_op, &x, 1, s, x->dtype, &at, sizeof at);
 }
@@ -326,8 +334,13 @@ static const nb_op expand_op = {"expand", expand_fwd, expand_bwd, NB_SAVES_NOTHI
 nb_tensor *nb_expand(nb_tensor *x, nb_shape s) {
     if (!x) return NULL;
     char d[NB_DESCRIBE_LEN], sh[NB_SHAPE_STRLEN];
+    if (s.ndim < 0 || s.ndim > NB_MAX_DIMS) {
+        nb_fail(NB_ERR_SHAPE, "expand", "target has %d dims (0..%d allowed): %s", s.ndim, NB_MAX_DIMS,
+                nb_describe(x, "x", d, sizeof d));
+        return NULL;
+    }
     const int lead = s.ndim - x->shape.ndim;
-    if (s.ndim > NB_MAX_DIMS || lead < 0) {
+    if (lead < 0) {
         nb_fail(NB_ERR_SHAPE, "expand", "target %s has fewer dims than %s",
                 s.ndim > NB_MAX_DIMS ? "(too many dims)" : nb_shape_str(s, sh, sizeof sh),
                 nb_describe(x, "x", d, sizeof d));
@@ -481,7 +494,7 @@ static int pad_samples(nb_sample *s, int max) {
 static nb_tensor *expand_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     (void)nin;
     nb_shape t = {.ndim = (int)s->iarg[0]};
-    for (int i = 0; i < t.ndim; i++) t.d[i] = s->iarg[1 + i];
+    for (int i = 0; i < t.ndim && i < 7; i++) t.d[i] = s->iarg[1 + i];
     return nb_expand(in[0], t);
 }
 

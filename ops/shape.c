@@ -34,7 +34,11 @@ nb_tensor *nb_reshape(nb_tensor *x, nb_shape s) {
             nb_fail(NB_ERR_SHAPE, "reshape", "bad target %s for %s (one -1 at most, others >= 0)",
                     nb_shape_str(s, sh, sizeof sh), nb_describe(x, "x", d, sizeof d));
             return NULL;
-        } else known *= s.d[i];
+        } else if (!nb__size_mul(known, s.d[i], &known)) {
+            nb_fail(NB_ERR_SHAPE, "reshape", "target %s has more elements than any memory holds, %s has %lld",
+                    nb_shape_str(s, sh, sizeof sh), nb_describe(x, "x", d, sizeof d), (long long)x->numel);
+            return NULL;
+        }
     }
     if (infer >= 0) {
         if (known == 0 || x->numel % known) {

@@ -74,7 +74,7 @@ static void broadcast_and_reshape_shapes(void **state) {
     /* invalid shapes at creation */
     nb_shape bad = NB_SHAPE(2, -3);
     assert_null(nb_zeros(NB_F32, bad));
-    EXPECT_ONE(NB_ERR_SHAPE, "nabla: zeros: invalid shape (2,-3) (ndim 2, sizes must be >= 0)");
+    EXPECT_ONE(NB_ERR_SHAPE, "nabla: zeros: shape (2,-3) has a negative size");
     int64_t nine[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
     nb_shape sh = nb_shape_make(9, nine);
     assert_int_equal(sh.ndim, -1);

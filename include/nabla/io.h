@@ -84,7 +84,8 @@ NB_API const char *nb_fashion_mnist_class(int label);
 typedef struct nb_csv_opts {
     char delim;          /* ',' (0 = ',')                                     */
     int header;          /* 1 first line is a header, 0 it is data, -1 guess  */
-                         /*   (a first line with a non-number is a header)    */
+                         /*   (a first line with a text cell is a header; an  */
+                         /*   empty cell alone doesn't make one: docs/io.md)  */
     int label_col;       /* column of y: 0.., -1 the last, NB_CSV_NO_LABEL    */
     const char *label_name; /* or the header name of y's column (overrides)   */
     nb_dtype dtype;      /* x's dtype (NB_F32 / NB_F64)                       */
@@ -235,6 +236,25 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
  * Bumps the version of every tensor it writes. */
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
+/* What a load found beyond the model's names (issue 18): names the model
+ * has and the file lacks (missing) and names only in the file (unexpected),
+ * as counts and comma-separated lists (ending "..." past 2 KB). */
+typedef struct nb_ckpt_load_result {
+    int missing, unexpected;
+    char missing_names[2048];
+    char unexpected_names[2048];
+} nb_ckpt_load_result;
+/* nb_checkpoint_load with PyTorch's strict flag: every name, dtype and shape
+ * disagreement is reported in one message (strict or not, a dtype or shape
+ * mismatch fails and writes nothing); with strict false, missing and
+ * unexpected names are skipped, the rest is loaded, and *res (may be NULL)
+ * lists them. */
+NB_API nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict,
+                                       nb_ckpt_meta *meta, nb_ckpt_load_result *res, char *err, size_t errlen);
+/* nb_module_load with the strict flag (nb_checkpoint_load_ex): strict false
+ * loads what matches by name and lists the rest in *res. */
+NB_API nb_status nb_module_load_ex(struct nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta,
+                                   nb_ckpt_load_result *res, char *err, size_t errlen);
 /* The same from data[0..len) in memory (messages name it "<memory>"). */
 NB_API nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n,
                                         nb_ckpt_meta *meta, char *err, size_t errlen);

@@ -42,6 +42,19 @@ GEMM_DECL(_avx512_f32, float)
 GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
+void nb_gemm_release_avx512_f32(void), nb_gemm_release_avx512_f64(void);
+void nb_gemm_release_avx2_f32(void), nb_gemm_release_avx2_f64(void);
+
+/* The calling thread's packing buffers go back to the heap. */
+void nb__gemm_release(void);
+void nb__gemm_release(void) {
+#if defined(__x86_64__) && defined(__GNUC__)
+    nb_gemm_release_avx512_f32();
+    nb_gemm_release_avx512_f64();
+    nb_gemm_release_avx2_f32();
+    nb_gemm_release_avx2_f64();
+#endif
+}
 
 
 /* Process-wide, read by every thread: a relaxed atomic (a lazy first

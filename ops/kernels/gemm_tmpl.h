@@ -249,14 +249,25 @@ static _Thread_local T *G_FN(abuf);
 static _Thread_local T *G_FN(bbuf);
 static _Thread_local size_t G_FN(abuf_n), G_FN(bbuf_n);
 
+void nb__watch_thread(void); /* autograd/memory.c: release at thread exit */
 static T *G_FN(grow)(T **buf, size_t *have, size_t need) {
     if (*have < need) {
+        nb__watch_thread();
         free(*buf);
         size_t bytes = (need * sizeof(T) + 63) & ~(size_t)63;
         *buf = aligned_alloc(64, bytes);
         *have = *buf ? need : 0;
     }
     return *buf;
+}
+
+/* Frees the calling thread's packing buffers (at thread and process exit:
+ * nb__thread_release). */
+void G_FN(nb_gemm_release)(void) {
+    free(G_FN(abuf));
+    free(G_FN(bbuf));
+    G_FN(abuf) = G_FN(bbuf) = NULL;
+    G_FN(abuf_n) = G_FN(bbuf_n) = 0;
 }
 
 /* Out of memory for packing: the plain triple loop, same contract. */
