@@ -18,6 +18,7 @@
  * tensor's type, the rest of each formula in that type as PyTorch does. */
 #include "math_util.h"
 #include "kernels/vmath.h"
+#include "grad_graph.h"
 #include <float.h>
 
 /* ------------------------------------------------------------ norms */
@@ -273,9 +274,29 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     if (acc) mu_scratch_done(acc);
 }
 
+/* The differentiable backward (second order, nabla/grad.h): the formulas
+ * above with nb_* ops, the statistics recomputed from x on the tape. */
+GG_FN(norm) {
+    const norm_attr *a = nb_attr(n, norm_attr);
+    nb_tensor *x = n->in[0], *w = a->has_w ? n->in[1] : NULL;
+    int axes[NB_MAX_DIMS];
+    for (int i = 0; i < a->k; i++) axes[i] = x->shape.ndim - a->k + i;
+    nb_tensor *d = a->rms ? x : nb_sub(x, nb_mean(x, axes, a->k, true));
+    nb_tensor *r = nb_pow_scalar(nb_add_scalar(nb_mean(nb_mul(d, d), axes, a->k, true), a->eps), -0.5);
+    nb_tensor *xh = nb_mul(d, r);
+    if (GG_NEED(0)) {
+        nb_tensor *gw = w ? nb_mul(g, w) : g;
+        nb_tensor *in = nb_mul(xh, nb_mean(nb_mul(gw, xh), axes, a->k, true));
+        if (!a->rms) in = nb_add(in, nb_mean(gw, axes, a->k, true));
+        gin[0] = nb_mul(r, nb_sub(gw, in));
+    }
+    if (w && GG_NEED(1)) gin[1] = nb_sum_to(nb_mul(g, xh), w->shape);
+    if (a->has_b && GG_NEED(1 + a->has_w)) gin[1 + a->has_w] = nb_sum_to(g, n->in[1 + a->has_w]->shape);
+}
+
 /* Backward reads x, the weight and the saved statistics; not the bias, not y. */
-static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
-static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, NULL};
+static const nb_op layer_norm_op = {"layer_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, norm_bwg};
+static const nb_op rms_norm_op = {"rms_norm", norm_fwd, norm_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, norm_bwg};
 
 /* Checks x float of rank >= k >= 1, the weight and bias (if any) of x's
  * dtype and of shape x.shape[-k:]; applies the op. */
@@ -429,9 +450,61 @@ static void act_bwd(nb_node *n, const nb_tensor *g) {
     act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, n->out->numel);
 }
 
-static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
-static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
-static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, NULL};
+/* Differentiable backwards (second order). gelu's needs Φ(x) as an op with
+ * its own derivative φ(x): the internal op gelu_cdf (not in the registry;
+ * checked through gelu's gradgradcheck). */
+static void cdf_fwd(nb_node *n) { /* y = Φ(x) = ½·erfc(−x/√2) */
+    const int64_t N = n->out->numel;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *x = (const T *)n->in[0]->data;
+        T *y = (T *)n->out->data;
+        for (int64_t i = 0; i < N; i++) y[i] = (T)((double)x[i] * -GELU_INV_SQRT2);
+        NB_VMATH_T(erfc, T, y, y, N);
+        for (int64_t i = 0; i < N; i++) y[i] = (T)(0.5 * (double)y[i]);
+    });
+}
+static nb_tensor *gg_pdf(nb_tensor *x) { /* φ(x) = e^(−x²/2)/√(2π), on the tape */
+    return nb_mul_scalar(nb_exp(nb_mul_scalar(nb_mul(x, x), -0.5)), GELU_INV_SQRT2PI);
+}
+static void cdf_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    if (!gxt) return;
+    const int64_t N = n->out->numel;
+    NB_FLOAT_DISPATCH(n->out->dtype, T, {
+        const T *x = (const T *)n->in[0]->data, *gp = (const T *)g->data;
+        T *gx = (T *)gxt->data;
+        for (int64_t i = 0; i < N; i++) {
+            const double v = x[i];
+            gx[i] += (T)((double)gp[i] * exp(-0.5 * v * v) * GELU_INV_SQRT2PI);
+        }
+    });
+}
+GG_FN(cdf) { gin[0] = nb_mul(g, gg_pdf(n->in[0])); }
+static const nb_op cdf_op = {"gelu_cdf", cdf_fwd, cdf_bwd, NB_SAVES_IN(0), false, cdf_bwg};
+
+/* gelu: f' = Φ(x) + x·φ(x) */
+GG_FN(gelu) {
+    nb_tensor *x = n->in[0];
+    nb_tensor *cdf = nb_apply_ex(&cdf_op, &x, 1, x->shape, x->dtype, NULL, 0);
+    gin[0] = nb_mul(g, nb_add(cdf, nb_mul(x, gg_pdf(x))));
+}
+/* gelu_tanh: f' = s + 2x·s(1 − s)·k(1 + 3c·x²), s = sigmoid(2k(x + c·x³)) */
+GG_FN(gelu_tanh) {
+    nb_tensor *x = n->in[0], *x2 = nb_mul(x, x);
+    nb_tensor *s = nb_sigmoid(nb_mul_scalar(nb_add(x, nb_mul_scalar(nb_mul(x2, x), GELU_C)), 2 * GELU_K));
+    nb_tensor *ds = nb_mul(s, nb_add_scalar(nb_neg(s), 1));
+    nb_tensor *du = nb_mul_scalar(nb_add_scalar(nb_mul_scalar(x2, 3 * GELU_C), 1), 2 * GELU_K);
+    gin[0] = nb_mul(g, nb_add(s, nb_mul(nb_mul(x, ds), du)));
+}
+/* silu: f' = s(1 + x(1 − s)) */
+GG_FN(silu) {
+    nb_tensor *x = n->in[0], *s = nb_sigmoid(x);
+    gin[0] = nb_mul(g, nb_mul(s, nb_add_scalar(nb_mul(x, nb_add_scalar(nb_neg(s), 1)), 1)));
+}
+
+static const nb_op gelu_op = {"gelu", act_fwd, act_bwd, NB_SAVES_IN(0), false, gelu_bwg};
+static const nb_op gelu_tanh_op = {"gelu_tanh", act_fwd, act_bwd, NB_SAVES_IN(0), false, gelu_tanh_bwg};
+static const nb_op silu_op = {"silu", act_fwd, act_bwd, NB_SAVES_IN(0), false, silu_bwg};
 
 static nb_tensor *act_apply(const nb_op *op, act_kind kind, nb_tensor *x) {
     static const char *const names[1] = {"x"};
