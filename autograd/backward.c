@@ -75,7 +75,8 @@ static const char *tname(const nb_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
-static bool check_versions(nb_node *n) {
+/* always inlined: nb_backward's loop keeps it inline although grad.c calls it too */
+static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
     uint32_t saves = n->op->saves ? n->op->saves : ~0u & ~NB_SAVES_NOTHING;
     if (saves & NB_SAVES_NOTHING) return true;
     for (int i = 0; i < n->nin; i++) {

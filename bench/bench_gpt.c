@@ -25,6 +25,7 @@
 #include "nabla/nabla.h"
 #include "bench_peak.h"
 #include "bench_util.h"
+#include "cpu.h"
 #include "kernels/gemm.h"
 
 #define VOCAB 65
@@ -135,7 +136,7 @@ int main(int argc, char **argv) {
         const double peak = bench_fma_peak(nb_get_num_threads(), 3);
         printf("gpt step (batch %d, context %d, %.0f params, AdamW), %d threads, gemm %s/%s: loss %.4f, "
                "%.1f ms/step, %.1f GFLOP/s of %.1f GFLOP/step (peak %.0f GFLOP/s, %.0f%%)\n", BATCH, CTX, params,
-               nb_get_num_threads(), nb_gemm_backend(), nb_gemm_isa(), loss, 1e3 * best, flops / best / 1e9,
+               nb_get_num_threads(), nb_gemm_backend(), nb_isa_name(nb_isa()), loss, 1e3 * best, flops / best / 1e9,
                flops / 1e9, peak, 100 * flops / best / 1e9 / peak);
         printf("rss_mib: %.1f\n", bench_peak_rss_mib());
         printf("time_s: %.6f\n", best);

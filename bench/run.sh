@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops ...]   (default: build-bench, all but eltwise)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist ...]   (default: build-bench, all but eltwise, hvp, dist)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -83,6 +83,7 @@ for w in $which; do
       -v c="$(grep '^hvp_s' <<<"$hn" | awk '{print $2}')" -v d="$(grep '^hvp_s' <<<"$hp" | awk '{print $2}')" \
       'BEGIN { printf "hvp        hvp/grad nabla %.2f | torch %.2f | hvp time nabla/torch = %.3f\n", a, b, c / d }'
     ;;
+  dist) bash bench/dist.sh "$build" ;; # issue 17: ranks vs threads, allreduce overlap, scaling model
   *) echo "unknown benchmark $w"; exit 2 ;;
   esac
 done

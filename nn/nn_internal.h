@@ -64,4 +64,10 @@ nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data
  * float dtype differs from the first parameter's, or ndim not in [lo, hi]. */
 bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected);
 
+/* norm.c: a BatchNorm's channels, eps, momentum, spatial dims (1 or 2);
+ * false when m is not a BatchNorm1d/2d; with converted, also true for one
+ * whose forward dist/dist.c replaced by its synchronized one. */
+bool nb__batchnorm_config(const nb_module *m, bool converted, int64_t *ch, double *eps, double *momentum,
+                          int *spatial);
+
 #endif

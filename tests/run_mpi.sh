@@ -24,7 +24,8 @@ trap 'rm -rf "$dir"' EXIT
 mpi=(mpirun -np "$np" --oversubscribe)
 
 if [ "$what" = train ]; then
-  timeout 300 "${mpi[@]}" "$exe" train "$dir"
+  # nabla picks the threads per rank itself (test_dist checks ranks x threads <= cores)
+  timeout 300 env -u NB_NUM_THREADS "${mpi[@]}" "$exe" train "$dir"
   exit $?
 fi
 

@@ -376,6 +376,55 @@ static double cnn_equivalence(int steps, nb_dtype dt, bool sgd) {
     return d / scale;
 }
 
+/* The CNN with synchronized BatchNorm (nb_dist_sync_batchnorm): W ranks x 32
+ * samples normalize as one process x 32W — the same parameters AND running
+ * statistics as one process with the whole batch and plain BatchNorm. */
+static double cnn_sync_equivalence(int steps, nb_dtype dt, bool sgd) {
+    const int w = nb_dist_world_size(), r = nb_dist_rank();
+    nb_dataset ds = make_data(1000, true);
+    nb_seed(12);
+    nb_module *m = make_cnn();
+    nb_module_cast(m, dt);
+    CHECK(nb_dist_sync_batchnorm(m) == 1, "one BatchNorm switched");
+    nb_ddp *ddp = nb_ddp_new(m, NULL);
+    nb_optim *opt = sgd ? nb_optim_sgd(m, 0.05, 0.9) : nb_optim_adam(m, 1e-2);
+    nb_loader *l = nb_loader_new(&ds, B, NB_SHUFFLE);
+    nb_loader_shard(l, r, w, 9);
+    for (int k = 0; k < steps; k++) step(m, opt, ddp, l, dt, 1);
+    check_same_on_all_ranks(m, "cnn sync");
+
+    nb_seed(12);
+    nb_module *ref = make_cnn();
+    nb_module_cast(ref, dt);
+    nb_optim *ropt = sgd ? nb_optim_sgd(ref, 0.05, 0.9) : nb_optim_adam(ref, 1e-2);
+    nb_loader *rl = nb_loader_new(&ds, (int64_t)B * w, NB_SHUFFLE);
+    nb_loader_shard(rl, 0, 1, 9);
+    for (int k = 0; k < steps; k++) step(ref, ropt, NULL, rl, dt, 1);
+    /* eval mode reads the running statistics: they must agree too */
+    double scale, d = max_diff(m, ref, &scale);
+    nb_loader_free(l);
+    nb_loader_free(rl);
+    nb_optim_free(opt);
+    nb_optim_free(ropt);
+    nb_ddp_free(ddp);
+    nb_module_free(m);
+    nb_module_free(ref);
+    nb_dataset_free(&ds);
+    return d / scale;
+}
+
+/* The differentiable sum over ranks: y = Σ x_r, dx_r = Σ dy_r'. */
+static void test_allreduce_op(void) {
+    const int w = nb_dist_world_size(), r = nb_dist_rank();
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *x = nb_set_requires_grad(nb_full(NB_F64, NB_SHAPE(3), r + 1), true);
+    nb_tensor *y = nb_dist_allreduce_sum(x);
+    CHECK(nb_get(y, 2) == w * (w + 1) / 2.0, "allreduce forward %g", nb_get(y, 2));
+    nb_backward(nb_sum_all(nb_mul_scalar(y, r + 1))); /* dL_r/dy = r + 1 */
+    CHECK(nb_get(x->grad, 0) == w * (w + 1) / 2.0, "allreduce backward %g", nb_get(x->grad, 0));
+    nb_scope_end(&s);
+}
+
 /* Rank 0 writes a checkpoint after epoch 1; the job trains epoch 2. A world
  * of one (every rank, alone) loads the checkpoint, trains epoch 2 with the
  * global batch, and must end where the W ranks did. */
@@ -451,6 +500,14 @@ static int run_train(const char *dir) {
     /* everything below runs twice: nabla's heap must be where the first run
      * left it (LeakSanitizer cannot watch MPI runs: Open MPI's plugins leak) */
     size_t live[2];
+    /* ranks x threads never oversubscribe the cores (when the launcher left
+     * the choice to nabla: NB_NUM_THREADS unset) */
+    const long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    const int nt = nb_get_num_threads(), loc = nb_dist_local_size();
+    if (w > 1 && !getenv("NB_NUM_THREADS"))
+        CHECK(nt == 1 || (long)nt * loc <= cores, "%d threads x %d ranks on %ld cores", nt, loc, cores);
+    if (r == 0) printf("world %d: %d rank%s on this machine, %d thread%s each, %ld cores\n", w, loc,
+                       loc == 1 ? "" : "s", nt, nt == 1 ? "" : "s", cores);
     for (int rep = 0; rep < 2; rep++) {
         CHECK(nb_dist_sum((double)r + 1) == w * (w + 1) / 2.0, "sum of ranks");
         /* F64: the only differences are the summation orders of one GEMM over
@@ -460,17 +517,22 @@ static int run_train(const char *dir) {
         double e32 = mlp_equivalence(NB_F32, 12, 1, true);
         double eacc = mlp_equivalence(NB_F64, 6, 2, false);
         double ecnn = cnn_equivalence(10, NB_F32, true), ecnn64 = cnn_equivalence(10, NB_F64, false);
+        double esync = cnn_sync_equivalence(10, NB_F64, false), esync32 = cnn_sync_equivalence(10, NB_F32, true);
         double eres = resume_other_world(dir);
+        test_allreduce_op();
         if (r == 0 && rep == 0)
             printf("world %d, relative max parameter difference from one process: MLP f64 %.2g, MLP f32 %.2g, "
-                   "no-sync accumulation (Adam) %.2g, CNN+BatchNorm f32 %.2g f64 %.2g, resumed in a world of one %.2g\n",
-                   w, e64, e32, eacc, ecnn, ecnn64, eres);
+                   "no-sync accumulation (Adam) %.2g, CNN+BatchNorm f32 %.2g f64 %.2g, CNN+SyncBatchNorm vs batch %d f64 %.2g "
+                   "f32 %.2g, resumed in a world of one %.2g\n",
+                   w, e64, e32, eacc, ecnn, ecnn64, B * w, esync, esync32, eres);
         CHECK(e64 <= 1e-12, "MLP f64: %g", e64);
         CHECK(e32 <= 1e-5, "MLP f32: %g", e32);
         CHECK(eacc <= 1e-12, "accumulation: %g", eacc);
         CHECK(ecnn <= 1e-6, "CNN f32: %g", ecnn);
         CHECK(ecnn64 <= 1e-9, "CNN f64: %g", ecnn64);
         CHECK(eres <= 1e-12, "resume: %g", eres);
+        CHECK(esync <= 1e-9, "CNN sync f64: %g", esync);
+        CHECK(esync32 <= 1e-5, "CNN sync f32: %g", esync32);
         nb_mem_trim();
         live[rep] = nb_mem_stats_get().heap_live;
     }

@@ -92,6 +92,21 @@ NB_API double nb_dist_sum(double v);
  * a mismatch aborts the job with both shapes named). */
 NB_API void nb_dist_broadcast(nb_tensor *t, int root);
 
+/* y = Σ over ranks of x, the same on every rank; differentiable: dx = Σ over
+ * ranks of dy (each rank's loss counts for all). A collective: every rank
+ * must call it, in the same order. Identity in a world of one. */
+NB_API nb_tensor *nb_dist_allreduce_sum(nb_tensor *x);
+
+/* BatchNorm over all ranks (torch's SyncBatchNorm): switches every
+ * BatchNorm1d/2d in m to batch statistics (mean, variance, their gradients)
+ * computed over the samples of all ranks, so W ranks x B samples normalize as
+ * one process with W·B; running statistics then agree on every rank. Returns
+ * how many layers it switched. Without it (the default, as torch's DDP) each
+ * rank normalizes with its own batch's statistics and nb_ddp_wait copies rank
+ * 0's running statistics to all. Costs two small allreduces per layer per
+ * forward and per backward. */
+NB_API int nb_dist_sync_batchnorm(struct nb_module *m);
+
 /* ---------------------------------------------------- the data-parallel wrapper */
 
 typedef struct nb_ddp nb_ddp;
