@@ -17,6 +17,7 @@
  * tanh, exp and sigmoid by the SLEEF kernels of kernels/vmath.h in the
  * tensor's type, the rest of each formula in that type as PyTorch does. */
 #include "math_util.h"
+#include "kernels/cpu.h"
 #include "kernels/vmath.h"
 #include "grad_graph.h"
 #include <float.h>
@@ -166,14 +167,7 @@ NORM_KERNELS(double, f64, )
 #if defined(__x86_64__) && defined(__GNUC__)
 NORM_KERNELS(float, f32_avx2, __attribute__((target("avx2"))))
 NORM_KERNELS(double, f64_avx2, __attribute__((target("avx2"))))
-static bool norm_avx2(void) {
-    static int v = -1;
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2");
-    }
-    return v;
-}
+static bool norm_avx2(void) { return nb_isa() >= ISA_AVX2; } /* kernels/cpu.h's policy */
 #else
 #define norm_fwd_rows_f32_avx2 norm_fwd_rows_f32
 #define norm_fwd_rows_f64_avx2 norm_fwd_rows_f64

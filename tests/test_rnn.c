@@ -7,7 +7,7 @@
  *    bidirectional relu RNN reaches 4e-4 in float);
  *  - the gate ops equal their composition from slices and activations;
  *  - a gradcheck of a whole 2-layer bidirectional LSTM (input, states, every
- *    parameter) with lengths;
+ *    parameter) with lengths; gradgradcheck of bidirectional LSTM and GRU;
  *  - dropout between layers in training mode only; PyTorch's init bounds;
  *  - bad input: a clear error naming the layer and the shapes;
  *  - memory stays flat over a training loop. */
@@ -245,6 +245,47 @@ static void test_gradcheck_bilstm(void **state) {
     nb_module_free(m);
 }
 
+/* Second order through whole layers: every op an LSTM/GRU forward records
+ * has a differentiable backward, so gradgradcheck passes on x and h0. */
+typedef struct {
+    nb_module *m;
+} gg_ctx;
+
+static nb_tensor *layer_fn(nb_tensor *const *in, int nin, void *ctx) {
+    (void)nin;
+    nb_tensor *hn;
+    nb_tensor *y = nb_rnn_forward(((gg_ctx *)ctx)->m, in[0], in[1], NULL, gc_lengths, &hn, NULL);
+    nb_tensor *parts[2] = {nb_reshape(y, NB_SHAPE(-1)), nb_reshape(hn, NB_SHAPE(-1))};
+    return nb_concat(parts, 2, 0);
+}
+
+static void test_gradgradcheck_layers(void **state) {
+    (void)state;
+    nb_seed(17);
+    for (int k = 0; k < 2; k++) {
+        nb_module *m = k ? nb_gru(2, 2, 1, &(nb_rnn_opts){.bidirectional = true})
+                         : nb_lstm(2, 2, 1, &(nb_rnn_opts){.bidirectional = true});
+        assert_true(nb_module_cast(m, NB_F64));
+        gg_ctx g = {m};
+        nb_tensor *in[2];
+        in[0] = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(4, 3, 2), -1, 1), true);
+        in[1] = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(2, 3, 2), -1, 1), true);
+        /* skip_extras: nb_gradgradcheck's "no grad" extra fails for any
+         * function with two differentiable inputs (even nb_mul(a, b)): the
+         * function it checks, the VJP over the inputs that require grad,
+         * itself changes when one stops requiring grad. */
+        nb_gradcheck_opts o = nb_gradcheck_defaults();
+        o.skip_extras = true;
+        nb_gradcheck_report r = nb_gradgradcheck(layer_fn, in, 2, &g, &o);
+        if (!r.ok) nb_gradcheck_print(stderr, &r);
+        assert_true(r.ok);
+        printf("gradgradcheck bidirectional %s with lengths: worst rel err %.2e\n", k ? "GRU" : "LSTM", r.rel_err);
+        nb_tensor_free(in[0]);
+        nb_tensor_free(in[1]);
+        nb_module_free(m);
+    }
+}
+
 /* ------------------------------------------------------------ behaviour */
 
 static void test_init_and_names(void **state) {
@@ -455,6 +496,7 @@ int main(void) {
         cmocka_unit_test(test_torch_fixtures),
         cmocka_unit_test(test_gate_ops_equal_composition),
         cmocka_unit_test(test_gradcheck_bilstm),
+        cmocka_unit_test(test_gradgradcheck_layers),
         cmocka_unit_test(test_init_and_names),
         cmocka_unit_test(test_dropout_train_only),
         cmocka_unit_test(test_cell_loop_matches_layer),
