@@ -393,7 +393,7 @@ typedef struct bucket {
 #endif
 } bucket;
 
-static _Thread_local nb_ddp *g_watching; /* the wrapper whose hook is installed */
+static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
 
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
