@@ -410,7 +410,6 @@ struct nb_ddp {
     nb_ddp_opts opts;
     nb_ddp_stats stats;
     double t_first;
-    int from_hook;
 };
 
 static void ddp_fill(nb_ddp *d, bucket *bk) {
@@ -455,9 +454,8 @@ static void ddp_hook(void *ctx, int i) {
                          "while accumulating gradients over several backwards");
     if (++bk->ready == bk->count) {
         ddp_fill(d, bk);
-        d->from_hook++;
-        ddp_start_ready(d);
     }
+    ddp_start_ready(d); /* and every completed gradient pokes the buckets in flight */
 }
 #endif
 
@@ -651,7 +649,6 @@ void nb_ddp_wait(nb_ddp *d) {
     d->stats.comm_s = t1 - d->t_first;
     d->stats.wait_s = t1 - t0;
     d->next = 0;
-    d->from_hook = 0;
     if (!d->opts.no_buffer_sync && d->nbuf > 0) {
         MPI_Request *rs = nb__malloc((size_t)d->nbuf * sizeof *rs);
         if (!rs) nb_dist_abort(7, "ddp_wait: out of memory");
