@@ -10,8 +10,9 @@
  *                           resuming them in a world of one
  *   test_dist fault MODE DIR  a rank fails (kill: SIGKILL mid-epoch; stuck:
  *                           stops taking part; badfile: can't read its
- *                           file); the script checks the job ends in bounded
- *                           time with a clear message
+ *                           file; twice: backward twice before the wait);
+ *                           the script checks the job ends in bounded time
+ *                           with a clear message
  *   test_dist load CKPT     the last checkpoint of a failed job loads
  */
 #include <nabla/nabla.h>
@@ -560,6 +561,14 @@ static int run_fault(const char *mode, const char *dir) {
     nb_seed(1);
     nb_module *m = make_mlp(NB_F32);
     nb_ddp *ddp = nb_ddp_new(m, NULL);
+    if (!strcmp(mode, "twice")) { /* misuse: two backwards with sync on before nb_ddp_wait */
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *loss = nb_cross_entropy(nb_forward(m, ds.x), ds.y, NB_REDUCE_MEAN);
+        nb_backward(loss);
+        nb_backward(loss);
+        nb_scope_end(&s);
+        return 0; /* not reached */
+    }
     nb_optim *opt = nb_optim_sgd(m, 0.05, 0.9);
     nb_loader *l = nb_loader_new(&ds, B, NB_SHUFFLE);
     nb_loader_shard(l, r, w, 3);
@@ -614,7 +623,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "fault") && argc > 3) rc = run_fault(argv[2], argv[3]);
     else if (!strcmp(mode, "load") && argc > 2) rc = run_load(argv[2]);
     else {
-        fprintf(stderr, "usage: test_dist unit | train DIR | fault kill|stuck|badfile DIR | load CKPT\n");
+        fprintf(stderr, "usage: test_dist unit | train DIR | fault kill|stuck|badfile|twice DIR | load CKPT\n");
         rc = 2;
     }
     nb_dist_finalize();
