@@ -460,10 +460,11 @@ static void ddp_hook(void *ctx, int i) {
 #endif
 
 static bool ddp_build(nb_ddp *d) {
-    d->order = nb__malloc((size_t)d->np * sizeof *d->order);
-    d->bucket_of = nb__malloc((size_t)d->np * sizeof *d->bucket_of);
-    d->offset = nb__malloc((size_t)d->np * sizeof *d->offset);
-    d->b = nb__calloc((size_t)d->np * sizeof *d->b);
+    const size_t n1 = (size_t)d->np + 1; /* a model without parameters is allowed */
+    d->order = nb__malloc(n1 * sizeof *d->order);
+    d->bucket_of = nb__malloc(n1 * sizeof *d->bucket_of);
+    d->offset = nb__malloc(n1 * sizeof *d->offset);
+    d->b = nb__calloc(n1 * sizeof *d->b);
     if (!d->order || !d->bucket_of || !d->offset || !d->b) return false;
     const double cap = (d->opts.bucket_mb > 0 ? d->opts.bucket_mb : 25) * 1024 * 1024;
     /* reverse registration order: backward completes the last layer first */

@@ -259,6 +259,24 @@ static int run_unit(void) {
     CHECK(nb_ddp_get_stats(d).buckets == nb_module_num_parameters(m), "tiny buckets");
     nb_ddp_free(d);
     nb_module_free(m);
+    /* a model without parameters; a parameter list with a non-leaf: an error naming it */
+    nb_module *act = nb_sequential(nb_relu_layer(), NULL);
+    d = nb_ddp_new(act, NULL);
+    CHECK(d && nb_ddp_get_stats(d).buckets == 0, "a module without parameters");
+    nb_ddp_wait(d);
+    nb_ddp_free(d);
+    nb_module_free(act);
+    nb_set_error_mode(NB_ERRORS_RECOVER);
+    nb_tensor *leaf = nb_set_requires_grad(nb_ones(NB_F32, NB_SHAPE(2)), true);
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *made = nb_mul_scalar(leaf, 2);
+    CHECK(nb_ddp_new_params(&made, 1, NULL) == NULL && nb_error() == NB_ERR_ARG &&
+              strstr(nb_error_message(), "parameter 0"),
+          "a non-leaf parameter: %s", nb_error_message());
+    nb_error_clear();
+    nb_scope_end(&s);
+    nb_tensor_free(leaf);
+    nb_set_error_mode(NB_ERRORS_ABORT);
     printf("unit: %s\n", g_fails ? "FAILED" : "ok");
     return g_fails ? 1 : 0;
 }
