@@ -4,7 +4,7 @@
 nb_install_deps() {
   local want=(meson ninja-build pkg-config gcc clang libclang-rt-dev libsleef-dev libxxhash-dev zlib1g-dev
               libopenblas-dev libjansson-dev libcmocka-dev libomp-dev graphviz dataset-fashion-mnist
-              libopenmpi-dev openmpi-bin "$@")
+              libopenmpi-dev openmpi-bin chromium "$@")
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,6 +4,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 /* Anomaly mode, the trace and the node list are per thread; the visit mark
  * is process-wide, so a graph handed to another thread never meets a stale
@@ -11,6 +12,8 @@
 NB_TLS bool nb__anomaly;
 static NB_TLS FILE *g_trace;
 static NB_TLS bool g_trace_pause;
+static NB_TLS nb__backward_observer g_obs; /* nb_graph_html's recorder */
+static NB_TLS void *g_obs_ctx;
 static _Atomic uint64_t g_mark;
 
 /* Nodes reachable from a root, collected into a buffer kept between calls
@@ -75,7 +78,8 @@ static const char *tname(const nb_tensor *t, char *buf, size_t size) {
     return buf;
 }
 
-static bool check_versions(nb_node *n) {
+/* always inlined: nb_backward's loop keeps it inline although grad.c calls it too */
+static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
     uint32_t saves = n->op->saves ? n->op->saves : ~0u & ~NB_SAVES_NOTHING;
     if (saves & NB_SAVES_NOTHING) return true;
     for (int i = 0; i < n->nin; i++) {
@@ -131,6 +135,11 @@ static void trace_values(FILE *f, const nb_tensor *g) {
 void nb_trace_backward(FILE *f, bool pause) {
     g_trace = f;
     g_trace_pause = pause;
+}
+
+void nb__set_backward_observer(nb__backward_observer fn, void *ctx) {
+    g_obs = fn;
+    g_obs_ctx = ctx;
 }
 
 void nb_anomaly_mode(bool on) { nb__anomaly = on; }
@@ -334,10 +343,12 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         if (!gout) continue;
         if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
         if (!check_versions(n)) return NB_ERR_VERSION;
-        /* the trace prints what this node passed to each input: its grad after
-         * minus before (a copy per input; tracing only, so malloc is fine) */
+        /* the trace (and an observer) shows what this node passed to each
+         * input: its grad after minus before (a copy per input; tracing only,
+         * so malloc is fine) */
+        const bool watch = g_trace || g_obs;
         nb_tensor *before_inline[NB_NODE_INLINE_IN] = {0}, **before = before_inline;
-        if (g_trace && n->nin > NB_NODE_INLINE_IN) {
+        if (watch && n->nin > NB_NODE_INLINE_IN) {
             before = calloc((size_t)n->nin, sizeof *before);
             if (!before) return NB_ERR_NOMEM;
         }
@@ -346,16 +357,17 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq,
                     n->op->name, tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
             trace_values(g_trace, gout);
+        }
+        if (watch)
             for (int i = 0; i < n->nin; i++)
                 if (n->in[i]->grad) before[i] = nb_copy_persistent(n->in[i]->grad);
-        }
         n->op->backward(n, gout);
-        if (g_trace) {
+        if (watch) {
             for (int i = 0; i < n->nin; i++) {
                 char nm[32];
-                fprintf(g_trace, "  to input %d %s: ", i, tname(n->in[i], nm, sizeof nm));
+                if (g_trace) fprintf(g_trace, "  to input %d %s: ", i, tname(n->in[i], nm, sizeof nm));
                 if (!n->in[i]->requires_grad) {
-                    fputs("(no grad needed)\n", g_trace);
+                    if (g_trace) fputs("(no grad needed)\n", g_trace);
                     continue;
                 }
                 nb_tensor *passed = nb_copy_persistent(n->in[i]->grad);
@@ -364,17 +376,21 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                         for (int64_t j = 0; j < passed->numel; j++)
                             ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
                     });
-                trace_values(g_trace, passed);
+                if (g_trace) trace_values(g_trace, passed);
+                if (g_obs) g_obs(g_obs_ctx, n, gout, i, passed);
                 nb_tensor_free(passed);
                 nb_tensor_free(before[i]);
             }
             if (before != before_inline) free(before);
+        }
+        if (g_trace) {
             fflush(g_trace);
             if (g_trace_pause) {
                 fputs("  [Enter] next node ", g_trace);
                 fflush(g_trace);
                 int c;
                 while ((c = getchar()) != '\n' && c != EOF) {}
+                if (!isatty(STDIN_FILENO)) fputc('\n', g_trace); /* no echoed Enter: end the prompt's line */
             }
         }
         if (nb__anomaly)
@@ -393,6 +409,12 @@ nb_status nb_backward(nb_tensor *root) { return nb_backward_with(root, NULL); }
 /* ------------------------------------------------------------ tape */
 
 int nb_tape_len(const nb_tensor *t) { return (int)collect(t); }
+
+size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes) {
+    size_t len = collect(t);
+    *nodes = g_nodes;
+    return len;
+}
 
 void nb_tape_print(FILE *f, const nb_tensor *t) {
     size_t len = collect(t);

@@ -70,4 +70,14 @@ static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t 
 
 static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F64; }
 
+/* backward.c: an observer of each node's backward (nb_graph_html): called,
+ * per input i needing a gradient, with the node's incoming gradient and
+ * what it passed to input i. Per thread; NULL turns it off. */
+typedef void (*nb__backward_observer)(void *ctx, const nb_node *n, const nb_tensor *gout, int i,
+                                      const nb_tensor *passed);
+void nb__set_backward_observer(nb__backward_observer fn, void *ctx);
+/* The nodes behind t, newest first (backward's order), in a per-thread
+ * buffer valid until the next backward or tape walk on this thread. */
+size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);
+
 #endif

@@ -10,6 +10,7 @@
 
 #include "nabla/nabla.h"
 #include "bench_util.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 
 #define NTRAIN 60000
@@ -50,7 +51,7 @@ int main(int argc, char **argv) {
         if (dt < best) best = dt;
     }
     printf("cnn lenet 1-8-16 fc784-64-10 epoch (batch %d, %d steps): last loss %.4f, gemm %s/%s, %d threads\n",
-           BATCH, maxb / BATCH, loss, nb_gemm_backend(), nb_gemm_isa(), nb_get_num_threads());
+           BATCH, maxb / BATCH, loss, nb_gemm_backend(), nb_isa_name(nb_isa()), nb_get_num_threads());
     printf("time_s: %.6f\n", best);
     printf("rss_mib: %.1f\n", bench_peak_rss_mib());
     nb_optim_free(opt);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "nabla/nabla.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #if defined(_OPENMP)
 #include <omp.h>
@@ -144,8 +145,8 @@ int main(int argc, char **argv) {
         for (int i = 1; i < argc && ns < 16; i++) /* 16 sizes x 2 thread counts: row[32] */ sizes[ns++] = atoll(argv[i]);
     }
     const char *ct = getenv("OPENBLAS_CORETYPE");
-    const bool has512 = strcmp(nb_gemm_isa(), "avx512") == 0;
-    printf("# GEMM f32 C = A·B, n×n; built-in ISA %s; OPENBLAS_CORETYPE=%s\n", nb_gemm_isa(), ct ? ct : "(unset)");
+    const bool has512 = strcmp(nb_isa_name(nb_isa()), "avx512") == 0;
+    printf("# GEMM f32 C = A·B, n×n; built-in ISA %s; OPENBLAS_CORETYPE=%s\n", nb_isa_name(nb_isa()), ct ? ct : "(unset)");
     /* The peak is measured again after each size: on a shared machine (a VM
      * whose cores may be hyperthreads another tenant uses) one measurement
      * can come out low; the table, printed at the end, uses the best. */

@@ -194,19 +194,6 @@ nb_module *nb_multihead_attention(int64_t embed_dim, int64_t num_heads, bool bia
     return m;
 }
 
-/* ------------------------------------------------------------ LayerNorm (until nn has one) */
-
-static nb_tensor *ln_forward(nb_module *m, nb_tensor *x) {
-    return nb_layer_norm(x, 1, nb_module_param(m, 0), nb_module_param(m, 1), NB_LAYER_NORM_EPS);
-}
-static nb_module *layer_norm_child(int64_t dim) {
-    nb_module *m = nb__layer_new("LayerNorm", ln_forward, 0, "LayerNorm(%lld)", (long long)dim);
-    if (!m) return NULL;
-    nb_init_constant(nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(dim))), 1);
-    nb_module_add_param(m, "bias", nb__persistent_zeros(NB_F32, NB_SHAPE(dim)));
-    return m;
-}
-
 /* ------------------------------------------------------------ pre-LN transformer block */
 
 typedef struct {
@@ -270,8 +257,8 @@ nb_module *nb_transformer_block(int64_t d_model, int64_t n_head, int64_t d_ff, d
     c->self_attn = nb_module_add(m, "self_attn", nb_multihead_attention(d_model, n_head, true, true, dropout));
     c->linear1 = nb_module_add(m, "linear1", nb_linear(d_model, d_ff));
     c->linear2 = nb_module_add(m, "linear2", nb_linear(d_ff, d_model));
-    c->norm1 = nb_module_add(m, "norm1", layer_norm_child(d_model));
-    c->norm2 = nb_module_add(m, "norm2", layer_norm_child(d_model));
+    c->norm1 = nb_module_add(m, "norm1", nb_layernorm(d_model));
+    c->norm2 = nb_module_add(m, "norm2", nb_layernorm(d_model));
     if (!c->self_attn || !c->linear1 || !c->linear2 || !c->norm1 || !c->norm2) {
         nb_module_free(m);
         return NULL;
@@ -356,7 +343,7 @@ nb_module *nb_gpt(int64_t vocab, int64_t context, int64_t width, int64_t layers,
         snprintf(name, sizeof name, "%lld", (long long)i);
         ok = nb_module_add(c->blocks, name, nb_transformer_block(width, heads, 4 * width, dropout)) != NULL;
     }
-    c->ln_f = ok ? nb_module_add(m, "ln_f", layer_norm_child(width)) : NULL;
+    c->ln_f = ok ? nb_module_add(m, "ln_f", nb_layernorm(width)) : NULL;
     if (!ok || !c->ln_f) {
         nb_module_free(m);
         return NULL;

@@ -1,10 +1,9 @@
 /* nn/rnn.c — RNN, LSTM, GRU and their cells: compositions of ops.
  *
  * Per layer and direction the input projection of all T steps is ONE GEMM
- * (nb_affine over (T, B, in)); each step is then a slice of it, one GEMM
+ * (nb_affine over (T, B, in)); each step is then a view of it (nb_select), one GEMM
  * h·W_hhᵀ + b_hh, and the gate op(s) of ops/rnn_cell.c: 4 nodes per LSTM
- * step (slice, affine, add, gate_c) + gate_h, 3 per GRU step, 4 per RNN
- * step. Variable lengths mask the state update with nb_where, so the tape
+ * step (slice, affine, gate_c, gate_h), 3 per GRU step, 4 per RNN step. Variable lengths mask the state update with nb_where, so the tape
  * holds exactly PyTorch's packed-sequence computation. */
 #include "nn_internal.h"
 
@@ -132,11 +131,10 @@ static nb_tensor *step(const rnn_cfg *cf, nb_module *m, int w, nb_tensor *xp, nb
     nb_tensor *bhh = cf->P == 4 ? nb_module_param(m, w + 3) : NULL;
     nb_tensor *hh = h_zero ? NULL : nb_affine(h, nb_module_param(m, w + 1), bhh);
     switch (cf->mode) {
-    case MODE_LSTM: {
-        nb_tensor *gates = hh ? nb_add(xp, hh) : bhh ? nb_add(xp, bhh) : xp;
-        *c_new = nb_lstm_gate_c(gates, c);
-        return nb_lstm_gate_h(gates, *c_new);
-    }
+    case MODE_LSTM:
+        if (!hh) hh = bhh ? nb_expand(bhh, xp->shape) : nb_zeros(xp->dtype, xp->shape);
+        *c_new = nb_lstm_gate_c(xp, hh, c);
+        return nb_lstm_gate_h(xp, hh, *c_new);
     case MODE_GRU:
         if (!hh) hh = bhh ? nb_expand(bhh, xp->shape) : nb_zeros(xp->dtype, xp->shape);
         return nb_gru_gate_h(xp, hh, h);
@@ -164,10 +162,9 @@ static bool check_state(nb_module *m, const char *arg, nb_tensor *s, nb_shape wa
     return true;
 }
 
-/* State k (of L·D) of h0/c0 (L·D, B, H), or zeros. */
+/* State k (of L·D) of h0/c0 (L·D, B, H) as a (B, H) view, or zeros. */
 static nb_tensor *state_at(nb_tensor *s0, int k, int64_t B, int64_t H, nb_dtype dt) {
-    if (!s0) return nb_zeros(dt, NB_SHAPE(B, H));
-    return nb_reshape(nb_slice(s0, 0, k, k + 1, 1), NB_SHAPE(B, H));
+    return s0 ? nb_select(s0, 0, k) : nb_zeros(dt, NB_SHAPE(B, H));
 }
 
 nb_tensor *nb_rnn_forward(nb_module *m, nb_tensor *x, nb_tensor *h0, nb_tensor *c0, const int64_t *lengths,
@@ -263,7 +260,7 @@ nb_tensor *nb_rnn_forward(nb_module *m, nb_tensor *x, nb_tensor *h0, nb_tensor *
                     outs[t] = nb_zeros(dt, NB_SHAPE(B, H));
                     continue;
                 }
-                nb_tensor *xp = nb_reshape(nb_slice(xproj, 0, t, t + 1, 1), NB_SHAPE(B, cf->G * H));
+                nb_tensor *xp = nb_select(xproj, 0, t); /* (B, G·H), a view */
                 nb_tensor *cn_t = NULL, *hn_t = step(cf, m, pw, xp, h, c, h_zero, &cn_t);
                 h_zero = false;
                 if (mask) { /* PyTorch's packed sequences: past its end a sequence keeps its state */

@@ -26,16 +26,11 @@
  * A fully masked row has A = 0, so its dS is 0: no gradient, no NaN. */
 #include "math_util.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "kernels/vmath.h"
 
 #include <math.h>
 
-#if defined(_OPENMP)
-#include <omp.h>
-#define THREAD_NUM(nt) ((nt) > 1 ? omp_get_thread_num() : 0)
-#else
-#define THREAD_NUM(nt) 0
-#endif
 
 typedef enum { SDPA_PLAIN = 0, SDPA_PACKED = 1 } sdpa_layout;
 typedef enum { SDPA_MASK_NONE = 0, SDPA_MASK_ADD = 1, SDPA_MASK_BOOL = 2 } sdpa_mask_kind;
@@ -90,9 +85,7 @@ static int64_t mask_offset(const sdpa_attr *a, const int64_t *st, int64_t t) {
 static double slice_work(const sdpa_attr *a) { return (double)a->L * (double)a->S * (double)(a->E + a->Ev); }
 
 static int sdpa_threads(const sdpa_attr *a) {
-    const int nt = nb_get_num_threads();
-    if (nt <= 1 || a->nslice < 2 || slice_work(a) * (double)a->nslice < nb_par_min()) return 1;
-    return nt < a->nslice ? nt : (int)a->nslice;
+    return nb_par_clamp(nb_par_threads(nb_get_num_threads(), slice_work(a) * (double)a->nslice), a->nslice);
 }
 
 /* Forward of one slice: A (L,S) = masked softmax of the scores, O = (A∘D) V.
@@ -179,7 +172,7 @@ static void sdpa_fwd(nb_node *n) {
             M = Mb;
         }
         NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
-            T *Wt = W ? W + (int64_t)THREAD_NUM(nt) * LS : NULL;
+            T *Wt = W ? W + (int64_t)NB_PAR_TID(nt) * LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_fwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)M, mst,
                                      t, (float *)(Abuf + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL,
@@ -255,7 +248,7 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
         T *GQ = gq ? (T *)gq->data : NULL, *GK = gk ? (T *)gk->data : NULL, *GV = gv ? (T *)gv->data : NULL;
         T *GM = gm ? (T *)gm->data : NULL;
         NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
-            T *dW = scr + (int64_t)THREAD_NUM(nt) * LS * (drop ? 2 : 1), *W = drop ? dW + LS : NULL;
+            T *dW = scr + (int64_t)NB_PAR_TID(nt) * LS * (drop ? 2 : 1), *W = drop ? dW + LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_bwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)G, t,
                                      (const float *)(A + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL,

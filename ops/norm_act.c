@@ -43,9 +43,13 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
     *rows = d ? n->in[0]->numel / d : 0;
 }
 
-/* Row kernels per element type: sums in double over 8 lanes. */
-#define NORM_KERNELS(T, SUF)                                                                  \
-    static double sum_##SUF(const T *restrict x, int64_t n) {                                 \
+/* Row kernels per element type: sums in double over 8 lanes, and the
+ * functions that run them over a range of rows. Instantiated twice: for the
+ * baseline (SSE2) and with target("avx2") (4 doubles a vector instead of 2;
+ * no FMA, and the 8 lanes are explicit, so both give the same bits), the
+ * AVX2 one chosen at run time when the CPU has it. */
+#define NORM_KERNELS(T, SUF, ATTR)                                                            \
+    ATTR static double sum_##SUF(const T *restrict x, int64_t n) {                            \
         double s[8] = {0};                                                                    \
         int64_t k = 0;                                                                        \
         for (; k + 8 <= n; k += 8)                                                            \
@@ -54,7 +58,7 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
         return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
     }                                                                                         \
     /* Σ (x − c)² */                                                                          \
-    static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                     \
+    ATTR static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                \
         double s[8] = {0};                                                                    \
         int64_t k = 0;                                                                        \
         for (; k + 8 <= n; k += 8)                                                            \
@@ -68,50 +72,131 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
         }                                                                                     \
         return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
     }                                                                                         \
-    /* y = (x − mu)·r·w + b (w, b may be NULL) */                                             \
-    static void norm_row_fwd_##SUF(T *restrict y, const T *restrict x, const T *restrict w,   \
-                                   const T *restrict b, double mu, double r, int64_t n) {     \
-        for (int64_t j = 0; j < n; j++) {                                                     \
-            double v = ((double)x[j] - mu) * r;                                               \
-            if (w) v *= (double)w[j];                                                         \
-            if (b) v += (double)b[j];                                                         \
-            y[j] = (T)v;                                                                      \
-        }                                                                                     \
-    }                                                                                         \
-    /* a = Σ g·w, c = Σ g·w·x̂ with x̂ = (x − mu)·r (w may be NULL) */                          \
-    static void norm_row_dots_##SUF(const T *restrict g, const T *restrict x, const T *restrict w, \
-                                    double mu, double r, int64_t n, double *a, double *c) {  \
-        double sa[8] = {0}, sc[8] = {0};                                                      \
-        int64_t k = 0;                                                                        \
-        for (; k + 8 <= n; k += 8)                                                            \
-            for (int j = 0; j < 8; j++) {                                                     \
-                const double gw = (double)g[k + j] * (w ? (double)w[k + j] : 1.0);           \
-                sa[j] += gw;                                                                  \
-                sc[j] += gw * (((double)x[k + j] - mu) * r);                                  \
+    /* rows [r0, r1): μ (0 for rms), r = 1/√(var + eps) saved in S; y = (x − μ)·r·w + b */     \
+    ATTR static void norm_fwd_rows_##SUF(T *restrict Y, const T *restrict X, const T *restrict W, \
+                                         const T *restrict B, double *restrict S, int64_t r0,  \
+                                         int64_t r1, int64_t n, double eps, bool rms) {        \
+        for (int64_t r = r0; r < r1; r++) {                                                   \
+            const T *x = X + r * n;                                                           \
+            T *y = Y + r * n;                                                                 \
+            const double mu = rms ? 0.0 : sum_##SUF(x, n) / (double)n;                        \
+            const double rs = 1.0 / sqrt(sumsq_##SUF(x, mu, n) / (double)n + eps);            \
+            S[2 * r] = mu, S[2 * r + 1] = rs;                                                 \
+            for (int64_t j = 0; j < n; j++) {                                                 \
+                double v = ((double)x[j] - mu) * rs;                                          \
+                if (W) v *= (double)W[j];                                                     \
+                if (B) v += (double)B[j];                                                     \
+                y[j] = (T)v;                                                                  \
             }                                                                                 \
-        for (; k < n; k++) {                                                                  \
-            const double gw = (double)g[k] * (w ? (double)w[k] : 1.0);                       \
-            sa[0] += gw;                                                                      \
-            sc[0] += gw * (((double)x[k] - mu) * r);                                          \
         }                                                                                     \
-        *a = ((sa[0] + sa[1]) + (sa[2] + sa[3])) + ((sa[4] + sa[5]) + (sa[6] + sa[7]));       \
-        *c = ((sc[0] + sc[1]) + (sc[2] + sc[3])) + ((sc[4] + sc[5]) + (sc[6] + sc[7]));       \
     }                                                                                         \
-    /* gx += r·(g·w − ma − x̂·mc) */                                                           \
-    static void norm_row_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict x,  \
-                                   const T *restrict w, double mu, double r, double ma,       \
-                                   double mc, int64_t n) {                                    \
-        for (int64_t j = 0; j < n; j++) {                                                     \
-            const double gw = (double)g[j] * (w ? (double)w[j] : 1.0);                       \
-            const double xh = ((double)x[j] - mu) * r;                                        \
-            gx[j] += (T)(r * (gw - ma - xh * mc));                                            \
+    /* rows [r0, r1), with x̂ = (x − μ)·r, ĝ = g·w:                                             \
+     *   gx += r·(ĝ − ma − x̂·mc), ma = mean(ĝ) (0 for rms), mc = mean(ĝ·x̂);                   \
+     * and when sw/sb are given, sw += g·x̂, sb += g (dw, db in row order). */                 \
+    ATTR static void norm_bwd_rows_##SUF(T *restrict GX, const T *restrict G, const T *restrict X, \
+                                         const T *restrict W, const double *restrict S,        \
+                                         int64_t r0, int64_t r1, int64_t n, bool rms,          \
+                                         double *restrict sw, double *restrict sb) {           \
+        for (int64_t r = r0; r < r1; r++) {                                                   \
+            const T *g = G + r * n, *x = X + r * n;                                           \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
+            double sa8[8] = {0}, sc8[8] = {0};                                                \
+            int64_t k = 0;                                                                    \
+            if (W)                                                                            \
+                for (; k + 8 <= n; k += 8)                                                    \
+                    for (int j = 0; j < 8; j++) {                                             \
+                        const double gw = (double)g[k + j] * (double)W[k + j];                \
+                        sa8[j] += gw;                                                         \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
+                    }                                                                         \
+            else                                                                              \
+                for (; k + 8 <= n; k += 8)                                                    \
+                    for (int j = 0; j < 8; j++) {                                             \
+                        const double gw = (double)g[k + j];                                   \
+                        sa8[j] += gw;                                                         \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
+                    }                                                                         \
+            for (; k < n; k++) {                                                              \
+                const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);                    \
+                sa8[0] += gw;                                                                 \
+                sc8[0] += gw * (((double)x[k] - mu) * rs);                                    \
+            }                                                                                 \
+            const double sa = ((sa8[0] + sa8[1]) + (sa8[2] + sa8[3])) + ((sa8[4] + sa8[5]) + (sa8[6] + sa8[7])); \
+            const double sc = ((sc8[0] + sc8[1]) + (sc8[2] + sc8[3])) + ((sc8[4] + sc8[5]) + (sc8[6] + sc8[7])); \
+            const double ma = rms ? 0.0 : sa / (double)n, mc = sc / (double)n;                \
+            T *gx = GX ? GX + r * n : NULL;                                                   \
+            if (gx && W && sw && sb) /* the common case in one loop */                        \
+                for (int64_t j = 0; j < n; j++) {                                             \
+                    const double gj = (double)g[j], xh = ((double)x[j] - mu) * rs;           \
+                    gx[j] += (T)(rs * (gj * (double)W[j] - ma - xh * mc));                    \
+                    sw[j] += gj * xh;                                                         \
+                    sb[j] += gj;                                                              \
+                }                                                                             \
+            else {                                                                            \
+                if (gx)                                                                       \
+                    for (int64_t j = 0; j < n; j++) {                                         \
+                        const double gw = (double)g[j] * (W ? (double)W[j] : 1.0);            \
+                        const double xh = ((double)x[j] - mu) * rs;                           \
+                        gx[j] += (T)(rs * (gw - ma - xh * mc));                               \
+                    }                                                                         \
+                if (sw)                                                                       \
+                    for (int64_t j = 0; j < n; j++) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs); \
+                if (sb)                                                                       \
+                    for (int64_t j = 0; j < n; j++) sb[j] += (double)g[j];                    \
+            }                                                                                 \
+        }                                                                                     \
+    }                                                                                         \
+    /* columns [j0, j0 + nj) over every row in row order: sw += g·x̂, sb += g */               \
+    ATTR static void norm_wb_cols_##SUF(const T *restrict G, const T *restrict X,             \
+                                        const double *restrict S, int64_t rows, int64_t n,    \
+                                        int64_t j0, int64_t nj, double *restrict sw,          \
+                                        double *restrict sb) {                                \
+        for (int64_t r = 0; r < rows; r++) {                                                  \
+            const T *x = X + r * n + j0, *g = G + r * n + j0;                                 \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
+            for (int64_t j = 0; j < nj; j++) {                                                \
+                if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                   \
+                if (sb) sb[j] += (double)g[j];                                                \
+            }                                                                                 \
         }                                                                                     \
     }
-NORM_KERNELS(float, f32)
-NORM_KERNELS(double, f64)
+NORM_KERNELS(float, f32, )
+NORM_KERNELS(double, f64, )
+#if defined(__x86_64__) && defined(__GNUC__)
+NORM_KERNELS(float, f32_avx2, __attribute__((target("avx2"))))
+NORM_KERNELS(double, f64_avx2, __attribute__((target("avx2"))))
+static bool norm_avx2(void) {
+    static int v = -1;
+    if (v < 0) {
+        __builtin_cpu_init();
+        v = __builtin_cpu_supports("avx2");
+    }
+    return v;
+}
+#else
+#define norm_fwd_rows_f32_avx2 norm_fwd_rows_f32
+#define norm_fwd_rows_f64_avx2 norm_fwd_rows_f64
+#define norm_bwd_rows_f32_avx2 norm_bwd_rows_f32
+#define norm_bwd_rows_f64_avx2 norm_bwd_rows_f64
+#define norm_wb_cols_f32_avx2 norm_wb_cols_f32
+#define norm_wb_cols_f64_avx2 norm_wb_cols_f64
+static bool norm_avx2(void) { return false; }
+#endif
 
-#define NK(SUF_CALL, T, ...) \
-    (sizeof(T) == sizeof(float) ? SUF_CALL##_f32(__VA_ARGS__) : SUF_CALL##_f64(__VA_ARGS__))
+/* F(T-suffixed kernel)(args) for T = float/double, AVX2 or baseline */
+#define NORM_CALL(T, NAME, ...)                                                                 \
+    do {                                                                                        \
+        if (sizeof(T) == sizeof(float)) {                                                       \
+            if (avx2) NAME##_f32_avx2(__VA_ARGS__);                                             \
+            else NAME##_f32(__VA_ARGS__);                                                       \
+        } else {                                                                                \
+            if (avx2) NAME##_f64_avx2(__VA_ARGS__);                                             \
+            else NAME##_f64(__VA_ARGS__);                                                       \
+        }                                                                                       \
+    } while (0)
+
+/* Rows per parallel chunk (NB_PAR_FOR over chunks of rows). */
+#define NORM_ROWS 16
 
 /* Forward: per row, μ (layer_norm) or 0 (rms_norm), r = 1/√(var + eps)
  * (var = mean of (x − μ)²), saved as (μ, r) per row. */
@@ -123,22 +208,15 @@ static void norm_fwd(nb_node *n) {
     if (!st || rows == 0) return;
     double *S = nb_f64(st);
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
+    const bool avx2 = norm_avx2();
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
-        const T *X = (const T *)n->in[0]->data;
-        const T *W = a->has_w ? (const T *)n->in[1]->data : NULL;
-        const T *B = a->has_b ? (const T *)n->in[1 + a->has_w]->data : NULL;
-        T *Y = (T *)n->out->data;
-        NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
-            const T *x = X + r * D;
-            const double mu = a->rms ? 0.0 : NK(sum, T, (const void *)x, D) / (double)D;
-            const double var = NK(sumsq, T, (const void *)x, mu, D) / (double)D;
-            const double rs = 1.0 / sqrt(var + a->eps);
-            S[2 * r] = mu, S[2 * r + 1] = rs;
-            if (sizeof(T) == sizeof(float))
-                norm_row_fwd_f32((float *)(Y + r * D), (const float *)x, (const float *)W, (const float *)B, mu, rs, D);
-            else
-                norm_row_fwd_f64((double *)(Y + r * D), (const double *)x, (const double *)W, (const double *)B, mu,
-                                 rs, D);
+        const void *X = n->in[0]->data;
+        const void *W = a->has_w ? n->in[1]->data : NULL;
+        const void *B = a->has_b ? n->in[1 + a->has_w]->data : NULL;
+        void *Y = n->out->data;
+        NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
+            const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
+            NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
         });
     });
 }
@@ -146,7 +224,9 @@ static void norm_fwd(nb_node *n) {
 /* Backward, with x̂ = (x − μ)·r and ĝ = g·w:
  *   layer_norm: dx += r·(ĝ − mean(ĝ) − x̂·mean(ĝ·x̂))
  *   rms_norm:   dx += r·(ĝ − x̂·mean(ĝ·x̂))
- *   dw += Σ_rows g·x̂, db += Σ_rows g (by columns, in row order). */
+ *   dw += Σ_rows g·x̂, db += Σ_rows g, each column summed in row order: on
+ *   one thread in the same pass as dx, on several by blocks of 64 columns
+ *   (the same sums in the same order: the same bits). */
 static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const norm_attr *a = nb_attr(n, norm_attr);
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
@@ -157,50 +237,40 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     if (rows == 0 || D == 0) return;
     const double *S = nb_f64(n->saved);
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
+    const bool avx2 = norm_avx2();
+    double *acc = NULL; /* dw, db sums in double: 2·D */
+    if (gwt || gbt) {
+        acc = mu_scratch(n->op->name, (size_t)(2 * D) * sizeof(double));
+        if (!acc) return;
+    }
+    double *sw = gwt ? acc : NULL, *sb = gbt ? acc + D : NULL;
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
-        const T *X = (const T *)n->in[0]->data, *G = (const T *)gt->data;
-        const T *W = a->has_w ? (const T *)n->in[1]->data : NULL;
-        if (gxt) {
-            T *GX = (T *)gxt->data;
-            NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
-                const T *x = X + r * D, *g = G + r * D;
-                const double mu = S[2 * r], rs = S[2 * r + 1];
-                double sa, sc;
-                if (sizeof(T) == sizeof(float)) {
-                    norm_row_dots_f32((const float *)g, (const float *)x, (const float *)W, mu, rs, D, &sa, &sc);
-                    norm_row_bwd_f32((float *)(GX + r * D), (const float *)g, (const float *)x, (const float *)W, mu,
-                                     rs, a->rms ? 0.0 : sa / (double)D, sc / (double)D, D);
-                } else {
-                    norm_row_dots_f64((const double *)g, (const double *)x, (const double *)W, mu, rs, D, &sa, &sc);
-                    norm_row_bwd_f64((double *)(GX + r * D), (const double *)g, (const double *)x,
-                                     (const double *)W, mu, rs, a->rms ? 0.0 : sa / (double)D, sc / (double)D, D);
-                }
-            });
+        const void *X = n->in[0]->data, *G = gt->data;
+        const void *W = a->has_w ? n->in[1]->data : NULL;
+        void *GX = gxt ? gxt->data : NULL;
+        if (nt <= 1) {
+            if (GX || sw || sb) NORM_CALL(T, norm_bwd_rows, GX, G, X, W, S, 0, rows, D, a->rms, sw, sb);
+        } else {
+            if (GX)
+                NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
+                    const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
+                    NORM_CALL(T, norm_bwd_rows, GX, G, X, W, S, r0, r1, D, a->rms, NULL, NULL);
+                });
+            if (sw || sb) {
+                const int64_t nblk = (D + 63) / 64;
+                NB_PAR_FOR(nblk > 1 ? nt : 1, for (int64_t bk = 0; bk < nblk; bk++), {
+                    const int64_t j0 = bk * 64, nj = D - j0 < 64 ? D - j0 : 64;
+                    NORM_CALL(T, norm_wb_cols, G, X, S, rows, D, j0, nj, sw ? sw + j0 : NULL, sb ? sb + j0 : NULL);
+                });
+            }
         }
-        if (gwt || gbt) {
-            T *GW = gwt ? (T *)gwt->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;
-            /* columns split between threads: blocks of 64 columns, each
-             * block's sums over all rows in row order (double lanes) */
-            const int64_t nblk = (D + 63) / 64;
-            const int ntc = nblk > 1 ? nt : 1;
-            NB_PAR_FOR(ntc, for (int64_t bk = 0; bk < nblk; bk++), {
-                const int64_t j0 = bk * 64, nj = D - j0 < 64 ? D - j0 : 64;
-                double sw[64] = {0}, sb[64] = {0};
-                for (int64_t r = 0; r < rows; r++) {
-                    const T *x = X + r * D + j0, *g = G + r * D + j0;
-                    const double mu = S[2 * r], rs = S[2 * r + 1];
-                    for (int64_t j = 0; j < nj; j++) {
-                        sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);
-                        sb[j] += (double)g[j];
-                    }
-                }
-                for (int64_t j = 0; j < nj; j++) {
-                    if (GW) GW[j0 + j] += (T)sw[j];
-                    if (GB) GB[j0 + j] += (T)sb[j];
-                }
-            });
+        T *GW = gwt ? (T *)gwt->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;
+        for (int64_t j = 0; j < D; j++) {
+            if (GW) GW[j] += (T)sw[j];
+            if (GB) GB[j] += (T)sb[j];
         }
     });
+    if (acc) mu_scratch_done(acc);
 }
 
 /* Backward reads x, the weight and the saved statistics; not the bias, not y. */

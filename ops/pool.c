@@ -27,6 +27,7 @@
 
 #include "../autograd/internal.h"
 #include "grad_graph.h"
+#include "kernels/pool2.h"
 #include "kernels/vmath.h"
 
 #include <string.h>
@@ -36,9 +37,7 @@ typedef struct {
     int64_t include_pad; /* avg: count_include_pad */
 } pool_attr;
 
-typedef struct {
-    int64_t planes, H, W, Ho, Wo;
-} pool_dims;
+typedef nb_pool2_dims pool_dims; /* planes, H, W, Ho, Wo */
 
 static pool_dims pdims(const nb_node *n) {
     const nb_tensor *x = n->in[0];
@@ -70,127 +69,15 @@ static inline void avg_window(int64_t i, int64_t s, int64_t p, int64_t k, int64_
 /* ------------------------------------------------------------ max */
 
 /* 2×2 windows at stride 2 without padding (the usual CNN pooling): every
- * window lies inside the image. The winner of each window is saved as its
- * position k = 2·row + col in the window, one byte per output (in an I64
- * tensor of ⌈numel/8⌉ elements: an eighth of the general path's indices,
- * less memory traffic), and the compares are selects over whole rows, which
- * the compiler vectorizes. Same winner as the general path: the first max
- * in row-major order, the first NaN if any. */
+ * window lies inside the image; kernels/pool2.c. The winner of each window
+ * is saved as one byte per output (in an I64 tensor of ⌈numel/8⌉ elements:
+ * an eighth of the general path's indices, less memory traffic). Same
+ * winner as the general path: the first max in row-major order, the first
+ * NaN if any. */
 static bool pool_two(const pool_attr *a, const pool_dims *d) {
     return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0 && a->dh == 1 &&
            a->dw == 1 && 2 * d->Ho <= d->H && 2 * d->Wo <= d->W; /* no ceil-mode overhang */
 }
-
-#define POOL2_ROWS(T, SUF)                                                                             \
-    /* One output row, NaN-free (NaN-safe only in the sense that it reports   \
-     * one): the max of the four as selects, the winner as the first element   \
-     * equal to it. Returns whether the row held a NaN. */                      \
-    static int pool2_row_##SUF(const T *restrict r0, const T *restrict r1, T *restrict yr,             \
-                               uint8_t *restrict kr, int64_t Wo) {                                     \
-        int nan = 0;                                                                                   \
-        for (int64_t j = 0; j < Wo; j++) {                                                             \
-            const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];            \
-            const T m01 = v1 > v0 ? v1 : v0, m23 = v3 > v2 ? v3 : v2, b = m23 > m01 ? m23 : m01;       \
-            nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);                                  \
-            yr[j] = b;                                                                                 \
-            const uint8_t e0 = v0 != b, e1 = e0 & (v1 != b), e2 = e1 & (v2 != b);                      \
-            kr[j] = (uint8_t)(e0 + e1 + e2);                                                           \
-        }                                                                                              \
-        return nan;                                                                                    \
-    }                                                                                                  \
-    /* The exact rule, element by element (rows with a NaN). */                                      \
-    static void pool2_row_nan_##SUF(const T *r0, const T *r1, T *yr, uint8_t *kr, int64_t Wo) {        \
-        for (int64_t j = 0; j < Wo; j++) {                                                             \
-            const T v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};                       \
-            T b = v[0];                                                                                \
-            int k = 0;                                                                                 \
-            for (int q = 1; q < 4; q++)                                                                \
-                if ((v[q] > b) | ((v[q] != v[q]) & (b == b))) b = v[q], k = q;                         \
-            yr[j] = b;                                                                                 \
-            if (kr) kr[j] = (uint8_t)k;                                                                \
-        }                                                                                              \
-    }                                                                                                  \
-    /* Each output's gradient to its winner in rows g0 and g0 + W. */                                 \
-    static void pool2_bwd_row_##SUF(T *restrict g0, int64_t W, const T *restrict gr,                   \
-                                    const uint8_t *restrict kr, int64_t Wo) {                          \
-        for (int64_t j = 0; j < Wo; j++) g0[(kr[j] >> 1) * W + 2 * j + (kr[j] & 1)] += gr[j];          \
-    }
-POOL2_ROWS(float, f32)
-POOL2_ROWS(double, f64)
-
-/* The AVX-512 forward row for f32 (the CNN case), 16 outputs a step: the
- * two input rows split into even and odd columns by permutes, the same
- * selects (maxps(a, b) is a > b ? a : b, as the scalar rule) and the same
- * winner rule by compare masks: the scalar row's bits, 5x faster on the
- * CNN's first pool (the baseline build is SSE2, and the compiler's stride-2
- * code stayed scalar). Chosen when the vector-math ISA is AVX-512
- * (NB_VMATH_ISA / nb_vmath_set_isa cap both). A masked-store backward row
- * was 1.8x slower than the scalar scatter here and is not used. */
-typedef int (*pool2_row_fn_f32)(const float *, const float *, float *, uint8_t *, int64_t);
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define P2_TARGET __attribute__((target("avx512f")))
-P2_TARGET static int pool2_row_f32_avx512(const float *restrict r0, const float *restrict r1, float *restrict yr,
-                                          uint8_t *restrict kr, int64_t Wo) {
-    const __m512i ev = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i od = _mm512_add_epi32(ev, _mm512_set1_epi32(1)), one = _mm512_set1_epi32(1);
-    __mmask16 nan = 0;
-    for (int64_t j = 0; j < Wo; j += 16) {
-        const int64_t m = Wo - j < 16 ? Wo - j : 16;
-        const __mmask16 om = (__mmask16)((1u << m) - 1), lo = (__mmask16)(m >= 8 ? 0xFFFF : (1u << 2 * m) - 1),
-                        hi = (__mmask16)(m > 8 ? (1u << (2 * m - 16)) - 1 : 0);
-        const __m512 a0 = _mm512_maskz_loadu_ps(lo, r0 + 2 * j), a1 = _mm512_maskz_loadu_ps(hi, r0 + 2 * j + 16);
-        const __m512 b0 = _mm512_maskz_loadu_ps(lo, r1 + 2 * j), b1 = _mm512_maskz_loadu_ps(hi, r1 + 2 * j + 16);
-        const __m512 v0 = _mm512_permutex2var_ps(a0, ev, a1), v1 = _mm512_permutex2var_ps(a0, od, a1);
-        const __m512 v2 = _mm512_permutex2var_ps(b0, ev, b1), v3 = _mm512_permutex2var_ps(b0, od, b1);
-        const __m512 m01 = _mm512_max_ps(v1, v0), m23 = _mm512_max_ps(v3, v2), b = _mm512_max_ps(m23, m01);
-        nan |= _mm512_mask_cmp_ps_mask(om, v0, v1, _CMP_UNORD_Q) | _mm512_mask_cmp_ps_mask(om, v2, v3, _CMP_UNORD_Q);
-        _mm512_mask_storeu_ps(yr + j, om, b);
-        const __mmask16 e0 = _mm512_cmp_ps_mask(v0, b, _CMP_NEQ_UQ), e1 = e0 & _mm512_cmp_ps_mask(v1, b, _CMP_NEQ_UQ),
-                        e2 = e1 & _mm512_cmp_ps_mask(v2, b, _CMP_NEQ_UQ);
-        const __m512i k = _mm512_add_epi32(_mm512_add_epi32(_mm512_maskz_mov_epi32(e0, one), _mm512_maskz_mov_epi32(e1, one)),
-                                           _mm512_maskz_mov_epi32(e2, one));
-        _mm512_mask_cvtepi32_storeu_epi8(kr + j, om, k);
-    }
-    return nan != 0;
-}
-static bool pool2_avx512(void) { return strcmp(nb_vmath_isa(), "avx512") == 0; }
-static pool2_row_fn_f32 pool2_row_fast_f32(void) { return pool2_avx512() ? pool2_row_f32_avx512 : pool2_row_f32; }
-#else
-static pool2_row_fn_f32 pool2_row_fast_f32(void) { return pool2_row_f32; }
-#endif
-typedef int (*pool2_row_fn_f64)(const double *, const double *, double *, uint8_t *, int64_t);
-static pool2_row_fn_f64 pool2_row_fast_f64(void) { return pool2_row_f64; }
-
-#define POOL2_PLANES(T, SUF)                                                                           \
-    static void pool2_fwd_##SUF(const T *restrict X, T *restrict Y, uint8_t *restrict K, const pool_dims *d) { \
-        const int64_t H = d->H, W = d->W, Ho = d->Ho, Wo = d->Wo;                                      \
-        const pool2_row_fn_##SUF row = pool2_row_fast_##SUF();                                         \
-        for (int64_t pl = 0; pl < d->planes; pl++)                                                     \
-            for (int64_t i = 0; i < Ho; i++) {                                                         \
-                const T *r0 = X + (pl * H + 2 * i) * W, *r1 = r0 + W;                                  \
-                T *yr = Y + (pl * Ho + i) * Wo;                                                        \
-                if (K) {                                                                               \
-                    uint8_t *kr = K + (pl * Ho + i) * Wo;                                              \
-                    if (row(r0, r1, yr, kr, Wo)) pool2_row_nan_##SUF(r0, r1, yr, kr, Wo);              \
-                    continue;                                                                          \
-                }                                                                                      \
-                uint8_t tmp[256]; /* winners not wanted: pieces of the row */                          \
-                for (int64_t j0 = 0; j0 < Wo; j0 += 256) {                                             \
-                    const int64_t m = Wo - j0 < 256 ? Wo - j0 : 256;                                   \
-                    if (row(r0 + 2 * j0, r1 + 2 * j0, yr + j0, tmp, m))                                \
-                        pool2_row_nan_##SUF(r0 + 2 * j0, r1 + 2 * j0, yr + j0, NULL, m);               \
-                }                                                                                      \
-            }                                                                                          \
-    }                                                                                                  \
-    static void pool2_bwd_##SUF(T *restrict GX, const T *restrict G, const uint8_t *restrict K, const pool_dims *d) { \
-        const int64_t H = d->H, W = d->W, Ho = d->Ho, Wo = d->Wo;                                      \
-        for (int64_t pl = 0; pl < d->planes; pl++)                                                     \
-            for (int64_t i = 0; i < Ho; i++)                                                           \
-                pool2_bwd_row_##SUF(GX + (pl * H + 2 * i) * W, W, G + (pl * Ho + i) * Wo, K + (pl * Ho + i) * Wo, Wo); \
-    }
-POOL2_PLANES(float, f32)
-POOL2_PLANES(double, f64)
 
 static void maxpool_fwd(nb_node *n) {
     const pool_attr *a = nb_attr(n, pool_attr);
@@ -202,8 +89,8 @@ static void maxpool_fwd(nb_node *n) {
         const int64_t m = n->out->numel;
         nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, NB_SHAPE((m + 7) / 8)) : NULL;
         uint8_t *K = arg ? (uint8_t *)arg->data : NULL;
-        if (x->dtype == NB_F32) pool2_fwd_f32((const float *)x->data, (float *)n->out->data, K, &d);
-        else pool2_fwd_f64((const double *)x->data, (double *)n->out->data, K, &d);
+        if (x->dtype == NB_F32) nb_pool2_fwd_f32((float *)n->out->data, K, (const float *)x->data, &d);
+        else nb_pool2_fwd_f64((double *)n->out->data, K, (const double *)x->data, &d);
         return;
     }
     nb_tensor *arg = rec ? nb_node_save_new(n, NB_I64, n->out->shape) : NULL;
@@ -251,8 +138,8 @@ static void maxpool_bwd(nb_node *n, const nb_tensor *g) {
     const pool_dims d = pdims(n);
     if (pool_two(nb_attr(n, pool_attr), &d)) {
         const uint8_t *K = (const uint8_t *)n->saved->data;
-        if (gxt->dtype == NB_F32) pool2_bwd_f32((float *)gxt->data, (const float *)g->data, K, &d);
-        else pool2_bwd_f64((double *)gxt->data, (const double *)g->data, K, &d);
+        if (gxt->dtype == NB_F32) nb_pool2_bwd_f32((float *)gxt->data, (const float *)g->data, K, &d);
+        else nb_pool2_bwd_f64((double *)gxt->data, (const double *)g->data, K, &d);
         return;
     }
     const int64_t *A = nb_i64(n->saved), HW = d.H * d.W, P = d.Ho * d.Wo;

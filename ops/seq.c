@@ -9,7 +9,7 @@
  * Backward only adds gout into the piece's place in dx, whichever way forward
  * went. */
 #include "broadcast.h"
-#include "../autograd/internal.h"
+#include "grad_graph.h"
 
 static int64_t span(nb_shape s, int lo, int hi) {
     int64_t p = 1;
@@ -77,10 +77,24 @@ static void piece_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op narrow_op = {"narrow", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, NULL};
-static const nb_op narrow_view_op = {"narrow", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, NULL};
-static const nb_op select_op = {"select", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, NULL};
-static const nb_op select_view_op = {"select", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, NULL};
+/* The differentiable backward (second order, nabla/grad.h): dx = dout
+ * padded with zeros around the piece, along the axis (select's dout first
+ * gets its axis back); pad is linear, so its own backward_graph closes it. */
+GG_FN(piece) {
+    const piece_attr *at = nb_attr(n, piece_attr);
+    const nb_tensor *x = n->in[0];
+    const int nd = x->shape.ndim;
+    nb_tensor *t = g->shape.ndim < nd ? nb_unsqueeze(g, at->axis) : g;
+    int64_t pads[2 * NB_MAX_DIMS] = {0};
+    pads[2 * at->axis] = at->start;
+    pads[2 * at->axis + 1] = x->shape.d[at->axis] - at->start - at->len;
+    gin[0] = nb_pad(t, pads, 2 * nd, 0);
+}
+
+static const nb_op narrow_op = {"narrow", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, piece_bwg};
+static const nb_op narrow_view_op = {"narrow", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, piece_bwg};
+static const nb_op select_op = {"select", piece_copy_fwd, piece_bwd, NB_SAVES_NOTHING, false, piece_bwg};
+static const nb_op select_view_op = {"select", piece_view_fwd, piece_bwd, NB_SAVES_NOTHING, true, piece_bwg};
 
 /* The piece of x along axis a (already checked): a view when it is one block. */
 static nb_tensor *piece(nb_tensor *x, int a, int64_t start, int64_t len, bool drop_axis) {
@@ -314,7 +328,16 @@ static void flip_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
-static const nb_op flip_op = {"flip", flip_fwd, flip_bwd, NB_SAVES_NOTHING, false, NULL};
+/* dx = flip(dout) along the same axes: flip is its own adjoint. */
+GG_FN(flip) {
+    const flip_attr *at = nb_attr(n, flip_attr);
+    int axes[NB_MAX_DIMS], k = 0;
+    for (int d = 0; d < n->in[0]->shape.ndim; d++)
+        if (at->flip[d]) axes[k++] = d;
+    gin[0] = nb_flip(g, axes, k);
+}
+
+static const nb_op flip_op = {"flip", flip_fwd, flip_bwd, NB_SAVES_NOTHING, false, flip_bwg};
 
 nb_tensor *nb_flip(nb_tensor *x, const int *axes, int n) {
     if (!x) return NULL;
@@ -395,7 +418,13 @@ static void cumsum_bwd(nb_node *n, const nb_tensor *g) {
     else WITH_ACC(double, inner, { CUMSUM_LOOP(double, double, nb_f64(g), nb_f64(gxt), +=, true) });
 }
 
-static const nb_op cumsum_op = {"cumsum", cumsum_fwd, cumsum_bwd, NB_SAVES_NOTHING, false, NULL};
+/* dx = flip(cumsum(flip(dout))) along the axis: the reversed cumsum. */
+GG_FN(cumsum) {
+    const int axis = nb_attr(n, cumsum_attr)->axis;
+    gin[0] = nb_flip(nb_cumsum(nb_flip(g, &axis, 1), axis), &axis, 1);
+}
+
+static const nb_op cumsum_op = {"cumsum", cumsum_fwd, cumsum_bwd, NB_SAVES_NOTHING, false, cumsum_bwg};
 
 nb_tensor *nb_cumsum(nb_tensor *x, int axis) {
     if (!x) return NULL;
@@ -464,7 +493,10 @@ static void fill_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 /* Backward reads only the mask. */
-static const nb_op masked_fill_op = {"masked_fill", fill_fwd, fill_bwd, NB_SAVES_IN(1), false, NULL};
+/* dx = dout with the filled places zeroed: masked_fill(dout, mask, 0). */
+GG_FN(masked_fill) { gin[0] = nb_masked_fill(g, n->in[1], 0); }
+
+static const nb_op masked_fill_op = {"masked_fill", fill_fwd, fill_bwd, NB_SAVES_IN(1), false, masked_fill_bwg};
 
 nb_tensor *nb_masked_fill(nb_tensor *x, nb_tensor *mask, double value) {
     if (!x || !mask) return NULL;

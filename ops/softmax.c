@@ -8,6 +8,7 @@
  * bce's log1p(e^−|x|) and sigmoid run on the SLEEF vector kernels of
  * kernels/vmath.h in the tensor's type (ULP bounds there). */
 #include "math_util.h"
+#include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
 #include "grad_graph.h"
 
@@ -19,14 +20,6 @@ typedef struct { int axis; } sm_attr;
  * exponential and three or four light passes; nb__elementwise_threads). */
 #define SM_COST 192
 
-/* This thread's number in a region of nt threads (nt <= 1: plain code,
- * maybe inside a caller's region, whose numbering must not count). */
-#if defined(_OPENMP)
-#include <omp.h>
-#define THREAD_NUM(nt) ((nt) > 1 ? omp_get_thread_num() : 0)
-#else
-#define THREAD_NUM(nt) 0
-#endif
 
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
 #define VEXP(T, y, x, n)                                                        \
@@ -34,71 +27,6 @@ typedef struct { int axis; } sm_attr;
         if (sizeof(T) == sizeof(float)) nb_vexp_f32((float *)(y), (const float *)(x), (n)); \
         else nb_vexp_f64((double *)(y), (const double *)(x), (n));              \
     } while (0)
-
-/* Row kernels for the contiguous case, written with 8 independent lanes so
- * the compiler vectorizes them (and the result doesn't depend on the ISA:
- * the summation order is fixed). */
-#define ROW_KERNELS(T, SUF)                                                         \
-    static T row_max_##SUF(const T *restrict x, int64_t n) {                        \
-        T m[8];                                                                     \
-        for (int j = 0; j < 8; j++) m[j] = (T)-INFINITY;                            \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) m[j] = x[k + j] > m[j] ? x[k + j] : m[j];   \
-        for (; k < n; k++) m[0] = x[k] > m[0] ? x[k] : m[0];                        \
-        for (int j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];               \
-        return m[0];                                                                \
-    }                                                                               \
-    static double row_sum_##SUF(const T *restrict x, int64_t n) {                   \
-        double s[8] = {0};                                                          \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                   \
-        for (; k < n; k++) s[0] += (double)x[k];                                    \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
-    }                                                                               \
-    static void row_sub_##SUF(T *restrict y, const T *restrict x, T m, int64_t n) { \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] = x[k + j] - m;                    \
-        for (; k < n; k++) y[k] = x[k] - m;                                         \
-    }                                                                               \
-    static void row_shift_##SUF(T *restrict y, T c, int64_t n) {                    \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] -= c;                              \
-        for (; k < n; k++) y[k] -= c;                                               \
-    }                                                                               \
-    /* gx += g − e·s  (log_softmax backward) */                                     \
-    static void row_lsm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict e, \
-                                  T s, int64_t n) {                                 \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) gx[k + j] += g[k + j] - e[k + j] * s;       \
-        for (; k < n; k++) gx[k] += g[k] - e[k] * s;                                \
-    }                                                                               \
-    /* Σ g·y in double (softmax backward) */                                        \
-    static double row_dot_##SUF(const T *restrict g, const T *restrict y, int64_t n) { \
-        double s[8] = {0};                                                          \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) s[j] += (double)g[k + j] * (double)y[k + j]; \
-        for (; k < n; k++) s[0] += (double)g[k] * (double)y[k];                     \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));   \
-    }                                                                               \
-    /* gx += y·(g − s), in double, one rounding (softmax backward) */               \
-    static void row_sm_bwd_##SUF(T *restrict gx, const T *restrict g, const T *restrict y, \
-                                 double s, int64_t n) {                             \
-        for (int64_t k = 0; k < n; k++) gx[k] += (T)((double)y[k] * ((double)g[k] - s)); \
-    }                                                                               \
-    static void row_scale_##SUF(T *restrict y, T a, int64_t n) {                    \
-        int64_t k = 0;                                                              \
-        for (; k + 8 <= n; k += 8)                                                  \
-            for (int j = 0; j < 8; j++) y[k + j] *= a;                              \
-        for (; k < n; k++) y[k] *= a;                                               \
-    }
-ROW_KERNELS(float, f32)
-ROW_KERNELS(double, f64)
 
 static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
     *outer = 1, *inner = 1, *len = s.d[axis];
@@ -120,28 +48,9 @@ static void softmax_fwd_impl(nb_node *n, bool logsm) {
             /* rows are independent: long inputs split them between threads */
             const int nt = nb__elementwise_threads(outer * len, SM_COST);
             NB_PAR_FOR(nt, for (int64_t o = 0; o < outer; o++), {
-                const T *x = X + o * len;
-                T *y = Y + o * len;
-                const T m = sizeof(T) == sizeof(float) ? (T)row_max_f32((const float *)x, len)
-                                                       : (T)row_max_f64((const double *)x, len);
-                if (sizeof(T) == sizeof(float)) row_sub_f32((float *)y, (const float *)x, (float)m, len);
-                else row_sub_f64((double *)y, (const double *)x, (double)m, len);
-                VEXP(T, y, y, len);
-                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)y, len)
-                                                            : row_sum_f64((const double *)y, len);
-                if (logsm) {
-                    /* (x − m) − log s: two roundings, each relative to its own term */
-                    if (sizeof(T) == sizeof(float)) {
-                        row_sub_f32((float *)y, (const float *)x, (float)m, len);
-                        row_shift_f32((float *)y, (float)log(s), len);
-                    } else {
-                        row_sub_f64((double *)y, (const double *)x, (double)m, len);
-                        row_shift_f64((double *)y, log(s), len);
-                    }
-                } else {
-                    if (sizeof(T) == sizeof(float)) row_scale_f32((float *)y, (float)(1 / s), len);
-                    else row_scale_f64((double *)y, 1 / s, len);
-                }
+                if (sizeof(T) == sizeof(float))
+                    nb_softmax_row_f32((float *)(Y + o * len), (const float *)(X + o * len), len, logsm);
+                else nb_softmax_row_f64((double *)(Y + o * len), (const double *)(X + o * len), len, logsm);
             });
             return;
         }
@@ -203,21 +112,14 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
                 if (!logsm) {
-                    if (sizeof(T) == sizeof(float))
-                        row_sm_bwd_f32((float *)gx, (const float *)g, (const float *)y,
-                                       row_dot_f32((const float *)g, (const float *)y, len), len);
-                    else
-                        row_sm_bwd_f64((double *)gx, (const double *)g, (const double *)y,
-                                       row_dot_f64((const double *)g, (const double *)y, len), len);
+                    if (sizeof(T) == sizeof(float)) nb_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, len);
+                    else nb_softmax_row_bwd_f64((double *)gx, (const double *)g, (const double *)y, len);
                     continue;
                 }
-                T *ey = eys + THREAD_NUM(nt) * ld;
-                const double s = sizeof(T) == sizeof(float) ? row_sum_f32((const float *)g, len)
-                                                            : row_sum_f64((const double *)g, len);
-                VEXP(T, ey, y, len);
+                T *ey = eys + NB_PAR_TID(nt) * ld;
                 if (sizeof(T) == sizeof(float))
-                    row_lsm_bwd_f32((float *)gx, (const float *)g, (const float *)ey, (float)s, len);
-                else row_lsm_bwd_f64((double *)gx, (const double *)g, (const double *)ey, s, len);
+                    nb_log_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, (float *)ey, len);
+                else nb_log_softmax_row_bwd_f64((double *)gx, (const double *)g, (const double *)y, (double *)ey, len);
             });
             if (eys) mu_scratch_done(eys);
             return;

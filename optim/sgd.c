@@ -5,44 +5,22 @@
  *   g ← g + μb (Nesterov), else g ← b
  *   θ ← θ − γg                                                          */
 #include "optim_internal.h"
+#include "../ops/kernels/optim_step.h"
 
 /* The fused step: the composed update below, element by element, in one
  * pass over θ, b and g instead of up to five (same operations on the same
- * T-rounded constants in the same order: the same bits, test_optim). */
-#define SGD_LOOP(T, WD, MOM, FIRST, NEST)                                            \
-    for (int64_t i = 0; i < n; i++) {                                                \
-        T gi = g[i];                                                                 \
-        if (WD) gi = gi + lam * th[i];                                               \
-        if (MOM) {                                                                   \
-            T bi = gi;                                                               \
-            if (!(FIRST)) {                                                          \
-                bi = b[i] * mu;                                                      \
-                bi = bi + damp * gi;                                                 \
-            }                                                                        \
-            b[i] = bi;                                                               \
-            gi = (NEST) ? gi + mu * bi : bi;                                         \
-        }                                                                            \
-        th[i] = th[i] + step * gi;                                                   \
-    }
-
+ * T-rounded constants in the same order: the same bits, test_optim); the
+ * loop is ops/kernels/optim_step.c. */
 static void sgd_fused(const nb_optim_opts *o, nb__opt_param *p, const nb_tensor *gt, double t) {
     nb_tensor *theta = p->p, *bt = o->momentum != 0 ? p->state[0] : NULL;
-    const bool wd = o->weight_decay != 0, first = t == 1, nest = o->nesterov;
-    const int nt = nb__elementwise_threads(theta->numel, NB_COST_MEM);
-    NB_PAR_REGION(nt, {
-        int64_t lo, n; /* this thread's contiguous share (all of it on one thread) */
-        nb__thread_range(nt, theta->numel, &lo, &n);
-        NB_FLOAT_DISPATCH(theta->dtype, T, {
-            T *restrict th = (T *)theta->data + lo, *restrict b = bt ? (T *)bt->data + lo : NULL;
-            const T *restrict g = (const T *)gt->data + lo;
-            const T lam = (T)o->weight_decay, mu = (T)o->momentum, damp = (T)(1 - o->dampening),
-                    step = (T)(-o->lr);
-            /* branch-free loops (they vectorize) for the usual cases */
-            if (b && !wd && !first && !nest) SGD_LOOP(T, 0, 1, 0, 0)
-            else if (!b && !wd) SGD_LOOP(T, 0, 0, 0, 0)
-            else SGD_LOOP(T, wd, b != NULL, first, nest)
-        });
-    });
+    const nb_sgd_coef c = {o->lr, o->weight_decay, o->momentum, o->dampening, o->nesterov, t == 1};
+    const int nt = nb_get_num_threads();
+    if (theta->dtype == NB_F32)
+        nb_sgd_step_mt_f32(nt, (float *)theta->data, bt ? (float *)bt->data : NULL, (const float *)gt->data,
+                           theta->numel, &c);
+    else
+        nb_sgd_step_mt_f64(nt, (double *)theta->data, bt ? (double *)bt->data : NULL, (const double *)gt->data,
+                           theta->numel, &c);
     nb_bump_version(theta);
     if (bt) nb_bump_version(bt);
 }

@@ -314,6 +314,47 @@ static void test_gpt_layout(void **state) {
     nb_module_free(m);
 }
 
+
+/* A GPT training loop (forward, loss, backward, clipping, AdamW in groups,
+ * warm-up + cosine) holds its memory flat: after the first steps nabla's
+ * heap, arena and allocation count don't move (bench_gpt --soak runs the
+ * benchmark's model for 10 000 steps the same way). */
+static void test_gpt_memory_flat(void **state) {
+    (void)state;
+    nb_seed(7);
+    nb_module *m = nb_gpt(13, 8, 16, 2, 2, 0.1);
+    nb_optim_opts oo = nb_optim_defaults(NB_OPTIM_ADAMW);
+    oo.weight_decay = 0.1;
+    nb_optim *opt = nb_optim_new_module_decay(&oo, m);
+    nb_lr_schedule sched = nb_lr_warmup_cosine(1e-3, 10, 300, 1e-4);
+    int64_t x[4 * 8], y[4 * 8];
+    nb_mem_stats a = {0};
+    double first = 0, last = 0;
+    for (int step = 1; step <= 300; step++) {
+        for (int i = 0; i < 32; i++) x[i] = (i * 7 + step) % 13, y[i] = (x[i] + 1) % 13;
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *logits = nb_forward(m, nb_from_i64(NB_SHAPE(4, 8), x));
+        nb_tensor *loss = nb_cross_entropy(nb_reshape(logits, NB_SHAPE(32, 13)), nb_from_i64(NB_SHAPE(32), y),
+                                           NB_REDUCE_MEAN);
+        nb_zero_grad(m);
+        assert_int_equal(nb_backward(loss), NB_OK);
+        nb_clip_grad_norm(m, 1.0);
+        nb_lr_schedule_step(&sched, opt);
+        assert_int_equal(nb_optim_step(opt), NB_OK);
+        if (step == 1) first = nb_item(loss);
+        last = nb_item(loss);
+        nb_scope_end(&s);
+        if (step == 20) a = nb_mem_stats_get();
+    }
+    nb_mem_stats b = nb_mem_stats_get();
+    assert_int_equal(a.heap_live, b.heap_live);
+    assert_int_equal(a.arena_reserved, b.arena_reserved);
+    assert_int_equal(a.heap_allocs, b.heap_allocs);
+    assert_true(last < first - 1); /* and it learned the shifted sequence */
+    nb_optim_free(opt);
+    nb_module_free(m);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void test_bad_input(void **state) {
@@ -388,6 +429,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_block_matches_torch, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_gpt_matches_torch, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_gpt_layout, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_gpt_memory_flat, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -19,6 +19,7 @@
 #include <math.h>
 #include <string.h>
 #include "nabla/nabla.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 
 /* ------------------------------------------------------------ max_pool2d 2×2 / 2 */
@@ -214,16 +215,16 @@ static void conv_direct_kernels_match_definition(void **state) {
         {2, 3, 5, 17, 12, 3, 3, 1, 1, 5, 17},   /* kw 3: 8 channels a tile, tail of 4; Wo 17: a 1-lane tail */
     };
     const char *isas[2] = {"avx512", "avx2"};
-    const char *keep = nb_gemm_isa();
+    const char *keep = nb_isa_name(nb_isa());
     for (int ii = 0; ii < 2; ii++) {
-        if (!nb_gemm_set_isa(isas[ii])) continue;
+        if (!nb_isa_set_cap(isas[ii])) continue;
         for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++)
             for (int v = 0; v < 5; v++) { /* all grads; no bias; x needs no grad; w needs none; only b */
                 check_conv_w(NB_F64, gs[i], 1e-12, v != 1, v != 2 && v != 4, v < 3);
                 check_conv_w(NB_F32, gs[i], 1e-4, v != 1, v != 2 && v != 4, v < 3);
             }
     }
-    nb_gemm_set_isa(keep);
+    nb_isa_set_cap(keep);
 }
 
 /* The bias gradient is the same bits on the direct (AVX-512) path, which
@@ -236,7 +237,7 @@ static void conv_bias_grad_same_bits_on_every_path(void **state) {
         {2, 1, 8, 8, 12, 3, 3, 1, 1, 8, 8},    /* O 12: a block of 8 and one of 4; P 64 */
         {2, 2, 6, 5, 17, 2, 2, 0, 1, 5, 6},    /* O 17, P 30 */
     };
-    const char *keep = nb_gemm_isa();
+    const char *keep = nb_isa_name(nb_isa());
     for (int dti = 0; dti < 2; dti++)
         for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
             const nb_dtype dt = dti ? NB_F64 : NB_F32;
@@ -250,7 +251,7 @@ static void conv_bias_grad_same_bits_on_every_path(void **state) {
             nb_tensor *db[2] = {NULL, NULL};
             const char *isas[2] = {"avx512", "avx2"};
             for (int ii = 0; ii < 2; ii++) {
-                if (!nb_gemm_set_isa(isas[ii])) continue;
+                if (!nb_isa_set_cap(isas[ii])) continue;
                 nb_tensor *b = nb_set_requires_grad(nb_zeros(dt, NB_SHAPE(g.O)), true);
                 nb_tensor *y = nb_conv2d(x, w, b, &o);
                 assert_non_null(y);
@@ -260,7 +261,7 @@ static void conv_bias_grad_same_bits_on_every_path(void **state) {
             for (int64_t k = 0; db[0] && db[1] && k < g.O; k++) assert_true(nb_get(db[0], k) == nb_get(db[1], k));
             nb_scope_end(&sc);
         }
-    nb_gemm_set_isa(keep);
+    nb_isa_set_cap(keep);
 }
 
 /* Big enough calls split the images between threads (OpenMP, single-threaded

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "nabla/nabla.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/vmath.h"
 
@@ -59,7 +60,7 @@ static const char *isas[] = {"avx512", "avx2", "scalar"};
                 if (!(fabs((double)got - want) <= (K + 4) * EPS * mag + 1e-300)) {                        \
                     if (bad++ < 3)                                                                        \
                         printf("  %s/%s %s ta=%d tb=%d M=%lld N=%lld K=%lld a=%g b=%g: C[%lld,%lld]=%.9g want %.9g\n", \
-                               nb_gemm_backend(), nb_gemm_isa(), #S, ta, tb, (long long)M, (long long)N,  \
+                               nb_gemm_backend(), nb_isa_name(nb_isa()), #S, ta, tb, (long long)M, (long long)N,  \
                                (long long)K, (double)alpha, (double)beta, (long long)i, (long long)j,    \
                                (double)got, (double)want);                                                \
                 }                                                                                         \
@@ -117,10 +118,10 @@ static void gemm_builtin_all_isas(void **state) {
     assert_true(nb_gemm_set_backend(NB_GEMM_BUILTIN));
     int tested = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        if (!nb_gemm_set_isa(isas[i])) continue;
+        if (!nb_isa_set_cap(isas[i])) continue;
         for (int nt = 1; nt <= 2; nt++) {
             nb_set_num_threads(nt);
-            printf("builtin %s, %d thread(s)\n", nb_gemm_isa(), nt);
+            printf("builtin %s, %d thread(s)\n", nb_isa_name(nb_isa()), nt);
             assert_int_equal(sweep(), 0);
             tested++;
         }
@@ -149,7 +150,7 @@ static void gemm_blas_and_ref(void **state) {
 static void gemm_bit_identical(void **state) {
     (void)state;
     assert_true(nb_gemm_set_backend(NB_GEMM_BUILTIN));
-    if (!nb_gemm_set_isa(isas[0])) nb_gemm_set_isa(isas[1]);
+    if (!nb_isa_set_cap(isas[0])) nb_isa_set_cap(isas[1]);
     const int64_t M = 150, N = 140, K = 300;
     float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
     float *C[3];
@@ -285,7 +286,7 @@ static void vmath_all_isas(void **state) {
     static double x64[NV_TEST], y64[NV_TEST], r64[NV_TEST];
     int tested = 0;
     for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
-        if (!nb_vmath_set_isa(isas[is])) continue;
+        if (!nb_isa_set_cap(isas[is])) continue;
         tested++;
         for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
             vmath_inputs(c, x32, x64);
@@ -314,7 +315,7 @@ static void vmath_all_isas(void **state) {
                 if (e > wr64) wr64 = e;
             }
             printf("vmath %-6s %-9s f32 worst %.0f ulp at x=%g, f64 worst %.0f ulp at x=%g (libm %.0f / %.0f ulp)\n",
-                   nb_vmath_isa(), vcases[c].name, w32, (double)x32[at32], w64, x64[at64], wr32, wr64);
+                   nb_isa_name(nb_isa()), vcases[c].name, w32, (double)x32[at32], w64, x64[at64], wr32, wr64);
             assert_true(w32 <= vcases[c].ulp32);
             assert_true(w64 <= vcases[c].ulp64);
             assert_true(wr32 <= vcases[c].ulp32);
@@ -322,7 +323,7 @@ static void vmath_all_isas(void **state) {
         }
     }
     assert_true(tested >= 2);
-    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+    if (!nb_isa_set_cap("avx512")) nb_isa_set_cap("avx2");
 }
 
 /* elu (alpha 1.3, and 1) against alpha·expm1 in long double, every ISA:
@@ -334,7 +335,7 @@ static void vmath_elu(void **state) {
     vmath_inputs(5, x32, x64); /* expm1's inputs and specials */
     int tested = 0;
     for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
-        if (!nb_vmath_set_isa(isas[is])) continue;
+        if (!nb_isa_set_cap(isas[is])) continue;
         tested++;
         for (int a = 0; a < 2; a++) {
             const double alpha = a ? 1.0 : 1.3;
@@ -352,12 +353,12 @@ static void vmath_elu(void **state) {
                     if (e > w64) w64 = e;
                 }
             }
-            printf("vmath %-6s elu(%.1f)  f32 worst %.0f ulp, f64 worst %.0f ulp\n", nb_vmath_isa(), alpha, w32, w64);
+            printf("vmath %-6s elu(%.1f)  f32 worst %.0f ulp, f64 worst %.0f ulp\n", nb_isa_name(nb_isa()), alpha, w32, w64);
             assert_true(w32 <= 2 && w64 <= 2);
         }
     }
     assert_true(tested >= 2);
-    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+    if (!nb_isa_set_cap("avx512")) nb_isa_set_cap("avx2");
 }
 
 /* Every ISA gives the same bits for an element wherever it sits (the tail
@@ -369,7 +370,7 @@ static void vmath_position_and_signs(void **state) {
     static float x[N], a[N], b[N];
     for (int i = 0; i < N; i++) x[i] = (float)(urand() * 30);
     for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
-        if (!nb_vmath_set_isa(isas[is])) continue;
+        if (!nb_isa_set_cap(isas[is])) continue;
         for (size_t c = 0; c < sizeof vcases / sizeof vcases[0]; c++) {
             vcases[c].f32(a, x, N);
             for (int off = 1; off < 20; off++) { /* x[off..] alone: each element at another lane / in the tail */
@@ -398,7 +399,7 @@ static void vmath_position_and_signs(void **state) {
         /* e^-100 is subnormal in f32: not flushed to 0 (1 ULP off: SLEEF's exp there) */
         assert_true(y[0] == 0 && y[1] == 0 && ulps32(y[2], (float)exp(-100.0)) <= 1);
     }
-    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+    if (!nb_isa_set_cap("avx512")) nb_isa_set_cap("avx2");
 }
 
 /* The exact loops give the scalar loop's bits on every ISA. */
@@ -415,7 +416,7 @@ static void vmath_exact_loops(void **state) {
     for (int k = 0; k < 5; k++) {
         int r = 0;
         for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
-            if (!nb_vmath_set_isa(isas[is])) continue;
+            if (!nb_isa_set_cap(isas[is])) continue;
             for (int i = 0; i < N; i++) { y[r][i] = (float)i / 7; yd[r][i] = (double)i / 7; }
             switch (k) {
             case 0: nb_vrelu_f32(y[r], x, N); nb_vrelu_f64(yd[r], xd, N); break;
@@ -438,7 +439,7 @@ static void vmath_exact_loops(void **state) {
                 assert_true(y[0][i] == y0 + (x[i] > 0 ? g[i] : g[i] * (1.3f * yo[i])) || (isnan(x[i]) && isnan(y[0][i])));
             }
     }
-    if (!nb_vmath_set_isa("avx512")) nb_vmath_set_isa("avx2");
+    if (!nb_isa_set_cap("avx512")) nb_isa_set_cap("avx2");
 }
 
 /* sigmoid never overflows and saturates like the scalar formula. */

@@ -159,7 +159,9 @@ static void norm_threads_same_bits(void **state) {
         nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(96), 0.5, 1.5), true);
         nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(96), -1, 1), true);
         nb_tensor *y = nb_layer_norm(x, 1, w, b, 1e-5);
-        nb_backward_with(y, nb_rand(NB_F32, y->shape, -1, 1));
+        nb_tensor *seed = nb_rand(NB_F32, y->shape, -1, 1);
+        nb_backward_with(y, seed);
+        nb_tensor_free(seed);
         res[run][0] = nb_copy(y), res[run][1] = nb_copy(x->grad);
         res[run][2] = nb_copy(w->grad), res[run][3] = nb_copy(b->grad);
         nb_tensor_free(x), nb_tensor_free(w), nb_tensor_free(b), nb_tensor_free(y);

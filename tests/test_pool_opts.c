@@ -15,6 +15,7 @@
 #include <stdlib.h>
 
 #include "test_util.h"
+#include "kernels/cpu.h"
 #include "kernels/vmath.h"
 
 static nb_tensor *leaf(nb_dtype dt, nb_shape s, const double *v) {
@@ -377,7 +378,7 @@ static nb_tensor *pool2_run(nb_tensor *x, nb_tensor *g, nb_tensor **gx) {
 }
 static void two_by_two_vector_rows(void **state) {
     (void)state;
-    if (!nb_vmath_set_isa("avx512")) skip();
+    if (!nb_isa_set_cap("avx512")) skip();
     static const int64_t W[] = {2, 3, 16, 17, 30, 32, 33, 34, 62, 64, 66, 100};
     static const float vals[] = {-1, 0, -0.0f, 1, 2, 2, 0.5f, -3};
     nb_seed(31);
@@ -390,7 +391,7 @@ static void two_by_two_vector_rows(void **state) {
         nb_tensor *y[2], *gx[2];
         nb_tensor_free(pool2_run(x, g, &gx[0])), nb_tensor_free(gx[0]); /* x->grad exists from here on */
         for (int v = 0; v < 2; v++) {
-            assert_true(nb_vmath_set_isa(v ? "avx512" : "scalar"));
+            assert_true(nb_isa_set_cap(v ? "avx512" : "scalar"));
             nb_tensor_zero_grad(x);
             if (x->grad) nb_f32(x->grad)[0] = -0.0f; /* an untouched element keeps its sign */
             y[v] = pool2_run(x, g, &gx[v]);
@@ -400,7 +401,7 @@ static void two_by_two_vector_rows(void **state) {
         for (int v = 0; v < 2; v++) nb_tensor_free(y[v]), nb_tensor_free(gx[v]);
         nb_tensor_free(x), nb_tensor_free(g);
     }
-    nb_vmath_set_isa("avx512");
+    nb_isa_set_cap("avx512");
 }
 
 static void bad_input(void **state) {

@@ -3,7 +3,8 @@
  *  - against PyTorch (tests/fixtures/rnn/rnn.txt, gen_rnn_fixtures.py): the
  *    torch state_dict loaded by name; outputs, final states and the gradients
  *    of L = Σ y·ry + Σ hn·rh + Σ cn·rc w.r.t. the input, the initial states
- *    and every parameter, in F64 to 1e-10 relative (F32 to 5e-4: float rounding through two layers of 4 steps reaches 1e-4 here);
+ *    and every parameter, in F64 to 1e-10 relative (F32 to 1e-3: a summed weight gradient of a 2-layer
+ *    bidirectional relu RNN reaches 4e-4 in float);
  *  - the gate ops equal their composition from slices and activations;
  *  - a gradcheck of a whole 2-layer bidirectional LSTM (input, states, every
  *    parameter) with lengths;
@@ -48,7 +49,7 @@ static nb_tensor *as(const nb_tensor *src, nb_dtype dt, bool grad) {
 static double worst64, worst32;
 
 static void cmp(int k, const char *what, const nb_tensor *got, const nb_tensor *want, nb_dtype dt) {
-    const double e = max_rel_err(got, want, dt == NB_F64 ? FLOOR64 : FLOOR32), tol = dt == NB_F64 ? 1e-10 : 5e-4;
+    const double e = max_rel_err(got, want, dt == NB_F64 ? FLOOR64 : FLOOR32), tol = dt == NB_F64 ? 1e-10 : 1e-3;
     double *w = dt == NB_F64 ? &worst64 : &worst32;
     if (e > *w || isnan(e)) *w = e;
     if (!(e <= tol)) {
@@ -131,7 +132,7 @@ static void test_torch_fixtures(void **state) {
         run_case(k, NB_F64);
         run_case(k, NB_F32);
     }
-    printf("rnn fixtures: %d cases, worst relative error f64 %.2e (tol 1e-10), f32 %.2e (tol 5e-4)\n", ncases,
+    printf("rnn fixtures: %d cases, worst relative error f64 %.2e (tol 1e-10), f32 %.2e (tol 1e-3)\n", ncases,
            worst64, worst32);
 }
 
@@ -154,22 +155,26 @@ static void test_gate_ops_equal_composition(void **state) {
     nb_seed(7);
     nb_scope *s = nb_scope_begin();
     const int64_t B = 5, H = 7;
-    nb_tensor *g = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(B, 4 * H), -3, 3), true);
+    nb_tensor *lx = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(B, 4 * H), -2, 2), true);
+    nb_tensor *lh = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(B, 4 * H), -2, 2), true);
     nb_tensor *c0 = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(B, H), -2, 2), true);
     nb_tensor *r1 = nb_rand(NB_F64, NB_SHAPE(B, H), -1, 1), *r2 = nb_rand(NB_F64, NB_SHAPE(B, H), -1, 1);
     /* fused */
-    nb_tensor *c = nb_lstm_gate_c(g, c0), *h = nb_lstm_gate_h(g, c);
+    nb_tensor *c = nb_lstm_gate_c(lx, lh, c0), *h = nb_lstm_gate_h(lx, lh, c);
     assert_int_equal(nb_backward(nb_add(nb_sum_all(nb_mul(c, r1)), nb_sum_all(nb_mul(h, r2)))), NB_OK);
-    nb_tensor *dg = nb_copy(g->grad), *dc0 = nb_copy(c0->grad);
-    nb_tensor_zero_grad(g);
+    nb_tensor *dlx = nb_copy(lx->grad), *dlh = nb_copy(lh->grad), *dc0 = nb_copy(c0->grad);
+    nb_tensor_zero_grad(lx);
+    nb_tensor_zero_grad(lh);
     nb_tensor_zero_grad(c0);
     /* composed */
+    nb_tensor *g = nb_add(lx, lh);
     nb_tensor *cc = nb_add(nb_mul(nb_sigmoid(block(g, 1, H)), c0), nb_mul(nb_sigmoid(block(g, 0, H)), nb_tanh(block(g, 2, H))));
     nb_tensor *hc = nb_mul(nb_sigmoid(block(g, 3, H)), nb_tanh(cc));
     assert_int_equal(nb_backward(nb_add(nb_sum_all(nb_mul(cc, r1)), nb_sum_all(nb_mul(hc, r2)))), NB_OK);
     expect_close(c, cc, 1e-14);
     expect_close(h, hc, 1e-14);
-    expect_close(dg, g->grad, 1e-13);
+    expect_close(dlx, lx->grad, 1e-13);
+    expect_close(dlh, lh->grad, 1e-13);
     expect_close(dc0, c0->grad, 1e-13);
 
     nb_tensor *gx = nb_set_requires_grad(nb_rand(NB_F64, NB_SHAPE(B, 3 * H), -3, 3), true);
@@ -368,8 +373,9 @@ static void test_bad_input(void **state) {
                                    NULL),
                NB_ERR_SHAPE, "GRUCell", "h of shape (2,4)", "h is (3,4)");
     EXPECT_ERR(nb_forward(m, nb_zeros(NB_F32, NB_SHAPE(0, 2, 3))), NB_ERR_SHAPE, "LSTM", "(0,2,3)");
-    EXPECT_ERR(nb_lstm_gate_c(nb_zeros(NB_F32, NB_SHAPE(2, 8)), nb_zeros(NB_F32, NB_SHAPE(2, 3))), NB_ERR_SHAPE,
-               "lstm_gate_c", "gates is (2,8)", "c_prev is (2,3)");
+    EXPECT_ERR(nb_lstm_gate_c(nb_zeros(NB_F32, NB_SHAPE(2, 8)), nb_zeros(NB_F32, NB_SHAPE(2, 8)),
+                              nb_zeros(NB_F32, NB_SHAPE(2, 3))),
+               NB_ERR_SHAPE, "lstm_gate_c", "gx is (2,8)", "c_prev is (2,3)");
     EXPECT_ERR(nb_gru_gate_h(nb_zeros(NB_F32, NB_SHAPE(2, 9)), nb_zeros(NB_F32, NB_SHAPE(2, 6)),
                              nb_zeros(NB_F32, NB_SHAPE(2, 3))),
                NB_ERR_SHAPE, "gru_gate_h", "gh is (2,6)");

@@ -10,17 +10,19 @@
  *   df/dy = df/dq · dq/dy = -4
  *
  * Run with --trace to see each backward step, --step to pause at each node
- * (press Enter), --dot FILE to write the graph for Graphviz. */
+ * (press Enter), --dot FILE to write the graph for Graphviz, --html FILE to
+ * write a page that steps through backward in a browser. */
 #include <nabla/nabla.h>
 #include <string.h>
 
 int main(int argc, char **argv) {
     bool trace = false, step = false;
-    const char *dot = NULL;
+    const char *dot = NULL, *html = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--trace")) trace = true;
         else if (!strcmp(argv[i], "--step")) trace = step = true;
         else if (!strcmp(argv[i], "--dot") && i + 1 < argc) dot = argv[++i];
+        else if (!strcmp(argv[i], "--html") && i + 1 < argc) html = argv[++i];
     }
     nb_scope *s = nb_scope_begin();
 
@@ -52,6 +54,7 @@ int main(int argc, char **argv) {
     printf("          df/dz = %g\n", nb_item(z->grad));
 
     if (dot && nb_graph_dot(f, dot) == NB_OK) printf("\ngraph written to %s (render: dot -Tsvg %s)\n", dot, dot);
+    if (html && nb_graph_html(f, html) == NB_OK) printf("\nbackprop stepper written to %s (open it in a browser)\n", html);
     nb_scope_end(&s);
     return 0;
 }

@@ -7,10 +7,15 @@
  * lecture writes by hand (l2_delta = (y − ŷ) ŷ (1 − ŷ), and so on).
  *
  * Each step runs in a scope: the graph and gradients of intermediate tensors
- * are freed at its end, so memory stays flat however long it trains. */
+ * are freed at its end, so memory stays flat however long it trains.
+ *
+ * --html FILE writes the first step's graph as a backprop stepper page
+ * (nb_graph_html) and prints that step's dE/dw1 to compare with the page. */
 #include <nabla/nabla.h>
+#include <string.h>
 
-int main(void) {
+int main(int argc, char **argv) {
+    const char *html = argc == 3 && !strcmp(argv[1], "--html") ? argv[2] : NULL;
     const double X[4][3] = {{0, 0, 1}, {0, 1, 1}, {1, 0, 1}, {1, 1, 1}};
     const double Y[4] = {0, 1, 1, 0};
     nb_seed(1);
@@ -37,6 +42,11 @@ int main(void) {
             nb_zero_grad(w0);
             nb_zero_grad(w1);
             nb_backward(loss);
+            if (step == 0 && html && nb_graph_html(loss, html) == NB_OK) {
+                printf("backprop stepper written to %s; at its end dE/dw1 =", html);
+                for (int i = 0; i < 4; i++) printf(" %.17g", nb_f64(w1->grad)[i]);
+                printf("\n");
+            }
             NB_NO_GRAD {
                 nb_axpy_(w0, -lr, w0->grad); /* w -= lr * dE/dw */
                 nb_axpy_(w1, -lr, w1->grad);

@@ -16,7 +16,9 @@
  * code, so there is structure to learn; and at ~50 KB a small model learns
  * a visible part of it in seconds. Only printable ASCII and newlines are
  * kept (the few UTF-8 symbols, like · and ², are dropped), so every sample
- * prints cleanly. The last 10% is held out for validation.
+ * prints cleanly. The first 48000 characters are used (so the run takes the
+ * same time as the docs grow; --full uses them all), the last 10% of those
+ * held out for validation.
  *
  * Truncated BPTT: the training text is cut into B = 16 parallel streams and
  * read T = 32 characters at a time. The LSTM's state (h, c) carries on from
@@ -41,10 +43,13 @@
 
 enum { B = 16, T = 32, EMB = 32, HID = 128, WINDOW = 8, MAXV = 96 };
 /* What the test checks: the validation loss after the default 3 epochs is
- * below LOSS_BOUND (2.22 when written; 20 epochs reach about 1.7). A model
- * that ignores context reaches at best the unigram entropy (printed: 3.48
- * nats on these docs when written); the uniform guess is ln V ≈ 4.5. */
-#define LOSS_BOUND 2.5
+ * below LOSS_BOUND, well under the unigram entropy (the best a model that
+ * ignores context can do: 3.47 nats on these docs when written; the uniform
+ * guess is ln V ≈ 4.5). When written it was 2.38 (the docs change as the
+ * project grows, hence the margin). --full (all 79 K characters, 20 epochs)
+ * reaches 2.03 by epoch 8 and then overfits: the training loss goes on
+ * down to 1.28 while the validation loss climbs back to 2.12. */
+#define LOSS_BOUND 2.7
 
 typedef struct {
     char *text;
@@ -168,11 +173,12 @@ static void sample(model *m, const int *id_of, const char *chars, const char *pr
 int main(int argc, char **argv) {
     const char *dir = NULL, *svg = NULL;
     int epochs = 3;
+    int64_t max_chars = 48000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--corpus") && i + 1 < argc) dir = argv[++i];
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc) svg = argv[++i];
         else if (!strcmp(argv[i], "--epochs") && i + 1 < argc) epochs = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--full")) epochs = 20;
+        else if (!strcmp(argv[i], "--full")) epochs = 20, max_chars = INT64_MAX;
     }
     corpus cp = {0};
     int nfiles = 0;
@@ -184,6 +190,8 @@ int main(int argc, char **argv) {
         return 1;
     }
 
+    const int64_t total = cp.n;
+    if (cp.n > max_chars) cp.n = max_chars;
     /* The vocabulary: the characters that occur, in byte order. */
     int id_of[256], V = 0;
     char chars[MAXV];
@@ -196,8 +204,8 @@ int main(int argc, char **argv) {
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)cp.n);
     for (int64_t i = 0; i < cp.n; i++) ids[i] = id_of[(unsigned char)cp.text[i]];
     const int64_t ntrain = cp.n * 9 / 10, nval = cp.n - ntrain;
-    printf("corpus: %d files in %s, %lld characters (%lld train, %lld validation), vocabulary %d\n", nfiles, "docs/",
-           (long long)cp.n, (long long)ntrain, (long long)nval, V);
+    printf("corpus: %d files in %s, %lld characters, the first %lld used (%lld train, %lld validation), vocabulary %d\n",
+           nfiles, "docs/", (long long)total, (long long)cp.n, (long long)ntrain, (long long)nval, V);
     printf("uniform guess: loss ln V = %.3f nats; unigram entropy (no context) = %.3f nats\n", log(V), h1);
 
     nb_seed(20);

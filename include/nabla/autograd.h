@@ -60,6 +60,16 @@ NB_API void nb_anomaly_mode(bool on);
  * shapes). Returns NB_OK or NB_ERR_IO. */
 NB_API nb_status nb_graph_dot(const nb_tensor *t, const char *path);
 
+/* A backprop stepper: one self-contained web page (works offline) with the
+ * graph behind root drawn by Graphviz, every tensor's value, and the backward
+ * walk node by node — buttons or arrow keys step it, the current node is
+ * highlighted, its incoming gradient and what it passes to each input shown,
+ * accumulated gradients filling in (#step=N or #end in the URL selects a
+ * step). It runs a backward pass of its own to record the walk and leaves
+ * the leaves' .grad as they were. NB_OK, NB_ERR_GRAPH (nothing to step
+ * through) or NB_ERR_IO. */
+NB_API nb_status nb_graph_html(nb_tensor *root, const char *path);
+
 /* ------------------------------------------------------- gradient check */
 
 /* The function under test: builds an output from the inputs (it may use any

@@ -30,13 +30,13 @@ struct nb_module;
  * part of one step, σ the logistic sigmoid. Gate blocks of H columns in
  * PyTorch's order. All inputs 2-D, one float dtype. */
 
-/* LSTM cell state. gates (B, 4H) = the pre-activations i, f, g, o
- * (x W_ihᵀ + b_ih + h W_hhᵀ + b_hh), c_prev (B, H):
+/* LSTM cell state. gx = x W_ihᵀ + b_ih and gh = h W_hhᵀ + b_hh, both (B, 4H)
+ * in blocks i, f, g, o; their sum is the gates' pre-activation. c_prev (B, H):
  *   c = σ(f)·c_prev + σ(i)·tanh(g)       -> (B, H). The o block is unused. */
-NB_API nb_tensor *nb_lstm_gate_c(nb_tensor *gates, nb_tensor *c_prev);
-/* LSTM output. gates (B, 4H) as above, c (B, H) from nb_lstm_gate_c:
- *   h = σ(o)·tanh(c)                     -> (B, H). Only the o block is read. */
-NB_API nb_tensor *nb_lstm_gate_h(nb_tensor *gates, nb_tensor *c);
+NB_API nb_tensor *nb_lstm_gate_c(nb_tensor *gx, nb_tensor *gh, nb_tensor *c_prev);
+/* LSTM output. gx, gh as above, c (B, H) from nb_lstm_gate_c:
+ *   h = σ(o)·tanh(c)                     -> (B, H). Only the o blocks are read. */
+NB_API nb_tensor *nb_lstm_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *c);
 /* GRU step. gx = x W_ihᵀ + b_ih and gh = h_prev W_hhᵀ + b_hh, both (B, 3H)
  * in blocks r, z, n; h_prev (B, H):
  *   r = σ(gx_r + gh_r), z = σ(gx_z + gh_z), n = tanh(gx_n + r·gh_n),

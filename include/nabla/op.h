@@ -56,6 +56,7 @@ struct nb_node {
     const nb_op *op;
     nb_tensor **in;       /* nin inputs (points at in_inline when nin <= 4) */
     int nin;
+    uint32_t flags;       /* NB_NODE_* (autograd's bookkeeping; fills padding) */
     nb_tensor *out;
     nb_tensor *saved;     /* optional extra tensor forward kept (mask, argmax) */
     uint64_t seq;         /* creation order: the tape order                  */
@@ -63,7 +64,6 @@ struct nb_node {
     uint32_t out_version;
     uint32_t *in_version_ext; /* versions for inputs past the inline ones  */
     uint64_t mark;        /* backward's visit mark                           */
-    uint32_t flags;       /* NB_NODE_* (autograd's bookkeeping)              */
     nb_tensor *in_inline[NB_NODE_INLINE_IN];
     _Alignas(16) unsigned char attr[NB_ATTR_MAX];
 };

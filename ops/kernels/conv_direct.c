@@ -124,7 +124,7 @@ DWO_FINISH(double, f64)
 #include <immintrin.h>
 
 bool nb_convd_avail(void) {
-    return nb_cpu_isa() == ISA_AVX512 && !strcmp(nb_gemm_isa(), "avx512");
+    return nb_isa() == ISA_AVX512;
 }
 
 #define ATTR __attribute__((target("avx512f")))

@@ -1,6 +1,7 @@
 /* ops/kernels/conv_wide.c — the padded-width conv path (conv_wide_tmpl.h),
  * for f32 and f64, each also built for AVX2. */
 #include "conv.h"
+#include "cpu.h"
 #include "gemm.h"
 #include "par.h"
 
@@ -22,7 +23,7 @@
 /* The same code compiled for AVX2 (the library's baseline is SSE2): the
  * 8-element im2row copies become one 32-byte move, the col2im adds, pads and
  * bias adds 8-wide. No multiplies in it, so no contraction: the results are
- * the same bits as the baseline build's. Chosen at run time. */
+ * the same bits as the baseline build's. Chosen by nb_isa() (cpu.h). */
 #define NB_CONV_AVX2 1
 #define T float
 #define FN(name) name##_f32_avx2
@@ -36,10 +37,7 @@
 #define ATTR __attribute__((target("avx2")))
 #include "conv_wide_tmpl.h"
 
-static bool use_avx2(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
+static bool use_avx2(void) { return nb_isa() >= ISA_AVX2; }
 #else
 #define NB_CONV_AVX2 0
 static bool use_avx2(void) { return false; }

@@ -44,28 +44,10 @@ GEMM_DECL(_avx2_f32, float)
 GEMM_DECL(_avx2_f64, double)
 
 
-/* Process-wide settings, read by every thread: relaxed atomics (a lazy
- * first resolution may run twice, with the same result). */
+/* Process-wide, read by every thread: a relaxed atomic (a lazy first
+ * resolution may run twice, with the same result). */
 static _Atomic int g_kind = -1; /* resolved nb_gemm_kind, -1 before the first call */
-static _Atomic int g_isa = -1;  /* the ISA in use, -1 before the first call */
 #define RELAXED memory_order_relaxed
-
-static int isa(void) {
-    int v = atomic_load_explicit(&g_isa, RELAXED);
-    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_GEMM_ISA"), RELAXED);
-    return v;
-}
-
-bool nb_gemm_set_isa(const char *name) {
-    int want = nb_isa_cap(name);
-    if (want < 0) return false;
-    atomic_store_explicit(&g_isa, want, RELAXED);
-    return true;
-}
-
-const char *nb_gemm_isa(void) {
-    return nb_isa_name(isa());
-}
 
 static int kind(void) {
     int have = atomic_load_explicit(&g_kind, RELAXED);
@@ -76,7 +58,7 @@ static int kind(void) {
          * OpenBLAS at the same ISA, bench/README.md, and Debian's OpenBLAS is
          * often held to AVX2 by OPENBLAS_CORETYPE; one OpenMP pool for all of
          * nabla's threads), else BLAS when built with it. */
-        int k = NB_HAVE_CBLAS && isa() != ISA_AVX512 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
+        int k = NB_HAVE_CBLAS && nb_isa() != ISA_AVX512 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN;
         if (e && !strcmp(e, "builtin")) k = NB_GEMM_BUILTIN;
         else if (e && !strcmp(e, "ref")) k = NB_GEMM_REF;
         else if (e && !strcmp(e, "blas") && NB_HAVE_CBLAS) k = NB_GEMM_BLAS;
@@ -143,7 +125,7 @@ static void blas_threads(int n) {
         if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                        \
             CBLAS;                                                                                             \
         }                                                                                                      \
-        switch (isa()) {                                                                                       \
+        switch (nb_isa()) {                                                                                    \
         X86_CASES(S)                                                                                           \
         default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
         }                                                                                                      \

@@ -19,7 +19,9 @@
  * with its AVX-512 kernels, 1.3-1.7x faster on the MLP benchmark than
  * OpenBLAS held to AVX2 by OPENBLAS_CORETYPE=Haswell), else blas when built
  * with it, else builtin; the environment variable NB_GEMM=builtin|blas|ref
- * or nb_gemm_set_backend overrides it. */
+ * or nb_gemm_set_backend overrides it. The built-in kernel's ISA is
+ * nb_isa() (kernels/cpu.h: the CPU's best, capped by NB_ISA or
+ * nb_isa_set_cap, as for every kernel family). */
 #ifndef NB_GEMM_H
 #define NB_GEMM_H
 
@@ -57,11 +59,5 @@ typedef enum nb_gemm_kind {
 bool nb_gemm_set_backend(nb_gemm_kind k);
 /* The backend in use: "openblas", "builtin" or "ref". */
 const char *nb_gemm_backend(void);
-/* The built-in kernel's instruction set: "avx512", "avx2" or "scalar" (the
- * best the CPU has). nb_gemm_set_isa("avx2"|"avx512"|"scalar") or
- * NB_GEMM_ISA in the environment caps it (tests and benchmarks compare them);
- * returns false, changing nothing, when the CPU lacks that ISA. */
-const char *nb_gemm_isa(void);
-bool nb_gemm_set_isa(const char *isa);
 
 #endif

@@ -53,29 +53,10 @@ REF_LOOPS(double, f64, exp, log, tanh, log1p, expm1, fabs, erf, erfc)
 NB_VMATH_FUNCS(ISA_DECL)
 #endif
 
-/* Process-wide, read by every thread: a relaxed atomic. */
-static _Atomic int g_isa = -1;
-
-static int isa(void) {
-    int v = atomic_load_explicit(&g_isa, memory_order_relaxed);
-    if (v < 0) atomic_store_explicit(&g_isa, v = nb_isa_resolve("NB_VMATH_ISA"), memory_order_relaxed);
-    return v;
-}
-
-int nb_vmath_set_isa(const char *name) {
-    int want = nb_isa_cap(name);
-    if (want < 0) return 0;
-    atomic_store_explicit(&g_isa, want, memory_order_relaxed);
-    return 1;
-}
-
-const char *nb_vmath_isa(void) {
-    return nb_isa_name(isa());
-}
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define ISA_SWITCH(f, S, y, x, n)                                 \
-    switch (isa()) {                                              \
+    switch (nb_isa()) {                                           \
     case ISA_AVX512: nb_v##f##_##S##_avx512(y, x, n); return;     \
     case ISA_AVX2: nb_v##f##_##S##_avx2(y, x, n); return;         \
     default: break;                                               \
@@ -135,7 +116,7 @@ NB_VMATH_FUNCS(DISPATCH)
 #if defined(__x86_64__) && defined(__GNUC__)
 #define SIMPLE_DECL(NAME, S, PARAMS) void nb_v##NAME##_##S##_avx512 PARAMS; void nb_v##NAME##_##S##_avx2 PARAMS;
 #define SIMPLE_SWITCH(NAME, S, ARGS)                                                   \
-    switch (isa()) {                                                                   \
+    switch (nb_isa()) {                                                                \
     case ISA_AVX512: nb_v##NAME##_##S##_avx512 ARGS; return;                           \
     case ISA_AVX2: nb_v##NAME##_##S##_avx2 ARGS; return;                               \
     default: break;                                                                    \

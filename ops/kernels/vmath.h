@@ -10,7 +10,7 @@
  * f: exp, log, tanh, sigmoid, log1p, expm1, erf, erfc, softplus (log(1 + e^x)) and
  * softplus_negabs (softplus(−|x|) = log1p(e^−|x|), the bounded part of
  * softplus: softplus(x) = max(x, 0) + softplus_negabs(x)). The vector width
- * is chosen at run time from the CPU: AVX-512F (Sleef_*f16/d8_u10avx512f),
+ * is nb_isa() (kernels/cpu.h: the CPU's best, capped by NB_ISA): AVX-512F (Sleef_*f16/d8_u10avx512f),
  * AVX2+FMA (Sleef_*f8/d4_u10avx2), else the scalar reference (libm). A tail
  * shorter than a vector is run through the same vector function on a padded
  * copy, so every element gets the same result wherever it sits in the array.
@@ -96,10 +96,5 @@ void nb_vscale_f64(double *y, double a, int64_t n);
 void nb_vadd_f32(float *y, const float *x, int64_t n);
 void nb_vadd_f64(double *y, const double *x, int64_t n);
 
-/* The ISA in use: "avx512", "avx2" or "scalar". nb_vmath_set_isa caps it
- * (tests compare all of them); false, changing nothing, if the CPU lacks it.
- * NB_VMATH_ISA in the environment does the same at start. */
-const char *nb_vmath_isa(void);
-int nb_vmath_set_isa(const char *isa);
 
 #endif
