@@ -86,12 +86,13 @@ static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
         bool saved = i < 30 ? (saves >> i) & 1u : (saves & ((1u << 30) - 1)) == ((1u << 30) - 1);
         uint32_t want = *nb__in_version_slot(n, i);
         if (saved && *n->in[i]->version != want) {
-            char d[NB_DESCRIBE_LEN], nm[32];
+            char d[NB_DESCRIBE_LEN], arg[24];
+            snprintf(arg, sizeof arg, "input %d", i);
             nb_fail(NB_ERR_VERSION, n->op->name,
-                    "input %d (%s, %s) was modified in place after the op saved it: it is at version %u, "
-                    "backward expected version %u. Do in-place updates after backward, or on a copy",
-                    i, tname(n->in[i], nm, sizeof nm), nb_describe(n->in[i], "shape", d, sizeof d),
-                    *n->in[i]->version, want);
+                    "%s was modified in place after the op saved it (now version %u, backward expected %u): an "
+                    "optimizer step or another in-place update between this graph's forward and its backward. "
+                    "Run backward before updating, or update a copy",
+                    nb_describe(n->in[i], arg, d, sizeof d), *n->in[i]->version, want);
             return false;
         }
     }
@@ -298,7 +299,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
     }
     if (!root->requires_grad)
         return fail_root(NB_ERR_GRAPH,
-                         "%s does not require grad: no input of its graph requires grad, or it was built "
+                         "%s but does not require grad: no input of its graph requires grad, or it was built "
                          "under nb_no_grad", root);
     if (!seed && root->numel != 1)
         return fail_root(NB_ERR_GRAPH,

@@ -142,6 +142,29 @@ static bool close_enough(double a, double n, double atol, double rtol) {
 }
 
 /* Full Jacobian comparison: numeric columns, analytic rows. */
+/* "(1,2)" for flat element k of shape s ("()" for a 0-d tensor). */
+static char *multi_index(nb_shape s, int64_t k, int64_t *pos, char *buf, size_t size) {
+    int64_t at_[NB_MAX_DIMS] = {0};
+    for (int d = s.ndim - 1; d >= 0; d--) {
+        const int64_t n = s.d[d] > 0 ? s.d[d] : 1;
+        at_[d] = k % n;
+        k /= n;
+    }
+    if (pos) memcpy(pos, at_, sizeof at_);
+    size_t at = (size_t)snprintf(buf, size, "(");
+    for (int d = 0; d < s.ndim && at < size; d++)
+        at += (size_t)snprintf(buf + at, size - at, d ? ",%lld" : "%lld", (long long)at_[d]);
+    if (at < size) snprintf(buf + at, size - at, ")");
+    return buf;
+}
+
+/* " 'W'" for a named input, "" otherwise */
+static const char *quoted_name(const nb_tensor *t, char *buf, size_t size) {
+    if (t->name[0]) snprintf(buf, size, " '%s'", t->name);
+    else buf[0] = '\0';
+    return buf;
+}
+
 static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r, const double *f0) {
     const int64_t m = g->m, P = g->P;
     double *Ja = nb__calloc((size_t)(m * P) * sizeof(double) + 1);
@@ -198,19 +221,24 @@ static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
         }
         r->mismatches += bad;
         r->kinks += kinks;
-        char sh[NB_SHAPE_STRLEN];
+        char sh[NB_SHAPE_STRLEN], ik[NB_SHAPE_STRLEN], ok_[NB_SHAPE_STRLEN], nm[NB_NAME_MAX + 4];
         double rel = fmax(fabs(wa), fabs(wn)) > 0 ? fabs(wa - wn) / fmax(fabs(wa), fabs(wn)) : 0;
         if (wk >= 0)
-            appendf(r, "  input %d %s: %s; worst element %lld (output %lld): analytic %.10g, numerical %.10g, "
+            appendf(r, "  input %d%s %s: %s; worst element %s (output element %s): analytic %.10g, numerical %.10g, "
                        "abs err %.3g, rel err %.3g%s\n",
-                    i, nb_shape_str(g->x[i]->shape, sh, sizeof sh), bad ? "MISMATCH" : "ok", (long long)wk,
-                    (long long)wj, wa, wn, fabs(wa - wn), rel, kinks ? " (kinks skipped)" : "");
+                    i, quoted_name(g->x[i], nm, sizeof nm), nb_shape_str(g->x[i]->shape, sh, sizeof sh),
+                    bad ? "MISMATCH" : "ok", multi_index(g->x[i]->shape, wk, NULL, ik, sizeof ik),
+                    multi_index(g->out_shape, wj, NULL, ok_, sizeof ok_), wa, wn, fabs(wa - wn), rel,
+                    kinks ? " (kinks skipped)" : "");
         if (bad) appendf(r, "    %lld of %lld elements outside tolerance\n", (long long)bad, (long long)(m * g->x[i]->numel));
         if (wr > worst_ratio && wk >= 0) {
             worst_ratio = wr;
             r->worst_input = i;
             r->worst_in_index = wk;
             r->worst_out_index = wj;
+            r->worst_in_ndim = g->x[i]->shape.ndim;
+            multi_index(g->x[i]->shape, wk, r->worst_in_pos, sh, sizeof sh);
+            memcpy(r->worst_input_name, g->x[i]->name, sizeof r->worst_input_name);
             r->analytic = wa;
             r->numeric = wn;
             r->abs_err = fabs(wa - wn);
@@ -256,6 +284,39 @@ static bool fast_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
     for (int64_t j = 0; ok && j < m; j++) n += v[j] * (fp[j] - fm[j]) / (2 * o->eps);
     bool pass = ok && close_enough(a, n, o->atol, o->rtol);
     if (!pass) appendf(r, "  fast mode: vᵀJu analytic %.10g vs numerical %.10g: falling back to the full Jacobian\n", a, n);
+    /* passed: each input's own projection vᵀJ_i u_i (two evaluations per
+     * input) names the worst input and fills the report's worst fields */
+    double worst_ratio = -1;
+    for (int i = 0; pass && i < g->nin; i++) {
+        if (g->off[i] < 0) continue;
+        const int64_t lo = g->off[i], hi = lo + g->x[i]->numel;
+        double ai = 0, ni = 0;
+        for (int64_t p = lo; p < hi; p++) ai += grad[p] * u[p];
+        for (int64_t p = lo; p < hi; p++) param_add(g, p, o->eps * u[p]);
+        bool oki = eval(g, fp);
+        for (int64_t p = lo; p < hi; p++) param_add(g, p, -2 * o->eps * u[p]);
+        oki = oki && eval(g, fm);
+        for (int64_t p = lo; p < hi; p++) param_add(g, p, o->eps * u[p]);
+        for (int64_t j = 0; oki && j < m; j++) ni += v[j] * (fp[j] - fm[j]) / (2 * o->eps);
+        const double diff = fabs(ai - ni), ratio = oki ? diff / (o->atol + o->rtol * fabs(ni)) : INFINITY;
+        if (ratio > worst_ratio) {
+            worst_ratio = ratio;
+            r->worst_input = i;
+            r->worst_in_index = -1;
+            r->worst_out_index = -1;
+            r->worst_in_ndim = 0;
+            memcpy(r->worst_input_name, g->x[i]->name, sizeof r->worst_input_name);
+            r->analytic = ai;
+            r->numeric = ni;
+            r->abs_err = diff;
+            r->rel_err = fmax(fabs(ai), fabs(ni)) > 0 ? diff / fmax(fabs(ai), fabs(ni)) : 0;
+        }
+    }
+    if (pass && r->worst_input >= 0) {
+        char nm[NB_NAME_MAX + 4];
+        appendf(r, "  fast mode: worst input %d%s, its projection vᵀJu: analytic %.10g, numerical %.10g, rel err %.3g\n",
+                r->worst_input, quoted_name(g->x[r->worst_input], nm, sizeof nm), r->analytic, r->numeric, r->rel_err);
+    }
     nb__free(u);
     nb__free(v);
     nb__free(grad);

@@ -3,7 +3,7 @@
 #include "nn_internal.h"
 
 
-static nb_tensor *reduce(nb_tensor *l, nb_reduction red) {
+nb_tensor *nb__loss_reduce(nb_tensor *l, nb_reduction red) {
     switch (red) {
     case NB_REDUCE_SUM: return nb_sum_all(l);
     case NB_REDUCE_NONE: return l;
@@ -11,7 +11,7 @@ static nb_tensor *reduce(nb_tensor *l, nb_reduction red) {
     }
 }
 
-static bool same_shape(const char *loss, const nb_tensor *a, const char *an, const nb_tensor *b, const char *bn) {
+bool nb__loss_same_shape(const char *loss, const nb_tensor *a, const char *an, const nb_tensor *b, const char *bn) {
     if (nb_shape_eq(a->shape, b->shape)) return true;
     char da[NB_DESCRIBE_LEN], db[NB_DESCRIBE_LEN];
     nb_fail(NB_ERR_SHAPE, loss, "%s and %s must have the same shape: %s, %s", an, bn, nb_describe(a, an, da, sizeof da),
@@ -37,16 +37,16 @@ static bool class_inputs(const char *loss, const nb_tensor *s, const nb_tensor *
 
 nb_tensor *nb_mse_loss(nb_tensor *pred, nb_tensor *target, nb_reduction red) {
     nb_tensor *in[2] = {pred, target};
-    if (!nb_check_float_inputs("mse_loss", in, 2) || !same_shape("mse_loss", pred, "pred", target, "target"))
+    if (!nb_check_float_inputs("mse_loss", in, 2) || !nb__loss_same_shape("mse_loss", pred, "pred", target, "target"))
         return NULL;
     nb_tensor *d = nb_sub(pred, target);
-    return reduce(nb_mul(d, d), red);
+    return nb__loss_reduce(nb_mul(d, d), red);
 }
 
 nb_tensor *nb_bce_with_logits_loss(nb_tensor *x, nb_tensor *y, nb_reduction red) {
     nb_tensor *in[2] = {x, y};
     if (!nb_check_float_inputs("bce_with_logits_loss", in, 2) ||
-        !same_shape("bce_with_logits_loss", x, "x", y, "y"))
+        !nb__loss_same_shape("bce_with_logits_loss", x, "x", y, "y"))
         return NULL;
     return nb_bce_with_logits(x, y, red);
 }
@@ -66,7 +66,7 @@ nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels, double margin, nb_r
     nb_tensor *hinge = nb_relu(nb_add_scalar(nb_sub(scores, sy), margin));       /* (N,C)         */
     nb_tensor *not_y = nb_add_scalar(nb_neg(nb_one_hot(labels, C, scores->dtype)), 1); /* [j ≠ y_i] */
     const int ax = 1;
-    return reduce(nb_sum(nb_mul(hinge, not_y), &ax, 1, false), red);             /* L_i, (N)      */
+    return nb__loss_reduce(nb_sum(nb_mul(hinge, not_y), &ax, 1, false), red);             /* L_i, (N)      */
 }
 
 nb_tensor *nb_l2_penalty_list(nb_tensor *const *ts, int n, double lambda) {

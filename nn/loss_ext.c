@@ -17,26 +17,11 @@ static bool check_reduction(const char *loss, nb_reduction red, bool batchmean_o
     return false;
 }
 
-static nb_tensor *reduce(nb_tensor *l, nb_reduction red) {
-    switch (red) {
-    case NB_REDUCE_SUM: return nb_sum_all(l);
-    case NB_REDUCE_NONE: return l;
-    default: return nb_mean_all(l);
-    }
-}
-
-static bool same_shape(const char *loss, const nb_tensor *a, const char *an, const nb_tensor *b, const char *bn) {
-    if (nb_shape_eq(a->shape, b->shape)) return true;
-    char da[NB_DESCRIBE_LEN], db[NB_DESCRIBE_LEN];
-    nb_fail(NB_ERR_SHAPE, loss, "%s and %s must have the same shape: %s, %s", an, bn, nb_describe(a, an, da, sizeof da),
-            nb_describe(b, bn, db, sizeof db));
-    return false;
-}
 
 /* pred/target float, one dtype, one shape, a known reduction. */
 static bool pair_inputs(const char *loss, nb_tensor *pred, nb_tensor *target, nb_reduction red, bool batchmean_ok) {
     nb_tensor *in[2] = {pred, target};
-    return nb_check_float_inputs(loss, in, 2) && same_shape(loss, pred, "input", target, "target") &&
+    return nb_check_float_inputs(loss, in, 2) && nb__loss_same_shape(loss, pred, "input", target, "target") &&
            check_reduction(loss, red, batchmean_ok);
 }
 
@@ -195,7 +180,7 @@ nb_tensor *nb_binary_cross_entropy(nb_tensor *p, nb_tensor *y, nb_tensor *weight
     nb_tensor *log1mp = nb_maximum(nb_log1p(nb_neg(p)), lo);
     nb_tensor *l = nb_neg(nb_add(nb_mul(y, logp), nb_mul(nb_add_scalar(nb_neg(y), 1), log1mp)));
     if (weight) l = nb_mul(l, weight);
-    return reduce(l, red);
+    return nb__loss_reduce(l, red);
 }
 
 nb_tensor *nb_bce_with_logits_ex(nb_tensor *x, nb_tensor *y, nb_tensor *weight, nb_tensor *pos_weight,
@@ -214,7 +199,7 @@ nb_tensor *nb_bce_with_logits_ex(nb_tensor *x, nb_tensor *y, nb_tensor *weight, 
         l = nb_bce_with_logits(x, y, NB_REDUCE_NONE);
     }
     if (weight) l = nb_mul(l, weight);
-    return reduce(l, red);
+    return nb__loss_reduce(l, red);
 }
 
 nb_tensor *nb_multi_margin_loss(nb_tensor *x, nb_tensor *labels, int p, double margin, nb_tensor *weight,
@@ -238,12 +223,12 @@ nb_tensor *nb_multi_margin_loss(nb_tensor *x, nb_tensor *labels, int p, double m
     const int ax = 1;
     nb_tensor *l = nb_sum(nb_mul(h, not_y), &ax, 1, false);                      /* (N)            */
     l = nb_mul_scalar(nb_mul(l, wv), 1.0 / (double)C);
-    return reduce(l, red);
+    return nb__loss_reduce(l, red);
 }
 
 nb_tensor *nb_l1_loss(nb_tensor *pred, nb_tensor *target, nb_reduction red) {
     if (!pair_inputs("l1_loss", pred, target, red, false)) return NULL;
-    return reduce(nb_abs(nb_sub(pred, target)), red);
+    return nb__loss_reduce(nb_abs(nb_sub(pred, target)), red);
 }
 
 /* 0.5·m²/β + (|d| − m) with m = min(|d|, β): 0.5·d²/β inside, |d| − 0.5β outside,
@@ -261,7 +246,7 @@ nb_tensor *nb_smooth_l1_loss(nb_tensor *pred, nb_tensor *target, double beta, nb
         nb_fail(NB_ERR_ARG, "smooth_l1_loss", "beta must be finite and >= 0, got %g", beta);
         return NULL;
     }
-    return reduce(smooth_l1(pred, target, beta), red);
+    return nb__loss_reduce(smooth_l1(pred, target, beta), red);
 }
 
 nb_tensor *nb_huber_loss(nb_tensor *pred, nb_tensor *target, double delta, nb_reduction red) {
@@ -270,7 +255,7 @@ nb_tensor *nb_huber_loss(nb_tensor *pred, nb_tensor *target, double delta, nb_re
         nb_fail(NB_ERR_ARG, "huber_loss", "delta must be finite and > 0, got %g", delta);
         return NULL;
     }
-    return reduce(nb_mul_scalar(smooth_l1(pred, target, delta), delta), red);
+    return nb__loss_reduce(nb_mul_scalar(smooth_l1(pred, target, delta), delta), red);
 }
 
 nb_tensor *nb_kl_div(nb_tensor *input, nb_tensor *target, bool log_target, nb_reduction red) {
@@ -290,5 +275,5 @@ nb_tensor *nb_kl_div(nb_tensor *input, nb_tensor *target, bool log_target, nb_re
         const double n = input->shape.ndim ? (double)input->shape.d[0] : 1.0;
         return nb_mul_scalar(nb_sum_all(l), 1.0 / n);
     }
-    return reduce(l, red);
+    return nb__loss_reduce(l, red);
 }

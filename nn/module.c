@@ -92,6 +92,23 @@ static bool name_taken(const nb_module *m, const char *name) {
     return false;
 }
 
+/* The child's tensors carry their dotted names, so errors, traces and graph
+ * pictures say "0.weight" or "encoder.fc1.bias" as the model does: each
+ * tensor still named by its place in the child (the name the module gave it,
+ * not one the user set) gets "<name>." in front, and again when the parent is
+ * added to its own parent. Names longer than NB_NAME_MAX - 1 keep their end. */
+static void prefix_names(nb_module *child, const char *name) {
+    int n;
+    const nb_named_tensor *ts = nb__module_list(child, true, &n);
+    for (int i = 0; i < n; i++) {
+        nb_tensor *t = ts[i].t;
+        if (strcmp(t->name, ts[i].name) != 0) continue; /* named by the user, or shared and renamed */
+        char full[2 * NB_NAME_MAX + 2];
+        const int len = snprintf(full, sizeof full, "%s.%s", name, ts[i].name);
+        nb_set_name(t, len < NB_NAME_MAX ? full : full + (len - (NB_NAME_MAX - 1)));
+    }
+}
+
 nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) {
     if (!child) return NULL; /* its constructor failed and said so */
     if (!parent) {
@@ -126,6 +143,7 @@ nb_module *nb_module_add(nb_module *parent, const char *name, nb_module *child) 
     child->training = parent->training ? child->training : false;
     set_path(child, parent->path, name);
     atomic_fetch_add_explicit(&g_struct_gen, 1, memory_order_relaxed);
+    prefix_names(child, name);
     return child;
 }
 

@@ -64,6 +64,11 @@ nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data
  * float dtype differs from the first parameter's, or ndim not in [lo, hi]. */
 bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected);
 
+/* loss.c, shared with loss_ext.c: a loss's reduction (mean, sum, none) and
+ * the "a and b must have the same shape" check naming both. */
+nb_tensor *nb__loss_reduce(nb_tensor *l, nb_reduction red);
+bool nb__loss_same_shape(const char *loss, const nb_tensor *a, const char *an, const nb_tensor *b, const char *bn);
+
 /* norm.c: a BatchNorm's channels, eps, momentum, spatial dims (1 or 2);
  * false when m is not a BatchNorm1d/2d; with converted, also true for one
  * whose forward dist/dist.c replaced by its synchronized one. */

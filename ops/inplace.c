@@ -22,7 +22,7 @@ static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, boo
     }
     if (nb_grad_enabled() && dst->requires_grad) {
         nb_fail(NB_ERR_GRAPH, op,
-                "%s %s; in-place updates of it must run under nb_no_grad (as optimizers do)",
+                "%s and %s; in-place updates of it must run under nb_no_grad (as optimizers do)",
                 nb_describe(dst, "dst", d, sizeof d),
                 dst->node ? "is part of a recorded graph" : "is a leaf that requires grad");
         return false;

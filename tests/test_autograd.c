@@ -258,9 +258,8 @@ static void modified_saved_input_is_caught(void **state) {
     assert_int_equal(nb_backward(y), NB_ERR_VERSION);
     assert_int_equal(tu_err.last_st, NB_ERR_VERSION);
     assert_int_equal(nb_error(), NB_ERR_VERSION);
-    assert_non_null(strstr(tu_err.last_msg, "nabla: mul: input 0 (x, "));
-    assert_non_null(strstr(tu_err.last_msg, "modified in place"));
-    assert_non_null(strstr(tu_err.last_msg, "version 1, backward expected version 0"));
+    assert_non_null(strstr(tu_err.last_msg, "nabla: mul: input 0 'x' is (3) was modified in place"));
+    assert_non_null(strstr(tu_err.last_msg, "now version 1, backward expected 0"));
     assert_null(w->grad); /* mul's backward did not run */
     nb_error_clear();
     /* an op that saves nothing (add) does not care */
@@ -293,7 +292,7 @@ static void inplace_on_graph_refused_with_grad_on(void **state) {
     nb_tensor *d = nb_ones(NB_F64, NB_SHAPE(2));
     assert_null(nb_add_(w, d));
     assert_int_equal(tu_err.last_st, NB_ERR_GRAPH);
-    assert_string_equal(tu_err.last_msg, "nabla: add_: dst 'w' is (2) is a leaf that requires grad; in-place updates of it "
+    assert_string_equal(tu_err.last_msg, "nabla: add_: dst 'w' is (2) and is a leaf that requires grad; in-place updates of it "
                                  "must run under nb_no_grad (as optimizers do)");
     assert_true(nb_get(w, 0) == 1);
     assert_int_equal(*w->version, 0);

@@ -163,7 +163,7 @@ static void graph_errors(void **state) {
                              "root 'scores' is (4,10); use nb_backward_with(root, seed)");
     nb_tensor *c = nb_ones(NB_F32, NB_SCALAR);
     assert_int_equal(nb_backward(c), NB_ERR_GRAPH);
-    EXPECT_ONE(NB_ERR_GRAPH, "nabla: backward: root is () does not require grad: no input of its graph requires "
+    EXPECT_ONE(NB_ERR_GRAPH, "nabla: backward: root is () but does not require grad: no input of its graph requires "
                              "grad, or it was built under nb_no_grad");
     assert_null(nb_set_requires_grad(y, false));
     EXPECT_ONE(NB_ERR_GRAPH, "nabla: set_requires_grad: can't turn off requires_grad of a non-leaf tensor (it was "
@@ -187,6 +187,34 @@ static void op_without_backward(void **state) {
     nb_scope_end(&s);
 }
 
+/* Module tensors carry their dotted names into errors: a backward after an
+ * optimizer step names the layer's weight as the model does. */
+static void errors_name_module_tensors(void **state) {
+    (void)state;
+    nb_module *net = nb_sequential(nb_linear(3, 2), nb_relu_layer(), nb_sequential(nb_linear(2, 1), NULL), NULL);
+    assert_string_equal(nb_module_get(net, "0.weight")->name, "0.weight");
+    assert_string_equal(nb_module_get(net, "2.0.bias")->name, "2.0.bias");
+    nb_optim *opt = nb_optim_sgd(net, 0.1, 0);
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *loss = nb_sum_all(nb_forward(net, nb_ones(NB_F32, NB_SHAPE(4, 3))));
+    assert_int_equal(nb_backward(loss), NB_OK);
+    nb_optim_step(opt); /* the weights move on: the old graph is stale */
+    assert_int_equal(nb_backward(loss), NB_ERR_VERSION);
+    assert_int_equal(tu_err.count, 1);
+    assert_non_null(strstr(tu_err.last_msg, "'2.0.weight' is (1,2) was modified in place after the op saved it"));
+    tu_err.count = 0;
+    nb_error_clear();
+    nb_scope_end(&s);
+    /* a name the user gave is kept */
+    nb_module *lin = nb_linear(2, 2);
+    nb_set_name(nb_module_get(lin, "weight"), "W_enc");
+    nb_module *outer = nb_sequential(lin, NULL);
+    assert_string_equal(nb_module_get(outer, "0.weight")->name, "W_enc");
+    nb_module_free(outer);
+    nb_optim_free(opt);
+    nb_module_free(net);
+}
+
 static void version_and_scope_errors(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
@@ -194,9 +222,9 @@ static void version_and_scope_errors(void **state) {
     nb_tensor *l = nb_sum_all(nb_mul(w, w));
     NB_NO_GRAD { nb_scale_(w, 0.5); }
     assert_int_equal(nb_backward(l), NB_ERR_VERSION);
-    EXPECT_ONE(NB_ERR_VERSION, "nabla: mul: input 0 (w, shape 'w' is (3)) was modified in place after the op saved it: "
-                               "it is at version 1, backward expected version 0. Do in-place updates after backward, "
-                               "or on a copy");
+    EXPECT_ONE(NB_ERR_VERSION, "nabla: mul: input 0 'w' is (3) was modified in place after the op saved it (now "
+                               "version 1, backward expected 0): an optimizer step or another in-place update between "
+                               "this graph's forward and its backward. Run backward before updating, or update a copy");
     nb_scope *inner = nb_scope_begin();
     nb_scope_end(&s);
     EXPECT_ONE(NB_ERR_SCOPE, "nabla: scope_end: scopes must end innermost first: this scope is at depth 1, the "
@@ -356,6 +384,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(graph_errors, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(op_without_backward, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(version_and_scope_errors, setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(errors_name_module_tensors, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(handler_sees_every_error_sticky_keeps_first, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(recover_mode_propagates_null, setup, tu_teardown),
         cmocka_unit_test_setup_teardown(abort_mode_is_default_and_aborts, setup, tu_teardown),

@@ -180,7 +180,9 @@ static void wrong_gradient_fails_with_report(void **state) {
     assert_true(fabs(r.rel_err - 1.0 / 3) < 1e-6);
     assert_non_null(strstr(r.message, "gradcheck: square_wrong: FAILED"));
     assert_non_null(strstr(r.message, "MISMATCH"));
-    assert_non_null(strstr(r.message, "worst element 2"));
+    assert_non_null(strstr(r.message, "worst element (2) (output element (2))"));
+    assert_int_equal(r.worst_in_ndim, 1);
+    assert_int_equal(r.worst_in_pos[0], 2);
     assert_non_null(strstr(r.message, "analytic 6"));
     assert_non_null(strstr(r.message, "numerical 4"));
     assert_non_null(strstr(r.message, "3 of 9 elements outside tolerance"));
@@ -294,6 +296,22 @@ static void kinks_are_flagged_not_failed(void **state) {
     nb_tensor_free(y);
 }
 
+/* The report names the input and gives the worst element as a multi-index. */
+static void report_names_input_and_multi_index(void **state) {
+    (void)state;
+    nb_tensor *x = nb_set_name(nb_from_f64(NB_SHAPE(2, 3), (double[]){0.5, -1.5, 2.0, 0.25, 3.0, -1.0}), "W");
+    nb_gradcheck_opts o = quiet();
+    nb_gradcheck_report r = nb_gradcheck1(square_wrong, x, &o);
+    assert_false(r.ok);
+    assert_string_equal(r.worst_input_name, "W");
+    assert_int_equal(r.worst_in_index, 4); /* |3x - 2x| is largest at x = 3: row 1, column 1 */
+    assert_int_equal(r.worst_in_ndim, 2);
+    assert_int_equal(r.worst_in_pos[0], 1);
+    assert_int_equal(r.worst_in_pos[1], 1);
+    assert_non_null(strstr(r.message, "input 0 'W' (2,3): MISMATCH; worst element (1,1) (output element (1,1))"));
+    nb_tensor_free(x);
+}
+
 static void fast_mode(void **state) {
     (void)state;
     nb_seed(11);
@@ -304,7 +322,12 @@ static void fast_mode(void **state) {
     assert_true(r.ok);
     assert_false(r.fast_fallback);
     assert_non_null(strstr(r.message, "fast mode: vᵀJu agrees"));
-    assert_int_equal(r.worst_input, -1); /* no element-wise comparison was needed */
+    /* no element-wise comparison was needed: the worst fields hold the input's own projection */
+    assert_int_equal(r.worst_input, 0);
+    assert_int_equal(r.worst_in_index, -1);
+    assert_true(r.rel_err < 1e-6 && r.abs_err <= 1e-5 + 1e-3 * fabs(r.numeric));
+    assert_true(r.analytic != 0);
+    assert_non_null(strstr(r.message, "fast mode: worst input 0"));
     r = nb_gradcheck1(nb_tanh, x, &o);
     assert_true(r.ok);
     assert_false(r.fast_fallback);
@@ -434,6 +457,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(non_reentrant_backward_fails, setup, teardown),
         cmocka_unit_test_setup_teardown(kinks_are_flagged_not_failed, setup, teardown),
         cmocka_unit_test_setup_teardown(fast_mode, setup, teardown),
+        cmocka_unit_test_setup_teardown(report_names_input_and_multi_index, setup, teardown),
         cmocka_unit_test_setup_teardown(f32_inputs_are_checked_in_f64, setup, teardown),
         cmocka_unit_test_setup_teardown(custom_tolerances, setup, teardown),
         cmocka_unit_test_setup_teardown(failing_function_is_reported, setup, teardown),

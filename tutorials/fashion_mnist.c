@@ -29,6 +29,7 @@
  *        → maxpool2 → dense(1568→128) → ReLU → dropout(0.25) → dense(128→10)
  */
 #include <nabla/nabla.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,8 @@ typedef struct config {
     int64_t ntest;
     const char *data;  /* NULL: the Debian package */
     const char *out;   /* where curves and checkpoints go */
+    char set[64];      /* the dataset's name: "Fashion-MNIST", or --data's directory name */
+    char tag[64];      /* file prefix: "fashion", or that name in lower case */
 } config;
 
 enum { BATCH = 64 };
@@ -103,7 +106,7 @@ static void evaluate(nb_module *m, const nb_dataset *ds, double *loss, double *a
 }
 
 static void path_of(char *buf, size_t n, const config *cfg, const char *name, const char *ext) {
-    snprintf(buf, n, "%s/fashion_%s%s", cfg->out, name, ext);
+    snprintf(buf, n, "%s/%s_%s%s", cfg->out, cfg->tag, name, ext);
 }
 
 /* Trains one model; returns its test accuracy (or -1 on failure). */
@@ -167,7 +170,7 @@ static double run(const char *name, nb_module *(*make)(void), const config *cfg,
         if (nb_curves_write_csv(curves, path, err, sizeof err) != NB_OK) fprintf(stderr, "%s\n", err);
         path_of(path, sizeof path, cfg, name, "_curves.svg");
         char title[128];
-        snprintf(title, sizeof title, "Fashion-MNIST %s (test accuracy %.2f%%)", name, 100 * test_acc);
+        snprintf(title, sizeof title, "%s %s (test accuracy %.2f%%)", cfg->set, name, 100 * test_acc);
         if (nb_curves_write_svg(curves, path, title, err, sizeof err) != NB_OK) fprintf(stderr, "%s\n", err);
         else printf("curves: %s (and .csv)\n", path);
     }
@@ -240,6 +243,21 @@ int main(int argc, char **argv) {
         }
     }
     if (cfg.full) cfg.epochs = 10, cfg.ntrain = 60000, cfg.ntest = 10000;
+    /* Name the run after its data: --data DIR calls it by DIR's last part
+     * (".../mnist" -> "mnist", files "mnist_mlp.ckpt"). */
+    snprintf(cfg.set, sizeof cfg.set, "Fashion-MNIST");
+    snprintf(cfg.tag, sizeof cfg.tag, "fashion");
+    if (cfg.data) {
+        char dir[1024];
+        snprintf(dir, sizeof dir, "%s", cfg.data);
+        for (size_t l = strlen(dir); l > 1 && dir[l - 1] == '/'; l--) dir[l - 1] = '\0';
+        const char *base = strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir;
+        snprintf(cfg.set, sizeof cfg.set, "%s", *base ? base : "data");
+        size_t k = 0;
+        for (const char *c = cfg.set; *c && k + 1 < sizeof cfg.tag; c++)
+            cfg.tag[k++] = isalnum((unsigned char)*c) ? (char)tolower((unsigned char)*c) : '_';
+        cfg.tag[k] = '\0';
+    }
     if (epochs > 0) cfg.epochs = epochs;
     if (ntrain > 0) cfg.ntrain = ntrain;
     bool do_mlp = !strcmp(cfg.model, "mlp") || !strcmp(cfg.model, "both");
@@ -253,9 +271,15 @@ int main(int argc, char **argv) {
     nb_mnist fm;
     char err[512];
     if (nb_fashion_mnist_load(cfg.data, 0, &fm, err, sizeof err) != NB_OK) {
-        fprintf(stderr, "%s\n", err);
+        fprintf(stderr,
+                "fashion_mnist: no IDX dataset %s%s (%s).\n"
+                "It needs train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and\n"
+                "t10k-labels-idx1-ubyte (plain or .gz): Fashion-MNIST comes with Debian's dataset-fashion-mnist\n"
+                "(apt install dataset-fashion-mnist; ./demo.sh installs it), or pass --data DIR for another\n"
+                "directory of IDX files such as MNIST's.\n",
+                cfg.data ? "in " : "installed", cfg.data ? cfg.data : "", err);
         nb_dist_finalize();
-        return 77; /* meson's "skipped" */
+        return cfg.data ? 1 : 77; /* a directory that was asked for: an error; the default: meson's "skipped" */
     }
     if (cfg.ntrain > nb_dataset_len(&fm.train)) cfg.ntrain = nb_dataset_len(&fm.train);
     if (cfg.ntest > nb_dataset_len(&fm.test)) cfg.ntest = nb_dataset_len(&fm.test);
@@ -270,7 +294,7 @@ int main(int argc, char **argv) {
     /* 2. Normalize every set with the training set's statistics. */
     nb_norm norm;
     nb_norm_fit(train.x, NB_NORM_CHANNEL, &norm);
-    printf("Fashion-MNIST: %lld train, %lld validation, %lld test images; train mean %.4f, std %.4f\n",
+    printf("%s: %lld train, %lld validation, %lld test images; train mean %.4f, std %.4f\n", cfg.set,
            (long long)nb_dataset_len(&train), (long long)nb_dataset_len(&val), (long long)nb_dataset_len(&test),
            nb_f64(norm.mean)[0], nb_f64(norm.std)[0]);
     nb_norm_apply(&norm, train.x);

@@ -94,8 +94,12 @@ typedef struct nb_gradcheck_report {
     const char *op;        /* the op the output came from, when known         */
     /* The worst Jacobian element over all inputs (by relative error). */
     int worst_input;       /* -1 when no element was compared                 */
-    int64_t worst_in_index;  /* element of that input                         */
-    int64_t worst_out_index; /* element of the output                         */
+    int64_t worst_in_index;  /* element of that input (flat); -1 in fast mode:
+                                the worst input's whole projection vᵀJ_i u_i   */
+    int64_t worst_out_index; /* element of the output (flat)                  */
+    int64_t worst_in_pos[NB_MAX_DIMS]; /* worst_in_index as a multi-index     */
+    int worst_in_ndim;
+    char worst_input_name[NB_NAME_MAX]; /* that input's name ("" if none)     */
     double analytic, numeric, abs_err, rel_err; /* rel = |a-n|/max(|a|,|n|)    */
     int64_t mismatches;    /* elements outside tolerance (not at kinks)       */
     int64_t kinks;         /* elements where x±eps crosses a kink: flagged, not failed */
