@@ -21,7 +21,10 @@ static _Atomic uint64_t g_mark;
 static NB_TLS nb_node **g_nodes;
 static NB_TLS size_t g_nodes_cap;
 
+static void watch_clear(void);
+
 void nb__backward_release(void) {
+    watch_clear(); /* a thread's leaf hook goes with it */
     nb__free(g_nodes);
     g_nodes = NULL;
     g_nodes_cap = 0;
@@ -181,7 +184,7 @@ typedef struct leaf_watch {
     int64_t *fire;    /* (2 * fire_cap): node position k, leaf index     */
     size_t fire_cap;
 } leaf_watch;
-static _Thread_local leaf_watch g_watch;
+static NB_TLS leaf_watch g_watch;
 
 static size_t ptr_hash(const void *p, size_t cap) {
     uint64_t x = (uint64_t)(uintptr_t)p;

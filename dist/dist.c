@@ -393,7 +393,7 @@ typedef struct bucket {
 #endif
 } bucket;
 
-static _Thread_local nb_ddp *g_watching; /* the wrapper whose hook is installed */
+static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
 
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
@@ -410,7 +410,6 @@ struct nb_ddp {
     nb_ddp_opts opts;
     nb_ddp_stats stats;
     double t_first;
-    int from_hook;
 };
 
 static void ddp_fill(nb_ddp *d, bucket *bk) {
@@ -455,17 +454,17 @@ static void ddp_hook(void *ctx, int i) {
                          "while accumulating gradients over several backwards");
     if (++bk->ready == bk->count) {
         ddp_fill(d, bk);
-        d->from_hook++;
-        ddp_start_ready(d);
     }
+    ddp_start_ready(d); /* and every completed gradient pokes the buckets in flight */
 }
 #endif
 
 static bool ddp_build(nb_ddp *d) {
-    d->order = nb__malloc((size_t)d->np * sizeof *d->order);
-    d->bucket_of = nb__malloc((size_t)d->np * sizeof *d->bucket_of);
-    d->offset = nb__malloc((size_t)d->np * sizeof *d->offset);
-    d->b = nb__calloc((size_t)d->np * sizeof *d->b);
+    const size_t n1 = (size_t)d->np + 1; /* a model without parameters is allowed */
+    d->order = nb__malloc(n1 * sizeof *d->order);
+    d->bucket_of = nb__malloc(n1 * sizeof *d->bucket_of);
+    d->offset = nb__malloc(n1 * sizeof *d->offset);
+    d->b = nb__calloc(n1 * sizeof *d->b);
     if (!d->order || !d->bucket_of || !d->offset || !d->b) return false;
     const double cap = (d->opts.bucket_mb > 0 ? d->opts.bucket_mb : 25) * 1024 * 1024;
     /* reverse registration order: backward completes the last layer first */
@@ -651,7 +650,6 @@ void nb_ddp_wait(nb_ddp *d) {
     d->stats.comm_s = t1 - d->t_first;
     d->stats.wait_s = t1 - t0;
     d->next = 0;
-    d->from_hook = 0;
     if (!d->opts.no_buffer_sync && d->nbuf > 0) {
         MPI_Request *rs = nb__malloc((size_t)d->nbuf * sizeof *rs);
         if (!rs) nb_dist_abort(7, "ddp_wait: out of memory");

@@ -44,8 +44,9 @@ case $mode in
   kill)    grep -Eq "signal 9|Killed" "$dir/out" || fail "no message naming the killed rank" ;;
   stuck)   grep -q "no answer from the other ranks after 5 s" "$dir/out" || fail "no timeout message" ;;
   badfile) grep -q "rank 1 of $np: .*no-such-shard-1.csv" "$dir/out" || fail "no message naming the file" ;;
+  twice)   grep -q "backward ran again before nb_ddp_wait" "$dir/out" || fail "no message naming the misuse" ;;
 esac
-if [ "$mode" != badfile ]; then
+if [ "$mode" = kill ] || [ "$mode" = stuck ]; then
   "$exe" load "$dir/fault.ckpt" || fail "the last checkpoint does not load"
 fi
 echo "ok"

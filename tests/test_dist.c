@@ -10,8 +10,9 @@
  *                           resuming them in a world of one
  *   test_dist fault MODE DIR  a rank fails (kill: SIGKILL mid-epoch; stuck:
  *                           stops taking part; badfile: can't read its
- *                           file); the script checks the job ends in bounded
- *                           time with a clear message
+ *                           file; twice: backward twice before the wait);
+ *                           the script checks the job ends in bounded time
+ *                           with a clear message
  *   test_dist load CKPT     the last checkpoint of a failed job loads
  */
 #include <nabla/nabla.h>
@@ -244,6 +245,12 @@ static int run_unit(void) {
     nb_dist_barrier();
     test_hook();
     test_shard();
+    { /* the sum over ranks is the identity in a world of one, gradient included */
+        nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(3, 2), 0, 1);
+        nb_gradcheck_report g = nb_gradcheck1(nb_dist_allreduce_sum, x, NULL);
+        CHECK(g.ok, "gradcheck of dist_allreduce_sum");
+        nb_tensor_free(x);
+    }
     /* a wrapper in a world of one changes nothing and costs nothing */
     nb_module *m = make_mlp(NB_F32);
     nb_ddp *d = nb_ddp_new(m, NULL);
@@ -258,6 +265,24 @@ static int run_unit(void) {
     CHECK(nb_ddp_get_stats(d).buckets == nb_module_num_parameters(m), "tiny buckets");
     nb_ddp_free(d);
     nb_module_free(m);
+    /* a model without parameters; a parameter list with a non-leaf: an error naming it */
+    nb_module *act = nb_sequential(nb_relu_layer(), NULL);
+    d = nb_ddp_new(act, NULL);
+    CHECK(d && nb_ddp_get_stats(d).buckets == 0, "a module without parameters");
+    nb_ddp_wait(d);
+    nb_ddp_free(d);
+    nb_module_free(act);
+    nb_set_error_mode(NB_ERRORS_RECOVER);
+    nb_tensor *leaf = nb_set_requires_grad(nb_ones(NB_F32, NB_SHAPE(2)), true);
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *made = nb_mul_scalar(leaf, 2);
+    CHECK(nb_ddp_new_params(&made, 1, NULL) == NULL && nb_error() == NB_ERR_ARG &&
+              strstr(nb_error_message(), "parameter 0"),
+          "a non-leaf parameter: %s", nb_error_message());
+    nb_error_clear();
+    nb_scope_end(&s);
+    nb_tensor_free(leaf);
+    nb_set_error_mode(NB_ERRORS_ABORT);
     printf("unit: %s\n", g_fails ? "FAILED" : "ok");
     return g_fails ? 1 : 0;
 }
@@ -560,6 +585,14 @@ static int run_fault(const char *mode, const char *dir) {
     nb_seed(1);
     nb_module *m = make_mlp(NB_F32);
     nb_ddp *ddp = nb_ddp_new(m, NULL);
+    if (!strcmp(mode, "twice")) { /* misuse: two backwards with sync on before nb_ddp_wait */
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *loss = nb_cross_entropy(nb_forward(m, ds.x), ds.y, NB_REDUCE_MEAN);
+        nb_backward(loss);
+        nb_backward(loss);
+        nb_scope_end(&s);
+        return 0; /* not reached */
+    }
     nb_optim *opt = nb_optim_sgd(m, 0.05, 0.9);
     nb_loader *l = nb_loader_new(&ds, B, NB_SHUFFLE);
     nb_loader_shard(l, r, w, 3);
@@ -614,7 +647,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(mode, "fault") && argc > 3) rc = run_fault(argv[2], argv[3]);
     else if (!strcmp(mode, "load") && argc > 2) rc = run_load(argv[2]);
     else {
-        fprintf(stderr, "usage: test_dist unit | train DIR | fault kill|stuck|badfile DIR | load CKPT\n");
+        fprintf(stderr, "usage: test_dist unit | train DIR | fault kill|stuck|badfile|twice DIR | load CKPT\n");
         rc = 2;
     }
     nb_dist_finalize();
