@@ -15,10 +15,9 @@
 #include <stdlib.h>
 
 #include "nabla/nabla.h"
+#include "bench_mlp_model.h"
 #include "bench_util.h"
 
-#define NTRAIN 60000
-#define NIN 784
 #define GLOBAL_BATCH 64
 
 int main(int argc, char **argv) {
@@ -27,19 +26,10 @@ int main(int argc, char **argv) {
     const double bucket_mb = argc > 2 ? atof(argv[2]) : 25;
     const int w = nb_dist_world_size(), r = nb_dist_rank();
     const int per = GLOBAL_BATCH / w; /* rows of each global batch on this rank */
-    nb_seed(1);
-    float *xs = malloc(sizeof(float) * (size_t)NTRAIN * NIN);
-    int64_t *ys = malloc(sizeof(int64_t) * NTRAIN);
-    for (size_t i = 0; i < (size_t)NTRAIN * NIN; i++) xs[i] = (float)(nb_rand_u64() >> 40) / 16777216.0f;
-    for (int i = 0; i < NTRAIN; i++) ys[i] = (int64_t)(nb_rand_u64() % 10);
-
-    const int64_t dims[4] = {NIN, 256, 128, 10};
+    float *xs;
+    int64_t *ys;
     nb_tensor *p[6];
-    for (int l = 0; l < 3; l++) {
-        double bound = 1 / sqrt((double)dims[l]);
-        p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1], dims[l]), -bound, bound), true);
-        p[2 * l + 1] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1]), -bound, bound), true);
-    }
+    bench_mlp_model(&xs, &ys, p);
     nb_optim_opts oo = nb_optim_defaults(NB_OPTIM_SGD);
     oo.lr = 0.01, oo.momentum = 0.9;
     nb_optim *opt = nb_optim_new_tensors(&oo, p, 6);

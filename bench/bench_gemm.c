@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "nabla/nabla.h"
+#include "bench_peak.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #if defined(_OPENMP)
@@ -36,45 +37,6 @@ static double now(clockid_t clock) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-/* Peak: 16 independent FMA chains per thread, registers only. */
-__attribute__((target("avx512f"))) static double fma_loop512(long iters) {
-    __m512 acc[16], m = _mm512_set1_ps(0.999999f), a = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < 16; i++) acc[i] = _mm512_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
-    float s = 0, buf[16];
-    for (int i = 0; i < 16; i++) { _mm512_storeu_ps(buf, acc[i]); s += buf[0]; }
-    return s;
-}
-__attribute__((target("avx2,fma"))) static double fma_loop256(long iters) {
-    __m256 acc[12], m = _mm256_set1_ps(0.999999f), a = _mm256_set1_ps(1e-7f);
-    for (int i = 0; i < 12; i++) acc[i] = _mm256_set1_ps((float)i);
-    for (long it = 0; it < iters; it++)
-#pragma GCC unroll 16
-        for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
-    float s = 0, buf[8];
-    for (int i = 0; i < 12; i++) { _mm256_storeu_ps(buf, acc[i]); s += buf[0]; }
-    return s;
-}
-
-/* GFLOP/s of the FMA loop on nt threads (flops = 2 per lane per FMA), best
- * of reps runs of ~0.1 s. */
-static double peak(bool avx512, int nt, int reps) {
-    const long iters = 10 * 1000 * 1000;
-    double best = 0;
-    for (int rep = 0; rep < reps; rep++) {
-        const clockid_t clock = nt == 1 ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC; /* as the GEMMs */
-        double t0 = now(clock), sink = 0;
-#pragma omp parallel num_threads(nt) reduction(+ : sink)
-        sink += avx512 ? fma_loop512(iters) : fma_loop256(iters);
-        double dt = now(clock) - t0;
-        double flops = (double)nt * iters * (avx512 ? 16 * 16 * 2 : 12 * 8 * 2);
-        if (sink == 12345) puts("");
-        if (flops / dt / 1e9 > best) best = flops / dt / 1e9;
-    }
-    return best;
-}
 
 /* Seconds of `clock` per call of the product, over a batch of reps calls. */
 static double batch(clockid_t clock, int64_t n, long reps, float *A, float *B, float *C) {
@@ -151,7 +113,7 @@ int main(int argc, char **argv) {
      * whose cores may be hyperthreads another tenant uses) one measurement
      * can come out low; the table, printed at the end, uses the best. */
     double pk[3];
-    for (int nt = 1; nt <= 2; nt++) pk[nt] = peak(has512, nt, 3);
+    for (int nt = 1; nt <= 2; nt++) pk[nt] = bench_fma_peak(has512, nt, 3);
     typedef struct { int64_t n; int nt; double g_bi, g_bl, med, lo, hi; } result;
     result row[32];
     int nrow = 0;
@@ -173,7 +135,7 @@ int main(int argc, char **argv) {
                 }
                 qsort(ratio, ROUNDS, sizeof ratio[0], cmp_double);
                 row[nrow++] = (result){n, nt, g_bi, g_bl, ratio[ROUNDS / 2], ratio[0], ratio[ROUNDS - 1]};
-                const double p = peak(has512, nt, 1);
+                const double p = bench_fma_peak(has512, nt, 1);
                 if (p > pk[nt]) pk[nt] = p;
                 continue;
             }
@@ -203,7 +165,7 @@ int main(int argc, char **argv) {
             qsort(ratio, ROUNDS, sizeof ratio[0], cmp_double);
             row[nrow++] = (result){n, nt, flops / t_bi / 1e9, have_blas ? flops / t_bl / 1e9 : 0,
                                            ratio[ROUNDS / 2], ratio[0], ratio[ROUNDS - 1]};
-            const double p = peak(has512, nt, 1);
+            const double p = bench_fma_peak(has512, nt, 1);
             if (p > pk[nt]) pk[nt] = p;
         }
         free(A); free(B); free(C);

@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
         }
         const double params = (double)nb_module_numel(m), tokens = (double)BATCH * CTX;
         const double flops = 6 * params * tokens + (double)LAYERS * 12 * BATCH * (double)CTX * CTX * WIDTH;
-        const double peak = bench_fma_peak(nb_get_num_threads(), 3);
+        const double peak = bench_fma_peak(nb_isa() == ISA_AVX512, nb_get_num_threads(), 3);
         printf("gpt step (batch %d, context %d, %.0f params, AdamW), %d threads, gemm %s/%s: loss %.4f, "
                "%.1f ms/step, %.1f GFLOP/s of %.1f GFLOP/step (peak %.0f GFLOP/s, %.0f%%)\n", BATCH, CTX, params,
                nb_get_num_threads(), nb_gemm_backend(), nb_isa_name(nb_isa()), loss, 1e3 * best, flops / best / 1e9,

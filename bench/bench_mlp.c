@@ -9,30 +9,20 @@
 #include <stdlib.h>
 
 #include "nabla/nabla.h"
+#include "bench_mlp_model.h"
 #include "bench_util.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
 
-#define NTRAIN 60000
-#define NIN 784
 #define BATCH 64
 
 int main(int argc, char **argv) {
     const int epochs = argc > 1 ? atoi(argv[1]) : 1;
     const int maxb = argc > 2 ? atoi(argv[2]) * BATCH : NTRAIN; /* optional: fewer steps (profiling) */
-    nb_seed(1);
-    float *xs = malloc(sizeof(float) * (size_t)NTRAIN * NIN);
-    int64_t *ys = malloc(sizeof(int64_t) * NTRAIN);
-    for (size_t i = 0; i < (size_t)NTRAIN * NIN; i++) xs[i] = (float)(nb_rand_u64() >> 40) / 16777216.0f;
-    for (int i = 0; i < NTRAIN; i++) ys[i] = (int64_t)(nb_rand_u64() % 10);
-
-    const int64_t dims[4] = {NIN, 256, 128, 10};
+    float *xs;
+    int64_t *ys;
     nb_tensor *p[6];
-    for (int l = 0; l < 3; l++) {
-        double bound = 1 / sqrt((double)dims[l]);
-        p[2 * l] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1], dims[l]), -bound, bound), true);
-        p[2 * l + 1] = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(dims[l + 1]), -bound, bound), true);
-    }
+    bench_mlp_model(&xs, &ys, p);
     nb_optim_opts oo = nb_optim_defaults(NB_OPTIM_SGD); /* as torch.optim.SGD(lr=0.01, momentum=0.9) */
     oo.lr = 0.01, oo.momentum = 0.9;
     nb_optim *opt = nb_optim_new_tensors(&oo, p, 6);

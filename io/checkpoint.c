@@ -262,25 +262,16 @@ static void sweep_orphans(int dfd, const char *base) {
     closedir(d);
 }
 
-nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta,
+nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(FILE *f, void *ctx), void *ctx,
                              char *err, size_t errlen) {
-    nb__io_ok(err, errlen);
-    nb_status st = check_inputs("save", path, ts, n, err, errlen);
-    if (st != NB_OK) return st;
-    nb_ckpt_meta m0;
-    if (!meta) {
-        m0 = nb_ckpt_meta_now(0, 0);
-        meta = &m0;
-    }
-
     size_t pl = strlen(path);
     char *tmp = malloc(pl + 40);
-    if (!tmp) return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint save: %s: out of memory", path);
+    if (!tmp) return nb__io_err(err, errlen, NB_ERR_NOMEM, "%s save: %s: out of memory", what, path);
     snprintf(tmp, pl + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint save: %s: can't create a temporary file there: %s", path,
-                        strerror(errno));
+        nb_status st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: can't create a temporary file there: %s", what,
+                                  path, strerror(errno));
         free(tmp);
         return st;
     }
@@ -290,9 +281,9 @@ nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
         close(fd);
         unlink(tmp);
         free(tmp);
-        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint save: %s: %s", path, strerror(e));
+        return nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: %s", what, path, strerror(e));
     }
-    bool ok = write_ckpt(f, ts, n, meta);
+    bool ok = write(f, ctx);
     int e = errno;
     if (ok && fflush(f) != 0) ok = false, e = errno;
     if (ok && fsync(fileno(f)) != 0) ok = false, e = errno;
@@ -301,7 +292,7 @@ nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
     if (!ok) {
         unlink(tmp);
         free(tmp);
-        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint save: %s: write failed: %s (the previous file is kept)",
+        return nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: write failed: %s (the previous file is kept)", what,
                           path, strerror(e));
     }
     free(tmp);
@@ -320,6 +311,31 @@ nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
         free(dir);
     }
     return NB_OK;
+}
+
+typedef struct {
+    const nb_named_tensor *ts;
+    int n;
+    const nb_ckpt_meta *meta;
+} ckpt_job;
+
+static bool write_job(FILE *f, void *ctx) {
+    const ckpt_job *j = ctx;
+    return write_ckpt(f, j->ts, j->n, j->meta);
+}
+
+nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta,
+                             char *err, size_t errlen) {
+    nb__io_ok(err, errlen);
+    nb_status st = check_inputs("save", path, ts, n, err, errlen);
+    if (st != NB_OK) return st;
+    nb_ckpt_meta m0;
+    if (!meta) {
+        m0 = nb_ckpt_meta_now(0, 0);
+        meta = &m0;
+    }
+    ckpt_job job = {ts, n, meta};
+    return nb__io_save_atomic("checkpoint", path, write_job, &job, err, errlen);
 }
 
 /* ----------------------------------------------------------------- load */
@@ -534,32 +550,37 @@ done:
 
 nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta, char *err,
                              size_t errlen) {
-    nb__io_ok(err, errlen);
-    nb_status st = check_inputs("load", path, ts, n, err, errlen);
-    if (st != NB_OK) return st;
+    return nb_checkpoint_load_ex(path, ts, n, true, meta, NULL, err, errlen);
+}
 
+nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err,
+                       size_t errlen) {
+    *buf = NULL;
+    *len = 0;
+    if (!path) return nb__io_err(err, errlen, NB_ERR_ARG, "%s: path is NULL", what);
     FILE *f = fopen(path, "rb");
-    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: can't open: %s", path, strerror(errno));
+    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "%s: %s: can't open: %s", what, path, strerror(errno));
     struct stat sb;
     if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
         fclose(f);
-        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: not a regular file", path);
+        return nb__io_err(err, errlen, NB_ERR_IO, "%s: %s: not a regular file", what, path);
     }
-    size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
-    if (!buf) {
+    const size_t n = (size_t)sb.st_size;
+    unsigned char *b = malloc(n ? n : 1);
+    if (!b) {
         fclose(f);
-        return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory (%zu bytes)", path, len);
+        return nb__io_err(err, errlen, NB_ERR_NOMEM, "%s: %s: out of memory (%zu bytes)", what, path, n);
     }
-    size_t got = fread(buf, 1, len, f);
-    int extra = fgetc(f);
+    const size_t got = fread(b, 1, n, f);
+    const int extra = fgetc(f);
     fclose(f);
-    if (got != len || extra != EOF)
-        st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
-    else
-        st = ckpt_parse(buf, len, path, ts, n, meta, err, errlen);
-    free(buf);
-    return st;
+    if (got != n || extra != EOF) {
+        free(b);
+        return nb__io_err(err, errlen, NB_ERR_IO, "%s: %s: the file changed while it was read", what, path);
+    }
+    *buf = b;
+    *len = n;
+    return NB_OK;
 }
 
 nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict, nb_ckpt_meta *meta,
@@ -568,26 +589,10 @@ nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bo
     nb__io_ok(err, errlen);
     nb_status st = check_inputs("load", path, ts, n, err, errlen);
     if (st != NB_OK) return st;
-    FILE *f = fopen(path, "rb");
-    if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: can't open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(f);
-        return nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: not a regular file", path);
-    }
-    size_t len = (size_t)sb.st_size;
-    unsigned char *buf = malloc(len ? len : 1);
-    if (!buf) {
-        fclose(f);
-        return nb__io_err(err, errlen, NB_ERR_NOMEM, "checkpoint: %s: out of memory (%zu bytes)", path, len);
-    }
-    size_t got = fread(buf, 1, len, f);
-    int extra = fgetc(f);
-    fclose(f);
-    if (got != len || extra != EOF)
-        st = nb__io_err(err, errlen, NB_ERR_IO, "checkpoint: %s: the file changed while it was read", path);
-    else
-        st = ckpt_parse_ex(buf, len, path, ts, n, strict, meta, res, err, errlen);
+    unsigned char *buf;
+    size_t len;
+    st = nb__io_slurp("checkpoint", path, &buf, &len, err, errlen);
+    if (st == NB_OK) st = ckpt_parse_ex(buf, len, path, ts, n, strict, meta, res, err, errlen);
     free(buf);
     return st;
 }

@@ -21,4 +21,16 @@ static inline void nb__io_ok(char *err, size_t errlen) {
     if (err && errlen) err[0] = '\0';
 }
 
+/* The whole regular file at path in memory (*buf malloc'd, the caller frees
+ * it; *len its size). Errors name what ("checkpoint", "safetensors") and the
+ * path: can't open, not a regular file, out of memory, changed while read. */
+nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err,
+                       size_t errlen);
+
+/* Writes path atomically: write(f, ctx) fills a temporary file next to it
+ * ("<path>.tmp.<pid>.XXXXXX"), which is fsynced and renamed over path, and
+ * the directory fsynced; temporaries that killed saves left are removed. On
+ * failure the previous file is kept and the message names what and path. */
+nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(FILE *f, void *ctx), void *ctx,
+                             char *err, size_t errlen);
 #endif

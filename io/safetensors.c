@@ -5,14 +5,10 @@
  * either copies matching entries into a module (converting dtypes) or makes
  * new tensors. Writing builds the header with jansson, pads it to 8 bytes,
  * and writes header and data to a temporary file that is renamed into place. */
-#include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "io_internal.h"
 #include "nabla/safetensors.h"
@@ -222,34 +218,6 @@ static nb_status parse(const unsigned char *data, size_t len, st_file *f, char *
     return st;
 }
 
-/* The whole file in memory (malloc'd). */
-static nb_status slurp(const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen) {
-    *buf = NULL;
-    *len = 0;
-    if (!path) return BAD("safetensors: path is NULL");
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return BAD("safetensors: %s: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fileno(fp), &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        fclose(fp);
-        return BAD("safetensors: %s: not a regular file", path);
-    }
-    *len = (size_t)sb.st_size;
-    *buf = malloc(*len ? *len : 1);
-    if (!*buf) {
-        fclose(fp);
-        return nb__io_err(err, errlen, NB_ERR_NOMEM, "safetensors: %s: out of memory for %zu bytes", path, *len);
-    }
-    const size_t got = fread(*buf, 1, *len, fp);
-    fclose(fp);
-    if (got != *len) {
-        free(*buf);
-        *buf = NULL;
-        return BAD("safetensors: %s: read %zu of %zu bytes", path, got, *len);
-    }
-    return NB_OK;
-}
-
 /* ------------------------------------------------------------ report */
 
 static void push(char ***list, int *n, const char *s) {
@@ -348,7 +316,7 @@ nb_status nb_safetensors_load(struct nb_module *m, const char *path, bool strict
     if (report) memset(report, 0, sizeof *report);
     unsigned char *buf;
     size_t len;
-    nb_status st = slurp(path, &buf, &len, err, errlen);
+    nb_status st = nb__io_slurp("safetensors", path, &buf, &len, err, errlen);
     if (st != NB_OK) return st;
     st = nb_safetensors_load_mem(m, buf, len, strict, report, err, errlen);
     free(buf);
@@ -412,7 +380,7 @@ nb_status nb_safetensors_read(const char *path, nb_named_tensor **out, int *n, c
     if (n) *n = 0;
     unsigned char *buf;
     size_t len;
-    nb_status st = slurp(path, &buf, &len, err, errlen);
+    nb_status st = nb__io_slurp("safetensors", path, &buf, &len, err, errlen);
     if (st != NB_OK) return st;
     st = nb_safetensors_read_mem(buf, len, out, n, err, errlen);
     free(buf);
@@ -420,6 +388,16 @@ nb_status nb_safetensors_read(const char *path, nb_named_tensor **out, int *n, c
 }
 
 /* ------------------------------------------------------------ save */
+
+typedef struct {
+    const unsigned char *b;
+    size_t len;
+} bytes_job;
+
+static bool write_bytes(FILE *f, void *ctx) {
+    const bytes_job *j = ctx;
+    return fwrite(j->b, 1, j->len, f) == j->len;
+}
 
 static const char *st_name_of(nb_dtype dt) { return dt == NB_F64 ? "F64" : dt == NB_F32 ? "F32" : "I64"; }
 
@@ -501,31 +479,10 @@ nb_status nb_safetensors_save_tensors(const char *path, const nb_named_tensor *t
     size_t len = 0;
     nb_status st = build(ts, n, meta, n_meta, &b, &len, err, errlen);
     if (st != NB_OK) return st;
-    /* a temporary next to the target, fsynced, renamed over it */
-    const size_t pl = strlen(path);
-    char *tmp = malloc(pl + 32);
-    int fd = -1;
-    if (tmp) {
-        snprintf(tmp, pl + 32, "%s.st.XXXXXX", path);
-        fd = mkstemp(tmp);
-    }
-    bool ok = fd >= 0;
-    int e = errno;
-    size_t done = 0;
-    while (ok && done < len) {
-        const ssize_t w = write(fd, b + done, len - done);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) ok = false, e = errno;
-        else done += (size_t)w;
-    }
-    if (ok && fsync(fd) != 0) ok = false, e = errno;
-    if (fd >= 0 && close(fd) != 0 && ok) ok = false, e = errno;
-    if (ok && rename(tmp, path) != 0) ok = false, e = errno;
-    if (!ok && fd >= 0) unlink(tmp);
-    free(tmp);
+    bytes_job out = {b, len};
+    st = nb__io_save_atomic("safetensors", path, write_bytes, &out, err, errlen);
     free(b);
-    if (!ok) return BAD("safetensors save: %s: %s (the previous file is kept)", path, strerror(e ? e : ENOMEM));
-    return NB_OK;
+    return st;
 }
 
 nb_status nb_safetensors_save(struct nb_module *m, const char *path, char *err, size_t errlen) {

@@ -76,6 +76,38 @@ static inline void fixture_free(fixture *fx) {
     free(fx);
 }
 
+/* dir/file with dir = $NB_NN_FIXTURES_DIR when set, else default_dir (the
+ * test's compiled-in fixture directory); NULL (said on stderr) when absent. */
+static inline fixture *fixture_open(const char *default_dir, const char *file) {
+    char path[1024];
+    const char *dir = getenv("NB_NN_FIXTURES_DIR");
+    snprintf(path, sizeof path, "%s/%s", dir ? dir : default_dir, file);
+    return fixture_load(path);
+}
+
+/* Copies src's values into t (F32, F64 or I64) and bumps t's version; false
+ * when either is NULL or their sizes differ. */
+static inline bool fixture_copy_into(nb_tensor *t, const nb_tensor *src) {
+    if (!t || !src || t->numel != src->numel) return false;
+    for (int64_t i = 0; i < t->numel; i++) {
+        if (t->dtype == NB_F64) nb_f64(t)[i] = nb_get(src, i);
+        else if (t->dtype == NB_F32) nb_f32(t)[i] = (float)nb_get(src, i);
+        else nb_i64(t)[i] = (int64_t)nb_get(src, i);
+    }
+    nb_bump_version(t);
+    return true;
+}
+
+/* A copy of a fixture tensor in float dtype dt (I64 ones stay I64), in the
+ * current scope (persistent when none is open). */
+static inline nb_tensor *fixture_as(const nb_tensor *src, nb_dtype dt) {
+    if (!src) return NULL;
+    if (src->dtype == NB_I64) return nb_copy(src);
+    nb_tensor *t = nb_empty(dt, src->shape);
+    fixture_copy_into(t, src);
+    return t;
+}
+
 /* The tensor named name (printf-style), or NULL. */
 static inline nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) NB_PRINTF(2, 3);
 static inline nb_tensor *fixture_get(const fixture *fx, const char *fmt, ...) {

@@ -23,33 +23,16 @@
 #define FLOOR 1e-3
 
 static fixture *load(const char *file) {
-    char path[1024];
-    const char *dir = getenv("NB_NN_FIXTURES_DIR");
-    snprintf(path, sizeof path, "%s/%s", dir ? dir : NB_NN_FIXTURES, file);
-    fixture *fx = fixture_load(path);
+    fixture *fx = fixture_open(NB_NN_FIXTURES, file);
     assert_non_null(fx);
     return fx;
 }
 
-/* Copies fixture values into t (any float dtype), under no-grad. */
-static void set_from(nb_tensor *t, const nb_tensor *src) {
-    assert_non_null(t);
-    assert_non_null(src);
-    assert_int_equal(t->numel, src->numel);
-    for (int64_t i = 0; i < t->numel; i++) {
-        if (t->dtype == NB_F64) nb_f64(t)[i] = nb_get(src, i);
-        else if (t->dtype == NB_F32) nb_f32(t)[i] = (float)nb_get(src, i);
-        else nb_i64(t)[i] = (int64_t)nb_get(src, i);
-    }
-    nb_bump_version(t);
-}
+static void set_from(nb_tensor *t, const nb_tensor *src) { assert_true(fixture_copy_into(t, src)); }
 
-/* A copy of a fixture tensor in dtype dt (persistent when no scope is open). */
 static nb_tensor *as(const nb_tensor *src, nb_dtype dt) {
-    if (src->dtype == NB_I64) return nb_copy(src);
-    nb_tensor *t = nb_empty(dt, src->shape);
-    set_from(t, src);
-    return t;
+    assert_non_null(src);
+    return fixture_as(src, dt);
 }
 
 static double worst_seen64, worst_seen32;

@@ -26,10 +26,7 @@ static fixture *g_fx;
 
 static int setup(void **state) {
     (void)state;
-    char path[1024];
-    const char *dir = getenv("NB_NN_FIXTURES_DIR");
-    snprintf(path, sizeof path, "%s/parity.txt", dir ? dir : NB_NN_FIXTURES);
-    g_fx = fixture_load(path);
+    g_fx = fixture_open(NB_NN_FIXTURES, "parity.txt");
     return g_fx && g_fx->n > 0 ? 0 : -1;
 }
 
@@ -52,12 +49,6 @@ static nb_tensor *find(const char *fmt, ...) {
     return NULL;
 }
 
-static nb_tensor *as(const nb_tensor *src, nb_dtype dt) {
-    if (src->dtype == NB_I64) return nb_copy(src);
-    nb_tensor *t = nb_empty(dt, src->shape);
-    for (int64_t i = 0; i < t->numel; i++) nb_set(t, i, nb_get(src, i));
-    return t;
-}
 
 static int n_checked;
 
@@ -254,7 +245,7 @@ static void run_case(const pcase *c, const char *red_name, nb_reduction red, nb_
     nb_tensor *in[8];
     int nin = 0;
     for (const nb_tensor *src; nin < 8 && (src = find("%s.in%d", c->name, nin)); nin++) {
-        in[nin] = as(src, dt);
+        in[nin] = fixture_as(src, dt);
         if (find("%s.%s.grad%d", c->name, red_name, nin)) nb_set_requires_grad(in[nin], true);
     }
     assert_true(nin > 0);
@@ -265,7 +256,7 @@ static void run_case(const pcase *c, const char *red_name, nb_reduction red, nb_
     check(what, out, find("%s.%s.out", c->name, red_name), dt);
     if (find("%s.%s.grad0", c->name, red_name) || find("%s.%s.grad1", c->name, red_name)) {
         const nb_tensor *r = find("%s.%s.r", c->name, red_name);
-        nb_tensor *L = r ? nb_sum_all(nb_mul(out, as(r, dt))) : out;
+        nb_tensor *L = r ? nb_sum_all(nb_mul(out, fixture_as(r, dt))) : out;
         assert_int_equal(nb_backward(L), NB_OK);
         for (int i = 0; i < nin; i++) {
             const nb_tensor *g = find("%s.%s.grad%d", c->name, red_name, i);
@@ -320,10 +311,10 @@ static void layers_match_torch(void **state) {
         assert_non_null(mp);
         assert_non_null(ap);
         nb_scope *s = nb_scope_begin();
-        check("Conv1d(dilation 2, groups 2) output", nb_forward(conv, as(find("conv1d_dg.in0"), dt)),
+        check("Conv1d(dilation 2, groups 2) output", nb_forward(conv, fixture_as(find("conv1d_dg.in0"), dt)),
               find("conv1d_dg.out.out"), dt);
-        check("MaxPool1d output", nb_forward(mp, as(find("max_pool1d.in0"), dt)), find("max_pool1d.out.out"), dt);
-        check("AvgPool1d output", nb_forward(ap, as(find("avg_pool1d.in0"), dt)), find("avg_pool1d.out.out"), dt);
+        check("MaxPool1d output", nb_forward(mp, fixture_as(find("max_pool1d.in0"), dt)), find("max_pool1d.out.out"), dt);
+        check("AvgPool1d output", nb_forward(ap, fixture_as(find("avg_pool1d.in0"), dt)), find("avg_pool1d.out.out"), dt);
         nb_scope_end(&s);
         nb_module_free(conv);
         nb_module_free(mp);

@@ -28,31 +28,16 @@
 #define EXPECT_ERR_PTR(call, st, ...) EXPECT_ERR((const nb_tensor *)(const void *)(call), st, __VA_ARGS__)
 
 static fixture *load(void) {
-    char path[1024];
-    const char *dir = getenv("NB_NN_FIXTURES_DIR");
-    snprintf(path, sizeof path, "%s/transformer.txt", dir ? dir : NB_NN_FIXTURES);
-    fixture *fx = fixture_load(path);
+    fixture *fx = fixture_open(NB_NN_FIXTURES, "transformer.txt");
     assert_non_null(fx);
     return fx;
 }
 
-static void set_from(nb_tensor *t, const nb_tensor *src) {
-    assert_non_null(t);
-    assert_non_null(src);
-    assert_int_equal(t->numel, src->numel);
-    for (int64_t i = 0; i < t->numel; i++) {
-        if (t->dtype == NB_F64) nb_f64(t)[i] = nb_get(src, i);
-        else if (t->dtype == NB_F32) nb_f32(t)[i] = (float)nb_get(src, i);
-        else nb_i64(t)[i] = (int64_t)nb_get(src, i);
-    }
-    nb_bump_version(t);
-}
+static void set_from(nb_tensor *t, const nb_tensor *src) { assert_true(fixture_copy_into(t, src)); }
 
 static nb_tensor *as(const nb_tensor *src, nb_dtype dt) {
-    if (src->dtype == NB_I64) return nb_copy(src);
-    nb_tensor *t = nb_empty(dt, src->shape);
-    set_from(t, src);
-    return t;
+    assert_non_null(src);
+    return fixture_as(src, dt);
 }
 
 static double worst[2];

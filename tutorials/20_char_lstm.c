@@ -34,12 +34,14 @@
  * the curves as SVG (--svg PATH), and samples text at temperatures 0.5 and
  * 1.0 (p ∝ exp(logit/τ): a low τ picks likely characters, τ = 1 samples the
  * model's own distribution). --epochs N (default 3), --full (20 epochs). */
-#include <dirent.h>
 #include <math.h>
 #include <nabla/nabla.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "corpus.h"
 
 enum { B = 16, T = 32, EMB = 32, HID = 128, WINDOW = 8, MAXV = 96 };
 /* What the test checks: the validation loss after the default 3 epochs is
@@ -50,45 +52,6 @@ enum { B = 16, T = 32, EMB = 32, HID = 128, WINDOW = 8, MAXV = 96 };
  * reaches 2.03 by epoch 8 and then overfits: the training loss goes on
  * down to 1.28 while the validation loss climbs back to 2.12. */
 #define LOSS_BOUND 2.7
-
-typedef struct {
-    char *text;
-    int64_t n;
-} corpus;
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* All *.md files of dir, in name order, printable ASCII and '\n' only. */
-static bool read_corpus(const char *dir, corpus *c, int *nfiles) {
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    char *names[256];
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) && n < 256;) {
-        size_t l = strlen(e->d_name);
-        if (l > 3 && !strcmp(e->d_name + l - 3, ".md")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    size_t cap = 1 << 16;
-    c->text = malloc(cap);
-    c->n = 0;
-    for (int i = 0; i < n; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        FILE *f = fopen(path, "rb");
-        free(names[i]);
-        if (!f) continue;
-        for (int ch; (ch = fgetc(f)) != EOF;) {
-            if (!(ch == '\n' || (ch >= 32 && ch < 127))) continue;
-            if ((size_t)c->n + 1 >= cap) c->text = realloc(c->text, cap *= 2);
-            c->text[c->n++] = (char)ch;
-        }
-        fclose(f);
-    }
-    *nfiles = n;
-    return c->n > 0;
-}
 
 typedef struct {
     nb_module *net, *emb, *lstm, *head;

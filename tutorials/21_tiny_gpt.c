@@ -29,12 +29,14 @@
  * 64, context 32, batch 16, 200 steps (seconds), the same code. Prints the
  * loss per step, the validation loss every `eval` steps, writes the curves
  * as SVG (--svg PATH) and samples text at temperature 0.8. */
-#include <dirent.h>
 #include <math.h>
 #include <nabla/nabla.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "corpus.h"
 
 /* What the test checks (--quick): the validation loss after 200 steps is
  * below QUICK_BOUND, under the unigram entropy (printed: 3.49 nats on these
@@ -46,45 +48,6 @@
  * its samples spell words and `nb_` identifiers. */
 #define QUICK_BOUND 3.15
 #define FULL_BOUND 2.3
-
-typedef struct {
-    char *text;
-    int64_t n;
-} corpus;
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-/* All *.md files of dir, in name order, printable ASCII and '\n' only. */
-static bool read_corpus(const char *dir, corpus *c, int *nfiles) {
-    DIR *d = opendir(dir);
-    if (!d) return false;
-    char *names[256];
-    int n = 0;
-    for (struct dirent *e; (e = readdir(d)) && n < 256;) {
-        size_t l = strlen(e->d_name);
-        if (l > 3 && !strcmp(e->d_name + l - 3, ".md")) names[n++] = strdup(e->d_name);
-    }
-    closedir(d);
-    qsort(names, (size_t)n, sizeof *names, cmp_str);
-    size_t cap = 1 << 16;
-    c->text = malloc(cap);
-    c->n = 0;
-    for (int i = 0; i < n; i++) {
-        char path[1024];
-        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        FILE *f = fopen(path, "rb");
-        free(names[i]);
-        if (!f) continue;
-        for (int ch; (ch = fgetc(f)) != EOF;) {
-            if (!(ch == '\n' || (ch >= 32 && ch < 127))) continue;
-            if ((size_t)c->n + 1 >= cap) c->text = realloc(c->text, cap *= 2);
-            c->text[c->n++] = (char)ch;
-        }
-        fclose(f);
-    }
-    *nfiles = n;
-    return c->n > 0;
-}
 
 typedef struct {
     int layers, heads, width, ctx, batch, steps, eval, warmup;
