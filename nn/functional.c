@@ -7,6 +7,22 @@
 #include "nn_internal.h"
 #include "nabla/nn_functional.h"
 
+nb_tensor *nb__mask_above(const nb_tensor *x, double scale, double threshold, bool *any) {
+    nb_tensor *m = nb_empty(x->dtype, x->shape);
+    if (!m) return NULL;
+    int64_t ones = 0;
+    NB_FLOAT_DISPATCH(x->dtype, T, {
+        const T *X = (const T *)x->data;
+        T *M = (T *)m->data;
+        for (int64_t i = 0; i < x->numel; i++) {
+            M[i] = (T)((double)X[i] * scale > threshold);
+            ones += M[i] != 0;
+        }
+    });
+    if (any) *any = ones > 0;
+    return m;
+}
+
 nb_tensor *nb_softplus_ex(nb_tensor *x, double beta, double threshold) {
     if (!nb_check_float_inputs("softplus", &x, 1)) return NULL;
     if (!(beta > 0) || isinf(beta)) {
@@ -16,14 +32,9 @@ nb_tensor *nb_softplus_ex(nb_tensor *x, double beta, double threshold) {
     nb_tensor *bx = beta == 1 ? x : nb_mul_scalar(x, beta);
     nb_tensor *soft = beta == 1 ? nb_softplus(bx) : nb_mul_scalar(nb_softplus(bx), 1 / beta);
     /* PyTorch: x itself (gradient 1) where βx > threshold; a NaN stays NaN (the soft branch) */
-    nb_tensor *above = nb_empty(x->dtype, x->shape);
+    bool any;
+    nb_tensor *above = nb__mask_above(x, beta, threshold, &any);
     if (!above) return NULL;
-    bool any = false;
-    for (int64_t i = 0; i < x->numel; i++) {
-        const bool a = nb_get(x, i) * beta > threshold;
-        nb_set(above, i, a);
-        any |= a;
-    }
     return any ? nb_where(above, x, soft) : soft;
 }
 
@@ -47,10 +58,8 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *weight) {
         w = nb_reshape(weight, NB_SCALAR);
     }
     /* x where x > 0, w·x elsewhere: dx = 1 or w (w at x = 0, as PyTorch), dw = Σ x over x <= 0; NaN stays NaN */
-    nb_tensor *pos = nb_empty(x->dtype, x->shape);
-    if (!pos) return NULL;
-    for (int64_t i = 0; i < x->numel; i++) nb_set(pos, i, nb_get(x, i) > 0);
-    return nb_where(pos, x, nb_mul(w, x));
+    nb_tensor *pos = nb__mask_above(x, 1, 0, NULL);
+    return pos ? nb_where(pos, x, nb_mul(w, x)) : NULL;
 }
 
 /* ------------------------------------------------------------ 1-D pooling */

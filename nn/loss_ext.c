@@ -265,9 +265,8 @@ nb_tensor *nb_kl_div(nb_tensor *input, nb_tensor *target, bool log_target, nb_re
         l = nb_mul(nb_exp(target), nb_sub(target, input));
     } else {
         /* t·(log t − input) with 0·log 0 = 0: log of t where t > 0, of 1 elsewhere */
-        nb_tensor *pos = nb_empty(target->dtype, target->shape);
+        nb_tensor *pos = nb__mask_above(target, 1, 0, NULL);
         if (!pos) return NULL;
-        for (int64_t i = 0; i < target->numel; i++) nb_set(pos, i, nb_get(target, i) > 0);
         nb_tensor *safe = nb_where(pos, target, nb_scalar(target->dtype, 1));
         l = nb_mul(target, nb_sub(nb_log(safe), input));
     }

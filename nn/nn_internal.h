@@ -75,6 +75,11 @@ nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data
  * float dtype differs from the first parameter's, or ndim not in [lo, hi]. */
 bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected);
 
+/* functional.c: a constant in x's float dtype, 1 where scale·x > threshold
+ * and 0 elsewhere (NaN: 0), for nb_where's condition; *any (may be NULL)
+ * tells whether one element is 1. NULL when out of memory. */
+nb_tensor *nb__mask_above(const nb_tensor *x, double scale, double threshold, bool *any);
+
 /* loss.c, shared with loss_ext.c: a loss's reduction (mean, sum, none) and
  * the "a and b must have the same shape" check naming both. */
 nb_tensor *nb__loss_reduce(nb_tensor *l, nb_reduction red);
