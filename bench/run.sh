@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
-#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist|gpt ...]   (default: build-bench, all but eltwise, hvp, dist)
+#   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist|gpt|losses ...]   (default: build-bench, all but eltwise, hvp, dist, losses)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -68,6 +68,7 @@ for w in $which; do
   cnn) pair cnn-epoch "$B/bench_cnn" "$py bench/bench_cnn.py" ;;
   conv) cases conv- "$B/bench_conv" "$py bench/bench_conv.py" ;;
   eltwise) cases ew- "$B/bench_eltwise" "$py bench/bench_eltwise.py" ;;
+  losses) cases loss- "$B/bench_losses" "$py bench/bench_losses.py" ;;
   tfops) cases tf- "$B/bench_tfops" "$py bench/bench_tfops.py" ;;
   overhead) pair add-op "$B/bench_overhead" "$py bench/bench_overhead.py" ;;
   gradcheck) pair gradcheck "$B/bench_gradcheck" "$py bench/bench_gradcheck.py" ;;
