@@ -181,31 +181,31 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
     if (nb_error() != NB_OK) return nb_error(); /* an earlier error: the sticky rule */
     if (!outputs || n_out < 1 || !inputs || n_in < 1 || !result)
         return fail(NB_ERR_ARG, "needs outputs (%d), inputs (%d) and a result array", n_out, n_in);
-    char d[NB_DESCRIBE_LEN], e[NB_DESCRIBE_LEN];
+    char d[NB_DESCRIBE_LEN], e[NB_DESCRIBE_LEN], an[32], bn[32];
     for (int k = 0; k < n_out; k++) {
         nb_tensor *y = outputs[k], *s = grad_outputs ? grad_outputs[k] : NULL;
-        if (!y) return fail(NB_ERR_ARG, "output %d is NULL", k);
+        if (!y) return fail(NB_ERR_ARG, "outputs[%d] is NULL", k);
+        snprintf(an, sizeof an, "outputs[%d]", k);
         if (!y->requires_grad)
             return fail(NB_ERR_GRAPH,
-                        "output %d (%s) does not require grad: no input of its graph requires grad, or it was "
-                        "built under nb_no_grad",
-                        k, nb_describe(y, "output", d, sizeof d));
+                        "%s but does not require grad: no input of its graph requires grad, or it was built under "
+                        "nb_no_grad",
+                        nb_describe(y, an, d, sizeof d));
         if (!s && y->numel != 1)
             return fail(NB_ERR_GRAPH,
-                        "a gradient can be implicitly created only for a one-element output, and output %d is %s; "
-                        "pass grad_outputs",
-                        k, nb_describe(y, "output", d, sizeof d));
+                        "a gradient can be implicitly created only for a one-element output, and %s; pass grad_outputs",
+                        nb_describe(y, an, d, sizeof d));
+        snprintf(bn, sizeof bn, "grad_outputs[%d]", k);
         if (s && (!nb_shape_eq(s->shape, y->shape) || s->dtype != y->dtype))
-            return fail(nb_shape_eq(s->shape, y->shape) ? NB_ERR_DTYPE : NB_ERR_SHAPE,
-                        "grad_outputs[%d] (%s, %s) does not match output %d (%s, %s)", k,
-                        nb_describe(s, "seed", d, sizeof d), nb_dtype_name(s->dtype), k,
-                        nb_describe(y, "output", e, sizeof e), nb_dtype_name(y->dtype));
+            return fail(nb_shape_eq(s->shape, y->shape) ? NB_ERR_DTYPE : NB_ERR_SHAPE, "%s (%s) does not match %s (%s)",
+                        nb_describe(s, bn, d, sizeof d), nb_dtype_name(s->dtype), nb_describe(y, an, e, sizeof e),
+                        nb_dtype_name(y->dtype));
     }
     for (int j = 0; j < n_in; j++) {
-        if (!inputs[j]) return fail(NB_ERR_ARG, "input %d is NULL", j);
+        if (!inputs[j]) return fail(NB_ERR_ARG, "inputs[%d] is NULL", j);
+        snprintf(an, sizeof an, "inputs[%d]", j);
         if (!inputs[j]->requires_grad)
-            return fail(NB_ERR_GRAPH, "input %d (%s) does not require grad", j,
-                        nb_describe(inputs[j], "input", d, sizeof d));
+            return fail(NB_ERR_GRAPH, "%s but does not require grad", nb_describe(inputs[j], an, d, sizeof d));
     }
 
     walk w = {.n_in = n_in};
