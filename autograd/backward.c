@@ -89,7 +89,7 @@ static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
             char d[NB_DESCRIBE_LEN], arg[24];
             snprintf(arg, sizeof arg, "input %d", i);
             nb_fail(NB_ERR_VERSION, n->op->name,
-                    "%s was modified in place after the op saved it (now version %u, backward expected %u): an "
+                    "%s, and it was modified in place after the op saved it (now version %u, backward expected %u): an "
                     "optimizer step or another in-place update between this graph's forward and its backward. "
                     "Run backward before updating, or update a copy",
                     nb_describe(n->in[i], arg, d, sizeof d), *n->in[i]->version, want);

@@ -89,7 +89,7 @@ int nb_norm_axis(const char *op, const nb_tensor *t, int axis) {
     int nd = t->shape.ndim;
     if (axis < -nd || axis >= nd) {
         char d[NB_DESCRIBE_LEN];
-        nb_fail(NB_ERR_AXIS, op, "axis %d is out of range for %d dims: %s", axis, nd,
+        nb_fail(NB_ERR_AXIS, op, "axis %d is out of range for %d dim%s: %s", axis, nd, nd == 1 ? "" : "s",
                 nb_describe(t, "x", d, sizeof d));
         return -1;
     }

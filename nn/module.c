@@ -479,7 +479,8 @@ bool nb_module_swap_parameters(nb_module *m, nb_tensor **ts, int n) {
     }
     int np = nb_module_num_parameters(m);
     if (n != np) {
-        nb_fail(NB_ERR_ARG, "module_swap_parameters", "%s has %d parameters, %d tensors given", m->desc, np, n);
+        nb_fail(NB_ERR_ARG, "module_swap_parameters", "%s has %d parameter%s, %d tensor%s given", m->desc, np, np == 1 ? "" : "s", n,
+                n == 1 ? "" : "s");
         return false;
     }
     nb__mod_entry **es = malloc(sizeof *es * (size_t)(np + 1));

@@ -352,7 +352,7 @@ nb_tensor *nb_expand(nb_tensor *x, nb_shape s) {
         const int64_t xd = j >= 0 ? x->shape.d[j] : 1;
         if (j >= 0 && s.d[i] == -1) t.d[i] = xd;
         else if (s.d[i] < 0 || (xd != 1 && xd != s.d[i])) {
-            nb_fail(NB_ERR_SHAPE, "expand", "%s can't be broadcast to %s (dim %d: %lld to %lld)",
+            nb_fail(NB_ERR_SHAPE, "expand", "%s, which can't be broadcast to %s (dim %d: %lld to %lld)",
                     nb_describe(x, "x", d, sizeof d), nb_shape_str(s, sh, sizeof sh), i, (long long)xd,
                     (long long)s.d[i]);
             return NULL;

@@ -132,7 +132,7 @@ nb_tensor *nb_sum_to(nb_tensor *x, nb_shape s) {
     }
     if (!ok) {
         char d[NB_DESCRIBE_LEN], sh[NB_SHAPE_STRLEN];
-        nb_fail(NB_ERR_SHAPE, "sum_to", "%s can't be summed to %s", nb_describe(x, "x", d, sizeof d),
+        nb_fail(NB_ERR_SHAPE, "sum_to", "%s, which can't be summed to %s", nb_describe(x, "x", d, sizeof d),
                 nb_shape_str(s, sh, sizeof sh));
         return NULL;
     }

@@ -50,7 +50,7 @@ nb_tensor *nb_reshape(nb_tensor *x, nb_shape s) {
         known *= s.d[infer];
     }
     if (known != x->numel) {
-        nb_fail(NB_ERR_SHAPE, "reshape", "%s has %lld elements, target %s has %lld", nb_describe(x, "x", d, sizeof d),
+        nb_fail(NB_ERR_SHAPE, "reshape", "%s, %lld elements; the target %s has %lld", nb_describe(x, "x", d, sizeof d),
                 (long long)x->numel, nb_shape_str(s, sh, sizeof sh), (long long)known);
         return NULL;
     }

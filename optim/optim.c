@@ -74,8 +74,9 @@ nb_optim *nb_optim_new(const nb_optim_opts *o, const nb_named_tensor *params, in
         const nb_tensor *t = params[i].t;
         if (!t) return NULL; /* an earlier error */
         if (t->dtype == NB_I64 || !t->requires_grad || t->node) {
-            nb_fail(NB_ERR_ARG, op, "parameter %d '%s' must be a float leaf tensor that requires grad", i,
-                    params[i].name ? params[i].name : "");
+            const char *nm = params[i].name && params[i].name[0] ? params[i].name : t->name;
+            nb_fail(NB_ERR_ARG, op, "parameter %d%s%s%s must be a float leaf tensor that requires grad", i,
+                    nm[0] ? " '" : "", nm, nm[0] ? "'" : "");
             return NULL;
         }
         if (t->scope) {

@@ -6,7 +6,8 @@
  * module, a status other than NB_OK, false). Every row runs in its own scope
  * with a handler installed: a crash, a missing report, a different status, a
  * message without the name, or a "successful" return is a failure. The test
- * prints "bad-input catalog: N cases, all reported".
+ * prints "bad-input catalog: N cases, all reported"; NB_CATALOG_PRINT=1 prints
+ * every case's message, to read them.
  *
  * test_errors.c checks exact message texts for the core; this file is about
  * breadth: every op family (core, math, index, conv), layers and losses,
@@ -328,6 +329,7 @@ static void catalog(void **state) {
         else if (tu_err.st != c->st) why = "wrong status";
         else if (!strstr(tu_err.msg, c->needle)) why = "message does not name it";
         else if (!failed) why = "the call returned a value after reporting an error";
+        if (getenv("NB_CATALOG_PRINT")) printf("%3d %s\n", i, tu_err.msg); /* to read them all */
         if (why) {
             bad++;
             printf("FAIL case %d (%s, '%s'): %s\n  code: %s\n  got: %s [%s] (%d errors)\n", i,

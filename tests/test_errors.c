@@ -60,7 +60,7 @@ static void broadcast_and_reshape_shapes(void **state) {
     assert_null(nb_mul(b, a));
     EXPECT_ONE(NB_ERR_SHAPE, "nabla: mul: shapes don't broadcast (dim 1: 4 vs 3): a is (4), b 'h' is (2,3)");
     assert_null(nb_reshape(a, NB_SHAPE(4, 2)));
-    EXPECT_ONE(NB_ERR_SHAPE, "nabla: reshape: x 'h' is (2,3) has 6 elements, target (4,2) has 8");
+    EXPECT_ONE(NB_ERR_SHAPE, "nabla: reshape: x 'h' is (2,3), 6 elements; the target (4,2) has 8");
     assert_null(nb_reshape(a, NB_SHAPE(-1, 4)));
     EXPECT_ONE(NB_ERR_SHAPE, "nabla: reshape: can't infer -1 in (-1,4) for x 'h' is (2,3)");
     assert_true(isnan(nb_item(a)));
@@ -201,7 +201,7 @@ static void errors_name_module_tensors(void **state) {
     nb_optim_step(opt); /* the weights move on: the old graph is stale */
     assert_int_equal(nb_backward(loss), NB_ERR_VERSION);
     assert_int_equal(tu_err.count, 1);
-    assert_non_null(strstr(tu_err.last_msg, "'2.0.weight' is (1,2) was modified in place after the op saved it"));
+    assert_non_null(strstr(tu_err.last_msg, "'2.0.weight' is (1,2), and it was modified in place after the op saved it"));
     tu_err.count = 0;
     nb_error_clear();
     nb_scope_end(&s);
@@ -222,7 +222,7 @@ static void version_and_scope_errors(void **state) {
     nb_tensor *l = nb_sum_all(nb_mul(w, w));
     NB_NO_GRAD { nb_scale_(w, 0.5); }
     assert_int_equal(nb_backward(l), NB_ERR_VERSION);
-    EXPECT_ONE(NB_ERR_VERSION, "nabla: mul: input 0 'w' is (3) was modified in place after the op saved it (now "
+    EXPECT_ONE(NB_ERR_VERSION, "nabla: mul: input 0 'w' is (3), and it was modified in place after the op saved it (now "
                                "version 1, backward expected 0): an optimizer step or another in-place update between "
                                "this graph's forward and its backward. Run backward before updating, or update a copy");
     nb_scope *inner = nb_scope_begin();
