@@ -445,8 +445,10 @@ nb_status nb_graph_dot(const nb_tensor *t, const char *path) {
         for (int i = 0; i < n->nin; i++) {
             const nb_tensor *x = n->in[i];
             if (x->node) {
-                fprintf(f, "  op%llu -> op%llu [label=\"%s\"];\n", (unsigned long long)x->node->seq,
-                        (unsigned long long)n->seq, nb_shape_str(x->shape, sh, sizeof sh));
+                /* an intermediate the user named (nb_set_name) shows its name on the edge */
+                fprintf(f, "  op%llu -> op%llu [label=\"%s%s%s\"];\n", (unsigned long long)x->node->seq,
+                        (unsigned long long)n->seq, x->name, x->name[0] ? "\\n" : "",
+                        nb_shape_str(x->shape, sh, sizeof sh));
             } else {
                 fprintf(f, "  t%p [shape=ellipse, label=\"%s\\n%s\"];\n  t%p -> op%llu;\n", (const void *)x,
                         tname(x, nm, sizeof nm), nb_shape_str(x->shape, sh, sizeof sh), (const void *)x,

@@ -361,7 +361,7 @@ static void graph_dot_names_the_ops(void **state) {
     nb_scope *s = nb_scope_begin();
     nb_tensor *w = nb_set_name(nb_set_requires_grad(nb_ones(NB_F64, NB_SHAPE(3, 2)), true), "fc1.weight");
     nb_tensor *x = nb_set_name(nb_ones(NB_F64, NB_SHAPE(4, 3)), "input");
-    nb_tensor *l = nb_set_name(nb_sum_all(nb_tanh(nb_matmul(x, w))), "loss");
+    nb_tensor *l = nb_set_name(nb_sum_all(nb_tanh(nb_set_name(nb_matmul(x, w), "hidden"))), "loss");
     char path[] = "/tmp/nabla_test_dot_XXXXXX";
     int fd = mkstemp(path);
     assert_true(fd >= 0);
@@ -381,7 +381,7 @@ static void graph_dot_names_the_ops(void **state) {
     assert_non_null(strstr(buf, "fc1.weight"));
     assert_non_null(strstr(buf, "input"));
     assert_non_null(strstr(buf, "loss"));
-    assert_non_null(strstr(buf, "(4,2)"));
+    assert_non_null(strstr(buf, "label=\"hidden\\n(4,2)\""));   /* a named intermediate on its edge */
     assert_string_equal(buf + n - 2, "}\n");
     /* an unwritable path is an i/o error, not a crash */
     assert_int_equal(nb_graph_dot(l, "/nonexistent-dir/x.dot"), NB_ERR_IO);
