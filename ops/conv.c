@@ -83,6 +83,16 @@ static void conv_fwd(nb_node *n) {
     }
 }
 
+/* Whether every element of t is finite. */
+static bool all_finite(const nb_tensor *t) {
+    bool ok = true;
+    NB_FLOAT_DISPATCH(t->dtype, T, {
+        const T *v = (const T *)t->data;
+        for (int64_t i = 0; i < t->numel; i++) ok &= v[i] - v[i] == 0;
+    });
+    return ok;
+}
+
 static void conv_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     nb_tensor *gx = nb_grad_buf(x), *gw = nb_grad_buf(w), *gb = b ? nb_grad_buf(b) : NULL;
@@ -96,9 +106,11 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
     }
     if (d.wide && nb_convd_avail()) {
         /* db, dW and (pad <= k − 1) dx in one pass over the images; else dx
-         * from the wide path */
+         * from the wide path. So also for a NaN or infinite weight: the
+         * implicit dx correlates gout's zero padding with every weight, and
+         * 0·NaN would reach pixels that weight never touches. */
         const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
-        const bool dir = gx && nb_conv_implicit_dx_ok(&d);
+        const bool dir = gx && nb_conv_implicit_dx_ok(&d) && all_finite(w);
         nb_tensor *gx_wide = gx && !dir ? gx : NULL, *gx_dir = dir ? gx : NULL;
         if (gx_wide) {
             if (f32) nb_conv_wide_bwd_f32(&d, nt, F32(x), F32(w), F32(g), F32(gx_wide), NULL, &scratch);

@@ -18,12 +18,14 @@
 
 /* ------------------------------------------------------------ maximum, minimum */
 
-/* Ties give each side half the gradient (PyTorch's rule for maximum/minimum). */
+/* Ties give each side half the gradient, the loser none (PyTorch's rule for
+ * maximum/minimum); a NaN on either side makes both "not the loser": each
+ * gets all of g, as PyTorch's masked_fill(a < b, 0) does. */
 #define MINMAX(NAME, CMP)                                                                  \
     /* NaN in either input propagates, as in PyTorch */                                \
     NB_BINARY_KERNELS(NAME, a != a ? a : b != b ? b : (a CMP b ? a : b),                 \
-                      gg * (a CMP b ? 1 : a == b ? (T)0.5 : 0),                          \
-                      gg * (b CMP a ? 1 : a == b ? (T)0.5 : 0))                          \
+                      gg * (a == b ? (T)0.5 : b CMP a ? 0 : 1),                          \
+                      gg * (a == b ? (T)0.5 : a CMP b ? 0 : 1))                          \
     GG_FN(minmax);                                                                         \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd,                         \
                                     NB_SAVES_IN(0) | NB_SAVES_IN(1), false, minmax_bwg};   \

@@ -44,8 +44,9 @@ UNARY(abs, fabs(v), gg * SIGN(v), NB_SAVES_IN(0))
 UNARY(pow_scalar, pow(v, (T)P), P == 0 ? 0 : gg * (T)P * pow(v, (T)(P - 1)), NB_SAVES_IN(0))
 UNARY_VEC(sigmoid, sigmoid, gg * o * (1 - o), NB_SAVES_OUT) /* stable: vmath.h */
 UNARY_VEC(tanh, tanh, gg * (1 - o * o), NB_SAVES_OUT)
-/* relu'(0) = 0, as in PyTorch */
-UNARY_VEC(relu, relu, v > 0 ? gg : 0, NB_SAVES_IN(0)) /* y = x > 0 ? x : 0 */
+/* relu'(0) = 0, as in PyTorch; NaN passes through, with gradient gg (PyTorch's
+ * threshold_backward: x <= 0 ? 0 : gg) */
+UNARY_VEC(relu, relu, v <= 0 ? 0 : gg, NB_SAVES_IN(0)) /* y = x < 0 ? 0 : x */
 UNARY(add_scalar, v + (T)P, gg, NB_SAVES_NOTHING)
 UNARY(mul_scalar, v * (T)P, gg * (T)P, NB_SAVES_NOTHING)
 
@@ -65,7 +66,7 @@ nb_tensor *nb_mul_scalar(nb_tensor *x, double s) { return mul_scalar_apply(x, s)
 
 /* The formulas of the UNARY lines above with nb_* ops (x = in[0], y = out). */
 static double sign_of(double v, double p) { (void)p; return v > 0 ? 1 : v < 0 ? -1 : 0; }
-static double step_of(double v, double p) { (void)p; return v > 0 ? 1 : 0; }
+static double step_of(double v, double p) { (void)p; return v <= 0 ? 0 : 1; }
 #define UX n->in[0]
 #define UY n->out
 #define UP (nb_attr(n, nb_ew_attr)->p)
