@@ -104,13 +104,15 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
         else nb_conv_grouped_bwd_f64(&d, groups, F64(x), F64(w), F64(g), F64(gx), F64(gw), F64(gb));
         return;
     }
-    if (d.wide && nb_convd_avail()) {
+    /* The implicit path multiplies zeros of its padding (gout's, for dx; the
+     * lanes past a row, for dW) by weights and inputs: with a NaN or an
+     * infinity among them, 0·NaN would reach gradients that value never
+     * touches. Such calls take the wide path (a pass over x and w to check). */
+    if (d.wide && nb_convd_avail() && all_finite(w) && all_finite(x)) {
         /* db, dW and (pad <= k − 1) dx in one pass over the images; else dx
-         * from the wide path. So also for a NaN or infinite weight: the
-         * implicit dx correlates gout's zero padding with every weight, and
-         * 0·NaN would reach pixels that weight never touches. */
+         * from the wide path */
         const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */
-        const bool dir = gx && nb_conv_implicit_dx_ok(&d) && all_finite(w);
+        const bool dir = gx && nb_conv_implicit_dx_ok(&d);
         nb_tensor *gx_wide = gx && !dir ? gx : NULL, *gx_dir = dir ? gx : NULL;
         if (gx_wide) {
             if (f32) nb_conv_wide_bwd_f32(&d, nt, F32(x), F32(w), F32(g), F32(gx_wide), NULL, &scratch);
