@@ -161,6 +161,20 @@ static nb_tensor *nn_max_pool1d(nb_tensor *const *in, int nin, const nb_sample *
     return nb_max_pool1d(in[0], &o);
 }
 
+/* nb_clip_grad_norm_list on tensors whose gradients are in[0], in[1]: the
+ * clipped gradients, flattened and concatenated. */
+static nb_tensor *nn_clip(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)nin;
+    nb_tensor *p[2], *flat[2];
+    for (int i = 0; i < 2; i++) {
+        p[i] = nb_zeros(in[i]->dtype, in[i]->shape);
+        nb_set_requires_grad(p[i], true);
+        nb_copy_(nb_grad_buf(p[i]), in[i]);
+    }
+    nb_clip_grad_norm_list(p, 2, s->farg[0]);
+    for (int i = 0; i < 2; i++) flat[i] = nb_reshape(p[i]->grad, NB_SHAPE(p[i]->numel));
+    return nb_concat(flat, 2, 0);
+}
 static nb_tensor *nn_argmax(nb_tensor *const *in, int nin, const nb_sample *s) {
     (void)nin;
     return nb_argmax(in[0], (int)s->iarg[0], false);
@@ -185,6 +199,7 @@ static const nb_op_entry nn_cases[] = {
     {"nn_prelu", nn_prelu, NULL, 0, 0},
     {"nn_softplus_ex", nn_softplus_ex, NULL, 0, 0},
     {"nn_max_pool1d", nn_max_pool1d, NULL, 0, 0},
+    {"nn_clip_grad_norm", nn_clip, NULL, 0, 0},
     {"nn_argmax", nn_argmax, NULL, 0, 0},
     {"nn_argmin", nn_argmin, NULL, 0, 0},
 };
