@@ -1,9 +1,7 @@
-/* ops/elementwise.h — the kernels every elementwise op is made of (internal).
+/* ops/elementwise.h — what the elementwise ops share (internal).
  *
- * Unary: NB_UNARY_FWD(NAME, FWD) defines NAME##_fwd, y = FWD with v = x;
- * NB_UNARY_BWD(NAME, BWD) defines NAME##_bwd, gx += BWD with v = x, o = y,
- * gg = upstream gradient. Both read the op's scalar arguments P and Q from an
- * nb_ew_attr. Binary: NB_BINARY_KERNELS(NAME, FWD, DA, DB) defines both
+ * nb_ew_attr: a unary op's scalar arguments P and Q (ops/defs/unary.def).
+ * Binary: NB_BINARY_KERNELS(NAME, FWD, DA, DB) defines both
  * directions over the broadcast iteration with a, b and gg; backward adds each
  * partial at the input's broadcast offset, summing the gradient back to the
  * input's shape in the same pass. T is float or double (NB_FLOAT_DISPATCH);
@@ -16,36 +14,6 @@
 #include "../autograd/internal.h"
 
 typedef struct { double p, q; } nb_ew_attr;
-
-#define NB_UNARY_FWD(NAME, FWD)                                                         \
-    static void NAME##_fwd(nb_node *n) {                                                \
-        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;      \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data;                                     \
-            T *y = (T *)n->out->data;                                                   \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) { const T v = x[i]; y[i] = (T)(FWD); }      \
-        });                                                                             \
-    }
-
-#define NB_UNARY_BWD(NAME, BWD)                                                         \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                            \
-        nb_tensor *gxt = nb_grad_buf(n->in[0]);                                         \
-        if (!gxt) return;                                                               \
-        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;      \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data, *y = (const T *)n->out->data;       \
-            const T *gp = (const T *)g->data;                                           \
-            T *gx = (T *)gxt->data;                                                     \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) {                                           \
-                const T v = x[i], o = y[i], gg = gp[i]; (void)v; (void)o;               \
-                gx[i] += (T)(BWD);                                                      \
-            }                                                                           \
-        });                                                                             \
-    }
 
 #define NB_BINARY_KERNELS(NAME, FWD, DA, DB)                                               \
     static void NAME##_fwd(nb_node *n) {                                                   \
