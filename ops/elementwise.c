@@ -9,16 +9,13 @@
 #include "elementwise.h"
 #include "math_util.h"
 #include "grad_graph.h"
-#include <tgmath.h>
 
 /* ------------------------------------------------------------ maximum, minimum */
 
-/* Ties give each side half the gradient (PyTorch's rule for maximum/minimum). */
-#define MINMAX(NAME, CMP)                                                                  \
-    /* NaN in either input propagates, as in PyTorch */                                \
-    NB_BINARY_KERNELS(NAME, a != a ? a : b != b ? b : (a CMP b ? a : b),                 \
-                      gg * (a CMP b ? 1 : a == b ? (T)0.5 : 0),                          \
-                      gg * (b CMP a ? 1 : a == b ? (T)0.5 : 0))                          \
+/* Ties give each side half the gradient, NaN propagates (PyTorch's rules;
+ * kernels/ew_binary.h). */
+#define MINMAX(NAME)                                                                       \
+    NB_BINARY_KERNELS(NAME)                                                                \
     GG_FN(minmax);                                                                         \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd,                         \
                                     NB_SAVES_IN(0) | NB_SAVES_IN(1), false, minmax_bwg};   \
@@ -31,68 +28,41 @@
         return nb_apply(&NAME##_op, in, 2, s);                                             \
     }
 
-MINMAX(maximum, >)
-MINMAX(minimum, <)
+MINMAX(maximum)
+MINMAX(minimum)
 
 /* ------------------------------------------------------------ where */
 
-/* Runs BODY once per output element o with oc, oa, ob the offsets into cond,
- * a and b (strides 0 along broadcast dims). */
-#define WHERE_FOR(S, SC, SA, SB, BODY)                                                     \
-    do {                                                                                   \
-        int64_t idx_[NB_MAX_DIMS] = {0}, oc = 0, oa = 0, ob = 0;                           \
-        const int64_t N_ = nb_shape_numel(S);                                              \
-        for (int64_t o = 0; o < N_; o++) {                                                 \
-            BODY                                                                           \
-            for (int d_ = (S).ndim - 1; d_ >= 0; d_--) {                                   \
-                idx_[d_]++; oc += SC[d_]; oa += SA[d_]; ob += SB[d_];                      \
-                if (idx_[d_] < (S).d[d_]) break;                                           \
-                oc -= SC[d_] * (S).d[d_]; oa -= SA[d_] * (S).d[d_]; ob -= SB[d_] * (S).d[d_]; \
-                idx_[d_] = 0;                                                              \
-            }                                                                              \
-        }                                                                                  \
-    } while (0)
-
-static inline bool truth(const nb_tensor *c, int64_t i) {
-    switch (c->dtype) {
-    case NB_F32: return nb_f32(c)[i] != 0;
-    case NB_F64: return nb_f64(c)[i] != 0;
-    default: return nb_i64(c)[i] != 0;
-    }
+/* The walk over the output with cond's, a's and b's broadcast strides. */
+static void where_walk(const nb_node *n, nb_ew_where_walk *w) {
+    w->nd = n->out->shape.ndim;
+    for (int d = 0; d < w->nd; d++) w->shape[d] = n->out->shape.d[d];
+    mu_bstrides(n->out->shape, n->in[0]->shape, w->sc);
+    mu_bstrides(n->out->shape, n->in[1]->shape, w->sa);
+    mu_bstrides(n->out->shape, n->in[2]->shape, w->sb);
+    const nb_dtype ct = n->in[0]->dtype;
+    w->ct = ct == NB_F32 ? NB_EW_COND_F32 : ct == NB_F64 ? NB_EW_COND_F64 : NB_EW_COND_I64;
 }
 
 /* inputs: cond, a, b */
-static void where_strides(const nb_node *n, int64_t *sc, int64_t *sa, int64_t *sb) {
-    mu_bstrides(n->out->shape, n->in[0]->shape, sc);
-    mu_bstrides(n->out->shape, n->in[1]->shape, sa);
-    mu_bstrides(n->out->shape, n->in[2]->shape, sb);
-}
-
 static void where_fwd(nb_node *n) {
-    int64_t sc[NB_MAX_DIMS], sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
-    where_strides(n, sc, sa, sb);
-    const nb_tensor *c = n->in[0];
-    NB_FLOAT_DISPATCH(n->out->dtype, T, {
-        const T *A = (const T *)n->in[1]->data, *B = (const T *)n->in[2]->data;
-        T *O = (T *)n->out->data;
-        WHERE_FOR(n->out->shape, sc, sa, sb, { O[o] = truth(c, oc) ? A[oa] : B[ob]; });
-    });
+    nb_ew_where_walk w;
+    where_walk(n, &w);
+    const void *c = n->in[0]->data;
+    if (n->out->dtype == NB_F32) nb_ew_where_f32(&w, c, nb_f32(n->in[1]), nb_f32(n->in[2]), nb_f32(n->out));
+    else nb_ew_where_f64(&w, c, nb_f64(n->in[1]), nb_f64(n->in[2]), nb_f64(n->out));
 }
 
 static void where_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gat = nb_grad_buf(n->in[1]), *gbt = nb_grad_buf(n->in[2]);
     if (!gat && !gbt) return;
-    int64_t sc[NB_MAX_DIMS], sa[NB_MAX_DIMS], sb[NB_MAX_DIMS];
-    where_strides(n, sc, sa, sb);
-    const nb_tensor *c = n->in[0];
-    NB_FLOAT_DISPATCH(n->out->dtype, T, {
-        const T *G = (const T *)g->data;
-        T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;
-        WHERE_FOR(n->out->shape, sc, sa, sb, {
-            if (truth(c, oc)) { if (GA) GA[oa] += G[o]; }
-            else if (GB) GB[ob] += G[o];
-        });
-    });
+    nb_ew_where_walk w;
+    where_walk(n, &w);
+    const void *c = n->in[0]->data;
+    if (n->out->dtype == NB_F32)
+        nb_ew_where_bwd_f32(&w, c, nb_f32(g), gat ? nb_f32(gat) : NULL, gbt ? nb_f32(gbt) : NULL);
+    else
+        nb_ew_where_bwd_f64(&w, c, nb_f64(g), gat ? nb_f64(gat) : NULL, gbt ? nb_f64(gbt) : NULL);
 }
 
 /* Backward reads only cond (a and b may change afterwards). */
