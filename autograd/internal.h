@@ -70,7 +70,7 @@ int nb__elementwise_threads(int64_t n, double cost);
 /* This thread's contiguous share of total elements in a region of nt threads. */
 static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) { nb_par_range(nt, total, lo, n); }
 
-/* Checked size arithmetic (issue 18): every element or byte count computed
+/* Checked size arithmetic: every element or byte count computed
  * from user input goes through these. A count is valid when it is >= 0 and
  * at most NB_NUMEL_MAX, which keeps numel * 8 bytes, the header and the
  * alignment far from size_t's and ptrdiff_t's ends. false: it is not (the
