@@ -35,8 +35,8 @@ static void reduce_fwd(nb_node *n) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     const nb_tensor *x = n->in[0];
     const int64_t rn = n->out->numel, count = rn ? x->numel / rn : 0;
-    nb_bc bc;
-    reduce_walk(&bc, x, at->mask);
+    nb_bc bc; /* not needed (and not filled) for a full reduction: rn == 1 */
+    if (rn != 1) reduce_walk(&bc, x, at->mask);
     if (x->dtype == NB_F32) nb_red_sum_f32(&bc, nb_f32(x), x->numel, nb_f32(n->out), rn, at->mean, count);
     else nb_red_sum_f64(&bc, nb_f64(x), x->numel, nb_f64(n->out), rn, at->mean, count);
 }
