@@ -200,7 +200,11 @@ NB_API void nb_loader_set_epoch(nb_loader *l, int epoch);
  *   nothing after the last record.
  * Saving writes a temporary file in the target's directory, flushes and
  * fsyncs it, renames it over the target and fsyncs the directory: a crash
- * leaves either the old checkpoint or the new one, never a half-written one. */
+ * leaves either the old checkpoint or the new one, never a half-written one.
+ * Temporaries that killed saves left are removed (before writing, and on a
+ * full disk before one more try); a new file's mode follows the umask, an
+ * existing file keeps its mode; a symbolic link is written through; any name
+ * up to NAME_MAX works (docs/io.md, "Saving a file"). */
 
 #define NB_CKPT_VERSION 1
 #define NB_CKPT_MAX_KV 32
