@@ -112,7 +112,7 @@ static int sdpa_threads(const sdpa_attr *a) {
             if (a->causal)                                                                                 \
                 for (int64_t j = i + 1; j < S; j++) r[j] = (T)-INFINITY;                                   \
             T mx = (T)-INFINITY;                                                                           \
-            for (int64_t j = 0; j < S; j++) mx = r[j] > mx ? r[j] : mx;                                    \
+            for (int64_t j = 0; j < S; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */  \
             if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                         \
                 memset(r, 0, (size_t)S * sizeof(T));                                                       \
                 continue;                                                                                  \

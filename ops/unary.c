@@ -95,7 +95,7 @@ static int ew_samples(nb_sample *s, int max, double lo, double hi, bool away0, d
 
 /* Piecewise-constant factors enter as constants (grad_graph.h). */
 static double sign_of(double v, double p) { (void)p; return v > 0 ? 1 : v < 0 ? -1 : 0; }
-static double step_of(double v, double p) { (void)p; return v > 0 ? 1 : 0; }
+static double step_of(double v, double p) { (void)p; return v <= 0 ? 0 : 1; }
 static double leaky_slope_of(double v, double p) { return v > 0 ? 1 : p; }
 static double pos_of(double v, double p) { (void)p; return v > 0; }
 

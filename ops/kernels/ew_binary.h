@@ -10,7 +10,8 @@
  *       GA or GB may be NULL (no gradient wanted)
  * with f and its partials from the table below, in a, b, gg (= g), in T.
  * maximum/minimum: NaN in either input propagates; a tie gives each side
- * half the gradient (PyTorch's rules).
+ * half the gradient, the loser none; a NaN on either side makes both "not the
+ * loser": each gets all of g, as PyTorch's masked_fill(a < b, 0) does.
  *
  * where, over the output shape (nd, shape) with element strides sc, sa, sb
  * of cond, a and b (0 along broadcast dims); cond is f32, f64 or i64
@@ -31,10 +32,10 @@
     X(sub, a - b, gg, -gg)                                                                  \
     X(mul, a * b, gg * b, gg * a)                                                           \
     X(div, a / b, gg / b, -gg * a / (b * b))                                                \
-    X(maximum, a != a ? a : b != b ? b : (a > b ? a : b), gg * (a > b ? 1 : a == b ? (T)0.5 : 0), \
-      gg * (b > a ? 1 : a == b ? (T)0.5 : 0))                                               \
-    X(minimum, a != a ? a : b != b ? b : (a < b ? a : b), gg * (a < b ? 1 : a == b ? (T)0.5 : 0), \
-      gg * (b < a ? 1 : a == b ? (T)0.5 : 0))
+    X(maximum, a != a ? a : b != b ? b : (a > b ? a : b), gg * (a == b ? (T)0.5 : b > a ? 0 : 1), \
+      gg * (a == b ? (T)0.5 : a > b ? 0 : 1))                                               \
+    X(minimum, a != a ? a : b != b ? b : (a < b ? a : b), gg * (a == b ? (T)0.5 : b < a ? 0 : 1), \
+      gg * (a == b ? (T)0.5 : a < b ? 0 : 1))
 
 #define NB_EW_BINARY_DECL(NAME, FWD, DA, DB)                                                            \
     void nb_ew_##NAME##_f32(const nb_bc *bc, const float *A, const float *B, float *O);                  \
