@@ -89,7 +89,6 @@ struct nb_scope {
     size_t used;      /* bytes handed out */
     int depth;
     nb_tensor *tensors; /* the headers made in it, newest first (nb__link) */
-    size_t ntensors;
 };
 
 /* Each thread has its own scope stack and pool: a scope is ended by the
@@ -142,7 +141,14 @@ typedef struct {
 
 static NB_TLS hdr_list g_quar;    /* freed headers, waiting */
 static NB_TLS hdr_list g_ready;   /* headers taken from g_orphans, free to use */
-static NB_TLS nb_tensor *g_slab;  /* the rest of this thread's newest slab */
+/* A header's slot: 64-byte aligned, so zeroing and filling it touches as few
+ * cache lines as it can. */
+typedef union {
+    nb_tensor t;
+    unsigned char bytes[(sizeof(nb_tensor) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN];
+} hdr_slot;
+
+static NB_TLS hdr_slot *g_slab;   /* the rest of this thread's newest slab */
 static NB_TLS size_t g_slab_left;
 static NB_TLS size_t g_quar_min = NB_QUARANTINE_MIN;
 
@@ -182,7 +188,7 @@ static nb_tensor *hdr_refill(void) {
     if (g_ready.head) return list_pop(&g_ready);
     /* a slab: one link word (padded to NB_ALIGN), then the headers; its start
      * stays in g_slabs, so memory checkers see it reachable at exit */
-    size_t bytes = NB_ALIGN + NB_HDR_PER_SLAB * sizeof(nb_tensor);
+    size_t bytes = NB_ALIGN + NB_HDR_PER_SLAB * sizeof(hdr_slot);
     unsigned char *slab = aligned_alloc(NB_ALIGN, (bytes + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN);
     if (!slab) return NULL;
     pthread_mutex_lock(&g_hdr_mu);
@@ -190,40 +196,47 @@ static nb_tensor *hdr_refill(void) {
     g_slabs = slab;
     pthread_mutex_unlock(&g_hdr_mu);
     atomic_fetch_add_explicit(&g_hdr_reserved, bytes, RELAXED);
-    g_slab = (nb_tensor *)(slab + NB_ALIGN);
+    g_slab = (hdr_slot *)(slab + NB_ALIGN);
     g_slab_left = NB_HDR_PER_SLAB - 1;
-    return g_slab++;
+    return &(g_slab++)->t;
 }
 
 static inline nb_tensor *hdr_take(void) {
-    if (g_quar.len > g_quar_min) return list_pop(&g_quar);
+    if (g_quar.len > g_quar_min) {
+        nb_tensor *t = list_pop(&g_quar);
+        /* the next one is cold (freed long ago): fetch it for writing now */
+        __builtin_prefetch(g_quar.head, 1);
+        return t;
+    }
     if (g_ready.head) return list_pop(&g_ready);
     if (g_slab_left) {
         g_slab_left--;
-        return g_slab++;
+        return &(g_slab++)->t;
     }
     return hdr_refill();
 }
 
-/* Marks the list `l` (linked by nb__link, tail unknown) of n headers dead
- * (how: 0 or NB_TF_FREED) and puts it in the quarantine. */
-static void hdr_retire(nb_tensor *first, size_t n, uint8_t how) {
-    if (!first) return;
+/* Marks the list from `first` (linked by nb__link) dead (how: 0 or
+ * NB_TF_FREED) and puts it in the quarantine; returns its length. */
+static size_t hdr_retire(nb_tensor *first, uint8_t how) {
+    if (!first) return 0;
     nb_tensor *last = first;
-    for (nb_tensor *t = first; t; t = t->nb__link) {
+    size_t n = 0;
+    for (nb_tensor *t = first; t; t = t->nb__link, n++) {
         t->flags |= NB_TF_DEAD | how;
         last = t;
     }
     if (!g_watched) nb__watch_thread(); /* its quarantine goes to g_orphans at its exit */
     hdr_list l = {first, last, n};
     list_append(&g_quar, &l);
+    return n;
 }
 
 /* At thread exit: this thread's headers go to g_orphans (the ones in
  * quarantine keep waiting there); the slab's unused rest too. */
 static void hdr_release(void) {
     while (g_slab_left) {
-        nb_tensor *t = g_slab++;
+        nb_tensor *t = &(g_slab++)->t;
         g_slab_left--;
         memset(t, 0, sizeof *t);
         hdr_list one = {t, t, 1};
@@ -305,7 +318,6 @@ nb_scope *nb_scope_begin(void) {
     s->used = 0;
     s->depth = g_depth;
     s->tensors = NULL;
-    s->ntensors = 0;
     return s;
 }
 
@@ -326,10 +338,9 @@ void nb_scope_end(nb_scope **sp) {
         return;
     }
     /* Its tensors' headers are marked dead and wait in the quarantine. */
-    if (s->ntensors > g_quar_min) g_quar_min = s->ntensors < NB_QUARANTINE_MAX ? s->ntensors : NB_QUARANTINE_MAX;
-    hdr_retire(s->tensors, s->ntensors, 0);
+    size_t n = hdr_retire(s->tensors, 0);
+    if (n > g_quar_min) g_quar_min = n < NB_QUARANTINE_MAX ? n : NB_QUARANTINE_MAX;
     s->tensors = NULL;
-    s->ntensors = 0;
     /* Give the blocks back oldest first, so the pool's order is the order of
      * first use and the next identical step takes the same blocks. */
     nb_block *rev = NULL;
@@ -387,7 +398,7 @@ nb_mem_stats nb_mem_stats_get(void) {
 
 /* ------------------------------------------------------------ tensors */
 
-static nb_tensor *tensor_header(nb_dtype dt, nb_shape s, nb_scope *where) {
+static nb_tensor *tensor_header(nb_dtype dt, nb_shape s, int64_t numel, nb_scope *where) {
     nb_tensor *t = hdr_take();
     if (!t) {
         nb_fail(NB_ERR_NOMEM, "alloc", "out of memory allocating a tensor header");
@@ -396,13 +407,12 @@ static nb_tensor *tensor_header(nb_dtype dt, nb_shape s, nb_scope *where) {
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->shape = s;
-    t->numel = nb_shape_numel(s);
+    t->numel = numel;
     t->version = &t->version_own;
     t->scope = where;
     if (where) {
         t->nb__link = where->tensors;
         where->tensors = t;
-        where->ntensors++;
     } else {
         t->flags |= NB_TF_HEAP;
     }
@@ -415,7 +425,7 @@ nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero) {
     size_t bytes = (size_t)numel * nb_dtype_size(dt);
     void *data = nb__scope_alloc(where, bytes);
     if (!data) return NULL;
-    nb_tensor *t = tensor_header(dt, s, where);
+    nb_tensor *t = tensor_header(dt, s, numel, where);
     if (!t) {
         if (!where) nb__free(data);
         return NULL;
@@ -426,7 +436,9 @@ nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero) {
 }
 
 nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where) {
-    nb_tensor *t = tensor_header(base->dtype, s, where);
+    int64_t numel = nb_shape_numel(s);
+    if (numel < 0) return NULL;
+    nb_tensor *t = tensor_header(base->dtype, s, numel, where);
     if (!t) return NULL;
     t->data = base->data;
     t->version = base->version;
@@ -472,5 +484,5 @@ void nb_tensor_free(nb_tensor *t) {
     if (t->node && t->node->out == t) nb__node_free(t->node);
     if (!(t->flags & NB_TF_VIEW)) nb__free(t->data);
     t->nb__link = NULL;
-    hdr_retire(t, 1, NB_TF_FREED);
+    hdr_retire(t, NB_TF_FREED);
 }
