@@ -43,6 +43,20 @@ NB_API nb_tensor *nb_lstm_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *c);
  *   h = (1 − z)·n + z·h_prev             -> (B, H). */
 NB_API nb_tensor *nb_gru_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *h_prev);
 
+/* ================================================================ sequence ops (ops/rnn_seq.c) */
+/* The whole recurrence of one direction of a layer as one primitive op
+ * (registry, gradcheck, PyTorch fixtures; second order through the per-step
+ * composition): W_hh is packed once per sequence and dW_hh is one GEMM over
+ * all steps. xp (T, B, G·H) = x W_ihᵀ + b_ih of every step, w_hh (G·H, H),
+ * b_hh (G·H), h0 (B, H); reverse: steps run from t = T-1 down to 0, outputs
+ * stay in time order. nb_rnn_forward uses them when no lengths are given.
+ *   LSTM (G = 4, c0 (B, H)): -> (T+1, B, H): rows 0..T-1 are h_t, row T the
+ *        final cell state.
+ *   GRU  (G = 3):            -> (T, B, H), the h_t. */
+NB_API nb_tensor *nb_lstm_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor *h0, nb_tensor *c0,
+                              bool reverse);
+NB_API nb_tensor *nb_gru_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor *h0, bool reverse);
+
 /* ================================================================ layers (nn/rnn.c) */
 
 typedef enum nb_rnn_act {
