@@ -27,6 +27,7 @@
 #include "grad_graph.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_packed.h"
+#include "kernels/par.h"
 #include "kernels/vmath.h"
 
 #include <stdlib.h>
@@ -74,11 +75,6 @@ static void *scratch(size_t n, size_t es) {
 #define PK_PACK(T, tb, K, N, B, ldb, dst)                                                                   \
     (sizeof(T) == 4 ? nb_gemm_pack_f32(tb, K, N, (const float *)(B), ldb, (float *)(dst))                 \
                     : nb_gemm_pack_f64(tb, K, N, (const double *)(B), ldb, (double *)(dst)))
-#define PK_MUL(T, M, N, K, A, lda, Bp, beta, C, ldc)                                                        \
-    (sizeof(T) == 4 ? nb_gemm_packed_f32(false, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(Bp), 0, N, \
-                                         (float)(beta), (float *)(C), ldc)                                  \
-                    : nb_gemm_packed_f64(false, M, N, K, 1.0, (const double *)(A), lda, (const double *)(Bp), 0, N, \
-                                         (double)(beta), (double *)(C), ldc))
 #define GEMM_T(T, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)                                            \
     (sizeof(T) == 4 ? nb_gemm_f32(ta, tb, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(B), ldb,  \
                                   (float)(beta), (float *)(C), ldc)                                          \
@@ -111,6 +107,103 @@ static void *scratch(size_t n, size_t es) {
         }                                                                                                   \
     } while (0)
 
+/* ------------------------------------------------------------ threads */
+
+/* Threads split the hidden units in blocks of whole micro-panels (each
+ * thread takes the GEMM columns of its units in every gate block and their
+ * gate arithmetic), one barrier per time step: the next step's product reads
+ * all of h (forward) or all of the step's gate gradients (backward). Needs
+ * H a multiple of the panel width, at least two panels and
+ * enough work per step; else one thread. Every element is computed as on
+ * one thread: the results do not depend on the thread count. */
+static int seq_threads(int64_t B, int64_t G, int64_t H, int64_t nr) {
+    const int nt = nb_par_threads(nb_get_num_threads(), (double)B * (double)G * (double)H);
+    if (nt <= 1 || nr <= 1 || H % nr != 0) return 1;
+    const int64_t most = H / nr; /* panels */
+    return most < 2 ? 1 : most < nt ? (int)most : nt;
+}
+/* This thread's hidden units [*u0, *u1): whole panels of nr. */
+static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
+    if (nt <= 1) {
+        *u0 = 0, *u1 = H;
+        return;
+    }
+    int64_t lo, hi;
+    nb_par_share(H / nr, NB_PAR_TID(nt), NB_PAR_NTH(nt), &lo, &hi);
+    *u0 = lo * nr, *u1 = hi * nr;
+}
+#define SEQ_BARRIER(nt)                                                                                     \
+    do {                                                                                                    \
+        if ((nt) > 1) { _Pragma("omp barrier") }                                                            \
+    } while (0)
+#define PK_NR(T) (sizeof(T) == 4 ? nb_gemm_packed_nr_f32() : nb_gemm_packed_nr_f64())
+/* C[:, n0:n1] of the packed product */
+#define PK_MULR(T, M, N, K, A, lda, Bp, n0, n1, beta, C, ldc)                                                \
+    (sizeof(T) == 4 ? nb_gemm_packed_f32(false, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(Bp), n0, \
+                                         n1, (float)(beta), (float *)(C), ldc)                              \
+                    : nb_gemm_packed_f64(false, M, N, K, 1.0, (const double *)(A), lda, (const double *)(Bp), n0, \
+                                         n1, (double)(beta), (double *)(C), ldc))
+
+/* ------------------------------------------------------------ row kernels */
+/* The pointwise backward of one batch row over n hidden units, as separate
+ * functions with restrict pointers so that the compiler vectorizes them
+ * (inside the dispatch macro it could not prove the rows apart). H: the
+ * gate block stride. */
+#define LSTM_BWD_ROW_T(R, SFX)                                                                              \
+    static void lstm_bwd_row_##SFX(int64_t n, int64_t H, const R *restrict a, const R *restrict cpr,      \
+                                   const R *restrict gt, R *restrict dh, R *restrict dc, R *restrict d) {  \
+        const R *tc = a + 5 * H;                                                                            \
+        for (int64_t j = 0; j < n; j++) {                                                                   \
+            const R si = a[j], sf = a[H + j], tg = a[2 * H + j], so = a[3 * H + j];                         \
+            const R hdh = dh[j] + gt[j];                                                                    \
+            const R dct = dc[j] + hdh * so * (1 - tc[j] * tc[j]);                                           \
+            d[j] = dct * tg * si * (1 - si);                                                                \
+            d[H + j] = dct * cpr[j] * sf * (1 - sf);                                                        \
+            d[2 * H + j] = dct * si * (1 - tg * tg);                                                        \
+            d[3 * H + j] = hdh * tc[j] * so * (1 - so);                                                     \
+            dc[j] = dct * sf;                                                                               \
+        }                                                                                                   \
+    }
+LSTM_BWD_ROW_T(float, f32)
+LSTM_BWD_ROW_T(double, f64)
+#define LSTM_BWD_ROW(R, n, H, a, cpr, gt, dh, dc, d)                                                        \
+    (sizeof(R) == 4 ? lstm_bwd_row_f32(n, H, (const float *)(a), (const float *)(cpr), (const float *)(gt),  \
+                                       (float *)(dh), (float *)(dc), (float *)(d))                          \
+                    : lstm_bwd_row_f64(n, H, (const double *)(a), (const double *)(cpr), (const double *)(gt), \
+                                       (double *)(dh), (double *)(dc), (double *)(d)))
+
+/* dx NULL: xp needs no gradient. dh in: the gradient reaching h_prev from
+ * later steps; out: its direct part dh·z (the GEMM adds the rest). */
+#define GRU_BWD_BODY(R)                                                                                     \
+    const R dht = dh[j] + gt[j];                                                                            \
+    const R dn = dht * (1 - z[j]), dz = dht * (hp[j] - nn[j]);                                              \
+    const R dan = dn * (1 - nn[j] * nn[j]);                                                                 \
+    const R dar = dan * ghn[j] * r[j] * (1 - r[j]);                                                         \
+    const R daz = dz * z[j] * (1 - z[j]);                                                                   \
+    dg[j] = dar, dg[H + j] = daz, dg[2 * H + j] = dan * r[j];                                               \
+    dh[j] = dht * z[j];
+#define GRU_BWD_ROW_T(R, SFX)                                                                               \
+    static void gru_bwd_row_##SFX(int64_t n, int64_t H, const R *restrict a, const R *restrict hp,        \
+                                  const R *restrict gt, R *restrict dh, R *restrict dx, R *restrict dg) {  \
+        const R *r = a, *z = a + H, *nn = a + 2 * H, *ghn = a + 3 * H;                                      \
+        if (dx)                                                                                             \
+            for (int64_t j = 0; j < n; j++) {                                                               \
+                GRU_BWD_BODY(R)                                                                             \
+                dx[j] = dar, dx[H + j] = daz, dx[2 * H + j] = dan;                                          \
+            }                                                                                               \
+        else                                                                                                \
+            for (int64_t j = 0; j < n; j++) {                                                               \
+                GRU_BWD_BODY(R)                                                                             \
+            }                                                                                               \
+    }
+GRU_BWD_ROW_T(float, f32)
+GRU_BWD_ROW_T(double, f64)
+#define GRU_BWD_ROW(R, n, H, a, hp, gt, dh, dx, dg)                                                         \
+    (sizeof(R) == 4 ? gru_bwd_row_f32(n, H, (const float *)(a), (const float *)(hp), (const float *)(gt),   \
+                                      (float *)(dh), (float *)(dx), (float *)(dg))                          \
+                    : gru_bwd_row_f64(n, H, (const double *)(a), (const double *)(hp), (const double *)(gt), \
+                                      (double *)(dh), (double *)(dx), (double *)(dg)))
+
 /* ------------------------------------------------------------ lstm_seq */
 
 /* saved (T, B, 6H): per row σ(i), σ(f), tanh(g), σ(o), c, tanh(c). */
@@ -130,30 +223,43 @@ static void lstm_seq_fwd(nb_node *n) {
         PK_PACK(R, true, H, G, W->data, H, wp); /* op(B) = W_hhᵀ (H × 4H) */
         const R *xp = (const R *)XP->data, *bh = (const R *)BH->data;
         R *out = (R *)n->out->data, *s = (R *)sv->data;
-        const R *hp = (const R *)H0->data, *cp = (const R *)C0->data;
-        for (int64_t k = 0; k < T; k++) {
-            const int64_t t = rev ? T - 1 - k : k;
-            PK_MUL(R, B, G, H, hp, H, wp, 0, gh, G);
-            R *ht = out + t * B * H;
-            for (int64_t b = 0; b < B; b++) {
-                R *a = s + (t * B + b) * 6 * H, *c = a + 4 * H, *tc = a + 5 * H, *h = ht + b * H;
-                const R *x = xp + (t * B + b) * G, *g = gh + b * G, *cpr = cp + b * H;
-                for (int64_t j = 0; j < G; j++) a[j] = x[j] + (g[j] + bh[j]);
-                NB_VMATH_T(sigmoid, R, a, a, 2 * H);         /* σ(i), σ(f) */
-                NB_VMATH_T(tanh, R, a + 2 * H, a + 2 * H, H); /* tanh(g) */
-                NB_VMATH_T(sigmoid, R, a + 3 * H, a + 3 * H, H); /* σ(o) */
-                for (int64_t j = 0; j < H; j++) c[j] = a[H + j] * cpr[j] + a[j] * a[2 * H + j];
-                NB_VMATH_T(tanh, R, tc, c, H);
-                for (int64_t j = 0; j < H; j++) h[j] = a[3 * H + j] * tc[j];
+        const int64_t nr = PK_NR(R);
+        const int nt = seq_threads(B, G, H, nr);
+        NB_PAR_REGION(nt, {
+            int64_t u0, u1;
+            seq_units(nt, H, nr, &u0, &u1);
+            const int64_t nu = u1 - u0;
+            const R *hp = (const R *)H0->data, *cp = (const R *)C0->data;
+            int64_t cs = H; /* row stride of cp: c0's H, then the saved rows' 6H */
+            for (int64_t k = 0; k < T; k++) {
+                const int64_t t = rev ? T - 1 - k : k;
+                if (nt <= 1) PK_MULR(R, B, G, H, hp, H, wp, 0, G, 0, gh, G);
+                else /* column ranges start at multiples of the panel width (H is one) */
+                    for (int q = 0; q < 4 && nu > 0; q++)
+                        PK_MULR(R, B, G, H, hp, H, wp, q * H + u0, q * H + u1, 0, gh, G);
+                R *ht = out + t * B * H;
+                for (int64_t b = 0; b < B && nu > 0; b++) {
+                    R *a = s + (t * B + b) * 6 * H, *c = a + 4 * H, *tc = a + 5 * H, *h = ht + b * H;
+                    const R *x = xp + (t * B + b) * G, *g = gh + b * G, *cpr = cp + b * cs;
+                    for (int q = 0; q < 4; q++)
+                        for (int64_t j = q * H + u0; j < q * H + u1; j++) a[j] = x[j] + (g[j] + bh[j]);
+                    NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);                 /* σ(i) */
+                    NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu);         /* σ(f) */
+                    NB_VMATH_T(tanh, R, a + 2 * H + u0, a + 2 * H + u0, nu);    /* tanh(g) */
+                    NB_VMATH_T(sigmoid, R, a + 3 * H + u0, a + 3 * H + u0, nu); /* σ(o) */
+                    for (int64_t j = u0; j < u1; j++) c[j] = a[H + j] * cpr[j] + a[j] * a[2 * H + j];
+                    NB_VMATH_T(tanh, R, tc + u0, c + u0, nu);
+                    for (int64_t j = u0; j < u1; j++) h[j] = a[3 * H + j] * tc[j];
+                }
+                hp = ht;
+                cp = s + t * B * 6 * H + 4 * H;
+                cs = 6 * H;
+                SEQ_BARRIER(nt);
             }
-            hp = ht;
-            cp = s + t * B * 6 * H + 4 * H; /* row stride 6H: gathered below */
-            /* c of this step as a contiguous (B, H) block for the next step's
-             * reads: the final-state row of out serves as that buffer. */
-            R *cl = out + T * B * H;
-            for (int64_t b = 0; b < B; b++) memcpy(cl + b * H, cp + b * 6 * H, (size_t)H * sizeof(R));
-            cp = cl;
-        }
+            /* the final cell state: row T */
+            for (int64_t b = 0; b < B && nu > 0; b++)
+                memcpy(out + (T * B + b) * H + u0, cp + b * cs + u0, (size_t)nu * sizeof(R));
+        });
         free(wp);
         free(gh);
     });
@@ -184,27 +290,24 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
         const R *c0 = (const R *)C0->data;
         memcpy(dc, go + T * B * H, (size_t)(B * H) * sizeof(R));
         memset(dh, 0, (size_t)(B * H) * sizeof(R));
-        for (int64_t k = T - 1; k >= 0; k--) {
-            const int64_t t = rev ? T - 1 - k : k, tp = rev ? t + 1 : t - 1; /* tp: the step before (k > 0) */
-            const R *gt = go + t * B * H;
-            for (int64_t b = 0; b < B; b++) {
-                const R *a = s + (t * B + b) * 6 * H, *tc = a + 5 * H;
-                const R *cpr = k > 0 ? s + (tp * B + b) * 6 * H + 4 * H : c0 + b * H;
-                R *d = dG + (t * B + b) * G, *dhr = dh + b * H, *dcr = dc + b * H;
-                const R *gtr = gt + b * H;
-                for (int64_t j = 0; j < H; j++) {
-                    const R si = a[j], sf = a[H + j], tg = a[2 * H + j], so = a[3 * H + j];
-                    const R hdh = dhr[j] + gtr[j];
-                    const R dct = dcr[j] + hdh * so * (1 - tc[j] * tc[j]);
-                    d[j] = dct * tg * si * (1 - si);
-                    d[H + j] = dct * cpr[j] * sf * (1 - sf);
-                    d[2 * H + j] = dct * si * (1 - tg * tg);
-                    d[3 * H + j] = hdh * tc[j] * so * (1 - so);
-                    dcr[j] = dct * sf;
+        const int64_t nr = PK_NR(R);
+        const int nt = seq_threads(B, G, H, nr);
+        NB_PAR_REGION(nt, {
+            int64_t u0, u1;
+            seq_units(nt, H, nr, &u0, &u1);
+            for (int64_t k = T - 1; k >= 0; k--) {
+                const int64_t t = rev ? T - 1 - k : k, tp = rev ? t + 1 : t - 1; /* tp: the step before (k > 0) */
+                const R *gt = go + t * B * H;
+                for (int64_t b = 0; b < B; b++) {
+                    const R *a = s + (t * B + b) * 6 * H + u0;
+                    const R *cpr = (k > 0 ? s + (tp * B + b) * 6 * H + 4 * H : c0 + b * H) + u0;
+                    R *d = dG + (t * B + b) * G + u0;
+                    LSTM_BWD_ROW(R, u1 - u0, H, a, cpr, gt + b * H + u0, dh + b * H + u0, dc + b * H + u0, d);
                 }
+                SEQ_BARRIER(nt);
+                if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dG + t * B * G, G, wp, u0, u1, 0, dh, H);
             }
-            if (k > 0 || dH0) PK_MUL(R, B, H, G, dG + t * B * G, G, wp, 0, dh, H);
-        }
+        });
         if (dH0) {
             R *g0 = (R *)dH0->data;
             for (int64_t i = 0; i < B * H; i++) g0[i] += dh[i];
@@ -240,26 +343,40 @@ static void gru_seq_fwd(nb_node *n) {
             return;
         }
         PK_PACK(R, true, H, G, W->data, H, wp);
-        const R *xp = (const R *)XP->data, *bh = (const R *)BH->data, *hp = (const R *)H0->data;
+        const R *xp = (const R *)XP->data, *bh = (const R *)BH->data;
         R *out = (R *)n->out->data, *s = (R *)sv->data;
-        for (int64_t k = 0; k < T; k++) {
-            const int64_t t = rev ? T - 1 - k : k;
-            PK_MUL(R, B, G, H, hp, H, wp, 0, gh, G);
-            R *ht = out + t * B * H;
-            for (int64_t b = 0; b < B; b++) {
-                R *a = s + (t * B + b) * 4 * H, *nn = a + 2 * H, *ghn = a + 3 * H, *h = ht + b * H;
-                const R *x = xp + (t * B + b) * G, *g = gh + b * G, *hpr = hp + b * H;
-                for (int64_t j = 0; j < 2 * H; j++) a[j] = x[j] + (g[j] + bh[j]);
-                NB_VMATH_T(sigmoid, R, a, a, 2 * H); /* r, z */
-                for (int64_t j = 0; j < H; j++) {
-                    ghn[j] = g[2 * H + j] + bh[2 * H + j];
-                    nn[j] = x[2 * H + j] + a[j] * ghn[j];
+        const int64_t nr = PK_NR(R);
+        const int nt = seq_threads(B, G, H, nr);
+        NB_PAR_REGION(nt, {
+            int64_t u0, u1;
+            seq_units(nt, H, nr, &u0, &u1);
+            const int64_t nu = u1 - u0;
+            const R *hp = (const R *)H0->data;
+            for (int64_t k = 0; k < T; k++) {
+                const int64_t t = rev ? T - 1 - k : k;
+                if (nt <= 1) PK_MULR(R, B, G, H, hp, H, wp, 0, G, 0, gh, G);
+                else /* column ranges start at multiples of the panel width (H is one) */
+                    for (int q = 0; q < 3 && nu > 0; q++)
+                        PK_MULR(R, B, G, H, hp, H, wp, q * H + u0, q * H + u1, 0, gh, G);
+                R *ht = out + t * B * H;
+                for (int64_t b = 0; b < B && nu > 0; b++) {
+                    R *a = s + (t * B + b) * 4 * H, *nn = a + 2 * H, *ghn = a + 3 * H, *h = ht + b * H;
+                    const R *x = xp + (t * B + b) * G, *g = gh + b * G, *hpr = hp + b * H;
+                    for (int q = 0; q < 2; q++)
+                        for (int64_t j = q * H + u0; j < q * H + u1; j++) a[j] = x[j] + (g[j] + bh[j]);
+                    NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);         /* r */
+                    NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu); /* z */
+                    for (int64_t j = u0; j < u1; j++) {
+                        ghn[j] = g[2 * H + j] + bh[2 * H + j];
+                        nn[j] = x[2 * H + j] + a[j] * ghn[j];
+                    }
+                    NB_VMATH_T(tanh, R, nn + u0, nn + u0, nu);
+                    for (int64_t j = u0; j < u1; j++) h[j] = nn[j] + a[H + j] * (hpr[j] - nn[j]);
                 }
-                NB_VMATH_T(tanh, R, nn, nn, H);
-                for (int64_t j = 0; j < H; j++) h[j] = nn[j] + a[H + j] * (hpr[j] - nn[j]);
+                hp = ht;
+                SEQ_BARRIER(nt);
             }
-            hp = ht;
-        }
+        });
         free(wp);
         free(gh);
     });
@@ -287,26 +404,24 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
         const R *go = (const R *)gout->data, *s = (const R *)n->saved->data, *out = (const R *)n->out->data;
         const R *h0 = (const R *)H0->data;
         memset(dh, 0, (size_t)(B * H) * sizeof(R));
-        for (int64_t k = T - 1; k >= 0; k--) {
-            const int64_t t = rev ? T - 1 - k : k, tp = rev ? t + 1 : t - 1;
-            const R *gt = go + t * B * H, *hprev = k > 0 ? out + tp * B * H : h0;
-            for (int64_t b = 0; b < B; b++) {
-                const R *a = s + (t * B + b) * 4 * H, *r = a, *z = a + H, *nn = a + 2 * H, *ghn = a + 3 * H;
-                const R *hpr = hprev + b * H, *gtr = gt + b * H;
-                R *dx = dGX ? dGX + (t * B + b) * G : NULL, *dg = dGH + (t * B + b) * G, *dhr = dh + b * H;
-                for (int64_t j = 0; j < H; j++) {
-                    const R dht = dhr[j] + gtr[j];
-                    const R dn = dht * (1 - z[j]), dz = dht * (hpr[j] - nn[j]);
-                    const R dan = dn * (1 - nn[j] * nn[j]);
-                    const R dar = dan * ghn[j] * r[j] * (1 - r[j]);
-                    const R daz = dz * z[j] * (1 - z[j]);
-                    if (dx) dx[j] = dar, dx[H + j] = daz, dx[2 * H + j] = dan;
-                    dg[j] = dar, dg[H + j] = daz, dg[2 * H + j] = dan * r[j];
-                    dhr[j] = dht * z[j]; /* the direct path h_prev -> h */
+        const int64_t nr = PK_NR(R);
+        const int nt = seq_threads(B, G, H, nr);
+        NB_PAR_REGION(nt, {
+            int64_t u0, u1;
+            seq_units(nt, H, nr, &u0, &u1);
+            for (int64_t k = T - 1; k >= 0; k--) {
+                const int64_t t = rev ? T - 1 - k : k, tp = rev ? t + 1 : t - 1;
+                const R *gt = go + t * B * H, *hprev = k > 0 ? out + tp * B * H : h0;
+                for (int64_t b = 0; b < B; b++) {
+                    const R *a = s + (t * B + b) * 4 * H + u0;
+                    R *dx = dGX ? dGX + (t * B + b) * G + u0 : NULL;
+                    GRU_BWD_ROW(R, u1 - u0, H, a, hprev + b * H + u0, gt + b * H + u0, dh + b * H + u0, dx,
+                                dGH + (t * B + b) * G + u0);
                 }
+                SEQ_BARRIER(nt);
+                if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dGH + t * B * G, G, wp, u0, u1, 1, dh, H);
             }
-            if (k > 0 || dH0) PK_MUL(R, B, H, G, dGH + t * B * G, G, wp, 1, dh, H);
-        }
+        });
         if (dH0) {
             R *g0 = (R *)dH0->data;
             for (int64_t i = 0; i < B * H; i++) g0[i] += dh[i];
