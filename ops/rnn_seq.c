@@ -25,6 +25,7 @@
  * gate order (nabla/nn_rnn.h). */
 #include "../autograd/internal.h"
 #include "grad_graph.h"
+#include "kernels/cpu.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_packed.h"
 #include "kernels/par.h"
@@ -145,13 +146,61 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
                                          n1, (double)(beta), (double *)(C), ldc))
 
 /* ------------------------------------------------------------ row kernels */
-/* The pointwise backward of one batch row over n hidden units, as separate
- * functions with restrict pointers so that the compiler vectorizes them
- * (inside the dispatch macro it could not prove the rows apart). H: the
- * gate block stride. */
-#define LSTM_BWD_ROW_T(R, SFX)                                                                              \
-    static void lstm_bwd_row_##SFX(int64_t n, int64_t H, const R *restrict a, const R *restrict cpr,      \
-                                   const R *restrict gt, R *restrict dh, R *restrict dc, R *restrict d) {  \
+/* The pointwise work of one batch row over n hidden units (pointers at the
+ * first unit; H the gate block stride), as functions with restrict pointers
+ * so that the compiler vectorizes them. Each is built twice: for the
+ * library's baseline ISA and, on x86-64 with GCC or clang, for AVX-512
+ * (taken when nb_isa() says so, like the GEMM). FMA contraction is off in
+ * both, so they round alike. */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ROW_X512 __attribute__((target("avx512f,avx2,fma"), optimize("fp-contract=off")))
+#define HAVE_ROW_X512 1
+#elif defined(__x86_64__) && defined(__clang__)
+#define ROW_X512 __attribute__((target("avx512f,avx2,fma")))
+#define HAVE_ROW_X512 1
+#else
+#define HAVE_ROW_X512 0
+#endif
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#endif
+
+/* a[q·H + j] = x + (g + b) for the first nq gate blocks */
+#define K_PRE(R)                                                                                            \
+    (int64_t n, int64_t H, int nq, const R *restrict x, const R *restrict g, const R *restrict bh,        \
+     R *restrict a) {                                                                                       \
+        for (int q = 0; q < nq; q++)                                                                        \
+            for (int64_t j = 0; j < n; j++) a[q * H + j] = x[q * H + j] + (g[q * H + j] + bh[q * H + j]);   \
+    }
+/* LSTM: c = σ(f)·c_prev + σ(i)·tanh(g) from the activations a */
+#define K_LSTM_C(R)                                                                                         \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict cp, R *restrict c) {                     \
+        for (int64_t j = 0; j < n; j++) c[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j];                      \
+    }
+/* LSTM: h = σ(o)·tanh(c) */
+#define K_LSTM_H(R)                                                                                         \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict tc, R *restrict h) {                     \
+        for (int64_t j = 0; j < n; j++) h[j] = a[3 * H + j] * tc[j];                                        \
+    }
+/* GRU: gh_n = g_n + b_hn (saved) and the pre-activation of n, x_n + r·gh_n */
+#define K_GRU_N(R)                                                                                          \
+    (int64_t n, int64_t H, const R *restrict x, const R *restrict g, const R *restrict bh, R *restrict a) { \
+        for (int64_t j = 0; j < n; j++) {                                                                   \
+            a[3 * H + j] = g[2 * H + j] + bh[2 * H + j];                                                    \
+            a[2 * H + j] = x[2 * H + j] + a[j] * a[3 * H + j];                                              \
+        }                                                                                                   \
+    }
+/* GRU: h = n + z·(h_prev − n), PyTorch's rounding order */
+#define K_GRU_H(R)                                                                                          \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, R *restrict h) {                     \
+        for (int64_t j = 0; j < n; j++) h[j] = a[2 * H + j] + a[H + j] * (hp[j] - a[2 * H + j]);            \
+    }
+/* LSTM backward: a the row's saved σ(i), σ(f), tanh(g), σ(o), c, tanh(c);
+ * dh, dc in: the gradients from later steps (dh without this step's output
+ * gradient gt); d: the four gate pre-activations' gradients; dc out: c_prev's. */
+#define K_LSTM_BWD(R)                                                                                       \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict cpr, const R *restrict gt,              \
+     const R *restrict dh, R *restrict dc, R *restrict d) {                                                 \
         const R *tc = a + 5 * H;                                                                            \
         for (int64_t j = 0; j < n; j++) {                                                                   \
             const R si = a[j], sf = a[H + j], tg = a[2 * H + j], so = a[3 * H + j];                         \
@@ -164,16 +213,9 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
             dc[j] = dct * sf;                                                                               \
         }                                                                                                   \
     }
-LSTM_BWD_ROW_T(float, f32)
-LSTM_BWD_ROW_T(double, f64)
-#define LSTM_BWD_ROW(R, n, H, a, cpr, gt, dh, dc, d)                                                        \
-    (sizeof(R) == 4 ? lstm_bwd_row_f32(n, H, (const float *)(a), (const float *)(cpr), (const float *)(gt),  \
-                                       (float *)(dh), (float *)(dc), (float *)(d))                          \
-                    : lstm_bwd_row_f64(n, H, (const double *)(a), (const double *)(cpr), (const double *)(gt), \
-                                       (double *)(dh), (double *)(dc), (double *)(d)))
-
-/* dx NULL: xp needs no gradient. dh in: the gradient reaching h_prev from
- * later steps; out: its direct part dh·z (the GEMM adds the rest). */
+/* GRU backward: a the row's saved r, z, n, gh_n; dh in: the gradient from
+ * later steps, out: its direct part dht·z (the GEMM adds the rest); dg the
+ * gradient of h_prev W_hhᵀ + b_hh, dx (NULL: not wanted) of xp's row. */
 #define GRU_BWD_BODY(R)                                                                                     \
     const R dht = dh[j] + gt[j];                                                                            \
     const R dn = dht * (1 - z[j]), dz = dht * (hp[j] - nn[j]);                                              \
@@ -182,9 +224,9 @@ LSTM_BWD_ROW_T(double, f64)
     const R daz = dz * z[j] * (1 - z[j]);                                                                   \
     dg[j] = dar, dg[H + j] = daz, dg[2 * H + j] = dan * r[j];                                               \
     dh[j] = dht * z[j];
-#define GRU_BWD_ROW_T(R, SFX)                                                                               \
-    static void gru_bwd_row_##SFX(int64_t n, int64_t H, const R *restrict a, const R *restrict hp,        \
-                                  const R *restrict gt, R *restrict dh, R *restrict dx, R *restrict dg) {  \
+#define K_GRU_BWD(R)                                                                                        \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, const R *restrict gt,               \
+     R *restrict dh, R *restrict dx, R *restrict dg) {                                                      \
         const R *r = a, *z = a + H, *nn = a + 2 * H, *ghn = a + 3 * H;                                      \
         if (dx)                                                                                             \
             for (int64_t j = 0; j < n; j++) {                                                               \
@@ -196,13 +238,23 @@ LSTM_BWD_ROW_T(double, f64)
                 GRU_BWD_BODY(R)                                                                             \
             }                                                                                               \
     }
-GRU_BWD_ROW_T(float, f32)
-GRU_BWD_ROW_T(double, f64)
-#define GRU_BWD_ROW(R, n, H, a, hp, gt, dh, dx, dg)                                                         \
-    (sizeof(R) == 4 ? gru_bwd_row_f32(n, H, (const float *)(a), (const float *)(hp), (const float *)(gt),   \
-                                      (float *)(dh), (float *)(dx), (float *)(dg))                          \
-                    : gru_bwd_row_f64(n, H, (const double *)(a), (const double *)(hp), (const double *)(gt), \
-                                      (double *)(dh), (double *)(dx), (double *)(dg)))
+
+#define K_ALL(X) X(pre, K_PRE) X(lstm_c, K_LSTM_C) X(lstm_h, K_LSTM_H) X(gru_n, K_GRU_N) X(gru_h, K_GRU_H) \
+    X(lstm_bwd, K_LSTM_BWD) X(gru_bwd, K_GRU_BWD)
+#define K_DEF_BASE(name, K) static void k_##name##_f32 K(float) static void k_##name##_f64 K(double)
+K_ALL(K_DEF_BASE)
+#if HAVE_ROW_X512
+#define K_DEF_X512(name, K) static ROW_X512 void k_##name##_f32x K(float) static ROW_X512 void k_##name##_f64x K(double)
+K_ALL(K_DEF_X512)
+#define KCALL(x512, R, name, ...)                                                                           \
+    (sizeof(R) == 4 ? ((x512) ? k_##name##_f32x : k_##name##_f32)(__VA_ARGS__)                              \
+                    : ((x512) ? k_##name##_f64x : k_##name##_f64)(__VA_ARGS__))
+#else
+#define KCALL(x512, R, name, ...) (sizeof(R) == 4 ? k_##name##_f32(__VA_ARGS__) : k_##name##_f64(__VA_ARGS__))
+#endif
+/* Casting every pointer argument for the f32/f64 pick: the macros below
+ * pass T-typed pointers, cast by the callee's prototype through void *. */
+#define VP(p) ((void *)(p))
 
 /* ------------------------------------------------------------ lstm_seq */
 
@@ -225,6 +277,7 @@ static void lstm_seq_fwd(nb_node *n) {
         R *out = (R *)n->out->data, *s = (R *)sv->data;
         const int64_t nr = PK_NR(R);
         const int nt = seq_threads(B, G, H, nr);
+        const bool x5 = nb_isa() == ISA_AVX512; /* the row kernels' ISA */
         NB_PAR_REGION(nt, {
             int64_t u0, u1;
             seq_units(nt, H, nr, &u0, &u1);
@@ -241,15 +294,14 @@ static void lstm_seq_fwd(nb_node *n) {
                 for (int64_t b = 0; b < B && nu > 0; b++) {
                     R *a = s + (t * B + b) * 6 * H, *c = a + 4 * H, *tc = a + 5 * H, *h = ht + b * H;
                     const R *x = xp + (t * B + b) * G, *g = gh + b * G, *cpr = cp + b * cs;
-                    for (int q = 0; q < 4; q++)
-                        for (int64_t j = q * H + u0; j < q * H + u1; j++) a[j] = x[j] + (g[j] + bh[j]);
+                    KCALL(x5, R, pre, nu, H, 4, VP(x + u0), VP(g + u0), VP(bh + u0), VP(a + u0));
                     NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);                 /* σ(i) */
                     NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu);         /* σ(f) */
                     NB_VMATH_T(tanh, R, a + 2 * H + u0, a + 2 * H + u0, nu);    /* tanh(g) */
                     NB_VMATH_T(sigmoid, R, a + 3 * H + u0, a + 3 * H + u0, nu); /* σ(o) */
-                    for (int64_t j = u0; j < u1; j++) c[j] = a[H + j] * cpr[j] + a[j] * a[2 * H + j];
+                    KCALL(x5, R, lstm_c, nu, H, VP(a + u0), VP(cpr + u0), VP(c + u0));
                     NB_VMATH_T(tanh, R, tc + u0, c + u0, nu);
-                    for (int64_t j = u0; j < u1; j++) h[j] = a[3 * H + j] * tc[j];
+                    KCALL(x5, R, lstm_h, nu, H, VP(a + u0), VP(tc + u0), VP(h + u0));
                 }
                 hp = ht;
                 cp = s + t * B * 6 * H + 4 * H;
@@ -292,6 +344,7 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
         memset(dh, 0, (size_t)(B * H) * sizeof(R));
         const int64_t nr = PK_NR(R);
         const int nt = seq_threads(B, G, H, nr);
+        const bool x5 = nb_isa() == ISA_AVX512; /* the row kernels' ISA */
         NB_PAR_REGION(nt, {
             int64_t u0, u1;
             seq_units(nt, H, nr, &u0, &u1);
@@ -302,7 +355,8 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
                     const R *a = s + (t * B + b) * 6 * H + u0;
                     const R *cpr = (k > 0 ? s + (tp * B + b) * 6 * H + 4 * H : c0 + b * H) + u0;
                     R *d = dG + (t * B + b) * G + u0;
-                    LSTM_BWD_ROW(R, u1 - u0, H, a, cpr, gt + b * H + u0, dh + b * H + u0, dc + b * H + u0, d);
+                    KCALL(x5, R, lstm_bwd, u1 - u0, H, VP(a), VP(cpr), VP(gt + b * H + u0), VP(dh + b * H + u0),
+                          VP(dc + b * H + u0), VP(d));
                 }
                 SEQ_BARRIER(nt);
                 if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dG + t * B * G, G, wp, u0, u1, 0, dh, H);
@@ -347,6 +401,7 @@ static void gru_seq_fwd(nb_node *n) {
         R *out = (R *)n->out->data, *s = (R *)sv->data;
         const int64_t nr = PK_NR(R);
         const int nt = seq_threads(B, G, H, nr);
+        const bool x5 = nb_isa() == ISA_AVX512; /* the row kernels' ISA */
         NB_PAR_REGION(nt, {
             int64_t u0, u1;
             seq_units(nt, H, nr, &u0, &u1);
@@ -360,18 +415,14 @@ static void gru_seq_fwd(nb_node *n) {
                         PK_MULR(R, B, G, H, hp, H, wp, q * H + u0, q * H + u1, 0, gh, G);
                 R *ht = out + t * B * H;
                 for (int64_t b = 0; b < B && nu > 0; b++) {
-                    R *a = s + (t * B + b) * 4 * H, *nn = a + 2 * H, *ghn = a + 3 * H, *h = ht + b * H;
+                    R *a = s + (t * B + b) * 4 * H, *nn = a + 2 * H, *h = ht + b * H;
                     const R *x = xp + (t * B + b) * G, *g = gh + b * G, *hpr = hp + b * H;
-                    for (int q = 0; q < 2; q++)
-                        for (int64_t j = q * H + u0; j < q * H + u1; j++) a[j] = x[j] + (g[j] + bh[j]);
+                    KCALL(x5, R, pre, nu, H, 2, VP(x + u0), VP(g + u0), VP(bh + u0), VP(a + u0));
                     NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);         /* r */
                     NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu); /* z */
-                    for (int64_t j = u0; j < u1; j++) {
-                        ghn[j] = g[2 * H + j] + bh[2 * H + j];
-                        nn[j] = x[2 * H + j] + a[j] * ghn[j];
-                    }
+                    KCALL(x5, R, gru_n, nu, H, VP(x + u0), VP(g + u0), VP(bh + u0), VP(a + u0)); /* gh_n, n's pre */
                     NB_VMATH_T(tanh, R, nn + u0, nn + u0, nu);
-                    for (int64_t j = u0; j < u1; j++) h[j] = nn[j] + a[H + j] * (hpr[j] - nn[j]);
+                    KCALL(x5, R, gru_h, nu, H, VP(a + u0), VP(hpr + u0), VP(h + u0));
                 }
                 hp = ht;
                 SEQ_BARRIER(nt);
@@ -406,6 +457,7 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
         memset(dh, 0, (size_t)(B * H) * sizeof(R));
         const int64_t nr = PK_NR(R);
         const int nt = seq_threads(B, G, H, nr);
+        const bool x5 = nb_isa() == ISA_AVX512; /* the row kernels' ISA */
         NB_PAR_REGION(nt, {
             int64_t u0, u1;
             seq_units(nt, H, nr, &u0, &u1);
@@ -415,8 +467,8 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
                 for (int64_t b = 0; b < B; b++) {
                     const R *a = s + (t * B + b) * 4 * H + u0;
                     R *dx = dGX ? dGX + (t * B + b) * G + u0 : NULL;
-                    GRU_BWD_ROW(R, u1 - u0, H, a, hprev + b * H + u0, gt + b * H + u0, dh + b * H + u0, dx,
-                                dGH + (t * B + b) * G + u0);
+                    KCALL(x5, R, gru_bwd, u1 - u0, H, VP(a), VP(hprev + b * H + u0), VP(gt + b * H + u0),
+                          VP(dh + b * H + u0), VP(dx), VP(dGH + (t * B + b) * G + u0));
                 }
                 SEQ_BARRIER(nt);
                 if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dGH + t * B * G, G, wp, u0, u1, 1, dh, H);

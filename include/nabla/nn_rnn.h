@@ -7,7 +7,9 @@
  * PyTorch state_dict's tensors load by name (nb_module_get). Every layer is a
  * composition of ops on the tape: per layer and direction one GEMM projects
  * all time steps' inputs, then each step is one GEMM (h·W_hhᵀ + b_hh) and
- * the gate op(s) below. docs/nn.md has the equations and an example.
+ * the gate op(s) below; with full-length sequences an LSTM or GRU runs each
+ * direction's steps as one sequence op (nb_lstm_seq / nb_gru_seq, the same
+ * arithmetic, faster). docs/nn.md has the equations and an example.
  *
  *     nb_module *lstm = nb_lstm(64, 256, 1, NULL);       // PyTorch defaults
  *     nb_tensor *hn, *cn;
