@@ -102,6 +102,10 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         const int64_t m = G_FN(gmin)(MR, mc - i);
         if (ta) {
+            if (m == MR) { /* a full panel: one fixed-size copy per k (a variable one is a libc call) */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
+                continue;
+            }
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = A + k * lda + i;
                 int64_t r = 0;
@@ -158,6 +162,10 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
             for (int64_t c = n; c < NR; c++)
                 for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = 0;
         } else {
+            if (n == NR) { /* a full panel: fixed-size row copies, as for A above */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * NR, B + k * ldb + j, NR * sizeof(T));
+                continue;
+            }
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = B + k * ldb + j;
                 int64_t c = 0;
