@@ -2,7 +2,8 @@
  * and rms_norm over the last k dims (fused forward and backward, one row at
  * a time), and the activations gelu (exact, erf), gelu_tanh and silu.
  *
- * Norms see x as (rows, D), D the product of the last k dims. Forward keeps
+ * Norms see x as (rows, D), D the product of the last k dims (f32 on
+ * AVX-512: kernels/norm_f32.h, sums in f32 over 16 lanes; the rest below). Forward keeps
  * each row's statistics (layer_norm: mean and 1/σ; rms_norm: 1/rms) in a
  * saved F64 tensor of the node, so backward reads x, the weight and those,
  * never a recomputed reduction. Sums run in double with 8 lanes (so the
@@ -22,6 +23,7 @@
 #include "kernels/cpu.h"
 #include "kernels/vmath.h"
 #include "kernels/gelu_f32.h"
+#include "kernels/norm_f32.h"
 #include "grad_graph.h"
 #include <float.h>
 
@@ -207,6 +209,7 @@ static void norm_fwd(nb_node *n) {
     double *S = nb_f64(st);
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
     const bool avx2 = norm_avx2();
+    const bool f32_fast = n->out->dtype == NB_F32 && nb_norm_f32_fast(); /* kernels/norm_f32.h */
     NB_FLOAT_DISPATCH(n->out->dtype, T, {
         const void *X = n->in[0]->data;
         const void *W = a->has_w ? n->in[1]->data : NULL;
@@ -214,7 +217,11 @@ static void norm_fwd(nb_node *n) {
         void *Y = n->out->data;
         NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
             const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
-            NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
+            if (sizeof(T) == sizeof(float) && f32_fast)
+                nb_norm_fwd_rows_f32((float *)Y, (const float *)X, (const float *)W, (const float *)B, S, r0, r1, D,
+                                     a->eps, a->rms);
+            else
+                NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
         });
     });
 }
@@ -236,6 +243,7 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const double *S = nb_f64(n->saved);
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
     const bool avx2 = norm_avx2();
+    const bool f32_fast = n->out->dtype == NB_F32 && nb_norm_f32_fast(); /* kernels/norm_f32.h */
     double *acc = NULL; /* dw, db sums in double: 2·D */
     if (gwt || gbt) {
         acc = mu_scratch(n->op->name, (size_t)(2 * D) * sizeof(double));
@@ -246,7 +254,22 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
         const void *X = n->in[0]->data, *G = gt->data;
         const void *W = a->has_w ? n->in[1]->data : NULL;
         void *GX = gxt ? gxt->data : NULL;
-        if (nt <= 1) {
+        if (sizeof(T) == sizeof(float) && f32_fast) { /* rows for dx, blocks of 64 columns for dw, db */
+            if (GX)
+                NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
+                    const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
+                    nb_norm_gx_rows_f32((float *)GX, (const float *)G, (const float *)X, (const float *)W, S, r0, r1, D,
+                                        a->rms);
+                });
+            if (sw || sb) {
+                const int64_t nblk = (D + 63) / 64;
+                NB_PAR_FOR(nblk > 1 ? nt : 1, for (int64_t bk = 0; bk < nblk; bk++), {
+                    const int64_t j0 = bk * 64, nj = D - j0 < 64 ? D - j0 : 64;
+                    nb_norm_wb_cols_f32((const float *)G, (const float *)X, S, rows, D, j0, nj, sw ? sw + j0 : NULL,
+                                        sb ? sb + j0 : NULL);
+                });
+            }
+        } else if (nt <= 1) {
             if (GX || sw || sb) NORM_CALL(T, norm_bwd_rows, GX, G, X, W, S, 0, rows, D, a->rms, sw, sb);
         } else {
             if (GX)
