@@ -13,14 +13,18 @@
  * Prints the epoch time (best of EPOCHS), and with several ranks the
  * overlap measurement: STEPS_M further steps, each begun with a barrier (so
  * the time waited is communication, not a rank arriving late), timing
- *   backward_ms   nb_backward (compute, with the buckets started inside it)
+ *   backward_ms   nb_backward (compute, with the buckets started inside it),
+ *                 wall clock; backward_cpu_ms the CPU time of the whole
+ *                 process meanwhile (the progress thread included)
  *   exposed_ms    from the last rank's end of backward to the last rank's
  *                 end of nb_ddp_wait: the communication backward did not
  *                 hide (the ranks share one clock on one machine; waiting
  *                 for a partner still computing is not communication)
  *   total_ms      the same buckets reduced with nothing beside them (a
- *                 barrier, then nb_ddp_wait alone: fill, allreduce, mean),
- *                 timed the same way
+ *                 barrier, then nb_ddp_wait alone), timed the same way, less
+ *                 the time it spent copying the gradients into the buckets
+ *                 and issuing the allreduces (in a training step backward
+ *                 does that work and it counts as backward's)
  *   overlap       1 − exposed/total (medians over the steps)
  * Lines "key: value" for bench/dist.sh. */
 #include <math.h>
@@ -33,6 +37,14 @@
 #include "bench_util.h"
 
 #define GLOBAL_BATCH 64
+
+/* CPU seconds of the whole process (all its threads: the progress thread's
+ * polls count) */
+static double cpu_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
 
 static int cmp_d(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -119,7 +131,7 @@ int main(int argc, char **argv) {
     nb_ddp_stats st = nb_ddp_get_stats(ddp);
     const int64_t polls0 = st.progress_polls;
     double *bwd = calloc((size_t)measure, sizeof *bwd), *exp_ = calloc((size_t)measure, sizeof *exp_),
-           *tot = calloc((size_t)measure, sizeof *tot);
+           *tot = calloc((size_t)measure, sizeof *tot), *bcpu = calloc((size_t)measure, sizeof *bcpu);
     double done = 0, started = 0, first_node = 0, nodes = 0;
     if (w > 1) {
         /* ranks on one machine share CLOCK_MONOTONIC: the times of all ranks
@@ -132,9 +144,9 @@ int main(int argc, char **argv) {
             nb_tensor *l = forward(&m, b);
             nb_optim_zero_grad(opt);
             nb_dist_barrier();
-            double t0 = bench_now();
+            double t0 = bench_now(), c0 = cpu_now();
             nb_backward(l);
-            double t1 = bench_now();
+            double t1 = bench_now(), c1 = cpu_now();
             nb_ddp_wait(ddp);
             double t2 = bench_now();
             nb_optim_step(opt);
@@ -149,7 +161,7 @@ int main(int argc, char **argv) {
             nb_dist_sum_f64(t, 2 * w);
             double last1 = 0, last2 = 0;
             for (int k = 0; k < w; k++) last1 = fmax(last1, t[k]), last2 = fmax(last2, t[w + k]);
-            bwd[b] = t1 - t0, exp_[b] = last2 - last1;
+            bwd[b] = t1 - t0, exp_[b] = last2 - last1, bcpu[b] = c1 - c0;
         }
         /* the same buckets alone: nb_ddp_wait with no backward before it
          * starts every bucket itself and waits; timed the same way, from the
@@ -158,7 +170,7 @@ int main(int argc, char **argv) {
             nb_dist_barrier();
             double t0 = bench_now();
             nb_ddp_wait(ddp);
-            double t2 = bench_now();
+            double t2 = bench_now() - nb_ddp_get_stats(ddp).issue_s; /* less the copying in and issuing */
             memset(t, 0, 2 * (size_t)w * sizeof *t);
             t[r] = t0, t[w + r] = t2;
             nb_dist_sum_f64(t, 2 * w);
@@ -168,7 +180,7 @@ int main(int argc, char **argv) {
         }
         free(t);
     }
-    const double mb = median(bwd, measure), me = median(exp_, measure), mt = median(tot, measure);
+    const double mbc = median(bcpu, measure), mb = median(bwd, measure), me = median(exp_, measure), mt = median(tot, measure);
     const int64_t polls = nb_ddp_get_stats(ddp).progress_polls - polls0;
     if (r == 0) {
         static const char *pname[] = {"default", "thread", "nodes", "off"};
@@ -182,6 +194,7 @@ int main(int argc, char **argv) {
         if (w > 1) {
             const double overlap = mt > 0 ? 1 - me / mt : 0;
             printf("backward_ms: %.4f\n", 1e3 * mb);
+            printf("backward_cpu_ms: %.4f\n", 1e3 * mbc);
             printf("exposed_ms: %.4f\n", 1e3 * me);
             printf("total_ms: %.4f\n", 1e3 * mt);
             printf("overlap: %.3f\n", overlap);
@@ -194,6 +207,7 @@ int main(int argc, char **argv) {
     free(bwd);
     free(exp_);
     free(tot);
+    free(bcpu);
     nb_ddp_free(ddp);
     nb_optim_free(opt);
     if (m.net) nb_module_free(m.net);

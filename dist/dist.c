@@ -441,6 +441,7 @@ struct nb_ddp {
     nb_ddp_opts opts;
     nb_ddp_stats stats;
     double t_first;
+    double issue_acc;   /* this step's time copying into buckets and issuing allreduces */
 };
 
 static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
@@ -453,6 +454,7 @@ static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
 }
 
 static void ddp_fill(nb_ddp *d, bucket *bk) {
+    const double t0 = now_s();
     char *dst = bk->buf;
     size_t es = nb_dtype_size(bk->dt);
     for (int j = 0; j < bk->count; j++) {
@@ -461,6 +463,7 @@ static void ddp_fill(nb_ddp *d, bucket *bk) {
         else memset(dst, 0, (size_t)p->numel * es);
         dst += (size_t)p->numel * es;
     }
+    d->issue_acc += now_s() - t0;
 }
 
 #if NB_HAVE_MPI
@@ -471,8 +474,8 @@ static void ddp_fill(nb_ddp *d, bucket *bk) {
  * something polls it. Three ways (nb_ddp_opts.progress, NB_DDP_PROGRESS):
  *   thread  a thread per rank sleeps on a condition variable while nothing is
  *           in flight and, from a bucket's start until all started buckets
- *           are done (or nb_ddp_wait takes over), wakes every
- *           NB_DDP_PROGRESS_US (default 100 µs) to MPI_Test them; it computes
+ *           are done, wakes every NB_DDP_PROGRESS_US (default 100 µs) to
+ *           MPI_Test them (beside nb_ddp_wait's own polls); it computes
  *           nothing, so ranks x compute threads still fit the cores
  *   nodes   backward polls between every two nodes, at most every 20 µs
  *   off     polls only when a leaf hook fires (the first version)
@@ -564,21 +567,27 @@ static void progress_stop(void) {
     g_prog_running = false;
 }
 
-static void ddp_start(nb_ddp *d, bucket *bk, bool in_backward) {
-    if (d->next == 0) d->t_first = now_s();
+/* Starts bucket d->next (the progress thread reads d->next, so it moves
+ * under the lock). */
+static void ddp_start(nb_ddp *d, bool in_backward) {
+    bucket *bk = &d->b[d->next];
+    const double t0 = now_s();
+    if (d->next == 0) d->t_first = t0;
     bk->start_node = in_backward ? (int)nb__backward_position(NULL) : -1;
+    bk->started = true;
     pthread_mutex_lock(&g_mpi_mu);
     int rc = MPI_Iallreduce(MPI_IN_PLACE, bk->buf, (int)bk->numel, mpi_type(bk->dt), MPI_SUM, g_comm, &bk->req);
     if (rc == MPI_SUCCESS) {
+        d->next++;
         d->in_flight++;
-        if (d->progress == NB_DDP_PROGRESS_THREAD && g_prog_running && in_backward) {
+        if (d->progress == NB_DDP_PROGRESS_THREAD && g_prog_running) {
             g_prog = d;
             pthread_cond_signal(&g_prog_cv);
         }
     }
     pthread_mutex_unlock(&g_mpi_mu);
     check_mpi(rc, "allreduce (gradients)");
-    bk->started = true;
+    d->issue_acc += now_s() - t0;
 }
 
 static void ddp_poll(nb_ddp *d) {
@@ -591,10 +600,7 @@ static void ddp_poll(nb_ddp *d) {
  * ranks must start their collectives in the same order, and the order in
  * which hooks fire could differ only if the graphs differed. */
 static void ddp_start_ready(nb_ddp *d) {
-    while (d->next < d->nb && d->b[d->next].ready == d->b[d->next].count) {
-        ddp_start(d, &d->b[d->next], true);
-        d->next++;
-    }
+    while (d->next < d->nb && d->b[d->next].ready == d->b[d->next].count) ddp_start(d, true);
     if (d->progress != NB_DDP_PROGRESS_THREAD) ddp_poll(d); /* let MPI progress the ones in flight */
 }
 
@@ -814,8 +820,7 @@ void nb_ddp_wait(nb_ddp *d) {
     int64_t len = 0;
     nb__backward_position(&len);
     d->stats.backward_nodes = (int)len;
-    pthread_mutex_lock(&g_mpi_mu);
-    if (g_prog == d) g_prog = NULL; /* from here this thread polls */
+    pthread_mutex_lock(&g_mpi_mu); /* the progress thread keeps polling while this one waits */
     int done = 0;
     for (int k = 0; k < d->next; k++) done += d->b[k].req == MPI_REQUEST_NULL;
     pthread_mutex_unlock(&g_mpi_mu);
@@ -826,7 +831,7 @@ void nb_ddp_wait(nb_ddp *d) {
         bk->ready = bk->count;
     }
     d->stats.started_in_backward = d->next;
-    while (d->next < d->nb) ddp_start(d, &d->b[d->next++], false);
+    while (d->next < d->nb) ddp_start(d, false);
     for (int k = 0; k < d->nb; k++) {
         bucket *bk = &d->b[k];
         wait_req(&bk->req, "allreduce (gradients)");
@@ -852,12 +857,17 @@ void nb_ddp_wait(nb_ddp *d) {
         bk->ready = 0;
         bk->started = false;
     }
+    pthread_mutex_lock(&g_mpi_mu);
+    if (g_prog == d) g_prog = NULL;
     d->in_flight = 0;
+    d->next = 0;
+    pthread_mutex_unlock(&g_mpi_mu);
     const double t1 = now_s();
     d->stats.first_start_node = d->nb ? d->b[0].start_node : -1;
     d->stats.comm_s = t1 - d->t_first;
     d->stats.wait_s = t1 - t0;
-    d->next = 0;
+    d->stats.issue_s = d->issue_acc;
+    d->issue_acc = 0;
     if (!d->opts.no_buffer_sync && d->nbuf > 0) {
         MPI_Request *rs = nb__malloc((size_t)d->nbuf * sizeof *rs);
         if (!rs) nb_dist_abort(7, "ddp_wait: out of memory");

@@ -161,6 +161,8 @@ typedef struct nb_ddp_stats {
     int started_in_backward;/* buckets started from the hook last step   */
     double wait_s;          /* time blocked in the last nb_ddp_wait       */
     double comm_s;          /* first bucket start -> all finished         */
+    double issue_s;         /* time copying gradients into buckets and issuing their
+                               allreduces (CPU work, in backward or in the wait) */
     int done_before_wait;   /* buckets whose allreduce had finished when nb_ddp_wait began */
     int backward_nodes;     /* nodes the last backward ran                */
     int first_start_node;   /* nodes backward had run when the first bucket's allreduce
