@@ -81,14 +81,14 @@ static const struct {
      "sees only the weights, so where dW is NaN (a NaN or infinite v) 0·NaN is NaN"},
     {"sdpa_packed", "grad", NULL, "key padding", NABLA_NAN,
      "as sdpa's fully masked row (masked entries of a row a NaN or an infinity reached)"},
-    {"sdpa", "grad", NULL, "causal", NABLA_NUMBER,
-     "causal: the weights past the diagonal are exactly 0 and the backward skips them; in a row a NaN "
-     "reached, PyTorch's softmax makes them NaN too (exp(-inf - NaN)) and its backward spreads that NaN to "
-     "values and queries the row cannot see, where nabla's gradient is the exact 0 (they do not enter it)"},
-    {"sdpa_packed", "grad", NULL, "causal", NABLA_NUMBER, "as sdpa, causal"},
     {"sdpa_packed", NULL, "inf", "key padding", NABLA_NUMBER,
      "an infinite q makes every unmasked score of a causal row -inf: nabla takes a row of -inf as fully masked "
      "(zeros, its documented rule; it cannot tell a -inf mask from a -inf score), PyTorch gives NaN"},
+    {"sdpa", "grad", NULL, "causal", NABLA_NUMBER,
+     "a causal row's entries past the diagonal are never computed (as in PyTorch's fused attention kernels), "
+     "so a NaN or an infinity in a later key or value gives the row's q no gradient; PyTorch 1.13's math path "
+     "multiplies their 0 weight by it (0*NaN)"},
+    {"sdpa_packed", "grad", NULL, "causal", NABLA_NUMBER, "as sdpa's causal rows"},
     {NULL, NULL, NULL, NULL, 0, NULL}, /* end */
 };
 
