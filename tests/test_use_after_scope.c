@@ -151,6 +151,27 @@ static void use_and_double_free_after_tensor_free(void **state) {
     nb_error_clear();
 }
 
+/* An optimizer whose parameter was freed under it refuses to step. */
+static void optimizer_with_a_freed_parameter(void **state) {
+    (void)state;
+    nb_tensor *w = nb_set_name(nb_set_requires_grad(nb_ones(NB_F32, NB_SHAPE(3)), true), "w");
+    nb_optim_opts o = nb_optim_defaults(NB_OPTIM_SGD);
+    nb_optim *opt = nb_optim_new_tensors(&o, &w, 1);
+    assert_non_null(opt);
+    nb_scope *s = nb_scope_begin();
+    assert_int_equal(nb_backward(nb_sum_all(nb_mul(w, w))), NB_OK);
+    nb_scope_end(&s);
+    nb_tensor_free(w);
+    tu_err_reset();
+    assert_int_equal(nb_optim_step(opt), NB_ERR_SCOPE);
+    assert_non_null(strstr(tu_err.msg, "nabla: optim_step: parameter 0 'w' (3) " FREED_FREE));
+    nb_error_clear();
+    nb_optim_free(opt);
+    /* and one cannot be made from a dead tensor */
+    nb_tensor *d = dead_tensor("d");
+    EXPECT_ERR((const nb_tensor *)nb_optim_new_tensors(&o, &d, 1), NB_ERR_SCOPE, "parameter 0 'd' (2,3)", FREED_SCOPE);
+}
+
 /* The dead tensor's memory already holds a new tensor: the new tensor's data
  * sits where the old one's was (the arena gives the same blocks to the next
  * scope), yet the old handle is still reported, because headers live apart
@@ -300,6 +321,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(backward_after_scope, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(accessors_after_scope, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(use_and_double_free_after_tensor_free, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(optimizer_with_a_freed_parameter, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(memory_reused_by_a_new_tensor, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(headers_stay_flat, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(tensors_of_an_exited_thread, tu_setup, tu_teardown),
