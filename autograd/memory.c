@@ -131,7 +131,7 @@ void nb__watch_thread(void) {
  * that need more. */
 
 #define NB_HDR_PER_SLAB 256
-#define NB_QUARANTINE_MIN 1024
+#define NB_QUARANTINE_MIN 64
 #define NB_QUARANTINE_MAX 16384
 
 typedef struct {

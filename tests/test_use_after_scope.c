@@ -192,7 +192,7 @@ static void memory_reused_by_a_new_tensor(void **state) {
 
     /* A training step's tensors stay recognisably dead through the whole
      * next step however many tensors a step makes (up to 16384; at least
-     * 1024 frees in any case): here 3000 per step. */
+     * 64 frees in any case): here 3000 per step. */
     enum { N = 3000 };
     static nb_tensor *prev[N];
     s = nb_scope_begin();
