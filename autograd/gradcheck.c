@@ -481,12 +481,12 @@ static void f32_check(gc *g, const nb_gradcheck_opts *o, const double *f0, nb_gr
                     worst, tol);
         else if (worst_in == -1)
             appendf(r, "  f32 MISMATCH: output element %s is %.10g in f64 but %.10g in f32 (|f64-f32|/(1e-3+|f64|) "
-                       "%.3g > %g): the f32 path computes something else (an op written for f64 alone should say so: "
-                       "nb_op.dtypes = NB_DTYPE_BIT(NB_F64))\n", at_, wa, wb, worst, tol);
+                       "%.3g > %g): the f32 path computes something else (an op written for f64 alone should say so "
+                       "in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n", at_, wa, wb, worst, tol);
         else
             appendf(r, "  f32 MISMATCH: the gradient of input %d%s at %s is %.10g in f64 but %.10g in f32 "
                        "(|f64-f32|/(1e-3+|f64|) %.3g > %g; upstream gradient all ones; an op written for f64 alone should "
-                       "say so: nb_op.dtypes = NB_DTYPE_BIT(NB_F64))\n",
+                       "say so in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n",
                     worst_in, quoted_name(g->x[worst_in], nm, sizeof nm), at_, wa, wb, worst, tol);
     }
     if (a != args) nb__free(a);
