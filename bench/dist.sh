@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/dist.sh — data-parallel MLP epoch (bench_dist.c, issue 17) and the
+# bench/dist.sh — data-parallel MLP epoch (bench_dist.c) and the
 # scaling model of docs/dist.md from the measured points.
 #   bench/dist.sh [BUILD_DIR] [EPOCHS]      (default build-bench, 3 epochs: best of 3)
 # Runs: 1 process x 1 thread, 1 process x 2 threads, 2 ranks x 1 thread (one

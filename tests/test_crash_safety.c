@@ -1,5 +1,5 @@
 /* test_crash_safety.c — a process killed mid-save never leaves a broken
- * checkpoint (issue 8).
+ * checkpoint.
  *
  * The parent saves checkpoint #0. Then, KILLS times, it forks a child that
  * saves checkpoints #1, #2, ... in a loop (nb_checkpoint_save: temp file,

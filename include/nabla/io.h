@@ -240,7 +240,7 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
  * Bumps the version of every tensor it writes. */
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
-/* What a load found beyond the model's names (issue 18): names the model
+/* What a load found beyond the model's names: names the model
  * has and the file lacks (missing) and names only in the file (unexpected),
  * as counts and comma-separated lists (ending "..." past 2 KB). */
 typedef struct nb_ckpt_load_result {
