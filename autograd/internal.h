@@ -66,6 +66,22 @@ void nb__gemm_release(void);     /* kernels/gemm.c: its packing buffers */
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
 
+/* A trial whose errors neither abort nor reach the handler (error.c): the
+ * caller's error mode, handler and sticky error are restored at the end, and
+ * the trial's status and first message returned. */
+typedef struct {
+    nb_error_mode mode;
+    nb_error_handler handler;
+    void *user;
+    nb_status status;
+    char message[1024];
+} nb__error_saved;
+/* Set during gradcheck's F32 run: new F32 tensors get room (zeroed) for as
+ * many F64 elements (memory.c), so an undeclared F64-only op stays in bounds. */
+extern NB_TLS bool nb__f32_trial;
+void nb__error_quiet_begin(nb__error_saved *sv);
+nb_status nb__error_quiet_end(const nb__error_saved *sv, char *msg, size_t size);
+
 /* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran; false
  * (the error reported) when it found one. */
 extern NB_TLS bool nb__anomaly;
