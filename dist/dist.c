@@ -720,6 +720,7 @@ static nb_ddp *ddp_new(nb_tensor *const *params, int np, nb_tensor *const *bufs,
         g_watching = d;
     }
 #endif
+    if (g_size == 1) d->progress = NB_DDP_PROGRESS_OFF; /* nothing to send */
     d->stats.progress = d->progress;
     return d;
 oom:
