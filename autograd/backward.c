@@ -50,16 +50,27 @@ static int by_seq_desc(const void *a, const void *b) {
 }
 
 /* Collects the nodes behind t into g_nodes[0..len), newest first. The buffer
- * is used as the DFS stack too: entries [done, len) are still to expand. */
-static size_t collect(const nb_tensor *t) {
+ * is used as the DFS stack too: entries [done, len) are still to expand.
+ * A dead tensor on the way (freed by nb_tensor_free or its scope's end) is
+ * op's error: *ok false, and nothing is collected. */
+static size_t collect(const char *op, const nb_tensor *t, bool *ok) {
     size_t len = 0;
-    if (!t || !t->node) return 0;
+    *ok = true;
+    if (t && !nb__alive(op, "root", -1, t)) *ok = false;
+    if (!t || !*ok || !t->node) return 0;
     const uint64_t mark = atomic_fetch_add_explicit(&g_mark, 1, memory_order_relaxed) + 1;
     t->node->mark = mark;
     if (!push(&len, t->node)) return 0;
     for (size_t done = 0; done < len; done++) {
         nb_node *n = g_nodes[done];
         for (int i = 0; i < n->nin; i++) {
+            if (NB_UNLIKELY_(n->in[i]->flags & NB_TF_DEAD)) {
+                char what[64];
+                snprintf(what, sizeof what, "input %d of %s", i, n->op->name);
+                nb__fail_dead(op, what, -1, n->in[i]);
+                *ok = false;
+                return 0;
+            }
             nb_node *m = n->in[i]->node;
             if (m && m->mark != mark && n->in[i]->requires_grad) {
                 m->mark = mark;
@@ -314,6 +325,8 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         if (st == NB_OK) nb_fail(st = NB_ERR_ARG, "backward", "root is NULL");
         return st;
     }
+    if (!nb__alive("backward", "root", -1, root) || (seed && !nb__alive("backward", "seed", -1, seed)))
+        return NB_ERR_SCOPE;
     if (!root->requires_grad)
         return fail_root(NB_ERR_GRAPH,
                          "%s but does not require grad: no input of its graph requires grad, or it was built "
@@ -329,7 +342,9 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                 nb_dtype_name(seed->dtype), nb_shape_str(root->shape, b, sizeof b), nb_dtype_name(root->dtype));
         return st;
     }
-    size_t len = collect(root);
+    bool ok;
+    size_t len = collect("backward", root, &ok);
+    if (!ok) return NB_ERR_SCOPE;
     /* Intermediate gradients restart from zero on every backward; leaves accumulate. */
     for (size_t i = 0; i < len; i++) nb_tensor_zero_grad(g_nodes[i]->out);
     nb_tensor *g = nb_grad_buf(root);
@@ -430,16 +445,24 @@ nb_status nb_backward(nb_tensor *root) { return nb_backward_with(root, NULL); }
 
 /* ------------------------------------------------------------ tape */
 
-int nb_tape_len(const nb_tensor *t) { return (int)collect(t); }
+int nb_tape_len(const nb_tensor *t) {
+    bool ok;
+    size_t len = collect("tape_len", t, &ok);
+    return ok ? (int)len : -1;
+}
 
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes) {
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("graph_html", t, &ok);
+    (void)ok; /* a dead tensor: the error is reported, and the tape is empty */
     *nodes = g_nodes;
     return len;
 }
 
 void nb_tape_print(FILE *f, const nb_tensor *t) {
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("tape_print", t, &ok);
+    (void)ok; /* a dead tensor: the error is reported, and nothing is printed */
     for (size_t k = len; k-- > 0;) {
         nb_node *n = g_nodes[k];
         char sh[NB_SHAPE_STRLEN], nm[32];
@@ -456,7 +479,12 @@ nb_status nb_graph_dot(const nb_tensor *t, const char *path) {
         nb_fail(NB_ERR_IO, "graph_dot", "can't open %s for writing", path);
         return NB_ERR_IO;
     }
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("graph_dot", t, &ok);
+    if (!ok) {
+        fclose(f);
+        return NB_ERR_SCOPE;
+    }
     fprintf(f, "digraph nabla {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
     for (size_t k = len; k-- > 0;) {
         nb_node *n = g_nodes[k];

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/dist.sh — data-parallel training (bench_dist.c, issue 17): epoch times,
+# bench/dist.sh — data-parallel training (bench_dist.c): epoch times,
 # the overlap of gradient allreduces with backward, and the scaling model of
 # docs/dist.md from the measured points.
 #   bench/dist.sh [BUILD_DIR] [EPOCHS] [ROUNDS]

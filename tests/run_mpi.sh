@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# tests/run_mpi.sh — runs tests/test_dist under mpirun (issue 17).
+# tests/run_mpi.sh — runs tests/test_dist under mpirun.
 #   run_mpi.sh TEST_DIST NP train        W ranks train and compare with one process
 #   run_mpi.sh TEST_DIST NP fault MODE   a rank fails: the job must end within the
 #                                        bound with a clear message, and (kill) the last
