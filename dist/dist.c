@@ -14,7 +14,8 @@
  * rank that dies outright is handled by Open MPI's launcher, which kills the
  * rest of the job as soon as it sees the death. Polling also drives progress
  * of the allreduces started during backward (Open MPI progresses
- * non-blocking collectives only inside MPI calls).
+ * non-blocking collectives only inside MPI calls): a sleeping progress
+ * thread polls them while backward computes (see "progress" below).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "autograd/internal.h"
