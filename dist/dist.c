@@ -36,8 +36,10 @@
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
+#if NB_HAVE_MPI
 static bool g_mpi_on;  /* MPI in use by nabla and not finalised */
 static bool g_own_mpi; /* nabla called MPI_Init (and so MPI_Finalize) */
+#endif
 static double g_timeout = -1;
 
 bool nb_dist_available(void) { return NB_HAVE_MPI; }
@@ -56,11 +58,13 @@ double nb_dist_timeout(void) {
 
 void nb_dist_set_timeout(double seconds) { g_timeout = seconds > 0 ? seconds : -1; }
 
+#if NB_HAVE_MPI
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
 
 static _Noreturn void vabort(int code, const char *fmt, va_list ap) {
     char msg[1024];
@@ -422,7 +426,9 @@ typedef struct bucket {
 #endif
 } bucket;
 
+#if NB_HAVE_MPI
 static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
+#endif
 
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
@@ -454,6 +460,7 @@ static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
     return NB_DDP_PROGRESS_THREAD;
 }
 
+#if NB_HAVE_MPI
 static void ddp_fill(nb_ddp *d, bucket *bk) {
     const double t0 = now_s();
     char *dst = bk->buf;
@@ -467,7 +474,6 @@ static void ddp_fill(nb_ddp *d, bucket *bk) {
     d->issue_acc += now_s() - t0;
 }
 
-#if NB_HAVE_MPI
 /* ---- progress
  * Open MPI advances a non-blocking collective only inside MPI calls made by
  * the process (its vader/shared-memory and TCP paths have no progress thread
@@ -628,8 +634,6 @@ static void ddp_tick(void *ctx) {
     d->stats.progress_polls++;
     ddp_poll(d);
 }
-#else
-static void progress_stop(void) {}
 #endif
 
 static bool ddp_build(nb_ddp *d) {
