@@ -30,7 +30,7 @@ if [ "${1:-}" != "--quick" ]; then
   echo "== sanitizer build (address, undefined)"
   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1} UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
     run_build build-asan -Db_sanitize=address,undefined -Db_lundef=false || fail=1
-  # issue 18: two and four threads training independent models, under
+  # Two and four threads training independent models, under
   # ThreadSanitizer. nabla is built without OpenMP there (GNU libgomp's
   # barriers are invisible to TSan, which then reports false races) and
   # without OpenBLAS: what is checked is nabla's per-thread state.
@@ -46,7 +46,7 @@ if [ "${1:-}" != "--quick" ]; then
   else
     ninja -C build-tsan tests/test_threads | tail -20; extra+=("--extra=tsan build=fail"); fail=1
   fi
-  # issue 18: the standard command (--leak-check=full --error-exitcode=1)
+  # valgrind: the standard command (--leak-check=full --error-exitcode=1)
   # on a few programs, threads included (tests/valgrind.py runs them all).
   if command -v valgrind >/dev/null; then
     echo "== valgrind on a few programs"

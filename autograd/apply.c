@@ -34,10 +34,7 @@ nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape 
     bool needs_grad = false;
     for (int i = 0; i < nin; i++) {
         if (!in[i]) return NULL; /* an earlier error; it is already kept */
-        if (in[i]->flags & NB_TF_DEAD) {
-            nb_fail(NB_ERR_SCOPE, op->name, "input %d was freed (nb_tensor_free) and is used again", i);
-            return NULL;
-        }
+        if (!nb__alive(op->name, "input", i, in[i])) return NULL;
         needs_grad |= in[i]->requires_grad;
     }
     if (attr_size > NB_ATTR_MAX) {

@@ -50,16 +50,27 @@ static int by_seq_desc(const void *a, const void *b) {
 }
 
 /* Collects the nodes behind t into g_nodes[0..len), newest first. The buffer
- * is used as the DFS stack too: entries [done, len) are still to expand. */
-static size_t collect(const nb_tensor *t) {
+ * is used as the DFS stack too: entries [done, len) are still to expand.
+ * A dead tensor on the way (freed by nb_tensor_free or its scope's end) is
+ * op's error: *ok false, and nothing is collected. */
+static size_t collect(const char *op, const nb_tensor *t, bool *ok) {
     size_t len = 0;
-    if (!t || !t->node) return 0;
+    *ok = true;
+    if (t && !nb__alive(op, "root", -1, t)) *ok = false;
+    if (!t || !*ok || !t->node) return 0;
     const uint64_t mark = atomic_fetch_add_explicit(&g_mark, 1, memory_order_relaxed) + 1;
     t->node->mark = mark;
     if (!push(&len, t->node)) return 0;
     for (size_t done = 0; done < len; done++) {
         nb_node *n = g_nodes[done];
         for (int i = 0; i < n->nin; i++) {
+            if (NB_UNLIKELY_(n->in[i]->flags & NB_TF_DEAD)) {
+                char what[64];
+                snprintf(what, sizeof what, "input %d of %s", i, n->op->name);
+                nb__fail_dead(op, what, -1, n->in[i]);
+                *ok = false;
+                return 0;
+            }
             nb_node *m = n->in[i]->node;
             if (m && m->mark != mark && n->in[i]->requires_grad) {
                 m->mark = mark;
@@ -277,6 +288,23 @@ static int64_t watch_schedule(size_t len) {
     return nf;
 }
 
+/* nb__backward_set_tick / nb__backward_position (internal.h): a callback
+ * between nodes (the data-parallel wrapper drives MPI progress from it) and
+ * the sweep's position, for the leaf hook to record where it fired. */
+static NB_TLS void (*g_tick)(void *ctx);
+static NB_TLS void *g_tick_ctx;
+static NB_TLS int64_t g_pos, g_len;
+
+void nb__backward_set_tick(void (*fn)(void *ctx), void *ctx) {
+    g_tick = fn;
+    g_tick_ctx = ctx;
+}
+
+int64_t nb__backward_position(int64_t *len) {
+    if (len) *len = g_len;
+    return g_pos;
+}
+
 /* ------------------------------------------------------------ backward */
 
 /* grad.c: the graph-already-used error (nb_grad without retain_graph) */
@@ -297,6 +325,8 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         if (st == NB_OK) nb_fail(st = NB_ERR_ARG, "backward", "root is NULL");
         return st;
     }
+    if (!nb__alive("backward", "root", -1, root) || (seed && !nb__alive("backward", "seed", -1, seed)))
+        return NB_ERR_SCOPE;
     if (!root->requires_grad)
         return fail_root(NB_ERR_GRAPH,
                          "%s but does not require grad: no input of its graph requires grad, or it was built "
@@ -312,7 +342,9 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                 nb_dtype_name(seed->dtype), nb_shape_str(root->shape, b, sizeof b), nb_dtype_name(root->dtype));
         return st;
     }
-    size_t len = collect(root);
+    bool ok;
+    size_t len = collect("backward", root, &ok);
+    if (!ok) return NB_ERR_SCOPE;
     /* Intermediate gradients restart from zero on every backward; leaves accumulate. */
     for (size_t i = 0; i < len; i++) nb_tensor_zero_grad(g_nodes[i]->out);
     nb_tensor *g = nb_grad_buf(root);
@@ -333,13 +365,16 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         nb_fail(NB_ERR_NOMEM, "backward", "out of memory scheduling the leaf hook");
         return NB_ERR_NOMEM;
     }
+    g_len = (int64_t)len;
     for (size_t k = 0; k < len; k++) {
         nb_node *n = g_nodes[k];
+        g_pos = (int64_t)k; /* nodes swept so far */
         if (nf) /* the leaves completed by the node before this one */
             while (nf > 0 && g_watch.fire[2 * (nf - 1)] < (int64_t)k) {
                 nf--;
                 g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
             }
+        if (g_tick && k) g_tick(g_tick_ctx);
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
         if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
@@ -398,6 +433,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             for (int i = 0; i < n->nin; i++)
                 if (!nb__check_finite(n->op->name, "backward", n->in[i]->grad, n)) return NB_ERR_NAN;
     }
+    g_pos = (int64_t)len;
     while (nf > 0) { /* those completed by the last nodes */
         nf--;
         g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
@@ -409,16 +445,24 @@ nb_status nb_backward(nb_tensor *root) { return nb_backward_with(root, NULL); }
 
 /* ------------------------------------------------------------ tape */
 
-int nb_tape_len(const nb_tensor *t) { return (int)collect(t); }
+int nb_tape_len(const nb_tensor *t) {
+    bool ok;
+    size_t len = collect("tape_len", t, &ok);
+    return ok ? (int)len : -1;
+}
 
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes) {
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("graph_html", t, &ok);
+    (void)ok; /* a dead tensor: the error is reported, and the tape is empty */
     *nodes = g_nodes;
     return len;
 }
 
 void nb_tape_print(FILE *f, const nb_tensor *t) {
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("tape_print", t, &ok);
+    (void)ok; /* a dead tensor: the error is reported, and nothing is printed */
     for (size_t k = len; k-- > 0;) {
         nb_node *n = g_nodes[k];
         char sh[NB_SHAPE_STRLEN], nm[32];
@@ -435,7 +479,12 @@ nb_status nb_graph_dot(const nb_tensor *t, const char *path) {
         nb_fail(NB_ERR_IO, "graph_dot", "can't open %s for writing", path);
         return NB_ERR_IO;
     }
-    size_t len = collect(t);
+    bool ok;
+    size_t len = collect("graph_dot", t, &ok);
+    if (!ok) {
+        fclose(f);
+        return NB_ERR_SCOPE;
+    }
     fprintf(f, "digraph nabla {\n  rankdir=LR;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
     for (size_t k = len; k-- > 0;) {
         nb_node *n = g_nodes[k];

@@ -4,10 +4,7 @@
 
 nb_tensor *nb_detach(nb_tensor *x) {
     if (!x) return NULL;
-    if (x->flags & NB_TF_DEAD) {
-        nb_fail(NB_ERR_SCOPE, "detach", "x was freed (nb_tensor_free) and is used again");
-        return NULL;
-    }
+    if (!nb__alive("detach", "x", -1, x)) return NULL;
     /* a view header: the data and version counter are x's; node NULL,
      * requires_grad false, grad NULL (tensor_init zeroes them) */
     nb_tensor *v = nb__tensor_view(x, x->shape, nb_scope_current());

@@ -186,6 +186,8 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
         nb_tensor *y = outputs[k], *s = grad_outputs ? grad_outputs[k] : NULL;
         if (!y) return fail(NB_ERR_ARG, "outputs[%d] is NULL", k);
         snprintf(an, sizeof an, "outputs[%d]", k);
+        snprintf(bn, sizeof bn, "grad_outputs[%d]", k);
+        if (!nb__alive("grad", an, -1, y) || (s && !nb__alive("grad", bn, -1, s))) return NB_ERR_SCOPE;
         if (!y->requires_grad)
             return fail(NB_ERR_GRAPH,
                         "%s but does not require grad: no input of its graph requires grad, or it was built under "
@@ -204,6 +206,7 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
     for (int j = 0; j < n_in; j++) {
         if (!inputs[j]) return fail(NB_ERR_ARG, "inputs[%d] is NULL", j);
         snprintf(an, sizeof an, "inputs[%d]", j);
+        if (!nb__alive("grad", an, -1, inputs[j])) return NB_ERR_SCOPE;
         if (!inputs[j]->requires_grad)
             return fail(NB_ERR_GRAPH, "%s but does not require grad", nb_describe(inputs[j], an, d, sizeof d));
     }
@@ -220,8 +223,16 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
         if (outputs[k]->node && !wpush(&w, outputs[k]->node)) st = NB_ERR_NOMEM;
     for (size_t done = 0; st == NB_OK && done < w.len; done++) {
         nb_node *n = w.nodes[done];
-        for (int i = 0; i < n->nin; i++)
+        for (int i = 0; i < n->nin && st == NB_OK; i++) {
+            if (NB_UNLIKELY_(n->in[i]->flags & NB_TF_DEAD)) {
+                char what[64];
+                snprintf(what, sizeof what, "input %d of %s", i, n->op->name);
+                nb__fail_dead("grad", what, -1, n->in[i]);
+                walk_free(&w);
+                return NB_ERR_SCOPE;
+            }
             if (n->in[i]->node && n->in[i]->requires_grad && !wpush(&w, n->in[i]->node)) st = NB_ERR_NOMEM;
+        }
     }
     if (st == NB_OK && w.len > 1) qsort(w.nodes, w.len, sizeof *w.nodes, by_seq_desc);
     if (st == NB_OK) {

@@ -15,10 +15,25 @@
 
 /* tensor->flags */
 enum {
-    NB_TF_HEAP = 1,     /* header (and data, unless a view) is one heap block */
+    NB_TF_HEAP = 1,     /* persistent: data (unless a view) is a heap block   */
     NB_TF_VIEW = 2,     /* data belongs to another tensor                     */
-    NB_TF_DEAD = 4      /* freed (debug aid)                                  */
+    NB_TF_DEAD = NB_TENSOR_DEAD_, /* freed: its scope ended, or nb_tensor_free */
+    NB_TF_FREED = 8     /* with DEAD: it was nb_tensor_free, not a scope end  */
 };
+
+/* Use after free (issue 18): a tensor header is never given back to malloc
+ * while the process runs (memory.c), so reading a stale handle's flags is
+ * defined, and every public entry point checks its tensors with this one
+ * test. false: t is dead and the error, naming op, `what` (with index when
+ * >= 0: "input 1") and t's name and shape, is reported. */
+void nb__fail_dead(const char *op, const char *what, int index, const nb_tensor *t);
+static inline bool nb__alive(const char *op, const char *what, int index, const nb_tensor *t) {
+    if (NB_UNLIKELY_(t->flags & NB_TF_DEAD)) {
+        nb__fail_dead(op, what, index, t);
+        return false;
+    }
+    return true;
+}
 
 /* Heap with accounting: every byte nabla takes from malloc goes through here,
  * 64-byte aligned. nb__free accepts NULL. */
@@ -72,7 +87,7 @@ int nb__elementwise_threads(int64_t n, double cost);
 /* This thread's contiguous share of total elements in a region of nt threads. */
 static inline void nb__thread_range(int nt, int64_t total, int64_t *lo, int64_t *n) { nb_par_range(nt, total, lo, n); }
 
-/* Checked size arithmetic (issue 18): every element or byte count computed
+/* Checked size arithmetic: every element or byte count computed
  * from user input goes through these. A count is valid when it is >= 0 and
  * at most NB_NUMEL_MAX, which keeps numel * 8 bytes, the header and the
  * alignment far from size_t's and ptrdiff_t's ends. false: it is not (the
@@ -96,6 +111,11 @@ static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F
 typedef void (*nb__backward_observer)(void *ctx, const nb_node *n, const nb_tensor *gout, int i,
                                       const nb_tensor *passed);
 void nb__set_backward_observer(nb__backward_observer fn, void *ctx);
+/* backward.c: fn(ctx) between every two nodes of each backward on this
+ * thread (NULL: off); and, inside a leaf hook or tick, the nodes the sweep
+ * has run so far and (*len) how many it will run. Per thread. */
+void nb__backward_set_tick(void (*fn)(void *ctx), void *ctx);
+int64_t nb__backward_position(int64_t *len);
 /* The nodes behind t, newest first (backward's order), in a per-thread
  * buffer valid until the next backward or tape walk on this thread. */
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);

@@ -88,6 +88,7 @@ struct nb_scope {
     nb_block *blocks; /* newest first; blocks->used is the bump pointer */
     size_t used;      /* bytes handed out */
     int depth;
+    nb_tensor *tensors; /* the headers made in it, newest first (nb__link) */
 };
 
 /* Each thread has its own scope stack and pool: a scope is ended by the
@@ -108,6 +109,143 @@ void nb__watch_thread(void) {
     g_watched = true;
     pthread_once(&g_exit_once, make_exit_key);
     (void)pthread_setspecific(g_exit_key, &g_watched);
+}
+
+/* ------------------------------------------------------------ tensor headers
+ *
+ * A tensor's header lives apart from its data, in slabs of headers that are
+ * never given back to malloc while the process runs. A handle kept past its
+ * tensor's end therefore still points at a header nabla owns, and checking
+ * it (nb__alive: the NB_TF_DEAD flag) is defined behaviour in every build,
+ * under ASan and valgrind too. A freed header waits in a first-in first-out
+ * quarantine before it is used again: a header is reused only after at
+ * least g_quar_min other headers were freed after it, so a stale handle keeps
+ * reading "dead" for at least that long. g_quar_min is NB_QUARANTINE_MIN, or
+ * the most tensors one scope has freed on this thread (up to
+ * NB_QUARANTINE_MAX): a training step's tensors stay recognisably dead
+ * through the whole next step. Past that window the header may hold a new
+ * tensor, and the stale handle then reaches that one (docs/memory.md).
+ *
+ * Everything is per thread but the slabs and the headers of exited threads
+ * (g_orphans), which wait in their own quarantine and are taken by threads
+ * that need more. */
+
+#define NB_HDR_PER_SLAB 256
+#define NB_QUARANTINE_MIN 1024
+#define NB_QUARANTINE_MAX 16384
+
+typedef struct {
+    nb_tensor *head, *tail; /* oldest first, linked by nb__link */
+    size_t len;
+} hdr_list;
+
+static NB_TLS hdr_list g_quar;    /* freed headers, waiting */
+static NB_TLS hdr_list g_ready;   /* headers taken from g_orphans, free to use */
+/* A header's slot: 64-byte aligned, so zeroing and filling it touches as few
+ * cache lines as it can. */
+typedef union {
+    nb_tensor t;
+    unsigned char bytes[(sizeof(nb_tensor) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN];
+} hdr_slot;
+
+static NB_TLS hdr_slot *g_slab;   /* the rest of this thread's newest slab */
+static NB_TLS size_t g_slab_left;
+static NB_TLS size_t g_quar_min = NB_QUARANTINE_MIN;
+
+static pthread_mutex_t g_hdr_mu = PTHREAD_MUTEX_INITIALIZER;
+static hdr_list g_orphans;      /* exited threads' headers (under g_hdr_mu) */
+static void *g_slabs;           /* every slab, linked by its first word (kept reachable) */
+static _Atomic size_t g_hdr_reserved;
+
+static void list_append(hdr_list *to, hdr_list *from) {
+    if (!from->head) return;
+    if (to->tail) to->tail->nb__link = from->head;
+    else to->head = from->head;
+    to->tail = from->tail;
+    to->len += from->len;
+    *from = (hdr_list){0};
+}
+
+static nb_tensor *list_pop(hdr_list *l) {
+    nb_tensor *t = l->head;
+    l->head = t->nb__link;
+    if (!l->head) l->tail = NULL;
+    l->len--;
+    return t;
+}
+
+/* Slow path: orphaned headers past their quarantine, else a new slab. */
+static nb_tensor *hdr_refill(void) {
+    nb__watch_thread();
+    pthread_mutex_lock(&g_hdr_mu);
+    while (g_orphans.len > NB_QUARANTINE_MIN && g_ready.len < NB_HDR_PER_SLAB) {
+        nb_tensor *t = list_pop(&g_orphans);
+        t->nb__link = NULL;
+        hdr_list one = {t, t, 1};
+        list_append(&g_ready, &one);
+    }
+    pthread_mutex_unlock(&g_hdr_mu);
+    if (g_ready.head) return list_pop(&g_ready);
+    /* a slab: one link word (padded to NB_ALIGN), then the headers; its start
+     * stays in g_slabs, so memory checkers see it reachable at exit */
+    size_t bytes = NB_ALIGN + NB_HDR_PER_SLAB * sizeof(hdr_slot);
+    unsigned char *slab = aligned_alloc(NB_ALIGN, (bytes + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN);
+    if (!slab) return NULL;
+    pthread_mutex_lock(&g_hdr_mu);
+    memcpy(slab, &g_slabs, sizeof g_slabs);
+    g_slabs = slab;
+    pthread_mutex_unlock(&g_hdr_mu);
+    atomic_fetch_add_explicit(&g_hdr_reserved, bytes, RELAXED);
+    g_slab = (hdr_slot *)(slab + NB_ALIGN);
+    g_slab_left = NB_HDR_PER_SLAB - 1;
+    return &(g_slab++)->t;
+}
+
+static inline nb_tensor *hdr_take(void) {
+    if (g_quar.len > g_quar_min) {
+        nb_tensor *t = list_pop(&g_quar);
+        /* the next one is cold (freed long ago): fetch it for writing now */
+        __builtin_prefetch(g_quar.head, 1);
+        return t;
+    }
+    if (g_ready.head) return list_pop(&g_ready);
+    if (g_slab_left) {
+        g_slab_left--;
+        return &(g_slab++)->t;
+    }
+    return hdr_refill();
+}
+
+/* Marks the list from `first` (linked by nb__link) dead (how: 0 or
+ * NB_TF_FREED) and puts it in the quarantine; returns its length. */
+static size_t hdr_retire(nb_tensor *first, uint8_t how) {
+    if (!first) return 0;
+    nb_tensor *last = first;
+    size_t n = 0;
+    for (nb_tensor *t = first; t; t = t->nb__link, n++) {
+        t->flags |= NB_TF_DEAD | how;
+        last = t;
+    }
+    if (!g_watched) nb__watch_thread(); /* its quarantine goes to g_orphans at its exit */
+    hdr_list l = {first, last, n};
+    list_append(&g_quar, &l);
+    return n;
+}
+
+/* At thread exit: this thread's headers go to g_orphans (the ones in
+ * quarantine keep waiting there); the slab's unused rest too. */
+static void hdr_release(void) {
+    while (g_slab_left) {
+        nb_tensor *t = &(g_slab++)->t;
+        g_slab_left--;
+        memset(t, 0, sizeof *t);
+        hdr_list one = {t, t, 1};
+        list_append(&g_ready, &one);
+    }
+    pthread_mutex_lock(&g_hdr_mu);
+    list_append(&g_orphans, &g_quar);
+    list_append(&g_orphans, &g_ready);
+    pthread_mutex_unlock(&g_hdr_mu);
 }
 
 static nb_block *block_take(size_t need) {
@@ -179,6 +317,7 @@ nb_scope *nb_scope_begin(void) {
     s->blocks = NULL;
     s->used = 0;
     s->depth = g_depth;
+    s->tensors = NULL;
     return s;
 }
 
@@ -198,6 +337,10 @@ void nb_scope_end(nb_scope **sp) {
                 s->depth, g_depth);
         return;
     }
+    /* Its tensors' headers are marked dead and wait in the quarantine. */
+    size_t n = hdr_retire(s->tensors, 0);
+    if (n > g_quar_min) g_quar_min = n < NB_QUARANTINE_MAX ? n : NB_QUARANTINE_MAX;
+    s->tensors = NULL;
     /* Give the blocks back oldest first, so the pool's order is the order of
      * first use and the next identical step takes the same blocks. */
     nb_block *rev = NULL;
@@ -231,6 +374,7 @@ void nb_mem_trim(void) {
 }
 
 void nb__thread_release(void) {
+    hdr_release();
     nb_mem_trim();
     nb__backward_release();
     nb__gemm_release();
@@ -248,44 +392,58 @@ nb_mem_stats nb_mem_stats_get(void) {
     m.arena_reserved = atomic_load_explicit(&g_arena_reserved, RELAXED);
     m.arena_used = g_arena_used;
     m.arena_peak = g_arena_peak;
+    m.headers_reserved = atomic_load_explicit(&g_hdr_reserved, RELAXED);
     return m;
 }
 
 /* ------------------------------------------------------------ tensors */
 
-static size_t hdr_size(void) { return (sizeof(nb_tensor) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN; }
-
-static void tensor_init(nb_tensor *t, nb_dtype dt, nb_shape s, nb_scope *where) {
+static nb_tensor *tensor_header(nb_dtype dt, nb_shape s, int64_t numel, nb_scope *where) {
+    nb_tensor *t = hdr_take();
+    if (!t) {
+        nb_fail(NB_ERR_NOMEM, "alloc", "out of memory allocating a tensor header");
+        return NULL;
+    }
     memset(t, 0, sizeof *t);
     t->dtype = dt;
     t->shape = s;
-    t->numel = nb_shape_numel(s);
+    t->numel = numel;
     t->version = &t->version_own;
     t->scope = where;
+    if (where) {
+        t->nb__link = where->tensors;
+        where->tensors = t;
+    } else {
+        t->flags |= NB_TF_HEAP;
+    }
+    return t;
 }
 
 nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero) {
     int64_t numel = nb_shape_numel(s);
     if (numel < 0) return NULL;
     size_t bytes = (size_t)numel * nb_dtype_size(dt);
-    unsigned char *p = nb__scope_alloc(where, hdr_size() + bytes);
-    if (!p) return NULL;
-    nb_tensor *t = (nb_tensor *)p;
-    tensor_init(t, dt, s, where);
-    t->data = p + hdr_size();
-    if (!where) t->flags |= NB_TF_HEAP;
-    if (zero) memset(t->data, 0, bytes);
+    void *data = nb__scope_alloc(where, bytes);
+    if (!data) return NULL;
+    nb_tensor *t = tensor_header(dt, s, numel, where);
+    if (!t) {
+        if (!where) nb__free(data);
+        return NULL;
+    }
+    t->data = data;
+    if (zero) memset(data, 0, bytes);
     return t;
 }
 
 nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where) {
-    nb_tensor *t = nb__scope_alloc(where, hdr_size());
+    int64_t numel = nb_shape_numel(s);
+    if (numel < 0) return NULL;
+    nb_tensor *t = tensor_header(base->dtype, s, numel, where);
     if (!t) return NULL;
-    tensor_init(t, base->dtype, s, where);
     t->data = base->data;
     t->version = base->version;
     t->base = base->base ? base->base : base; /* always the tensor that owns the data */
-    t->flags |= NB_TF_VIEW | (where ? 0 : NB_TF_HEAP);
+    t->flags |= NB_TF_VIEW;
     return t;
 }
 
@@ -314,9 +472,17 @@ void nb__node_free(nb_node *n) {
 }
 
 void nb_tensor_free(nb_tensor *t) {
-    if (!t || !(t->flags & NB_TF_HEAP)) return;
+    if (!t) return;
+    if (t->flags & NB_TF_DEAD) {
+        /* twice nb_tensor_free is an error; a scoped tensor is its scope's
+         * to free, before or after the scope ended (nothing to do) */
+        if (t->flags & NB_TF_FREED) nb__fail_dead("tensor_free", "the tensor", -1, t);
+        return;
+    }
+    if (!(t->flags & NB_TF_HEAP)) return;
     if (t->grad) nb_tensor_free(t->grad);
     if (t->node && t->node->out == t) nb__node_free(t->node);
-    t->flags |= NB_TF_DEAD;
-    nb__free(t);
+    if (!(t->flags & NB_TF_VIEW)) nb__free(t->data);
+    t->nb__link = NULL;
+    hdr_retire(t, NB_TF_FREED);
 }

@@ -85,7 +85,28 @@ char *nb_describe(const nb_tensor *t, const char *argname, char *buf, size_t siz
     return buf;
 }
 
+void nb__fail_dead(const char *op, const char *what, int index, const nb_tensor *t) {
+    char w[48], nm[NB_NAME_MAX + 4] = "", sh[NB_SHAPE_STRLEN];
+    if (index >= 0) snprintf(w, sizeof w, "%s %d", what, index);
+    else snprintf(w, sizeof w, "%s", what);
+    if (t->name[0]) snprintf(nm, sizeof nm, " '%s'", t->name);
+    if (t->flags & NB_TF_FREED)
+        nb_fail(NB_ERR_SCOPE, op, "%s%s %s was freed by nb_tensor_free and is used again", w, nm,
+                nb_shape_str(t->shape, sh, sizeof sh));
+    else
+        nb_fail(NB_ERR_SCOPE, op,
+                "%s%s %s was freed when its scope ended (nb_scope_end) and is used again; make it before "
+                "nb_scope_begin, or keep a copy with nb_copy_persistent",
+                w, nm, nb_shape_str(t->shape, sh, sizeof sh));
+}
+
+void *nb__dead_data(const nb_tensor *t, const char *accessor) {
+    nb__fail_dead(accessor, "the tensor", -1, t);
+    return NULL;
+}
+
 int nb_norm_axis(const char *op, const nb_tensor *t, int axis) {
+    if (!nb__alive(op, "x", -1, t)) return -1;
     int nd = t->shape.ndim;
     if (axis < -nd || axis >= nd) {
         char d[NB_DESCRIBE_LEN];
@@ -99,6 +120,7 @@ int nb_norm_axis(const char *op, const nb_tensor *t, int axis) {
 bool nb_check_float_inputs(const char *op, nb_tensor *const *in, int nin) {
     for (int i = 0; i < nin; i++) {
         if (!in[i]) return false; /* NULL propagates silently: the error is already kept */
+        if (!nb__alive(op, "input", i, in[i])) return false;
         if (!nb__is_float(in[i]->dtype)) {
             nb_fail(NB_ERR_DTYPE, op, "input %d has dtype %s; this op needs f32 or f64", i,
                     nb_dtype_name(in[i]->dtype));
@@ -217,7 +239,7 @@ nb_tensor *nb_randn(nb_dtype dt, nb_shape s, double mean, double std) {
 }
 
 static nb_tensor *copy_into(const nb_tensor *t, nb_scope *where) {
-    if (!t) return NULL;
+    if (!t || !nb__alive("copy", "x", -1, t)) return NULL;
     nb_tensor *c = nb__tensor_new(t->dtype, t->shape, where, false);
     if (!c) return NULL;
     memcpy(c->data, t->data, (size_t)t->numel * nb_dtype_size(t->dtype));
@@ -229,13 +251,13 @@ nb_tensor *nb_copy(const nb_tensor *t) { return copy_into(t, nb_scope_current())
 nb_tensor *nb_copy_persistent(const nb_tensor *t) { return copy_into(t, NULL); }
 
 nb_tensor *nb_set_name(nb_tensor *t, const char *name) {
-    if (!t) return NULL;
+    if (!t || !nb__alive("set_name", "the tensor", -1, t)) return NULL;
     snprintf(t->name, sizeof t->name, "%s", name ? name : "");
     return t;
 }
 
 nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on) {
-    if (!t) return NULL;
+    if (!t || !nb__alive("set_requires_grad", "the tensor", -1, t)) return NULL;
     if (on && !nb__is_float(t->dtype)) {
         nb_fail(NB_ERR_DTYPE, "set_requires_grad", "only f32/f64 tensors can require grad; %s is %s",
                 t->name[0] ? t->name : "this tensor", nb_dtype_name(t->dtype));
@@ -259,6 +281,7 @@ int64_t nb_dim(const nb_tensor *t, int axis) {
 }
 
 double nb_get(const nb_tensor *t, int64_t i) {
+    if (!nb__alive("get", "the tensor", -1, t)) return NAN;
     switch (t->dtype) {
     case NB_F32: return nb_f32(t)[i];
     case NB_F64: return nb_f64(t)[i];
@@ -268,6 +291,7 @@ double nb_get(const nb_tensor *t, int64_t i) {
 }
 
 void nb_set(nb_tensor *t, int64_t i, double v) {
+    if (!nb__alive("set", "the tensor", -1, t)) return;
     switch (t->dtype) {
     case NB_F32: nb_f32(t)[i] = (float)v; break;
     case NB_F64: nb_f64(t)[i] = v; break;
@@ -277,7 +301,7 @@ void nb_set(nb_tensor *t, int64_t i, double v) {
 }
 
 double nb_item(const nb_tensor *t) {
-    if (!t) return NAN;
+    if (!t || !nb__alive("item", "the tensor", -1, t)) return NAN;
     if (t->numel != 1) {
         char d[NB_DESCRIBE_LEN];
         nb_fail(NB_ERR_SHAPE, "item", "needs a one-element tensor: %s", nb_describe(t, "x", d, sizeof d));
@@ -287,11 +311,11 @@ double nb_item(const nb_tensor *t) {
 }
 
 void nb_bump_version(nb_tensor *t) {
-    if (t) (*t->version)++;
+    if (t && nb__alive("bump_version", "the tensor", -1, t)) (*t->version)++;
 }
 
 void nb_tensor_zero_grad(nb_tensor *t) {
-    if (t && t->grad) memset(t->grad->data, 0, (size_t)t->grad->numel * nb_dtype_size(t->grad->dtype));
+    if (t && nb__alive("zero_grad", "the tensor", -1, t) && t->grad) memset(t->grad->data, 0, (size_t)t->grad->numel * nb_dtype_size(t->grad->dtype));
 }
 
 /* ------------------------------------------------------------ printing */
@@ -345,6 +369,7 @@ void nb_fprint(FILE *f, const nb_tensor *t) {
         fprintf(f, "tensor(NULL)\n");
         return;
     }
+    if (!nb__alive("print", "the tensor", -1, t)) return;
     printer p = {f, t, t->numel > 1000, false, true, 1, 4};
     /* Like PyTorch: every element is as wide as the widest one, which is
      * the largest or the most negative value (or a nan/inf/-inf). */

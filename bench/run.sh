@@ -77,14 +77,14 @@ for w in $which; do
     pair gru-step "$B/bench_lstm gru" "$py bench/bench_lstm.py gru"
     NB_NUM_THREADS=1 $B/bench_lstm lstm soak 10000 | grep '^soak'
     ;;
-  hvp) # issue 16: HVP cost / gradient cost on each side (theory 2-4), 1 thread each
+  hvp) # HVP cost / gradient cost on each side (theory 2-4), 1 thread each
     hn=$(NB_NUM_THREADS=1 $B/bench_hvp); hp=$(OMP_NUM_THREADS=1 $py bench/bench_hvp.py)
     echo "$hn" | grep '^hvp ' | sed 's/^/  nabla: /'; echo "$hp" | grep '^hvp ' | sed 's/^/  torch: /'
     awk -v a="$(grep '^hvp_over_grad' <<<"$hn" | awk '{print $2}')" -v b="$(grep '^hvp_over_grad' <<<"$hp" | awk '{print $2}')" \
       -v c="$(grep '^hvp_s' <<<"$hn" | awk '{print $2}')" -v d="$(grep '^hvp_s' <<<"$hp" | awk '{print $2}')" \
       'BEGIN { printf "hvp        hvp/grad nabla %.2f | torch %.2f | hvp time nabla/torch = %.3f\n", a, b, c / d }'
     ;;
-  dist) bash bench/dist.sh "$build" ;; # issue 17: ranks vs threads, allreduce overlap, scaling model
+  dist) bash bench/dist.sh "$build" ;; # ranks vs threads, allreduce overlap, scaling model
   gpt) pair gpt-step "$B/bench_gpt ${GPT_STEPS:-20}" "$py bench/bench_gpt.py ${GPT_STEPS:-20}" ;;
   *) echo "unknown benchmark $w"; exit 2 ;;
   esac

@@ -6,18 +6,13 @@
  *    any flipped byte or truncation is detected;
  *  - loading verifies the whole file against the given tensors before it
  *    writes a single element: a bad file changes nothing.
- * Saving streams to a temporary file next to the target (mkstemp), fsyncs
- * it, renames it over the target and fsyncs the directory. The temporary's
- * name carries the saver's pid ("<path>.tmp.<pid>.XXXXXX"): a save killed
- * before its rename leaves it behind, and the next successful save of the
- * same path removes those whose process no longer exists (a live saver's
- * temporary is never touched).
+ * Saving streams to a temporary file next to the target, fsyncs it and
+ * renames it over the target (nb__io_save_atomic, io/atomic_save.c: stale
+ * temporaries, full disks, permissions, symbolic links, long names).
  */
 #include "io_internal.h"
 #include <errno.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -239,79 +234,6 @@ static bool write_ckpt_buf(wbuf *wp, FILE *f, const nb_named_tensor *ts, int n, 
     return ok;
 }
 #undef w
-
-/* Removes "<base>.tmp.<pid>.XXXXXX" files in directory dfd whose pid is no
- * live process (saves killed before their rename). */
-static void sweep_orphans(int dfd, const char *base) {
-    int fd2 = dup(dfd);
-    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
-    if (!d) {
-        if (fd2 >= 0) close(fd2);
-        return;
-    }
-    size_t bl = strlen(base);
-    for (struct dirent *e; (e = readdir(d)) != NULL;) {
-        const char *q = e->d_name;
-        if (strncmp(q, base, bl) != 0 || strncmp(q + bl, ".tmp.", 5) != 0) continue;
-        char *end = NULL;
-        long pid = strtol(q + bl + 5, &end, 10);
-        if (end == q + bl + 5 || *end != '.' || strlen(end) != 7 || pid <= 0 || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
-        unlinkat(dfd, q, 0);
-    }
-    closedir(d);
-}
-
-nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(FILE *f, void *ctx), void *ctx,
-                             char *err, size_t errlen) {
-    size_t pl = strlen(path);
-    char *tmp = malloc(pl + 40);
-    if (!tmp) return nb__io_err(err, errlen, NB_ERR_NOMEM, "%s save: %s: out of memory", what, path);
-    snprintf(tmp, pl + 40, "%s.tmp.%ld.XXXXXX", path, (long)getpid());
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        nb_status st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: can't create a temporary file there: %s", what,
-                                  path, strerror(errno));
-        free(tmp);
-        return st;
-    }
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        int e = errno;
-        close(fd);
-        unlink(tmp);
-        free(tmp);
-        return nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: %s", what, path, strerror(e));
-    }
-    bool ok = write(f, ctx);
-    int e = errno;
-    if (ok && fflush(f) != 0) ok = false, e = errno;
-    if (ok && fsync(fileno(f)) != 0) ok = false, e = errno;
-    if (fclose(f) != 0 && ok) ok = false, e = errno;
-    if (ok && rename(tmp, path) != 0) ok = false, e = errno;
-    if (!ok) {
-        unlink(tmp);
-        free(tmp);
-        return nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s: write failed: %s (the previous file is kept)", what,
-                          path, strerror(e));
-    }
-    free(tmp);
-    /* Make the rename itself durable; remove what killed saves left. */
-    char *dir = strdup(path);
-    if (dir) {
-        char *slash = strrchr(dir, '/');
-        const char *base = slash ? slash + 1 : path;
-        const char *d = slash ? (slash == dir ? "/" : (*slash = '\0', dir)) : ".";
-        int dfd = open(d, O_RDONLY | O_DIRECTORY);
-        if (dfd >= 0) {
-            fsync(dfd);
-            sweep_orphans(dfd, base);
-            close(dfd);
-        }
-        free(dir);
-    }
-    return NB_OK;
-}
 
 typedef struct {
     const nb_named_tensor *ts;

@@ -57,9 +57,10 @@ nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *weight) {
     } else if (weight->shape.ndim == 1) {
         w = nb_reshape(weight, NB_SCALAR);
     }
-    /* x where x > 0, w·x elsewhere: dx = 1 or w (w at x = 0, as PyTorch), dw = Σ x over x <= 0; NaN stays NaN */
+    /* x where x > 0, w·x elsewhere: dx = 1 or w (w at x = 0, as PyTorch), dw = Σ x over x <= 0; NaN stays NaN.
+     * The w·x branch sees 0 where x > 0, so an infinite x or w there makes no 0·inf = NaN gradient. */
     nb_tensor *pos = nb__mask_above(x, 1, 0, NULL);
-    return pos ? nb_where(pos, x, nb_mul(w, x)) : NULL;
+    return pos ? nb_where(pos, x, nb_mul(w, nb_where(pos, nb_scalar(x->dtype, 0), x))) : NULL;
 }
 
 /* ------------------------------------------------------------ 1-D pooling */

@@ -231,13 +231,17 @@ nb_tensor *nb_l1_loss(nb_tensor *pred, nb_tensor *target, nb_reduction red) {
     return nb__loss_reduce(nb_abs(nb_sub(pred, target)), red);
 }
 
-/* 0.5·m²/β + (|d| − m) with m = min(|d|, β): 0.5·d²/β inside, |d| − 0.5β outside,
- * and the gradient of the branch each element is on. */
+/* |d| − 0.5β where |d| > β, 0.5·d²/β elsewhere, and the gradient of the branch
+ * each element is on. A NaN d takes the inner branch, whose gradient d/β keeps
+ * it NaN (as PyTorch's); the inner branch squares d only where it is chosen
+ * (0 elsewhere), so an infinite d meets no 0·inf in the backward. */
 static nb_tensor *smooth_l1(nb_tensor *pred, nb_tensor *target, double beta) {
-    nb_tensor *a = nb_abs(nb_sub(pred, target));
-    if (beta == 0) return a;
-    nb_tensor *m = nb_clamp(a, -INFINITY, beta);
-    return nb_add(nb_mul_scalar(nb_mul(m, m), 0.5 / beta), nb_sub(a, m));
+    nb_tensor *d = nb_sub(pred, target), *a = nb_abs(d);
+    if (!a || beta == 0) return a;
+    nb_tensor *out = nb__mask_above(a, 1, beta, NULL);
+    if (!out) return NULL;
+    nb_tensor *di = nb_where(out, nb_scalar(d->dtype, 0), d);
+    return nb_where(out, nb_add_scalar(a, -0.5 * beta), nb_mul_scalar(nb_mul(di, di), 0.5 / beta));
 }
 
 nb_tensor *nb_smooth_l1_loss(nb_tensor *pred, nb_tensor *target, double beta, nb_reduction red) {

@@ -81,7 +81,7 @@ nb_module *nb_batchnorm2d_ex(int64_t c, double eps, double momentum) {
 nb_module *nb_batchnorm1d(int64_t n) { return nb_batchnorm1d_ex(n, 1e-5, 0.1); }
 nb_module *nb_batchnorm2d(int64_t c) { return nb_batchnorm2d_ex(c, 1e-5, 0.1); }
 
-/* For dist/'s synchronized BatchNorm (issue 17): the configuration of a
+/* For dist/'s synchronized BatchNorm: the configuration of a
  * BatchNorm1d/2d made here, false for any other module. With converted, also
  * one whose forward dist/ replaced (its type and data are still ours). */
 bool nb__batchnorm_config(const nb_module *m, bool converted, int64_t *ch, double *eps, double *momentum,

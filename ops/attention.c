@@ -134,7 +134,7 @@ static inline int64_t kend_of(const sdpa_attr *a, int64_t r1) { return a->causal
                         if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                          \
             }                                                                                              \
             T mx = (T)-INFINITY;                                                                           \
-            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx ? r[j] : mx;                                  \
+            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */ \
             if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                         \
                 memset(r, 0, (size_t)S * sizeof(T));                                                       \
                 continue;                                                                                  \
@@ -449,7 +449,7 @@ static bool packed_attr(const char *op, nb_tensor *qkv, int64_t heads, nb_tensor
     static const char *const names[1] = {"qkv"};
     if (!mu_check_float(op, 1, &qkv, names)) return false;
     char d0[NB_DESCRIBE_LEN];
-    /* heads <= the last size first: 3*heads can't overflow (issue 18's sweep) */
+    /* heads <= the last size first: 3*heads can't overflow */
     if (qkv->shape.ndim != 3 || heads <= 0 || heads > qkv->shape.d[2] || qkv->shape.d[2] % (3 * heads)) {
         nb_fail(NB_ERR_SHAPE, op, "expects qkv (B, L, 3*heads*D) with heads > 0: %s, heads %lld",
                 nb_describe(qkv, "qkv", d0, sizeof d0), (long long)heads);

@@ -3,12 +3,13 @@
  * Forward iterates the output reading a and b through broadcast strides;
  * backward walks the same iteration and adds each input's partial into its
  * gradient at the broadcast offset, which sums the gradient back to the
- * input's shape in the same pass (no temporary, no separate reduction). */
+ * input's shape in the same pass (no temporary, no separate reduction).
+ * The formulas and loops are kernels/ew_binary.h's. */
 #include "elementwise.h"
 #include "grad_graph.h"
 
-#define BINARY(NAME, FWD, DA, DB, SAVES)                                                   \
-    NB_BINARY_KERNELS(NAME, FWD, DA, DB)                                                   \
+#define BINARY(NAME, SAVES)                                                                \
+    NB_BINARY_KERNELS(NAME)                                                                \
     GG_FN(NAME);                                                                           \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg}; \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
@@ -19,10 +20,10 @@
         return nb_apply(&NAME##_op, in, 2, s);                                             \
     }
 
-BINARY(add, a + b, gg, gg, NB_SAVES_NOTHING)
-BINARY(sub, a - b, gg, -gg, NB_SAVES_NOTHING)
-BINARY(mul, a * b, gg * b, gg * a, NB_SAVES_IN(0) | NB_SAVES_IN(1))
-BINARY(div, a / b, gg / b, -gg * a / (b * b), NB_SAVES_IN(0) | NB_SAVES_IN(1))
+BINARY(add, NB_SAVES_NOTHING)
+BINARY(sub, NB_SAVES_NOTHING)
+BINARY(mul, NB_SAVES_IN(0) | NB_SAVES_IN(1))
+BINARY(div, NB_SAVES_IN(0) | NB_SAVES_IN(1))
 
 /* ------------------------------------------------------------ differentiable backwards */
 

@@ -83,6 +83,16 @@ static void conv_fwd(nb_node *n) {
     }
 }
 
+/* Whether every element of t is finite. */
+static bool all_finite(const nb_tensor *t) {
+    bool ok = true;
+    NB_FLOAT_DISPATCH(t->dtype, T, {
+        const T *v = (const T *)t->data;
+        for (int64_t i = 0; i < t->numel; i++) ok &= v[i] - v[i] == 0;
+    });
+    return ok;
+}
+
 static void conv_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     nb_tensor *gx = nb_grad_buf(x), *gw = nb_grad_buf(w), *gb = b ? nb_grad_buf(b) : NULL;
@@ -94,7 +104,11 @@ static void conv_bwd(nb_node *n, const nb_tensor *g) {
         else nb_conv_grouped_bwd_f64(&d, groups, F64(x), F64(w), F64(g), F64(gx), F64(gw), F64(gb));
         return;
     }
-    if (d.wide && nb_convd_avail()) {
+    /* The implicit path multiplies zeros of its padding (gout's, for dx; the
+     * lanes past a row, for dW) by weights and inputs: with a NaN or an
+     * infinity among them, 0·NaN would reach gradients that value never
+     * touches. Such calls take the wide path (a pass over x and w to check). */
+    if (d.wide && nb_convd_avail() && all_finite(w) && all_finite(x)) {
         /* db, dW and (pad <= k − 1) dx in one pass over the images; else dx
          * from the wide path */
         const int nt = nb_get_num_threads(); /* the kernel decides how many it uses */

@@ -1,84 +1,47 @@
-/* ops/elementwise.h — the kernels every elementwise op is made of (internal).
+/* ops/elementwise.h — what the elementwise ops share (internal).
  *
- * Unary: NB_UNARY_FWD(NAME, FWD) defines NAME##_fwd, y = FWD with v = x;
- * NB_UNARY_BWD(NAME, BWD) defines NAME##_bwd, gx += BWD with v = x, o = y,
- * gg = upstream gradient. Both read the op's scalar arguments P and Q from an
- * nb_ew_attr. Binary: NB_BINARY_KERNELS(NAME, FWD, DA, DB) defines both
- * directions over the broadcast iteration with a, b and gg; backward adds each
- * partial at the input's broadcast offset, summing the gradient back to the
- * input's shape in the same pass. T is float or double (NB_FLOAT_DISPATCH);
- * math written with <tgmath.h> names runs in T. Each op file adds its nb_op
- * and its builder (validation differs per family). */
+ * nb_ew_attr: a unary op's scalar arguments P and Q (ops/defs/unary.def).
+ * NB_BINARY_KERNELS(NAME) defines NAME##_fwd and NAME##_bwd of a binary op
+ * with NumPy broadcasting: they describe the broadcast walk and call the
+ * kernels nb_ew_<NAME>_<t> (kernels/ew_binary.h, where the formulas are).
+ * Each op file adds its nb_op and its builder (validation differs per
+ * family). */
 #ifndef NB_ELEMENTWISE_H
 #define NB_ELEMENTWISE_H
 
 #include "broadcast.h"
+#include "kernels/ew_binary.h"
 #include "../autograd/internal.h"
 
 typedef struct { double p, q; } nb_ew_attr;
 
-#define NB_UNARY_FWD(NAME, FWD)                                                         \
-    static void NAME##_fwd(nb_node *n) {                                                \
-        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;      \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data;                                     \
-            T *y = (T *)n->out->data;                                                   \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) { const T v = x[i]; y[i] = (T)(FWD); }      \
-        });                                                                             \
-    }
+typedef void nb_ew_binary_f32(const nb_bc *, const float *, const float *, float *);
+typedef void nb_ew_binary_f64(const nb_bc *, const double *, const double *, double *);
+typedef void nb_ew_binary_bwd_f32(const nb_bc *, const float *, const float *, const float *, float *, float *);
+typedef void nb_ew_binary_bwd_f64(const nb_bc *, const double *, const double *, const double *, double *, double *);
 
-#define NB_UNARY_BWD(NAME, BWD)                                                         \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                            \
-        nb_tensor *gxt = nb_grad_buf(n->in[0]);                                         \
-        if (!gxt) return;                                                               \
-        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;      \
-        (void)P; (void)Q;                                                               \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                           \
-            const T *x = (const T *)n->in[0]->data, *y = (const T *)n->out->data;       \
-            const T *gp = (const T *)g->data;                                           \
-            T *gx = (T *)gxt->data;                                                     \
-            const int64_t N = n->out->numel;                                            \
-            for (int64_t i = 0; i < N; i++) {                                           \
-                const T v = x[i], o = y[i], gg = gp[i]; (void)v; (void)o;               \
-                gx[i] += (T)(BWD);                                                      \
-            }                                                                           \
-        });                                                                             \
-    }
+static inline void nb_ew_binary_fwd(nb_node *n, nb_ew_binary_f32 *f32, nb_ew_binary_f64 *f64) {
+    nb_bc bc;
+    nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);
+    if (n->out->dtype == NB_F32) f32(&bc, nb_f32(n->in[0]), nb_f32(n->in[1]), nb_f32(n->out));
+    else f64(&bc, nb_f64(n->in[0]), nb_f64(n->in[1]), nb_f64(n->out));
+}
 
-#define NB_BINARY_KERNELS(NAME, FWD, DA, DB)                                               \
-    static void NAME##_fwd(nb_node *n) {                                                   \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            T *O = (T *)n->out->data;                                                      \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb];                        \
-                    O[oo + j] = (T)(FWD);                                                  \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
-    }                                                                                      \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                               \
-        nb_tensor *gat = nb_grad_buf(n->in[0]), *gbt = nb_grad_buf(n->in[1]);              \
-        nb_bc bc;                                                                          \
-        nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);                  \
-        NB_FLOAT_DISPATCH(n->out->dtype, T, {                                              \
-            const T *A = (const T *)n->in[0]->data, *B = (const T *)n->in[1]->data;        \
-            const T *G = (const T *)g->data;                                               \
-            T *GA = gat ? (T *)gat->data : NULL, *GB = gbt ? (T *)gbt->data : NULL;        \
-            NB_BC_FOR(&bc, {                                                               \
-                for (int64_t j = 0; j < len; j++) {                                        \
-                    const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];        \
-                    (void)a; (void)b;                                                      \
-                    if (GA) GA[oa + j * sa] += (T)(DA);                                    \
-                    if (GB) GB[ob + j * sb] += (T)(DB);                                    \
-                }                                                                          \
-            });                                                                            \
-        });                                                                                \
+static inline void nb_ew_binary_bwd(nb_node *n, const nb_tensor *g, nb_ew_binary_bwd_f32 *f32,
+                                    nb_ew_binary_bwd_f64 *f64) {
+    nb_tensor *ga = nb_grad_buf(n->in[0]), *gb = nb_grad_buf(n->in[1]);
+    nb_bc bc;
+    nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);
+    if (n->out->dtype == NB_F32)
+        f32(&bc, nb_f32(n->in[0]), nb_f32(n->in[1]), nb_f32(g), ga ? nb_f32(ga) : NULL, gb ? nb_f32(gb) : NULL);
+    else
+        f64(&bc, nb_f64(n->in[0]), nb_f64(n->in[1]), nb_f64(g), ga ? nb_f64(ga) : NULL, gb ? nb_f64(gb) : NULL);
+}
+
+#define NB_BINARY_KERNELS(NAME)                                                                  \
+    static void NAME##_fwd(nb_node *n) { nb_ew_binary_fwd(n, nb_ew_##NAME##_f32, nb_ew_##NAME##_f64); } \
+    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                                     \
+        nb_ew_binary_bwd(n, g, nb_ew_##NAME##_bwd_f32, nb_ew_##NAME##_bwd_f64);                  \
     }
 
 #endif

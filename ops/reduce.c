@@ -1,5 +1,6 @@
 /* ops/reduce.c — reductions over axes, with keepdim: sum, mean, max, min,
- * logsumexp, var, std; and argmax/argmin along one axis.
+ * logsumexp, var, std; and argmax/argmin along one axis: validation, shapes,
+ * the walk's description, and the calls of their loops (kernels/reduce.h).
  *
  * Forward walks the input and combines each element into the output element
  * it reduces to (broadcast strides, 0 along reduced axes); backward is the
@@ -9,7 +10,7 @@
  * their per-output accumulators in double for every dtype. */
 #include "broadcast.h"
 #include "math_util.h"
-#include "kernels/vmath.h"
+#include "kernels/reduce.h"
 #include "grad_graph.h"
 
 typedef struct {
@@ -25,48 +26,30 @@ static nb_shape kept_shape(nb_shape x, uint32_t mask) {
     return k;
 }
 
+/* The walk over x with the kept shape as operand a (kernels/reduce.h). */
+static void reduce_walk(nb_bc *bc, const nb_tensor *x, uint32_t mask) {
+    nb_bc_init(bc, x->shape, kept_shape(x->shape, mask), x->shape);
+}
+
 static void reduce_fwd(nb_node *n) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     const nb_tensor *x = n->in[0];
-    int64_t count = n->out->numel ? x->numel / n->out->numel : 0;
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        T *R = (T *)n->out->data;
-        if (n->out->numel == 1) {
-            double acc = 0;
-            for (int64_t i = 0; i < x->numel; i++) acc += X[i];
-            R[0] = (T)(at->mean ? acc / (double)(count ? count : 1) : acc);
-            if (at->mean && count == 0) R[0] = (T)NAN;
-        } else {
-            memset(R, 0, (size_t)n->out->numel * sizeof(T));
-            nb_bc bc;
-            nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-            NB_BC_FOR(&bc, {
-                for (int64_t j = 0; j < len; j++) R[oa + j * sa] += X[oo + j];
-            });
-            if (at->mean) {
-                const T inv = (T)1 / (T)count;
-                for (int64_t i = 0; i < n->out->numel; i++) R[i] *= inv;
-            }
-        }
-    });
+    const int64_t rn = n->out->numel, count = rn ? x->numel / rn : 0;
+    nb_bc bc; /* not needed (and not filled) for a full reduction: rn == 1 */
+    if (rn != 1) reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_sum_f32(&bc, nb_f32(x), x->numel, nb_f32(n->out), rn, at->mean, count);
+    else nb_red_sum_f64(&bc, nb_f64(x), x->numel, nb_f64(n->out), rn, at->mean, count);
 }
 
 static void reduce_bwd(nb_node *n, const nb_tensor *g) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
     if (!gxt) return;
-    int64_t count = n->out->numel ? x->numel / n->out->numel : 1;
+    const int64_t count = n->out->numel ? x->numel / n->out->numel : 1;
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *G = (const T *)g->data;
-        T *GX = (T *)gxt->data;
-        const T scale = at->mean ? (T)1 / (T)count : (T)1;
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) GX[oo + j] += G[oa + j * sa] * scale;
-        });
-    });
+    reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_sum_bwd_f32(&bc, nb_f32(g), nb_f32(gxt), at->mean, count);
+    else nb_red_sum_bwd_f64(&bc, nb_f64(g), nb_f64(gxt), at->mean, count);
 }
 
 GG_FN(reduce);
@@ -162,63 +145,29 @@ static bool check_nonempty(const char *op, const nb_tensor *x, uint32_t mask) {
     return true;
 }
 
-/* v wins over r (NaN wins and then stays) */
-#define BETTER(v, r, is_min) ((r) == (r) && ((v) != (v) || ((is_min) ? (v) < (r) : (v) > (r))))
-/* v is (one of) the extremum y */
-#define HIT(v, y) ((v) == (y) || ((v) != (v) && (y) != (y)))
-
 static void maxmin_fwd(nb_node *n) {
     const maxmin_attr *at = nb_attr(n, maxmin_attr);
     const nb_tensor *x = n->in[0];
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        T *R = (T *)n->out->data;
-        for (int64_t i = 0; i < n->out->numel; i++) R[i] = at->is_min ? (T)INFINITY : (T)-INFINITY;
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) {
-                const T v = X[oo + j];
-                T *r = &R[oa + j * sa];
-                if (BETTER(v, *r, at->is_min)) *r = v;
-            }
-        });
-    });
+    reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_maxmin_f32(&bc, nb_f32(x), nb_f32(n->out), n->out->numel, at->is_min);
+    else nb_red_maxmin_f64(&bc, nb_f64(x), nb_f64(n->out), n->out->numel, at->is_min);
 }
 
 static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
     const maxmin_attr *at = nb_attr(n, maxmin_attr);
     nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
     if (!gxt) return;
-    const int64_t m = n->out->numel;
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    reduce_walk(&bc, x, at->mask);
     /* split: how many elements tie for each output; first: whether the first
      * one (row-major, i.e. the argmax along a single axis) was seen yet */
-    int64_t *cnt = mu_scratch(n->op->name, (size_t)m * sizeof(int64_t));
+    int64_t *cnt = mu_scratch(n->op->name, (size_t)n->out->numel * sizeof(int64_t));
     if (!cnt) return;
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
-        T *GX = (T *)gxt->data;
-        if (at->split) {
-            NB_BC_FOR(&bc, {
-                for (int64_t j = 0; j < len; j++)
-                    if (HIT(X[oo + j], Y[oa + j * sa])) cnt[oa + j * sa]++;
-            });
-            NB_BC_FOR(&bc, {
-                for (int64_t j = 0; j < len; j++)
-                    if (HIT(X[oo + j], Y[oa + j * sa])) GX[oo + j] += G[oa + j * sa] / (T)cnt[oa + j * sa];
-            });
-        } else {
-            NB_BC_FOR(&bc, {
-                for (int64_t j = 0; j < len; j++)
-                    if (!cnt[oa + j * sa] && HIT(X[oo + j], Y[oa + j * sa])) {
-                        cnt[oa + j * sa] = 1;
-                        GX[oo + j] += G[oa + j * sa];
-                    }
-            });
-        }
-    });
+    if (x->dtype == NB_F32)
+        nb_red_maxmin_bwd_f32(&bc, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt), cnt, at->split);
+    else
+        nb_red_maxmin_bwd_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), cnt, at->split);
     mu_scratch_done(cnt);
 }
 
@@ -251,21 +200,8 @@ static void arg_fwd(nb_node *n) {
     int64_t outer = 1, len = x->shape.d[at->axis], inner = 1;
     for (int i = 0; i < at->axis; i++) outer *= x->shape.d[i];
     for (int i = at->axis + 1; i < x->shape.ndim; i++) inner *= x->shape.d[i];
-    int64_t *R = nb_i64(n->out);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        for (int64_t o = 0; o < outer; o++)
-            for (int64_t i = 0; i < inner; i++) {
-                const T *row = X + o * len * inner + i;
-                T best = row[0];
-                int64_t bi = 0;
-                for (int64_t k = 1; k < len; k++) {
-                    const T v = row[k * inner];
-                    if (BETTER(v, best, at->is_min)) best = v, bi = k;
-                }
-                R[o * inner + i] = bi;
-            }
-    });
+    if (x->dtype == NB_F32) nb_red_arg_f32(nb_f32(x), nb_i64(n->out), outer, len, inner, at->is_min);
+    else nb_red_arg_f64(nb_f64(x), nb_i64(n->out), outer, len, inner, at->is_min);
 }
 
 /* No backward: an index is not differentiable (the builder runs it with
@@ -296,32 +232,9 @@ nb_tensor *nb_argmin(nb_tensor *x, int axis, bool keepdim) { return argmaxmin(&a
 
 /* ------------------------------------------------------------ logsumexp */
 
-/* The exponentials run on the SLEEF vector kernel (kernels/vmath.h) in the
- * tensor's own type, LSE_CHUNK elements of a row of the walk at a time:
- * d = x − m in T (m is a max of T values, so a T itself), e^d (1 ULP), and
- * the sum S accumulates in double. For f32 the rounding of d adds |d|·2^-24
- * to each term's relative error, and |d|·e^d <= 1/e keeps the sum's
- * relative error within (2 + the e^d-weighted mean of |d|)·2^-24 — a few
- * ULP, which log S turns into an absolute error of the same size on a
- * result that is itself rounded to f32. */
-#define LSE_CHUNK 512
-
-/* Σ b[j] in double, 8 lanes (vectorizes; fixed order) */
-#define LSE_SUM(b, L, out)                                                      \
-    do {                                                                        \
-        double s_[8] = {0};                                                     \
-        int64_t k_ = 0;                                                         \
-        for (; k_ + 8 <= (L); k_ += 8)                                          \
-            for (int l_ = 0; l_ < 8; l_++) s_[l_] += (double)(b)[k_ + l_];     \
-        for (; k_ < (L); k_++) s_[0] += (double)(b)[k_];                        \
-        (out) = ((s_[0] + s_[1]) + (s_[2] + s_[3])) + ((s_[4] + s_[5]) + (s_[6] + s_[7])); \
-    } while (0)
-
 /* When the last axis alone is reduced (the common case), x is `rows`
- * contiguous rows of `len`, each reduced to its own output: the rows are
- * independent and long inputs split them between threads. Same arithmetic,
- * in the same order, as the general walk below does for such rows
- * (sa == 0), so the same bits either way. */
+ * contiguous rows of `len`, each reduced to its own output: the row kernels
+ * (split between threads when long) give the same bits as the general walk. */
 static bool lse_rows(const nb_tensor *x, uint32_t mask, int64_t *rows, int64_t *len) {
     const int nd = x->shape.ndim;
     if (nd == 0 || x->numel == 0 || mask != 1u << (nd - 1)) return false;
@@ -330,104 +243,23 @@ static bool lse_rows(const nb_tensor *x, uint32_t mask, int64_t *rows, int64_t *
     return true;
 }
 
-/* Multiply-add equivalents per element of logsumexp's passes (an
- * exponential and two light passes; nb__elementwise_threads). */
-#define LSE_COST 160
-
-static void lse_rows_fwd(const nb_tensor *x, nb_tensor *out, int64_t rows, int64_t len) {
-    const int nt = nb__elementwise_threads(x->numel, LSE_COST);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        T *R = (T *)out->data;
-        NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
-            const T *xr = X + r * len;
-            T mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-            int64_t j = 0;
-            for (; j + 8 <= len; j += 8)
-                for (int l = 0; l < 8; l++) mx[l] = xr[j + l] > mx[l] ? xr[j + l] : mx[l];
-            for (; j < len; j++) mx[0] = xr[j] > mx[0] ? xr[j] : mx[0];
-            double M = -INFINITY, S = 0;
-            for (int l = 0; l < 8; l++)
-                if (mx[l] > M) M = mx[l];
-            if (!isfinite(M)) M = 0;
-            T buf[LSE_CHUNK];
-            for (int64_t j0 = 0; j0 < len; j0 += LSE_CHUNK) {
-                const int64_t L = len - j0 < LSE_CHUNK ? len - j0 : LSE_CHUNK;
-                const T mk = (T)M;
-                for (int64_t k = 0; k < L; k++) buf[k] = xr[j0 + k] - mk;
-                NB_VMATH_T(exp, T, buf, buf, L);
-                double s;
-                LSE_SUM(buf, L, s);
-                S += s;
-            }
-            R[r] = (T)(M + log(S));
-        });
-    });
-}
-
 static void logsumexp_fwd(nb_node *n) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     const nb_tensor *x = n->in[0];
     const int64_t m = n->out->numel;
     int64_t rows, rlen;
     if (lse_rows(x, at->mask, &rows, &rlen)) {
-        lse_rows_fwd(x, n->out, rows, rlen);
+        const int nt = nb_get_num_threads();
+        if (x->dtype == NB_F32) nb_red_lse_rows_f32(nt, nb_f32(x), nb_f32(n->out), rows, rlen);
+        else nb_red_lse_rows_f64(nt, nb_f64(x), nb_f64(n->out), rows, rlen);
         return;
     }
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
+    reduce_walk(&bc, x, at->mask);
     double *M = mu_scratch("logsumexp", (size_t)(2 * m) * sizeof(double)), *S = M + m;
     if (!M) return;
-    for (int64_t i = 0; i < m; i++) M[i] = -INFINITY, S[i] = 0;
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        T *R = (T *)n->out->data, buf[LSE_CHUNK];
-        /* the max (NaN never wins: it comes back through exp), in lanes that
-         * vectorize for the two common walks: a row into one output, a row
-         * into consecutive outputs */
-        NB_BC_FOR(&bc, {
-            const T *xr = X + oo;
-            if (sa == 0) {
-                T mx[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
-                int64_t j = 0;
-                for (; j + 8 <= len; j += 8)
-                    for (int l = 0; l < 8; l++) mx[l] = xr[j + l] > mx[l] ? xr[j + l] : mx[l];
-                for (; j < len; j++) mx[0] = xr[j] > mx[0] ? xr[j] : mx[0];
-                for (int l = 0; l < 8; l++)
-                    if (mx[l] > M[oa]) M[oa] = mx[l];
-            } else if (sa == 1) {
-                double *Mr = M + oa;
-                for (int64_t j = 0; j < len; j++) Mr[j] = (double)xr[j] > Mr[j] ? (double)xr[j] : Mr[j];
-            } else {
-                for (int64_t j = 0; j < len; j++)
-                    if (xr[j] > M[oa + j * sa]) M[oa + j * sa] = xr[j];
-            }
-        });
-        /* shift by the max; by 0 when it is ±inf (all −inf → −inf, +inf → +inf) */
-        for (int64_t i = 0; i < m; i++)
-            if (!isfinite(M[i])) M[i] = 0;
-        NB_BC_FOR(&bc, {
-            for (int64_t j0 = 0; j0 < len; j0 += LSE_CHUNK) {
-                const int64_t L = len - j0 < LSE_CHUNK ? len - j0 : LSE_CHUNK;
-                const T *xr = X + oo + j0;
-                if (sa == 0) { /* the row reduces to one output */
-                    const T mk = (T)M[oa];
-                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - mk;
-                    NB_VMATH_T(exp, T, buf, buf, L);
-                    double s;
-                    LSE_SUM(buf, L, s);
-                    S[oa] += s;
-                } else {
-                    const double *Mr = M + oa + j0 * sa;
-                    double *Sr = S + oa + j0 * sa;
-                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - (T)Mr[j * sa];
-                    NB_VMATH_T(exp, T, buf, buf, L);
-                    for (int64_t j = 0; j < L; j++) Sr[j * sa] += (double)buf[j];
-                }
-            }
-        });
-        for (int64_t i = 0; i < m; i++) R[i] = (T)(M[i] + log(S[i]));
-    });
+    if (x->dtype == NB_F32) nb_red_lse_f32(&bc, nb_f32(x), nb_f32(n->out), M, S, m);
+    else nb_red_lse_f64(&bc, nb_f64(x), nb_f64(n->out), M, S, m);
     mu_scratch_done(M);
 }
 
@@ -437,49 +269,18 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
     if (!gxt) return;
     int64_t rows, rlen;
-    if (lse_rows(x, at->mask, &rows, &rlen)) { /* as the walk's sa == 0 rows below */
-        const int nt = nb__elementwise_threads(x->numel, LSE_COST);
-        NB_FLOAT_DISPATCH(x->dtype, T, {
-            const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
-            T *GX = (T *)gxt->data;
-            NB_PAR_FOR(nt, for (int64_t r = 0; r < rows; r++), {
-                T buf[LSE_CHUNK];
-                const T yk = Y[r], gk = G[r];
-                for (int64_t j0 = 0; j0 < rlen; j0 += LSE_CHUNK) {
-                    const int64_t L = rlen - j0 < LSE_CHUNK ? rlen - j0 : LSE_CHUNK;
-                    const T *xr = X + r * rlen + j0;
-                    T *gxr = GX + r * rlen + j0;
-                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - yk;
-                    NB_VMATH_T(exp, T, buf, buf, L);
-                    for (int64_t j = 0; j < L; j++) gxr[j] += gk * buf[j];
-                }
-            });
-        });
+    if (lse_rows(x, at->mask, &rows, &rlen)) {
+        const int nt = nb_get_num_threads();
+        if (x->dtype == NB_F32)
+            nb_red_lse_rows_bwd_f32(nt, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt), rows, rlen);
+        else
+            nb_red_lse_rows_bwd_f64(nt, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), rows, rlen);
         return;
     }
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
-        T *GX = (T *)gxt->data, buf[LSE_CHUNK];
-        NB_BC_FOR(&bc, {
-            for (int64_t j0 = 0; j0 < len; j0 += LSE_CHUNK) {
-                const int64_t L = len - j0 < LSE_CHUNK ? len - j0 : LSE_CHUNK;
-                const T *xr = X + oo + j0, *yr = Y + oa + j0 * sa, *gr = G + oa + j0 * sa;
-                T *gxr = GX + oo + j0;
-                if (sa == 0) {
-                    const T yk = yr[0], gk = gr[0];
-                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - yk;
-                    NB_VMATH_T(exp, T, buf, buf, L);
-                    for (int64_t j = 0; j < L; j++) gxr[j] += gk * buf[j];
-                } else {
-                    for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - yr[j * sa];
-                    NB_VMATH_T(exp, T, buf, buf, L);
-                    for (int64_t j = 0; j < L; j++) gxr[j] += gr[j * sa] * buf[j];
-                }
-            }
-        });
-    });
+    reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_lse_bwd_f32(&bc, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt));
+    else nb_red_lse_bwd_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt));
 }
 
 GG_FN(logsumexp);
@@ -510,30 +311,12 @@ static void var_fwd(nb_node *n) {
     const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
     nb_tensor *mt = nb_node_save_new(n, NB_F64, n->out->shape);
     if (!mt) return;
-    double *MU = nb_f64(mt), *SS = mu_scratch(n->op->name, (size_t)m * sizeof(double));
+    double *SS = mu_scratch(n->op->name, (size_t)m * sizeof(double));
     if (!SS) return;
-    for (int64_t i = 0; i < m; i++) MU[i] = 0;
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data;
-        T *R = (T *)n->out->data;
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) MU[oa + j * sa] += (double)X[oo + j];
-        });
-        for (int64_t i = 0; i < m; i++) MU[i] /= (double)count;
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) {
-                const double d = (double)X[oo + j] - MU[oa + j * sa];
-                SS[oa + j * sa] += d * d;
-            }
-        });
-        for (int64_t i = 0; i < m; i++) {
-            /* N − d <= 0 (one element, unbiased): NaN, as in PyTorch */
-            const double v = denom > 0 ? SS[i] / denom : NAN;
-            R[i] = (T)(at->is_std ? sqrt(v) : v);
-        }
-    });
+    reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_var_f32(&bc, nb_f32(x), nb_f32(n->out), nb_f64(mt), SS, m, count, denom, at->is_std);
+    else nb_red_var_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(mt), SS, m, count, denom, at->is_std);
     mu_scratch_done(SS);
 }
 
@@ -543,23 +326,12 @@ static void var_bwd(nb_node *n, const nb_tensor *g) {
     if (!gxt || !n->saved) return;
     const int64_t m = n->out->numel, count = m ? x->numel / m : 0;
     const double denom = (double)count - (at->unbiased ? 1.0 : 0.0);
-    const double *MU = nb_f64(n->saved);
     nb_bc bc;
-    nb_bc_init(&bc, x->shape, kept_shape(x->shape, at->mask), x->shape);
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        const T *X = (const T *)x->data, *Y = (const T *)n->out->data, *G = (const T *)g->data;
-        T *GX = (T *)gxt->data;
-        NB_BC_FOR(&bc, {
-            for (int64_t j = 0; j < len; j++) {
-                const int64_t r = oa + j * sa;
-                const double d = (double)X[oo + j] - MU[r];
-                double w;
-                if (!at->is_std) w = 2 * d / denom;
-                else w = Y[r] == 0 ? 0 : d / (denom * (double)Y[r]); /* std'(0) := 0, as PyTorch */
-                GX[oo + j] += (T)((double)G[r] * w);
-            }
-        });
-    });
+    reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32)
+        nb_red_var_bwd_f32(&bc, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt), nb_f64(n->saved), denom, at->is_std);
+    else
+        nb_red_var_bwd_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), nb_f64(n->saved), denom, at->is_std);
 }
 
 GG_FN(var);

@@ -247,7 +247,10 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
 
 /* ------------------------------------------------------------ bce_with_logits */
 
-/* loss = max(x,0) − x·y + log1p(e^−|x|): the last term, in [0, log 2], by
+/* loss = max(x,0) − x·y + log1p(e^−|x|), the first two terms as x·(1 − y)
+ * for x > 0 (PyTorch's form: x = +inf gives +inf, not inf − inf) and −x·y
+ * otherwise (x = −inf gives +inf·y, where PyTorch's form has inf − inf: NaN;
+ * tests/test_nan.c lists it); the last term, in [0, log 2], by
  * the vector kernel softplus_negabs in T (within 2 ULP of itself, vmath.h),
  * the rest and the sum in double as before (no cancellation against the
  * rounded term: it is added, never subtracted). Chunks of BCE_CHUNK on the
@@ -256,7 +259,7 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
 /* element j of a chunk: the loss in place of sp[j], added to lane `lane` */
 #define BCE_TERM(j, lane)                                                                   \
     do {                                                                                    \
-        const double xj = x[j], l = (xj > 0 ? xj : 0) - xj * (double)y[j] + (double)sp[j]; \
+        const double xj = x[j], l = (xj > 0 ? xj * (1 - (double)y[j]) : -xj * (double)y[j]) + (double)sp[j]; \
         sp[j] = (T)l;                                                                       \
         acc8[lane] += l;                                                                    \
     } while (0)

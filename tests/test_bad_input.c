@@ -1,4 +1,4 @@
-/* test_bad_input.c — a catalog of misuse across the public API (issue 8).
+/* test_bad_input.c — a catalog of misuse across the public API.
  *
  * Each row of BAD_CASES is one misuse: the status it must produce, a text the
  * FIRST reported message must contain (the op or layer name), and an

@@ -1,6 +1,6 @@
 /* tests/test_ckpt_strict.c — checkpoint loading reports every disagreement
  * at once, and a non-strict load (PyTorch's strict=False) returns the
- * missing and unexpected names (issue 18). */
+ * missing and unexpected names. */
 #define _GNU_SOURCE
 #include "test_util.h"
 

@@ -1,5 +1,5 @@
 /* test_crash_safety.c — a process killed mid-save never leaves a broken
- * checkpoint (issue 8).
+ * checkpoint.
  *
  * The parent saves checkpoint #0. Then, KILLS times, it forks a child that
  * saves checkpoints #1, #2, ... in a loop (nb_checkpoint_save: temp file,
@@ -13,8 +13,9 @@
  * Temporary files: a save killed before its rename leaves its temporary
  * "<path>.tmp.<pid>.XXXXXX" behind. The test checks they never replace the
  * checkpoint and that at most one is left per kill, and that the next
- * successful save removes every one of them (their pids are dead) but not
- * the temporary of a live process (another saver) or an unrelated file.
+ * successful save removes every one of them (no live process holds their
+ * flock) but not the temporary of a live saver (one holding its lock,
+ * whatever pid its name carries) or an unrelated file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -25,6 +26,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -119,24 +122,45 @@ static void killed_mid_save_keeps_a_checkpoint(void **state) {
     assert_int_equal(m.step, last + 1);
     assert_int_equal(count_temps(dir), 0); /* the dead savers' temporaries are gone */
 
-    /* a live saver's temporary (here: our parent's pid) and other names stay */
+    /* A live saver's temporary (one whose flock a live process holds: here a
+     * child's; the dead pid in its name doesn't matter) and other names stay;
+     * an unlocked one is stale, whatever pid it names. */
     char live[256], other[256], dead[256];
-    snprintf(live, sizeof live, "%s.tmp.%ld.AbCdEf", path, (long)getppid());
-    snprintf(other, sizeof other, "%s.tmp.notapid", path);
     pid_t gone = fork();
     if (gone == 0) _exit(0);
     assert_int_equal(waitpid(gone, NULL, 0), gone);
-    snprintf(dead, sizeof dead, "%s.tmp.%ld.XyZ123", path, (long)gone);
+    snprintf(live, sizeof live, "%s.tmp.%ld.AbCdEf", path, (long)gone);
+    snprintf(other, sizeof other, "%s.tmp.notapid", path);
+    snprintf(dead, sizeof dead, "%s.tmp.%ld.XyZ123", path, (long)getppid());
     for (int i = 0; i < 3; i++) {
         FILE *f = fopen(i == 0 ? live : i == 1 ? other : dead, "wb");
         assert_non_null(f);
         fclose(f);
     }
+    int ready[2], done[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t holder = fork();
+    if (holder == 0) {
+        int fd = open(live, O_RDONLY);
+        char c = flock(fd, LOCK_EX) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1 || read(done[0], &c, 1) < 0) _exit(1);
+        _exit(0);
+    }
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
     assert_int_equal(save_step(path, last + 2), NB_OK);
     struct stat sb;
     assert_int_equal(stat(live, &sb), 0);
     assert_int_equal(stat(other, &sb), 0);
     assert_int_not_equal(stat(dead, &sb), 0);
+    /* the holder exits: its lock goes with it, and the next save removes it */
+    assert_int_equal(write(done[1], "x", 1), 1);
+    assert_int_equal(waitpid(holder, NULL, 0), holder);
+    assert_int_equal(save_step(path, last + 3), NB_OK);
+    assert_int_not_equal(stat(live, &sb), 0);
+    close(ready[0]), close(ready[1]), close(done[0]), close(done[1]);
 
     DIR *d = opendir(dir);
     for (struct dirent *e; (e = readdir(d)) != NULL;) {

@@ -1,5 +1,5 @@
-/* tests/test_csv_rules.c — CSV header guessing and number spellings
- * (issue 18): no row is lost silently, and a cell is a number only by the
+/* tests/test_csv_rules.c — CSV header guessing and number spellings:
+ * no row is lost silently, and a cell is a number only by the
  * documented rule (docs/io.md, "CSV"). */
 #include "test_util.h"
 

@@ -1,4 +1,4 @@
-/* test_determinism.c — the same training twice with the same seed (issue 8).
+/* test_determinism.c — the same training twice with the same seed.
  *
  * An MLP (nb_linear 32-64-64-10, ReLU) trained with Adam on random data for
  * 50 steps, F32. Single-threaded (nb_set_num_threads(1)): the 50 losses are

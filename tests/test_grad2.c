@@ -1,4 +1,4 @@
-/* Higher-order gradients (issue 16): nb_grads' semantics, and F64 results
+/* Higher-order gradients: nb_grads' semantics, and F64 results
  * against PyTorch (tests/fixtures/gen_grad2_fixtures.py): Hessian-vector
  * products of an MLP loss, a WGAN-GP gradient penalty through a conv critic
  * and its gradient with respect to the critic, a third derivative, and one

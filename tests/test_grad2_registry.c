@@ -1,4 +1,4 @@
-/* Second order over the whole op registry (issue 16).
+/* Second order over the whole op registry.
  *
  * For every op and every sample, in F64:
  *  - the op's two backwards agree: nb_grads without create_graph (the kernel

@@ -1,4 +1,4 @@
-/* test_memory.c — a training loop's memory stays flat ("done means" of issue 2).
+/* test_memory.c — a training loop's memory stays flat.
  *
  * An 8-16-4 MLP (F32, random data, a random teacher to fit) is trained for
  * 10,000 steps with plain SGD written with the in-place ops under nb_no_grad,

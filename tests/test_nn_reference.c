@@ -6,7 +6,7 @@
  * learning-rate schedules and gradient clipping.
  *
  * Error measure: |nabla − torch| / max(|torch|, 1e-3) (relative; absolute
- * below 1e-3). F64 ≤ 1e-9, F32 ≤ 1e-4 (the issue's bar). */
+ * below 1e-3). F64 ≤ 1e-9, F32 ≤ 1e-4. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

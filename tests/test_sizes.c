@@ -1,5 +1,5 @@
 /* tests/test_sizes.c — extreme sizes through every builder, shape op and
- * registry op (issue 18): an impossible size is an error naming the op, never
+ * registry op: an impossible size is an error naming the op, never
  * a wrapped count, a crash or undefined behaviour (./test.sh runs this under
  * UBSan and ASan too).
  *

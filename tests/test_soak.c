@@ -1,4 +1,4 @@
-/* test_soak.c — memory over a long training run (issue 8).
+/* test_soak.c — memory over a long training run.
  *
  * 100,000 steps of a small MLP (nb_linear 16-32-4, ReLU, cross-entropy,
  * batch 16) with in-place optimizers (SGD with momentum, then Adam), every

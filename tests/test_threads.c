@@ -1,4 +1,4 @@
-/* tests/test_threads.c — independent models on independent threads (issue 18).
+/* tests/test_threads.c — independent models on independent threads.
  *
  * Each worker seeds its own generator, builds its own model (Linear,
  * BatchNorm, Dropout: the generator and the tape), trains it with Adam in

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """tests/valgrind.py BUILDDIR [NAME...] — every test of a (non-sanitizer)
-build under valgrind memcheck (issue 8): the cmocka executables directly,
+build under valgrind memcheck: the cmocka executables directly,
 the tutorials through tests/check_output.sh with NB_WRAP, so their output is
 still checked. A program passes when it passes as usual, memcheck reports no
 error (invalid read/write, uninitialised value, ...) and no block is

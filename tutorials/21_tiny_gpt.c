@@ -24,7 +24,7 @@
  * cosine decay of the learning rate (nb_lr_warmup_cosine), gradients clipped
  * to norm 1. Each step takes B random windows of the training text.
  *
- * Default: the issue's model, 4 layers, 4 heads, width 128, context 64,
+ * Default: 4 layers, 4 heads, width 128, context 64,
  * batch 32, 600 steps (a few minutes). --quick (the test): 2 layers, width
  * 64, context 32, batch 16, 200 steps (seconds), the same code. Prints the
  * loss per step, the validation loss every `eval` steps, writes the curves

@@ -43,7 +43,8 @@ NB_API void nb_module_zero_grad(struct nb_module *m);
 /* The nodes that lead to t, in tape (creation) order, printed one per line:
  * "#3 mul  in: q (1) z (1)  out: f (1)". */
 NB_API void nb_tape_print(FILE *f, const nb_tensor *t);
-/* Number of nodes that lead to t. */
+/* Number of nodes that lead to t; -1 (an NB_ERR_SCOPE error) when t or a
+ * tensor on its graph was freed. */
 NB_API int nb_tape_len(const nb_tensor *t);
 
 /* Backward trace: with it on, each node backward visits is printed to f:

@@ -81,6 +81,7 @@ struct nb_tensor {
     nb_dtype dtype;
     bool requires_grad;   /* leaf: set by the user; non-leaf: any input did    */
     uint8_t flags;        /* internal bookkeeping (heap, view, ...)           */
+    nb_tensor *nb__link;  /* internal: its scope's list, then the quarantine  */
     nb_shape shape;
     int64_t numel;
     void *data;           /* numel elements of dtype, contiguous row-major    */
@@ -139,10 +140,28 @@ NB_API nb_tensor *nb_set_requires_grad(nb_tensor *t, bool on);
 static inline int64_t nb_numel(const nb_tensor *t) { return t->numel; }
 static inline nb_shape nb_shape_of(const nb_tensor *t) { return t->shape; }
 static inline int nb_ndim(const nb_tensor *t) { return t->shape.ndim; }
-static inline void *nb_data(const nb_tensor *t) { return t->data; }
-static inline float *nb_f32(const nb_tensor *t) { return (float *)t->data; }
-static inline double *nb_f64(const nb_tensor *t) { return (double *)t->data; }
-static inline int64_t *nb_i64(const nb_tensor *t) { return (int64_t *)t->data; }
+/* The data accessors check that t is alive: a tensor whose scope ended (or
+ * that nb_tensor_free freed) is an NB_ERR_SCOPE error naming it, and they
+ * give NULL (README, "Memory: scopes"). */
+#define NB_TENSOR_DEAD_ 4 /* t->flags bit: freed; read only by the accessors */
+#if defined(__GNUC__)
+#define NB_UNLIKELY_(x) __builtin_expect(!!(x), 0)
+#else
+#define NB_UNLIKELY_(x) (x)
+#endif
+NB_API void *nb__dead_data(const nb_tensor *t, const char *accessor);
+static inline void *nb_data(const nb_tensor *t) {
+    return NB_UNLIKELY_(t->flags & NB_TENSOR_DEAD_) ? nb__dead_data(t, "data") : t->data;
+}
+static inline float *nb_f32(const nb_tensor *t) {
+    return NB_UNLIKELY_(t->flags & NB_TENSOR_DEAD_) ? (float *)nb__dead_data(t, "f32") : (float *)t->data;
+}
+static inline double *nb_f64(const nb_tensor *t) {
+    return NB_UNLIKELY_(t->flags & NB_TENSOR_DEAD_) ? (double *)nb__dead_data(t, "f64") : (double *)t->data;
+}
+static inline int64_t *nb_i64(const nb_tensor *t) {
+    return NB_UNLIKELY_(t->flags & NB_TENSOR_DEAD_) ? (int64_t *)nb__dead_data(t, "i64") : (int64_t *)t->data;
+}
 static inline nb_tensor *nb_grad(const nb_tensor *t) { return t ? t->grad : NULL; }
 static inline bool nb_is_leaf(const nb_tensor *t) { return t->node == NULL; }
 NB_API int64_t nb_dim(const nb_tensor *t, int axis); /* negative axis counts from the end */
@@ -182,6 +201,8 @@ typedef struct nb_mem_stats {
     size_t arena_used;     /* bytes handed out by this thread's open scopes now */
     size_t arena_peak;     /* high-water mark of arena_used (this thread)       */
     size_t heap_allocs;    /* number of heap allocations made so far            */
+    size_t headers_reserved; /* bytes of tensor-header slabs, kept until exit so
+                                a stale handle is checked safely (not in heap_*) */
 } nb_mem_stats;
 NB_API nb_mem_stats nb_mem_stats_get(void);
 /* Frees the calling thread's pooled arena blocks (nothing that is in use). */

@@ -200,7 +200,11 @@ NB_API void nb_loader_set_epoch(nb_loader *l, int epoch);
  *   nothing after the last record.
  * Saving writes a temporary file in the target's directory, flushes and
  * fsyncs it, renames it over the target and fsyncs the directory: a crash
- * leaves either the old checkpoint or the new one, never a half-written one. */
+ * leaves either the old checkpoint or the new one, never a half-written one.
+ * Temporaries that killed saves left are removed (before writing, and on a
+ * full disk before one more try); a new file's mode follows the umask, an
+ * existing file keeps its mode; a symbolic link is written through; any name
+ * up to NAME_MAX works (docs/io.md, "Saving a file"). */
 
 #define NB_CKPT_VERSION 1
 #define NB_CKPT_MAX_KV 32
@@ -236,7 +240,7 @@ NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts,
  * Bumps the version of every tensor it writes. */
 NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
                                     char *err, size_t errlen);
-/* What a load found beyond the model's names (issue 18): names the model
+/* What a load found beyond the model's names: names the model
  * has and the file lacks (missing) and names only in the file (unexpected),
  * as counts and comma-separated lists (ending "..." past 2 KB). */
 typedef struct nb_ckpt_load_result {

@@ -23,7 +23,7 @@ NB_API nb_tensor *nb_div(nb_tensor *a, nb_tensor *b); /* a / b */
 /* The shape a and b broadcast to; false (NB_ERR_SHAPE naming op) if they don't. */
 NB_API bool nb_broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, nb_shape *out);
 
-/* ------------------------------------------------ elementwise, unary  (ops/unary.c) */
+/* ------------------------------------------------ elementwise, unary  (ops/defs/unary.def) */
 NB_API nb_tensor *nb_neg(nb_tensor *x);                 /* -x                      */
 NB_API nb_tensor *nb_exp(nb_tensor *x);                 /* e^x                     */
 NB_API nb_tensor *nb_log(nb_tensor *x);                 /* ln x                    */

@@ -15,7 +15,7 @@
 extern "C" {
 #endif
 
-/* ------------------------------------------------ elementwise  (ops/elementwise.c) */
+/* ------------------------------------------------ elementwise  (ops/elementwise.c; unary: ops/defs/unary.def) */
 
 /* y = max(a, b), broadcast (NumPy rules). da += g·[a>b], db += g·[b>a];
  * at a tie (a == b) each side gets g/2, as in PyTorch. */
@@ -46,6 +46,8 @@ NB_API nb_tensor *nb_expm1(nb_tensor *x);
 NB_API nb_tensor *nb_square(nb_tensor *x);
 /* y = 1/x. dx += −g·y². */
 NB_API nb_tensor *nb_reciprocal(nb_tensor *x);
+/* y = 1/√x (NaN for x < 0, +inf at 0). dx += −g·y³/2. */
+NB_API nb_tensor *nb_rsqrt(nb_tensor *x);
 
 /* ------------------------------------------------ reductions  (ops/reduce.c) */
 /* Axes as in nb_sum: a list (negatives count from the end), naxes == 0 means

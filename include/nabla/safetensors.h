@@ -40,7 +40,7 @@ NB_API void nb_load_report_free(nb_load_report *r);
 
 /* Writes ts (F32, F64 or I64 tensors, unique names) to path atomically (a
  * temporary file next to it, fsynced, renamed over it: the previous file
- * survives a failed save). meta: n_meta key/value string pairs for
+ * survives a failed save; as checkpoints: docs/io.md "Saving a file"). meta: n_meta key/value string pairs for
  * "__metadata__" (may be 0). */
 NB_API nb_status nb_safetensors_save_tensors(const char *path, const nb_named_tensor *ts, int n,
                                              const char *const (*meta)[2], int n_meta, char *err, size_t errlen);

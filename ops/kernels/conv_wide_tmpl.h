@@ -8,8 +8,8 @@
  * xp[c, p, q .. q + Ho·Wp) — a memcpy of Ho·Wp elements instead of Ho short
  * rows with bounds. The GEMM runs on Ho·Wp columns per image and the
  * garbage columns are dropped when Y is written. Backward zero-fills those
- * columns of the gathered gout, so they add nothing to dW, and dcols is
- * exactly 0 there; col2im is then K contiguous adds into a padded dx
+ * columns of the gathered gout, so they add nothing to dW, and zeroes them in
+ * dcols (Wᵀ·0 is NaN for a non-finite weight); col2im is then K contiguous adds into a padded dx
  * buffer, cropped into dx at the end. Images (chunks or groups of them) are
  * split between threads; the GEMMs inside a region run on their thread
  * (the built-in GEMM stays on one thread there: one owner of the threads
@@ -179,6 +179,13 @@ static ATTR void FN(wide_dx)(const nb_conv_dims *dp, int nthreads, const T *Wt, 
                     for (int64_t j = Wo; j < d.Wp; j++) dst[j] = 0;
                 }
         DT(nb_gemm_mt)(nthreads, true, false, d.K, ld, d.O, 1, Wt, d.K, gbuf, ld, 0, cols, ld);
+        /* the gaps of dcols are 0·w: NaN where w holds a NaN or an infinity, and
+         * col2im would add them to real pixels (the gaps overlap the next row) */
+        if (d.Wp > Wo)
+            for (int64_t k = 0; k < d.K; k++)
+                for (int64_t i = 0; i < nb; i++)
+                    for (int64_t r = 0; r < d.g.Ho; r++)
+                        memset(cols + k * ld + i * d.Pw + r * d.Wp + Wo, 0, (size_t)(d.Wp - Wo) * sizeof(T));
         for (int64_t i = 0; i < nb; i++) FN(wide_col2im)(GX + (n0 + i) * CHW, dxp, cols + i * d.Pw, ld, &d);
     }
 }

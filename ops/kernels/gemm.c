@@ -14,7 +14,9 @@
 #include <cblas.h>
 #endif
 /* Reference: C = alpha*op(A)op(B) + beta*C, i-k-j order so the inner loop is
- * contiguous in B and C when B is not transposed. */
+ * contiguous in B and C when B is not transposed. A zero in A is multiplied
+ * like any other value (0·NaN and 0·inf are NaN in C, as in OpenBLAS and the
+ * blocked kernels; skipping it hid a NaN of B). */
 #define GEMM_REF(T, NAME)                                                                      \
     void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
               const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                            \
@@ -24,7 +26,6 @@
             else if (beta != 1) for (int64_t j = 0; j < N; j++) c[j] *= beta;                  \
             for (int64_t k = 0; k < K; k++) {                                                  \
                 T a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);                          \
-                if (a == 0) continue;                                                          \
                 if (!tb) { const T *b = B + k * ldb; for (int64_t j = 0; j < N; j++) c[j] += a * b[j]; } \
                 else for (int64_t j = 0; j < N; j++) c[j] += a * B[j * ldb + k];               \
             }                                                                                  \

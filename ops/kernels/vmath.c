@@ -128,9 +128,9 @@ NB_VMATH_FUNCS(DISPATCH)
 
 #define M SPLIT_MEM
 SIMPLE(relu, f32, float, M, (float *y, const float *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
-       y[i] = x[i] > 0 ? x[i] : 0)
+       y[i] = x[i] < 0 ? 0 : x[i])
 SIMPLE(relu, f64, double, M, (double *y, const double *x, int64_t n), (y, x, n), (y + lo, x + lo, len),
-       y[i] = x[i] > 0 ? x[i] : 0)
+       y[i] = x[i] < 0 ? 0 : x[i])
 SIMPLE(axpy, f32, float, M, (float *y, float a, const float *x, int64_t n), (y, a, x, n), (y + lo, a, x + lo, len),
        y[i] = y[i] + a * x[i])
 SIMPLE(axpy, f64, double, M, (double *y, double a, const double *x, int64_t n), (y, a, x, n),

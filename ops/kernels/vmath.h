@@ -76,7 +76,7 @@ void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *e, 
 void nb_velu_bwd_f64(double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n);
 
 /* Exact elementwise loops (each result rounded once, as the scalar code):
- *   nb_vrelu:  y[i] = x[i] > 0 ? x[i] : 0      nb_vaxpy:  y[i] += a * x[i]
+ *   nb_vrelu:  y[i] = x[i] < 0 ? 0 : x[i]      nb_vaxpy:  y[i] += a * x[i]
  *   nb_vscale: y[i] *= a                       nb_vadd:   y[i] += x[i]
  * (mul then add, no FMA, so every ISA gives the scalar loop's bits). */
 void nb_vrelu_mt_f32(int nt, float *y, const float *x, int64_t n);

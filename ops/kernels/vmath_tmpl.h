@@ -94,7 +94,9 @@ void V_CAT(nb_velu_f32, SFX)(float *ys, const float *xs, float alpha, int64_t n)
 void V_CAT(nb_velu_f64, SFX)(double *ys, const double *xs, double alpha, int64_t n) V_LOOP(double, VD, LD, D, D_ELU)
 
 /* Exact elementwise ops (one rounding each, as the scalar loops): relu
- * (max(x, 0); NaN gives 0 like x > 0 ? x : 0), y += a·x, y *= a, y += x.
+ * (max(0, x) = 0 > x ? 0 : x, maxps returning its second operand for NaN
+ * and ±0 ties: NaN stays NaN, as PyTorch; -0 stays -0, as the scalar
+ * x < 0 ? 0 : x), y += a·x, y *= a, y += x.
  * The tail is the scalar expression, which rounds the same way. */
 #define V_SIMPLE(T, V, L, P, NAME, ARGS, BODY, TAIL)                             \
     void V_CAT(NAME, SFX) ARGS {                                                 \
@@ -103,9 +105,9 @@ void V_CAT(nb_velu_f64, SFX)(double *ys, const double *xs, double alpha, int64_t
         for (; i < n; i++) { TAIL; }                                             \
     }
 V_SIMPLE(float, VF, LF, F, nb_vrelu_f32, (float *y, const float *x, int64_t n),
-         F_STORE(y + i, F_MAX(F_LOAD(x + i), F_SET1(0.0f))), y[i] = x[i] > 0 ? x[i] : 0)
+         F_STORE(y + i, F_MAX(F_SET1(0.0f), F_LOAD(x + i))), y[i] = x[i] < 0 ? 0 : x[i])
 V_SIMPLE(double, VD, LD, D, nb_vrelu_f64, (double *y, const double *x, int64_t n),
-         D_STORE(y + i, D_MAX(D_LOAD(x + i), D_SET1(0.0))), y[i] = x[i] > 0 ? x[i] : 0)
+         D_STORE(y + i, D_MAX(D_SET1(0.0), D_LOAD(x + i))), y[i] = x[i] < 0 ? 0 : x[i])
 V_SIMPLE(float, VF, LF, F, nb_vaxpy_f32, (float *y, float a, const float *x, int64_t n),
          F_STORE(y + i, F_ADD(F_LOAD(y + i), F_MUL(F_SET1(a), F_LOAD(x + i)))), y[i] = y[i] + a * x[i])
 V_SIMPLE(double, VD, LD, D, nb_vaxpy_f64, (double *y, double a, const double *x, int64_t n),
@@ -118,7 +120,8 @@ V_SIMPLE(float, VF, LF, F, nb_vadd_f32, (float *y, const float *x, int64_t n),
          F_STORE(y + i, F_ADD(F_LOAD(y + i), F_LOAD(x + i))), y[i] = y[i] + x[i])
 V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n),
          D_STORE(y + i, D_ADD(D_LOAD(y + i), D_LOAD(x + i))), y[i] = y[i] + x[i])
-/* elu backward: gx += x > 0 ? g : g·(alpha·e), e = exp(x) */
+/* elu backward: gx += x > 0 ? g : g·(alpha·e), e = exp(x) (NaN x: NaN, as
+ * PyTorch's vector loop; its scalar tail gives g) */
 V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
          F_STORE(gx + i, F_ADD(F_LOAD(gx + i), F_BLEND_GT(F_LOAD(x + i), F_SET1(0.0f), F_LOAD(g + i),
                                                           F_MUL(F_LOAD(g + i), F_MUL(F_SET1(alpha), F_LOAD(e + i)))))),
