@@ -109,6 +109,11 @@ static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F
 typedef void (*nb__backward_observer)(void *ctx, const nb_node *n, const nb_tensor *gout, int i,
                                       const nb_tensor *passed);
 void nb__set_backward_observer(nb__backward_observer fn, void *ctx);
+/* backward.c: fn(ctx) between every two nodes of each backward on this
+ * thread (NULL: off); and, inside a leaf hook or tick, the nodes the sweep
+ * has run so far and (*len) how many it will run. Per thread. */
+void nb__backward_set_tick(void (*fn)(void *ctx), void *ctx);
+int64_t nb__backward_position(int64_t *len);
 /* The nodes behind t, newest first (backward's order), in a per-thread
  * buffer valid until the next backward or tape walk on this thread. */
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);

@@ -17,13 +17,15 @@
  *                          (nb_sdpa_packed) against the same attention
  *                          composed of permute, matmul, scale, mask and
  *                          softmax (why the op exists: docs/nn.md)
- *   bench_gpt --soak N     N training steps; prints nabla's heap and arena
- *                          bytes after step 10 and after step N (flat memory)
+ *   bench_gpt --soak N     N training steps; prints the RSS, nabla's heap and
+ *                          arena bytes after step 10 and every N/10 steps,
+ *                          then step 10 against step N (flat memory)
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nabla/nabla.h"
 #include "bench_peak.h"
@@ -42,6 +44,17 @@ static double cpu_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The resident set now (MiB), from /proc/self/statm; 0 where there is none. */
+static double rss_now_mib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
+        fclose(f);
+    }
+    return (double)res * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
 static void batch_of(int64_t *x, int64_t *y) { /* random tokens; y = x shifted (next-token targets) */
@@ -126,6 +139,12 @@ int main(int argc, char **argv) {
         for (int i = 1; i <= steps; i++) {
             loss = step(m, opt, xs, ys);
             if (i == 10) a = nb_mem_stats_get();
+            if (i == 10 || i % (steps / 10 > 0 ? steps / 10 : 1) == 0) { /* the curve: start, middle, end */
+                const nb_mem_stats c = nb_mem_stats_get();
+                printf("soak step %d: RSS %.1f MiB, heap_live %zu bytes, arena_reserved %zu, loss %.4f\n", i,
+                       rss_now_mib(), c.heap_live, c.arena_reserved, loss);
+                fflush(stdout);
+            }
         }
         nb_mem_stats b = nb_mem_stats_get();
         printf("soak %d steps: loss %.4f; heap_live %zu -> %zu bytes, arena_reserved %zu -> %zu, heap allocations "

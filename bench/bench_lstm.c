@@ -5,9 +5,10 @@
  *
  *   bench_lstm [lstm|gru] [steps]       prints "time_s: <best mean step>" and
  *       "cpu_s: <best mean step CPU time, all threads>"
- *   bench_lstm [lstm|gru] soak [steps]  a small model (batch 8, seq 16,
- *       hidden 64) for many steps (default 10000): nabla's heap, the arena
- *       and the peak RSS after 100 steps and at the end ("soak:" lines). */
+ *   bench_lstm [lstm|gru] soak [steps] [full]  a small model (batch 8,
+ *       seq 16, hidden 64; "full": the benchmark's own model and sizes) for
+ *       many steps (default 10000): nabla's heap, the arena and the peak RSS
+ *       after 100 steps and at the end ("soak:" lines). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,9 +65,10 @@ int main(int argc, char **argv) {
     const bool soak = argc > 2 && !strcmp(argv[2], "soak");
     nb_seed(1);
     if (soak) {
-        const int steps = argc > 3 ? atoi(argv[3]) : 10000, T = 16, B = 8;
-        lm m = lm_new(gru, T, B, 16, 64);
-        int64_t idx[16 * 8], tgt[16 * 8];
+        const bool full = argc > 4 && !strcmp(argv[4], "full");
+        const int steps = argc > 3 ? atoi(argv[3]) : 10000, T = full ? 64 : 16, B = full ? 32 : 8;
+        lm m = full ? lm_new(gru, T, B, 64, 256) : lm_new(gru, T, B, 16, 64);
+        int64_t idx[64 * 32], tgt[64 * 32];
         nb_mem_stats a = {0};
         double rss_a = 0, loss = 0;
         for (int i = 0; i < steps; i++) {
@@ -75,9 +77,9 @@ int main(int argc, char **argv) {
             if (i == 99) a = nb_mem_stats_get(), rss_a = bench_peak_rss_mib();
         }
         nb_mem_stats b = nb_mem_stats_get();
-        printf("soak: %s, %d steps: after 100 heap %zu B arena %zu B peak RSS %.1f MiB; at the end heap %zu B arena "
+        printf("soak: %s%s, %d steps: after 100 heap %zu B arena %zu B peak RSS %.1f MiB; at the end heap %zu B arena "
                "%zu B peak RSS %.1f MiB; loss %.3f\n",
-               gru ? "gru" : "lstm", steps, a.heap_live, a.arena_reserved, rss_a, b.heap_live, b.arena_reserved,
+               gru ? "gru" : "lstm", full ? " (the benchmark's model)" : "", steps, a.heap_live, a.arena_reserved, rss_a, b.heap_live, b.arena_reserved,
                bench_peak_rss_mib(), loss);
         printf("soak_flat: %s\n", a.heap_live == b.heap_live && a.arena_reserved == b.arena_reserved ? "yes" : "NO");
         nb_optim_free(m.opt);

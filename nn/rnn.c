@@ -4,7 +4,10 @@
  * (nb_affine over (T, B, in)); each step is then a view of it (nb_select), one GEMM
  * h·W_hhᵀ + b_hh, and the gate op(s) of ops/rnn_cell.c: 4 nodes per LSTM
  * step (slice, affine, gate_c, gate_h), 3 per GRU step, 4 per RNN step. Variable lengths mask the state update with nb_where, so the tape
- * holds exactly PyTorch's packed-sequence computation. */
+ * holds exactly PyTorch's packed-sequence computation. LSTM and GRU layers
+ * with full lengths run each direction's recurrence as one op instead
+ * (nb_lstm_seq / nb_gru_seq, ops/rnn_seq.c: the same arithmetic, W_hh packed
+ * once per sequence, dW_hh as one GEMM over the steps). */
 #include "nn_internal.h"
 
 #include <math.h>
@@ -251,6 +254,21 @@ nb_tensor *nb_rnn_forward(nb_module *m, nb_tensor *x, nb_tensor *h0, nb_tensor *
             nb_tensor *xproj = nb_affine(in, nb_module_param(m, pw), cf->P == 4 ? nb_module_param(m, pw + 2) : NULL);
             nb_tensor *h = state_at(H0, k, B, H, dt);
             nb_tensor *c = cf->mode == MODE_LSTM ? state_at(C0, k, B, H, dt) : NULL;
+            if (!mask && cf->mode != MODE_RNN) {
+                /* Full lengths: the whole recurrence as one op (ops/rnn_seq.c:
+                 * W_hh packed once, dW_hh one GEMM over the steps). */
+                nb_tensor *w_hh = nb_module_param(m, pw + 1);
+                nb_tensor *b_hh = cf->P == 4 ? nb_module_param(m, pw + 3) : nb_zeros(dt, NB_SHAPE(cf->G * H));
+                if (cf->mode == MODE_LSTM) {
+                    nb_tensor *o = nb_lstm_seq(xproj, w_hh, b_hh, h, c, d == 1);
+                    dir_out[d] = nb_narrow(o, 0, 0, T);
+                    fc[k] = nb_select(o, 0, T);
+                } else {
+                    dir_out[d] = nb_gru_seq(xproj, w_hh, b_hh, h, d == 1);
+                }
+                fh[k] = nb_select(dir_out[d], 0, d ? 0 : T - 1);
+                continue;
+            }
             /* Zero h0: the first step computed skips h·W_hhᵀ. Only when a later
              * step uses W_hh, so that its gradient exists (zeros) as in PyTorch. */
             bool h_zero = !H0 && tmax > 1;

@@ -82,6 +82,11 @@ static const struct {
     {"sdpa_packed", NULL, "inf", "key padding", NABLA_NUMBER,
      "an infinite q makes every unmasked score of a causal row -inf: nabla takes a row of -inf as fully masked "
      "(zeros, its documented rule; it cannot tell a -inf mask from a -inf score), PyTorch gives NaN"},
+    {"sdpa", "grad", NULL, "causal", NABLA_NUMBER,
+     "a causal row's entries past the diagonal are never computed (as in PyTorch's fused attention kernels), "
+     "so a NaN or an infinity in a later key or value gives the row's q no gradient; PyTorch 1.13's math path "
+     "multiplies their 0 weight by it (0*NaN)"},
+    {"sdpa_packed", "grad", NULL, "causal", NABLA_NUMBER, "as sdpa's causal rows"},
     {NULL, NULL, NULL, NULL, 0, NULL}, /* end */
 };
 

@@ -7,7 +7,9 @@
  * PyTorch state_dict's tensors load by name (nb_module_get). Every layer is a
  * composition of ops on the tape: per layer and direction one GEMM projects
  * all time steps' inputs, then each step is one GEMM (h·W_hhᵀ + b_hh) and
- * the gate op(s) below. docs/nn.md has the equations and an example.
+ * the gate op(s) below; with full-length sequences an LSTM or GRU runs each
+ * direction's steps as one sequence op (nb_lstm_seq / nb_gru_seq, the same
+ * arithmetic, faster). docs/nn.md has the equations and an example.
  *
  *     nb_module *lstm = nb_lstm(64, 256, 1, NULL);       // PyTorch defaults
  *     nb_tensor *hn, *cn;
@@ -42,6 +44,20 @@ NB_API nb_tensor *nb_lstm_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *c);
  *   r = σ(gx_r + gh_r), z = σ(gx_z + gh_z), n = tanh(gx_n + r·gh_n),
  *   h = (1 − z)·n + z·h_prev             -> (B, H). */
 NB_API nb_tensor *nb_gru_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *h_prev);
+
+/* ================================================================ sequence ops (ops/rnn_seq.c) */
+/* The whole recurrence of one direction of a layer as one primitive op
+ * (registry, gradcheck, PyTorch fixtures; second order through the per-step
+ * composition): W_hh is packed once per sequence and dW_hh is one GEMM over
+ * all steps. xp (T, B, G·H) = x W_ihᵀ + b_ih of every step, w_hh (G·H, H),
+ * b_hh (G·H), h0 (B, H); reverse: steps run from t = T-1 down to 0, outputs
+ * stay in time order. nb_rnn_forward uses them when no lengths are given.
+ *   LSTM (G = 4, c0 (B, H)): -> (T+1, B, H): rows 0..T-1 are h_t, row T the
+ *        final cell state.
+ *   GRU  (G = 3):            -> (T, B, H), the h_t. */
+NB_API nb_tensor *nb_lstm_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor *h0, nb_tensor *c0,
+                              bool reverse);
+NB_API nb_tensor *nb_gru_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor *h0, bool reverse);
 
 /* ================================================================ layers (nn/rnn.c) */
 

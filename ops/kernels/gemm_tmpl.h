@@ -102,6 +102,10 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         const int64_t m = G_FN(gmin)(MR, mc - i);
         if (ta) {
+            if (m == MR) { /* a full panel: one fixed-size copy per k (a variable one is a libc call) */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
+                continue;
+            }
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = A + k * lda + i;
                 int64_t r = 0;
@@ -158,6 +162,10 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
             for (int64_t c = n; c < NR; c++)
                 for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = 0;
         } else {
+            if (n == NR) { /* a full panel: fixed-size row copies, as for A above */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * NR, B + k * ldb + j, NR * sizeof(T));
+                continue;
+            }
             for (int64_t k = 0; k < kc; k++) {
                 const T *src = B + k * ldb + j;
                 int64_t c = 0;
@@ -373,6 +381,55 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 #else
     G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 #endif
+}
+
+/* ---- A pre-packed B (issue 14): a recurrent layer multiplies by the same
+ * W_hh at every time step; it packs op(B) once per sequence and runs each
+ * step's product on the packed copy. Layout: for each KC block of K (at
+ * pc·Np, Np = N rounded up to NR) the NR-wide micro-panels of pack_b, panel
+ * j at j·kc. The sums are those of the packed path above (same KC blocks,
+ * same order), so a product does not depend on the column range a thread
+ * takes. */
+
+/* Elements of the packed op(B) (K×N). */
+size_t G_FN(nb_gemm_packed_len)(int64_t K, int64_t N) { return (size_t)((N + NR - 1) / NR * NR) * (size_t)K; }
+
+void G_FN(nb_gemm_pack)(bool tb, int64_t K, int64_t N, const T *B, int64_t ldb, T *restrict dst) {
+    const int64_t Np = (N + NR - 1) / NR * NR;
+    for (int64_t pc = 0; pc < K; pc += KC)
+        G_FN(pack_b)(G_FN(gmin)(KC, K - pc), N, tb ? B + pc : B + pc * ldb, ldb, tb, dst + pc * Np);
+}
+
+/* C[:, n0:n1] = alpha·op(A)·B[:, n0:n1] + beta·C[:, n0:n1] with B packed by
+ * nb_gemm_pack (K×N); n0 a multiple of NR. A is read in place (full MR-row
+ * tiles) or packed on the stack (edge tiles): no heap. */
+void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
+                          const T *Bp, int64_t n0, int64_t n1, T beta, T *C, int64_t ldc) {
+    const int64_t Np = (N + NR - 1) / NR * NR;
+    T ap[MR * KC] __attribute__((aligned(64)));
+    if (n1 > N) n1 = N;
+    for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = G_FN(gmin)(KC, K - pc);
+        const T bt = pc == 0 ? beta : (T)1;
+        const T *bblk = Bp + pc * Np;
+        for (int64_t jr = n0; jr < n1; jr += NR) {
+            const int64_t n = G_FN(gmin)(NR, n1 - jr);
+            const T *bp = bblk + jr * kc;
+            for (int64_t ir = 0; ir < M; ir += MR) {
+                const int64_t m = G_FN(gmin)(MR, M - ir);
+                T *c = C + ir * ldc + jr;
+                const T *a = ta ? A + pc * lda + ir : A + ir * lda + pc;
+                if (m < MR) {
+                    G_FN(pack_a)(m, kc, a, lda, ta, ap);
+                    G_FN(ukr_cols)(kc, ap, MR, bp, NR, c, ldc, m, n, alpha, bt);
+                } else if (ta) {
+                    G_FN(ukr_cols)(kc, a, lda, bp, NR, c, ldc, m, n, alpha, bt);
+                } else {
+                    G_FN(ukr_rows)(kc, a, lda, bp, NR, c, ldc, m, n, alpha, bt);
+                }
+            }
+        }
+    }
 }
 
 #undef NR
