@@ -21,7 +21,7 @@ enum {
     NB_TF_FREED = 8     /* with DEAD: it was nb_tensor_free, not a scope end  */
 };
 
-/* Use after free (issue 18): a tensor header is never given back to malloc
+/* Use after free: a tensor header is never given back to malloc
  * while the process runs (memory.c), so reading a stale handle's flags is
  * defined, and every public entry point checks its tensors with this one
  * test. false: t is dead and the error, naming op, `what` (with index when

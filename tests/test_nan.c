@@ -402,7 +402,7 @@ static bool run_file(nan_result *R, const char *path, char *err, size_t errsize)
 
 /* ------------------------------------------------- the checker's own test */
 
-/* relu as it was before issue 18: x > 0 ? x : 0, which turns NaN into 0 (its
+/* relu as it once was: x > 0 ? x : 0, which turns NaN into 0 (its
  * gradient x > 0 ? g : 0 likewise). The checker must reject it against relu's
  * fixture, and pass the real relu. */
 static void swallow_fwd(nb_node *n) {
