@@ -121,3 +121,16 @@ nb_tensor *nb_node_save_new(nb_node *n, nb_dtype dt, nb_shape s) {
     n->saved = t;
     return t;
 }
+
+/* nb_grad_buf for a kernel that writes (not adds) every element when the
+ * buffer is new (a GEMM with beta 0): *fresh says whether it is, and a new
+ * buffer is left unzeroed. */
+nb_tensor *nb__grad_buf_fresh(nb_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = nb__tensor_new(t->dtype, t->shape, t->scope, false);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}

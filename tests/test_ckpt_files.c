@@ -1,4 +1,4 @@
-/* test_ckpt_files.c — the files a checkpoint save leaves (issue 18 item 5):
+/* test_ckpt_files.c — the files a checkpoint save leaves:
  * stale temporaries of killed saves removed (but never a live saver's), a
  * full disk that stale temporaries filled recovers, the umask and an existing
  * file's mode honoured, symbolic links written through, and a 250-byte file
