@@ -59,7 +59,7 @@ for r in $(seq "$rounds"); do
   done
 done
 # 1-process compute per step of the CNN (for the model below)
-c1cnn=$(NB_NUM_THREADS=1 $B 1 25 cnn 60 | key step_ms)
+c1cnn=$(NB_NUM_THREADS=1 $B 1 25 cnn 60 | key step_cpu_ms)
 echo "overlap, 2 ranks x 1 thread, medians of $rounds alternating runs (ms per step; backward wall and process CPU;"
 echo "exposed = the last rank's end of backward to the last rank's gradients averaged; total = the same buckets alone):"
 printf '%-5s %-14s %-7s %10s %9s %9s %8s %8s %12s %14s\n' model buckets progress "step" backward bwd_cpu exposed total overlap "done_b4_wait"
@@ -84,12 +84,14 @@ s21=$(key step_ms <"$tmp/cnn-0.1-thread" | med)
 # 3. The model: per step, compute c(n) = c1/n (strong scaling, global batch
 # 64) or c1 (weak: 64 rows per rank), and a ring allreduce of S bytes:
 # 2(n-1)/n * S / BW + 2(n-1) * alpha, of which the measured overlap f hides
-# the fraction f (never more than the compute it hides behind).
+# the fraction f (never more than the compute it hides behind). c1 is the
+# 1-process CPU time per step: on a loaded machine wall time measures the
+# other jobs; on an idle one the two agree (one thread).
 steps=937
 model() { # name c1_s S f measured_2rank_ms
   awk -v name="$1" -v c1="$2" -v S="$3" -v f="$4" -v m2="$5" -v bw="${NB_BW_GBS:-1.25}" -v a="${NB_ALPHA_US:-25}" 'BEGIN {
     if (f < 0) f = 0;
-    printf "model, %s: compute %.3f ms/step on 1 rank (measured), gradients %.2f MB, network %.3g GB/s, %g us per ring step, overlap %.2f (measured, 0.1 MB buckets)\n",
+    printf "model, %s: compute %.3f ms/step on 1 rank (measured, CPU time), gradients %.2f MB, network %.3g GB/s, %g us per ring step, overlap %.2f (measured, 0.1 MB buckets)\n",
       name, 1e3 * c1, S / 1e6, bw, a, f;
     printf "%6s %14s %14s %12s %14s %14s\n", "ranks", "strong ms/step", "strong speedup", "exposed ms", "weak ms/step", "weak efficiency";
     for (n = 1; n <= 64; n *= 2) {
@@ -99,6 +101,6 @@ model() { # name c1_s S f measured_2rank_ms
       printf "%6d %14.3f %14.2f %12.3f %14.3f %14.2f\n", n, 1e3 * strong, c1 / strong, 1e3 * (comm - hs), 1e3 * weak, c1 / weak }
     if (m2 > 0) printf "measured on this machine (shared memory, not a network): 2 ranks %.3f ms/step, speedup %.2f\n", m2, 1e3 * c1 / m2 }'
 }
-model "mlp 784-256-128-10" "$(awk -v t="$t11" -v s=$steps 'BEGIN {print t / s}')" "$Smlp" "${fmlp:-0}" \
+model "mlp 784-256-128-10" "$(key step_cpu_ms <<<"$o11" | awk '{print $1 / 1e3}')" "$Smlp" "${fmlp:-0}" \
   "$(awk -v t="$t21b" -v s=$steps 'BEGIN {print 1e3 * t / s}')"
 model "cnn 1-16-32 fc1568-128-10" "$(awk -v c="$c1cnn" 'BEGIN {print c / 1e3}')" "$Scnn" "${fcnn:-0}" "$s21"

@@ -14,7 +14,8 @@
  * rank that dies outright is handled by Open MPI's launcher, which kills the
  * rest of the job as soon as it sees the death. Polling also drives progress
  * of the allreduces started during backward (Open MPI progresses
- * non-blocking collectives only inside MPI calls).
+ * non-blocking collectives only inside MPI calls): a sleeping progress
+ * thread polls them while backward computes (see "progress" below).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "autograd/internal.h"
@@ -35,8 +36,10 @@
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
+#if NB_HAVE_MPI
 static bool g_mpi_on;  /* MPI in use by nabla and not finalised */
 static bool g_own_mpi; /* nabla called MPI_Init (and so MPI_Finalize) */
+#endif
 static double g_timeout = -1;
 
 bool nb_dist_available(void) { return NB_HAVE_MPI; }
@@ -55,11 +58,13 @@ double nb_dist_timeout(void) {
 
 void nb_dist_set_timeout(double seconds) { g_timeout = seconds > 0 ? seconds : -1; }
 
+#if NB_HAVE_MPI
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
 
 static _Noreturn void vabort(int code, const char *fmt, va_list ap) {
     char msg[1024];
@@ -421,7 +426,9 @@ typedef struct bucket {
 #endif
 } bucket;
 
+#if NB_HAVE_MPI
 static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
+#endif
 
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
@@ -453,6 +460,7 @@ static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
     return NB_DDP_PROGRESS_THREAD;
 }
 
+#if NB_HAVE_MPI
 static void ddp_fill(nb_ddp *d, bucket *bk) {
     const double t0 = now_s();
     char *dst = bk->buf;
@@ -466,7 +474,6 @@ static void ddp_fill(nb_ddp *d, bucket *bk) {
     d->issue_acc += now_s() - t0;
 }
 
-#if NB_HAVE_MPI
 /* ---- progress
  * Open MPI advances a non-blocking collective only inside MPI calls made by
  * the process (its vader/shared-memory and TCP paths have no progress thread
@@ -627,8 +634,6 @@ static void ddp_tick(void *ctx) {
     d->stats.progress_polls++;
     ddp_poll(d);
 }
-#else
-static void progress_stop(void) {}
 #endif
 
 static bool ddp_build(nb_ddp *d) {
@@ -720,6 +725,7 @@ static nb_ddp *ddp_new(nb_tensor *const *params, int np, nb_tensor *const *bufs,
         g_watching = d;
     }
 #endif
+    if (g_size == 1) d->progress = NB_DDP_PROGRESS_OFF; /* nothing to send */
     d->stats.progress = d->progress;
     return d;
 oom:

@@ -259,8 +259,17 @@ static int run_unit(void) {
     nb_ddp_stats st = nb_ddp_get_stats(d);
     CHECK(st.buckets == 1 && st.bytes == 4 * nb_module_numel(m), "buckets %d bytes %lld", st.buckets,
           (long long)st.bytes);
+    CHECK(st.progress == NB_DDP_PROGRESS_OFF && st.first_start_node == -1 && st.in_flight == 0 &&
+              nb_ddp_bucket_start_node(d, 0) == -1 && nb_ddp_bucket_start_node(d, 5) == -1,
+          "a world of one sends nothing: progress %d", (int)st.progress);
     nb_ddp_wait(d);
     nb_ddp_free(d);
+    nb_set_error_mode(NB_ERRORS_RECOVER);
+    CHECK(nb_ddp_new(m, &(nb_ddp_opts){.progress = (nb_ddp_progress)7}) == NULL && nb_error() == NB_ERR_ARG &&
+              strstr(nb_error_message(), "opts.progress is 7"),
+          "a bad progress mode: %s", nb_error_message());
+    nb_error_clear();
+    nb_set_error_mode(NB_ERRORS_ABORT);
     /* tiny buckets: one per parameter at most */
     d = nb_ddp_new(m, &(nb_ddp_opts){.bucket_mb = 1e-6});
     CHECK(nb_ddp_get_stats(d).buckets == nb_module_num_parameters(m), "tiny buckets");

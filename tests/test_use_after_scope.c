@@ -1,6 +1,6 @@
 /* test_use_after_scope.c — a tensor used after its scope ended, or after
- * nb_tensor_free, is an NB_ERR_SCOPE error naming the op and the tensor (issue
- * 18 item 6): in an op, in backward and nb_grads, in the accessors; also when
+ * nb_tensor_free, is an NB_ERR_SCOPE error naming the op and the tensor:
+ * in an op, in backward and nb_grads, in the accessors; also when
  * its memory already holds a new tensor, from another thread, and in abort
  * mode (the default). The check reads only tensor headers, which nabla never
  * gives back while the process runs, so it is defined behaviour: this test

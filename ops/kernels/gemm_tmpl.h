@@ -383,7 +383,7 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 #endif
 }
 
-/* ---- A pre-packed B (issue 14): a recurrent layer multiplies by the same
+/* ---- A pre-packed B: a recurrent layer multiplies by the same
  * W_hh at every time step; it packs op(B) once per sequence and runs each
  * step's product on the packed copy. Layout: for each KC block of K (at
  * pc·Np, Np = N rounded up to NR) the NR-wide micro-panels of pack_b, panel
