@@ -207,7 +207,7 @@ nb_status nb_optim_step(nb_optim *opt) {
      * come from the failed computation, so no parameter is touched. */
     const nb_status before = nb_error();
     if (before != NB_OK) return before;
-    for (int i = 0; i < opt->n; i++) /* a parameter freed under the optimizer (issue 18) */
+    for (int i = 0; i < opt->n; i++) /* a parameter freed under the optimizer */
         if (!nb__alive("optim_step", "parameter", i, opt->ps[i].p)) return NB_ERR_SCOPE;
     nb_scope *s = nb_scope_begin(); /* this step's temporaries */
     nb_no_grad_begin();

@@ -308,6 +308,16 @@ static void permissions(void **state) {
     assert_int_equal(save_vals(at("u077.ckpt"), 4, 2), NB_OK);
     assert_int_equal(mode_of(at("u077.ckpt")), 0444);
     assert_true(load_first(at("u077.ckpt"), 4) == 2);
+    /* ... and its owner and group, where the process may set them (root) */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(at("u002.ckpt"), 65534, 65534), 0);
+        assert_int_equal(save_vals(at("u002.ckpt"), 4, 2), NB_OK);
+        struct stat sb;
+        assert_int_equal(stat(at("u002.ckpt"), &sb), 0);
+        assert_int_equal(sb.st_uid, 65534);
+        assert_int_equal(sb.st_gid, 65534);
+        assert_int_equal(sb.st_mode & 07777, 0664);
+    }
     umask(old);
 }
 

@@ -1,4 +1,4 @@
-/* test_op_dtypes.c — user ops and dtypes (issue 18 item 7), through the
+/* test_op_dtypes.c — user ops and dtypes, through the
  * public header and the shared library only: an op that declares the dtypes
  * it handles (nb_op.dtypes) refuses the others with an error naming the op,
  * the input and its dtype; nb_gradcheck also runs the op in F32 and compares

@@ -14,7 +14,12 @@
 
 bool nb_norm_f32_fast(void) { return nb_isa() >= ISA_AVX512; }
 
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define NF_TARGET __attribute__((target("avx512f")))
+#else
 #define NF_TARGET __attribute__((target("avx512f"), optimize("fp-contract=off")))
+#endif
 
 /* 8 floats at p as doubles */
 static inline NF_TARGET __m512d nf_ld(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
