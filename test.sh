@@ -34,12 +34,12 @@ if [ "${1:-}" != "--quick" ]; then
   # ThreadSanitizer. nabla is built without OpenMP there (GNU libgomp's
   # barriers are invisible to TSan, which then reports false races) and
   # without OpenBLAS: what is checked is nabla's per-thread state.
-  echo "== thread sanitizer build (test_threads; no OpenMP, no BLAS)"
+  echo "== thread sanitizer build (test_threads, test_use_after_scope; no OpenMP, no BLAS)"
   if [ ! -d build-tsan ]; then
     meson setup build-tsan -Db_sanitize=thread -Dopenmp=disabled -Dblas=disabled -Db_lundef=false >/dev/null || fail=1
   fi
-  if ninja -C build-tsan tests/test_threads >/dev/null; then
-    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} meson test -C build-tsan --no-rebuild --print-errorlogs test_threads \
+  if ninja -C build-tsan tests/test_threads tests/test_use_after_scope >/dev/null; then
+    TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1} meson test -C build-tsan --no-rebuild --print-errorlogs test_threads test_use_after_scope \
       >build-tsan/test-output.txt 2>&1 || fail=1
     grep -E "^ *[0-9]+/[0-9]+ " build-tsan/test-output.txt
     logs+=("build-tsan/meson-logs/testlog.json")

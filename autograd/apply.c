@@ -16,6 +16,24 @@ void nb_no_grad_end(void) {
 bool nb_grad_enabled(void) { return g_no_grad == 0; }
 uint64_t nb__next_seq(void) { return ++g_seq; }
 
+/* op->dtypes (nabla/op.h): false, the error reported, when an input's dtype
+ * is not among them. */
+static bool dtypes_ok(const nb_op *op, nb_tensor *const *in, int nin) {
+    for (int i = 0; i < nin; i++) {
+        if (op->dtypes & NB_DTYPE_BIT(in[i]->dtype)) continue;
+        char allowed[64] = "";
+        for (int d = NB_F32; d <= NB_I64; d++)
+            if (op->dtypes & NB_DTYPE_BIT(d))
+                snprintf(allowed + strlen(allowed), sizeof allowed - strlen(allowed), "%s%s", allowed[0] ? ", " : "",
+                         nb_dtype_name((nb_dtype)d));
+        nb_fail(NB_ERR_DTYPE, op->name, "input %d%s%s%s is %s, but the op takes only %s (its nb_op.dtypes)", i,
+                in[i]->name[0] ? " '" : "", in[i]->name, in[i]->name[0] ? "'" : "", nb_dtype_name(in[i]->dtype),
+                allowed[0] ? allowed : "no dtype");
+        return false;
+    }
+    return true;
+}
+
 nb_tensor *nb_apply(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape) {
     nb_dtype dt = nin > 0 && in[0] ? in[0]->dtype : NB_F32;
     return nb_apply_ex(op, in, nin, out_shape, dt, NULL, 0);
@@ -41,6 +59,7 @@ nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape 
         nb_fail(NB_ERR_ARG, op->name, "attributes of %zu bytes exceed NB_ATTR_MAX (%d)", attr_size, NB_ATTR_MAX);
         return NULL;
     }
+    if (op->dtypes && !dtypes_ok(op, in, nin)) return NULL;
     if (nb_shape_numel(out_shape) < 0) {
         nb__fail_bad_shape(op->name, "output shape", out_shape);
         return NULL;
@@ -101,4 +120,17 @@ nb_tensor *nb_node_save_new(nb_node *n, nb_dtype dt, nb_shape s) {
     nb_tensor *t = nb__tensor_new(dt, s, n->out ? n->out->scope : nb_scope_current(), false);
     n->saved = t;
     return t;
+}
+
+/* nb_grad_buf for a kernel that writes (not adds) every element when the
+ * buffer is new (a GEMM with beta 0): *fresh says whether it is, and a new
+ * buffer is left unzeroed. */
+nb_tensor *nb__grad_buf_fresh(nb_tensor *t, bool *fresh) {
+    *fresh = false;
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = nb__tensor_new(t->dtype, t->shape, t->scope, false);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
 }

@@ -288,6 +288,23 @@ static int64_t watch_schedule(size_t len) {
     return nf;
 }
 
+/* nb__backward_set_tick / nb__backward_position (internal.h): a callback
+ * between nodes (the data-parallel wrapper drives MPI progress from it) and
+ * the sweep's position, for the leaf hook to record where it fired. */
+static NB_TLS void (*g_tick)(void *ctx);
+static NB_TLS void *g_tick_ctx;
+static NB_TLS int64_t g_pos, g_len;
+
+void nb__backward_set_tick(void (*fn)(void *ctx), void *ctx) {
+    g_tick = fn;
+    g_tick_ctx = ctx;
+}
+
+int64_t nb__backward_position(int64_t *len) {
+    if (len) *len = g_len;
+    return g_pos;
+}
+
 /* ------------------------------------------------------------ backward */
 
 /* grad.c: the graph-already-used error (nb_grad without retain_graph) */
@@ -348,13 +365,16 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         nb_fail(NB_ERR_NOMEM, "backward", "out of memory scheduling the leaf hook");
         return NB_ERR_NOMEM;
     }
+    g_len = (int64_t)len;
     for (size_t k = 0; k < len; k++) {
         nb_node *n = g_nodes[k];
+        g_pos = (int64_t)k; /* nodes swept so far */
         if (nf) /* the leaves completed by the node before this one */
             while (nf > 0 && g_watch.fire[2 * (nf - 1)] < (int64_t)k) {
                 nf--;
                 g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
             }
+        if (g_tick && k) g_tick(g_tick_ctx);
         const nb_tensor *gout = n->out->grad;
         if (!gout) continue;
         if ((n->flags & NB_NODE_RELEASED) && nb__check_released(n, "backward", root) != NB_OK) return NB_ERR_GRAPH;
@@ -413,6 +433,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
             for (int i = 0; i < n->nin; i++)
                 if (!nb__check_finite(n->op->name, "backward", n->in[i]->grad, n)) return NB_ERR_NAN;
     }
+    g_pos = (int64_t)len;
     while (nf > 0) { /* those completed by the last nodes */
         nf--;
         g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);

@@ -66,3 +66,20 @@ void nb_fail(nb_status st, const char *op, const char *fmt, ...) {
         abort();
     }
 }
+
+/* Errors during a trial (gradcheck's F32 run) neither abort nor reach the
+ * handler; nb__error_quiet_end puts the caller's state back and gives the
+ * trial's first message. */
+void nb__error_quiet_begin(nb__error_saved *sv) {
+    sv->mode = g_mode, sv->handler = g_handler, sv->user = g_handler_user, sv->status = g_status;
+    memcpy(sv->message, g_message, sizeof sv->message);
+    g_mode = NB_ERRORS_RECOVER, g_handler = NULL, g_status = NB_OK, g_message[0] = '\0';
+}
+
+nb_status nb__error_quiet_end(const nb__error_saved *sv, char *msg, size_t size) {
+    nb_status st = g_status;
+    if (msg && size) snprintf(msg, size, "%s", g_message);
+    g_mode = sv->mode, g_handler = sv->handler, g_handler_user = sv->user, g_status = sv->status;
+    memcpy(g_message, sv->message, sizeof g_message);
+    return st;
+}

@@ -1,4 +1,5 @@
-/* autograd/gradcheck.c — analytic vs numerical gradients, in F64.
+/* autograd/gradcheck.c — analytic vs numerical gradients, in F64; then the
+ * same function in F32 against F64 (f32_check).
  *
  * The rules are PyTorch's gradcheck (central differences, |a-n| <= atol +
  * rtol|n|, eps 1e-6, atol 1e-5, rtol 1e-3, reentrancy and zero-upstream
@@ -18,8 +19,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
+NB_TLS bool nb__f32_trial;
+
 nb_gradcheck_opts nb_gradcheck_defaults(void) {
-    return (nb_gradcheck_opts){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 0x5eed};
+    return (nb_gradcheck_opts){.eps = 1e-6, .atol = 1e-5, .rtol = 1e-3, .seed = 0x5eed, .f32_tol = 1e-3};
 }
 
 typedef struct {
@@ -390,9 +393,114 @@ static void extra_checks(gc *g, nb_gradcheck_report *r) {
     nb__free(g2);
 }
 
+/* |f64 - f32| / (1e-3 + |f64|); NaN on one side only is infinitely far. */
+static double f32_diff(double a, double b) {
+    if (isnan(a) || isnan(b)) return isnan(a) && isnan(b) ? 0 : INFINITY;
+    if (isinf(a) || isinf(b)) return a == b ? 0 : INFINITY;
+    return fabs(a - b) / (1e-3 + fabs(a));
+}
+
+/* The function on F32 copies of the inputs against F64: its output (f0) and
+ * the input gradients for an all-ones upstream gradient. An error in the F32
+ * run (an op refusing F32) is noted, not failed; it neither aborts nor
+ * reaches the error handler, and the caller's error state is kept. */
+static void f32_check(gc *g, const nb_gradcheck_opts *o, const double *f0, nb_gradcheck_report *r) {
+    bool any_float = false;
+    for (int i = 0; i < g->nin; i++) any_float |= g->x[i]->dtype == NB_F64;
+    if (!any_float || g->m <= 0) return;
+    const double tol = o->f32_tol > 0 ? o->f32_tol : 1e-3;
+    const int64_t m = g->m, P = g->P;
+    double *ones = nb__malloc((size_t)m * sizeof(double) + 1), *g64 = nb__calloc((size_t)P * sizeof(double) + 1);
+    for (int64_t j = 0; j < m; j++) ones[j] = 1;
+    nb_tensor **x32 = nb__calloc((size_t)(g->nin + 1) * sizeof *x32);
+    if (P > 0 && !analytic(g, ones, g64, 1)) goto out; /* the F64 failure is reported already */
+    nb__f32_trial = true;
+    for (int i = 0; i < g->nin; i++) {
+        if (g->x[i]->dtype != NB_F64) continue;
+        x32[i] = nb__tensor_new(NB_F32, g->x[i]->shape, NULL, false);
+        if (!x32[i]) goto out;
+        for (int64_t k = 0; k < g->x[i]->numel; k++) nb_f32(x32[i])[k] = (float)nb_f64(g->x[i])[k];
+        memcpy(x32[i]->name, g->x[i]->name, sizeof x32[i]->name);
+        x32[i]->requires_grad = g->x[i]->requires_grad;
+    }
+    nb_tensor *args[NB_SAMPLE_MAX_IN * 2];
+    nb_tensor **a = g->nin <= (int)(sizeof args / sizeof *args) ? args : nb__calloc((size_t)g->nin * sizeof *a);
+    for (int i = 0; i < g->nin; i++) a[i] = x32[i] ? x32[i] : g->x[i];
+
+    nb__error_saved sv;
+    nb__error_quiet_begin(&sv);
+    nb_scope *s = nb_scope_begin();
+    nb_rng_set(g->rng);
+    nb_tensor *out = g->fn(a, g->nin, g->ctx);
+    char shape_a[NB_SHAPE_STRLEN] = "", shape_b[NB_SHAPE_STRLEN] = "", at_[NB_SHAPE_STRLEN] = "";
+    double worst = 0, wa = 0, wb = 0;
+    int worst_in = -2; /* -1: the output; i: input i's gradient */
+    int64_t worst_k = -1;
+    bool same_shape = out && nb_shape_eq(out->shape, g->out_shape), backward_ok = true;
+    if (same_shape) {
+        for (int64_t j = 0; j < m; j++) {
+            double b = nb_get(out, j), d = f32_diff(f0[j], b);
+            if (worst_in == -2 || d > worst) worst = d, wa = f0[j], wb = b, worst_in = -1, worst_k = j;
+        }
+        if (P > 0 && out->requires_grad) {
+            backward_ok = nb_backward_with(out, nb_ones(out->dtype, out->shape)) == NB_OK;
+            for (int i = 0; backward_ok && i < g->nin; i++) {
+                if (g->off[i] < 0) continue;
+                for (int64_t k = 0; k < g->x[i]->numel; k++) {
+                    double ga = g64[g->off[i] + k], gb = x32[i]->grad ? nb_get(x32[i]->grad, k) : 0.0;
+                    double d = f32_diff(ga, gb);
+                    if (d > worst) worst = d, wa = ga, wb = gb, worst_in = i, worst_k = k;
+                }
+            }
+        }
+    } else if (out) {
+        nb_shape_str(out->shape, shape_b, sizeof shape_b);
+        nb_shape_str(g->out_shape, shape_a, sizeof shape_a);
+    }
+    nb_scope_end(&s);
+    nb__f32_trial = false;
+    char why[1024];
+    nb__error_quiet_end(&sv, why, sizeof why);
+    if (!out) {
+        appendf(r, "  f32: not run: the function refuses f32 inputs (%s)\n", why[0] ? why : "it returned NULL");
+    } else if (!same_shape) {
+        r->f32_ran = true, r->f32_ok = false;
+        appendf(r, "  f32 MISMATCH: the output is %s in f32 but %s in f64\n", shape_b, shape_a);
+    } else if (!backward_ok) {
+        r->f32_ran = true, r->f32_ok = false;
+        appendf(r, "  f32 MISMATCH: backward failed in f32 (%s)\n", why);
+    } else {
+        r->f32_ran = true;
+        r->f32_err = worst;
+        r->f32_ok = worst <= tol;
+        char nm[NB_NAME_MAX + 4];
+        if (worst_in == -1) multi_index(g->out_shape, worst_k, NULL, at_, sizeof at_);
+        else multi_index(g->x[worst_in]->shape, worst_k, NULL, at_, sizeof at_);
+        if (r->f32_ok)
+            appendf(r, "  f32 vs f64: output and gradients agree (worst |f64-f32|/(1e-3+|f64|) %.2g, tolerance %g)\n",
+                    worst, tol);
+        else if (worst_in == -1)
+            appendf(r, "  f32 MISMATCH: output element %s is %.10g in f64 but %.10g in f32 (|f64-f32|/(1e-3+|f64|) "
+                       "%.3g > %g): the f32 path computes something else (an op written for f64 alone should say so "
+                       "in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n", at_, wa, wb, worst, tol);
+        else
+            appendf(r, "  f32 MISMATCH: the gradient of input %d%s at %s is %.10g in f64 but %.10g in f32 "
+                       "(|f64-f32|/(1e-3+|f64|) %.3g > %g; upstream gradient all ones; an op written for f64 alone should "
+                       "say so in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n",
+                    worst_in, quoted_name(g->x[worst_in], nm, sizeof nm), at_, wa, wb, worst, tol);
+    }
+    if (a != args) nb__free(a);
+out:
+    nb__f32_trial = false;
+    for (int i = 0; i < g->nin; i++) nb_tensor_free(x32[i]);
+    nb__free(x32);
+    nb__free(ones);
+    nb__free(g64);
+}
+
 nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx, const nb_gradcheck_opts *opts) {
     nb_gradcheck_report r = {.worst_input = -1, .reentrant_ok = true, .zero_grad_ok = true, .no_grad_ok = true,
-                             .accumulate_ok = true};
+                             .accumulate_ok = true, .f32_ok = true};
     nb_gradcheck_opts o = opts ? *opts : nb_gradcheck_defaults();
     if (o.eps <= 0) o.eps = 1e-6;
     gc g = {.fn = fn, .ctx = ctx, .nin = nin, .local = o.seed};
@@ -459,8 +567,9 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
         if ((said_misplaced = g.misplaced)) appendf(&r, "%s", misplaced_msg);
         if (!o.skip_extras && !g.failed_eval) extra_checks(&g, &r);
     }
+    if (!o.skip_f32 && !g.failed_eval) f32_check(&g, &o, f0, &r);
     r.ok = !g.failed_eval && jac_ok && r.reentrant_ok && r.zero_grad_ok && r.no_grad_ok && r.accumulate_ok &&
-           !g.misplaced;
+           !g.misplaced && r.f32_ok;
     if (g.misplaced && !said_misplaced) appendf(&r, "%s", misplaced_msg);
     if (g.failed_eval) appendf(&r, "  the function failed during the check: %s\n", nb_error_message());
 

@@ -21,7 +21,7 @@ enum {
     NB_TF_FREED = 8     /* with DEAD: it was nb_tensor_free, not a scope end  */
 };
 
-/* Use after free (issue 18): a tensor header is never given back to malloc
+/* Use after free: a tensor header is never given back to malloc
  * while the process runs (memory.c), so reading a stale handle's flags is
  * defined, and every public entry point checks its tensors with this one
  * test. false: t is dead and the error, naming op, `what` (with index when
@@ -46,6 +46,8 @@ void *nb__scope_alloc(nb_scope *s, size_t size);
 
 /* A new tensor (header + data) owned by scope s (NULL = persistent). */
 nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero);
+/* nb_grad_buf, a new buffer unzeroed and *fresh true: the caller writes every element (apply.c). */
+nb_tensor *nb__grad_buf_fresh(nb_tensor *t, bool *fresh);
 /* A view header over base's data, with shape s, in scope `where`. */
 nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where);
 /* Node for nin inputs in scope `where` (NULL = heap, owned by its output). */
@@ -65,6 +67,22 @@ void nb__gemm_release(void);     /* kernels/gemm.c: its packing buffers */
 
 /* Errors: report and return; callers return NULL/status after it. */
 #define NB_FAIL(st, op, ...) nb_fail((st), (op), __VA_ARGS__)
+
+/* A trial whose errors neither abort nor reach the handler (error.c): the
+ * caller's error mode, handler and sticky error are restored at the end, and
+ * the trial's status and first message returned. */
+typedef struct {
+    nb_error_mode mode;
+    nb_error_handler handler;
+    void *user;
+    nb_status status;
+    char message[1024];
+} nb__error_saved;
+/* Set during gradcheck's F32 run: new F32 tensors get room (zeroed) for as
+ * many F64 elements (memory.c), so an undeclared F64-only op stays in bounds. */
+extern NB_TLS bool nb__f32_trial;
+void nb__error_quiet_begin(nb__error_saved *sv);
+nb_status nb__error_quiet_end(const nb__error_saved *sv, char *msg, size_t size);
 
 /* Anomaly mode (backward.c): checks t for NaN/Inf after op `op` ran; false
  * (the error reported) when it found one. */
@@ -109,6 +127,11 @@ static inline bool nb__is_float(nb_dtype dt) { return dt == NB_F32 || dt == NB_F
 typedef void (*nb__backward_observer)(void *ctx, const nb_node *n, const nb_tensor *gout, int i,
                                       const nb_tensor *passed);
 void nb__set_backward_observer(nb__backward_observer fn, void *ctx);
+/* backward.c: fn(ctx) between every two nodes of each backward on this
+ * thread (NULL: off); and, inside a leaf hook or tick, the nodes the sweep
+ * has run so far and (*len) how many it will run. Per thread. */
+void nb__backward_set_tick(void (*fn)(void *ctx), void *ctx);
+int64_t nb__backward_position(int64_t *len);
 /* The nodes behind t, newest first (backward's order), in a per-thread
  * buffer valid until the next backward or tape walk on this thread. */
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);

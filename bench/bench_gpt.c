@@ -11,19 +11,23 @@
  *                          this thread count measured as bench_gemm does;
  *                          "cpu_s:" is the best round's process CPU time
  *                          per step (on one thread, what a loaded machine
- *                          does not inflate by preemption)
+ *                          does not inflate by preemption) and on one
+ *                          thread the GFLOP/s per CPU second beside the
+ *                          peak (timed the same way)
  *   bench_gpt --attn       the attention alone (B 32, L 64, E 128, 4 heads,
  *                          causal), forward+backward: the fused op
  *                          (nb_sdpa_packed) against the same attention
  *                          composed of permute, matmul, scale, mask and
  *                          softmax (why the op exists: docs/nn.md)
- *   bench_gpt --soak N     N training steps; prints nabla's heap and arena
- *                          bytes after step 10 and after step N (flat memory)
+ *   bench_gpt --soak N     N training steps; prints the RSS, nabla's heap and
+ *                          arena bytes after step 10 and every N/10 steps,
+ *                          then step 10 against step N (flat memory)
  */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nabla/nabla.h"
 #include "bench_peak.h"
@@ -42,6 +46,17 @@ static double cpu_now(void) {
     struct timespec t;
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* The resident set now (MiB), from /proc/self/statm; 0 where there is none. */
+static double rss_now_mib(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, res = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &res) != 2) res = 0;
+        fclose(f);
+    }
+    return (double)res * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
 static void batch_of(int64_t *x, int64_t *y) { /* random tokens; y = x shifted (next-token targets) */
@@ -126,6 +141,12 @@ int main(int argc, char **argv) {
         for (int i = 1; i <= steps; i++) {
             loss = step(m, opt, xs, ys);
             if (i == 10) a = nb_mem_stats_get();
+            if (i == 10 || i % (steps / 10 > 0 ? steps / 10 : 1) == 0) { /* the curve: start, middle, end */
+                const nb_mem_stats c = nb_mem_stats_get();
+                printf("soak step %d: RSS %.1f MiB, heap_live %zu bytes, arena_reserved %zu, loss %.4f\n", i,
+                       rss_now_mib(), c.heap_live, c.arena_reserved, loss);
+                fflush(stdout);
+            }
         }
         nb_mem_stats b = nb_mem_stats_get();
         printf("soak %d steps: loss %.4f; heap_live %zu -> %zu bytes, arena_reserved %zu -> %zu, heap allocations "
@@ -148,6 +169,10 @@ int main(int argc, char **argv) {
                "%.1f ms/step, %.1f GFLOP/s of %.1f GFLOP/step (peak %.0f GFLOP/s, %.0f%%)\n", BATCH, CTX, params,
                nb_get_num_threads(), nb_gemm_backend(), nb_isa_name(nb_isa()), loss, 1e3 * best, flops / best / 1e9,
                flops / 1e9, peak, 100 * flops / best / 1e9 / peak);
+        /* the 1-thread peak is timed in process CPU time: on a loaded machine compare it with this */
+        if (nb_get_num_threads() == 1)
+                printf("per CPU second: %.1f GFLOP/s (%.0f%% of the peak)\n", flops / best_cpu / 1e9,
+                   100 * flops / best_cpu / 1e9 / peak);
         printf("rss_mib: %.1f\n", bench_peak_rss_mib());
         printf("cpu_s: %.6f\n", best_cpu); /* process CPU time per step: robust to a loaded machine on 1 thread */
         printf("time_s: %.6f\n", best);

@@ -14,7 +14,8 @@
  * rank that dies outright is handled by Open MPI's launcher, which kills the
  * rest of the job as soon as it sees the death. Polling also drives progress
  * of the allreduces started during backward (Open MPI progresses
- * non-blocking collectives only inside MPI calls).
+ * non-blocking collectives only inside MPI calls): a sleeping progress
+ * thread polls them while backward computes (see "progress" below).
  */
 #define _GNU_SOURCE /* sched_getaffinity, CPU_COUNT */
 #include "autograd/internal.h"
@@ -29,13 +30,16 @@
 
 #if NB_HAVE_MPI
 #include <mpi.h>
+#include <pthread.h>
 #include <sched.h>
 #include <unistd.h>
 #endif
 
 static int g_rank = 0, g_size = 1, g_local = 1;
+#if NB_HAVE_MPI
 static bool g_mpi_on;  /* MPI in use by nabla and not finalised */
 static bool g_own_mpi; /* nabla called MPI_Init (and so MPI_Finalize) */
+#endif
 static double g_timeout = -1;
 
 bool nb_dist_available(void) { return NB_HAVE_MPI; }
@@ -54,11 +58,13 @@ double nb_dist_timeout(void) {
 
 void nb_dist_set_timeout(double seconds) { g_timeout = seconds > 0 ? seconds : -1; }
 
+#if NB_HAVE_MPI
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+#endif
 
 static _Noreturn void vabort(int code, const char *fmt, va_list ap) {
     char msg[1024];
@@ -80,6 +86,20 @@ _Noreturn void nb_dist_abort(int code, const char *fmt, ...) {
 #if NB_HAVE_MPI
 
 static MPI_Comm g_comm = MPI_COMM_NULL;
+
+/* Every MPI call nabla makes once MPI is up holds g_mpi_mu: the progress
+ * thread (below) calls MPI_Test on the buckets in flight while the main
+ * thread computes, and MPI_THREAD_SERIALIZED asks the program to keep MPI
+ * calls from different threads apart. Uncontended it costs ~20 ns a call. */
+static pthread_mutex_t g_mpi_mu = PTHREAD_MUTEX_INITIALIZER;
+static bool g_serialized; /* MPI gave at least MPI_THREAD_SERIALIZED */
+#define LOCKED(call)                                                                                          \
+    do {                                                                                                      \
+        pthread_mutex_lock(&g_mpi_mu);                                                                        \
+        int rc_ = (call);                                                                                     \
+        pthread_mutex_unlock(&g_mpi_mu);                                                                      \
+        check_mpi(rc_, what_);                                                                                \
+    } while (0)
 
 static void check_mpi(int rc, const char *what) {
     if (rc == MPI_SUCCESS) return;
@@ -110,7 +130,8 @@ static void wait_req(MPI_Request *r, const char *what) {
     const double t0 = now_s(), limit = nb_dist_timeout(), spin = spin_s();
     for (long k = 0;; k++) {
         int done = 0;
-        check_mpi(MPI_Test(r, &done, MPI_STATUS_IGNORE), what);
+        const char *what_ = what;
+        LOCKED(MPI_Test(r, &done, MPI_STATUS_IGNORE));
         if (done) return;
         if ((k & 63) == 0 && now_s() - t0 > spin) {
             if (now_s() - t0 > limit)
@@ -150,12 +171,15 @@ nb_status nb_dist_init(int *argc, char ***argv) {
     MPI_Initialized(&inited);
     if (!inited) {
         int provided = 0;
-        if (MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS) {
+        if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS) {
             nb_fail(NB_ERR_IO, "dist_init", "MPI_Init_thread failed");
             return NB_ERR_IO;
         }
         g_own_mpi = true;
     }
+    int level = MPI_THREAD_SINGLE;
+    MPI_Query_thread(&level);
+    g_serialized = level >= MPI_THREAD_SERIALIZED; /* else no progress thread (a program's own MPI_Init) */
     g_mpi_on = true;
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &g_comm), "MPI_Comm_dup");
@@ -170,9 +194,12 @@ nb_status nb_dist_init(int *argc, char ***argv) {
     return NB_OK;
 }
 
+static void progress_stop(void);
+
 void nb_dist_finalize(void) {
     if (!g_mpi_on) return;
     nb_dist_barrier();
+    progress_stop();
     MPI_Comm_free(&g_comm);
     int fin = 0;
     MPI_Finalized(&fin);
@@ -185,14 +212,16 @@ void nb_dist_finalize(void) {
 void nb_dist_barrier(void) {
     if (g_size == 1) return;
     MPI_Request r;
-    check_mpi(MPI_Ibarrier(g_comm, &r), "barrier");
+    const char *what_ = "barrier";
+    LOCKED(MPI_Ibarrier(g_comm, &r));
     wait_req(&r, "barrier");
 }
 
 void nb_dist_sum_f64(double *v, int n) {
     if (g_size == 1 || n <= 0) return;
     MPI_Request r;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g_comm, &r), "allreduce (metrics)");
+    const char *what_ = "allreduce (metrics)";
+    LOCKED(MPI_Iallreduce(MPI_IN_PLACE, v, n, MPI_DOUBLE, MPI_SUM, g_comm, &r));
     wait_req(&r, "allreduce (metrics)");
 }
 
@@ -213,7 +242,8 @@ static void bcast_start(nb_tensor *t, int root, MPI_Request *r) {
     if (ty == MPI_BYTE) count *= (int64_t)nb_dtype_size(t->dtype);
     if (count > INT32_MAX) nb_dist_abort(5, "broadcast: %s has %lld elements, more than one MPI message carries",
                                          t->name[0] ? t->name : "tensor", (long long)count);
-    check_mpi(MPI_Ibcast(t->data, (int)count, ty, root, g_comm, r), "broadcast");
+    const char *what_ = "broadcast";
+    LOCKED(MPI_Ibcast(t->data, (int)count, ty, root, g_comm, r));
 }
 
 /* Every rank's dtype and shape of ts[0..n) must be root's. */
@@ -227,9 +257,10 @@ static void check_same_shapes(nb_tensor *const *ts, int n, const char *what) {
     }
     int64_t mine[3] = {fp[0], fp[1], n}, lo[3], hi[3];
     MPI_Request r[2];
-    check_mpi(MPI_Iallreduce(mine, lo, 3, MPI_INT64_T, MPI_MIN, g_comm, &r[0]), what);
+    const char *what_ = what;
+    LOCKED(MPI_Iallreduce(mine, lo, 3, MPI_INT64_T, MPI_MIN, g_comm, &r[0]));
     wait_req(&r[0], what);
-    check_mpi(MPI_Iallreduce(mine, hi, 3, MPI_INT64_T, MPI_MAX, g_comm, &r[1]), what);
+    LOCKED(MPI_Iallreduce(mine, hi, 3, MPI_INT64_T, MPI_MAX, g_comm, &r[1]));
     wait_req(&r[1], what);
     if (memcmp(lo, hi, sizeof lo))
         nb_dist_abort(5,
@@ -275,7 +306,8 @@ static void sum_inplace(nb_tensor *t, const char *what) {
     if (g_size == 1) return;
     if (t->numel > INT32_MAX) nb_dist_abort(5, "%s: %lld elements in one allreduce", what, (long long)t->numel);
     MPI_Request r;
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t->data, (int)t->numel, mpi_type(t->dtype), MPI_SUM, g_comm, &r), what);
+    const char *what_ = what;
+    LOCKED(MPI_Iallreduce(MPI_IN_PLACE, t->data, (int)t->numel, mpi_type(t->dtype), MPI_SUM, g_comm, &r));
     wait_req(&r, what);
 #else
     (void)t, (void)what;
@@ -388,12 +420,15 @@ typedef struct bucket {
     void *buf;          /* (numel) the bucket's gradients, flat               */
     int ready;          /* parameters whose gradient is final this step      */
     bool started;
+    int start_node;     /* backward nodes run when its allreduce started; -1: in nb_ddp_wait */
 #if NB_HAVE_MPI
-    MPI_Request req;
+    MPI_Request req;    /* MPI_REQUEST_NULL once complete; under g_mpi_mu   */
 #endif
 } bucket;
 
+#if NB_HAVE_MPI
 static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
+#endif
 
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
@@ -406,13 +441,28 @@ struct nb_ddp {
     bucket *b;
     int nb;
     int next;           /* next bucket to start (buckets start in order)       */
+    int in_flight;      /* started and not known complete (under g_mpi_mu)     */
     bool sync;
+    nb_ddp_progress progress; /* resolved: THREAD, NODES or OFF               */
+    double last_poll;   /* NODES: time of the last poll from the tick          */
     nb_ddp_opts opts;
     nb_ddp_stats stats;
     double t_first;
+    double issue_acc;   /* this step's time copying into buckets and issuing allreduces */
 };
 
+static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
+    if (asked != NB_DDP_PROGRESS_DEFAULT) return asked;
+    const char *e = getenv("NB_DDP_PROGRESS");
+    if (e && !strcmp(e, "thread")) return NB_DDP_PROGRESS_THREAD;
+    if (e && !strcmp(e, "nodes")) return NB_DDP_PROGRESS_NODES;
+    if (e && !strcmp(e, "off")) return NB_DDP_PROGRESS_OFF;
+    return NB_DDP_PROGRESS_THREAD;
+}
+
+#if NB_HAVE_MPI
 static void ddp_fill(nb_ddp *d, bucket *bk) {
+    const double t0 = now_s();
     char *dst = bk->buf;
     size_t es = nb_dtype_size(bk->dt);
     for (int j = 0; j < bk->count; j++) {
@@ -421,28 +471,144 @@ static void ddp_fill(nb_ddp *d, bucket *bk) {
         else memset(dst, 0, (size_t)p->numel * es);
         dst += (size_t)p->numel * es;
     }
+    d->issue_acc += now_s() - t0;
 }
 
-#if NB_HAVE_MPI
-static void ddp_start(nb_ddp *d, bucket *bk) {
-    if (d->next == 0) d->t_first = now_s();
-    check_mpi(MPI_Iallreduce(MPI_IN_PLACE, bk->buf, (int)bk->numel, mpi_type(bk->dt), MPI_SUM, g_comm, &bk->req),
-              "allreduce (gradients)");
+/* ---- progress
+ * Open MPI advances a non-blocking collective only inside MPI calls made by
+ * the process (its vader/shared-memory and TCP paths have no progress thread
+ * of their own), so a bucket started during backward moves only when
+ * something polls it. Three ways (nb_ddp_opts.progress, NB_DDP_PROGRESS):
+ *   thread  a thread per rank sleeps on a condition variable while nothing is
+ *           in flight and, from a bucket's start until all started buckets
+ *           are done, wakes every NB_DDP_PROGRESS_US (default 100 µs) to
+ *           MPI_Test them (beside nb_ddp_wait's own polls); it computes
+ *           nothing, so ranks x compute threads still fit the cores
+ *   nodes   backward polls between every two nodes, at most every 20 µs
+ *   off     polls only when a leaf hook fires (the first version)
+ * docs/dist.md gives the measurements behind the default (thread). */
+static pthread_t g_prog_thread;
+static bool g_prog_running, g_prog_quit;
+static pthread_cond_t g_prog_cv;
+static nb_ddp *g_prog; /* the wrapper with buckets in flight, under g_mpi_mu */
+
+static double progress_gap_s(void) {
+    static double v = -1;
+    if (v < 0) {
+        const char *e = getenv("NB_DDP_PROGRESS_US");
+        v = e ? strtod(e, NULL) * 1e-6 : 1e-4;
+        if (!(v >= 1e-6) || v > 1) v = 1e-4;
+    }
+    return v;
+}
+
+/* MPI_Test on the buckets in flight; the caller holds g_mpi_mu. */
+static int poll_locked(nb_ddp *d) {
+    int left = 0;
+    for (int k = 0; k < d->next; k++) {
+        bucket *bk = &d->b[k];
+        if (bk->req == MPI_REQUEST_NULL) continue;
+        int done = 0;
+        int rc = MPI_Test(&bk->req, &done, MPI_STATUS_IGNORE);
+        if (rc != MPI_SUCCESS) {
+            pthread_mutex_unlock(&g_mpi_mu);
+            check_mpi(rc, "allreduce (gradients)");
+        }
+        if (!done) left++;
+    }
+    d->in_flight = left;
+    return left;
+}
+
+static void *progress_main(void *arg) {
+    (void)arg;
+    const double gap = progress_gap_s();
+    pthread_mutex_lock(&g_mpi_mu);
+    while (!g_prog_quit) {
+        if (!g_prog) {
+            pthread_cond_wait(&g_prog_cv, &g_mpi_mu);
+            continue;
+        }
+        if (poll_locked(g_prog) == 0) { /* the next start signals again */
+            g_prog = NULL;
+            continue;
+        }
+        g_prog->stats.progress_polls++;
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        long ns = ts.tv_nsec + (long)(gap * 1e9);
+        ts.tv_sec += ns / 1000000000L;
+        ts.tv_nsec = ns % 1000000000L;
+        pthread_cond_timedwait(&g_prog_cv, &g_mpi_mu, &ts);
+    }
+    pthread_mutex_unlock(&g_mpi_mu);
+    return NULL;
+}
+
+static bool progress_start(void) {
+    if (g_prog_running) return true;
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    bool ok = pthread_cond_init(&g_prog_cv, &a) == 0;
+    pthread_condattr_destroy(&a);
+    if (!ok) return false;
+    g_prog_quit = false;
+    if (pthread_create(&g_prog_thread, NULL, progress_main, NULL) != 0) {
+        pthread_cond_destroy(&g_prog_cv);
+        return false;
+    }
+    g_prog_running = true;
+    return true;
+}
+
+static void progress_stop(void) {
+    if (!g_prog_running) return;
+    pthread_mutex_lock(&g_mpi_mu);
+    g_prog_quit = true;
+    g_prog = NULL;
+    pthread_cond_signal(&g_prog_cv);
+    pthread_mutex_unlock(&g_mpi_mu);
+    pthread_join(g_prog_thread, NULL);
+    pthread_cond_destroy(&g_prog_cv);
+    g_prog_running = false;
+}
+
+/* Starts bucket d->next (the progress thread reads d->next, so it moves
+ * under the lock). */
+static void ddp_start(nb_ddp *d, bool in_backward) {
+    bucket *bk = &d->b[d->next];
+    const double t0 = now_s();
+    if (d->next == 0) d->t_first = t0;
+    bk->start_node = in_backward ? (int)nb__backward_position(NULL) : -1;
     bk->started = true;
+    pthread_mutex_lock(&g_mpi_mu);
+    int rc = MPI_Iallreduce(MPI_IN_PLACE, bk->buf, (int)bk->numel, mpi_type(bk->dt), MPI_SUM, g_comm, &bk->req);
+    if (rc == MPI_SUCCESS) {
+        d->next++;
+        d->in_flight++;
+        if (d->progress == NB_DDP_PROGRESS_THREAD && g_prog_running) {
+            g_prog = d;
+            pthread_cond_signal(&g_prog_cv);
+        }
+    }
+    pthread_mutex_unlock(&g_mpi_mu);
+    check_mpi(rc, "allreduce (gradients)");
+    d->issue_acc += now_s() - t0;
+}
+
+static void ddp_poll(nb_ddp *d) {
+    pthread_mutex_lock(&g_mpi_mu);
+    poll_locked(d);
+    pthread_mutex_unlock(&g_mpi_mu);
 }
 
 /* Starts, in bucket order, every bucket whose gradients are all final: the
  * ranks must start their collectives in the same order, and the order in
  * which hooks fire could differ only if the graphs differed. */
 static void ddp_start_ready(nb_ddp *d) {
-    while (d->next < d->nb && d->b[d->next].ready == d->b[d->next].count) {
-        ddp_start(d, &d->b[d->next]);
-        d->next++;
-    }
-    for (int k = 0; k < d->next; k++) { /* let MPI progress the ones in flight */
-        int done = 0;
-        if (d->b[k].req != MPI_REQUEST_NULL) check_mpi(MPI_Test(&d->b[k].req, &done, MPI_STATUS_IGNORE), "allreduce");
-    }
+    while (d->next < d->nb && d->b[d->next].ready == d->b[d->next].count) ddp_start(d, true);
+    if (d->progress != NB_DDP_PROGRESS_THREAD) ddp_poll(d); /* let MPI progress the ones in flight */
 }
 
 static void ddp_hook(void *ctx, int i) {
@@ -456,6 +622,17 @@ static void ddp_hook(void *ctx, int i) {
         ddp_fill(d, bk);
     }
     ddp_start_ready(d); /* and every completed gradient pokes the buckets in flight */
+}
+
+/* NB_DDP_PROGRESS_NODES: between backward's nodes, at most every 20 µs */
+static void ddp_tick(void *ctx) {
+    nb_ddp *d = ctx;
+    if (!d->sync || d->next == 0 || d->in_flight == 0) return;
+    const double t = now_s();
+    if (t - d->last_poll < 2e-5) return;
+    d->last_poll = t;
+    d->stats.progress_polls++;
+    ddp_poll(d);
 }
 #endif
 
@@ -477,7 +654,7 @@ static bool ddp_build(nb_ddp *d) {
         if (!cur || cur->dt != p->dtype || (double)((cur->numel + p->numel) * (int64_t)es) > cap ||
             cur->numel + p->numel > INT32_MAX) {
             cur = &d->b[d->nb++];
-            *cur = (bucket){.first = j, .dt = p->dtype};
+            *cur = (bucket){.first = j, .dt = p->dtype, .start_node = -1};
 #if NB_HAVE_MPI
             cur->req = MPI_REQUEST_NULL;
 #endif
@@ -503,12 +680,18 @@ static nb_ddp *ddp_new(nb_tensor *const *params, int np, nb_tensor *const *bufs,
                     params[i] && params[i]->name[0] ? params[i]->name : "unnamed");
             return NULL;
         }
+    if (o && (o->progress < NB_DDP_PROGRESS_DEFAULT || o->progress > NB_DDP_PROGRESS_OFF)) {
+        nb_fail(NB_ERR_ARG, "ddp_new", "opts.progress is %d, not an nb_ddp_progress", (int)o->progress);
+        return NULL;
+    }
     nb_ddp *d = nb__calloc(sizeof *d);
     if (!d) goto oom;
     d->np = np;
     d->nbuf = nbuf;
     d->sync = true;
     if (o) d->opts = *o;
+    d->progress = progress_mode(d->opts.progress);
+    d->stats.first_start_node = -1;
     d->params = nb__malloc((size_t)(np + 1) * sizeof *d->params);
     d->bufs = nb__malloc((size_t)(nbuf + 1) * sizeof *d->bufs);
     if (!d->params || !d->bufs) goto oom;
@@ -533,10 +716,17 @@ static nb_ddp *ddp_new(nb_tensor *const *params, int np, nb_tensor *const *bufs,
                 nb_bump_version(d->bufs[i]);
             }
         }
+        /* no thread without MPI_THREAD_SERIALIZED (a program that started MPI
+         * itself at a lower level) or when it can't be made: poll from nodes */
+        if (d->progress == NB_DDP_PROGRESS_THREAD && (!g_serialized || !progress_start()))
+            d->progress = NB_DDP_PROGRESS_NODES;
         if (nb_backward_watch_leaves(d->params, d->np, ddp_hook, d) != NB_OK) goto fail;
+        nb__backward_set_tick(d->progress == NB_DDP_PROGRESS_NODES ? ddp_tick : NULL, d);
         g_watching = d;
     }
 #endif
+    if (g_size == 1) d->progress = NB_DDP_PROGRESS_OFF; /* nothing to send */
+    d->stats.progress = d->progress;
     return d;
 oom:
     nb_fail(NB_ERR_NOMEM, "ddp_new", "out of memory for %d parameters", np);
@@ -589,8 +779,12 @@ void nb_ddp_free(nb_ddp *d) {
 #if NB_HAVE_MPI
     if (g_watching == d) { /* a newer wrapper's hook stays */
         nb_backward_watch_leaves(NULL, 0, NULL, NULL);
+        nb__backward_set_tick(NULL, NULL);
         g_watching = NULL;
     }
+    pthread_mutex_lock(&g_mpi_mu);
+    if (g_prog == d) g_prog = NULL; /* the progress thread lets go of it */
+    pthread_mutex_unlock(&g_mpi_mu);
     for (int k = 0; k < d->nb; k++)
         if (d->b && d->b[k].started && d->b[k].req != MPI_REQUEST_NULL) wait_req(&d->b[k].req, "ddp_free");
 #endif
@@ -608,22 +802,45 @@ void nb_ddp_set_sync(nb_ddp *d, bool on) {
     if (d) d->sync = on;
 }
 
-nb_ddp_stats nb_ddp_get_stats(const nb_ddp *d) { return d ? d->stats : (nb_ddp_stats){0}; }
+nb_ddp_stats nb_ddp_get_stats(const nb_ddp *d) {
+    if (!d) return (nb_ddp_stats){0};
+#if NB_HAVE_MPI
+    pthread_mutex_lock(&g_mpi_mu); /* the progress thread updates in_flight and its poll count */
+#endif
+    nb_ddp_stats st = d->stats;
+    st.in_flight = d->in_flight;
+#if NB_HAVE_MPI
+    pthread_mutex_unlock(&g_mpi_mu);
+#endif
+    return st;
+}
+
+int nb_ddp_bucket_start_node(const nb_ddp *d, int k) {
+    return d && k >= 0 && k < d->nb ? d->b[k].start_node : -1;
+}
 
 void nb_ddp_wait(nb_ddp *d) {
     if (!d || !d->sync || g_size == 1) return;
 #if NB_HAVE_MPI
     const double t0 = now_s();
+    int64_t len = 0;
+    nb__backward_position(&len);
+    d->stats.backward_nodes = (int)len;
+    pthread_mutex_lock(&g_mpi_mu); /* the progress thread keeps polling while this one waits */
+    int done = 0;
+    for (int k = 0; k < d->next; k++) done += d->b[k].req == MPI_REQUEST_NULL;
+    pthread_mutex_unlock(&g_mpi_mu);
+    d->stats.done_before_wait = done;
     for (int k = d->next; k < d->nb; k++) { /* buckets backward did not finish */
         bucket *bk = &d->b[k];
         if (bk->ready != bk->count) ddp_fill(d, bk);
         bk->ready = bk->count;
     }
     d->stats.started_in_backward = d->next;
-    while (d->next < d->nb) ddp_start(d, &d->b[d->next++]);
+    while (d->next < d->nb) ddp_start(d, false);
     for (int k = 0; k < d->nb; k++) {
         bucket *bk = &d->b[k];
-        if (bk->req != MPI_REQUEST_NULL) wait_req(&bk->req, "allreduce (gradients)");
+        wait_req(&bk->req, "allreduce (gradients)");
         /* mean over ranks, back into each .grad */
         const size_t es = nb_dtype_size(bk->dt);
         const char *src = bk->buf;
@@ -646,10 +863,17 @@ void nb_ddp_wait(nb_ddp *d) {
         bk->ready = 0;
         bk->started = false;
     }
+    pthread_mutex_lock(&g_mpi_mu);
+    if (g_prog == d) g_prog = NULL;
+    d->in_flight = 0;
+    d->next = 0;
+    pthread_mutex_unlock(&g_mpi_mu);
     const double t1 = now_s();
+    d->stats.first_start_node = d->nb ? d->b[0].start_node : -1;
     d->stats.comm_s = t1 - d->t_first;
     d->stats.wait_s = t1 - t0;
-    d->next = 0;
+    d->stats.issue_s = d->issue_acc;
+    d->issue_acc = 0;
     if (!d->opts.no_buffer_sync && d->nbuf > 0) {
         MPI_Request *rs = nb__malloc((size_t)d->nbuf * sizeof *rs);
         if (!rs) nb_dist_abort(7, "ddp_wait: out of memory");
@@ -675,9 +899,10 @@ nb_status nb_dist_train_save(const char *path, struct nb_module *m, struct nb_op
 #if NB_HAVE_MPI
     if (g_size > 1) { /* everyone learns rank 0's status and message */
         MPI_Request r[2];
-        check_mpi(MPI_Ibcast(&st, 1, MPI_INT64_T, 0, g_comm, &r[0]), "checkpoint status");
+        const char *what_ = "checkpoint status";
+        LOCKED(MPI_Ibcast(&st, 1, MPI_INT64_T, 0, g_comm, &r[0]));
         wait_req(&r[0], "checkpoint status (waiting for rank 0 to write it)");
-        check_mpi(MPI_Ibcast(msg, (int)sizeof msg, MPI_CHAR, 0, g_comm, &r[1]), "checkpoint status");
+        LOCKED(MPI_Ibcast(msg, (int)sizeof msg, MPI_CHAR, 0, g_comm, &r[1]));
         wait_req(&r[1], "checkpoint status");
         msg[sizeof msg - 1] = 0;
     }

@@ -34,6 +34,9 @@
  *  - A symbolic link at the path is followed (a chain of them, up to 40) and
  *    the file it leads to is replaced, as editors do; the link stays. A
  *    dangling link creates its target, as fopen(path, "w") would.
+ *  - Only a regular file is replaced: a directory, device, pipe or socket at
+ *    the path is an error (renaming over /dev/null as root would replace
+ *    the device).
  */
 #define _GNU_SOURCE
 #include "io_internal.h"
@@ -443,6 +446,14 @@ nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(F
     if ((long)strlen(base) > name_max) {
         st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: the file name has %zu bytes; this filesystem allows %ld",
                         what, path, via, strlen(base), name_max);
+        goto out;
+    }
+    struct stat cur;
+    if (fstatat(dfd, base, &cur, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(cur.st_mode)) {
+        st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: exists and is not a regular file (%s); not replaced",
+                        what, path, via,
+                        S_ISDIR(cur.st_mode) ? "a directory" : S_ISLNK(cur.st_mode) ? "a symbolic link"
+                                                                                   : "a device, pipe or socket");
         goto out;
     }
     char stem[NAME_MAX + 1];

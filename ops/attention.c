@@ -89,6 +89,23 @@ static int sdpa_threads(const sdpa_attr *a) {
     return nb_par_clamp(nb_par_threads(nb_get_num_threads(), slice_work(a) * (double)a->nslice), a->nslice);
 }
 
+/* Causal attention skips the products it knows to be zero: row i of A has
+ * no weight past column i. The slice's rows go in blocks of CB; a block
+ * [r0, r1) needs the score columns [0, r1) (rounded up to the GEMM's
+ * 32-column panels: QKᵀ and dO·Vᵀ in blocks of CB_SCORES rows) and the
+ * keys/values [0, r1) in the products summed over them (A·V, dS·K; and
+ * from the other side Aᵀ·dO, dSᵀ·Q: row j of Aᵀ needs i >= j only). The
+ * skipped terms are exact zeros (A = 0 there) and every kept element sums
+ * the same products in the same order as the full GEMM (kernels/gemm.h):
+ * the same values, up to the rounding of a block small enough for the GEMM's
+ * plain reference loop (no FMA; 1e-15 relative measured), and but for 0·inf
+ * (a masked position's infinite value no longer makes the sum NaN). */
+#define CB 16
+#define CB_SCORES 32
+static inline int64_t sdpa_min(int64_t x, int64_t y) { return x < y ? x : y; }
+/* rows [r0, r1) see keys [0, kend) */
+static inline int64_t kend_of(const sdpa_attr *a, int64_t r1) { return a->causal ? sdpa_min(r1, a->S) : a->S; }
+
 /* Forward of one slice: A (L,S) = masked softmax of the scores, O = (A∘D) V.
  * W is scratch (L,S) for A∘D when there is dropout. */
 #define SDPA_FWD_SLICE(T)                                                                                  \
@@ -96,33 +113,39 @@ static int sdpa_threads(const sdpa_attr *a) {
                                    const int64_t *mst, int64_t t, T *A, const T *Dm, T *W, T *O) {         \
         const sdpa_slice s = slice_of(a, t);                                                               \
         const int64_t L = a->L, S = a->S;                                                                  \
-        GEMM_T(T)(false, true, L, S, a->E, (T)a->scale, X0 + s.q, s.ldq, X1 + s.k, s.ldk, 0, A, S);       \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                        \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                           \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                  \
+            if (ke > 0)                                                                                    \
+                GEMM_T(T)(false, true, r1 - r0, ke, a->E, (T)a->scale, X0 + s.q + r0 * s.ldq, s.ldq, X1 + s.k, \
+                          s.ldk, 0, A + r0 * S, S);                                                        \
+        }                                                                                                  \
         const T *m = M ? M + mask_offset(a, mst, t) : NULL;                                                \
         const int64_t mr = M ? mst[a->nbatch] : 0, mc = M ? mst[a->nbatch + 1] : 0;                       \
         for (int64_t i = 0; i < L; i++) {                                                                  \
             T *r = A + i * S;                                                                              \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S; /* columns past lim: weight 0 */      \
             if (m) {                                                                                       \
                 const T *mi = m + i * mr;                                                                  \
                 if (a->mask_kind == SDPA_MASK_ADD)                                                         \
-                    for (int64_t j = 0; j < S; j++) r[j] += mi[j * mc];                                    \
+                    for (int64_t j = 0; j < lim; j++) r[j] += mi[j * mc];                                  \
                 else                                                                                       \
-                    for (int64_t j = 0; j < S; j++)                                                        \
+                    for (int64_t j = 0; j < lim; j++)                                                      \
                         if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                          \
             }                                                                                              \
-            if (a->causal)                                                                                 \
-                for (int64_t j = i + 1; j < S; j++) r[j] = (T)-INFINITY;                                   \
             T mx = (T)-INFINITY;                                                                           \
-            for (int64_t j = 0; j < S; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */  \
+            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */ \
             if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                         \
                 memset(r, 0, (size_t)S * sizeof(T));                                                       \
                 continue;                                                                                  \
             }                                                                                              \
-            for (int64_t j = 0; j < S; j++) r[j] -= mx;                                                    \
-            VEXP_T(T)(r, r, S);                                                                            \
+            for (int64_t j = 0; j < lim; j++) r[j] -= mx;                                                  \
+            VEXP_T(T)(r, r, lim);                                                                          \
             double sum = 0;                                                                                \
-            for (int64_t j = 0; j < S; j++) sum += (double)r[j];                                           \
+            for (int64_t j = 0; j < lim; j++) sum += (double)r[j];                                         \
             const T inv = (T)(1.0 / sum);                                                                  \
-            for (int64_t j = 0; j < S; j++) r[j] *= inv;                                                   \
+            for (int64_t j = 0; j < lim; j++) r[j] *= inv;                                                 \
+            for (int64_t j = lim; j < S; j++) r[j] = 0;                                                    \
         }                                                                                                  \
         if (!O) return;                                                                                    \
         const T *P = A;                                                                                    \
@@ -130,7 +153,15 @@ static int sdpa_threads(const sdpa_attr *a) {
             for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                       \
             P = W;                                                                                         \
         }                                                                                                  \
-        GEMM_T(T)(false, false, L, a->Ev, S, 1, P, S, X2 + s.v, s.ldv, 0, O + s.o, s.ldo);                \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1);                                               \
+        for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                           \
+            const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                  \
+            if (ke > 0)                                                                                    \
+                GEMM_T(T)(false, false, r1 - r0, a->Ev, ke, 1, P + r0 * S, S, X2 + s.v, s.ldv, 0,          \
+                          O + s.o + r0 * s.ldo, s.ldo);                                                    \
+            else                                                                                           \
+                for (int64_t i = r0; i < r1; i++) memset(O + s.o + i * s.ldo, 0, (size_t)a->Ev * sizeof(T)); \
+        }                                                                                                  \
     }
 SDPA_FWD_SLICE(float)
 SDPA_FWD_SLICE(double)
@@ -189,29 +220,46 @@ static void sdpa_fwd(nb_node *n) {
 }
 
 /* Backward of one slice (see the top of the file). dW is scratch (L,S) and
- * W scratch (L,S) for A∘D when there is dropout. */
+ * W scratch (L,S) for A∘D when there is dropout. Causal: the blocks of
+ * the forward (the comment above SDPA_FWD_SLICE). */
 #define SDPA_BWD_SLICE(T)                                                                                   \
     static void sdpa_bwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *G,   \
                                    int64_t t, const T *A, const T *Dm, T *W, T *dW, T *GQ, T *GK, T *GV,    \
                                    T *GM, const int64_t *mst) {                                             \
         const sdpa_slice s = slice_of(a, t);                                                                \
         const int64_t L = a->L, S = a->S;                                                                   \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1), sb = a->causal ? CB : (S > 0 ? S : 1);         \
         const T *P = A;                                                                                     \
         if (Dm) {                                                                                           \
             for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                        \
             P = W;                                                                                          \
         }                                                                                                   \
-        if (GV) GEMM_T(T)(true, false, S, a->Ev, L, 1, P, S, G + s.o, s.ldo, 1, GV + s.v, s.ldv);          \
+        /* dV += Pᵀ dO: row j of Pᵀ has weights from rows i >= j only (causal) */                           \
+        if (GV)                                                                                             \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                        \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                           \
+                if (i0 < L)                                                                                 \
+                    GEMM_T(T)(true, false, c1 - c0, a->Ev, L - i0, 1, P + i0 * S + c0, S, G + s.o + i0 * s.ldo, \
+                              s.ldo, 1, GV + s.v + c0 * s.ldv, s.ldv);                                      \
+            }                                                                                               \
         if (!GQ && !GK && !GM) return;                                                                      \
-        GEMM_T(T)(false, true, L, S, a->Ev, 1, G + s.o, s.ldo, X2 + s.v, s.ldv, 0, dW, S);                 \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                         \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                            \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                   \
+            if (ke > 0)                                                                                     \
+                GEMM_T(T)(false, true, r1 - r0, ke, a->Ev, 1, G + s.o + r0 * s.ldo, s.ldo, X2 + s.v, s.ldv, 0, \
+                          dW + r0 * S, S);                                                                  \
+        }                                                                                                   \
         for (int64_t i = 0; i < L; i++) {                                                                   \
             T *d = dW + i * S;                                                                              \
             const T *r = A + i * S;                                                                         \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                         \
             if (Dm)                                                                                         \
-                for (int64_t j = 0; j < S; j++) d[j] *= Dm[i * S + j];                                      \
+                for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                    \
             double dot = 0;                                                                                 \
-            for (int64_t j = 0; j < S; j++) dot += (double)d[j] * (double)r[j];                             \
-            for (int64_t j = 0; j < S; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));                \
+            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                           \
+            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));              \
+            for (int64_t j = lim; j < S; j++) d[j] = 0;                                                     \
         }                                                                                                   \
         if (GM) {                                                                                           \
             T *gm = GM + mask_offset(a, mst, t);                                                            \
@@ -219,8 +267,20 @@ static void sdpa_fwd(nb_node *n) {
             for (int64_t i = 0; i < L; i++)                                                                 \
                 for (int64_t j = 0; j < S; j++) gm[i * mr + j * mc] += dW[i * S + j];                       \
         }                                                                                                   \
-        if (GQ) GEMM_T(T)(false, false, L, a->E, S, (T)a->scale, dW, S, X1 + s.k, s.ldk, 1, GQ + s.q, s.ldq); \
-        if (GK) GEMM_T(T)(true, false, S, a->E, L, (T)a->scale, dW, S, X0 + s.q, s.ldq, 1, GK + s.k, s.ldk); \
+        if (GQ) /* dQ += scale·dS K: rows [r0, r1) over keys [0, kend) */                                   \
+            for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                        \
+                const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                               \
+                if (ke > 0)                                                                                 \
+                    GEMM_T(T)(false, false, r1 - r0, a->E, ke, (T)a->scale, dW + r0 * S, S, X1 + s.k, s.ldk, 1, \
+                              GQ + s.q + r0 * s.ldq, s.ldq);                                                \
+            }                                                                                               \
+        if (GK) /* dK += scale·dSᵀ Q: row j of dSᵀ from rows i >= j only (causal) */                        \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                        \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                           \
+                if (i0 < L)                                                                                 \
+                    GEMM_T(T)(true, false, c1 - c0, a->E, L - i0, (T)a->scale, dW + i0 * S + c0, S,          \
+                              X0 + s.q + i0 * s.ldq, s.ldq, 1, GK + s.k + c0 * s.ldk, s.ldk);               \
+            }                                                                                               \
     }
 SDPA_BWD_SLICE(float)
 SDPA_BWD_SLICE(double)

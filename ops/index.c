@@ -88,6 +88,8 @@ static const nb_op gather_op = {"gather", gather_fwd, gather_bwd, NB_SAVES_IN(1)
 /* Common checks: x present, idx NB_I64. */
 static bool check_x_idx(const char *op, const nb_tensor *x, const nb_tensor *idx) {
     if (!x || !idx) return false;
+    /* idx is read before nb_apply (its range): a dead one stops here */
+    if (!nb__alive(op, "x", -1, x) || !nb__alive(op, "idx", -1, idx)) return false;
     if (idx->dtype != NB_I64) {
         nb_fail(NB_ERR_DTYPE, op, "idx must be i64, it is %s", nb_dtype_name(idx->dtype));
         return false;
@@ -202,7 +204,7 @@ static void one_hot_fwd(nb_node *n) {
 static const nb_op one_hot_op = {"one_hot", one_hot_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
 nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes, nb_dtype dt) {
-    if (!labels) return NULL;
+    if (!labels || !nb__alive("one_hot", "labels", -1, labels)) return NULL;
     char d[NB_DESCRIBE_LEN];
     if (labels->dtype != NB_I64) {
         nb_fail(NB_ERR_DTYPE, "one_hot", "labels must be i64, they are %s (%s)", nb_dtype_name(labels->dtype),

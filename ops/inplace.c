@@ -7,6 +7,7 @@
 
 static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, bool needs_src) {
     if (!dst || (needs_src && !src)) return false; /* NULL: an earlier error, already kept */
+    if (!nb__alive(op, "dst", -1, dst) || (src && !nb__alive(op, "src", -1, src))) return false;
     char d[NB_DESCRIBE_LEN], e[NB_DESCRIBE_LEN];
     if (!nb__is_float(dst->dtype) || (src && src->dtype != dst->dtype)) {
         nb_fail(NB_ERR_DTYPE, op, "needs matching float dtypes: dst is %s%s%s", nb_dtype_name(dst->dtype),

@@ -21,6 +21,8 @@ static inline char *mu_desc(const nb_tensor *t, const char *name, char *buf, siz
 static inline bool mu_check_float(const char *op, int n, nb_tensor *const *t, const char *const *names) {
     for (int i = 0; i < n; i++)
         if (!t[i]) return false;
+    for (int i = 0; i < n; i++)
+        if (!nb__alive(op, names[i], -1, t[i])) return false;
     for (int i = 0; i < n; i++) {
         char d[NB_DESCRIBE_LEN + 8], d0[NB_DESCRIBE_LEN + 8];
         if (!nb__is_float(t[i]->dtype)) {

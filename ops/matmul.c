@@ -118,12 +118,13 @@ static void affine_fwd(nb_node *n) {
 static void affine_bwd(nb_node *n, const nb_tensor *g) {
     const nb_tensor *x = n->in[0], *w = n->in[1];
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
-    nb_tensor *gx = nb_grad_buf(n->in[0]), *gw = nb_grad_buf(n->in[1]);
+    bool fx, fw; /* a new gradient buffer is written by the GEMM (beta 0), not zeroed and added to */
+    nb_tensor *gx = nb__grad_buf_fresh(n->in[0], &fx), *gw = nb__grad_buf_fresh(n->in[1], &fw);
     nb_tensor *gb = n->nin > 2 ? nb_grad_buf(n->in[2]) : NULL;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *G = (const T *)g->data;
-        if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, 1, (T *)gx->data, I);
-        if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, 1, (T *)gw->data, I);
+        if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, (T *)gx->data, I);
+        if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, fw ? 0 : 1, (T *)gw->data, I);
         if (gb) {
             T *GB = (T *)gb->data;
             for (int64_t r = 0; r < rows; r++)

@@ -220,6 +220,7 @@ static const nb_op nll_op = {"nll", nll_fwd, nll_bwd, NB_SAVES_IN(1), false, nll
 nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
     static const char *const names[1] = {"logp"};
     if (!logp || !labels || !mu_check_float("nll", 1, &logp, names) || !mu_check_reduction("nll", r)) return NULL;
+    if (!nb__alive("nll", "labels", -1, labels)) return NULL; /* read below, before nb_apply */
     char d0[NB_DESCRIBE_LEN + 8], d1[NB_DESCRIBE_LEN + 8];
     if (labels->dtype != NB_I64) {
         nb_fail(NB_ERR_DTYPE, "nll", "labels must be i64 class indices: %s, %s", mu_desc(logp, "logp", d0, sizeof d0),

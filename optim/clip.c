@@ -15,7 +15,9 @@ static double clip_norm(nb_tensor *const *ts, const nb_named_tensor *ps, int n, 
             if (AT(i) && AT(i)->grad) total += nb_item(nb_sum_all(nb_mul(AT(i)->grad, AT(i)->grad)));
         total = sqrt(total);
         const double coef = max_norm / (total + 1e-6);
-        if (coef < 1)
+        /* a NaN norm (some gradient holds a NaN) gives a NaN coef: every
+         * gradient becomes NaN, as torch's mul_ by clamp(coef, max=1) */
+        if (!(coef >= 1))
             for (int i = 0; i < n; i++)
                 if (AT(i) && AT(i)->grad) nb_scale_(AT(i)->grad, coef);
     }

@@ -73,6 +73,7 @@ nb_optim *nb_optim_new(const nb_optim_opts *o, const nb_named_tensor *params, in
     for (int i = 0; i < n; i++) {
         const nb_tensor *t = params[i].t;
         if (!t) return NULL; /* an earlier error */
+        if (!nb__alive(op, "parameter", i, t)) return NULL;
         if (t->dtype == NB_I64 || !t->requires_grad || t->node) {
             const char *nm = params[i].name && params[i].name[0] ? params[i].name : t->name;
             nb_fail(NB_ERR_ARG, op, "parameter %d%s%s%s must be a float leaf tensor that requires grad", i,
@@ -206,6 +207,8 @@ nb_status nb_optim_step(nb_optim *opt) {
      * come from the failed computation, so no parameter is touched. */
     const nb_status before = nb_error();
     if (before != NB_OK) return before;
+    for (int i = 0; i < opt->n; i++) /* a parameter freed under the optimizer */
+        if (!nb__alive("optim_step", "parameter", i, opt->ps[i].p)) return NB_ERR_SCOPE;
     nb_scope *s = nb_scope_begin(); /* this step's temporaries */
     nb_no_grad_begin();
     for (int i = 0; i < opt->n; i++) {

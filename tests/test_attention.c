@@ -118,6 +118,63 @@ static void test_sdpa_causal_padding(void **state) {
     nb_scope_end(&s);
 }
 
+/* is_causal skips the score blocks and key ranges it knows give zero
+ * weight (ops/attention.c, in blocks of 16 and 32 rows): the same values
+ * and gradients (to rounding) as the full computation under an explicit
+ * additive causal mask, for lengths that cut the blocks every way (L = S, L < S, L > S,
+ * one past a block), plain and packed (heads read out of one qkv). */
+static double max_rel(const nb_tensor *a, const nb_tensor *b) {
+    double w = 0;
+    for (int64_t i = 0; i < a->numel; i++)
+        w = fmax(w, fabs(nb_get(a, i) - nb_get(b, i)) / fmax(fabs(nb_get(b, i)), FLOOR));
+    return w;
+}
+static nb_tensor *causal_additive(int64_t L, int64_t S) {
+    nb_tensor *m = nb_zeros(NB_F64, NB_SHAPE(L, S));
+    for (int64_t i = 0; i < L; i++)
+        for (int64_t j = i + 1; j < S; j++) nb_f64(m)[i * S + j] = -INFINITY;
+    return m;
+}
+static void test_sdpa_causal_blocks(void **state) {
+    (void)state;
+    static const int64_t ls[][2] = {{70, 70}, {40, 75}, {75, 40}, {33, 33}, {17, 5}, {1, 1}};
+    nb_seed(21);
+    for (size_t c = 0; c < sizeof ls / sizeof ls[0]; c++) {
+        const int64_t L = ls[c][0], S = ls[c][1];
+        nb_scope *s = nb_scope_begin();
+        nb_tensor *in[2][3], *y[2];
+        for (int way = 0; way < 2; way++) { /* 0: is_causal, 1: the additive mask */
+            nb_seed(22 + (uint64_t)c);
+            in[way][0] = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(3, L, 8), 0, 1), true);
+            in[way][1] = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(3, S, 8), 0, 1), true);
+            in[way][2] = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(3, S, 6), 0, 1), true);
+            nb_tensor *r = nb_randn(NB_F64, NB_SHAPE(3, L, 6), 0, 1);
+            y[way] = way ? nb_sdpa(in[way][0], in[way][1], in[way][2], causal_additive(L, S), false, 0, 0)
+                         : nb_sdpa(in[way][0], in[way][1], in[way][2], NULL, true, 0, 0);
+            assert_int_equal(nb_backward(nb_sum_all(nb_mul(y[way], r))), NB_OK);
+        }
+        double w = max_rel(y[0], y[1]);
+        for (int i = 0; i < 3; i++) w = fmax(w, max_rel(in[0][i]->grad, in[1][i]->grad));
+        printf("causal blocks L %lld S %lld: y and grads within %.1e of the masked computation\n", (long long)L,
+               (long long)S, w);
+        assert_true(w <= 1e-12); /* rounding: a small block takes the GEMM's reference loop */
+        nb_scope_end(&s);
+    }
+    /* packed: (B, L, 3·H·D), L = 70 */
+    nb_scope *s = nb_scope_begin();
+    nb_tensor *qkv[2], *y[2];
+    for (int way = 0; way < 2; way++) {
+        nb_seed(40);
+        qkv[way] = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(2, 70, 3 * 2 * 4), 0, 1), true);
+        nb_tensor *r = nb_randn(NB_F64, NB_SHAPE(2, 70, 8), 0, 1);
+        y[way] = nb_sdpa_packed(qkv[way], 2, way ? causal_additive(70, 70) : NULL, way == 0, 0, 0);
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(y[way], r))), NB_OK);
+    }
+    assert_true(max_rel(y[0], y[1]) <= 1e-12);
+    assert_true(max_rel(qkv[0]->grad, qkv[1]->grad) <= 1e-12);
+    nb_scope_end(&s);
+}
+
 /* A query whose keys are all masked gets zeros (PyTorch: NaN), and its
  * gradients are zero and finite. */
 static void test_sdpa_fully_masked_row_is_zero(void **state) {
@@ -420,6 +477,7 @@ static void test_bad_input(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sdpa_causal_padding, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_sdpa_causal_blocks, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_sdpa_fully_masked_row_is_zero, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_sdpa_dropout, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_mha_self_masks, tu_setup, tu_teardown),

@@ -1,4 +1,4 @@
-/* test_ckpt_files.c — the files a checkpoint save leaves (issue 18 item 5):
+/* test_ckpt_files.c — the files a checkpoint save leaves:
  * stale temporaries of killed saves removed (but never a live saver's), a
  * full disk that stale temporaries filled recovers, the umask and an existing
  * file's mode honoured, symbolic links written through, and a 250-byte file
@@ -308,6 +308,16 @@ static void permissions(void **state) {
     assert_int_equal(save_vals(at("u077.ckpt"), 4, 2), NB_OK);
     assert_int_equal(mode_of(at("u077.ckpt")), 0444);
     assert_true(load_first(at("u077.ckpt"), 4) == 2);
+    /* ... and its owner and group, where the process may set them (root) */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(at("u002.ckpt"), 65534, 65534), 0);
+        assert_int_equal(save_vals(at("u002.ckpt"), 4, 2), NB_OK);
+        struct stat sb;
+        assert_int_equal(stat(at("u002.ckpt"), &sb), 0);
+        assert_int_equal(sb.st_uid, 65534);
+        assert_int_equal(sb.st_gid, 65534);
+        assert_int_equal(sb.st_mode & 07777, 0664);
+    }
     umask(old);
 }
 
@@ -350,6 +360,17 @@ static void symlinks_written_through(void **state) {
     printf("loop: %s\n", g_err);
     assert_non_null(strstr(g_err, "loop1.ckpt"));
     assert_non_null(strstr(g_err, "symbolic link"));
+    /* only regular files are replaced: not a directory, not a pipe */
+    assert_int_equal(save_vals(at("real"), 8, 1), NB_ERR_IO);
+    printf("directory: %s\n", g_err);
+    assert_non_null(strstr(g_err, "not a regular file (a directory)"));
+    assert_int_equal(mkfifo(at("fifo"), 0600), 0);
+    assert_int_equal(symlink("fifo", at("to_fifo.ckpt")), 0);
+    assert_int_equal(save_vals(at("to_fifo.ckpt"), 8, 1), NB_ERR_IO);
+    printf("pipe: %s\n", g_err);
+    assert_non_null(strstr(g_err, "not a regular file (a device, pipe or socket)"));
+    assert_int_equal(lstat(at("fifo"), &sb), 0);
+    assert_true(S_ISFIFO(sb.st_mode));
     assert_int_equal(count_temps(), 0);
     DIR *d = opendir(at("real"));
     for (struct dirent *e; (e = readdir(d)) != NULL;) assert_null(strstr(e->d_name, ".tmp."));

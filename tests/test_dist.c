@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static int g_fails;
@@ -258,8 +259,17 @@ static int run_unit(void) {
     nb_ddp_stats st = nb_ddp_get_stats(d);
     CHECK(st.buckets == 1 && st.bytes == 4 * nb_module_numel(m), "buckets %d bytes %lld", st.buckets,
           (long long)st.bytes);
+    CHECK(st.progress == NB_DDP_PROGRESS_OFF && st.first_start_node == -1 && st.in_flight == 0 &&
+              nb_ddp_bucket_start_node(d, 0) == -1 && nb_ddp_bucket_start_node(d, 5) == -1,
+          "a world of one sends nothing: progress %d", (int)st.progress);
     nb_ddp_wait(d);
     nb_ddp_free(d);
+    nb_set_error_mode(NB_ERRORS_RECOVER);
+    CHECK(nb_ddp_new(m, &(nb_ddp_opts){.progress = (nb_ddp_progress)7}) == NULL && nb_error() == NB_ERR_ARG &&
+              strstr(nb_error_message(), "opts.progress is 7"),
+          "a bad progress mode: %s", nb_error_message());
+    nb_error_clear();
+    nb_set_error_mode(NB_ERRORS_ABORT);
     /* tiny buckets: one per parameter at most */
     d = nb_ddp_new(m, &(nb_ddp_opts){.bucket_mb = 1e-6});
     CHECK(nb_ddp_get_stats(d).buckets == nb_module_num_parameters(m), "tiny buckets");
@@ -450,6 +460,93 @@ static void test_allreduce_op(void) {
     nb_scope_end(&s);
 }
 
+/* Overlap: buckets are sent while backward still runs, and something moves
+ * them while the main thread computes. The model is the MLP with one bucket
+ * per parameter and, in front of it, an op whose backward (the last node of
+ * the sweep) only waits: by then every bucket has been started from the leaf
+ * hook, and the main thread makes no MPI call until the op returns, so only
+ * the progress thread can complete the allreduces. With any progress mode
+ * the first bucket (the last layer's bias) must have been issued before the
+ * last backward node ran. */
+static nb_ddp *g_slow_ddp;
+static double g_slow_waited;
+static int g_slow_left;
+
+static void slow_fwd(nb_node *n) {
+    memcpy(n->out->data, n->in[0]->data, (size_t)n->out->numel * sizeof(double));
+}
+static void slow_bwd(nb_node *n, const nb_tensor *gy) {
+    nb_tensor *gx = nb_grad_buf(n->in[0]);
+    for (int64_t i = 0; gx && i < gx->numel; i++) nb_f64(gx)[i] += nb_f64(gy)[i];
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double el = 0;
+    int left = 1;
+    while (g_slow_ddp && (left = nb_ddp_get_stats(g_slow_ddp).in_flight) > 0 && el < 10) {
+        nanosleep(&(struct timespec){0, 200000}, NULL);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        el = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    }
+    g_slow_waited = el, g_slow_left = left;
+}
+static const nb_op SLOW = {.name = "test_wait_for_buckets", .forward = slow_fwd, .backward = slow_bwd};
+
+static void test_overlap(void) {
+    const int w = nb_dist_world_size();
+    if (w == 1) return;
+    nb_dataset ds = make_data(64, false);
+    static const nb_ddp_progress modes[] = {NB_DDP_PROGRESS_THREAD, NB_DDP_PROGRESS_NODES, NB_DDP_PROGRESS_OFF};
+    for (int mi = 0; mi < 3; mi++) {
+        nb_seed(9);
+        nb_module *m = make_mlp(NB_F64);
+        const int np = nb_module_num_parameters(m);
+        nb_ddp *d = nb_ddp_new(m, &(nb_ddp_opts){.bucket_mb = 1e-6, .progress = modes[mi]});
+        CHECK(nb_ddp_get_stats(d).progress == modes[mi], "progress mode %d in use, not %d",
+              (int)nb_ddp_get_stats(d).progress, (int)modes[mi]);
+        CHECK(nb_ddp_get_stats(d).buckets == np, "one bucket per parameter");
+        g_slow_ddp = modes[mi] == NB_DDP_PROGRESS_THREAD ? d : NULL;
+        for (int rep = 0; rep < 3; rep++) {
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *x = nb_set_requires_grad(nb_cast(ds.x, NB_F64), true);
+            nb_tensor *in = nb_apply(&SLOW, &x, 1, x->shape);
+            nb_tensor *loss = nb_cross_entropy(nb_forward(m, in), ds.y, NB_REDUCE_MEAN);
+            nb_zero_grad(m);
+            g_slow_left = -1;
+            CHECK(nb_backward(loss) == NB_OK, "backward");
+            nb_ddp_stats st0 = nb_ddp_get_stats(d);
+            nb_ddp_wait(d);
+            nb_ddp_stats st = nb_ddp_get_stats(d);
+            const int first = nb_ddp_bucket_start_node(d, 0), last = nb_ddp_bucket_start_node(d, np - 1);
+            CHECK(st.started_in_backward == np, "%d of %d buckets started in backward", st.started_in_backward, np);
+            CHECK(first >= 0 && first < st.backward_nodes - 1,
+                  "the first bucket started after %d of %d backward nodes, not before the last", first,
+                  st.backward_nodes);
+            for (int k = 1; k < np; k++)
+                CHECK(nb_ddp_bucket_start_node(d, k) >= nb_ddp_bucket_start_node(d, k - 1), "buckets in order");
+            CHECK(last <= st.backward_nodes - 1, "the first layer's weight issued at %d, before the waiting node",
+                  last);
+            if (modes[mi] == NB_DDP_PROGRESS_THREAD) {
+                /* every allreduce completed while the main thread sat in the last node */
+                CHECK(g_slow_left == 0 && st0.in_flight == 0,
+                      "progress thread: %d buckets still in flight after %.1f s in the last backward node",
+                      g_slow_left, g_slow_waited);
+                CHECK(st.done_before_wait == np, "%d of %d buckets done before nb_ddp_wait", st.done_before_wait,
+                      np);
+            }
+            if (nb_dist_rank() == 0 && rep == 0)
+                printf("overlap, progress %d: first bucket issued after %d of %d backward nodes, %d of %d done "
+                       "before the wait%s\n",
+                       (int)modes[mi], first, st.backward_nodes, st.done_before_wait, np,
+                       modes[mi] == NB_DDP_PROGRESS_THREAD ? " (the last node waited for them)" : "");
+            nb_scope_end(&s);
+        }
+        g_slow_ddp = NULL;
+        nb_ddp_free(d);
+        nb_module_free(m);
+    }
+    nb_dataset_free(&ds);
+}
+
 /* Rank 0 writes a checkpoint after epoch 1; the job trains epoch 2. A world
  * of one (every rank, alone) loads the checkpoint, trains epoch 2 with the
  * global batch, and must end where the W ranks did. */
@@ -545,6 +642,7 @@ static int run_train(const char *dir) {
         double esync = cnn_sync_equivalence(10, NB_F64, false), esync32 = cnn_sync_equivalence(10, NB_F32, true);
         double eres = resume_other_world(dir);
         test_allreduce_op();
+        test_overlap();
         if (r == 0 && rep == 0)
             printf("world %d, relative max parameter difference from one process: MLP f64 %.2g, MLP f32 %.2g, "
                    "no-sync accumulation (Adam) %.2g, CNN+BatchNorm f32 %.2g f64 %.2g, CNN+SyncBatchNorm vs batch %d f64 %.2g "

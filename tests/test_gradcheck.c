@@ -52,12 +52,14 @@ static void square_bwd_static(nb_node *n, const nb_tensor *gy) { /* not reentran
         nb_f64(gx)[i] += nb_f64(gy)[i] * 2 * nb_f64(n->in[0])[i] * (1 + 1e-9 * calls);
 }
 
+/* (ops whose code reads F64 only say so: nb_apply refuses F32 for them) */
+#define F64_ONLY NB_DTYPE_BIT(NB_F64)
 static const nb_op SQUARE = {"square", square_fwd, square_bwd, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_3X = {"square_wrong", square_fwd, square_bwd_3x, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_NOUP = {"square_noup", square_fwd, square_bwd_noup, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_ASSIGN = {"square_assign", square_fwd, square_bwd_assign, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_1005 = {"square_1005", square_fwd, square_bwd_1005, NB_SAVES_IN(0), false, NULL};
-static const nb_op SQUARE_STATIC = {"square_static", square_fwd, square_bwd_static, NB_SAVES_IN(0), false, NULL};
+static const nb_op SQUARE_STATIC = {"square_static", square_fwd, square_bwd_static, NB_SAVES_IN(0), false, NULL, F64_ONLY};
 
 static nb_tensor *square(nb_tensor *x) { return nb_apply(&SQUARE, &x, 1, x->shape); }
 static nb_tensor *square_wrong(nb_tensor *x) { return nb_apply(&SQUARE_3X, &x, 1, x->shape); }
@@ -102,9 +104,9 @@ static void prod_bwd_own_grads(nb_node *n, const nb_tensor *g) {
         for (int64_t i = 0; i < g->numel; i++) nb_f64(x->grad)[i] += nb_f64(g)[i] * nb_f64(o)[i];
     }
 }
-static const nb_op PROD = {"prod", prod_fwd, prod_bwd, 0, false, NULL};
-static const nb_op PROD_FORCE = {"prod_forces_grad", prod_fwd, prod_bwd_forces_grad, 0, false, NULL};
-static const nb_op PROD_OWN = {"prod_own_grads", prod_fwd, prod_bwd_own_grads, 0, false, NULL};
+static const nb_op PROD = {"prod", prod_fwd, prod_bwd, 0, false, NULL, F64_ONLY};
+static const nb_op PROD_FORCE = {"prod_forces_grad", prod_fwd, prod_bwd_forces_grad, 0, false, NULL, F64_ONLY};
+static const nb_op PROD_OWN = {"prod_own_grads", prod_fwd, prod_bwd_own_grads, 0, false, NULL, F64_ONLY};
 
 static nb_tensor *call_op(nb_tensor *const *in, int nin, void *ctx) {
     return nb_apply((const nb_op *)ctx, in, nin, in[0]->shape);
@@ -362,9 +364,16 @@ static void f32_inputs_are_checked_in_f64(void **state) {
     nb_seed(5);
     nb_tensor *x = nb_rand(NB_F32, NB_SHAPE(6), -1, 2);
     nb_gradcheck_opts o = quiet();
+    o.skip_f32 = true; /* (the F32 comparison runs the op in F32 last) */
     nb_gradcheck_report r = nb_gradcheck1(myexp, x, &o);
     assert_int_equal(seen_dtype, NB_F64);
     assert_true(r.ok);
+    assert_false(r.f32_ran);
+    o.skip_f32 = false;
+    r = nb_gradcheck1(myexp, x, &o);
+    assert_true(r.ok);
+    assert_true(r.f32_ran);
+    assert_true(r.f32_err < 1e-5);
     assert_true(r.rel_err < 1e-6); /* impossible with f32 central differences at eps 1e-6 */
     assert_int_equal(x->dtype, NB_F32);
     assert_null(x->grad);

@@ -432,7 +432,7 @@ static void vmath_exact_loops(void **state) {
             assert_memory_equal(y[q], y[0], sizeof y[0]);
             assert_memory_equal(yd[q], yd[0], sizeof yd[0]);
         }
-        /* relu keeps a NaN (as PyTorch; issue 18) */
+        /* relu keeps a NaN (as PyTorch) */
         if (k == 0) assert_true(isnan(y[0][5]) && isnan(yd[0][5]) && y[0][6] == 0 && y[0][7] == (x[7] > 0 ? x[7] : 0));
         if (k == 4)
             for (int i = 0; i < N; i++) {

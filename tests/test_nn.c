@@ -12,6 +12,7 @@
 typedef struct {
     nb_module *m;
     int np;
+    nb_dtype dt; /* the module's parameters' dtype */
 } layer_ctx;
 
 /* in[0] = x, in[1..np] = the parameters: the module computes with them. */
@@ -20,6 +21,10 @@ static nb_tensor *layer_fn(nb_tensor *const *in, int nin, void *ctx) {
     nb_tensor *ps[16];
     for (int i = 0; i < c->np; i++) ps[i] = in[1 + i];
     assert_int_equal(nin, 1 + c->np);
+    if (c->np > 0 && in[1]->dtype != c->dt) { /* gradcheck's F32 run: the module follows */
+        assert_true(nb_module_cast(c->m, in[1]->dtype));
+        c->dt = in[1]->dtype;
+    }
     assert_true(nb_module_swap_parameters(c->m, ps, c->np));
     nb_tensor *y = nb_forward(c->m, in[0]);
     assert_true(nb_module_swap_parameters(c->m, ps, c->np));
@@ -30,7 +35,7 @@ static nb_tensor *layer_fn(nb_tensor *const *in, int nin, void *ctx) {
 static void gradcheck_layer(nb_module *m, nb_tensor *x, const char *what) {
     assert_non_null(m);
     assert_true(nb_module_cast(m, NB_F64));
-    layer_ctx c = {m, nb_module_num_parameters(m)};
+    layer_ctx c = {m, nb_module_num_parameters(m), NB_F64};
     nb_named_tensor ps[16];
     nb_module_parameters(m, ps, 16);
     nb_tensor *in[17] = {x};

@@ -5,6 +5,7 @@
  * overrides in test_reference rest on), the same bits on 1 and 2 threads,
  * and one bad-input case per argument. */
 #include "test_util.h"
+#include "kernels/cpu.h"
 
 #define V(...) ((const double[]){__VA_ARGS__})
 
@@ -144,6 +145,84 @@ static void f32_accuracy_all(void **state) {
     }
 }
 
+/* f32 gelu on every ISA this CPU has (AVX-512: kernels/gelu_f32.c's own Φ;
+ * else SLEEF's erfc): relative error of y and dx with no floor over the
+ * whole range, the far negative tail included (where Φ is tiny: 1e-38 at
+ * x = -13), against the f64 op on the same inputs; the special values. */
+static void gelu_f32_every_isa(void **state) {
+    (void)state;
+    const char *isas[2] = {"avx512", "avx2"};
+    const char *keep = nb_isa_name(nb_isa());
+    for (int ii = 0; ii < 2; ii++) {
+        if (!nb_isa_set_cap(isas[ii])) continue;
+        nb_scope *s = nb_scope_begin();
+        const int64_t n = 100000;
+        nb_tensor *x32;
+        NB_NO_GRAD {
+            x32 = nb_cast(nb_rand(NB_F64, NB_SHAPE(n), -13, 8), NB_F32);
+        }
+        nb_tensor *x64 = nb_set_requires_grad(nb_cast(x32, NB_F64), true);
+        nb_set_requires_grad(x32, true);
+        nb_tensor *y32 = nb_gelu(x32), *y64 = nb_gelu(x64);
+        nb_backward_with(y32, nb_ones(NB_F32, y32->shape));
+        nb_backward_with(y64, nb_ones(NB_F64, y64->shape));
+        double wy = 0, wg = 0;
+        for (int64_t i = 0; i < n; i++) {
+            const double a = nb_get(y64, i), d = nb_get(x64->grad, i);
+            if (fabs(a) > 1e-36) wy = fmax(wy, fabs(nb_get(y32, i) - a) / fabs(a)); /* normal f32 results */
+            if (fabs(d) > 1e-36) wg = fmax(wg, fabs(nb_get(x32->grad, i) - d) / fmax(fabs(d), 1e-3));
+        }
+        /* AVX-512: 3.5e-7 and 8e-7 measured; SLEEF's path rounds z = -x/sqrt(2) to f32 first,
+         * which costs up to x^2 * 6e-8 relative in the tail (1e-5 at x = -13) */
+        const double by = ii == 0 ? 2e-6 : 3e-5;
+        printf("gelu f32 on %s: y rel %.2e (bound %.0e), dx %.2e over [-13, 8)\n", isas[ii], wy, by, wg);
+        assert_true(wy <= by);
+        assert_true(wg <= 5e-5);
+        nb_tensor *sp = nb_from_f64(NB_SHAPE(5), (double[]){NAN, INFINITY, -INFINITY, 0.0, -0.0});
+        nb_tensor *ys = nb_gelu(nb_cast(sp, NB_F32));
+        assert_true(isnan(nb_get(ys, 0)));
+        assert_true(nb_get(ys, 1) == INFINITY);
+        assert_true(isnan(nb_get(ys, 2))); /* -inf * Phi(-inf) = -inf * 0, as the formula (and the f64 op) */
+        assert_true(nb_get(ys, 3) == 0 && nb_get(ys, 4) == 0);
+        nb_scope_end(&s);
+    }
+    nb_isa_set_cap(keep);
+}
+
+/* f32 layer_norm and rms_norm: the AVX-512 row kernels (kernels/norm_f32.c)
+ * give the same bits as the generic ones (AVX2 and baseline), y and every
+ * gradient, at a width with a tail (D = 100) and at the GPT's (128). */
+static void norm_f32_same_bits_every_isa(void **state) {
+    (void)state;
+    const char *isas[3] = {"avx512", "avx2", "scalar"};
+    const char *keep = nb_isa_name(nb_isa());
+    const int64_t Ds[2] = {100, 128};
+    for (int di = 0; di < 2; di++)
+        for (int rms = 0; rms < 2; rms++) {
+            nb_scope *s = nb_scope_begin();
+            nb_tensor *res[3][4] = {{0}};
+            int have = 0;
+            for (int ii = 0; ii < 3; ii++) {
+                if (!nb_isa_set_cap(isas[ii])) continue;
+                nb_seed(5);
+                nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(37, Ds[di]), 0.3, 2), true);
+                nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(Ds[di]), 0.5, 1.5), true);
+                nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(Ds[di]), -1, 1), true);
+                nb_tensor *r = nb_randn(NB_F32, NB_SHAPE(37, Ds[di]), 0, 1);
+                nb_tensor *y = rms ? nb_rms_norm(x, 1, w, 1e-5) : nb_layer_norm(x, 1, w, b, 1e-5);
+                assert_int_equal(nb_backward(nb_sum_all(nb_mul(y, r))), NB_OK);
+                res[ii][0] = y, res[ii][1] = x->grad, res[ii][2] = w->grad, res[ii][3] = rms ? w->grad : b->grad;
+                have |= 1 << ii;
+            }
+            for (int ii = 1; ii < 3; ii++)
+                if ((have & 1) && (have >> ii & 1))
+                    for (int k = 0; k < 4; k++)
+                        assert_memory_equal(res[0][k]->data, res[ii][k]->data, (size_t)res[0][k]->numel * sizeof(float));
+            nb_scope_end(&s);
+        }
+    nb_isa_set_cap(keep);
+}
+
 /* ------------------------------------------------------------ threads */
 
 /* layer_norm forward and every gradient on a (2000, 96) input: the same
@@ -218,6 +297,8 @@ int main(void) {
         cmocka_unit_test_setup_teardown(rms_norm_values, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(activation_values, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(f32_accuracy_all, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(gelu_f32_every_isa, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(norm_f32_same_bits_every_isa, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_threads_same_bits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(bad_input, tu_setup, tu_teardown),
     };

@@ -8,9 +8,14 @@
  * 3. A kink: relu at x within h of 0 — the numerical slope is ~0.5, the
  *    analytic one 0 or 1. nb_gradcheck flags it instead of failing.
  * 4. A new op written by the user (swish, y = x·σ(x)) with its forward and
- *    backward, checked in one call — and the same op with a bug, caught. */
+ *    backward, checked in one call — and the same op with a bug, caught.
+ * 5. Dtypes: swish's code reads doubles, and its nb_op says so (.dtypes), so
+ *    an F32 tensor is refused with a clear error instead of being read as
+ *    doubles. nb_gradcheck also runs the op in F32 against F64: the same
+ *    code with nothing declared fails that check. */
 #include <nabla/nabla.h>
 #include <math.h>
+#include <string.h>
 
 /* ---- 1 and 2: by hand ---- */
 static double f(double x) { return x * x * x - 2 * x; } /* f'(x) = 3x² − 2 */
@@ -40,10 +45,15 @@ static void swish_bwd_buggy(nb_node *n, const nb_tensor *gy) {
     if (!gx) return;
     for (int64_t i = 0; i < gy->numel; i++) nb_f64(gx)[i] += nb_f64(gy)[i] * sig(nb_f64(n->in[0])[i]);
 }
-static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL};
-static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false, NULL};
+/* the last field: the dtypes the inputs may have (this code reads F64 only) */
+static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL, NB_DTYPE_BIT(NB_F64)};
+static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false, NULL,
+                                  NB_DTYPE_BIT(NB_F64)};
+/* ---- 5: the same code, no dtypes declared (any dtype gets in) ---- */
+static const nb_op SWISH_UNDECLARED = {"swish_undeclared", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL};
 static nb_tensor *swish(nb_tensor *x) { return nb_apply(&SWISH, &x, 1, x->shape); }
 static nb_tensor *swish_buggy(nb_tensor *x) { return nb_apply(&SWISH_BUGGY, &x, 1, x->shape); }
+static nb_tensor *swish_undeclared(nb_tensor *x) { return nb_apply(&SWISH_UNDECLARED, &x, 1, x->shape); }
 
 static double rel_err(double a, double n) {
     double m = fmax(fabs(a), fabs(n));
@@ -62,7 +72,7 @@ int main(void) {
         float n = (ff(1.5f + h) - ff(1.5f - h)) / (2 * h);
         printf("   h %.0e  numerical %.7f  rel err %.2e\n", (double)h, (double)n, rel_err(4.75, n));
     }
-    printf("   -> check gradients in double; nb_gradcheck always runs in F64.\n");
+    printf("   -> check gradients in double; nb_gradcheck checks them in F64 (then compares an F32 run with it).\n");
 
     printf("\n3. a kink: relu at x = 1e-7 with h = 1e-6\n");
     double x0 = 1e-7, h = 1e-6;
@@ -87,6 +97,19 @@ int main(void) {
            r.ok ? "passed (?!)" : "FAILED as it should", (long long)r.worst_in_index, r.analytic, r.numeric,
            r.rel_err);
     printf("\nthe checker's report for the buggy op:\n%s", r.message);
+
+    printf("\n5. dtypes: swish reads doubles, and its nb_op says so (.dtypes = NB_DTYPE_BIT(NB_F64))\n");
+    nb_set_error_mode(NB_ERRORS_RECOVER); /* print the error instead of aborting */
+    nb_tensor *x32 = nb_rand(NB_F32, NB_SHAPE(2, 3), -3, 3);
+    nb_tensor *y32 = swish(x32);
+    printf("   swish(f32 tensor): %s: %s\n", y32 ? "ran (?!)" : "refused", nb_error_message());
+    nb_error_clear();
+    nb_set_error_mode(NB_ERRORS_ABORT);
+    r = nb_gradcheck1(swish_undeclared, x, &quiet);
+    printf("   with nothing declared, nb_gradcheck's F32 run: %s\n", r.ok ? "passed (?!)" : "FAILED as it should");
+    const char *line = strstr(r.message, "f32 MISMATCH");
+    if (line) printf("   %.*s\n", (int)strcspn(line, "\n"), line);
+    nb_tensor_free(x32);
     nb_tensor_free(k);
     nb_tensor_free(x);
     return 0;

@@ -86,8 +86,17 @@ typedef struct nb_gradcheck_opts {
     bool skip_extras;  /* skip reentrancy/zero-grad/no-grad/accumulate checks */
     bool quiet;        /* don't print the report on failure                   */
     uint64_t seed;     /* for the projections and upstream gradients          */
+    /* The F32 run: the function is also run on the inputs cast to F32, and
+     * its output and its input gradients (for an all-ones upstream gradient)
+     * must agree with the F64 run's: |f64 - f32| <= f32_tol * (1e-3 + |f64|)
+     * for every element (the registry's rule for built-in ops). A function
+     * that refuses F32 with an error (an op whose nb_op.dtypes excludes it)
+     * is noted, not failed. */
+    bool skip_f32;     /* don't run it                                        */
+    double f32_tol;    /* 0 = the default, 1e-3                               */
 } nb_gradcheck_opts;
-/* PyTorch's defaults: eps 1e-6, atol 1e-5, rtol 1e-3, slow mode, all checks. */
+/* PyTorch's defaults: eps 1e-6, atol 1e-5, rtol 1e-3, slow mode, all checks;
+ * and the F32 run with tolerance 1e-3. */
 NB_API nb_gradcheck_opts nb_gradcheck_defaults(void);
 
 typedef struct nb_gradcheck_report {
@@ -106,12 +115,16 @@ typedef struct nb_gradcheck_report {
     int64_t kinks;         /* elements where x±eps crosses a kink: flagged, not failed */
     bool fast_fallback;    /* fast mode failed and the full check decided     */
     bool reentrant_ok, zero_grad_ok, no_grad_ok, accumulate_ok;
+    bool f32_ran;          /* the F32 run happened (not skipped or refused)   */
+    bool f32_ok;           /* ... and agreed with F64 (true when it didn't run) */
+    double f32_err;        /* its worst |f64 - f32| / (1e-3 + |f64|)          */
     char message[1024];    /* human-readable summary (printed on failure)     */
 } nb_gradcheck_report;
 
 /* Checks analytic against numerical gradients of fn at inputs, in F64 (inputs
  * of other float dtypes are cast). Inputs that require grad are checked; the
- * others are held fixed (and must get no gradient). opts NULL = defaults. */
+ * others are held fixed (and must get no gradient). Then runs fn in F32 and
+ * compares it with F64 (opts.skip_f32, f32_tol). opts NULL = defaults. */
 NB_API nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx,
                                         const nb_gradcheck_opts *opts);
 /* One-input form: nb_gradcheck1(nb_tanh, x, NULL). x need not require grad. */

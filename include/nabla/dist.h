@@ -111,10 +111,24 @@ NB_API int nb_dist_sync_batchnorm(struct nb_module *m);
 
 typedef struct nb_ddp nb_ddp;
 
+/* Who advances the allreduces started during backward (Open MPI moves a
+ * non-blocking collective only inside MPI calls; docs/dist.md measures the
+ * three). DEFAULT: NB_DDP_PROGRESS=thread|nodes|off in the environment, else
+ * THREAD. */
+typedef enum nb_ddp_progress {
+    NB_DDP_PROGRESS_DEFAULT = 0,
+    NB_DDP_PROGRESS_THREAD, /* a sleeping thread per rank polls every NB_DDP_PROGRESS_US (100) µs
+                               while buckets are in flight (needs MPI_THREAD_SERIALIZED, which
+                               nb_dist_init asks for; else NODES)                              */
+    NB_DDP_PROGRESS_NODES,  /* backward polls between its nodes (at most every 20 µs)          */
+    NB_DDP_PROGRESS_OFF,    /* polls only when a parameter's gradient becomes final            */
+} nb_ddp_progress;
+
 typedef struct nb_ddp_opts {
     double bucket_mb;        /* gradient bytes per allreduce (default 25, as DDP) */
     bool no_broadcast;       /* skip copying rank 0's parameters/buffers at start */
     bool no_buffer_sync;     /* skip copying rank 0's buffers after each step     */
+    nb_ddp_progress progress;
 } nb_ddp_opts;
 
 /* Wraps the parameters and buffers of m (borrowed; make the model final —
@@ -147,8 +161,22 @@ typedef struct nb_ddp_stats {
     int started_in_backward;/* buckets started from the hook last step   */
     double wait_s;          /* time blocked in the last nb_ddp_wait       */
     double comm_s;          /* first bucket start -> all finished         */
+    double issue_s;         /* time copying gradients into buckets and issuing their
+                               allreduces (CPU work, in backward or in the wait) */
+    int done_before_wait;   /* buckets whose allreduce had finished when nb_ddp_wait began */
+    int backward_nodes;     /* nodes the last backward ran                */
+    int first_start_node;   /* nodes backward had run when the first bucket's allreduce
+                               started (-1: started in nb_ddp_wait)      */
+    int64_t progress_polls; /* polls by the progress thread or the node tick, all steps */
+    int in_flight;          /* now: buckets started and not yet seen complete (no MPI call
+                               is made to find out; the progress thread's last look)   */
+    nb_ddp_progress progress; /* the mechanism in use                     */
 } nb_ddp_stats;
 NB_API nb_ddp_stats nb_ddp_get_stats(const nb_ddp *d);
+/* Bucket k's start in the last step: the number of backward nodes that had
+ * run when its allreduce was issued, or -1 when nb_ddp_wait issued it
+ * (bucket 0 holds the last layers' gradients). */
+NB_API int nb_ddp_bucket_start_node(const nb_ddp *d, int k);
 
 /* ------------------------------------------------------------ checkpoints */
 

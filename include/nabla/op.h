@@ -14,6 +14,11 @@
  * allocates the output, runs forward, and, when grad mode is on and an input
  * requires grad, records a node on the tape. Backward must only ADD into
  * input gradients (gradients accumulate) and may only read what the node holds.
+ *
+ * An op that handles only some dtypes says so, and nb_apply refuses the rest:
+ *
+ *     static const nb_op CUBE64 = {.name = "cube64", .forward = cube64_fwd,
+ *                                  .backward = cube64_bwd, .dtypes = NB_DTYPE_BIT(NB_F64)};
  */
 #ifndef NABLA_OP_H
 #define NABLA_OP_H
@@ -46,7 +51,18 @@ typedef struct nb_op {
      * nb_grad_needed(n, i); leaves the others NULL (NULL = a zero gradient).
      * Ops without it refuse create_graph with an error naming the op. */
     void (*backward_graph)(nb_node *n, nb_tensor *gout, nb_tensor **gin);
+    /* Optional: the dtypes the op's inputs may have, as NB_DTYPE_BIT(NB_F64)
+     * | ...; 0 (the default) means any, the op checking them itself. nb_apply
+     * refuses an input of another dtype with NB_ERR_DTYPE naming the op, the
+     * input (number and name) and its dtype — before forward runs, so an op
+     * written for F64 alone is never handed F32 buffers. nb_gradcheck also
+     * runs the op in F32 (unless this excludes F32) and compares with F64. */
+    uint32_t dtypes;
 } nb_op;
+
+/* nb_op.dtypes */
+#define NB_DTYPE_BIT(dt) (1u << (unsigned)(dt))
+#define NB_DTYPES_FLOAT (NB_DTYPE_BIT(NB_F32) | NB_DTYPE_BIT(NB_F64))
 
 /* nb_node.flags: its saved tensors were released by an nb_grads without
  * retain_graph: walking it again is an error (nabla/grad.h). */

@@ -202,7 +202,8 @@ NB_API double nb_lr_schedule_step(nb_lr_schedule *s, nb_optim *opt);
 
 /* Scales every gradient by max_norm/(‖g‖ + 1e-6) when the global L2 norm
  * ‖g‖ (over all parameters' gradients together) exceeds max_norm (torch's
- * clip_grad_norm_). Returns ‖g‖ before clipping. */
+ * clip_grad_norm_). Returns ‖g‖ before clipping. A NaN in any gradient makes
+ * ‖g‖ NaN and every gradient NaN, as torch's (NaN propagates). */
 NB_API double nb_clip_grad_norm(struct nb_module *m, double max_norm);
 NB_API double nb_clip_grad_norm_list(nb_tensor *const *ts, int n, double max_norm);
 /* Clamps every gradient element to [−clip, clip] (torch's clip_grad_value_). */

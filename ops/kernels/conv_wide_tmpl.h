@@ -8,9 +8,9 @@
  * xp[c, p, q .. q + Ho·Wp) — a memcpy of Ho·Wp elements instead of Ho short
  * rows with bounds. The GEMM runs on Ho·Wp columns per image and the
  * garbage columns are dropped when Y is written. Backward zero-fills those
- * columns of the gathered gout, so they add nothing to dW, and zeroes them in
- * dcols (Wᵀ·0 is NaN for a non-finite weight); col2im is then K contiguous adds into a padded dx
- * buffer, cropped into dx at the end. Images (chunks or groups of them) are
+ * columns of the gathered gout, so they add nothing to dW, and zeroes them
+ * in dcols (Wᵀ·0 is NaN for a non-finite weight); col2im is then K
+ * contiguous adds into a padded dx buffer, cropped into dx at the end. Images (chunks or groups of them) are
  * split between threads; the GEMMs inside a region run on their thread
  * (the built-in GEMM stays on one thread there: one owner of the threads
  * per op).

@@ -102,18 +102,16 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
     for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
         const int64_t m = G_FN(gmin)(MR, mc - i);
         if (ta) {
-            /* full panels with a constant trip count: register moves, not a
-             * memcpy call per k (issue 14: dW = dYᵀ·X packs all of dY so) */
-            if (m == MR)
-                for (int64_t k = 0; k < kc; k++)
-                    for (int r = 0; r < MR; r++) dst[k * MR + r] = A[k * lda + i + r];
-            else
-                for (int64_t k = 0; k < kc; k++) {
-                    const T *src = A + k * lda + i;
-                    int64_t r = 0;
-                    for (; r < m; r++) dst[k * MR + r] = src[r];
-                    for (; r < MR; r++) dst[k * MR + r] = 0;
-                }
+            if (m == MR) { /* a full panel: one fixed-size copy per k (a variable one is a libc call) */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
+                continue;
+            }
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = A + k * lda + i;
+                int64_t r = 0;
+                for (; r < m; r++) dst[k * MR + r] = src[r];
+                for (; r < MR; r++) dst[k * MR + r] = 0;
+            }
         } else {
 #ifdef PACK_T8
             /* A full panel: MR×8 blocks transposed in registers. */
@@ -164,9 +162,8 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
             for (int64_t c = n; c < NR; c++)
                 for (int64_t k = 0; k < kc; k++) dst[k * NR + c] = 0;
         } else {
-            if (n == NR) { /* constant trip count, as in pack_a */
-                for (int64_t k = 0; k < kc; k++)
-                    for (int c = 0; c < NR; c++) dst[k * NR + c] = B[k * ldb + j + c];
+            if (n == NR) { /* a full panel: fixed-size row copies, as for A above */
+                for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * NR, B + k * ldb + j, NR * sizeof(T));
                 continue;
             }
             for (int64_t k = 0; k < kc; k++) {
@@ -386,7 +383,7 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
 #endif
 }
 
-/* ---- A pre-packed B (issue 14): a recurrent layer multiplies by the same
+/* ---- A pre-packed B: a recurrent layer multiplies by the same
  * W_hh at every time step; it packs op(B) once per sequence and runs each
  * step's product on the packed copy. Layout: for each KC block of K (at
  * pc·Np, Np = N rounded up to NR) the NR-wide micro-panels of pack_b, panel

@@ -1,0 +1,148 @@
+/* ops/kernels/norm_f32.c — layer_norm / rms_norm rows of f32 on AVX-512F
+ * (norm_f32.h): ops/norm_act.c's generic row kernels written with 8-double
+ * vectors. Baseline flags; the vector functions carry target("avx512f")
+ * with contraction off (no FMA: the generic kernels have none) and run
+ * only after nb_isa() said AVX-512. */
+#include "norm_f32.h"
+
+#include "cpu.h"
+
+#include <math.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+bool nb_norm_f32_fast(void) { return nb_isa() >= ISA_AVX512; }
+
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
+#define NF_TARGET __attribute__((target("avx512f")))
+#else
+#define NF_TARGET __attribute__((target("avx512f"), optimize("fp-contract=off")))
+#endif
+
+/* 8 floats at p as doubles */
+static inline NF_TARGET __m512d nf_ld(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
+/* the generic kernels' lane combination: ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) */
+static inline double nf_comb(const double *s) { return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])); }
+
+NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
+                                    int64_t r1, int64_t n, double eps, bool rms) {
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = X + r * n;
+        float *y = Y + r * n;
+        double s[8];
+        double mu = 0;
+        if (!rms) {
+            __m512d a = _mm512_setzero_pd();
+            for (int64_t k = 0; k < n8; k += 8) a = _mm512_add_pd(a, nf_ld(x + k));
+            _mm512_storeu_pd(s, a);
+            for (int64_t k = n8; k < n; k++) s[0] += (double)x[k];
+            mu = nf_comb(s) / (double)n;
+        }
+        const __m512d vmu = _mm512_set1_pd(mu);
+        __m512d q = _mm512_setzero_pd();
+        for (int64_t k = 0; k < n8; k += 8) {
+            const __m512d d = _mm512_sub_pd(nf_ld(x + k), vmu);
+            q = _mm512_add_pd(q, _mm512_mul_pd(d, d));
+        }
+        _mm512_storeu_pd(s, q);
+        for (int64_t k = n8; k < n; k++) {
+            const double d = (double)x[k] - mu;
+            s[0] += d * d;
+        }
+        const double rs = 1.0 / sqrt(nf_comb(s) / (double)n + eps);
+        S[2 * r] = mu, S[2 * r + 1] = rs;
+        const __m512d vr = _mm512_set1_pd(rs);
+        for (int64_t k = 0; k < n8; k += 8) {
+            __m512d v = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+            if (W) v = _mm512_mul_pd(v, nf_ld(W + k));
+            if (B) v = _mm512_add_pd(v, nf_ld(B + k));
+            _mm256_storeu_ps(y + k, _mm512_cvtpd_ps(v));
+        }
+        for (int64_t k = n8; k < n; k++) {
+            double v = ((double)x[k] - mu) * rs;
+            if (W) v *= (double)W[k];
+            if (B) v += (double)B[k];
+            y[k] = (float)v;
+        }
+    }
+}
+
+NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S,
+                                   int64_t r0, int64_t r1, int64_t n, bool rms) {
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t r = r0; r < r1; r++) {
+        const float *g = G + r * n, *x = X + r * n;
+        float *gx = GX + r * n;
+        const double mu = S[2 * r], rs = S[2 * r + 1];
+        const __m512d vmu = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs);
+        __m512d va = _mm512_setzero_pd(), vc = _mm512_setzero_pd();
+        for (int64_t k = 0; k < n8; k += 8) {
+            __m512d gw = nf_ld(g + k);
+            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+            va = _mm512_add_pd(va, gw);
+            vc = _mm512_add_pd(vc, _mm512_mul_pd(gw, _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr)));
+        }
+        double sa8[8], sc8[8];
+        _mm512_storeu_pd(sa8, va);
+        _mm512_storeu_pd(sc8, vc);
+        for (int64_t k = n8; k < n; k++) {
+            const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);
+            sa8[0] += gw;
+            sc8[0] += gw * (((double)x[k] - mu) * rs);
+        }
+        const double ma = rms ? 0.0 : nf_comb(sa8) / (double)n, mc = nf_comb(sc8) / (double)n;
+        const __m512d vma = _mm512_set1_pd(ma), vmc = _mm512_set1_pd(mc);
+        for (int64_t k = 0; k < n8; k += 8) {
+            __m512d gw = nf_ld(g + k);
+            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+            const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
+            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
+        }
+        for (int64_t k = n8; k < n; k++) {
+            const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);
+            const double xh = ((double)x[k] - mu) * rs;
+            gx[k] += (float)(rs * (gw - ma - xh * mc));
+        }
+    }
+}
+
+NF_TARGET void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n,
+                                   int64_t j0, int64_t nj, double *sw, double *sb) {
+    const int64_t n8 = nj / 8 * 8;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *g = G + r * n + j0, *x = X + r * n + j0;
+        const double mu = S[2 * r], rs = S[2 * r + 1];
+        const __m512d vmu = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs);
+        for (int64_t j = 0; j < n8; j += 8) {
+            const __m512d gv = nf_ld(g + j);
+            if (sw)
+                _mm512_storeu_pd(sw + j, _mm512_add_pd(_mm512_loadu_pd(sw + j),
+                                                       _mm512_mul_pd(gv, _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + j), vmu), vr))));
+            if (sb) _mm512_storeu_pd(sb + j, _mm512_add_pd(_mm512_loadu_pd(sb + j), gv));
+        }
+        for (int64_t j = n8; j < nj; j++) {
+            if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);
+            if (sb) sb[j] += (double)g[j];
+        }
+    }
+}
+
+#else
+bool nb_norm_f32_fast(void) { return false; }
+void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
+                          int64_t r1, int64_t n, double eps, bool rms) {
+    (void)Y, (void)X, (void)W, (void)B, (void)S, (void)r0, (void)r1, (void)n, (void)eps, (void)rms;
+}
+void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S, int64_t r0,
+                         int64_t r1, int64_t n, bool rms) {
+    (void)GX, (void)G, (void)X, (void)W, (void)S, (void)r0, (void)r1, (void)n, (void)rms;
+}
+void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n, int64_t j0,
+                         int64_t nj, double *sw, double *sb) {
+    (void)G, (void)X, (void)S, (void)rows, (void)n, (void)j0, (void)nj, (void)sw, (void)sb;
+}
+#endif
