@@ -1,7 +1,8 @@
 /* tests/ref_fixture.h — the parser of the PyTorch fixture files (format:
  * tests/fixtures/README.md), shared by tests/test_reference.c and
  * tests/test_nan.c. Include it once, in one test program: everything here is
- * static. Values go through strtod, so "nan", "inf" and "-inf" read back. */
+ * static. Values go through strtod, so "nan", "inf" and "-inf" read back;
+ * ref_sample_inputs makes a sample's inputs for a run. */
 #ifndef NB_REF_FIXTURE_H
 #define NB_REF_FIXTURE_H
 
@@ -241,6 +242,31 @@ static char *read_text(const char *path) {
     }
     fclose(f);
     return buf;
+}
+
+/* ------------------------------------------------------------ running */
+
+/* The registry sample of fixture sample s for entry e, its floating inputs
+ * made in dt (the fixture holds them in f64) and marked as it says. Call
+ * inside a scope: the inputs are the scope's. */
+static nb_sample ref_sample_inputs(const nb_op_entry *e, const ref_sample *s, nb_dtype dt) {
+    nb_sample smp = {.entry = e, .desc = s->desc, .nin = s->nin};
+    memcpy(smp.iarg, s->iarg, sizeof smp.iarg);
+    memcpy(smp.farg, s->farg, sizeof smp.farg);
+    for (int i = 0; i < s->nin; i++) {
+        const ref_tensor *t = &s->in[i];
+        if (t->dtype == NB_I64) {
+            smp.in[i] = nb_from_i64(t->shape, t->iv);
+        } else {
+            smp.in[i] = nb_empty(dt, t->shape);
+            for (int64_t j = 0; j < t->numel; j++) {
+                if (dt == NB_F64) nb_f64(smp.in[i])[j] = t->v[j];
+                else nb_f32(smp.in[i])[j] = (float)t->v[j];
+            }
+            nb_set_requires_grad(smp.in[i], t->rg);
+        }
+    }
+    return smp;
 }
 
 #endif

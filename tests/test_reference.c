@@ -144,22 +144,7 @@ static void check_run(op_result *R, const ref_sample *s, int r) {
     const double tol = tol_for(R->e->name, dt);
     char what[64];
     nb_scope *sc = nb_scope_begin();
-    nb_sample smp = {.entry = R->e, .desc = s->desc, .nin = s->nin};
-    memcpy(smp.iarg, s->iarg, sizeof smp.iarg);
-    memcpy(smp.farg, s->farg, sizeof smp.farg);
-    for (int i = 0; i < s->nin; i++) {
-        const ref_tensor *t = &s->in[i];
-        if (t->dtype == NB_I64) {
-            smp.in[i] = nb_from_i64(t->shape, t->iv);
-        } else {
-            smp.in[i] = nb_empty(dt, t->shape);
-            for (int64_t j = 0; j < t->numel; j++) {
-                if (dt == NB_F64) nb_f64(smp.in[i])[j] = t->v[j];
-                else nb_f32(smp.in[i])[j] = (float)t->v[j];
-            }
-            nb_set_requires_grad(smp.in[i], t->rg);
-        }
-    }
+    nb_sample smp = ref_sample_inputs(R->e, s, dt);
     nb_error_clear();
     nb_tensor *y = R->e->apply(smp.in, smp.nin, &smp);
     snprintf(what, sizeof what, "%s output", run);
