@@ -310,32 +310,6 @@ static void tensors_of_an_exited_thread(void **state) {
 
 /* ------------------------------------------------------------ abort mode (the default) */
 
-static int run_child(void (*what)(void), char *buf, size_t size) {
-    int fd[2];
-    assert_int_equal(pipe(fd), 0);
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fd[0]);
-        dup2(fd[1], 2);
-        signal(SIGABRT, SIG_DFL);
-        nb_set_error_handler(NULL, NULL);
-        nb_set_error_mode(NB_ERRORS_ABORT);
-        what();
-        _exit(0); /* not reached if nabla aborted */
-    }
-    close(fd[1]);
-    size_t n = 0;
-    ssize_t k;
-    while (n + 1 < size && (k = read(fd[0], buf + n, size - 1 - n)) > 0) n += (size_t)k;
-    buf[n] = '\0';
-    close(fd[0]);
-    int status = 0;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return status;
-}
-
 static void child_step_after_scope(void) {
     nb_tensor *h = dead_tensor("hidden");
     nb_scope *s = nb_scope_begin();

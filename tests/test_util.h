@@ -5,6 +5,8 @@
  *     report of that status whose message contains every piece;
  *   - EXPECT / EXPECT_VALS / EXPECT_ARRAY: a tensor's values; expect_shape;
  *     backward_ones (backward with an all-ones seed);
+ *   - run_child: a function run in a child process in the default abort
+ *     mode, its wait status and stderr returned;
  *   - with _GNU_SOURCE: a scratch directory (tu_dir_setup, tu_dir_teardown,
  *     tmp). */
 #ifndef NB_TEST_UTIL_H
@@ -18,7 +20,10 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include "nabla/nabla.h"
 
 /* ------------------------------------------------------------ error recorder */
@@ -144,6 +149,36 @@ static inline void backward_ones(nb_tensor *y) {
 
 
 /* ------------------------------------------------------------ a scratch directory */
+
+/* ------------------------------------------------------------ abort mode in a child */
+
+/* Runs `what` in a child with default error settings and stderr captured;
+ * returns the child's wait status and its stderr in buf. */
+static inline int run_child(void (*what)(void), char *buf, size_t size) {
+    int fd[2];
+    assert_int_equal(pipe(fd), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fd[0]);
+        dup2(fd[1], 2);
+        signal(SIGABRT, SIG_DFL);
+        nb_set_error_handler(NULL, NULL);
+        nb_set_error_mode(NB_ERRORS_ABORT);
+        what();
+        _exit(0); /* not reached if nabla aborted */
+    }
+    close(fd[1]);
+    size_t n = 0;
+    ssize_t k;
+    while (n + 1 < size && (k = read(fd[0], buf + n, size - 1 - n)) > 0) n += (size_t)k;
+    buf[n] = '\0';
+    close(fd[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return status;
+}
 
 /* Only where the includer defines _GNU_SOURCE (nftw): tu_dir_setup and
  * tu_dir_teardown (cmocka setup/teardown) make a fresh directory tu_dir under
