@@ -2,7 +2,7 @@
  * user) runs its forward and records its node on the tape. */
 #include "internal.h"
 
-static NB_TLS int g_no_grad;   /* nesting depth of nb_no_grad_begin (per thread) */
+static NB_TLS int g_no_grad; /* nesting depth of nb_no_grad_begin (per thread) */
 /* Tape order, per thread. A node's number is above its inputs' nodes' even
  * when they were made on another thread (a Lamport clock: nb_apply_ex raises
  * the counter to the inputs' first), so the order stays topological. */
@@ -39,8 +39,8 @@ nb_tensor *nb_apply(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out
     return nb_apply_ex(op, in, nin, out_shape, dt, NULL, 0);
 }
 
-nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape,
-                       nb_dtype out_dtype, const void *attr, size_t attr_size) {
+nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape, nb_dtype out_dtype,
+                       const void *attr, size_t attr_size) {
     if (!op || !op->forward) {
         nb_fail(NB_ERR_ARG, op && op->name ? op->name : "apply", "op has no forward function");
         return NULL;

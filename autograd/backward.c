@@ -108,8 +108,7 @@ static inline __attribute__((always_inline)) bool check_versions(nb_node *n) {
         }
     }
     if ((saves & NB_SAVES_OUT) && *n->out->version != n->out_version) {
-        nb_fail(NB_ERR_VERSION, n->op->name,
-                "its output was modified in place after forward (version %u, expected %u)",
+        nb_fail(NB_ERR_VERSION, n->op->name, "its output was modified in place after forward (version %u, expected %u)",
                 *n->out->version, n->out_version);
         return false;
     }
@@ -140,8 +139,7 @@ static void trace_values(FILE *f, const nb_tensor *g) {
         if (v > mx) mx = v;
     }
     double mean = s / (double)g->numel, var = s2 / (double)g->numel - mean * mean;
-    fprintf(f, "mean %.4g  std %.4g  min %.4g  max %.4g  norm %.4g\n", mean, sqrt(var > 0 ? var : 0), mn, mx,
-            sqrt(s2));
+    fprintf(f, "mean %.4g  std %.4g  min %.4g  max %.4g  norm %.4g\n", mean, sqrt(var > 0 ? var : 0), mn, mx, sqrt(s2));
 }
 
 void nb_trace_backward(FILE *f, bool pause) {
@@ -169,7 +167,10 @@ bool nb__check_finite(const char *op, const char *where, const nb_tensor *t, nb_
                 k += w > 0 ? (size_t)w : 0;
             }
             nb_fail(NB_ERR_NAN, op, "anomaly: %s produced %s at element %lld (inputs %s)", where,
-                    isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf", (long long)i, shapes);
+                    isnan(v)    ? "NaN"
+                        : v > 0 ? "inf"
+                                : "-inf",
+                    (long long)i, shapes);
             return false;
         }
     }
@@ -189,10 +190,10 @@ typedef struct leaf_watch {
     nb_tensor **keys; /* (cap) NULL = empty slot */
     int *idx;         /* (cap)                   */
     size_t cap;
-    uint64_t *stamp;  /* (n) backward number that last scheduled leaf i */
+    uint64_t *stamp; /* (n) backward number that last scheduled leaf i */
     int n;
     uint64_t pass;
-    int64_t *fire;    /* (2 * fire_cap): node position k, leaf index     */
+    int64_t *fire; /* (2 * fire_cap): node position k, leaf index     */
     size_t fire_cap;
 } leaf_watch;
 static NB_TLS leaf_watch g_watch;
@@ -330,11 +331,13 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
     if (!root->requires_grad)
         return fail_root(NB_ERR_GRAPH,
                          "%s but does not require grad: no input of its graph requires grad, or it was built "
-                         "under nb_no_grad", root);
+                         "under nb_no_grad",
+                         root);
     if (!seed && root->numel != 1)
         return fail_root(NB_ERR_GRAPH,
                          "a gradient can be implicitly created only for a one-element root, and %s; "
-                         "use nb_backward_with(root, seed)", root);
+                         "use nb_backward_with(root, seed)",
+                         root);
     if (seed && (!nb_shape_eq(seed->shape, root->shape) || seed->dtype != root->dtype)) {
         char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
         nb_status st = nb_shape_eq(seed->shape, root->shape) ? NB_ERR_DTYPE : NB_ERR_SHAPE;
@@ -369,7 +372,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
     for (size_t k = 0; k < len; k++) {
         nb_node *n = g_nodes[k];
         g_pos = (int64_t)k; /* nodes swept so far */
-        if (nf) /* the leaves completed by the node before this one */
+        if (nf)             /* the leaves completed by the node before this one */
             while (nf > 0 && g_watch.fire[2 * (nf - 1)] < (int64_t)k) {
                 nf--;
                 g_watch.fn(g_watch.ctx, (int)g_watch.fire[2 * nf + 1]);
@@ -390,8 +393,8 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
         }
         if (g_trace) {
             char sh[NB_SHAPE_STRLEN], nm[32];
-            fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq,
-                    n->op->name, tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
+            fprintf(g_trace, "backward #%llu %s -> %s %s\n  incoming grad: ", (unsigned long long)n->seq, n->op->name,
+                    tname(n->out, nm, sizeof nm), nb_shape_str(n->out->shape, sh, sizeof sh));
             trace_values(g_trace, gout);
         }
         if (watch)
@@ -409,8 +412,7 @@ nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed) {
                 nb_tensor *passed = nb_copy_persistent(n->in[i]->grad);
                 if (passed && before[i])
                     NB_FLOAT_DISPATCH(passed->dtype, T, {
-                        for (int64_t j = 0; j < passed->numel; j++)
-                            ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
+                        for (int64_t j = 0; j < passed->numel; j++) ((T *)passed->data)[j] -= ((T *)before[i]->data)[j];
                     });
                 if (g_trace) trace_values(g_trace, passed);
                 if (g_obs) g_obs(g_obs_ctx, n, gout, i, passed);
@@ -507,8 +509,8 @@ nb_status nb_graph_dot(const nb_tensor *t, const char *path) {
     }
     if (t && t->node) {
         char sh[NB_SHAPE_STRLEN], nm[32];
-        fprintf(f, "  out [shape=ellipse, style=bold, label=\"%s\\n%s\"];\n  op%llu -> out;\n",
-                tname(t, nm, sizeof nm), nb_shape_str(t->shape, sh, sizeof sh), (unsigned long long)t->node->seq);
+        fprintf(f, "  out [shape=ellipse, style=bold, label=\"%s\\n%s\"];\n  op%llu -> out;\n", tname(t, nm, sizeof nm),
+                nb_shape_str(t->shape, sh, sizeof sh), (unsigned long long)t->node->seq);
     }
     fputs("}\n", f);
     if (fclose(f) != 0) {

@@ -96,12 +96,12 @@ static int by_seq_desc(const void *a, const void *b) {
 }
 
 typedef struct {
-    nb_node **nodes;   /* behind the outputs, newest first */
+    nb_node **nodes; /* behind the outputs, newest first */
     size_t len, cap;
-    bool *need;        /* node k leads to a requested input */
-    pmap node_ix;      /* node -> k */
-    pmap in_ix;        /* requested input tensor -> j */
-    nb_tensor **slot;  /* [0, n_in): the inputs' gradients; n_in + k: node k's output's */
+    bool *need;       /* node k leads to a requested input */
+    pmap node_ix;     /* node -> k */
+    pmap in_ix;       /* requested input tensor -> j */
+    nb_tensor **slot; /* [0, n_in): the inputs' gradients; n_in + k: node k's output's */
     int n_in;
 } walk;
 
@@ -174,7 +174,7 @@ nb_status nb__check_released(const nb_node *n, const char *who, const nb_tensor 
 }
 
 nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *inputs, int n_in,
-                  nb_tensor *const *grad_outputs, const nb_grad_opts *opts, nb_tensor **result) {
+                   nb_tensor *const *grad_outputs, const nb_grad_opts *opts, nb_tensor **result) {
     const nb_grad_opts o = opts ? *opts : (nb_grad_opts){0};
     if (result)
         for (int j = 0; j < n_in; j++) result[j] = NULL;
@@ -281,7 +281,10 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
         } else {
             if (!w.slot[s]) w.slot[s] = nb__tensor_new(outputs[k]->dtype, outputs[k]->shape, nb_scope_current(), true);
             nb_tensor *g = w.slot[s];
-            if (!g) { st = NB_ERR_NOMEM; break; }
+            if (!g) {
+                st = NB_ERR_NOMEM;
+                break;
+            }
             NB_FLOAT_DISPATCH(g->dtype, T, {
                 T *gp = (T *)g->data;
                 if (seed)
@@ -342,10 +345,10 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
                     if (sl[i] < 0 || !gin[i]) continue;
                     if (!nb_shape_eq(gin[i]->shape, n->in[i]->shape) || gin[i]->dtype != n->in[i]->dtype) {
                         char a[NB_SHAPE_STRLEN], b[NB_SHAPE_STRLEN];
-                        st = fail(NB_ERR_SHAPE, "op '%s': backward_graph gave input %d a gradient %s %s for %s %s",
-                                  n->op->name, i, nb_shape_str(gin[i]->shape, a, sizeof a),
-                                  nb_dtype_name(gin[i]->dtype), nb_shape_str(n->in[i]->shape, b, sizeof b),
-                                  nb_dtype_name(n->in[i]->dtype));
+                        st =
+                            fail(NB_ERR_SHAPE, "op '%s': backward_graph gave input %d a gradient %s %s for %s %s",
+                                 n->op->name, i, nb_shape_str(gin[i]->shape, a, sizeof a), nb_dtype_name(gin[i]->dtype),
+                                 nb_shape_str(n->in[i]->shape, b, sizeof b), nb_dtype_name(n->in[i]->dtype));
                         break;
                     }
                     w.slot[sl[i]] = w.slot[sl[i]] ? nb_add(w.slot[sl[i]], gin[i]) : gin[i];
@@ -369,7 +372,10 @@ nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *input
                     if (!w.slot[sl[i]]) w.slot[sl[i]] = nb__tensor_new(t->dtype, t->shape, nb_scope_current(), true);
                     if (!w.slot[sl[i]]) {
                         st = NB_ERR_NOMEM;
-                        for (int j = i; j >= 0; j--) { n->in[j]->grad = old_grad[j]; n->in[j]->requires_grad = old_rg[j]; }
+                        for (int j = i; j >= 0; j--) {
+                            n->in[j]->grad = old_grad[j];
+                            n->in[j]->requires_grad = old_rg[j];
+                        }
                         break;
                     }
                     t->grad = w.slot[sl[i]];

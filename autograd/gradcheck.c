@@ -29,16 +29,16 @@ typedef struct {
     nb_fn fn;
     void *ctx;
     int nin;
-    nb_tensor **x;      /* persistent F64 copies of the inputs */
-    int64_t *off;       /* offset of input i in the flat parameter vector (-1: fixed) */
-    int64_t P, m;       /* parameters, output elements */
-    nb_rng_state rng;   /* every fn call starts from this state */
-    uint64_t local;     /* the checker's own generator (u, v) */
+    nb_tensor **x;    /* persistent F64 copies of the inputs */
+    int64_t *off;     /* offset of input i in the flat parameter vector (-1: fixed) */
+    int64_t P, m;     /* parameters, output elements */
+    nb_rng_state rng; /* every fn call starts from this state */
+    uint64_t local;   /* the checker's own generator (u, v) */
     const char *op;
     nb_shape out_shape;
     bool failed_eval;
-    bool *stray;        /* input i got a gradient although it requires none */
-    bool misplaced;     /* a backward set some .grad itself, in a scope */
+    bool *stray;    /* input i got a gradient although it requires none */
+    bool misplaced; /* a backward set some .grad itself, in a scope */
 } gc;
 
 static double local_uniform(gc *g) { /* splitmix64 */
@@ -219,7 +219,13 @@ static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
                     continue;
                 }
                 if (fail) bad++;
-                if (ratio > wr) { wr = ratio; wa = a; wn = n; wk = k; wj = j; }
+                if (ratio > wr) {
+                    wr = ratio;
+                    wa = a;
+                    wn = n;
+                    wk = k;
+                    wj = j;
+                }
             }
         }
         r->mismatches += bad;
@@ -227,13 +233,16 @@ static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
         char sh[NB_SHAPE_STRLEN], ik[NB_SHAPE_STRLEN], ok_[NB_SHAPE_STRLEN], nm[NB_NAME_MAX + 4];
         double rel = fmax(fabs(wa), fabs(wn)) > 0 ? fabs(wa - wn) / fmax(fabs(wa), fabs(wn)) : 0;
         if (wk >= 0)
-            appendf(r, "  input %d%s %s: %s; worst element %s (output element %s): analytic %.10g, numerical %.10g, "
-                       "abs err %.3g, rel err %.3g%s\n",
+            appendf(r,
+                    "  input %d%s %s: %s; worst element %s (output element %s): analytic %.10g, numerical %.10g, "
+                    "abs err %.3g, rel err %.3g%s\n",
                     i, quoted_name(g->x[i], nm, sizeof nm), nb_shape_str(g->x[i]->shape, sh, sizeof sh),
                     bad ? "MISMATCH" : "ok", multi_index(g->x[i]->shape, wk, NULL, ik, sizeof ik),
                     multi_index(g->out_shape, wj, NULL, ok_, sizeof ok_), wa, wn, fabs(wa - wn), rel,
                     kinks ? " (kinks skipped)" : "");
-        if (bad) appendf(r, "    %lld of %lld elements outside tolerance\n", (long long)bad, (long long)(m * g->x[i]->numel));
+        if (bad)
+            appendf(r, "    %lld of %lld elements outside tolerance\n", (long long)bad,
+                    (long long)(m * g->x[i]->numel));
         if (wr > worst_ratio && wk >= 0) {
             worst_ratio = wr;
             r->worst_input = i;
@@ -248,8 +257,9 @@ static void full_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
             r->rel_err = rel;
         }
     }
-    if (r->kinks) appendf(r, "  %lld element(s) at kinks (a max/relu/abs branch changes within ±eps): flagged, not failed\n",
-                          (long long)r->kinks);
+    if (r->kinks)
+        appendf(r, "  %lld element(s) at kinks (a max/relu/abs branch changes within ±eps): flagged, not failed\n",
+                (long long)r->kinks);
     nb__free(Ja);
     nb__free(Jn);
     nb__free(kink);
@@ -286,7 +296,8 @@ static bool fast_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
     for (int64_t p = 0; p < P; p++) param_add(g, p, o->eps * u[p]);
     for (int64_t j = 0; ok && j < m; j++) n += v[j] * (fp[j] - fm[j]) / (2 * o->eps);
     bool pass = ok && close_enough(a, n, o->atol, o->rtol);
-    if (!pass) appendf(r, "  fast mode: vᵀJu analytic %.10g vs numerical %.10g: falling back to the full Jacobian\n", a, n);
+    if (!pass)
+        appendf(r, "  fast mode: vᵀJu analytic %.10g vs numerical %.10g: falling back to the full Jacobian\n", a, n);
     /* passed: each input's own projection vᵀJ_i u_i (two evaluations per
      * input) names the worst input and fills the report's worst fields */
     double worst_ratio = -1;
@@ -317,7 +328,8 @@ static bool fast_check(gc *g, const nb_gradcheck_opts *o, nb_gradcheck_report *r
     }
     if (pass && r->worst_input >= 0) {
         char nm[NB_NAME_MAX + 4];
-        appendf(r, "  fast mode: worst input %d%s, its projection vᵀJu: analytic %.10g, numerical %.10g, rel err %.3g\n",
+        appendf(r,
+                "  fast mode: worst input %d%s, its projection vᵀJu: analytic %.10g, numerical %.10g, rel err %.3g\n",
                 r->worst_input, quoted_name(g->x[r->worst_input], nm, sizeof nm), r->analytic, r->numeric, r->rel_err);
     }
     nb__free(u);
@@ -343,8 +355,10 @@ static void extra_checks(gc *g, nb_gradcheck_report *r) {
     for (int64_t p = 0; r->zero_grad_ok && p < P; p++)
         if (g2[p] != 0) {
             r->zero_grad_ok = false;
-            appendf(r, "  a zero upstream gradient gives a non-zero gradient (%.6g) at input %d: backward is not "
-                       "multiplied by the upstream gradient\n", g2[p], input_of(g, p));
+            appendf(r,
+                    "  a zero upstream gradient gives a non-zero gradient (%.6g) at input %d: backward is not "
+                    "multiplied by the upstream gradient\n",
+                    g2[p], input_of(g, p));
         }
 
     r->accumulate_ok = analytic(g, v, g2, 2);
@@ -480,13 +494,16 @@ static void f32_check(gc *g, const nb_gradcheck_opts *o, const double *f0, nb_gr
             appendf(r, "  f32 vs f64: output and gradients agree (worst |f64-f32|/(1e-3+|f64|) %.2g, tolerance %g)\n",
                     worst, tol);
         else if (worst_in == -1)
-            appendf(r, "  f32 MISMATCH: output element %s is %.10g in f64 but %.10g in f32 (|f64-f32|/(1e-3+|f64|) "
-                       "%.3g > %g): the f32 path computes something else (an op written for f64 alone should say so "
-                       "in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n", at_, wa, wb, worst, tol);
+            appendf(r,
+                    "  f32 MISMATCH: output element %s is %.10g in f64 but %.10g in f32 (|f64-f32|/(1e-3+|f64|) "
+                    "%.3g > %g): the f32 path computes something else (an op written for f64 alone should say so "
+                    "in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n",
+                    at_, wa, wb, worst, tol);
         else
-            appendf(r, "  f32 MISMATCH: the gradient of input %d%s at %s is %.10g in f64 but %.10g in f32 "
-                       "(|f64-f32|/(1e-3+|f64|) %.3g > %g; upstream gradient all ones; an op written for f64 alone should "
-                       "say so in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n",
+            appendf(r,
+                    "  f32 MISMATCH: the gradient of input %d%s at %s is %.10g in f64 but %.10g in f32 "
+                    "(|f64-f32|/(1e-3+|f64|) %.3g > %g; upstream gradient all ones; an op written for f64 alone should "
+                    "say so in nb_op.dtypes: NB_DTYPE_BIT(NB_F64))\n",
                     worst_in, quoted_name(g->x[worst_in], nm, sizeof nm), at_, wa, wb, worst, tol);
     }
     if (a != args) nb__free(a);
@@ -499,8 +516,12 @@ out:
 }
 
 nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx, const nb_gradcheck_opts *opts) {
-    nb_gradcheck_report r = {.worst_input = -1, .reentrant_ok = true, .zero_grad_ok = true, .no_grad_ok = true,
-                             .accumulate_ok = true, .f32_ok = true};
+    nb_gradcheck_report r = {.worst_input = -1,
+                             .reentrant_ok = true,
+                             .zero_grad_ok = true,
+                             .no_grad_ok = true,
+                             .accumulate_ok = true,
+                             .f32_ok = true};
     nb_gradcheck_opts o = opts ? *opts : nb_gradcheck_defaults();
     if (o.eps <= 0) o.eps = 1e-6;
     gc g = {.fn = fn, .ctx = ctx, .nin = nin, .local = o.seed};
@@ -550,8 +571,9 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
     f0 = nb__malloc((size_t)g.m * sizeof(double) + 1);
     eval(&g, f0);
     if (g.P == 0) appendf(&r, "  no input requires grad; nothing to check\n");
-    else appendf(&r, "  %lld output element(s), %lld parameter(s), eps %g, atol %g, rtol %g%s\n", (long long)g.m,
-                 (long long)g.P, o.eps, o.atol, o.rtol, o.fast ? ", fast mode" : "");
+    else
+        appendf(&r, "  %lld output element(s), %lld parameter(s), eps %g, atol %g, rtol %g%s\n", (long long)g.m,
+                (long long)g.P, o.eps, o.atol, o.rtol, o.fast ? ", fast mode" : "");
 
     bool jac_ok = true, said_misplaced = false;
     static const char misplaced_msg[] = "  backward set an input's .grad itself, to a tensor of the current scope: "
@@ -569,21 +591,20 @@ nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *
     }
     if (!o.skip_f32 && !g.failed_eval) f32_check(&g, &o, f0, &r);
     r.ok = !g.failed_eval && jac_ok && r.reentrant_ok && r.zero_grad_ok && r.no_grad_ok && r.accumulate_ok &&
-           !g.misplaced && r.f32_ok;
+        !g.misplaced && r.f32_ok;
     if (g.misplaced && !said_misplaced) appendf(&r, "%s", misplaced_msg);
     if (g.failed_eval) appendf(&r, "  the function failed during the check: %s\n", nb_error_message());
 
-done:
-    {
-        /* one summary line in front of the details */
-        char head[256];
-        snprintf(head, sizeof head, "gradcheck: %s: %s\n", g.op ? g.op : "?", r.ok ? "PASSED" : "FAILED");
-        size_t hl = strlen(head), ml = strlen(r.message);
-        if (hl + ml < sizeof r.message) {
-            memmove(r.message + hl, r.message, ml + 1);
-            memcpy(r.message, head, hl);
-        }
+done : {
+    /* one summary line in front of the details */
+    char head[256];
+    snprintf(head, sizeof head, "gradcheck: %s: %s\n", g.op ? g.op : "?", r.ok ? "PASSED" : "FAILED");
+    size_t hl = strlen(head), ml = strlen(r.message);
+    if (hl + ml < sizeof r.message) {
+        memmove(r.message + hl, r.message, ml + 1);
+        memcpy(r.message, head, hl);
     }
+}
     nb_rng_set(saved_rng);
     for (int i = 0; i < nin; i++) nb_tensor_free(g.x[i]);
     nb__free(g.x);
@@ -594,7 +615,9 @@ done:
     return r;
 }
 
-typedef struct { nb_tensor *(*fn)(nb_tensor *); } unary_ctx;
+typedef struct {
+    nb_tensor *(*fn)(nb_tensor *);
+} unary_ctx;
 
 static nb_tensor *call_unary(nb_tensor *const *in, int nin, void *ctx) {
     (void)nin;

@@ -40,7 +40,11 @@ static json_t *values(const nb_tensor *t) {
     for (int64_t i = 0; i < t->numel; i++) {
         const double x = nb_get(t, i);
         if (i < VALUES_MAX)
-            json_array_append_new(v, isfinite(x) ? json_real(x) : json_string(isnan(x) ? "NaN" : x > 0 ? "Inf" : "-Inf"));
+            json_array_append_new(v,
+                                  isfinite(x) ? json_real(x)
+                                              : json_string(isnan(x)    ? "NaN"
+                                                                : x > 0 ? "Inf"
+                                                                        : "-Inf"));
         s2 += x * x;
         mn = fmin(mn, x);
         mx = fmax(mx, x);
@@ -178,18 +182,23 @@ static const char PAGE_TAIL[] =
     "  let changed = {};\n"
     "  for (let s = 0; s < k; s++) for (const p of steps[s].passes) { if (!p.grad) continue;\n"
     "    const a = acc[p.to] || (acc[p.to] = {v: p.grad.v.map(() => 0), numel: p.grad.numel});\n"
-    "    p.grad.v.forEach((x, j) => { a.v[j] = (typeof a.v[j] === 'number' && typeof x === 'number') ? a.v[j] + x : NaN; });\n"
-    "    if (p.grad.stats) a.stats = '(summed over ' + p.grad.numel + ' elements: first ' + p.grad.v.length + ' shown)';\n"
+    "    p.grad.v.forEach((x, j) => { a.v[j] = (typeof a.v[j] === 'number' && typeof x === 'number') ? a.v[j] + x : "
+    "NaN; });\n"
+    "    if (p.grad.stats) a.stats = '(summed over ' + p.grad.numel + ' elements: first ' + p.grad.v.length + ' "
+    "shown)';\n"
     "    if (s === k - 1) changed[p.to] = true; }\n"
     "  document.querySelectorAll('#graph g.node').forEach(g => g.classList.remove('current', 'done'));\n"
     "  for (let s = 0; s < k - 1; s++) { const g = nodeEl(steps[s].node); if (g) g.classList.add('done'); }\n"
     "  const panel = document.getElementById('panel');\n"
-    "  if (k === 0) panel.textContent = 'Forward pass done. Backward starts at the root with gradient 1. Press next.';\n"
+    "  if (k === 0) panel.textContent = 'Forward pass done. Backward starts at the root with gradient 1. Press "
+    "next.';\n"
     "  else { const st = steps[k - 1], g = nodeEl(st.node); if (g) g.classList.add('current');\n"
-    "    let txt = 'node ' + st.node + ': ' + st.op + ' -> ' + T[st.node].name + '\\n  incoming gradient: ' + show(st.gout);\n"
+    "    let txt = 'node ' + st.node + ': ' + st.op + ' -> ' + T[st.node].name + '\\n  incoming gradient: ' + "
+    "show(st.gout);\n"
     "    for (const p of st.passes) txt += '\\n  to input ' + p.input + ' (' + T[p.to].name + '): ' + show(p.grad);\n"
     "    panel.textContent = txt; }\n"
-    "  document.getElementById('status').textContent = ' step ' + k + ' of ' + steps.length + (k === steps.length ? ' (done)' : '');\n"
+    "  document.getElementById('status').textContent = ' step ' + k + ' of ' + steps.length + (k === steps.length ? ' "
+    "(done)' : '');\n"
     "  const body = document.querySelector('#grads tbody'); body.innerHTML = '';\n"
     "  for (const id of Object.keys(T)) { const t = T[id], tr = document.createElement('tr');\n"
     "    if (changed[id]) tr.className = 'changed';\n"

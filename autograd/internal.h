@@ -15,10 +15,10 @@
 
 /* tensor->flags */
 enum {
-    NB_TF_HEAP = 1,     /* persistent: data (unless a view) is a heap block   */
-    NB_TF_VIEW = 2,     /* data belongs to another tensor                     */
+    NB_TF_HEAP = 1,               /* persistent: data (unless a view) is a heap block   */
+    NB_TF_VIEW = 2,               /* data belongs to another tensor                     */
     NB_TF_DEAD = NB_TENSOR_DEAD_, /* freed: its scope ended, or nb_tensor_free */
-    NB_TF_FREED = 8     /* with DEAD: it was nb_tensor_free, not a scope end  */
+    NB_TF_FREED = 8               /* with DEAD: it was nb_tensor_free, not a scope end  */
 };
 
 /* Use after free: a tensor header is never given back to malloc
@@ -61,7 +61,7 @@ uint64_t nb__next_seq(void);
 /* Frees what the calling thread holds for reuse (its arena pool and
  * backward's node list); run when a thread exits and at process exit. */
 void nb__thread_release(void);
-void nb__watch_thread(void); /* registers the caller for nb__thread_release at its exit */
+void nb__watch_thread(void);     /* registers the caller for nb__thread_release at its exit */
 void nb__backward_release(void); /* backward.c: its node list */
 void nb__gemm_release(void);     /* kernels/gemm.c: its packing buffers */
 

@@ -38,8 +38,7 @@ static NB_TLS size_t g_arena_used, g_arena_peak;
 #define RELAXED memory_order_relaxed
 static void raise_peak(_Atomic size_t *peak, size_t v) {
     size_t p = atomic_load_explicit(peak, RELAXED);
-    while (v > p && !atomic_compare_exchange_weak_explicit(peak, &p, v, RELAXED, RELAXED)) {
-    }
+    while (v > p && !atomic_compare_exchange_weak_explicit(peak, &p, v, RELAXED, RELAXED)) {}
 }
 
 void *nb__malloc(size_t size) {
@@ -73,8 +72,8 @@ void nb__free(void *p) {
 
 /* ------------------------------------------------------------ arena */
 
-#define NB_BLOCK_SIZE ((size_t)1 << 20)     /* standard block payload           */
-#define NB_BIG_REQUEST (NB_BLOCK_SIZE / 4)  /* bigger requests get a block each */
+#define NB_BLOCK_SIZE ((size_t)1 << 20)    /* standard block payload           */
+#define NB_BIG_REQUEST (NB_BLOCK_SIZE / 4) /* bigger requests get a block each */
 #define NB_MAX_SCOPES 64
 
 typedef struct nb_block {
@@ -95,13 +94,16 @@ struct nb_scope {
  * thread that began it, and the pool goes back to the heap when the thread
  * exits (a pthread key's destructor) or the process does. */
 static NB_TLS nb_scope g_scopes[NB_MAX_SCOPES];
-static NB_TLS int g_depth;       /* number of open scopes */
-static NB_TLS nb_block *g_pool;  /* free blocks, in the order they were first used */
-static NB_TLS bool g_watched;    /* the exit hook knows this thread */
+static NB_TLS int g_depth;      /* number of open scopes */
+static NB_TLS nb_block *g_pool; /* free blocks, in the order they were first used */
+static NB_TLS bool g_watched;   /* the exit hook knows this thread */
 
 static pthread_key_t g_exit_key;
 static pthread_once_t g_exit_once = PTHREAD_ONCE_INIT;
-static void on_thread_exit(void *unused) { (void)unused; nb__thread_release(); }
+static void on_thread_exit(void *unused) {
+    (void)unused;
+    nb__thread_release();
+}
 static void make_exit_key(void) { (void)pthread_key_create(&g_exit_key, on_thread_exit); }
 /* Registers the calling thread for release at its exit (once per thread). */
 void nb__watch_thread(void) {
@@ -139,8 +141,8 @@ typedef struct {
     size_t len;
 } hdr_list;
 
-static NB_TLS hdr_list g_quar;    /* freed headers, waiting */
-static NB_TLS hdr_list g_ready;   /* headers taken from g_orphans, free to use */
+static NB_TLS hdr_list g_quar;  /* freed headers, waiting */
+static NB_TLS hdr_list g_ready; /* headers taken from g_orphans, free to use */
 /* A header's slot: 64-byte aligned, so zeroing and filling it touches as few
  * cache lines as it can. */
 typedef union {
@@ -148,13 +150,13 @@ typedef union {
     unsigned char bytes[(sizeof(nb_tensor) + NB_ALIGN - 1) / NB_ALIGN * NB_ALIGN];
 } hdr_slot;
 
-static NB_TLS hdr_slot *g_slab;   /* the rest of this thread's newest slab */
+static NB_TLS hdr_slot *g_slab; /* the rest of this thread's newest slab */
 static NB_TLS size_t g_slab_left;
 static NB_TLS size_t g_quar_min = NB_QUARANTINE_MIN;
 
 static pthread_mutex_t g_hdr_mu = PTHREAD_MUTEX_INITIALIZER;
-static hdr_list g_orphans;      /* exited threads' headers (under g_hdr_mu) */
-static void *g_slabs;           /* every slab, linked by its first word (kept reachable) */
+static hdr_list g_orphans; /* exited threads' headers (under g_hdr_mu) */
+static void *g_slabs;      /* every slab, linked by its first word (kept reachable) */
 static _Atomic size_t g_hdr_reserved;
 
 static void list_append(hdr_list *to, hdr_list *from) {
@@ -254,8 +256,11 @@ static nb_block *block_take(size_t need) {
     for (nb_block **pp = &g_pool; *pp; pp = &(*pp)->next) {
         nb_block *b = *pp;
         if (b->big != big || b->cap < need) continue;
-        if (!big) { best = pp; break; }                 /* first standard block */
-        if (!best || b->cap < (*best)->cap) best = pp;  /* best-fitting big one */
+        if (!big) {
+            best = pp;
+            break;
+        }                                              /* first standard block */
+        if (!best || b->cap < (*best)->cap) best = pp; /* best-fitting big one */
     }
     if (best) {
         nb_block *b = *best;
@@ -333,8 +338,7 @@ void nb_scope_end(nb_scope **sp) {
     }
     if (g_depth == 0 || s != &g_scopes[g_depth - 1]) {
         nb_fail(NB_ERR_SCOPE, "scope_end",
-                "scopes must end innermost first: this scope is at depth %d, the innermost at %d",
-                s->depth, g_depth);
+                "scopes must end innermost first: this scope is at depth %d, the innermost at %d", s->depth, g_depth);
         return;
     }
     /* Its tensors' headers are marked dead and wait in the quarantine. */
@@ -469,8 +473,8 @@ nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where) {
 
 nb_node *nb__node_new(int nin, nb_scope *where) {
     size_t extra = nin > NB_NODE_INLINE_IN
-                       ? (size_t)nin * sizeof(nb_tensor *) + (size_t)(nin - NB_NODE_INLINE_IN) * sizeof(uint32_t)
-                       : 0;
+        ? (size_t)nin * sizeof(nb_tensor *) + (size_t)(nin - NB_NODE_INLINE_IN) * sizeof(uint32_t)
+        : 0;
     unsigned char *p = nb__scope_alloc(where, sizeof(nb_node) + extra);
     if (!p) return NULL;
     nb_node *n = (nb_node *)p;

@@ -46,7 +46,8 @@ double nb_rand_normal(void) {
         return g_rng.spare;
     }
     double u1, u2;
-    do u1 = nb_rand_uniform(); while (u1 <= 0.0);
+    do u1 = nb_rand_uniform();
+    while (u1 <= 0.0);
     u2 = nb_rand_uniform();
     double r = sqrt(-2.0 * log(u1)), th = 2.0 * 3.14159265358979323846 * u2;
     g_rng.spare = r * sin(th);

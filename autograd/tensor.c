@@ -167,9 +167,12 @@ nb_tensor *nb_zeros_persistent(nb_dtype dt, nb_shape s) {
 }
 
 static void fill(nb_tensor *t, double v) {
-    if (t->dtype == NB_F32) for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = (float)v;
-    else if (t->dtype == NB_F64) for (int64_t i = 0; i < t->numel; i++) nb_f64(t)[i] = v;
-    else for (int64_t i = 0; i < t->numel; i++) nb_i64(t)[i] = (int64_t)v;
+    if (t->dtype == NB_F32)
+        for (int64_t i = 0; i < t->numel; i++) nb_f32(t)[i] = (float)v;
+    else if (t->dtype == NB_F64)
+        for (int64_t i = 0; i < t->numel; i++) nb_f64(t)[i] = v;
+    else
+        for (int64_t i = 0; i < t->numel; i++) nb_i64(t)[i] = (int64_t)v;
 }
 
 static nb_tensor *full_for(const char *op, nb_dtype dt, nb_shape s, double value) {
@@ -198,8 +201,8 @@ nb_tensor *nb_from_i64(nb_shape s, const int64_t *d) { return nb_from_data(NB_I6
 
 nb_tensor *nb_arange(nb_dtype dt, double start, double stop, double step) {
     if (step == 0 || !isfinite(start) || !isfinite(stop) || !isfinite(step)) {
-        nb_fail(NB_ERR_ARG, "arange", "start %g, stop %g, step %g: step must be non-zero and all finite",
-                start, stop, step);
+        nb_fail(NB_ERR_ARG, "arange", "start %g, stop %g, step %g: step must be non-zero and all finite", start, stop,
+                step);
         return NULL;
     }
     double n = ceil((stop - start) / step);
@@ -315,7 +318,8 @@ void nb_bump_version(nb_tensor *t) {
 }
 
 void nb_tensor_zero_grad(nb_tensor *t) {
-    if (t && nb__alive("zero_grad", "the tensor", -1, t) && t->grad) memset(t->grad->data, 0, (size_t)t->grad->numel * nb_dtype_size(t->grad->dtype));
+    if (t && nb__alive("zero_grad", "the tensor", -1, t) && t->grad)
+        memset(t->grad->data, 0, (size_t)t->grad->numel * nb_dtype_size(t->grad->dtype));
 }
 
 /* ------------------------------------------------------------ printing */
@@ -406,7 +410,8 @@ void nb_fprint(FILE *f, const nb_tensor *t) {
             if (nb_i64(t)[i] > mx) mx = nb_i64(t)[i];
             if (nb_i64(t)[i] < mn) mn = nb_i64(t)[i];
         }
-        int w1 = snprintf(buf, sizeof buf, "%lld", (long long)mx), w2 = snprintf(buf, sizeof buf, "%lld", (long long)mn);
+        int w1 = snprintf(buf, sizeof buf, "%lld", (long long)mx),
+            w2 = snprintf(buf, sizeof buf, "%lld", (long long)mn);
         p.width = w1 > w2 ? w1 : w2;
     }
     fputs("tensor(", f);

@@ -60,6 +60,4 @@ void nb_set_num_threads(int n) {
  * the others are not). Measured there: splitting that SGD step took the
  * 2-thread epoch from 0.59-0.65 s to 0.42-0.46 s with passive waiting (the
  * update had read a gradient half of which sat in the other core's cache). */
-int nb__elementwise_threads(int64_t n, double cost) {
-    return nb_par_threads(nb_get_num_threads(), (double)n * cost);
-}
+int nb__elementwise_threads(int64_t n, double cost) { return nb_par_threads(nb_get_num_threads(), (double)n * cost); }

@@ -50,8 +50,8 @@ int main(int argc, char **argv) {
         double dt = bench_now() - t0;
         if (dt < best) best = dt;
     }
-    printf("cnn lenet 1-8-16 fc784-64-10 epoch (batch %d, %d steps): last loss %.4f, gemm %s/%s, %d threads\n",
-           BATCH, maxb / BATCH, loss, nb_gemm_backend(), nb_isa_name(nb_isa()), nb_get_num_threads());
+    printf("cnn lenet 1-8-16 fc784-64-10 epoch (batch %d, %d steps): last loss %.4f, gemm %s/%s, %d threads\n", BATCH,
+           maxb / BATCH, loss, nb_gemm_backend(), nb_isa_name(nb_isa()), nb_get_num_threads());
     printf("time_s: %.6f\n", best);
     printf("rss_mib: %.1f\n", bench_peak_rss_mib());
     nb_optim_free(opt);

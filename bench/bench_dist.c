@@ -181,14 +181,15 @@ int main(int argc, char **argv) {
         }
         free(t);
     }
-    const double mbc = median(bcpu, measure), mb = median(bwd, measure), me = median(exp_, measure), mt = median(tot, measure);
+    const double mbc = median(bcpu, measure), mb = median(bwd, measure), me = median(exp_, measure),
+                 mt = median(tot, measure);
     const int64_t polls = nb_ddp_get_stats(ddp).progress_polls - polls0;
     if (r == 0) {
         static const char *pname[] = {"default", "thread", "nodes", "off"};
         printf("%s epoch of %d steps, global batch %d: %d rank%s x %d rows x %d thread%s, %d bucket%s "
                "(%.3g MB cap) of %.2f MB gradients, progress %s, last loss %.4f\n",
-               m.cnn ? "cnn 1-16-32 fc1568-128-10" : "mlp 784-256-128-10", steps, GLOBAL_BATCH, w,
-               w == 1 ? "" : "s", m.per, nb_get_num_threads(), nb_get_num_threads() == 1 ? "" : "s", st.buckets,
+               m.cnn ? "cnn 1-16-32 fc1568-128-10" : "mlp 784-256-128-10", steps, GLOBAL_BATCH, w, w == 1 ? "" : "s",
+               m.per, nb_get_num_threads(), nb_get_num_threads() == 1 ? "" : "s", st.buckets,
                st.buckets == 1 ? "" : "s", bucket_mb, (double)st.bytes / 1e6, pname[st.progress], loss);
         printf("time_s: %.6f\n", best);
         printf("step_ms: %.4f\n", 1e3 * best / (double)steps);

@@ -44,7 +44,8 @@ static double time_case(int c, int reps, bool backward, nb_tensor *x, nb_tensor 
         nb_scope *s = nb_scope_begin();
         nb_tensor *out = run_op(c, x, xl, y);
         if (backward) {
-            nb_tensor *l = out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
+            nb_tensor *l =
+                out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
             nb_backward(l);
         }
         nb_scope_end(&s);

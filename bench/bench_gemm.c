@@ -37,7 +37,6 @@ static double now(clockid_t clock) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-
 /* Seconds of `clock` per call of the product, over a batch of reps calls. */
 static double batch(clockid_t clock, int64_t n, long reps, float *A, float *B, float *C) {
     double t0 = now(clock);
@@ -64,7 +63,10 @@ static int one(const char *backend, int64_t n) {
     nb_set_num_threads(2);
     if (!nb_gemm_set_backend(strcmp(backend, "blas") == 0 ? NB_GEMM_BLAS : NB_GEMM_BUILTIN)) return 1;
     float *A = malloc(sizeof(float) * n * n), *B = malloc(sizeof(float) * n * n), *C = malloc(sizeof(float) * n * n);
-    for (int64_t j = 0; j < n * n; j++) { A[j] = (float)(j % 7) - 3; B[j] = (float)(j % 5) - 2; }
+    for (int64_t j = 0; j < n * n; j++) {
+        A[j] = (float)(j % 7) - 3;
+        B[j] = (float)(j % 5) - 2;
+    }
     const long reps = calibrate(CLOCK_MONOTONIC, n, A, B, C);
     double t = batch(CLOCK_MONOTONIC, n, reps, A, B, C), t2 = batch(CLOCK_MONOTONIC, n, reps, A, B, C);
     printf("gflops: %.3f\n", 2.0 * n * n * n / (t2 < t ? t2 : t) / 1e9);
@@ -104,17 +106,23 @@ int main(int argc, char **argv) {
     int ns = 4;
     if (argc > 1) {
         ns = 0;
-        for (int i = 1; i < argc && ns < 16; i++) /* 16 sizes x 2 thread counts: row[32] */ sizes[ns++] = atoll(argv[i]);
+        for (int i = 1; i < argc && ns < 16; i++) /* 16 sizes x 2 thread counts: row[32] */
+            sizes[ns++] = atoll(argv[i]);
     }
     const char *ct = getenv("OPENBLAS_CORETYPE");
     const bool has512 = strcmp(nb_isa_name(nb_isa()), "avx512") == 0;
-    printf("# GEMM f32 C = A·B, n×n; built-in ISA %s; OPENBLAS_CORETYPE=%s\n", nb_isa_name(nb_isa()), ct ? ct : "(unset)");
+    printf("# GEMM f32 C = A·B, n×n; built-in ISA %s; OPENBLAS_CORETYPE=%s\n", nb_isa_name(nb_isa()),
+           ct ? ct : "(unset)");
     /* The peak is measured again after each size: on a shared machine (a VM
      * whose cores may be hyperthreads another tenant uses) one measurement
      * can come out low; the table, printed at the end, uses the best. */
     double pk[3];
     for (int nt = 1; nt <= 2; nt++) pk[nt] = bench_fma_peak(has512, nt, 3);
-    typedef struct { int64_t n; int nt; double g_bi, g_bl, med, lo, hi; } result;
+    typedef struct {
+        int64_t n;
+        int nt;
+        double g_bi, g_bl, med, lo, hi;
+    } result;
     result row[32];
     int nrow = 0;
     const bool have_blas = nb_gemm_set_backend(NB_GEMM_BLAS);
@@ -123,7 +131,10 @@ int main(int argc, char **argv) {
         const int64_t n = sizes[i];
         float *A = malloc(sizeof(float) * n * n), *B = malloc(sizeof(float) * n * n);
         float *C = malloc(sizeof(float) * n * n);
-        for (int64_t j = 0; j < n * n; j++) { A[j] = (float)(j % 7) - 3; B[j] = (float)(j % 5) - 2; }
+        for (int64_t j = 0; j < n * n; j++) {
+            A[j] = (float)(j % 7) - 3;
+            B[j] = (float)(j % 5) - 2;
+        }
         for (int nt = 1; nt <= 2; nt++) {
             if (nt == 2) { /* each round: each backend in its own process */
                 double g_bi = 0, g_bl = 0, ratio[ROUNDS];
@@ -163,17 +174,24 @@ int main(int argc, char **argv) {
                 }
             }
             qsort(ratio, ROUNDS, sizeof ratio[0], cmp_double);
-            row[nrow++] = (result){n, nt, flops / t_bi / 1e9, have_blas ? flops / t_bl / 1e9 : 0,
-                                           ratio[ROUNDS / 2], ratio[0], ratio[ROUNDS - 1]};
+            row[nrow++] = (result){n,
+                                   nt,
+                                   flops / t_bi / 1e9,
+                                   have_blas ? flops / t_bl / 1e9 : 0,
+                                   ratio[ROUNDS / 2],
+                                   ratio[0],
+                                   ratio[ROUNDS - 1]};
             const double p = bench_fma_peak(has512, nt, 1);
             if (p > pk[nt]) pk[nt] = p;
         }
-        free(A); free(B); free(C);
+        free(A);
+        free(B);
+        free(C);
     }
     printf("# measured FMA peak (%s, best of the run): %.0f GFLOP/s on 1 thread, %.0f on 2\n",
            has512 ? "AVX-512" : "AVX2", pk[1], pk[2]);
-    printf("%-6s %-3s %12s %8s %12s %8s %8s %s\n", "n", "thr", "builtin", "of peak", "openblas", "of peak",
-           "bi/blas", "(median of 7 rounds, min-max)");
+    printf("%-6s %-3s %12s %8s %12s %8s %8s %s\n", "n", "thr", "builtin", "of peak", "openblas", "of peak", "bi/blas",
+           "(median of 7 rounds, min-max)");
     for (int r = 0; r < nrow; r++)
         printf("%-6lld %-3d %8.1f GF/s %7.0f%% %8.1f GF/s %7.0f%% %8.2f (%.2f-%.2f)\n", (long long)row[r].n, row[r].nt,
                row[r].g_bi, 100 * row[r].g_bi / pk[row[r].nt], row[r].g_bl, 100 * row[r].g_bl / pk[row[r].nt],

@@ -117,8 +117,8 @@ static int attention_only(void) {
             if (dt < best[way]) best[way] = dt;
         }
     printf("attention fwd+bwd (B %d, L %d, E %d, %d heads, causal), %d threads: fused sdpa_packed %.3f ms, "
-           "composed %.3f ms (composed/fused %.2f)\n", BATCH, CTX, WIDTH, HEADS, nb_get_num_threads(), 1e3 * best[0],
-           1e3 * best[1], best[1] / best[0]);
+           "composed %.3f ms (composed/fused %.2f)\n",
+           BATCH, CTX, WIDTH, HEADS, nb_get_num_threads(), 1e3 * best[0], 1e3 * best[1], best[1] / best[0]);
     nb_tensor_free(qkv);
     nb_tensor_free(causal);
     return 0;
@@ -150,8 +150,9 @@ int main(int argc, char **argv) {
         }
         nb_mem_stats b = nb_mem_stats_get();
         printf("soak %d steps: loss %.4f; heap_live %zu -> %zu bytes, arena_reserved %zu -> %zu, heap allocations "
-               "%zu -> %zu, peak RSS %.1f MiB\n", steps, loss, a.heap_live, b.heap_live, a.arena_reserved,
-               b.arena_reserved, a.heap_allocs, b.heap_allocs, bench_peak_rss_mib());
+               "%zu -> %zu, peak RSS %.1f MiB\n",
+               steps, loss, a.heap_live, b.heap_live, a.arena_reserved, b.arena_reserved, a.heap_allocs, b.heap_allocs,
+               bench_peak_rss_mib());
     } else {
         for (int i = 0; i < 3; i++) loss = step(m, opt, xs, ys);
         double best = 1e30, best_cpu = 1e30;
@@ -166,12 +167,12 @@ int main(int argc, char **argv) {
         const double flops = 6 * params * tokens + (double)LAYERS * 12 * BATCH * (double)CTX * CTX * WIDTH;
         const double peak = bench_fma_peak(nb_isa() == ISA_AVX512, nb_get_num_threads(), 3);
         printf("gpt step (batch %d, context %d, %.0f params, AdamW), %d threads, gemm %s/%s: loss %.4f, "
-               "%.1f ms/step, %.1f GFLOP/s of %.1f GFLOP/step (peak %.0f GFLOP/s, %.0f%%)\n", BATCH, CTX, params,
-               nb_get_num_threads(), nb_gemm_backend(), nb_isa_name(nb_isa()), loss, 1e3 * best, flops / best / 1e9,
-               flops / 1e9, peak, 100 * flops / best / 1e9 / peak);
+               "%.1f ms/step, %.1f GFLOP/s of %.1f GFLOP/step (peak %.0f GFLOP/s, %.0f%%)\n",
+               BATCH, CTX, params, nb_get_num_threads(), nb_gemm_backend(), nb_isa_name(nb_isa()), loss, 1e3 * best,
+               flops / best / 1e9, flops / 1e9, peak, 100 * flops / best / 1e9 / peak);
         /* the 1-thread peak is timed in process CPU time: on a loaded machine compare it with this */
         if (nb_get_num_threads() == 1)
-                printf("per CPU second: %.1f GFLOP/s (%.0f%% of the peak)\n", flops / best_cpu / 1e9,
+            printf("per CPU second: %.1f GFLOP/s (%.0f%% of the peak)\n", flops / best_cpu / 1e9,
                    100 * flops / best_cpu / 1e9 / peak);
         printf("rss_mib: %.1f\n", bench_peak_rss_mib());
         printf("cpu_s: %.6f\n", best_cpu); /* process CPU time per step: robust to a loaded machine on 1 thread */

@@ -75,7 +75,8 @@ int main(void) {
         th = b < th ? b : th;
     }
     printf("hvp mlp 784-256-128-10 tanh, batch %d, %d steps, %d threads: grad %.3f ms/step, hvp %.3f ms/step "
-           "(check %.4g %.4g)\n", BATCH, STEPS, nb_get_num_threads(), 1e3 * tg / STEPS, 1e3 * th / STEPS, cg, ch);
+           "(check %.4g %.4g)\n",
+           BATCH, STEPS, nb_get_num_threads(), 1e3 * tg / STEPS, 1e3 * th / STEPS, cg, ch);
     printf("grad_s: %.6f\nhvp_s: %.6f\nhvp_over_grad: %.3f\ntime_s: %.6f\n", tg, th, th / tg, th);
     for (int i = 0; i < 6; i++) {
         nb_tensor_free(p[i]);

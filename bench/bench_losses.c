@@ -24,8 +24,8 @@
 
 enum { N = 4096, C = 100 };
 
-static const char *const names[] = {"ce_all", "nll_w", "bce_prob", "bce_pw", "mm_p2",
-                                    "huber", "kl", "softplus_b", "prelu", "maxpool1d"};
+static const char *const names[] = {"ce_all", "nll_w", "bce_prob",   "bce_pw", "mm_p2",
+                                    "huber",  "kl",    "softplus_b", "prelu",  "maxpool1d"};
 #define NCASES (int)(sizeof names / sizeof names[0])
 
 typedef struct {
@@ -58,7 +58,8 @@ static double time_case(int c, int reps, bool backward, const data *d) {
         nb_scope *s = nb_scope_begin();
         nb_tensor *out = run_op(c, d);
         if (backward) {
-            nb_tensor *l = out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
+            nb_tensor *l =
+                out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
             nb_backward(l);
         }
         nb_scope_end(&s);

@@ -26,7 +26,11 @@ static double cpu_now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-typedef struct { nb_module *net, *emb, *rnn, *head; nb_optim *opt; int T, B; } lm;
+typedef struct {
+    nb_module *net, *emb, *rnn, *head;
+    nb_optim *opt;
+    int T, B;
+} lm;
 
 static lm lm_new(bool gru, int T, int B, int E, int H) {
     lm m = {.T = T, .B = B};
@@ -79,8 +83,8 @@ int main(int argc, char **argv) {
         nb_mem_stats b = nb_mem_stats_get();
         printf("soak: %s%s, %d steps: after 100 heap %zu B arena %zu B peak RSS %.1f MiB; at the end heap %zu B arena "
                "%zu B peak RSS %.1f MiB; loss %.3f\n",
-               gru ? "gru" : "lstm", full ? " (the benchmark's model)" : "", steps, a.heap_live, a.arena_reserved, rss_a, b.heap_live, b.arena_reserved,
-               bench_peak_rss_mib(), loss);
+               gru ? "gru" : "lstm", full ? " (the benchmark's model)" : "", steps, a.heap_live, a.arena_reserved,
+               rss_a, b.heap_live, b.arena_reserved, bench_peak_rss_mib(), loss);
         printf("soak_flat: %s\n", a.heap_live == b.heap_live && a.arena_reserved == b.arena_reserved ? "yes" : "NO");
         nb_optim_free(m.opt);
         nb_module_free(m.net);

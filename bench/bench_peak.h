@@ -17,7 +17,10 @@ __attribute__((target("avx512f"))) static double bp_fma512(long iters) {
 #pragma GCC unroll 16
         for (int i = 0; i < 16; i++) acc[i] = _mm512_fmadd_ps(acc[i], m, a);
     float s = 0, buf[16];
-    for (int i = 0; i < 16; i++) { _mm512_storeu_ps(buf, acc[i]); s += buf[0]; }
+    for (int i = 0; i < 16; i++) {
+        _mm512_storeu_ps(buf, acc[i]);
+        s += buf[0];
+    }
     return s;
 }
 __attribute__((target("avx2,fma"))) static double bp_fma256(long iters) {
@@ -27,7 +30,10 @@ __attribute__((target("avx2,fma"))) static double bp_fma256(long iters) {
 #pragma GCC unroll 16
         for (int i = 0; i < 12; i++) acc[i] = _mm256_fmadd_ps(acc[i], m, a);
     float s = 0, buf[8];
-    for (int i = 0; i < 12; i++) { _mm256_storeu_ps(buf, acc[i]); s += buf[0]; }
+    for (int i = 0; i < 12; i++) {
+        _mm256_storeu_ps(buf, acc[i]);
+        s += buf[0];
+    }
     return s;
 }
 

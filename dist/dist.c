@@ -93,12 +93,12 @@ static MPI_Comm g_comm = MPI_COMM_NULL;
  * calls from different threads apart. Uncontended it costs ~20 ns a call. */
 static pthread_mutex_t g_mpi_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool g_serialized; /* MPI gave at least MPI_THREAD_SERIALIZED */
-#define LOCKED(call)                                                                                          \
-    do {                                                                                                      \
-        pthread_mutex_lock(&g_mpi_mu);                                                                        \
-        int rc_ = (call);                                                                                     \
-        pthread_mutex_unlock(&g_mpi_mu);                                                                      \
-        check_mpi(rc_, what_);                                                                                \
+#define LOCKED(call)                     \
+    do {                                 \
+        pthread_mutex_lock(&g_mpi_mu);   \
+        int rc_ = (call);                \
+        pthread_mutex_unlock(&g_mpi_mu); \
+        check_mpi(rc_, what_);           \
     } while (0)
 
 static void check_mpi(int rc, const char *what) {
@@ -240,8 +240,9 @@ static void bcast_start(nb_tensor *t, int root, MPI_Request *r) {
     MPI_Datatype ty = mpi_type(t->dtype);
     int64_t count = t->numel;
     if (ty == MPI_BYTE) count *= (int64_t)nb_dtype_size(t->dtype);
-    if (count > INT32_MAX) nb_dist_abort(5, "broadcast: %s has %lld elements, more than one MPI message carries",
-                                         t->name[0] ? t->name : "tensor", (long long)count);
+    if (count > INT32_MAX)
+        nb_dist_abort(5, "broadcast: %s has %lld elements, more than one MPI message carries",
+                      t->name[0] ? t->name : "tensor", (long long)count);
     const char *what_ = "broadcast";
     LOCKED(MPI_Ibcast(t->data, (int)count, ty, root, g_comm, r));
 }
@@ -374,9 +375,9 @@ static nb_tensor *sync_bn_forward(nb_module *m, nb_tensor *x) {
     nb_tensor *gamma = nb_reshape(nb_module_param(m, 0), bs), *beta = nb_reshape(nb_module_param(m, 1), bs);
     nb_tensor *rm = nb_module_buffer(m, 0), *rv = nb_module_buffer(m, 1), *nbt = nb_module_buffer(m, 2);
     if (!m->training)
-        return nb_add(nb_mul(nb_div(nb_sub(x, nb_reshape(rm, bs)), nb_sqrt(nb_add_scalar(nb_reshape(rv, bs), eps))),
-                             gamma),
-                      beta);
+        return nb_add(
+            nb_mul(nb_div(nb_sub(x, nb_reshape(rm, bs)), nb_sqrt(nb_add_scalar(nb_reshape(rv, bs), eps))), gamma),
+            beta);
     const double n = nb_dist_sum((double)(x->numel / ch)); /* values per channel, all ranks */
     if (n <= 1) {
         nb_module_fail_shape(m, "more than 1 value per channel over all ranks when training", x);
@@ -414,15 +415,15 @@ int nb_dist_sync_batchnorm(struct nb_module *m) { return m ? convert_bn(m) : 0; 
 /* ------------------------------------------------------------ DDP */
 
 typedef struct bucket {
-    int first, count;   /* d->order[first .. first+count): parameter indices  */
+    int first, count; /* d->order[first .. first+count): parameter indices  */
     nb_dtype dt;
     int64_t numel;
-    void *buf;          /* (numel) the bucket's gradients, flat               */
-    int ready;          /* parameters whose gradient is final this step      */
+    void *buf; /* (numel) the bucket's gradients, flat               */
+    int ready; /* parameters whose gradient is final this step      */
     bool started;
-    int start_node;     /* backward nodes run when its allreduce started; -1: in nb_ddp_wait */
+    int start_node; /* backward nodes run when its allreduce started; -1: in nb_ddp_wait */
 #if NB_HAVE_MPI
-    MPI_Request req;    /* MPI_REQUEST_NULL once complete; under g_mpi_mu   */
+    MPI_Request req; /* MPI_REQUEST_NULL once complete; under g_mpi_mu   */
 #endif
 } bucket;
 
@@ -433,22 +434,22 @@ static NB_TLS nb_ddp *g_watching; /* the wrapper whose hook is installed */
 struct nb_ddp {
     nb_tensor **params; /* (np) borrowed                                       */
     int np;
-    nb_tensor **bufs;   /* (nbuf) module buffers, borrowed                     */
+    nb_tensor **bufs; /* (nbuf) module buffers, borrowed                     */
     int nbuf;
-    int *order;         /* (np) parameter indices, bucket by bucket            */
-    int *bucket_of;     /* (np)                                                */
-    int64_t *offset;    /* (np) element offset of the parameter in its bucket  */
+    int *order;      /* (np) parameter indices, bucket by bucket            */
+    int *bucket_of;  /* (np)                                                */
+    int64_t *offset; /* (np) element offset of the parameter in its bucket  */
     bucket *b;
     int nb;
-    int next;           /* next bucket to start (buckets start in order)       */
-    int in_flight;      /* started and not known complete (under g_mpi_mu)     */
+    int next;      /* next bucket to start (buckets start in order)       */
+    int in_flight; /* started and not known complete (under g_mpi_mu)     */
     bool sync;
     nb_ddp_progress progress; /* resolved: THREAD, NODES or OFF               */
-    double last_poll;   /* NODES: time of the last poll from the tick          */
+    double last_poll;         /* NODES: time of the last poll from the tick          */
     nb_ddp_opts opts;
     nb_ddp_stats stats;
     double t_first;
-    double issue_acc;   /* this step's time copying into buckets and issuing allreduces */
+    double issue_acc; /* this step's time copying into buckets and issuing allreduces */
 };
 
 static nb_ddp_progress progress_mode(nb_ddp_progress asked) {
@@ -616,8 +617,9 @@ static void ddp_hook(void *ctx, int i) {
     if (!d->sync) return;
     bucket *bk = &d->b[d->bucket_of[i]];
     if (bk->started || bk->ready >= bk->count)
-        nb_dist_abort(6, "ddp: backward ran again before nb_ddp_wait: use nb_ddp_set_sync(ddp, false) "
-                         "while accumulating gradients over several backwards");
+        nb_dist_abort(6,
+                      "ddp: backward ran again before nb_ddp_wait: use nb_ddp_set_sync(ddp, false) "
+                      "while accumulating gradients over several backwards");
     if (++bk->ready == bk->count) {
         ddp_fill(d, bk);
     }
@@ -815,9 +817,7 @@ nb_ddp_stats nb_ddp_get_stats(const nb_ddp *d) {
     return st;
 }
 
-int nb_ddp_bucket_start_node(const nb_ddp *d, int k) {
-    return d && k >= 0 && k < d->nb ? d->b[k].start_node : -1;
-}
+int nb_ddp_bucket_start_node(const nb_ddp *d, int k) { return d && k >= 0 && k < d->nb ? d->b[k].start_node : -1; }
 
 void nb_ddp_wait(nb_ddp *d) {
     if (!d || !d->sync || g_size == 1) return;

@@ -8,7 +8,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     nb_csv_opts o = nb_csv_defaults();
     static const char delims[4] = {',', ';', '\t', ' '};
     o.delim = delims[b & 3];
-    o.header = (int)((b >> 2) % 3) - 1;               /* -1, 0, 1      */
+    o.header = (int)((b >> 2) % 3) - 1; /* -1, 0, 1      */
     static const int labels[4] = {-1, 0, 1, NB_CSV_NO_LABEL};
     o.label_col = labels[(b >> 4) & 3];
     o.dtype = (b >> 6) & 1 ? NB_F64 : NB_F32;

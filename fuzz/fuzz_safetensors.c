@@ -9,8 +9,8 @@
 static nb_module *model(void) {
     static nb_module *m;
     if (!m)
-        m = nb_sequential(nb_conv2d_layer(1, 4, 3, 1, 1), nb_batchnorm2d(4), nb_relu_layer(),
-                          nb_max_pool2d_layer(2, 2), nb_flatten_layer(), nb_linear(64, 5), NULL);
+        m = nb_sequential(nb_conv2d_layer(1, 4, 3, 1, 1), nb_batchnorm2d(4), nb_relu_layer(), nb_max_pool2d_layer(2, 2),
+                          nb_flatten_layer(), nb_linear(64, 5), NULL);
     return m;
 }
 

@@ -35,10 +35,29 @@ static size_t idx_make(uint8_t *b, int code, int ndim, const uint32_t *dims) {
         switch (code) {
         case 8: e[0] = (uint8_t)(i * 37); break;
         case 9: e[0] = (uint8_t)(int8_t)v; break;
-        case 0xB: { int16_t x = (int16_t)(v * 100); e[0] = (uint8_t)((uint16_t)x >> 8), e[1] = (uint8_t)x; break; }
-        case 0xC: { int32_t x = (int32_t)(v * 1000); for (int k = 0; k < 4; k++) e[k] = (uint8_t)((uint32_t)x >> (24 - 8 * k)); break; }
-        case 0xD: { float f = (float)v * 0.5f; uint32_t u; memcpy(&u, &f, 4); for (int k = 0; k < 4; k++) e[k] = (uint8_t)(u >> (24 - 8 * k)); break; }
-        default: { double d = v; uint64_t u; memcpy(&u, &d, 8); for (int k = 0; k < 8; k++) e[k] = (uint8_t)(u >> (56 - 8 * k)); }
+        case 0xB: {
+            int16_t x = (int16_t)(v * 100);
+            e[0] = (uint8_t)((uint16_t)x >> 8), e[1] = (uint8_t)x;
+            break;
+        }
+        case 0xC: {
+            int32_t x = (int32_t)(v * 1000);
+            for (int k = 0; k < 4; k++) e[k] = (uint8_t)((uint32_t)x >> (24 - 8 * k));
+            break;
+        }
+        case 0xD: {
+            float f = (float)v * 0.5f;
+            uint32_t u;
+            memcpy(&u, &f, 4);
+            for (int k = 0; k < 4; k++) e[k] = (uint8_t)(u >> (24 - 8 * k));
+            break;
+        }
+        default: {
+            double d = v;
+            uint64_t u;
+            memcpy(&u, &d, 8);
+            for (int k = 0; k < 8; k++) e[k] = (uint8_t)(u >> (56 - 8 * k));
+        }
         }
         memcpy(b + n, e, (size_t)sizes[code]);
         n += (size_t)sizes[code];
@@ -109,7 +128,10 @@ int main(int argc, char **argv) {
     }
 
     /* CSV: option byte + text (see fuzz_csv.c for the byte's bits). */
-    static const struct { unsigned opt; const char *text; } csvs[] = {
+    static const struct {
+        unsigned opt;
+        const char *text;
+    } csvs[] = {
         {0x00, "a,b,y\n1,2,0\n3.5,-4e2,1\n"},
         {0x04, "1,2,3\n4,5,6\r\n\n7,8,9\n"},
         {0x01, "x1;x2;y\n0.5;1.5;2\n  2 ; 3 ;4\n"},

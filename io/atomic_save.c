@@ -55,9 +55,9 @@
 #include <xxhash.h>
 
 enum {
-    SUFFIX_MAX = 22,   /* ".tmp." + up to 10 pid digits + "." + 6 random */
-    HASHED_TAIL = 17,  /* "~" + 16 hex digits */
-    MAX_LINKS = 40,    /* as the kernel's MAXSYMLINKS */
+    SUFFIX_MAX = 22,  /* ".tmp." + up to 10 pid digits + "." + 6 random */
+    HASHED_TAIL = 17, /* "~" + 16 hex digits */
+    MAX_LINKS = 40,   /* as the kernel's MAXSYMLINKS */
 };
 
 /* ------------------------------------------------------- live temporaries */
@@ -221,8 +221,7 @@ static int64_t sweep_stale(int dfd, const char *stem) {
         /* Taking the lock proves no live saver holds it; any failure (held,
          * or a filesystem without locks) leaves the file alone. */
         bool stale = flock(fd, LOCK_EX | LOCK_NB) == 0 && fstat(fd, &sb) == 0 &&
-                     fstatat(dfd, name, &sb2, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == sb2.st_dev &&
-                     sb.st_ino == sb2.st_ino;
+            fstatat(dfd, name, &sb2, AT_SYMLINK_NOFOLLOW) == 0 && sb.st_dev == sb2.st_dev && sb.st_ino == sb2.st_ino;
         if (stale && !stem) stale = sb.st_size > 0 && looks_like_ours(fd);
         if (stale && unlinkat(dfd, name, 0) == 0) freed += sb.st_size;
         close(fd);
@@ -338,8 +337,7 @@ static int temp_create(int dfd, const char *stem, temp_file *t) {
          * process's sweeper may have taken the file for stale and removed
          * it: then make another. */
         (void)rc;
-        if (fstatat(dfd, t->name, &sb2, AT_SYMLINK_NOFOLLOW) == 0 && sb2.st_dev == sb.st_dev &&
-            sb2.st_ino == sb.st_ino)
+        if (fstatat(dfd, t->name, &sb2, AT_SYMLINK_NOFOLLOW) == 0 && sb2.st_dev == sb.st_dev && sb2.st_ino == sb.st_ino)
             return 0;
         live_remove(&t->live);
         close(t->fd);
@@ -444,16 +442,18 @@ nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(F
     long name_max = fpathconf(dfd, _PC_NAME_MAX);
     if (name_max <= 0 || name_max > NAME_MAX) name_max = NAME_MAX;
     if ((long)strlen(base) > name_max) {
-        st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: the file name has %zu bytes; this filesystem allows %ld",
-                        what, path, via, strlen(base), name_max);
+        st =
+            nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: the file name has %zu bytes; this filesystem allows %ld",
+                       what, path, via, strlen(base), name_max);
         goto out;
     }
     struct stat cur;
     if (fstatat(dfd, base, &cur, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(cur.st_mode)) {
         st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: exists and is not a regular file (%s); not replaced",
                         what, path, via,
-                        S_ISDIR(cur.st_mode) ? "a directory" : S_ISLNK(cur.st_mode) ? "a symbolic link"
-                                                                                   : "a device, pipe or socket");
+                        S_ISDIR(cur.st_mode)       ? "a directory"
+                            : S_ISLNK(cur.st_mode) ? "a symbolic link"
+                                                   : "a device, pipe or socket");
         goto out;
     }
     char stem[NAME_MAX + 1];
@@ -467,7 +467,9 @@ nb_status nb__io_save_atomic(const char *what, const char *path, bool (*write)(F
     if (e) {
         st = nb__io_err(err, errlen, NB_ERR_IO, "%s save: %s%s: %s: %s%s (the previous file is kept)", what, path, via,
                         stage, strerror(e),
-                        freed == 0 ? "; no stale temporary files to remove" : freed > 0 ? " even after removing stale temporary files" : "");
+                        freed == 0      ? "; no stale temporary files to remove"
+                            : freed > 0 ? " even after removing stale temporary files"
+                                        : "");
         goto out;
     }
     fsync(dfd); /* make the rename itself durable */

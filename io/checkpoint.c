@@ -152,8 +152,8 @@ static nb_status check_inputs(const char *what, const char *path, const nb_named
                               ts[i].name);
         for (int j = 0; j < i; j++)
             if (!strcmp(ts[i].name, ts[j].name))
-                return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint %s: %s: the name '%s' appears twice", what,
-                                  path, ts[i].name);
+                return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint %s: %s: the name '%s' appears twice", what, path,
+                                  ts[i].name);
     }
     return NB_OK;
 }
@@ -246,8 +246,8 @@ static bool write_job(FILE *f, void *ctx) {
     return write_ckpt(f, j->ts, j->n, j->meta);
 }
 
-nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta,
-                             char *err, size_t errlen) {
+nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta, char *err,
+                             size_t errlen) {
     nb__io_ok(err, errlen);
     nb_status st = check_inputs("save", path, ts, n, err, errlen);
     if (st != NB_OK) return st;
@@ -311,7 +311,7 @@ static nb_status ckpt_parse_ex(const unsigned char *buf, size_t len, const char 
     uint64_t count = 0, epoch = 0, step = 0, rng[4] = {0};
     double spare = 0;
     bool hok = get_u32(&r, &version) && get_u32(&r, &flags) && get_u64(&r, &count) && get_u64(&r, &epoch) &&
-               get_u64(&r, &step);
+        get_u64(&r, &step);
     for (int i = 0; hok && i < 4; i++) hok = get_u64(&r, &rng[i]);
     hok = hok && get_f64(&r, &spare) && get_u32(&r, &has_spare) && get_u32(&r, &nkv);
     nb_ckpt_meta m;
@@ -390,8 +390,8 @@ static nb_status ckpt_parse_ex(const unsigned char *buf, size_t len, const char 
         if (!ok) {
             nb__io_err(err, errlen, NB_ERR_IO,
                        "checkpoint: %s: truncated in tensor #%llu%s%s%s (of %llu; the file has %zu bytes)", path,
-                       (unsigned long long)k, *name ? " ('" : "", name, *name ? "')" : "",
-                       (unsigned long long)count, len);
+                       (unsigned long long)k, *name ? " ('" : "", name, *name ? "')" : "", (unsigned long long)count,
+                       len);
             goto done;
         }
         if (XXH3_64bits(buf + start, rlen) != sum) {
@@ -475,8 +475,7 @@ nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ck
     return nb_checkpoint_load_ex(path, ts, n, true, meta, NULL, err, errlen);
 }
 
-nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err,
-                       size_t errlen) {
+nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen) {
     *buf = NULL;
     *len = 0;
     if (!path) return nb__io_err(err, errlen, NB_ERR_ARG, "%s: path is NULL", what);

@@ -12,8 +12,8 @@
 #include <strings.h>
 
 nb_csv_opts nb_csv_defaults(void) {
-    return (nb_csv_opts){.delim = ',', .header = -1, .label_col = -1, .label_name = NULL,
-                         .dtype = NB_F32, .label_dtype = NB_I64};
+    return (nb_csv_opts){
+        .delim = ',', .header = -1, .label_col = -1, .label_name = NULL, .dtype = NB_F32, .label_dtype = NB_I64};
 }
 
 /* Reads a whole file; NULL on error (errno set). *len = bytes. */
@@ -106,8 +106,8 @@ static bool is_blank_line(const char *a, const char *b) {
     return true;
 }
 
-static nb_status csv_args(const char *what, const void *p, const char *name, const nb_csv_opts *opts_in,
-                          nb_csv_opts *o, nb_dataset *out, char *err, size_t errlen) {
+static nb_status csv_args(const char *what, const void *p, const char *name, const nb_csv_opts *opts_in, nb_csv_opts *o,
+                          nb_dataset *out, char *err, size_t errlen) {
     nb__io_ok(err, errlen);
     if (!out) return nb__io_err(err, errlen, NB_ERR_ARG, "csv: out is NULL");
     out->x = out->y = NULL;
@@ -154,7 +154,8 @@ static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts 
         }
         int nc = split(line, end, o.delim, cells, MAXC);
         if (nc > MAXC) {
-            nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: %d columns (at most %d supported)", path, lineno, nc, MAXC);
+            nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: %d columns (at most %d supported)", path, lineno, nc,
+                       MAXC);
             goto done;
         }
         if (!header_done) {
@@ -182,8 +183,8 @@ static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts 
                     if (strlen(o.label_name) == l && !memcmp(a, o.label_name, l)) label = c;
                 }
                 if (label < 0) {
-                    nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: no column named '%s' in the header", path,
-                               lineno, o.label_name);
+                    nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: no column named '%s' in the header", path, lineno,
+                               o.label_name);
                     goto done;
                 }
             } else if (o.label_col != NB_CSV_NO_LABEL) {
@@ -195,8 +196,8 @@ static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts 
                 }
             }
             if (label >= 0 && nc < 2) {
-                nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: one column, and it is the label: no features",
-                           path, lineno);
+                nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:1: one column, and it is the label: no features", path,
+                           lineno);
                 goto done;
             }
             if (is_header) {
@@ -234,8 +235,9 @@ static nb_status csv_parse(char *buf, size_t len, const char *path, nb_csv_opts 
                 goto done;
             }
             if (c == label && o.label_dtype == NB_I64 && (!(fabs(v) < 9e15) || v != floor(v))) {
-                nb__io_err(err, errlen, NB_ERR_IO, "csv: %s:%d:%d: label '%.*s' is not an integer (class labels are i64)",
-                           path, lineno, cells[c].col, (int)(cells[c].len > 40 ? 40 : cells[c].len), cells[c].p);
+                nb__io_err(err, errlen, NB_ERR_IO,
+                           "csv: %s:%d:%d: label '%.*s' is not an integer (class labels are i64)", path, lineno,
+                           cells[c].col, (int)(cells[c].len > 40 ? 40 : cells[c].len), cells[c].p);
                 goto done;
             }
             vals[nvals++] = v;

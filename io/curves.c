@@ -20,8 +20,8 @@ struct nb_curves {
 };
 
 nb_epoch_stats nb_epoch_stats_new(int epoch) {
-    return (nb_epoch_stats){.epoch = epoch, .train_loss = NAN, .train_acc = NAN, .val_loss = NAN,
-                            .val_acc = NAN, .seconds = 0};
+    return (nb_epoch_stats){
+        .epoch = epoch, .train_loss = NAN, .train_acc = NAN, .val_loss = NAN, .val_acc = NAN, .seconds = 0};
 }
 
 nb_curves *nb_curves_new(void) { return nb__calloc(sizeof(nb_curves)); }
@@ -69,8 +69,7 @@ nb_status nb_curves_write_csv(const nb_curves *c, const char *path, char *err, s
         csv_num(f, s->val_acc);
         fprintf(f, ",%.3f\n", s->seconds);
     }
-    if (ferror(f) | (fclose(f) != 0))
-        return nb__io_err(err, errlen, NB_ERR_IO, "curves: %s: write error", path);
+    if (ferror(f) | (fclose(f) != 0)) return nb__io_err(err, errlen, NB_ERR_IO, "curves: %s: write error", path);
     return NB_OK;
 }
 
@@ -106,7 +105,8 @@ static double series(const nb_epoch_stats *s, int which, int val) {
 }
 
 static void draw_panel(FILE *f, const nb_curves *c, int which, double ox, double oy, double W, double H) {
-    const char *title = which == 0 ? "Loss (train = blue; validation = red)" : "Accuracy % (train = blue; validation = red)";
+    const char *title =
+        which == 0 ? "Loss (train = blue; validation = red)" : "Accuracy % (train = blue; validation = red)";
     panel p = {ox + 60, oy + 36, W - 80, H - 86, 0, 1, 0, 1};
     /* Ranges. */
     double lo = INFINITY, hi = -INFINITY;
@@ -131,32 +131,38 @@ static void draw_panel(FILE *f, const nb_curves *c, int which, double ox, double
     double xstep = nice_step(emax - emin, emax - emin < 10 ? emax - emin : 8);
     if (xstep < 1) xstep = 1;
 
-    fprintf(f, "<g>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
+    fprintf(f,
+            "<g>\n<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">%s</text>\n",
             p.x0 + p.w / 2, oy + 20, title);
     /* Grid and ticks. */
     char buf[32];
     for (double y = p.ymin; y <= p.ymax + ystep * 1e-6; y += ystep) {
         double Y = py(&p, y);
         fmt_tick(buf, sizeof buf, y, ystep);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", p.x0, Y, p.x0 + p.w, Y);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", p.x0, Y, p.x0 + p.w,
+                Y);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", p.x0 - 5, Y, p.x0, Y);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%s</text>\n", p.x0 - 8, Y + 4, buf);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%s</text>\n", p.x0 - 8, Y + 4,
+                buf);
     }
     for (double x = ceil(emin / xstep) * xstep; x <= emax + 1e-9; x += xstep) {
         double X = px(&p, x);
         fmt_tick(buf, sizeof buf, x, 1);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", X, p.y0, X, p.y0 + p.h);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e3e3\"/>\n", X, p.y0, X,
+                p.y0 + p.h);
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", X, p.y0 + p.h, X,
                 p.y0 + p.h + 5);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n", X, p.y0 + p.h + 18,
-                buf);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\">%s</text>\n", X,
+                p.y0 + p.h + 18, buf);
     }
     /* Axes and labels. */
     fprintf(f, "<polyline class=\"axes\" points=\"%.1f,%.1f %.1f,%.1f %.1f,%.1f\" fill=\"none\" stroke=\"#333\"/>\n",
             p.x0, p.y0, p.x0, p.y0 + p.h, p.x0 + p.w, p.y0 + p.h);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\">epoch</text>\n", p.x0 + p.w / 2,
             p.y0 + p.h + 36);
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
+    fprintf(f,
+            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 %.1f "
+            "%.1f)\">%s</text>\n",
             ox + 16, p.y0 + p.h / 2, ox + 16, p.y0 + p.h / 2, which == 0 ? "loss" : "accuracy (%)");
     /* Series. */
     static const char *color[2] = {"#1f5fd6", "#d62728"};
@@ -165,7 +171,8 @@ static void draw_panel(FILE *f, const nb_curves *c, int which, double ox, double
         int cnt = 0;
         for (int i = 0; i < c->n; i++) cnt += isfinite(series(&c->pts[i], which, v));
         if (!cnt) continue;
-        fprintf(f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", label[v], color[v]);
+        fprintf(f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", label[v],
+                color[v]);
         for (int i = 0; i < c->n; i++) {
             double y = series(&c->pts[i], which, v);
             if (isfinite(y)) fprintf(f, "%.1f,%.1f ", px(&p, c->pts[i].epoch), py(&p, y));
@@ -174,19 +181,23 @@ static void draw_panel(FILE *f, const nb_curves *c, int which, double ox, double
         for (int i = 0; i < c->n; i++) {
             double y = series(&c->pts[i], which, v);
             if (isfinite(y))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s epoch %d: %.4g</title></circle>\n",
-                        px(&p, c->pts[i].epoch), py(&p, y), color[v], label[v], c->pts[i].epoch, y);
+                fprintf(
+                    f,
+                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"><title>%s epoch %d: %.4g</title></circle>\n",
+                    px(&p, c->pts[i].epoch), py(&p, y), color[v], label[v], c->pts[i].epoch, y);
         }
     }
     /* Legend inside the plot, away from where the curves usually go: top
      * right for losses (falling), bottom right for accuracies (rising). */
     double lx = p.x0 + p.w - 118, ly = which == 0 ? p.y0 + 8 : p.y0 + p.h - 52;
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"110\" height=\"44\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#999\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"110\" height=\"44\" fill=\"white\" fill-opacity=\"0.85\" "
+            "stroke=\"#999\"/>\n",
             lx, ly);
     for (int v = 0; v < 2; v++) {
         double yy = ly + 15 + 18 * v;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx + 8, yy,
-                lx + 32, yy, color[v]);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n", lx + 8,
+                yy, lx + 32, yy, color[v]);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n", lx + 38, yy + 4, label[v]);
     }
     fprintf(f, "</g>\n");
@@ -207,8 +218,9 @@ nb_status nb_curves_write_svg(const nb_curves *c, const char *path, const char *
     FILE *f = fopen(path, "w");
     if (!f) return nb__io_err(err, errlen, NB_ERR_IO, "curves: %s: can't write: %s", path, strerror(errno));
     const double W = 900, H = 400, top = title && *title ? 28 : 0;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
-               "font-family=\"Helvetica, Arial, sans-serif\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" "
+            "font-family=\"Helvetica, Arial, sans-serif\">\n",
             W, H + top, W, H + top);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     if (top) {
@@ -219,8 +231,7 @@ nb_status nb_curves_write_svg(const nb_curves *c, const char *path, const char *
     draw_panel(f, c, 0, 0, top, W / 2, H);
     draw_panel(f, c, 1, W / 2, top, W / 2, H);
     fprintf(f, "</svg>\n");
-    if (ferror(f) | (fclose(f) != 0))
-        return nb__io_err(err, errlen, NB_ERR_IO, "curves: %s: write error", path);
+    if (ferror(f) | (fclose(f) != 0)) return nb__io_err(err, errlen, NB_ERR_IO, "curves: %s: write error", path);
     return NB_OK;
 }
 
@@ -258,8 +269,7 @@ nb_status nb_graph_svg(const nb_tensor *t, const char *path, char *err, size_t e
         nb__io_err(err, errlen, NB_OK, "graph_svg: Graphviz 'dot' not found; wrote only %s", dot);
     } else {
         int status = 0;
-        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-        }
+        while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
         if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
             nb__io_err(err, errlen, NB_OK, "graph_svg: Graphviz 'dot' not found; wrote only %s", dot);
         else if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)

@@ -35,14 +35,14 @@ static const idx_type *idx_type_find(int code) {
  * a stream cut short, a corrupt block, a bad CRC/length trailer or bytes
  * after the last member that are not another member are errors. */
 typedef struct idx_src {
-    FILE *f;                  /* NULL: the input is all in memory        */
-    const unsigned char *in;  /* unread input                            */
+    FILE *f;                 /* NULL: the input is all in memory        */
+    const unsigned char *in; /* unread input                            */
     size_t in_n;
-    bool in_eof;              /* nothing more to come after in[0..in_n)  */
-    unsigned char *buf;       /* the file's read buffer                  */
-    bool gz, zlive, zend;     /* gzip; inflate initialized; member ended */
+    bool in_eof;          /* nothing more to come after in[0..in_n)  */
+    unsigned char *buf;   /* the file's read buffer                  */
+    bool gz, zlive, zend; /* gzip; inflate initialized; member ended */
     z_stream z;
-    const char *problem;      /* the first error, as text                */
+    const char *problem; /* the first error, as text                */
 } idx_src;
 
 enum { SRC_BUF = 1 << 17 };
@@ -116,9 +116,7 @@ static int64_t src_read(idx_src *s, unsigned char *dst, size_t n) {
             if (s->in_n) s->problem = "corrupt gzip stream";
             else if (s->in_eof) s->problem = "gzip stream ends early (truncated .gz file)";
         } else if (rc != Z_OK) {
-            s->problem = rc == Z_MEM_ERROR ? "out of memory in zlib"
-                         : s->z.msg    ? s->z.msg
-                                       : "corrupt gzip stream";
+            s->problem = rc == Z_MEM_ERROR ? "out of memory in zlib" : s->z.msg ? s->z.msg : "corrupt gzip stream";
         }
     }
     return s->problem ? -1 : (int64_t)got;
@@ -169,15 +167,15 @@ static nb_status idx_read(idx_src *in, int64_t fsize, const char *path, nb_dtype
     }
     if (hdr[0] != 0 || hdr[1] != 0) {
         nb__io_err(err, errlen, NB_ERR_IO,
-                   "idx: %s: bad magic %02x %02x %02x %02x (an IDX file starts with 00 00 <type> <ndim>)", path,
-                   hdr[0], hdr[1], hdr[2], hdr[3]);
+                   "idx: %s: bad magic %02x %02x %02x %02x (an IDX file starts with 00 00 <type> <ndim>)", path, hdr[0],
+                   hdr[1], hdr[2], hdr[3]);
         goto done;
     }
     const idx_type *ty = idx_type_find(hdr[2]);
     if (!ty) {
         nb__io_err(err, errlen, NB_ERR_IO,
-                   "idx: %s: unknown data type code 0x%02x (known: 08 u8, 09 i8, 0B i16, 0C i32, 0D f32, 0E f64)",
-                   path, hdr[2]);
+                   "idx: %s: unknown data type code 0x%02x (known: 08 u8, 09 i8, 0B i16, 0C i32, 0D f32, 0E f64)", path,
+                   hdr[2]);
         goto done;
     }
     int ndim = hdr[3];
@@ -305,8 +303,8 @@ done:
     return NB_OK;
 }
 
-static nb_status idx_args(const char *what, const void *p, const char *name, nb_dtype dt, nb_tensor **out,
-                          char *err, size_t errlen) {
+static nb_status idx_args(const char *what, const void *p, const char *name, nb_dtype dt, nb_tensor **out, char *err,
+                          size_t errlen) {
     nb__io_ok(err, errlen);
     if (!out) return nb__io_err(err, errlen, NB_ERR_ARG, "idx: out is NULL");
     *out = NULL;
@@ -359,8 +357,7 @@ int64_t nb_dataset_len(const nb_dataset *ds) {
 }
 
 /* Loads dir/name or dir/name.gz, whichever exists (the .gz first). */
-static nb_status load_one(const char *dir, const char *name, nb_dtype dt, nb_tensor **out, char *err,
-                          size_t errlen) {
+static nb_status load_one(const char *dir, const char *name, nb_dtype dt, nb_tensor **out, char *err, size_t errlen) {
     char path[4096];
     snprintf(path, sizeof path, "%s/%s.gz", dir, name);
     FILE *f = fopen(path, "rb");
@@ -375,8 +372,7 @@ static nb_status load_one(const char *dir, const char *name, nb_dtype dt, nb_ten
     return nb_idx_load(path, dt, out, err, errlen);
 }
 
-static nb_status load_split(const char *dir, const char *prefix, int flags, nb_dataset *ds, char *err,
-                            size_t errlen) {
+static nb_status load_split(const char *dir, const char *prefix, int flags, nb_dataset *ds, char *err, size_t errlen) {
     char iname[64], lname[64];
     snprintf(iname, sizeof iname, "%s-images-idx3-ubyte", prefix);
     snprintf(lname, sizeof lname, "%s-labels-idx1-ubyte", prefix);
@@ -394,13 +390,12 @@ static nb_status load_split(const char *dir, const char *prefix, int flags, nb_d
     if (x->shape.ndim != 3 || x->shape.d[1] != 28 || x->shape.d[2] != 28) {
         st = nb__io_err(err, errlen, NB_ERR_IO, "mnist: %s/%s: images are %s, expected (N,28,28)", dir, iname, sx);
     } else if (y->shape.ndim != 1 || y->shape.d[0] != x->shape.d[0]) {
-        st = nb__io_err(err, errlen, NB_ERR_IO, "mnist: %s: %s images %s but %s labels %s", dir, iname, sx, lname,
-                        sy);
+        st = nb__io_err(err, errlen, NB_ERR_IO, "mnist: %s: %s images %s but %s labels %s", dir, iname, sx, lname, sy);
     } else {
         for (int64_t i = 0; i < y->numel; i++)
             if (nb_i64(y)[i] < 0 || nb_i64(y)[i] > 9) {
-                st = nb__io_err(err, errlen, NB_ERR_IO, "mnist: %s/%s: label %lld is %lld, expected 0..9", dir,
-                                lname, (long long)i, (long long)nb_i64(y)[i]);
+                st = nb__io_err(err, errlen, NB_ERR_IO, "mnist: %s/%s: label %lld is %lld, expected 0..9", dir, lname,
+                                (long long)i, (long long)nb_i64(y)[i]);
                 break;
             }
     }

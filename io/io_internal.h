@@ -24,8 +24,7 @@ static inline void nb__io_ok(char *err, size_t errlen) {
 /* The whole regular file at path in memory (*buf malloc'd, the caller frees
  * it; *len its size). Errors name what ("checkpoint", "safetensors") and the
  * path: can't open, not a regular file, out of memory, changed while read. */
-nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err,
-                       size_t errlen);
+nb_status nb__io_slurp(const char *what, const char *path, unsigned char **buf, size_t *len, char *err, size_t errlen);
 
 /* Writes path atomically (io/atomic_save.c): write(f, ctx) fills a
  * temporary file next to it ("<stem>.tmp.<pid>.XXXXXX"), which is fsynced and

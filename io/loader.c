@@ -139,7 +139,8 @@ nb_status nb_norm_fit(const nb_tensor *x, nb_norm_mode mode, nb_norm *out) {
     int need = mode == NB_NORM_CHANNEL ? 2 : 1;
     if (x->shape.ndim < need || x->shape.d[0] < 1) {
         char sh[NB_SHAPE_STRLEN];
-        nb_fail(NB_ERR_SHAPE, "norm_fit", "x is %s: %s needs (N, %s) with N >= 1", nb_shape_str(x->shape, sh, sizeof sh),
+        nb_fail(NB_ERR_SHAPE, "norm_fit", "x is %s: %s needs (N, %s) with N >= 1",
+                nb_shape_str(x->shape, sh, sizeof sh),
                 mode == NB_NORM_CHANNEL ? "per-channel statistics" : "statistics",
                 mode == NB_NORM_CHANNEL ? "C, ..." : "...");
         return NB_ERR_SHAPE;
@@ -178,17 +179,22 @@ nb_status nb_norm_fit(const nb_tensor *x, nb_norm_mode mode, nb_norm *out) {
                 double acc = 0;
                 if (x->dtype == NB_F32) {
                     const float *p = nb_f32(x) + base;
-                    if (pass == 0) for (int64_t i = 0; i < inner; i++) acc += p[i];
-                    else for (int64_t i = 0; i < inner; i++) acc += (p[i] - m[g]) * (p[i] - m[g]);
+                    if (pass == 0)
+                        for (int64_t i = 0; i < inner; i++) acc += p[i];
+                    else
+                        for (int64_t i = 0; i < inner; i++) acc += (p[i] - m[g]) * (p[i] - m[g]);
                 } else {
                     const double *p = nb_f64(x) + base;
-                    if (pass == 0) for (int64_t i = 0; i < inner; i++) acc += p[i];
-                    else for (int64_t i = 0; i < inner; i++) acc += (p[i] - m[g]) * (p[i] - m[g]);
+                    if (pass == 0)
+                        for (int64_t i = 0; i < inner; i++) acc += p[i];
+                    else
+                        for (int64_t i = 0; i < inner; i++) acc += (p[i] - m[g]) * (p[i] - m[g]);
                 }
                 if (pass == 0) m[g] += acc;
                 else v[g] += acc;
             }
-        if (pass == 0) for (int64_t g = 0; g < groups; g++) m[g] /= cnt;
+        if (pass == 0)
+            for (int64_t g = 0; g < groups; g++) m[g] /= cnt;
     }
     for (int64_t g = 0; g < groups; g++) {
         double s = sqrt(v[g] / cnt);
@@ -255,21 +261,21 @@ void nb_norm_free(nb_norm *n) {
 /* ---------------------------------------------------------------- loader */
 
 struct nb_loader {
-    nb_tensor *x, *y;     /* borrowed dataset                                 */
+    nb_tensor *x, *y; /* borrowed dataset                                 */
     int64_t n, batch;
     int flags;
-    int64_t *perm;        /* (n) order of this epoch                          */
-    int64_t pos;          /* next row of perm                                 */
-    int64_t index;        /* next batch number                                */
-    int epoch;            /* epochs started                                   */
+    int64_t *perm; /* (n) order of this epoch                          */
+    int64_t pos;   /* next row of perm                                 */
+    int64_t index; /* next batch number                                */
+    int epoch;     /* epochs started                                   */
     bool in_epoch;
-    nb_tensor *bx, *by;   /* full-batch buffers (batch, ...)                  */
-    nb_tensor *lx, *ly;   /* last short batch (n % batch, ...), made on demand */
+    nb_tensor *bx, *by; /* full-batch buffers (batch, ...)                  */
+    nb_tensor *lx, *ly; /* last short batch (n % batch, ...), made on demand */
     /* nb_loader_shard: this rank's slice of one permutation of all rows */
-    int rank, world;      /* world 0: not sharded                             */
+    int rank, world; /* world 0: not sharded                             */
     uint64_t seed;
-    int64_t n_all;        /* rows in the dataset (n is this rank's count)     */
-    int64_t *all;         /* (n_all) the epoch's permutation of every row     */
+    int64_t n_all; /* rows in the dataset (n is this rank's count)     */
+    int64_t *all;  /* (n_all) the epoch's permutation of every row     */
 };
 
 nb_loader *nb_loader_new(const nb_dataset *ds, int64_t batch, int flags) {
@@ -389,8 +395,8 @@ nb_status nb_loader_shard(nb_loader *l, int rank, int world, uint64_t seed) {
     /* DistributedSampler's sizes: drop the tail that does not divide, or pad */
     int64_t n = (l->flags & NB_DROP_LAST) ? n_all / world : (n_all + world - 1) / world;
     if (n < 1) {
-        nb_fail(NB_ERR_ARG, "loader_shard", "%lld samples are fewer than the %d ranks with drop-last",
-                (long long)n_all, world);
+        nb_fail(NB_ERR_ARG, "loader_shard", "%lld samples are fewer than the %d ranks with drop-last", (long long)n_all,
+                world);
         return NB_ERR_ARG;
     }
     int64_t *all = l->all ? l->all : nb__malloc(sizeof(int64_t) * (size_t)n_all);

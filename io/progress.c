@@ -8,15 +8,15 @@
 struct nb_progress {
     char label[64];
     int epochs, epoch;
-    int64_t per_epoch;   /* batches per epoch, 0 = unknown */
+    int64_t per_epoch; /* batches per epoch, 0 = unknown */
     FILE *f;
     bool tty;
-    double t_epoch;      /* epoch start time               */
-    double t_draw;       /* last redraw                    */
-    int64_t done;        /* batches this epoch             */
-    double loss_sum;     /* over batches with a finite loss */
+    double t_epoch;  /* epoch start time               */
+    double t_draw;   /* last redraw                    */
+    int64_t done;    /* batches this epoch             */
+    double loss_sum; /* over batches with a finite loss */
     int64_t loss_n;
-    double loss_ema;     /* running loss shown in the bar  */
+    double loss_ema; /* running loss shown in the bar  */
 };
 
 static double now_s(void) {
@@ -81,11 +81,10 @@ static void draw(nb_progress *p, double t) {
         for (int i = 0; i < w; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
         bar[w] = '\0';
         fmt_time(eta, sizeof eta, rate > 0 ? (double)(p->per_epoch - p->done) / rate : -1);
-        fprintf(p->f, "\r%s [%s] %3d%% %lld/%lld  %.1f batch/s  loss %.4f  ETA %s\033[K", pre, bar,
-                (int)(frac * 100), (long long)p->done, (long long)p->per_epoch, rate, p->loss_ema, eta);
+        fprintf(p->f, "\r%s [%s] %3d%% %lld/%lld  %.1f batch/s  loss %.4f  ETA %s\033[K", pre, bar, (int)(frac * 100),
+                (long long)p->done, (long long)p->per_epoch, rate, p->loss_ema, eta);
     } else {
-        fprintf(p->f, "\r%s  %lld batches  %.1f batch/s  loss %.4f\033[K", pre, (long long)p->done, rate,
-                p->loss_ema);
+        fprintf(p->f, "\r%s  %lld batches  %.1f batch/s  loss %.4f\033[K", pre, (long long)p->done, rate, p->loss_ema);
     }
     fflush(p->f);
 }

@@ -16,8 +16,11 @@
 #define ST_HEADER_MAX (100u << 20) /* the format's own bound on the header */
 
 typedef enum { ST_F64, ST_F32, ST_F16, ST_BF16, ST_I64, ST_I32 } st_dtype;
-static const struct { const char *name; size_t size; } ST_TYPES[] = {
-    [ST_F64] = {"F64", 8}, [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2},
+static const struct {
+    const char *name;
+    size_t size;
+} ST_TYPES[] = {
+    [ST_F64] = {"F64", 8},   [ST_F32] = {"F32", 4}, [ST_F16] = {"F16", 2},
     [ST_BF16] = {"BF16", 2}, [ST_I64] = {"I64", 8}, [ST_I32] = {"I32", 4},
 };
 
@@ -59,11 +62,10 @@ static uint64_t le_uint(const unsigned char *p, size_t size) {
 static float half_to_float(uint16_t h) {
     const uint32_t sign = (uint32_t)(h >> 15) << 31, e = (h >> 10) & 31, m = h & 1023;
     uint32_t bits;
-    if (e == 31) bits = sign | 0x7f800000u | (m << 13);     /* inf, NaN */
+    if (e == 31) bits = sign | 0x7f800000u | (m << 13);      /* inf, NaN */
     else if (e) bits = sign | ((e + 112) << 23) | (m << 13); /* normal: rebias 15 -> 127 */
     else if (!m) bits = sign;                                /* ±0 */
-    else {                                                   /* subnormal: m·2^-24 */
-        float f = (float)m * 0x1p-24f;
+    else { /* subnormal: m·2^-24 */ float f = (float)m * 0x1p-24f;
         return sign ? -f : f;
     }
     float f;
@@ -76,10 +78,24 @@ static double entry_get(const st_entry *e, int64_t i) {
     const unsigned char *p = e->bytes + (size_t)i * ST_TYPES[e->dt].size;
     const uint64_t u = le_uint(p, ST_TYPES[e->dt].size);
     switch (e->dt) {
-    case ST_F64: { double d; memcpy(&d, &u, 8); return d; }
-    case ST_F32: { uint32_t w = (uint32_t)u; float f; memcpy(&f, &w, 4); return f; }
+    case ST_F64: {
+        double d;
+        memcpy(&d, &u, 8);
+        return d;
+    }
+    case ST_F32: {
+        uint32_t w = (uint32_t)u;
+        float f;
+        memcpy(&f, &w, 4);
+        return f;
+    }
     case ST_F16: return half_to_float((uint16_t)u);
-    case ST_BF16: { uint32_t w = (uint32_t)u << 16; float f; memcpy(&f, &w, 4); return f; }
+    case ST_BF16: {
+        uint32_t w = (uint32_t)u << 16;
+        float f;
+        memcpy(&f, &w, 4);
+        return f;
+    }
     case ST_I32: return (double)(int32_t)(uint32_t)u;
     default: return (double)(int64_t)u;
     }
@@ -114,8 +130,7 @@ static int cmp_begin(const void *a, const void *b) {
 #define BAD(...) nb__io_err(err, errlen, NB_ERR_IO, __VA_ARGS__)
 
 /* One header entry: {"dtype": s, "shape": [...], "data_offsets": [b, e]}. */
-static nb_status parse_entry(const char *name, json_t *v, uint64_t data_len, st_entry *out, char *err,
-                             size_t errlen) {
+static nb_status parse_entry(const char *name, json_t *v, uint64_t data_len, st_entry *out, char *err, size_t errlen) {
     if (!json_is_object(v)) return BAD("safetensors: tensor '%s': its header entry is not an object", name);
     json_t *jd = json_object_get(v, "dtype"), *js = json_object_get(v, "shape"),
            *jo = json_object_get(v, "data_offsets");
@@ -126,10 +141,12 @@ static nb_status parse_entry(const char *name, json_t *v, uint64_t data_len, st_
     int dt = -1;
     for (int k = 0; k < (int)(sizeof ST_TYPES / sizeof ST_TYPES[0]); k++)
         if (!strcmp(ds, ST_TYPES[k].name)) dt = k;
-    if (dt < 0) return BAD("safetensors: tensor '%s': dtype %s is not one nabla reads (F64, F32, F16, BF16, I64, I32)",
-                           name, ds);
+    if (dt < 0)
+        return BAD("safetensors: tensor '%s': dtype %s is not one nabla reads (F64, F32, F16, BF16, I64, I32)", name,
+                   ds);
     const size_t nd = json_array_size(js);
-    if (nd > NB_MAX_DIMS) return BAD("safetensors: tensor '%s': %zu dims (nabla has at most %d)", name, nd, NB_MAX_DIMS);
+    if (nd > NB_MAX_DIMS)
+        return BAD("safetensors: tensor '%s': %zu dims (nabla has at most %d)", name, nd, NB_MAX_DIMS);
     out->name = name;
     out->dt = (st_dtype)dt;
     out->shape = (nb_shape){.ndim = (int)nd};
@@ -150,15 +167,13 @@ static nb_status parse_entry(const char *name, json_t *v, uint64_t data_len, st_
     out->begin = (uint64_t)json_integer_value(b);
     out->end = (uint64_t)json_integer_value(e);
     uint64_t bytes;
-    if (__builtin_mul_overflow((uint64_t)numel, (uint64_t)ST_TYPES[dt].size, &bytes) ||
-        bytes != out->end - out->begin)
+    if (__builtin_mul_overflow((uint64_t)numel, (uint64_t)ST_TYPES[dt].size, &bytes) || bytes != out->end - out->begin)
         return BAD("safetensors: tensor '%s': %s %lld elements need %llu bytes, data_offsets give %llu", name, ds,
                    (long long)numel, (unsigned long long)((uint64_t)numel * ST_TYPES[dt].size),
                    (unsigned long long)(out->end - out->begin));
     if (out->end > data_len)
         return BAD("safetensors: tensor '%s': data_offsets [%llu, %llu] run past the data (%llu bytes): truncated?",
-                   name, (unsigned long long)out->begin, (unsigned long long)out->end,
-                   (unsigned long long)data_len);
+                   name, (unsigned long long)out->begin, (unsigned long long)out->end, (unsigned long long)data_len);
     return NB_OK;
 }
 
@@ -166,10 +181,12 @@ static nb_status parse(const unsigned char *data, size_t len, st_file *f, char *
     memset(f, 0, sizeof *f);
     if (!data || len < 8) return BAD("safetensors: %zu bytes: too short for the header length", len);
     const uint64_t hn = le_uint(data, 8);
-    if (hn > len - 8) return BAD("safetensors: header length %llu runs past the file (%zu bytes): truncated or "
-                                 "not a safetensors file", (unsigned long long)hn, len);
-    if (hn > ST_HEADER_MAX) return BAD("safetensors: header length %llu is over the format's 100 MB",
-                                       (unsigned long long)hn);
+    if (hn > len - 8)
+        return BAD("safetensors: header length %llu runs past the file (%zu bytes): truncated or "
+                   "not a safetensors file",
+                   (unsigned long long)hn, len);
+    if (hn > ST_HEADER_MAX)
+        return BAD("safetensors: header length %llu is over the format's 100 MB", (unsigned long long)hn);
     json_error_t je;
     f->doc = json_loadb((const char *)data + 8, (size_t)hn, JSON_REJECT_DUPLICATES, &je);
     if (!f->doc) return BAD("safetensors: header JSON: %s (line %d, column %d)", je.text, je.line, je.column);
@@ -190,8 +207,9 @@ static nb_status parse(const unsigned char *data, size_t len, st_file *f, char *
             const char *mk;
             json_t *mv;
             if (!json_is_object(v)) st = BAD("safetensors: __metadata__ is not an object");
-            else json_object_foreach(v, mk, mv) if (st == NB_OK && !json_is_string(mv))
-                st = BAD("safetensors: __metadata__ value '%s' is not a string", mk);
+            else
+                json_object_foreach(v, mk, mv) if (st == NB_OK && !json_is_string(mv)) st =
+                    BAD("safetensors: __metadata__ value '%s' is not a string", mk);
             continue;
         }
         st = parse_entry(key, v, data_len, &f->e[f->n], err, errlen);
@@ -207,7 +225,8 @@ static nb_status parse(const unsigned char *data, size_t len, st_file *f, char *
         for (int i = 0; i < f->n && st == NB_OK; i++) {
             if (order[i]->begin != at)
                 st = BAD("safetensors: tensor '%s' starts at %llu where %llu was expected (tensors overlap or leave "
-                         "a hole)", order[i]->name, (unsigned long long)order[i]->begin, (unsigned long long)at);
+                         "a hole)",
+                         order[i]->name, (unsigned long long)order[i]->begin, (unsigned long long)at);
             at = order[i]->end;
         }
         if (st == NB_OK && at != data_len)
@@ -353,7 +372,9 @@ nb_status nb_safetensors_read_mem(const void *data, size_t len, nb_named_tensor 
     nb_named_tensor *ts = calloc((size_t)f.n + 1, sizeof *ts);
     if (!ts) st = nb__io_err(err, errlen, NB_ERR_NOMEM, "safetensors read: out of memory");
     for (int i = 0; st == NB_OK && i < f.n; i++) {
-        nb_tensor *t = nb__tensor_new(is_int_type(f.e[i].dt) ? NB_I64 : f.e[i].dt == ST_F64 ? NB_F64 : NB_F32,
+        nb_tensor *t = nb__tensor_new(is_int_type(f.e[i].dt)    ? NB_I64
+                                          : f.e[i].dt == ST_F64 ? NB_F64
+                                                                : NB_F32,
                                       f.e[i].shape, NULL, false);
         ts[i].name = strdup(f.e[i].name);
         if (!t || !ts[i].name) {
@@ -402,8 +423,8 @@ static bool write_bytes(FILE *f, void *ctx) {
 static const char *st_name_of(nb_dtype dt) { return dt == NB_F64 ? "F64" : dt == NB_F32 ? "F32" : "I64"; }
 
 /* header + data of ts, in memory */
-static nb_status build(const nb_named_tensor *ts, int n, const char *const (*meta)[2], int n_meta,
-                       unsigned char **out, size_t *out_len, char *err, size_t errlen) {
+static nb_status build(const nb_named_tensor *ts, int n, const char *const (*meta)[2], int n_meta, unsigned char **out,
+                       size_t *out_len, char *err, size_t errlen) {
     json_t *h = json_object();
     if (!h) return nb__io_err(err, errlen, NB_ERR_NOMEM, "safetensors save: out of memory");
     nb_status st = NB_OK;
@@ -412,7 +433,8 @@ static nb_status build(const nb_named_tensor *ts, int n, const char *const (*met
         for (int i = 0; i < n_meta && md; i++)
             if (!meta[i][0] || !meta[i][1] || json_object_set_new(md, meta[i][0], json_string(meta[i][1])))
                 st = nb__io_err(err, errlen, NB_ERR_ARG, "safetensors save: metadata %d is not a UTF-8 key/value", i);
-        if (!md || json_object_set_new(h, "__metadata__", md)) st = nb__io_err(err, errlen, NB_ERR_NOMEM, "out of memory");
+        if (!md || json_object_set_new(h, "__metadata__", md))
+            st = nb__io_err(err, errlen, NB_ERR_NOMEM, "out of memory");
     }
     uint64_t at = 0;
     for (int i = 0; i < n && st == NB_OK; i++) {
@@ -432,8 +454,8 @@ static nb_status build(const nb_named_tensor *ts, int n, const char *const (*met
         json_t *e = json_pack("{s:s, s:o, s:[I,I]}", "dtype", st_name_of(t->dtype), "shape", shape, "data_offsets",
                               (json_int_t)at, (json_int_t)(at + bytes));
         if (!e || json_object_set_new(h, ts[i].name, e))
-            st = nb__io_err(err, errlen, NB_ERR_ARG, "safetensors save: can't write the entry of '%s' (name not UTF-8?)",
-                            ts[i].name);
+            st = nb__io_err(err, errlen, NB_ERR_ARG,
+                            "safetensors save: can't write the entry of '%s' (name not UTF-8?)", ts[i].name);
         at += bytes;
     }
     char *js = st == NB_OK ? json_dumps(h, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -466,8 +488,8 @@ static nb_status build(const nb_named_tensor *ts, int n, const char *const (*met
     return NB_OK;
 }
 
-nb_status nb_safetensors_save_tensors(const char *path, const nb_named_tensor *ts, int n,
-                                      const char *const (*meta)[2], int n_meta, char *err, size_t errlen) {
+nb_status nb_safetensors_save_tensors(const char *path, const nb_named_tensor *ts, int n, const char *const (*meta)[2],
+                                      int n_meta, char *err, size_t errlen) {
     nb__io_ok(err, errlen);
     if (!path || (n > 0 && !ts) || n < 0)
         return nb__io_err(err, errlen, NB_ERR_ARG, "safetensors save: path or tensors NULL, or n < 0");

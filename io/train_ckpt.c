@@ -49,8 +49,7 @@ nb_status nb_train_save(const char *path, nb_module *m, nb_optim *opt, const nb_
     return st;
 }
 
-nb_status nb_train_load(const char *path, nb_module *m, nb_optim *opt, nb_ckpt_meta *meta, char *err,
-                        size_t errlen) {
+nb_status nb_train_load(const char *path, nb_module *m, nb_optim *opt, nb_ckpt_meta *meta, char *err, size_t errlen) {
     if (!m) return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint load: %s: module is NULL", path ? path : "");
     nb_named_tensor *ts;
     char *names;
@@ -77,8 +76,8 @@ nb_status nb_module_load(nb_module *m, const char *path, nb_ckpt_meta *meta, cha
     return nb_train_load(path, m, NULL, meta, err, errlen);
 }
 
-nb_status nb_module_load_ex(nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta,
-                            nb_ckpt_load_result *res, char *err, size_t errlen) {
+nb_status nb_module_load_ex(nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta, nb_ckpt_load_result *res,
+                            char *err, size_t errlen) {
     if (res) memset(res, 0, sizeof *res);
     if (!m) return nb__io_err(err, errlen, NB_ERR_ARG, "checkpoint load: %s: module is NULL", path ? path : "");
     nb_named_tensor *ts;

@@ -2,14 +2,23 @@
  * learnable slope. */
 #include "nn_internal.h"
 
-typedef struct { double a; } act_cfg;
+typedef struct {
+    double a;
+} act_cfg;
 
-static nb_tensor *sigmoid_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_sigmoid(x); }
-static nb_tensor *tanh_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_tanh(x); }
-static nb_tensor *relu_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_relu(x); }
-static nb_tensor *leaky_forward(nb_module *m, nb_tensor *x) {
-    return nb_leaky_relu(x, ((const act_cfg *)m->data)->a);
+static nb_tensor *sigmoid_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_sigmoid(x);
 }
+static nb_tensor *tanh_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_tanh(x);
+}
+static nb_tensor *relu_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_relu(x);
+}
+static nb_tensor *leaky_forward(nb_module *m, nb_tensor *x) { return nb_leaky_relu(x, ((const act_cfg *)m->data)->a); }
 static nb_tensor *elu_forward(nb_module *m, nb_tensor *x) { return nb_elu(x, ((const act_cfg *)m->data)->a); }
 
 nb_module *nb_sigmoid_layer(void) { return nb__layer_new("Sigmoid", sigmoid_forward, 0, "Sigmoid()"); }

@@ -67,14 +67,14 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
     const bool batched = query->shape.ndim == 3;
     const int nd = query->shape.ndim;
     bool ok = key->shape.ndim == nd && value->shape.ndim == nd && key->dtype == query->dtype &&
-              value->dtype == query->dtype && nb_shape_eq(key->shape, value->shape) &&
-              key->shape.d[nd - 1] == E && (!batched || key->shape.d[c->batch_first ? 0 : 1] ==
-                                                            query->shape.d[c->batch_first ? 0 : 1]);
+        value->dtype == query->dtype && nb_shape_eq(key->shape, value->shape) && key->shape.d[nd - 1] == E &&
+        (!batched || key->shape.d[c->batch_first ? 0 : 1] == query->shape.d[c->batch_first ? 0 : 1]);
     if (!ok) {
-        nb_fail(NB_ERR_SHAPE, m->type, "%s: query, key and value must be %s with the same batch, key and value "
-                "the same shape, one dtype: %s, %s, %s", who(m, w, sizeof w), e,
-                nb_describe(query, "query", d0, sizeof d0), nb_describe(key, "key", d1, sizeof d1),
-                nb_describe(value, "value", d2, sizeof d2));
+        nb_fail(NB_ERR_SHAPE, m->type,
+                "%s: query, key and value must be %s with the same batch, key and value "
+                "the same shape, one dtype: %s, %s, %s",
+                who(m, w, sizeof w), e, nb_describe(query, "query", d0, sizeof d0),
+                nb_describe(key, "key", d1, sizeof d1), nb_describe(value, "value", d2, sizeof d2));
         return NULL;
     }
     const bool self = query == key && key == value;
@@ -111,10 +111,12 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         const bool two = am->shape.ndim == 2 && am->shape.d[0] == L && am->shape.d[1] == S;
         const bool three = am->shape.ndim == 3 && am->shape.d[0] == B * H && am->shape.d[1] == L && am->shape.d[2] == S;
         if (!two && !three) {
-            nb_fail(NB_ERR_SHAPE, m->type, "%s: attn_mask must be (L,S) = (%lld,%lld) or (B*heads,L,S) = "
-                    "(%lld,%lld,%lld): %s, %s, %s", who(m, w, sizeof w), (long long)L, (long long)S,
-                    (long long)(B * H), (long long)L, (long long)S, nb_describe(am, "attn_mask", d2, sizeof d2),
-                    nb_describe(query, "query", d0, sizeof d0), nb_describe(key, "key", d1, sizeof d1));
+            nb_fail(NB_ERR_SHAPE, m->type,
+                    "%s: attn_mask must be (L,S) = (%lld,%lld) or (B*heads,L,S) = "
+                    "(%lld,%lld,%lld): %s, %s, %s",
+                    who(m, w, sizeof w), (long long)L, (long long)S, (long long)(B * H), (long long)L, (long long)S,
+                    nb_describe(am, "attn_mask", d2, sizeof d2), nb_describe(query, "query", d0, sizeof d0),
+                    nb_describe(key, "key", d1, sizeof d1));
             return NULL;
         }
         nb_tensor *a = additive_mask(m, "attn_mask", am, q->dtype);
@@ -134,7 +136,8 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         nb_tensor *in[3] = {q, k, v}, **hs[3] = {&hq, &hk, &hv};
         const int64_t len[3] = {L, S, S};
         for (int i = 0; i < 3; i++) { /* rows [iE, (i+1)E) of the packed weight: (B,len,E) -> (B,H,len,D) */
-            nb_tensor *wi = nb_slice(W, 0, i * E, (i + 1) * E, 1), *bi = b ? nb_slice(b, 0, i * E, (i + 1) * E, 1) : NULL;
+            nb_tensor *wi = nb_slice(W, 0, i * E, (i + 1) * E, 1),
+                      *bi = b ? nb_slice(b, 0, i * E, (i + 1) * E, 1) : NULL;
             nb_tensor *y = nb_reshape(nb_affine(in[i], wi, bi), NB_SHAPE(B, len[i], H, D));
             *hs[i] = nb_permute(y, (int[]){0, 2, 1, 3}, 4);
         }
@@ -143,7 +146,9 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         if (o->need_weights && out) weights = nb_sdpa_weights(hq, hk, mask, o->is_causal, 0);
     }
     out = nb_forward(nb_module_child_at(m, 0), out); /* out_proj */
-    if (weights && o->average_attn_weights) NB_NO_GRAD { weights = nb_mean(weights, (int[]){1}, 1, false); }
+    if (weights && o->average_attn_weights) NB_NO_GRAD {
+            weights = nb_mean(weights, (int[]){1}, 1, false);
+        }
     if (!batched) {
         out = nb_squeeze(out, 0);
         if (weights) weights = nb_squeeze(weights, 0);
@@ -182,7 +187,8 @@ nb_module *nb_multihead_attention(int64_t embed_dim, int64_t num_heads, bool bia
     *(mha_cfg *)m->data = (mha_cfg){embed_dim, num_heads, bias, batch_first, dropout};
     /* torch's _reset_parameters: xavier_uniform_ in_proj_weight, zero biases,
      * out_proj.weight keeps Linear's default */
-    nb_tensor *w = nb_module_add_param(m, "in_proj_weight", nb__persistent_zeros(NB_F32, NB_SHAPE(3 * embed_dim, embed_dim)));
+    nb_tensor *w =
+        nb_module_add_param(m, "in_proj_weight", nb__persistent_zeros(NB_F32, NB_SHAPE(3 * embed_dim, embed_dim)));
     nb_init_xavier_uniform(w, 1.0);
     if (bias) nb_module_add_param(m, "in_proj_bias", nb__persistent_zeros(NB_F32, NB_SHAPE(3 * embed_dim)));
     nb_module *op = nb_module_add(m, "out_proj", nb_linear_ex(embed_dim, embed_dim, bias));
@@ -222,8 +228,9 @@ static nb_tensor *block_impl(nb_module *m, nb_tensor *x, const nb_mha_opts *o) {
     }
     const double p = m->training ? c->dropout : 0;
     nb_mha_opts so = {0};
-    if (o) so = (nb_mha_opts){.key_padding_mask = o->key_padding_mask, .attn_mask = o->attn_mask,
-                              .is_causal = o->is_causal};
+    if (o)
+        so = (nb_mha_opts){
+            .key_padding_mask = o->key_padding_mask, .attn_mask = o->attn_mask, .is_causal = o->is_causal};
     nb_tensor *h = nb_forward(c->norm1, x);
     x = nb_add(x, nb_dropout(nb_mha_forward(c->self_attn, h, h, h, &so), p, p > 0));
     h = nb_forward(c->norm2, x);
@@ -315,9 +322,10 @@ static void gpt_init(nb_module *m) {
 
 nb_module *nb_gpt(int64_t vocab, int64_t context, int64_t width, int64_t layers, int64_t heads, double dropout) {
     if (vocab <= 0 || context <= 0 || width <= 0 || layers <= 0 || heads <= 0 || layers > 64) {
-        nb_fail(NB_ERR_ARG, "GPT", "vocab %lld, context %lld, width %lld, heads %lld must be > 0 and layers %lld "
-                "in [1, 64]", (long long)vocab, (long long)context, (long long)width, (long long)heads,
-                (long long)layers);
+        nb_fail(NB_ERR_ARG, "GPT",
+                "vocab %lld, context %lld, width %lld, heads %lld must be > 0 and layers %lld "
+                "in [1, 64]",
+                (long long)vocab, (long long)context, (long long)width, (long long)heads, (long long)layers);
         return NULL;
     }
     if (width % heads) {

@@ -32,8 +32,8 @@ static nb_tensor *conv2d_forward(nb_module *m, nb_tensor *x) {
 
 nb_module *nb_conv2d_layer_ex(int64_t in, int64_t out, int kh, int kw, const nb_conv2d_opts *o, bool bias) {
     nb_conv2d_opts opts = o ? *o : NB_CONV2D_DEFAULT;
-    if (in <= 0 || out <= 0 || kh <= 0 || kw <= 0 || opts.stride[0] < 1 || opts.stride[1] < 1 ||
-        opts.dilation[0] < 1 || opts.dilation[1] < 1 || opts.pad[0] < 0 || opts.pad[1] < 0) {
+    if (in <= 0 || out <= 0 || kh <= 0 || kw <= 0 || opts.stride[0] < 1 || opts.stride[1] < 1 || opts.dilation[0] < 1 ||
+        opts.dilation[1] < 1 || opts.pad[0] < 0 || opts.pad[1] < 0) {
         nb_fail(NB_ERR_ARG, "Conv2d",
                 "needs in, out, kernel > 0, stride, dilation >= 1, pad >= 0; got in %lld, out %lld, kernel %dx%d, "
                 "stride %d,%d, pad %d,%d, dilation %d,%d",
@@ -117,7 +117,9 @@ nb_module *nb_conv1d_layer(int64_t in, int64_t out, int k, int stride, int pad) 
     return nb_conv1d_layer_ex(in, out, k, stride, pad, 1, 1, true);
 }
 
-typedef struct { nb_pool2d_opts o; } pool_cfg;
+typedef struct {
+    nb_pool2d_opts o;
+} pool_cfg;
 
 static nb_tensor *max_pool_forward(nb_module *m, nb_tensor *x) {
     const pool_cfg *c = m->data;
@@ -160,12 +162,11 @@ static nb_module *pool_new_ex(const char *type, nb_module_forward_fn f, const nb
                     o->stride[1], o->pad[0], o->pad[1], o->dilation[0], o->dilation[1]);
             return NULL;
         }
-    nb_module *m = nb__layer_new(type, f, sizeof(pool_cfg),
-                                 "%s(kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d), dilation=(%d,%d), ceil_mode=%s%s)",
-                                 type, o->kernel[0], o->kernel[1], o->stride[0], o->stride[1], o->pad[0], o->pad[1],
-                                 o->dilation[0], o->dilation[1], o->ceil_mode ? "true" : "false",
-                                 avg ? (o->count_include_pad ? ", count_include_pad=true" : ", count_include_pad=false")
-                                     : "");
+    nb_module *m = nb__layer_new(
+        type, f, sizeof(pool_cfg), "%s(kernel=(%d,%d), stride=(%d,%d), pad=(%d,%d), dilation=(%d,%d), ceil_mode=%s%s)",
+        type, o->kernel[0], o->kernel[1], o->stride[0], o->stride[1], o->pad[0], o->pad[1], o->dilation[0],
+        o->dilation[1], o->ceil_mode ? "true" : "false",
+        avg ? (o->count_include_pad ? ", count_include_pad=true" : ", count_include_pad=false") : "");
     if (m) *(pool_cfg *)m->data = (pool_cfg){*o};
     return m;
 }

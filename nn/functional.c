@@ -79,8 +79,8 @@ static bool pool1d_view(const char *op, nb_tensor *x, const nb_pool1d_opts *o, n
     const int nd = x->shape.ndim;
     const int64_t N = nd == 3 ? x->shape.d[0] : 1, C = x->shape.d[nd - 2], L = x->shape.d[nd - 1];
     *x4 = nb_reshape(x, NB_SHAPE(N, C, 1, L));
-    *o2 = (nb_pool2d_opts){{1, o->kernel}, {1, o->stride}, {0, o->pad}, {1, o->dilation}, o->ceil_mode,
-                           o->count_include_pad};
+    *o2 = (nb_pool2d_opts){{1, o->kernel},   {1, o->stride}, {0, o->pad},
+                           {1, o->dilation}, o->ceil_mode,   o->count_include_pad};
     return *x4 != NULL;
 }
 
@@ -109,7 +109,9 @@ nb_tensor *nb_avg_pool1d(nb_tensor *x, const nb_pool1d_opts *o) {
     return pool1d_back(nb_avg_pool2d_ex(x4, &o2), x);
 }
 
-typedef struct { nb_pool1d_opts o; } pool1d_cfg;
+typedef struct {
+    nb_pool1d_opts o;
+} pool1d_cfg;
 
 static nb_tensor *max_pool1d_forward(nb_module *m, nb_tensor *x) {
     return nb_max_pool1d(x, &((const pool1d_cfg *)m->data)->o);
@@ -125,9 +127,10 @@ static nb_module *pool1d_layer(const char *type, nb_module_forward_fn f, const n
     }
     if (o->kernel < 1 || o->stride < 1 || o->dilation < 1 || o->pad < 0 || o->pad > o->kernel / 2 ||
         (avg && o->dilation != 1)) {
-        nb_fail(NB_ERR_ARG, type, "needs kernel, stride, dilation >= 1%s, 0 <= pad <= kernel/2; got kernel %d, "
-                "stride %d, pad %d, dilation %d", avg ? " (dilation 1)" : "", o->kernel, o->stride, o->pad,
-                o->dilation);
+        nb_fail(NB_ERR_ARG, type,
+                "needs kernel, stride, dilation >= 1%s, 0 <= pad <= kernel/2; got kernel %d, "
+                "stride %d, pad %d, dilation %d",
+                avg ? " (dilation 1)" : "", o->kernel, o->stride, o->pad, o->dilation);
         return NULL;
     }
     nb_module *m = nb__layer_new(type, f, sizeof(pool1d_cfg), "%s(kernel=%d, stride=%d, pad=%d%s%s)", type, o->kernel,
@@ -183,8 +186,7 @@ static bool no_own_padding(const char *op, const int *pad, int n) {
     return true;
 }
 
-nb_tensor *nb_conv2d_padded(nb_tensor *x, nb_tensor *w, nb_tensor *b, const int64_t pads[4],
-                            const nb_conv2d_opts *o) {
+nb_tensor *nb_conv2d_padded(nb_tensor *x, nb_tensor *w, nb_tensor *b, const int64_t pads[4], const nb_conv2d_opts *o) {
     nb_conv2d_opts opts = o ? *o : NB_CONV2D_DEFAULT;
     if (opts.padding != NB_PAD_EXPLICIT && opts.padding != NB_PAD_VALID) {
         nb_fail(NB_ERR_ARG, "conv2d", "explicit pads need padding EXPLICIT or VALID in the options");
@@ -194,8 +196,8 @@ nb_tensor *nb_conv2d_padded(nb_tensor *x, nb_tensor *w, nb_tensor *b, const int6
     return nb_conv2d(pad_last("conv2d", x, pads, 2, 4, 0), w, b, &opts);
 }
 
-nb_tensor *nb_conv1d_padded(nb_tensor *x, nb_tensor *w, nb_tensor *b, const int64_t pads[2], int stride,
-                            int dilation, int groups) {
+nb_tensor *nb_conv1d_padded(nb_tensor *x, nb_tensor *w, nb_tensor *b, const int64_t pads[2], int stride, int dilation,
+                            int groups) {
     return nb_conv1d_ex(pad_last("conv1d", x, pads, 1, 3, 0), w, b, stride, 0, dilation, groups);
 }
 

@@ -47,13 +47,13 @@ bool nb_init_fans(const nb_tensor *t, int64_t *fan_in, int64_t *fan_out) {
 }
 
 /* t[i] = draw(), then the version bump. */
-#define FILL(t, EXPR)                                                              \
-    do {                                                                           \
-        NB_FLOAT_DISPATCH((t)->dtype, T, {                                         \
-            T *D = (T *)(t)->data;                                                 \
-            for (int64_t i = 0; i < (t)->numel; i++) D[i] = (T)(EXPR);             \
-        });                                                                        \
-        nb_bump_version(t);                                                        \
+#define FILL(t, EXPR)                                                  \
+    do {                                                               \
+        NB_FLOAT_DISPATCH((t)->dtype, T, {                             \
+            T *D = (T *)(t)->data;                                     \
+            for (int64_t i = 0; i < (t)->numel; i++) D[i] = (T)(EXPR); \
+        });                                                            \
+        nb_bump_version(t);                                            \
     } while (0)
 
 nb_tensor *nb_init_uniform(nb_tensor *t, double lo, double hi) {
@@ -84,10 +84,10 @@ static double norm_cdf(double x) { return 0.5 * erfc(-x / sqrt(2.0)); }
 /* Φ⁻¹(p) for p in (0,1): Acklam's rational approximation (relative error
  * 1e-9) polished by two Halley steps on erfc, so accurate to double. */
 static double norm_icdf(double p) {
-    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02,
+    static const double a[] = {-3.969683028665376e+01, 2.209460984245205e+02,  -2.759285104469687e+02,
                                1.383577518672690e+02,  -3.066479806614716e+01, 2.506628277459239e+00};
     static const double b[] = {-5.447609879822406e+01, 1.615858368580409e+02, -1.556989798598866e+02,
-                               6.680131188771972e+01,  -1.328068155288572e+01};
+                               6.680131188771972e+01, -1.328068155288572e+01};
     static const double c[] = {-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e+00,
                                -2.549732539343734e+00, 4.374664141464968e+00,  2.938163982698783e+00};
     static const double d[] = {7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e+00,
@@ -120,8 +120,7 @@ static double norm_icdf(double p) {
 nb_tensor *nb_init_trunc_normal(nb_tensor *t, double mean, double std, double a, double b) {
     if (!float_tensor("init_trunc_normal", t)) return NULL;
     if (!(std > 0) || !(a < b)) {
-        nb_fail(NB_ERR_ARG, "init_trunc_normal", "needs std > 0 and a < b; got std %g, [a, b] = [%g, %g]", std, a,
-                b);
+        nb_fail(NB_ERR_ARG, "init_trunc_normal", "needs std > 0 and a < b; got std %g, [a, b] = [%g, %g]", std, a, b);
         return NULL;
     }
     /* Uniform on [Φ(α), Φ(β)] mapped back through Φ⁻¹, α, β the standardized

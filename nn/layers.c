@@ -31,7 +31,9 @@ void nb__init_default(nb_tensor *w, nb_tensor *b) {
 
 /* ------------------------------------------------------------ Linear */
 
-typedef struct { int64_t in, out; } linear_cfg;
+typedef struct {
+    int64_t in, out;
+} linear_cfg;
 
 /* (*, in) -> (*, out): nb_affine, one GEMM over all leading dims. */
 static nb_tensor *affine(nb_module *m, nb_tensor *x, int64_t in) {
@@ -65,7 +67,10 @@ nb_module *nb_linear(int64_t in, int64_t out) { return nb_linear_ex(in, out, tru
 
 /* ------------------------------------------------------------ Maxout */
 
-typedef struct { int64_t in, out; int k; } maxout_cfg;
+typedef struct {
+    int64_t in, out;
+    int k;
+} maxout_cfg;
 
 static nb_tensor *maxout_forward(nb_module *m, nb_tensor *x) {
     const maxout_cfg *c = m->data;
@@ -73,8 +78,7 @@ static nb_tensor *maxout_forward(nb_module *m, nb_tensor *x) {
 }
 
 nb_module *nb_maxout_layer(int64_t in, int64_t out, int k) {
-    if (!positive("Maxout", "in", in) || !positive("Maxout", "out", out) || !positive("Maxout", "k", k))
-        return NULL;
+    if (!positive("Maxout", "in", in) || !positive("Maxout", "out", out) || !positive("Maxout", "k", k)) return NULL;
     if (!nb__weight_fits("Maxout", 3, (int64_t[]){out, k, in})) return NULL;
     nb_module *m = nb__layer_new("Maxout", maxout_forward, sizeof(maxout_cfg), "Maxout(in=%lld, out=%lld, k=%d)",
                                  (long long)in, (long long)out, k);
@@ -96,7 +100,9 @@ nb_module *nb_flatten_layer(void) { return nb__layer_new("Flatten", flatten_forw
 
 /* ------------------------------------------------------------ Dropout */
 
-typedef struct { double p; } dropout_cfg;
+typedef struct {
+    double p;
+} dropout_cfg;
 
 static nb_tensor *dropout_forward(nb_module *m, nb_tensor *x) {
     return nb_dropout(x, ((const dropout_cfg *)m->data)->p, m->training);
@@ -114,7 +120,9 @@ nb_module *nb_dropout_layer(double p) {
 
 /* ------------------------------------------------------------ Embedding */
 
-typedef struct { int64_t num, dim; } embedding_cfg;
+typedef struct {
+    int64_t num, dim;
+} embedding_cfg;
 
 static nb_tensor *embedding_forward(nb_module *m, nb_tensor *idx) {
     const embedding_cfg *c = m->data;
@@ -132,8 +140,8 @@ static nb_tensor *embedding_forward(nb_module *m, nb_tensor *idx) {
     for (int64_t i = 0; i < idx->numel; i++) {
         if (I[i] < 0 || I[i] >= c->num) {
             nb_fail(NB_ERR_ARG, "Embedding", "%s%s%s%s: index %lld at position %lld is outside [0, %lld)",
-                    m->path[0] ? "'" : "", m->path, m->path[0] ? "' " : "", m->desc, (long long)I[i],
-                    (long long)i, (long long)c->num);
+                    m->path[0] ? "'" : "", m->path, m->path[0] ? "' " : "", m->desc, (long long)I[i], (long long)i,
+                    (long long)c->num);
             return NULL;
         }
     }

@@ -2,7 +2,6 @@
  * nll and BCE-with-logits, are primitives). */
 #include "nn_internal.h"
 
-
 nb_tensor *nb__loss_reduce(nb_tensor *l, nb_reduction red) {
     switch (red) {
     case NB_REDUCE_SUM: return nb_sum_all(l);
@@ -28,8 +27,8 @@ static bool class_inputs(const char *loss, const nb_tensor *s, const nb_tensor *
         return false;
     }
     if (s->shape.ndim != 2 || labels->shape.ndim != 1 || labels->shape.d[0] != s->shape.d[0]) {
-        nb_fail(NB_ERR_SHAPE, loss, "expects scores (N,C) and labels (N): %s, %s", nb_describe(s, "scores", da, sizeof da),
-                nb_describe(labels, "labels", db, sizeof db));
+        nb_fail(NB_ERR_SHAPE, loss, "expects scores (N,C) and labels (N): %s, %s",
+                nb_describe(s, "scores", da, sizeof da), nb_describe(labels, "labels", db, sizeof db));
         return false;
     }
     return true;
@@ -62,11 +61,11 @@ nb_tensor *nb_svm_loss(nb_tensor *scores, nb_tensor *labels, double margin, nb_r
     if (!labels || !nb_check_float_inputs("svm_loss", &scores, 1) || !class_inputs("svm_loss", scores, labels))
         return NULL;
     const int64_t N = scores->shape.d[0], C = scores->shape.d[1];
-    nb_tensor *sy = nb_gather(scores, 1, nb_reshape(labels, NB_SHAPE(N, 1)));       /* (N,1) s_y     */
-    nb_tensor *hinge = nb_relu(nb_add_scalar(nb_sub(scores, sy), margin));       /* (N,C)         */
+    nb_tensor *sy = nb_gather(scores, 1, nb_reshape(labels, NB_SHAPE(N, 1)));          /* (N,1) s_y     */
+    nb_tensor *hinge = nb_relu(nb_add_scalar(nb_sub(scores, sy), margin));             /* (N,C)         */
     nb_tensor *not_y = nb_add_scalar(nb_neg(nb_one_hot(labels, C, scores->dtype)), 1); /* [j ≠ y_i] */
     const int ax = 1;
-    return nb__loss_reduce(nb_sum(nb_mul(hinge, not_y), &ax, 1, false), red);             /* L_i, (N)      */
+    return nb__loss_reduce(nb_sum(nb_mul(hinge, not_y), &ax, 1, false), red); /* L_i, (N)      */
 }
 
 nb_tensor *nb_l2_penalty_list(nb_tensor *const *ts, int n, double lambda) {

@@ -17,12 +17,11 @@ static bool check_reduction(const char *loss, nb_reduction red, bool batchmean_o
     return false;
 }
 
-
 /* pred/target float, one dtype, one shape, a known reduction. */
 static bool pair_inputs(const char *loss, nb_tensor *pred, nb_tensor *target, nb_reduction red, bool batchmean_ok) {
     nb_tensor *in[2] = {pred, target};
     return nb_check_float_inputs(loss, in, 2) && nb__loss_same_shape(loss, pred, "input", target, "target") &&
-           check_reduction(loss, red, batchmean_ok);
+        check_reduction(loss, red, batchmean_ok);
 }
 
 /* A per-class weight: float, x's dtype, shape (C). */
@@ -134,8 +133,7 @@ nb_tensor *nb_cross_entropy_ex(nb_tensor *logits, nb_tensor *labels, const nb_ce
 nb_tensor *nb_nll_loss_ex(nb_tensor *logp, nb_tensor *labels, const nb_ce_opts *o) {
     if (!class_inputs("nll_loss", logp, labels)) return NULL;
     if (o && o->label_smoothing != 0) {
-        nb_fail(NB_ERR_ARG, "nll_loss", "has no label_smoothing (got %g): use nb_cross_entropy_ex",
-                o->label_smoothing);
+        nb_fail(NB_ERR_ARG, "nll_loss", "has no label_smoothing (got %g): use nb_cross_entropy_ex", o->label_smoothing);
         return NULL;
     }
     return class_nll("nll_loss", logp, labels, o);
@@ -169,8 +167,10 @@ nb_tensor *nb_binary_cross_entropy(nb_tensor *p, nb_tensor *y, nb_tensor *weight
     for (int64_t i = 0; i < p->numel; i++) {
         const double v = nb_get(p, i);
         if (!(v >= 0 && v <= 1)) {
-            nb_fail(NB_ERR_ARG, loss, "every element of input must be in [0, 1] (probabilities; for logits use "
-                    "nb_bce_with_logits_ex): element %lld is %g", (long long)i, v);
+            nb_fail(NB_ERR_ARG, loss,
+                    "every element of input must be in [0, 1] (probabilities; for logits use "
+                    "nb_bce_with_logits_ex): element %lld is %g",
+                    (long long)i, v);
             return NULL;
         }
     }
@@ -216,12 +216,12 @@ nb_tensor *nb_multi_margin_loss(nb_tensor *x, nb_tensor *labels, int p, double m
     nb_tensor *safe, *wv;
     double wsum;
     if (!class_constants(loss, labels, weight, C, INT64_MIN, x->dtype, &safe, &wv, &wsum)) return NULL;
-    nb_tensor *xy = nb_gather(x, 1, nb_reshape(safe, NB_SHAPE(N, 1)));           /* (N,1) x[i,y_i] */
-    nb_tensor *h = nb_relu(nb_add_scalar(nb_sub(x, xy), margin));                /* (N,C)          */
+    nb_tensor *xy = nb_gather(x, 1, nb_reshape(safe, NB_SHAPE(N, 1))); /* (N,1) x[i,y_i] */
+    nb_tensor *h = nb_relu(nb_add_scalar(nb_sub(x, xy), margin));      /* (N,C)          */
     if (p == 2) h = nb_mul(h, h);
     nb_tensor *not_y = nb_add_scalar(nb_neg(nb_one_hot(safe, C, x->dtype)), 1); /* [j ≠ y_i]      */
     const int ax = 1;
-    nb_tensor *l = nb_sum(nb_mul(h, not_y), &ax, 1, false);                      /* (N)            */
+    nb_tensor *l = nb_sum(nb_mul(h, not_y), &ax, 1, false); /* (N)            */
     l = nb_mul_scalar(nb_mul(l, wv), 1.0 / (double)C);
     return nb__loss_reduce(l, red);
 }

@@ -361,12 +361,8 @@ nb_tensor *nb_module_get(nb_module *m, const char *name) {
     return NULL;
 }
 
-nb_tensor *nb_module_param(nb_module *m, int i) {
-    return m && i >= 0 && i < m->nparams ? m->params[i].t : NULL;
-}
-nb_tensor *nb_module_buffer(nb_module *m, int i) {
-    return m && i >= 0 && i < m->nbuffers ? m->buffers[i].t : NULL;
-}
+nb_tensor *nb_module_param(nb_module *m, int i) { return m && i >= 0 && i < m->nparams ? m->params[i].t : NULL; }
+nb_tensor *nb_module_buffer(nb_module *m, int i) { return m && i >= 0 && i < m->nbuffers ? m->buffers[i].t : NULL; }
 
 nb_module *nb_module_child(nb_module *m, const char *name) {
     if (!m || !name) return NULL;
@@ -378,9 +374,7 @@ nb_module *nb_module_child(nb_module *m, const char *name) {
     return NULL;
 }
 int nb_module_num_children(const nb_module *m) { return m ? m->nchildren : 0; }
-nb_module *nb_module_child_at(nb_module *m, int i) {
-    return m && i >= 0 && i < m->nchildren ? m->children[i].m : NULL;
-}
+nb_module *nb_module_child_at(nb_module *m, int i) { return m && i >= 0 && i < m->nchildren ? m->children[i].m : NULL; }
 
 const char *nb_module_type(const nb_module *m) { return m ? m->type : ""; }
 const char *nb_module_desc(const nb_module *m) { return m ? m->desc : ""; }
@@ -479,8 +473,8 @@ bool nb_module_swap_parameters(nb_module *m, nb_tensor **ts, int n) {
     }
     int np = nb_module_num_parameters(m);
     if (n != np) {
-        nb_fail(NB_ERR_ARG, "module_swap_parameters", "%s has %d parameter%s, %d tensor%s given", m->desc, np, np == 1 ? "" : "s", n,
-                n == 1 ? "" : "s");
+        nb_fail(NB_ERR_ARG, "module_swap_parameters", "%s has %d parameter%s, %d tensor%s given", m->desc, np,
+                np == 1 ? "" : "s", n, n == 1 ? "" : "s");
         return false;
     }
     nb__mod_entry **es = malloc(sizeof *es * (size_t)(np + 1));
@@ -491,11 +485,11 @@ bool nb_module_swap_parameters(nb_module *m, nb_tensor **ts, int n) {
         if (!ts[i] || !nb_shape_eq(ts[i]->shape, es[i]->t->shape) || ts[i]->dtype != es[i]->t->dtype) {
             char a[NB_DESCRIBE_LEN], b[NB_DESCRIBE_LEN];
             if (ts[i])
-                nb_fail(NB_ERR_SHAPE, "module_swap_parameters", "tensor %d doesn't match parameter '%s': %s (%s), %s (%s)",
-                        i, es[i]->name, nb_describe(ts[i], "given", a, sizeof a), nb_dtype_name(ts[i]->dtype),
+                nb_fail(NB_ERR_SHAPE, "module_swap_parameters",
+                        "tensor %d doesn't match parameter '%s': %s (%s), %s (%s)", i, es[i]->name,
+                        nb_describe(ts[i], "given", a, sizeof a), nb_dtype_name(ts[i]->dtype),
                         nb_describe(es[i]->t, "parameter", b, sizeof b), nb_dtype_name(es[i]->t->dtype));
-            else
-                nb_fail(NB_ERR_ARG, "module_swap_parameters", "tensor %d is NULL", i);
+            else nb_fail(NB_ERR_ARG, "module_swap_parameters", "tensor %d is NULL", i);
             free(es);
             return false;
         }
@@ -525,8 +519,8 @@ nb_tensor *nb_module_tie_param(nb_module *m, const char *name, nb_tensor *shared
         !shared->requires_grad) {
         char d[NB_DESCRIBE_LEN];
         nb_fail(NB_ERR_ARG, "module_tie_param",
-                "'%s' of %s: the shared tensor must be a persistent float parameter that requires grad; %s",
-                name, m->desc, nb_describe(shared, "shared", d, sizeof d));
+                "'%s' of %s: the shared tensor must be a persistent float parameter that requires grad; %s", name,
+                m->desc, nb_describe(shared, "shared", d, sizeof d));
         return NULL;
     }
     nb__mod_entry *e = grow(m->params, &m->cap_params, m->nparams + 1, sizeof *e);
@@ -547,8 +541,8 @@ nb_tensor *nb_module_tie_param(nb_module *m, const char *name, nb_tensor *shared
 void nb_module_fail_shape(const nb_module *m, const char *expected, const nb_tensor *x) {
     char d[NB_DESCRIBE_LEN];
     if (!m) return;
-    nb_fail(NB_ERR_SHAPE, m->type, "%s%s%s%s expects %s; %s", m->path[0] ? "'" : "", m->path,
-            m->path[0] ? "' " : "", m->desc, expected, x ? nb_describe(x, "x", d, sizeof d) : "x is NULL");
+    nb_fail(NB_ERR_SHAPE, m->type, "%s%s%s%s expects %s; %s", m->path[0] ? "'" : "", m->path, m->path[0] ? "' " : "",
+            m->desc, expected, x ? nb_describe(x, "x", d, sizeof d) : "x is NULL");
 }
 
 bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected) {

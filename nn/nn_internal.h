@@ -88,7 +88,6 @@ bool nb__loss_same_shape(const char *loss, const nb_tensor *a, const char *an, c
 /* norm.c: a BatchNorm's channels, eps, momentum, spatial dims (1 or 2);
  * false when m is not a BatchNorm1d/2d; with converted, also true for one
  * whose forward dist/dist.c replaced by its synchronized one. */
-bool nb__batchnorm_config(const nb_module *m, bool converted, int64_t *ch, double *eps, double *momentum,
-                          int *spatial);
+bool nb__batchnorm_config(const nb_module *m, bool converted, int64_t *ch, double *eps, double *momentum, int *spatial);
 
 #endif

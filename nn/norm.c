@@ -36,7 +36,7 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x) {
             nb_module_fail_shape(m, "more than 1 value per channel when training", x);
             return NULL;
         }
-        nb_tensor *mu = nb_mean(x, axes, na, true);      /* (1,C,1..) batch mean       */
+        nb_tensor *mu = nb_mean(x, axes, na, true); /* (1,C,1..) batch mean       */
         nb_tensor *d = nb_sub(x, mu);
         nb_tensor *var = nb_mean(nb_mul(d, d), axes, na, true); /* biased batch variance */
         xhat = nb_div(d, nb_sqrt(nb_add_scalar(var, c->eps)));
@@ -56,12 +56,12 @@ static nb_tensor *bn_forward(nb_module *m, nb_tensor *x) {
 
 static nb_module *bn_new(const char *type, int spatial, int64_t ch, double eps, double momentum) {
     if (ch <= 0 || !(eps > 0) || !(momentum >= 0 && momentum <= 1)) {
-        nb_fail(NB_ERR_ARG, type, "needs channels > 0, eps > 0, momentum in [0, 1]; got %lld, %g, %g",
-                (long long)ch, eps, momentum);
+        nb_fail(NB_ERR_ARG, type, "needs channels > 0, eps > 0, momentum in [0, 1]; got %lld, %g, %g", (long long)ch,
+                eps, momentum);
         return NULL;
     }
-    nb_module *m = nb__layer_new(type, bn_forward, sizeof(bn_cfg), "%s(%lld, eps=%g, momentum=%g)", type,
-                                 (long long)ch, eps, momentum);
+    nb_module *m = nb__layer_new(type, bn_forward, sizeof(bn_cfg), "%s(%lld, eps=%g, momentum=%g)", type, (long long)ch,
+                                 eps, momentum);
     if (!m) return NULL;
     *(bn_cfg *)m->data = (bn_cfg){ch, eps, momentum, spatial};
     nb_init_constant(nb_module_add_param(m, "weight", nb__persistent_zeros(NB_F32, NB_SHAPE(ch))), 1);

@@ -129,8 +129,8 @@ static const rnn_cfg *cfg_of(nb_module *m, bool cell, const char *fn) {
 /* xp: x·W_ihᵀ + b_ih (B, G·H); h, c: the state (c LSTM only). Returns h'
  * and sets *c_new (LSTM). w = the (layer, direction)'s first parameter.
  * h_zero: h is all zeros (no h0 given, first step), so h·W_hhᵀ is skipped. */
-static nb_tensor *step(const rnn_cfg *cf, nb_module *m, int w, nb_tensor *xp, nb_tensor *h, nb_tensor *c,
-                       bool h_zero, nb_tensor **c_new) {
+static nb_tensor *step(const rnn_cfg *cf, nb_module *m, int w, nb_tensor *xp, nb_tensor *h, nb_tensor *c, bool h_zero,
+                       nb_tensor **c_new) {
     nb_tensor *bhh = cf->P == 4 ? nb_module_param(m, w + 3) : NULL;
     nb_tensor *hh = h_zero ? NULL : nb_affine(h, nb_module_param(m, w + 1), bhh);
     switch (cf->mode) {
@@ -342,7 +342,9 @@ nb_tensor *nb_rnn_cell_forward(nb_module *m, nb_tensor *x, nb_tensor *h, nb_tens
     if (c && !check_state(m, "c", c, ss, x->dtype)) return NULL;
     nb_tensor *X = unbatched ? nb_reshape(x, NB_SHAPE(1, cf->in)) : x;
     nb_tensor *h2 = h ? nb_reshape(h, NB_SHAPE(B, H)) : nb_zeros(x->dtype, NB_SHAPE(B, H));
-    nb_tensor *c2 = cf->mode != MODE_LSTM ? NULL : c ? nb_reshape(c, NB_SHAPE(B, H)) : nb_zeros(x->dtype, NB_SHAPE(B, H));
+    nb_tensor *c2 = cf->mode != MODE_LSTM ? NULL
+        : c                               ? nb_reshape(c, NB_SHAPE(B, H))
+                                          : nb_zeros(x->dtype, NB_SHAPE(B, H));
     nb_tensor *xp = nb_affine(X, nb_module_param(m, 0), cf->P == 4 ? nb_module_param(m, 2) : NULL);
     /* no skip here: W_hh gets its (zero) gradient from zero states, as in PyTorch */
     nb_tensor *cn = NULL, *hn = step(cf, m, 0, xp, h2, c2, false, &cn);

@@ -50,8 +50,8 @@ static nb_module *norm_new(const char *type, nb_shape ns, double eps, bool affin
     nb_shape_str(ns, s, sizeof s);
     if (rms && eps < 0) snprintf(epss, sizeof epss, "None");
     else snprintf(epss, sizeof epss, "%g", eps);
-    nb_module *m = nb__layer_new(type, norm_forward, sizeof(norm_cfg), "%s(%s, eps=%s, elementwise_affine=%s%s)",
-                                 type, s, epss, affine ? "true" : "false", !rms && affine && !bias ? ", bias=false" : "");
+    nb_module *m = nb__layer_new(type, norm_forward, sizeof(norm_cfg), "%s(%s, eps=%s, elementwise_affine=%s%s)", type,
+                                 s, epss, affine ? "true" : "false", !rms && affine && !bias ? ", bias=false" : "");
     if (!m) return NULL;
     *(norm_cfg *)m->data = (norm_cfg){ns, rms && eps < 0 ? NB_RMS_NORM_EPS_DEFAULT : eps, affine, affine && bias, rms};
     if (affine) {
@@ -70,14 +70,21 @@ nb_module *nb_rmsnorm_ex(nb_shape normalized_shape, double eps, bool elementwise
 }
 nb_module *nb_rmsnorm(int64_t d) { return nb_rmsnorm_ex(NB_SHAPE(d), NB_RMS_NORM_EPS_DEFAULT, true); }
 
-static nb_tensor *gelu_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_gelu(x); }
-static nb_tensor *gelu_tanh_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_gelu_tanh(x); }
-static nb_tensor *silu_forward(nb_module *m, nb_tensor *x) { (void)m; return nb_silu(x); }
+static nb_tensor *gelu_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_gelu(x);
+}
+static nb_tensor *gelu_tanh_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_gelu_tanh(x);
+}
+static nb_tensor *silu_forward(nb_module *m, nb_tensor *x) {
+    (void)m;
+    return nb_silu(x);
+}
 
 nb_module *nb_gelu_layer(void) { return nb__layer_new("GELU", gelu_forward, 0, "GELU(approximate='none')"); }
-nb_module *nb_gelu_tanh_layer(void) {
-    return nb__layer_new("GELU", gelu_tanh_forward, 0, "GELU(approximate='tanh')");
-}
+nb_module *nb_gelu_tanh_layer(void) { return nb__layer_new("GELU", gelu_tanh_forward, 0, "GELU(approximate='tanh')"); }
 nb_module *nb_silu_layer(void) { return nb__layer_new("SiLU", silu_forward, 0, "SiLU()"); }
 
 nb_tensor *nb_sinusoidal_positions(int64_t T, int64_t d, nb_dtype dt) {

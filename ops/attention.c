@@ -32,21 +32,22 @@
 
 #include <math.h>
 
-
 typedef enum { SDPA_PLAIN = 0, SDPA_PACKED = 1 } sdpa_layout;
 typedef enum { SDPA_MASK_NONE = 0, SDPA_MASK_ADD = 1, SDPA_MASK_BOOL = 2 } sdpa_mask_kind;
 
 typedef struct {
     int8_t layout, mask_kind, causal, weights_only; /* weights_only: out = A (no dropout), no backward */
-    int8_t nbatch;                               /* batch dims of the scores (all dims but L, S)          */
-    int64_t L, S, E, Ev, H, nslice;             /* nslice = Π batch dims (plain) or B·H (packed)        */
-    double scale, p;                             /* p: dropout probability, 0 = none                      */
-    int64_t bdim[6];                             /* those dims, for the mask's broadcast offsets          */
+    int8_t nbatch;                                  /* batch dims of the scores (all dims but L, S)          */
+    int64_t L, S, E, Ev, H, nslice;                 /* nslice = Π batch dims (plain) or B·H (packed)        */
+    double scale, p;                                /* p: dropout probability, 0 = none                      */
+    int64_t bdim[6];                                /* those dims, for the mask's broadcast offsets          */
 } sdpa_attr;
 _Static_assert(sizeof(sdpa_attr) <= NB_ATTR_MAX, "sdpa_attr fits a node");
 
 /* Where one (batch, head) slice lives: element offsets and row strides. */
-typedef struct { int64_t q, k, v, o, ldq, ldk, ldv, ldo; } sdpa_slice;
+typedef struct {
+    int64_t q, k, v, o, ldq, ldk, ldv, ldo;
+} sdpa_slice;
 
 static sdpa_slice slice_of(const sdpa_attr *a, int64_t t) {
     sdpa_slice s;
@@ -79,8 +80,8 @@ static int64_t mask_offset(const sdpa_attr *a, const int64_t *st, int64_t t) {
     return off;
 }
 
-#define GEMM_T(T) _Generic((T)0, float: nb_gemm_f32, double: nb_gemm_f64)
-#define VEXP_T(T) _Generic((T)0, float: nb_vexp_f32, double: nb_vexp_f64)
+#define GEMM_T(T) _Generic((T)0, float : nb_gemm_f32, double : nb_gemm_f64)
+#define VEXP_T(T) _Generic((T)0, float : nb_vexp_f32, double : nb_vexp_f64)
 
 /* Multiply-adds of one slice's forward (its two GEMMs): the parallel split's measure. */
 static double slice_work(const sdpa_attr *a) { return (double)a->L * (double)a->S * (double)(a->E + a->Ev); }
@@ -108,60 +109,61 @@ static inline int64_t kend_of(const sdpa_attr *a, int64_t r1) { return a->causal
 
 /* Forward of one slice: A (L,S) = masked softmax of the scores, O = (A∘D) V.
  * W is scratch (L,S) for A∘D when there is dropout. */
-#define SDPA_FWD_SLICE(T)                                                                                  \
-    static void sdpa_fwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *M,  \
-                                   const int64_t *mst, int64_t t, T *A, const T *Dm, T *W, T *O) {         \
-        const sdpa_slice s = slice_of(a, t);                                                               \
-        const int64_t L = a->L, S = a->S;                                                                  \
-        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                        \
-        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                           \
-            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                  \
-            if (ke > 0)                                                                                    \
-                GEMM_T(T)(false, true, r1 - r0, ke, a->E, (T)a->scale, X0 + s.q + r0 * s.ldq, s.ldq, X1 + s.k, \
-                          s.ldk, 0, A + r0 * S, S);                                                        \
-        }                                                                                                  \
-        const T *m = M ? M + mask_offset(a, mst, t) : NULL;                                                \
-        const int64_t mr = M ? mst[a->nbatch] : 0, mc = M ? mst[a->nbatch + 1] : 0;                       \
-        for (int64_t i = 0; i < L; i++) {                                                                  \
-            T *r = A + i * S;                                                                              \
-            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S; /* columns past lim: weight 0 */      \
-            if (m) {                                                                                       \
-                const T *mi = m + i * mr;                                                                  \
-                if (a->mask_kind == SDPA_MASK_ADD)                                                         \
-                    for (int64_t j = 0; j < lim; j++) r[j] += mi[j * mc];                                  \
-                else                                                                                       \
-                    for (int64_t j = 0; j < lim; j++)                                                      \
-                        if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                          \
-            }                                                                                              \
-            T mx = (T)-INFINITY;                                                                           \
-            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */ \
-            if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                         \
-                memset(r, 0, (size_t)S * sizeof(T));                                                       \
-                continue;                                                                                  \
-            }                                                                                              \
-            for (int64_t j = 0; j < lim; j++) r[j] -= mx;                                                  \
-            VEXP_T(T)(r, r, lim);                                                                          \
-            double sum = 0;                                                                                \
-            for (int64_t j = 0; j < lim; j++) sum += (double)r[j];                                         \
-            const T inv = (T)(1.0 / sum);                                                                  \
-            for (int64_t j = 0; j < lim; j++) r[j] *= inv;                                                 \
-            for (int64_t j = lim; j < S; j++) r[j] = 0;                                                    \
-        }                                                                                                  \
-        if (!O) return;                                                                                    \
-        const T *P = A;                                                                                    \
-        if (Dm) {                                                                                          \
-            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                       \
-            P = W;                                                                                         \
-        }                                                                                                  \
-        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1);                                               \
-        for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                           \
-            const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                  \
-            if (ke > 0)                                                                                    \
-                GEMM_T(T)(false, false, r1 - r0, a->Ev, ke, 1, P + r0 * S, S, X2 + s.v, s.ldv, 0,          \
-                          O + s.o + r0 * s.ldo, s.ldo);                                                    \
-            else                                                                                           \
-                for (int64_t i = r0; i < r1; i++) memset(O + s.o + i * s.ldo, 0, (size_t)a->Ev * sizeof(T)); \
-        }                                                                                                  \
+#define SDPA_FWD_SLICE(T)                                                                                              \
+    static void sdpa_fwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *M,              \
+                                   const int64_t *mst, int64_t t, T *A, const T *Dm, T *W, T *O) {                     \
+        const sdpa_slice s = slice_of(a, t);                                                                           \
+        const int64_t L = a->L, S = a->S;                                                                              \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                    \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                       \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                              \
+            if (ke > 0)                                                                                                \
+                GEMM_T(T)                                                                                              \
+                (false, true, r1 - r0, ke, a->E, (T)a->scale, X0 + s.q + r0 * s.ldq, s.ldq, X1 + s.k, s.ldk, 0,        \
+                 A + r0 * S, S);                                                                                       \
+        }                                                                                                              \
+        const T *m = M ? M + mask_offset(a, mst, t) : NULL;                                                            \
+        const int64_t mr = M ? mst[a->nbatch] : 0, mc = M ? mst[a->nbatch + 1] : 0;                                    \
+        for (int64_t i = 0; i < L; i++) {                                                                              \
+            T *r = A + i * S;                                                                                          \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S; /* columns past lim: weight 0 */                   \
+            if (m) {                                                                                                   \
+                const T *mi = m + i * mr;                                                                              \
+                if (a->mask_kind == SDPA_MASK_ADD)                                                                     \
+                    for (int64_t j = 0; j < lim; j++) r[j] += mi[j * mc];                                              \
+                else                                                                                                   \
+                    for (int64_t j = 0; j < lim; j++)                                                                  \
+                        if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                                      \
+            }                                                                                                          \
+            T mx = (T)-INFINITY;                                                                                       \
+            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */             \
+            if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                                     \
+                memset(r, 0, (size_t)S * sizeof(T));                                                                   \
+                continue;                                                                                              \
+            }                                                                                                          \
+            for (int64_t j = 0; j < lim; j++) r[j] -= mx;                                                              \
+            VEXP_T(T)(r, r, lim);                                                                                      \
+            double sum = 0;                                                                                            \
+            for (int64_t j = 0; j < lim; j++) sum += (double)r[j];                                                     \
+            const T inv = (T)(1.0 / sum);                                                                              \
+            for (int64_t j = 0; j < lim; j++) r[j] *= inv;                                                             \
+            for (int64_t j = lim; j < S; j++) r[j] = 0;                                                                \
+        }                                                                                                              \
+        if (!O) return;                                                                                                \
+        const T *P = A;                                                                                                \
+        if (Dm) {                                                                                                      \
+            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                                   \
+            P = W;                                                                                                     \
+        }                                                                                                              \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1);                                                           \
+        for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                       \
+            const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                              \
+            if (ke > 0)                                                                                                \
+                GEMM_T(T)                                                                                              \
+                (false, false, r1 - r0, a->Ev, ke, 1, P + r0 * S, S, X2 + s.v, s.ldv, 0, O + s.o + r0 * s.ldo, s.ldo); \
+            else                                                                                                       \
+                for (int64_t i = r0; i < r1; i++) memset(O + s.o + i * s.ldo, 0, (size_t)a->Ev * sizeof(T));           \
+        }                                                                                                              \
     }
 SDPA_FWD_SLICE(float)
 SDPA_FWD_SLICE(double)
@@ -207,12 +209,12 @@ static void sdpa_fwd(nb_node *n) {
             T *Wt = W ? W + (int64_t)NB_PAR_TID(nt) * LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_fwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)M, mst,
-                                     t, (float *)(Abuf + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL,
-                                     (float *)Wt, (float *)O);
+                                     t, (float *)(Abuf + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL, (float *)Wt,
+                                     (float *)O);
             else
-                sdpa_fwd_slice_double(a, (const double *)X0, (const double *)X1, (const double *)X2,
-                                      (const double *)M, mst, t, (double *)(Abuf + t * LS),
-                                      Dm ? (const double *)(Dm + t * LS) : NULL, (double *)Wt, (double *)O);
+                sdpa_fwd_slice_double(a, (const double *)X0, (const double *)X1, (const double *)X2, (const double *)M,
+                                      mst, t, (double *)(Abuf + t * LS), Dm ? (const double *)(Dm + t * LS) : NULL,
+                                      (double *)Wt, (double *)O);
         });
         if (mask && a->mask_kind == SDPA_MASK_BOOL) mu_scratch_done((void *)M);
         if (W) mu_scratch_done(W);
@@ -222,65 +224,68 @@ static void sdpa_fwd(nb_node *n) {
 /* Backward of one slice (see the top of the file). dW is scratch (L,S) and
  * W scratch (L,S) for A∘D when there is dropout. Causal: the blocks of
  * the forward (the comment above SDPA_FWD_SLICE). */
-#define SDPA_BWD_SLICE(T)                                                                                   \
-    static void sdpa_bwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *G,   \
-                                   int64_t t, const T *A, const T *Dm, T *W, T *dW, T *GQ, T *GK, T *GV,    \
-                                   T *GM, const int64_t *mst) {                                             \
-        const sdpa_slice s = slice_of(a, t);                                                                \
-        const int64_t L = a->L, S = a->S;                                                                   \
-        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1), sb = a->causal ? CB : (S > 0 ? S : 1);         \
-        const T *P = A;                                                                                     \
-        if (Dm) {                                                                                           \
-            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                        \
-            P = W;                                                                                          \
-        }                                                                                                   \
-        /* dV += Pᵀ dO: row j of Pᵀ has weights from rows i >= j only (causal) */                           \
-        if (GV)                                                                                             \
-            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                        \
-                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                           \
-                if (i0 < L)                                                                                 \
-                    GEMM_T(T)(true, false, c1 - c0, a->Ev, L - i0, 1, P + i0 * S + c0, S, G + s.o + i0 * s.ldo, \
-                              s.ldo, 1, GV + s.v + c0 * s.ldv, s.ldv);                                      \
-            }                                                                                               \
-        if (!GQ && !GK && !GM) return;                                                                      \
-        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                         \
-        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                            \
-            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                   \
-            if (ke > 0)                                                                                     \
-                GEMM_T(T)(false, true, r1 - r0, ke, a->Ev, 1, G + s.o + r0 * s.ldo, s.ldo, X2 + s.v, s.ldv, 0, \
-                          dW + r0 * S, S);                                                                  \
-        }                                                                                                   \
-        for (int64_t i = 0; i < L; i++) {                                                                   \
-            T *d = dW + i * S;                                                                              \
-            const T *r = A + i * S;                                                                         \
-            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                         \
-            if (Dm)                                                                                         \
-                for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                    \
-            double dot = 0;                                                                                 \
-            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                           \
-            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));              \
-            for (int64_t j = lim; j < S; j++) d[j] = 0;                                                     \
-        }                                                                                                   \
-        if (GM) {                                                                                           \
-            T *gm = GM + mask_offset(a, mst, t);                                                            \
-            const int64_t mr = mst[a->nbatch], mc = mst[a->nbatch + 1];                                     \
-            for (int64_t i = 0; i < L; i++)                                                                 \
-                for (int64_t j = 0; j < S; j++) gm[i * mr + j * mc] += dW[i * S + j];                       \
-        }                                                                                                   \
-        if (GQ) /* dQ += scale·dS K: rows [r0, r1) over keys [0, kend) */                                   \
-            for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                        \
-                const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                               \
-                if (ke > 0)                                                                                 \
-                    GEMM_T(T)(false, false, r1 - r0, a->E, ke, (T)a->scale, dW + r0 * S, S, X1 + s.k, s.ldk, 1, \
-                              GQ + s.q + r0 * s.ldq, s.ldq);                                                \
-            }                                                                                               \
-        if (GK) /* dK += scale·dSᵀ Q: row j of dSᵀ from rows i >= j only (causal) */                        \
-            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                        \
-                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                           \
-                if (i0 < L)                                                                                 \
-                    GEMM_T(T)(true, false, c1 - c0, a->E, L - i0, (T)a->scale, dW + i0 * S + c0, S,          \
-                              X0 + s.q + i0 * s.ldq, s.ldq, 1, GK + s.k + c0 * s.ldk, s.ldk);               \
-            }                                                                                               \
+#define SDPA_BWD_SLICE(T)                                                                                              \
+    static void sdpa_bwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *G, int64_t t,   \
+                                   const T *A, const T *Dm, T *W, T *dW, T *GQ, T *GK, T *GV, T *GM,                   \
+                                   const int64_t *mst) {                                                               \
+        const sdpa_slice s = slice_of(a, t);                                                                           \
+        const int64_t L = a->L, S = a->S;                                                                              \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1), sb = a->causal ? CB : (S > 0 ? S : 1);                    \
+        const T *P = A;                                                                                                \
+        if (Dm) {                                                                                                      \
+            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                                   \
+            P = W;                                                                                                     \
+        }                                                                                                              \
+        /* dV += Pᵀ dO: row j of Pᵀ has weights from rows i >= j only (causal) */                                  \
+        if (GV)                                                                                                        \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                   \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                      \
+                if (i0 < L)                                                                                            \
+                    GEMM_T(T)                                                                                          \
+                    (true, false, c1 - c0, a->Ev, L - i0, 1, P + i0 * S + c0, S, G + s.o + i0 * s.ldo, s.ldo, 1,       \
+                     GV + s.v + c0 * s.ldv, s.ldv);                                                                    \
+            }                                                                                                          \
+        if (!GQ && !GK && !GM) return;                                                                                 \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                    \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                       \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                              \
+            if (ke > 0)                                                                                                \
+                GEMM_T(T)                                                                                              \
+                (false, true, r1 - r0, ke, a->Ev, 1, G + s.o + r0 * s.ldo, s.ldo, X2 + s.v, s.ldv, 0, dW + r0 * S, S); \
+        }                                                                                                              \
+        for (int64_t i = 0; i < L; i++) {                                                                              \
+            T *d = dW + i * S;                                                                                         \
+            const T *r = A + i * S;                                                                                    \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                                    \
+            if (Dm)                                                                                                    \
+                for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                               \
+            double dot = 0;                                                                                            \
+            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                                      \
+            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));                         \
+            for (int64_t j = lim; j < S; j++) d[j] = 0;                                                                \
+        }                                                                                                              \
+        if (GM) {                                                                                                      \
+            T *gm = GM + mask_offset(a, mst, t);                                                                       \
+            const int64_t mr = mst[a->nbatch], mc = mst[a->nbatch + 1];                                                \
+            for (int64_t i = 0; i < L; i++)                                                                            \
+                for (int64_t j = 0; j < S; j++) gm[i * mr + j * mc] += dW[i * S + j];                                  \
+        }                                                                                                              \
+        if (GQ) /* dQ += scale·dS K: rows [r0, r1) over keys [0, kend) */                                             \
+            for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                   \
+                const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                          \
+                if (ke > 0)                                                                                            \
+                    GEMM_T(T)                                                                                          \
+                    (false, false, r1 - r0, a->E, ke, (T)a->scale, dW + r0 * S, S, X1 + s.k, s.ldk, 1,                 \
+                     GQ + s.q + r0 * s.ldq, s.ldq);                                                                    \
+            }                                                                                                          \
+        if (GK) /* dK += scale·dSᵀ Q: row j of dSᵀ from rows i >= j only (causal) */                              \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                   \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                      \
+                if (i0 < L)                                                                                            \
+                    GEMM_T(T)                                                                                          \
+                    (true, false, c1 - c0, a->E, L - i0, (T)a->scale, dW + i0 * S + c0, S, X0 + s.q + i0 * s.ldq,      \
+                     s.ldq, 1, GK + s.k + c0 * s.ldk, s.ldk);                                                          \
+            }                                                                                                          \
     }
 SDPA_BWD_SLICE(float)
 SDPA_BWD_SLICE(double)
@@ -312,14 +317,13 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
             T *dW = scr + (int64_t)NB_PAR_TID(nt) * LS * (drop ? 2 : 1), *W = drop ? dW + LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_bwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)G, t,
-                                     (const float *)(A + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL,
-                                     (float *)W, (float *)dW, (float *)GQ, (float *)GK, (float *)GV, (float *)GM,
-                                     mst);
+                                     (const float *)(A + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL, (float *)W,
+                                     (float *)dW, (float *)GQ, (float *)GK, (float *)GV, (float *)GM, mst);
             else
-                sdpa_bwd_slice_double(a, (const double *)X0, (const double *)X1, (const double *)X2,
-                                      (const double *)G, t, (const double *)(A + t * LS),
-                                      Dm ? (const double *)(Dm + t * LS) : NULL, (double *)W, (double *)dW,
-                                      (double *)GQ, (double *)GK, (double *)GV, (double *)GM, mst);
+                sdpa_bwd_slice_double(a, (const double *)X0, (const double *)X1, (const double *)X2, (const double *)G,
+                                      t, (const double *)(A + t * LS), Dm ? (const double *)(Dm + t * LS) : NULL,
+                                      (double *)W, (double *)dW, (double *)GQ, (double *)GK, (double *)GV, (double *)GM,
+                                      mst);
         });
         mu_scratch_done(scr);
     });
@@ -327,7 +331,8 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
 
 /* backward reads q, k, v (or qkv) and its own saved weights; not the mask */
 GG_FN(sdpa);
-static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2), false, sdpa_bwg};
+static const nb_op sdpa_op = {"sdpa", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1) | NB_SAVES_IN(2),
+                              false,  sdpa_bwg};
 static const nb_op sdpa_packed_op = {"sdpa_packed", sdpa_fwd, sdpa_bwd, NB_SAVES_IN(0), false, sdpa_bwg};
 static const nb_op sdpa_weights_op = {"sdpa_weights", sdpa_fwd, NULL, NB_SAVES_NOTHING, false, NULL};
 
@@ -338,7 +343,10 @@ static const nb_op sdpa_weights_op = {"sdpa_weights", sdpa_fwd, NULL, NB_SAVES_N
 static bool check_mask(const char *op, const nb_tensor *q, const nb_tensor *mask, nb_shape sc, int8_t *kind,
                        const char *what) {
     char d0[NB_DESCRIBE_LEN + 8], d1[NB_DESCRIBE_LEN + 8], sh[NB_SHAPE_STRLEN];
-    if (!mask) { *kind = SDPA_MASK_NONE; return true; }
+    if (!mask) {
+        *kind = SDPA_MASK_NONE;
+        return true;
+    }
     if (mask->dtype == NB_I64) *kind = SDPA_MASK_BOOL;
     else if (mask->dtype == q->dtype) *kind = SDPA_MASK_ADD;
     else {
@@ -399,8 +407,10 @@ nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bo
     for (int i = 0; ok && i < nd - 2; i++) ok = k->shape.d[i] == q->shape.d[i] && v->shape.d[i] == q->shape.d[i];
     ok = ok && k->shape.d[nd - 1] == q->shape.d[nd - 1] && v->shape.d[nd - 2] == k->shape.d[nd - 2];
     if (!ok) {
-        nb_fail(NB_ERR_SHAPE, "sdpa", "expects q (..., L, E), k (..., S, E), v (..., S, Ev) with equal batch dims: "
-                "%s, %s, %s", nb_describe(q, "q", d0, sizeof d0), nb_describe(k, "k", d1, sizeof d1),
+        nb_fail(NB_ERR_SHAPE, "sdpa",
+                "expects q (..., L, E), k (..., S, E), v (..., S, Ev) with equal batch dims: "
+                "%s, %s, %s",
+                nb_describe(q, "q", d0, sizeof d0), nb_describe(k, "k", d1, sizeof d1),
                 nb_describe(v, "v", d2, sizeof d2));
         return NULL;
     }
@@ -457,8 +467,17 @@ static bool packed_attr(const char *op, nb_tensor *qkv, int64_t heads, nb_tensor
     }
     if (!check_common(op, dropout_p, scale, 2)) return false;
     const int64_t B = qkv->shape.d[0], L = qkv->shape.d[1], D = qkv->shape.d[2] / (3 * heads);
-    *at = (sdpa_attr){.layout = SDPA_PACKED, .causal = is_causal, .p = dropout_p, .nbatch = 2, .L = L, .S = L,
-                      .E = D, .Ev = D, .H = heads, .nslice = B * heads, .bdim = {B, heads}};
+    *at = (sdpa_attr){.layout = SDPA_PACKED,
+                      .causal = is_causal,
+                      .p = dropout_p,
+                      .nbatch = 2,
+                      .L = L,
+                      .S = L,
+                      .E = D,
+                      .Ev = D,
+                      .H = heads,
+                      .nslice = B * heads,
+                      .bdim = {B, heads}};
     at->scale = scale > 0 ? scale : 1.0 / sqrt((double)(D > 0 ? D : 1));
     return check_mask(op, qkv, mask, NB_SHAPE(B, heads, L, L), &at->mask_kind, "qkv") && check_size(op, at);
 }
@@ -468,8 +487,9 @@ nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool i
     sdpa_attr at;
     if (!packed_attr("sdpa_packed", qkv, heads, mask, is_causal, dropout_p, scale, &at)) return NULL;
     nb_tensor *in[2] = {qkv, mask};
-    return nb_apply_ex(&sdpa_packed_op, in, mask ? 2 : 1, NB_SHAPE(at.L ? qkv->shape.d[0] : qkv->shape.d[0], at.L,
-                       at.H * at.E), qkv->dtype, &at, sizeof at);
+    return nb_apply_ex(&sdpa_packed_op, in, mask ? 2 : 1,
+                       NB_SHAPE(at.L ? qkv->shape.d[0] : qkv->shape.d[0], at.L, at.H * at.E), qkv->dtype, &at,
+                       sizeof at);
 }
 
 nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal, double scale) {
@@ -477,8 +497,10 @@ nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask
     if (!packed_attr("sdpa_weights", qkv, heads, mask, is_causal, 0, scale, &at)) return NULL;
     at.weights_only = 1;
     nb_tensor *in[2] = {qkv, mask}, *w = NULL;
-    NB_NO_GRAD { w = nb_apply_ex(&sdpa_weights_op, in, mask ? 2 : 1, NB_SHAPE(qkv->shape.d[0], heads, at.L, at.L),
-                                 qkv->dtype, &at, sizeof at); }
+    NB_NO_GRAD {
+        w = nb_apply_ex(&sdpa_weights_op, in, mask ? 2 : 1, NB_SHAPE(qkv->shape.d[0], heads, at.L, at.L), qkv->dtype,
+                        &at, sizeof at);
+    }
     return w;
 }
 
@@ -519,7 +541,7 @@ GG_FN(sdpa) {
     if (!q || !k || !v || !go) return;
     nb_shape sc = q->shape; /* (batch..., L, S) */
     sc.d[sc.ndim - 1] = a->S;
-    nb_shape es = sc;       /* (batch..., S, S) */
+    nb_shape es = sc; /* (batch..., S, S) */
     es.d[es.ndim - 2] = a->S;
     nb_tensor *eye = nb_zeros(q->dtype, NB_SHAPE(a->S, a->S));
     if (!eye) return;

@@ -8,16 +8,15 @@
 #include "elementwise.h"
 #include "grad_graph.h"
 
-#define BINARY(NAME, SAVES)                                                                \
-    NB_BINARY_KERNELS(NAME)                                                                \
-    GG_FN(NAME);                                                                           \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg}; \
-    nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
-        nb_tensor *in[2] = {a, b};                                                         \
-        nb_shape s;                                                                        \
-        if (!nb_check_float_inputs(#NAME, in, 2) || !nb_broadcast_shape(#NAME, a, b, &s)) \
-            return NULL;                                                                   \
-        return nb_apply(&NAME##_op, in, 2, s);                                             \
+#define BINARY(NAME, SAVES)                                                                            \
+    NB_BINARY_KERNELS(NAME)                                                                            \
+    GG_FN(NAME);                                                                                       \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg};          \
+    nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                                 \
+        nb_tensor *in[2] = {a, b};                                                                     \
+        nb_shape s;                                                                                    \
+        if (!nb_check_float_inputs(#NAME, in, 2) || !nb_broadcast_shape(#NAME, a, b, &s)) return NULL; \
+        return nb_apply(&NAME##_op, in, 2, s);                                                         \
     }
 
 BINARY(add, NB_SAVES_NOTHING)
@@ -53,7 +52,11 @@ GG_FN(div) {
  * batch of one; and a second input that needs no grad. b_away0 keeps the
  * divisor away from zero. */
 static int binary_samples(nb_sample *s, int max, bool b_away0) {
-    static const struct { nb_shape a, b; const char *desc; bool b_const; } cases[] = {
+    static const struct {
+        nb_shape a, b;
+        const char *desc;
+        bool b_const;
+    } cases[] = {
         {NB_SHAPE(3, 4), NB_SHAPE(3, 4), "same shape (3,4)", false},
         {NB_SHAPE(3, 1), NB_SHAPE(1, 4), "broadcast (3,1) with (1,4)", false},
         {NB_SHAPE(2, 3, 4), NB_SHAPE(4), "bias-like (2,3,4) with (4)", false},
@@ -71,11 +74,12 @@ static int binary_samples(nb_sample *s, int max, bool b_away0) {
     return k;
 }
 
-#define BINARY_ENTRY(NAME, AWAY0)                                                          \
-    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
-        (void)nin; (void)s;                                                                \
-        return nb_##NAME(in[0], in[1]);                                                    \
-    }                                                                                      \
+#define BINARY_ENTRY(NAME, AWAY0)                                                                    \
+    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {        \
+        (void)nin;                                                                                   \
+        (void)s;                                                                                     \
+        return nb_##NAME(in[0], in[1]);                                                              \
+    }                                                                                                \
     static int NAME##_entry_samples(nb_sample *s, int max) { return binary_samples(s, max, AWAY0); } \
     const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, NAME##_entry_samples, 0, 0};
 

@@ -48,8 +48,8 @@ void nb_bc_init(nb_bc *bc, nb_shape out, nb_shape a, nb_shape b) {
             int64_t inner = bc->shape[p];
             (void)inner;
             /* previous kept dim p is outer to i */
-            if (bc->sa[p] == sa[i] * out.d[i] && bc->sb[p] == sb[i] * out.d[i] &&
-                ((sa[i] == 0) == (bc->sa[p] == 0)) && ((sb[i] == 0) == (bc->sb[p] == 0))) {
+            if (bc->sa[p] == sa[i] * out.d[i] && bc->sb[p] == sb[i] * out.d[i] && ((sa[i] == 0) == (bc->sa[p] == 0)) &&
+                ((sb[i] == 0) == (bc->sb[p] == 0))) {
                 bc->shape[p] *= out.d[i];
                 bc->sa[p] = sa[i];
                 bc->sb[p] = sb[i];

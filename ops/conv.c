@@ -50,13 +50,17 @@ static nb_conv_dims dims_of(const nb_node *n) {
         .W = x->shape.d[x->shape.ndim - 1],
         .kh = one_d ? 1 : w->shape.d[2],
         .kw = w->shape.d[w->shape.ndim - 1],
-        .sh = a->sh, .sw = a->sw, .ph = a->ph, .pw = a->pw, .dh = a->dh, .dw = a->dw,
+        .sh = a->sh,
+        .sw = a->sw,
+        .ph = a->ph,
+        .pw = a->pw,
+        .dh = a->dh,
+        .dw = a->dw,
         .Ho = one_d ? 1 : y->shape.d[2],
         .Wo = y->shape.d[y->shape.ndim - 1],
     };
     return nb_conv_dims_make(x->shape.d[0], w->shape.d[0], g);
 }
-
 
 #define F32(t) ((t) ? (float *)(t)->data : NULL)
 #define F64(t) ((t) ? (double *)(t)->data : NULL)
@@ -224,8 +228,8 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
         const int64_t nsz = x->shape.d[2 + i], k = w->shape.d[2 + i], s = stride[i];
         int64_t ek; /* effective (dilated) kernel: dil*(k-1) + 1, checked */
         if (!nb__size_mul(dil[i], k - 1, &ek) || !nb__size_add(ek, 1, &ek)) {
-            nb_fail(NB_ERR_SHAPE, name, "kernel%s of %lld with dilation %d spans more than any input holds: %s, %s",
-                    ax, (long long)k, dil[i], dx, dw);
+            nb_fail(NB_ERR_SHAPE, name, "kernel%s of %lld with dilation %d spans more than any input holds: %s, %s", ax,
+                    (long long)k, dil[i], dx, dw);
             return NULL;
         }
         int64_t total;
@@ -241,9 +245,10 @@ static nb_tensor *conv_build(const nb_op *op, int sp, nb_tensor *x, nb_tensor *w
             before[i] = pad[i];
         }
         if (ek > nsz + total) {
-            nb_fail(NB_ERR_SHAPE, name,
-                    "kernel%s of %lld (dilated: %lld) is bigger than the padded input %lld (%lld + padding %lld): %s, %s",
-                    ax, (long long)k, (long long)ek, (long long)(nsz + total), (long long)nsz, (long long)total, dx, dw);
+            nb_fail(
+                NB_ERR_SHAPE, name,
+                "kernel%s of %lld (dilated: %lld) is bigger than the padded input %lld (%lld + padding %lld): %s, %s",
+                ax, (long long)k, (long long)ek, (long long)(nsz + total), (long long)nsz, (long long)total, dx, dw);
             return NULL;
         }
         out[i] = (nsz + total - ek) / s + 1;
@@ -278,8 +283,8 @@ nb_tensor *nb_conv1d_ex(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, in
 /* conv2d: in = x, w[, b]; iarg = stride h, w, pad h, w, dilation h, w, padding mode, groups (0 = 1). */
 static nb_tensor *conv2d_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
     const int64_t *a = s->iarg;
-    nb_conv2d_opts o = {{(int)a[0], (int)a[1]}, {(int)a[2], (int)a[3]}, {(int)a[4], (int)a[5]}, (nb_padding)a[6],
-                        (int)a[7]};
+    nb_conv2d_opts o = {
+        {(int)a[0], (int)a[1]}, {(int)a[2], (int)a[3]}, {(int)a[4], (int)a[5]}, (nb_padding)a[6], (int)a[7]};
     return nb_conv2d(in[0], in[1], nin > 2 ? in[2] : NULL, &o);
 }
 
@@ -292,29 +297,132 @@ static int conv2d_samples(nb_sample *s, int max) {
         const char *desc;
         int groups;
     } cases[] = {
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "(2,2,5,4) * (3,2,3,3)", 0},
+        {NB_SHAPE(2, 2, 5, 4),
+         NB_SHAPE(3, 2, 3, 3),
+         1,
+         {1, 1},
+         {0, 0},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "(2,2,5,4) * (3,2,3,3)",
+         0},
         {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "padding 1", 0},
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(3, 2, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "stride 2, padding 1", 0},
-        {NB_SHAPE(2, 2, 6, 4), NB_SHAPE(2, 2, 3, 3), 1, {2, 2}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME stride 2 (pad 0/1)", 0},
+        {NB_SHAPE(2, 2, 5, 4),
+         NB_SHAPE(3, 2, 3, 3),
+         1,
+         {2, 2},
+         {1, 1},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "stride 2, padding 1",
+         0},
+        {NB_SHAPE(2, 2, 6, 4),
+         NB_SHAPE(2, 2, 3, 3),
+         1,
+         {2, 2},
+         {0, 0},
+         {1, 1},
+         NB_PAD_SAME,
+         "SAME stride 2 (pad 0/1)",
+         0},
         {NB_SHAPE(1, 2, 4, 5), NB_SHAPE(2, 2, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "SAME 2x2 (pad 0/1)", 0},
-        {NB_SHAPE(2, 1, 5, 6), NB_SHAPE(2, 1, 2, 3), 1, {1, 2}, {0, 0}, {1, 1}, NB_PAD_VALID, "VALID 2x3 stride (1,2)", 0},
-        {NB_SHAPE(2, 2, 5, 4), NB_SHAPE(2, 2, 3, 3), 1, {1, 1}, {1, 1}, {2, 2}, NB_PAD_EXPLICIT, "dilation 2, padding 1", 0},
-        {NB_SHAPE(1, 1, 4, 4), NB_SHAPE(2, 1, 2, 2), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "batch of 1, 1 channel", 0},
-        {NB_SHAPE(2, 3, 4, 3), NB_SHAPE(2, 3, 3, 2), 0, {1, 1}, {1, 0}, {1, 1}, NB_PAD_EXPLICIT, "no bias, pad (1,0)", 0},
-        {NB_SHAPE(3, 3, 3, 2), NB_SHAPE(2, 3, 1, 1), 1, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "1x1 kernel (direct)", 0},
-        {NB_SHAPE(2, 4, 5, 4), NB_SHAPE(6, 2, 3, 3), 1, {1, 1}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "groups 2 (C 4, O 6), padding 1", 2},
-        {NB_SHAPE(2, 3, 6, 5), NB_SHAPE(3, 1, 3, 3), 1, {2, 2}, {1, 1}, {1, 1}, NB_PAD_EXPLICIT, "depthwise C 3, stride 2, padding 1", 3},
-        {NB_SHAPE(1, 3, 6, 6), NB_SHAPE(6, 1, 3, 2), 0, {1, 1}, {2, 1}, {2, 2}, NB_PAD_EXPLICIT,
-         "depthwise x2 (O 6), dilation 2, padding (2,1), no bias, batch of 1", 3},
-        {NB_SHAPE(2, 4, 5, 7), NB_SHAPE(2, 2, 2, 3), 1, {2, 1}, {0, 0}, {1, 1}, NB_PAD_SAME, "groups 2 (O 2), SAME stride (2,1)", 2},
-        {NB_SHAPE(1, 4, 4, 5), NB_SHAPE(4, 1, 1, 1), 0, {1, 1}, {0, 0}, {1, 1}, NB_PAD_EXPLICIT, "depthwise 1x1, no bias", 4},
+        {NB_SHAPE(2, 1, 5, 6),
+         NB_SHAPE(2, 1, 2, 3),
+         1,
+         {1, 2},
+         {0, 0},
+         {1, 1},
+         NB_PAD_VALID,
+         "VALID 2x3 stride (1,2)",
+         0},
+        {NB_SHAPE(2, 2, 5, 4),
+         NB_SHAPE(2, 2, 3, 3),
+         1,
+         {1, 1},
+         {1, 1},
+         {2, 2},
+         NB_PAD_EXPLICIT,
+         "dilation 2, padding 1",
+         0},
+        {NB_SHAPE(1, 1, 4, 4),
+         NB_SHAPE(2, 1, 2, 2),
+         1,
+         {1, 1},
+         {0, 0},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "batch of 1, 1 channel",
+         0},
+        {NB_SHAPE(2, 3, 4, 3),
+         NB_SHAPE(2, 3, 3, 2),
+         0,
+         {1, 1},
+         {1, 0},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "no bias, pad (1,0)",
+         0},
+        {NB_SHAPE(3, 3, 3, 2),
+         NB_SHAPE(2, 3, 1, 1),
+         1,
+         {1, 1},
+         {0, 0},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "1x1 kernel (direct)",
+         0},
+        {NB_SHAPE(2, 4, 5, 4),
+         NB_SHAPE(6, 2, 3, 3),
+         1,
+         {1, 1},
+         {1, 1},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "groups 2 (C 4, O 6), padding 1",
+         2},
+        {NB_SHAPE(2, 3, 6, 5),
+         NB_SHAPE(3, 1, 3, 3),
+         1,
+         {2, 2},
+         {1, 1},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "depthwise C 3, stride 2, padding 1",
+         3},
+        {NB_SHAPE(1, 3, 6, 6),
+         NB_SHAPE(6, 1, 3, 2),
+         0,
+         {1, 1},
+         {2, 1},
+         {2, 2},
+         NB_PAD_EXPLICIT,
+         "depthwise x2 (O 6), dilation 2, padding (2,1), no bias, batch of 1",
+         3},
+        {NB_SHAPE(2, 4, 5, 7),
+         NB_SHAPE(2, 2, 2, 3),
+         1,
+         {2, 1},
+         {0, 0},
+         {1, 1},
+         NB_PAD_SAME,
+         "groups 2 (O 2), SAME stride (2,1)",
+         2},
+        {NB_SHAPE(1, 4, 4, 5),
+         NB_SHAPE(4, 1, 1, 1),
+         0,
+         {1, 1},
+         {0, 0},
+         {1, 1},
+         NB_PAD_EXPLICIT,
+         "depthwise 1x1, no bias",
+         4},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
         s[k] = (nb_sample){.desc = cases[c].desc,
                            .nin = cases[c].bias ? 3 : 2,
-                           .iarg = {cases[c].st[0], cases[c].st[1], cases[c].pad[0], cases[c].pad[1],
-                                    cases[c].dil[0], cases[c].dil[1], cases[c].mode, cases[c].groups}};
+                           .iarg = {cases[c].st[0], cases[c].st[1], cases[c].pad[0], cases[c].pad[1], cases[c].dil[0],
+                                    cases[c].dil[1], cases[c].mode, cases[c].groups}};
         s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
         s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);
         if (cases[c].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[c].w.d[0]), -1, 1);
@@ -345,7 +453,8 @@ static int conv1d_samples(nb_sample *s, int max) {
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
-        s[k] = (nb_sample){.desc = cases[c].desc, .nin = cases[c].bias ? 3 : 2,
+        s[k] = (nb_sample){.desc = cases[c].desc,
+                           .nin = cases[c].bias ? 3 : 2,
                            .iarg = {cases[c].st, cases[c].pad, cases[c].dil, cases[c].groups}};
         s[k].in[0] = nb_sample_uniform(cases[c].x, -1, 1);
         s[k].in[1] = nb_sample_uniform(cases[c].w, -1, 1);

@@ -11,7 +11,9 @@
 
 #include <math.h>
 
-typedef struct { double p; } dropout_attr;
+typedef struct {
+    double p;
+} dropout_attr;
 
 static void dropout_fwd(nb_node *n) {
     const double p = nb_attr(n, dropout_attr)->p, scale = 1.0 / (1.0 - p);
@@ -75,7 +77,12 @@ static nb_tensor *dropout_entry_apply(nb_tensor *const *in, int nin, const nb_sa
 }
 
 static int dropout_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t seed, train; double p; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t seed, train;
+        double p;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(4, 5), 7, 1, 0.3, "train (4,5) p 0.3"},
         {NB_SHAPE(2, 3, 4), 11, 1, 0.5, "train (2,3,4) p 0.5"},
         {NB_SHAPE(1, 7), 3, 1, 0.1, "train, batch of one, p 0.1"},
@@ -85,7 +92,8 @@ static int dropout_samples(nb_sample *s, int max) {
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
-        s[k] = (nb_sample){.desc = cases[c].desc, .nin = 1, .iarg = {cases[c].seed, cases[c].train}, .farg = {cases[c].p}};
+        s[k] =
+            (nb_sample){.desc = cases[c].desc, .nin = 1, .iarg = {cases[c].seed, cases[c].train}, .farg = {cases[c].p}};
         s[k].in[0] = nb_sample_uniform(cases[c].sh, -2, 2);
     }
     return k;

@@ -14,18 +14,17 @@
 
 /* Ties give each side half the gradient, NaN propagates (PyTorch's rules;
  * kernels/ew_binary.h). */
-#define MINMAX(NAME)                                                                       \
-    NB_BINARY_KERNELS(NAME)                                                                \
-    GG_FN(minmax);                                                                         \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd,                         \
-                                    NB_SAVES_IN(0) | NB_SAVES_IN(1), false, minmax_bwg};   \
-    nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                     \
-        nb_tensor *in[2] = {a, b};                                                         \
-        static const char *const names[2] = {"a", "b"};                                    \
-        nb_shape s;                                                                        \
-        if (!mu_check_float(#NAME, 2, in, names) || !mu_broadcast(#NAME, 2, in, names, &s)) \
-            return NULL;                                                                   \
-        return nb_apply(&NAME##_op, in, 2, s);                                             \
+#define MINMAX(NAME)                                                                                     \
+    NB_BINARY_KERNELS(NAME)                                                                              \
+    GG_FN(minmax);                                                                                       \
+    static const nb_op NAME##_op = {                                                                     \
+        #NAME, NAME##_fwd, NAME##_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, minmax_bwg};              \
+    nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                                   \
+        nb_tensor *in[2] = {a, b};                                                                       \
+        static const char *const names[2] = {"a", "b"};                                                  \
+        nb_shape s;                                                                                      \
+        if (!mu_check_float(#NAME, 2, in, names) || !mu_broadcast(#NAME, 2, in, names, &s)) return NULL; \
+        return nb_apply(&NAME##_op, in, 2, s);                                                           \
     }
 
 MINMAX(maximum)
@@ -61,8 +60,7 @@ static void where_bwd(nb_node *n, const nb_tensor *g) {
     const void *c = n->in[0]->data;
     if (n->out->dtype == NB_F32)
         nb_ew_where_bwd_f32(&w, c, nb_f32(g), gat ? nb_f32(gat) : NULL, gbt ? nb_f32(gbt) : NULL);
-    else
-        nb_ew_where_bwd_f64(&w, c, nb_f64(g), gat ? nb_f64(gat) : NULL, gbt ? nb_f64(gbt) : NULL);
+    else nb_ew_where_bwd_f64(&w, c, nb_f64(g), gat ? nb_f64(gat) : NULL, gbt ? nb_f64(gbt) : NULL);
 }
 
 /* Backward reads only cond (a and b may change afterwards). */
@@ -120,7 +118,11 @@ GG_FN(where) {
  * come from interleaved grids (mu_sample_grid), so |a − b| >= 0.1 everywhere:
  * no tie within ±eps. */
 static int minmax_samples(nb_sample *s, int max) {
-    static const struct { nb_shape a, b; const char *desc; bool b_const; } cases[] = {
+    static const struct {
+        nb_shape a, b;
+        const char *desc;
+        bool b_const;
+    } cases[] = {
         {NB_SHAPE(3, 4), NB_SHAPE(3, 4), "same shape (3,4)", false},
         {NB_SHAPE(3, 1), NB_SHAPE(1, 5), "broadcast (3,1) with (1,5)", false},
         {NB_SHAPE(2, 3, 4), NB_SHAPE(4), "bias-like (2,3,4) with (4)", false},
@@ -139,11 +141,13 @@ static int minmax_samples(nb_sample *s, int max) {
 }
 
 static nb_tensor *maximum_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_maximum(in[0], in[1]);
 }
 static nb_tensor *minimum_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_minimum(in[0], in[1]);
 }
 const nb_op_entry nb_entry_maximum = {"maximum", maximum_entry_apply, minmax_samples, 0, 0};
@@ -151,7 +155,11 @@ const nb_op_entry nb_entry_minimum = {"minimum", minimum_entry_apply, minmax_sam
 
 /* where: in[0] = cond (values in ±[0.2, 1), never 0, requires no grad). */
 static int where_samples(nb_sample *s, int max) {
-    static const struct { nb_shape c, a, b; const char *desc; bool b_const; } cases[] = {
+    static const struct {
+        nb_shape c, a, b;
+        const char *desc;
+        bool b_const;
+    } cases[] = {
         {NB_SHAPE(3, 4), NB_SHAPE(3, 4), NB_SHAPE(3, 4), "same shape (3,4)", false},
         {NB_SHAPE(3, 1), NB_SHAPE(1, 5), NB_SHAPE(3, 5), "all three broadcast", false},
         {NB_SHAPE(4), NB_SHAPE(2, 3, 4), NB_SCALAR, "cond (4), a (2,3,4), b scalar", false},
@@ -169,7 +177,8 @@ static int where_samples(nb_sample *s, int max) {
     return k;
 }
 static nb_tensor *where_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_where(in[0], in[1], in[2]);
 }
 const nb_op_entry nb_entry_where = {"where", where_entry_apply, where_samples, 0, 0};

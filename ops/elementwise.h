@@ -13,7 +13,9 @@
 #include "kernels/ew_binary.h"
 #include "../autograd/internal.h"
 
-typedef struct { double p, q; } nb_ew_attr;
+typedef struct {
+    double p, q;
+} nb_ew_attr;
 
 typedef void nb_ew_binary_f32(const nb_bc *, const float *, const float *, float *);
 typedef void nb_ew_binary_f64(const nb_bc *, const double *, const double *, double *);
@@ -34,14 +36,13 @@ static inline void nb_ew_binary_bwd(nb_node *n, const nb_tensor *g, nb_ew_binary
     nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);
     if (n->out->dtype == NB_F32)
         f32(&bc, nb_f32(n->in[0]), nb_f32(n->in[1]), nb_f32(g), ga ? nb_f32(ga) : NULL, gb ? nb_f32(gb) : NULL);
-    else
-        f64(&bc, nb_f64(n->in[0]), nb_f64(n->in[1]), nb_f64(g), ga ? nb_f64(ga) : NULL, gb ? nb_f64(gb) : NULL);
+    else f64(&bc, nb_f64(n->in[0]), nb_f64(n->in[1]), nb_f64(g), ga ? nb_f64(ga) : NULL, gb ? nb_f64(gb) : NULL);
 }
 
-#define NB_BINARY_KERNELS(NAME)                                                                  \
+#define NB_BINARY_KERNELS(NAME)                                                                         \
     static void NAME##_fwd(nb_node *n) { nb_ew_binary_fwd(n, nb_ew_##NAME##_f32, nb_ew_##NAME##_f64); } \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                                     \
-        nb_ew_binary_bwd(n, g, nb_ew_##NAME##_bwd_f32, nb_ew_##NAME##_bwd_f64);                  \
+    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                                            \
+        nb_ew_binary_bwd(n, g, nb_ew_##NAME##_bwd_f32, nb_ew_##NAME##_bwd_f64);                         \
     }
 
 #endif

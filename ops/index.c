@@ -10,13 +10,20 @@
 
 /* Element copies only care about the size: f32 moves as uint32_t, f64 and
  * i64 as uint64_t. */
-#define COPY_DISPATCH(dt, T, ...)                                                    \
-    do {                                                                             \
-        if (nb_dtype_size(dt) == 4) { typedef uint32_t T; __VA_ARGS__ }              \
-        else { typedef uint64_t T; __VA_ARGS__ }                                     \
+#define COPY_DISPATCH(dt, T, ...)     \
+    do {                              \
+        if (nb_dtype_size(dt) == 4) { \
+            typedef uint32_t T;       \
+            __VA_ARGS__               \
+        } else {                      \
+            typedef uint64_t T;       \
+            __VA_ARGS__               \
+        }                             \
     } while (0)
 
-typedef struct { int axis; } axis_attr;
+typedef struct {
+    int axis;
+} axis_attr;
 
 /* prod(s.d[lo:hi]) */
 static int64_t span(nb_shape s, int lo, int hi) {
@@ -38,23 +45,25 @@ static int64_t bad_index(const nb_tensor *idx, int64_t L) {
 /* Walks idx (shape is) in order: o is the flat position in idx/out and xo
  * the offset in x of the element it picks (x strides xs, axis replaced by
  * the index value). */
-#define GATHER_LOOP(x_shape, is, axis, I, BODY)                                       \
-    do {                                                                             \
-        const int nd_ = (is).ndim;                                                   \
-        int64_t xs_[NB_MAX_DIMS], cnt_[NB_MAX_DIMS] = {0}, st_ = 1, base_ = 0;       \
-        for (int d_ = nd_ - 1; d_ >= 0; d_--) { xs_[d_] = st_; st_ *= (x_shape).d[d_]; } \
-        const int64_t total_ = nb_shape_numel(is);                                   \
-        for (int64_t o = 0; o < total_; o++) {                                       \
-            const int64_t xo = base_ + (I)[o] * xs_[(axis)];                         \
-            BODY                                                                     \
-            for (int d_ = nd_ - 1; d_ >= 0; d_--) {                                  \
-                cnt_[d_]++;                                                          \
-                if (d_ != (axis)) base_ += xs_[d_];                                  \
-                if (cnt_[d_] < (is).d[d_]) break;                                    \
-                if (d_ != (axis)) base_ -= xs_[d_] * (is).d[d_];                     \
-                cnt_[d_] = 0;                                                        \
-            }                                                                        \
-        }                                                                            \
+#define GATHER_LOOP(x_shape, is, axis, I, BODY)                                \
+    do {                                                                       \
+        const int nd_ = (is).ndim;                                             \
+        int64_t xs_[NB_MAX_DIMS], cnt_[NB_MAX_DIMS] = {0}, st_ = 1, base_ = 0; \
+        for (int d_ = nd_ - 1; d_ >= 0; d_--) {                                \
+            xs_[d_] = st_;                                                     \
+            st_ *= (x_shape).d[d_];                                            \
+        }                                                                      \
+        const int64_t total_ = nb_shape_numel(is);                             \
+        for (int64_t o = 0; o < total_; o++) {                                 \
+            const int64_t xo = base_ + (I)[o] * xs_[(axis)];                   \
+            BODY for (int d_ = nd_ - 1; d_ >= 0; d_--) {                       \
+                cnt_[d_]++;                                                    \
+                if (d_ != (axis)) base_ += xs_[d_];                            \
+                if (cnt_[d_] < (is).d[d_]) break;                              \
+                if (d_ != (axis)) base_ -= xs_[d_] * (is).d[d_];               \
+                cnt_[d_] = 0;                                                  \
+            }                                                                  \
+        }                                                                      \
     } while (0)
 
 static void gather_fwd(nb_node *n) {
@@ -109,8 +118,8 @@ nb_tensor *nb_gather(nb_tensor *x, int axis, nb_tensor *idx) {
     }
     for (int d = 0; d < x->shape.ndim; d++)
         if (d != a && idx->shape.d[d] > x->shape.d[d]) {
-            nb_fail(NB_ERR_SHAPE, "gather", "idx is larger than x along dim %d (only axis %d may differ): %s, %s", d,
-                    a, nb_describe(x, "x", dx, sizeof dx), nb_describe(idx, "idx", di, sizeof di));
+            nb_fail(NB_ERR_SHAPE, "gather", "idx is larger than x along dim %d (only axis %d may differ): %s, %s", d, a,
+                    nb_describe(x, "x", dx, sizeof dx), nb_describe(idx, "idx", di, sizeof di));
             return NULL;
         }
     int64_t bad = bad_index(idx, x->shape.d[a]);
@@ -135,7 +144,7 @@ static void index_select_fwd(nb_node *n) {
     const size_t es = nb_dtype_size(x->dtype);
     const char *X = x->data;
     char *O = n->out->data;
-    for (int64_t o = 0; o < outer; o++)     /* out (outer, K, inner) <- x (outer, L, inner) */
+    for (int64_t o = 0; o < outer; o++) /* out (outer, K, inner) <- x (outer, L, inner) */
         for (int64_t j = 0; j < K; j++)
             memcpy(O + (size_t)((o * K + j) * inner) * es, X + (size_t)((o * L + I[j]) * inner) * es,
                    (size_t)inner * es);
@@ -161,7 +170,8 @@ static void index_select_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 GG_FN(index_select);
-static const nb_op index_select_op = {"index_select", index_select_fwd, index_select_bwd, NB_SAVES_IN(1), false, index_select_bwg};
+static const nb_op index_select_op = {"index_select", index_select_fwd, index_select_bwd, NB_SAVES_IN(1),
+                                      false,          index_select_bwg};
 
 nb_tensor *nb_index_select(nb_tensor *x, int axis, nb_tensor *idx) {
     if (!check_x_idx("index_select", x, idx)) return NULL;
@@ -226,8 +236,8 @@ nb_tensor *nb_one_hot(nb_tensor *labels, int64_t num_classes, nb_dtype dt) {
             if (nb_i64(labels)[i] >= num_classes && nb_i64(labels)[i] < INT64_MAX) num_classes = nb_i64(labels)[i] + 1;
     }
     if (num_classes <= 0) {
-        nb_fail(NB_ERR_ARG, "one_hot", "num_classes must be > 0 (or -1 to infer), got %lld: %s",
-                (long long)num_classes, nb_describe(labels, "labels", d, sizeof d));
+        nb_fail(NB_ERR_ARG, "one_hot", "num_classes must be > 0 (or -1 to infer), got %lld: %s", (long long)num_classes,
+                nb_describe(labels, "labels", d, sizeof d));
         return NULL;
     }
     int64_t bad = bad_index(labels, num_classes);
@@ -331,7 +341,11 @@ static nb_tensor *one_hot_entry_apply(nb_tensor *const *in, int nin, const nb_sa
 }
 
 static int one_hot_samples(nb_sample *s, int max) {
-    static const struct { nb_shape lab, w; int64_t C; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape lab, w;
+        int64_t C;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(6), NB_SHAPE(6, 4), 4, "labels (6), C 4, w (6,4)"},
         {NB_SHAPE(1), NB_SHAPE(1, 3), 3, "batch of one, C 3"},
         {NB_SHAPE(5), NB_SHAPE(7), 7, "labels (5), C 7, w (7) broadcast"},

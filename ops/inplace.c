@@ -22,8 +22,7 @@ static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, boo
         return false;
     }
     if (nb_grad_enabled() && dst->requires_grad) {
-        nb_fail(NB_ERR_GRAPH, op,
-                "%s and %s; in-place updates of it must run under nb_no_grad (as optimizers do)",
+        nb_fail(NB_ERR_GRAPH, op, "%s and %s; in-place updates of it must run under nb_no_grad (as optimizers do)",
                 nb_describe(dst, "dst", d, sizeof d),
                 dst->node ? "is part of a recorded graph" : "is a leaf that requires grad");
         return false;
@@ -41,23 +40,25 @@ static bool inplace_ok(const char *op, nb_tensor *dst, const nb_tensor *src, boo
 }
 
 /* dst[i] = EXPR(dst[i], s) where s is src broadcast to dst (or the scalar A). */
-#define INPLACE(dst, src, A, EXPR)                                                   \
-    do {                                                                             \
-        nb_bc bc;                                                                    \
+#define INPLACE(dst, src, A, EXPR)                                                     \
+    do {                                                                               \
+        nb_bc bc;                                                                      \
         nb_bc_init(&bc, (dst)->shape, (dst)->shape, (src) ? (src)->shape : NB_SCALAR); \
-        NB_FLOAT_DISPATCH((dst)->dtype, T, {                                         \
-            T *D = (T *)(dst)->data;                                                 \
-            const T *S = (src) ? (const T *)(src)->data : NULL;                      \
-            const T al = (T)(A); (void)al;                                           \
-            NB_BC_FOR(&bc, {                                                         \
-                for (int64_t j = 0; j < len; j++) {                                  \
-                    T *dd = &D[oo + j];                                              \
-                    const T s = S ? S[ob + j * sb] : 0; (void)s;                     \
-                    *dd = (T)(EXPR);                                                 \
-                }                                                                    \
-            });                                                                      \
-        });                                                                          \
-        nb_bump_version(dst);                                                        \
+        NB_FLOAT_DISPATCH((dst)->dtype, T, {                                           \
+            T *D = (T *)(dst)->data;                                                   \
+            const T *S = (src) ? (const T *)(src)->data : NULL;                        \
+            const T al = (T)(A);                                                       \
+            (void)al;                                                                  \
+            NB_BC_FOR(&bc, {                                                           \
+                for (int64_t j = 0; j < len; j++) {                                    \
+                    T *dd = &D[oo + j];                                                \
+                    const T s = S ? S[ob + j * sb] : 0;                                \
+                    (void)s;                                                           \
+                    *dd = (T)(EXPR);                                                   \
+                }                                                                      \
+            });                                                                        \
+        });                                                                            \
+        nb_bump_version(dst);                                                          \
     } while (0)
 
 nb_tensor *nb_add_(nb_tensor *dst, const nb_tensor *b) {

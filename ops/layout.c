@@ -9,10 +9,15 @@
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
-#define COPY_DISPATCH(dt, T, ...)                                                    \
-    do {                                                                             \
-        if (nb_dtype_size(dt) == 4) { typedef uint32_t T; __VA_ARGS__ }              \
-        else { typedef uint64_t T; __VA_ARGS__ }                                     \
+#define COPY_DISPATCH(dt, T, ...)     \
+    do {                              \
+        if (nb_dtype_size(dt) == 4) { \
+            typedef uint32_t T;       \
+            __VA_ARGS__               \
+        } else {                      \
+            typedef uint64_t T;       \
+            __VA_ARGS__               \
+        }                             \
     } while (0)
 
 static int64_t span(nb_shape s, int lo, int hi) {
@@ -27,7 +32,9 @@ static int64_t span(nb_shape s, int lo, int hi) {
  * the output row is the inputs' rows one after the other, input i giving
  * numel_i / outer elements (its part along axis times the inner size; for
  * stack, its part along the new axis is 1). attr: the axis in the output. */
-typedef struct { int axis; } cat_attr;
+typedef struct {
+    int axis;
+} cat_attr;
 
 static void cat_fwd(nb_node *n) {
     const int axis = nb_attr(n, cat_attr)->axis;
@@ -66,7 +73,6 @@ static void cat_bwd(nb_node *n, const nb_tensor *g) {
         off += chunk;
     }
 }
-
 
 GG_FN(cat);
 static const nb_op concat_op = {"concat", cat_fwd, cat_bwd, NB_SAVES_NOTHING, false, cat_bwg};
@@ -113,8 +119,10 @@ nb_tensor *nb_concat(nb_tensor *const *ts, int n, int axis) {
             return NULL;
         }
         if (!nb__size_add(s.d[a], si.d[a], &s.d[a])) {
-            nb_fail(NB_ERR_SHAPE, "concat", "the sizes along axis %d add up to more elements than any memory holds "
-                    "(at ts[%d])", a, i);
+            nb_fail(NB_ERR_SHAPE, "concat",
+                    "the sizes along axis %d add up to more elements than any memory holds "
+                    "(at ts[%d])",
+                    a, i);
             return NULL;
         }
     }
@@ -127,8 +135,8 @@ nb_tensor *nb_stack(nb_tensor *const *ts, int n, int axis) {
     char d0[NB_DESCRIBE_LEN], di[NB_DESCRIBE_LEN];
     const int nd = ts[0]->shape.ndim;
     if (axis < -(nd + 1) || axis > nd) {
-        nb_fail(NB_ERR_AXIS, "stack", "axis %d is out of range [%d,%d] for stacking %d-d tensors: %s", axis,
-                -(nd + 1), nd, nd, nb_describe(ts[0], "ts[0]", d0, sizeof d0));
+        nb_fail(NB_ERR_AXIS, "stack", "axis %d is out of range [%d,%d] for stacking %d-d tensors: %s", axis, -(nd + 1),
+                nd, nd, nb_describe(ts[0], "ts[0]", d0, sizeof d0));
         return NULL;
     }
     if (nd + 1 > NB_MAX_DIMS) {
@@ -153,7 +161,10 @@ nb_tensor *nb_stack(nb_tensor *const *ts, int n, int axis) {
 
 /* ------------------------------------------------------------ slice */
 
-typedef struct { int axis; int64_t start, step; } slice_attr;
+typedef struct {
+    int axis;
+    int64_t start, step;
+} slice_attr;
 
 static void slice_fwd(nb_node *n) {
     const slice_attr *at = nb_attr(n, slice_attr);
@@ -165,8 +176,8 @@ static void slice_fwd(nb_node *n) {
     char *O = n->out->data;
     for (int64_t o = 0; o < outer; o++) /* out (outer, M, inner) <- x (outer, L, inner) */
         for (int64_t j = 0; j < M; j++)
-            memcpy(O + (size_t)((o * M + j) * inner) * es, X + (size_t)((o * L + at->start + j * at->step) * inner) * es,
-                   (size_t)inner * es);
+            memcpy(O + (size_t)((o * M + j) * inner) * es,
+                   X + (size_t)((o * L + at->start + j * at->step) * inner) * es, (size_t)inner * es);
 }
 
 static void slice_bwd(nb_node *n, const nb_tensor *g) {
@@ -219,26 +230,33 @@ nb_tensor *nb_slice(nb_tensor *x, int axis, int64_t start, int64_t stop, int64_t
 
 /* ------------------------------------------------------------ pad */
 
-typedef struct { int64_t before[NB_MAX_DIMS]; double value; } pad_attr;
+typedef struct {
+    int64_t before[NB_MAX_DIMS];
+    double value;
+} pad_attr;
 
 /* Walks x row by row (a row = its last dim; a 0-d x is one row of 1):
  * xo and oo are the row's offsets in x and in the padded output. */
-#define PAD_ROWS(xs, os, before, BODY)                                                \
-    do {                                                                             \
-        const int nd_ = (xs).ndim;                                                   \
-        const int64_t last = nd_ ? (xs).d[nd_ - 1] : 1;                              \
-        int64_t ost_[NB_MAX_DIMS], cnt_[NB_MAX_DIMS] = {0}, st_ = 1, oo = 0;         \
-        for (int d_ = nd_ - 1; d_ >= 0; d_--) { ost_[d_] = st_; st_ *= (os).d[d_]; }  \
-        for (int d_ = 0; d_ < nd_; d_++) oo += (before)[d_] * ost_[d_];              \
-        const int64_t rows_ = last ? nb_shape_numel(xs) / last : 0;                  \
-        for (int64_t r_ = 0, xo = 0; r_ < rows_; r_++, xo += last) {                 \
-            BODY                                                                     \
-            for (int d_ = nd_ - 2; d_ >= 0; d_--) {                                  \
-                cnt_[d_]++; oo += ost_[d_];                                          \
-                if (cnt_[d_] < (xs).d[d_]) break;                                    \
-                oo -= ost_[d_] * (xs).d[d_]; cnt_[d_] = 0;                           \
-            }                                                                        \
-        }                                                                            \
+#define PAD_ROWS(xs, os, before, BODY)                                       \
+    do {                                                                     \
+        const int nd_ = (xs).ndim;                                           \
+        const int64_t last = nd_ ? (xs).d[nd_ - 1] : 1;                      \
+        int64_t ost_[NB_MAX_DIMS], cnt_[NB_MAX_DIMS] = {0}, st_ = 1, oo = 0; \
+        for (int d_ = nd_ - 1; d_ >= 0; d_--) {                              \
+            ost_[d_] = st_;                                                  \
+            st_ *= (os).d[d_];                                               \
+        }                                                                    \
+        for (int d_ = 0; d_ < nd_; d_++) oo += (before)[d_] * ost_[d_];      \
+        const int64_t rows_ = last ? nb_shape_numel(xs) / last : 0;          \
+        for (int64_t r_ = 0, xo = 0; r_ < rows_; r_++, xo += last) {         \
+            BODY for (int d_ = nd_ - 2; d_ >= 0; d_--) {                     \
+                cnt_[d_]++;                                                  \
+                oo += ost_[d_];                                              \
+                if (cnt_[d_] < (xs).d[d_]) break;                            \
+                oo -= ost_[d_] * (xs).d[d_];                                 \
+                cnt_[d_] = 0;                                                \
+            }                                                                \
+        }                                                                    \
     } while (0)
 
 static void pad_fwd(nb_node *n) {
@@ -246,14 +264,21 @@ static void pad_fwd(nb_node *n) {
     const nb_tensor *x = n->in[0];
     nb_tensor *out = n->out;
     switch (out->dtype) {
-    case NB_F32: for (int64_t i = 0; i < out->numel; i++) nb_f32(out)[i] = (float)at->value; break;
-    case NB_F64: for (int64_t i = 0; i < out->numel; i++) nb_f64(out)[i] = at->value; break;
-    case NB_I64: for (int64_t i = 0; i < out->numel; i++) nb_i64(out)[i] = (int64_t)at->value; break;
+    case NB_F32:
+        for (int64_t i = 0; i < out->numel; i++) nb_f32(out)[i] = (float)at->value;
+        break;
+    case NB_F64:
+        for (int64_t i = 0; i < out->numel; i++) nb_f64(out)[i] = at->value;
+        break;
+    case NB_I64:
+        for (int64_t i = 0; i < out->numel; i++) nb_i64(out)[i] = (int64_t)at->value;
+        break;
     }
     const size_t es = nb_dtype_size(x->dtype);
     const char *X = x->data;
     char *O = out->data;
-    PAD_ROWS(x->shape, out->shape, at->before, { memcpy(O + (size_t)oo * es, X + (size_t)xo * es, (size_t)last * es); });
+    PAD_ROWS(x->shape, out->shape, at->before,
+             { memcpy(O + (size_t)oo * es, X + (size_t)xo * es, (size_t)last * es); });
 }
 
 static void pad_bwd(nb_node *n, const nb_tensor *g) {
@@ -285,14 +310,14 @@ nb_tensor *nb_pad(nb_tensor *x, const int64_t *pads, int npads, double value) {
     nb_shape s = x->shape;
     for (int i = 0; i < nd; i++) {
         if (pads[2 * i] < 0 || pads[2 * i + 1] < 0) {
-            nb_fail(NB_ERR_ARG, "pad", "pad sizes must be >= 0, dim %d has (%lld,%lld): %s", i,
-                    (long long)pads[2 * i], (long long)pads[2 * i + 1], nb_describe(x, "x", d, sizeof d));
+            nb_fail(NB_ERR_ARG, "pad", "pad sizes must be >= 0, dim %d has (%lld,%lld): %s", i, (long long)pads[2 * i],
+                    (long long)pads[2 * i + 1], nb_describe(x, "x", d, sizeof d));
             return NULL;
         }
         at.before[i] = pads[2 * i];
         if (!nb__size_add(s.d[i], pads[2 * i], &s.d[i]) || !nb__size_add(s.d[i], pads[2 * i + 1], &s.d[i])) {
-            nb_fail(NB_ERR_SHAPE, "pad", "dim %d padded by (%lld,%lld) has more elements than any memory holds: %s",
-                    i, (long long)pads[2 * i], (long long)pads[2 * i + 1], nb_describe(x, "x", d, sizeof d));
+            nb_fail(NB_ERR_SHAPE, "pad", "dim %d padded by (%lld,%lld) has more elements than any memory holds: %s", i,
+                    (long long)pads[2 * i], (long long)pads[2 * i + 1], nb_describe(x, "x", d, sizeof d));
             return NULL;
         }
     }
@@ -407,12 +432,21 @@ static nb_tensor *concat_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int concat_samples(nb_sample *s, int max) {
-    static const struct { int n; nb_shape sh[6]; int axis; const char *desc; bool first_const; } cases[] = {
+    static const struct {
+        int n;
+        nb_shape sh[6];
+        int axis;
+        const char *desc;
+        bool first_const;
+    } cases[] = {
         {2, {NB_SHAPE(2, 3), NB_SHAPE(4, 3)}, 0, "(2,3)+(4,3) axis 0", false},
         {3, {NB_SHAPE(2, 1), NB_SHAPE(2, 3), NB_SHAPE(2, 2)}, 1, "three along axis 1", false},
         {2, {NB_SHAPE(2, 3, 2), NB_SHAPE(2, 3, 1)}, -1, "3-D axis -1", false},
-        {6, {NB_SHAPE(1, 2), NB_SHAPE(2, 2), NB_SHAPE(1, 2), NB_SHAPE(3, 2), NB_SHAPE(1, 2), NB_SHAPE(2, 2)}, 0,
-         "six inputs (more than a node holds inline)", false},
+        {6,
+         {NB_SHAPE(1, 2), NB_SHAPE(2, 2), NB_SHAPE(1, 2), NB_SHAPE(3, 2), NB_SHAPE(1, 2), NB_SHAPE(2, 2)},
+         0,
+         "six inputs (more than a node holds inline)",
+         false},
         {1, {NB_SHAPE(3, 2)}, 1, "a single input", false},
         {3, {NB_SHAPE(1, 2, 2), NB_SHAPE(1, 1, 2), NB_SHAPE(1, 3, 2)}, 1, "batch of one, first needs no grad", true},
     };
@@ -430,11 +464,14 @@ static nb_tensor *stack_entry_apply(nb_tensor *const *in, int nin, const nb_samp
 }
 
 static int stack_samples(nb_sample *s, int max) {
-    static const struct { int n; nb_shape sh; int axis; const char *desc; } cases[] = {
-        {3, NB_SHAPE(2, 3), 0, "three (2,3) on axis 0"},
-        {2, NB_SHAPE(2, 3), 2, "two (2,3) on a new last axis"},
-        {2, NB_SHAPE(3, 1, 2), -2, "(3,1,2) on axis -2"},
-        {5, NB_SHAPE(4), 1, "five (4) on axis 1 (more than inline)"},
+    static const struct {
+        int n;
+        nb_shape sh;
+        int axis;
+        const char *desc;
+    } cases[] = {
+        {3, NB_SHAPE(2, 3), 0, "three (2,3) on axis 0"},  {2, NB_SHAPE(2, 3), 2, "two (2,3) on a new last axis"},
+        {2, NB_SHAPE(3, 1, 2), -2, "(3,1,2) on axis -2"}, {5, NB_SHAPE(4), 1, "five (4) on axis 1 (more than inline)"},
         {3, NB_SCALAR, 0, "three scalars into a vector"},
     };
     int k = 0;
@@ -452,7 +489,11 @@ static nb_tensor *slice_entry_apply(nb_tensor *const *in, int nin, const nb_samp
 }
 
 static int slice_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[4]; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t a[4];
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(5, 4), {0, 1, 4, 1}, "(5,4) axis 0 [1:4]"},
         {NB_SHAPE(3, 7), {1, -5, 100, 2}, "(3,7) axis 1 [-5:100:2], stop clamped"},
         {NB_SHAPE(2, 3, 6), {-1, 0, 6, 3}, "(2,3,6) axis -1 [::3]"},
@@ -461,7 +502,8 @@ static int slice_samples(nb_sample *s, int max) {
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
-        s[k] = (nb_sample){.desc = cases[c].desc, .nin = 1, .iarg = {cases[c].a[0], cases[c].a[1], cases[c].a[2], cases[c].a[3]}};
+        s[k] = (nb_sample){
+            .desc = cases[c].desc, .nin = 1, .iarg = {cases[c].a[0], cases[c].a[1], cases[c].a[2], cases[c].a[3]}};
         s[k].in[0] = nb_sample_uniform(cases[c].sh, -2, 2);
     }
     return k;
@@ -474,7 +516,12 @@ static nb_tensor *pad_entry_apply(nb_tensor *const *in, int nin, const nb_sample
 }
 
 static int pad_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t p[8]; double v; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t p[8];
+        double v;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(2, 3), {1, 0, 2, 1}, 0.5, "(2,3) pads (1,0,2,1) value 0.5"},
         {NB_SHAPE(3), {0, 2}, -1, "(3) pads (0,2) value -1"},
         {NB_SHAPE(1, 2, 3), {0, 0, 1, 1, 0, 2}, 0, "batch of one (1,2,3), zero pad"},
@@ -499,13 +546,14 @@ static nb_tensor *expand_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int expand_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t t[8]; const char *desc; } cases[] = {
-        {NB_SHAPE(3, 1), {2, 3, 4}, "(3,1) to (3,4)"},
-        {NB_SHAPE(4), {3, 2, 3, 4}, "(4) to (2,3,4)"},
-        {NB_SHAPE(1, 1), {3, 2, 1, 5}, "(1,1) to (2,1,5)"},
-        {NB_SCALAR, {2, 2, 3}, "scalar to (2,3)"},
-        {NB_SHAPE(3, 1), {2, -1, 4}, "(3,1) to (-1,4)"},
-        {NB_SHAPE(2, 3), {2, 2, 3}, "same shape"},
+    static const struct {
+        nb_shape sh;
+        int64_t t[8];
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(3, 1), {2, 3, 4}, "(3,1) to (3,4)"},      {NB_SHAPE(4), {3, 2, 3, 4}, "(4) to (2,3,4)"},
+        {NB_SHAPE(1, 1), {3, 2, 1, 5}, "(1,1) to (2,1,5)"}, {NB_SCALAR, {2, 2, 3}, "scalar to (2,3)"},
+        {NB_SHAPE(3, 1), {2, -1, 4}, "(3,1) to (-1,4)"},    {NB_SHAPE(2, 3), {2, 2, 3}, "same shape"},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {
@@ -523,7 +571,11 @@ static nb_tensor *squeeze_entry_apply(nb_tensor *const *in, int nin, const nb_sa
 }
 
 static int squeeze_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int axis; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int axis;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 1, 4), 1, "(3,1,4) axis 1"},
         {NB_SHAPE(1, 5), 0, "(1,5) axis 0"},
         {NB_SHAPE(2, 1), -1, "(2,1) axis -1"},
@@ -543,7 +595,11 @@ static nb_tensor *unsqueeze_entry_apply(nb_tensor *const *in, int nin, const nb_
 }
 
 static int unsqueeze_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int axis; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int axis;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), 0, "(3,4) axis 0"},
         {NB_SHAPE(3, 4), 2, "(3,4) axis 2 (the end)"},
         {NB_SHAPE(2, 3), -1, "(2,3) axis -1"},

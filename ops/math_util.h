@@ -60,7 +60,8 @@ static inline bool mu_broadcast(const char *op, int n, nb_tensor *const *t, cons
         size_t k = 0;
         for (int i = 0; i < n; i++) {
             char d[NB_DESCRIBE_LEN];
-            k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? ", " : "", nb_describe(t[i], names[i], d, sizeof d));
+            k += (size_t)snprintf(msg + k, sizeof msg - k, "%s%s", i ? ", " : "",
+                                  nb_describe(t[i], names[i], d, sizeof d));
             if (k >= sizeof msg) break;
         }
         nb_fail(NB_ERR_SHAPE, op, "shapes don't broadcast: %s", msg);

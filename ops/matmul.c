@@ -14,15 +14,15 @@ static nb_shape batch_of(nb_shape s) {
     return s;
 }
 
-#define MM_DIMS(n)                                                                  \
-    const nb_tensor *a_ = (n)->in[0], *b_ = (n)->in[1];                             \
+#define MM_DIMS(n)                                                                          \
+    const nb_tensor *a_ = (n)->in[0], *b_ = (n)->in[1];                                     \
     const int64_t M = a_->shape.d[a_->shape.ndim - 2], K = a_->shape.d[a_->shape.ndim - 1]; \
-    const int64_t N = b_->shape.d[b_->shape.ndim - 1];                              \
-    const bool fold = b_->shape.ndim == 2;                                          \
+    const int64_t N = b_->shape.d[b_->shape.ndim - 1];                                      \
+    const bool fold = b_->shape.ndim == 2;                                                  \
     const int64_t rows = fold ? (N ? (n)->out->numel / N : 0) : M /* a's batch folded into M */
 
 /* nb_gemm_f32 or nb_gemm_f64 for the element type T (inside NB_FLOAT_DISPATCH) */
-#define GEMM_T(T) _Generic((T)0, float: nb_gemm_f32, double: nb_gemm_f64)
+#define GEMM_T(T) _Generic((T)0, float : nb_gemm_f32, double : nb_gemm_f64)
 
 static void mm_fwd(nb_node *n) {
     MM_DIMS(n);
@@ -38,8 +38,9 @@ static void mm_fwd(nb_node *n) {
         nb_bc_init(&bc, bshape, batch_of(a_->shape), batch_of(b_->shape));
         NB_BC_FOR(&bc, {
             for (int64_t j = 0; j < len; j++)
-                GEMM_T(T)(false, false, M, N, K, 1, A + (oa + j * sa) * M * K, K, B + (ob + j * sb) * K * N, N, 0,
-                          C + (oo + j) * M * N, N);
+                GEMM_T(T)
+                (false, false, M, N, K, 1, A + (oa + j * sa) * M * K, K, B + (ob + j * sb) * K * N, N, 0,
+                 C + (oo + j) * M * N, N);
         });
     });
 }
@@ -61,10 +62,12 @@ static void mm_bwd(nb_node *n, const nb_tensor *g) {
         NB_BC_FOR(&bc, {
             for (int64_t j = 0; j < len; j++) {
                 const T *Gj = G + (oo + j) * M * N;
-                if (GA) GEMM_T(T)(false, true, M, K, N, 1, Gj, N, B + (ob + j * sb) * K * N, N, 1,
-                                  GA + (oa + j * sa) * M * K, K);
-                if (GB) GEMM_T(T)(true, false, K, N, M, 1, A + (oa + j * sa) * M * K, K, Gj, N, 1,
-                                  GB + (ob + j * sb) * K * N, N);
+                if (GA)
+                    GEMM_T(T)
+                    (false, true, M, K, N, 1, Gj, N, B + (ob + j * sb) * K * N, N, 1, GA + (oa + j * sa) * M * K, K);
+                if (GB)
+                    GEMM_T(T)
+                    (true, false, K, N, M, 1, A + (oa + j * sa) * M * K, K, Gj, N, 1, GB + (ob + j * sb) * K * N, N);
             }
         });
     });
@@ -156,12 +159,16 @@ nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
 /* ------------------------------------------------------------ registry */
 
 static nb_tensor *matmul_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_matmul(in[0], in[1]);
 }
 
 static int matmul_samples(nb_sample *s, int max) {
-    static const struct { nb_shape a, b; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape a, b;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), NB_SHAPE(4, 5), "2-D (3,4)@(4,5)"},
         {NB_SHAPE(1, 3), NB_SHAPE(3, 1), "row times column"},
         {NB_SHAPE(2, 3, 4), NB_SHAPE(4, 2), "batched a, matrix b (folded)"},
@@ -186,7 +193,12 @@ static nb_tensor *affine_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int affine_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x; int64_t out; bool bias; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x;
+        int64_t out;
+        bool bias;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), 5, true, "(3,4) -> 5, bias"},
         {NB_SHAPE(3, 4), 5, false, "(3,4) -> 5, no bias"},
         {NB_SHAPE(1, 6), 1, true, "batch of 1, one output"},

@@ -6,7 +6,9 @@
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
-typedef struct { int axis, k; } maxout_attr;
+typedef struct {
+    int axis, k;
+} maxout_attr;
 
 static int64_t span(nb_shape s, int lo, int hi) {
     int64_t p = 1;
@@ -96,13 +98,14 @@ static nb_tensor *maxout_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int maxout_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int axis, k; const char *desc; } cases[] = {
-        {NB_SHAPE(2, 6), 1, 2, "(2,6) axis 1 k 2"},
-        {NB_SHAPE(6, 3), 0, 3, "(6,3) axis 0 k 3"},
-        {NB_SHAPE(2, 4, 3), -1, 3, "(2,4,3) axis -1 k 3"},
-        {NB_SHAPE(1, 5), 1, 5, "batch of one, one group of 5"},
-        {NB_SHAPE(3, 2), 0, 1, "k 1: identity"},
-        {NB_SHAPE(2, 4, 3), 1, 2, "(2,4,3) axis 1 k 2 (inner 3)"},
+    static const struct {
+        nb_shape sh;
+        int axis, k;
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(2, 6), 1, 2, "(2,6) axis 1 k 2"},        {NB_SHAPE(6, 3), 0, 3, "(6,3) axis 0 k 3"},
+        {NB_SHAPE(2, 4, 3), -1, 3, "(2,4,3) axis -1 k 3"}, {NB_SHAPE(1, 5), 1, 5, "batch of one, one group of 5"},
+        {NB_SHAPE(3, 2), 0, 1, "k 1: identity"},           {NB_SHAPE(2, 4, 3), 1, 2, "(2,4,3) axis 1 k 2 (inner 3)"},
     };
     int k = 0;
     for (size_t c = 0; c < sizeof cases / sizeof cases[0] && k < max; c++, k++) {

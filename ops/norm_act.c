@@ -31,10 +31,10 @@
 
 typedef struct {
     double eps;
-    int k;       /* normalized dims (the last k) */
-    bool has_w;  /* in[1] is the weight */
-    bool has_b;  /* in[1 + has_w] is the bias (layer_norm only) */
-    bool rms;    /* rms_norm: no centring, no bias */
+    int k;      /* normalized dims (the last k) */
+    bool has_w; /* in[1] is the weight */
+    bool has_b; /* in[1 + has_w] is the bias (layer_norm only) */
+    bool rms;   /* rms_norm: no centring, no bias */
 } norm_attr;
 
 /* Multiply-add equivalents per element of a row pass (three or four light
@@ -55,117 +55,115 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
  * baseline (SSE2) and with target("avx2") (4 doubles a vector instead of 2;
  * no FMA, and the 8 lanes are explicit, so both give the same bits), the
  * AVX2 one chosen at run time when the CPU has it. */
-#define NORM_KERNELS(T, SUF, ATTR)                                                            \
-    ATTR static double sum_##SUF(const T *restrict x, int64_t n) {                            \
-        double s[8] = {0};                                                                    \
-        int64_t k = 0;                                                                        \
-        for (; k + 8 <= n; k += 8)                                                            \
-            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                             \
-        for (; k < n; k++) s[0] += (double)x[k];                                              \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
-    }                                                                                         \
-    /* Σ (x − c)² */                                                                          \
-    ATTR static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                \
-        double s[8] = {0};                                                                    \
-        int64_t k = 0;                                                                        \
-        for (; k + 8 <= n; k += 8)                                                            \
-            for (int j = 0; j < 8; j++) {                                                     \
-                const double d = (double)x[k + j] - c;                                        \
-                s[j] += d * d;                                                                \
-            }                                                                                 \
-        for (; k < n; k++) {                                                                  \
-            const double d = (double)x[k] - c;                                                \
-            s[0] += d * d;                                                                    \
-        }                                                                                     \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));             \
-    }                                                                                         \
-    /* rows [r0, r1): μ (0 for rms), r = 1/√(var + eps) saved in S; y = (x − μ)·r·w + b */     \
-    ATTR static void norm_fwd_rows_##SUF(T *restrict Y, const T *restrict X, const T *restrict W, \
-                                         const T *restrict B, double *restrict S, int64_t r0,  \
-                                         int64_t r1, int64_t n, double eps, bool rms) {        \
-        for (int64_t r = r0; r < r1; r++) {                                                   \
-            const T *x = X + r * n;                                                           \
-            T *y = Y + r * n;                                                                 \
-            const double mu = rms ? 0.0 : sum_##SUF(x, n) / (double)n;                        \
-            const double rs = 1.0 / sqrt(sumsq_##SUF(x, mu, n) / (double)n + eps);            \
-            S[2 * r] = mu, S[2 * r + 1] = rs;                                                 \
-            for (int64_t j = 0; j < n; j++) {                                                 \
-                double v = ((double)x[j] - mu) * rs;                                          \
-                if (W) v *= (double)W[j];                                                     \
-                if (B) v += (double)B[j];                                                     \
-                y[j] = (T)v;                                                                  \
-            }                                                                                 \
-        }                                                                                     \
-    }                                                                                         \
+#define NORM_KERNELS(T, SUF, ATTR)                                                                                     \
+    ATTR static double sum_##SUF(const T *restrict x, int64_t n) {                                                     \
+        double s[8] = {0};                                                                                             \
+        int64_t k = 0;                                                                                                 \
+        for (; k + 8 <= n; k += 8)                                                                                     \
+            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                                                      \
+        for (; k < n; k++) s[0] += (double)x[k];                                                                       \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                                      \
+    }                                                                                                                  \
+    /* Σ (x − c)² */                                                                                               \
+    ATTR static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                                         \
+        double s[8] = {0};                                                                                             \
+        int64_t k = 0;                                                                                                 \
+        for (; k + 8 <= n; k += 8)                                                                                     \
+            for (int j = 0; j < 8; j++) {                                                                              \
+                const double d = (double)x[k + j] - c;                                                                 \
+                s[j] += d * d;                                                                                         \
+            }                                                                                                          \
+        for (; k < n; k++) {                                                                                           \
+            const double d = (double)x[k] - c;                                                                         \
+            s[0] += d * d;                                                                                             \
+        }                                                                                                              \
+        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                                      \
+    }                                                                                                                  \
+    /* rows [r0, r1): μ (0 for rms), r = 1/√(var + eps) saved in S; y = (x − μ)·r·w + b */                     \
+    ATTR static void norm_fwd_rows_##SUF(T *restrict Y, const T *restrict X, const T *restrict W, const T *restrict B, \
+                                         double *restrict S, int64_t r0, int64_t r1, int64_t n, double eps,            \
+                                         bool rms) {                                                                   \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            const T *x = X + r * n;                                                                                    \
+            T *y = Y + r * n;                                                                                          \
+            const double mu = rms ? 0.0 : sum_##SUF(x, n) / (double)n;                                                 \
+            const double rs = 1.0 / sqrt(sumsq_##SUF(x, mu, n) / (double)n + eps);                                     \
+            S[2 * r] = mu, S[2 * r + 1] = rs;                                                                          \
+            for (int64_t j = 0; j < n; j++) {                                                                          \
+                double v = ((double)x[j] - mu) * rs;                                                                   \
+                if (W) v *= (double)W[j];                                                                              \
+                if (B) v += (double)B[j];                                                                              \
+                y[j] = (T)v;                                                                                           \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
     /* rows [r0, r1), with x̂ = (x − μ)·r, ĝ = g·w:                                             \
      *   gx += r·(ĝ − ma − x̂·mc), ma = mean(ĝ) (0 for rms), mc = mean(ĝ·x̂);                   \
-     * and when sw/sb are given, sw += g·x̂, sb += g (dw, db in row order). */                 \
-    ATTR static void norm_bwd_rows_##SUF(T *restrict GX, const T *restrict G, const T *restrict X, \
-                                         const T *restrict W, const double *restrict S,        \
-                                         int64_t r0, int64_t r1, int64_t n, bool rms,          \
-                                         double *restrict sw, double *restrict sb) {           \
-        for (int64_t r = r0; r < r1; r++) {                                                   \
-            const T *g = G + r * n, *x = X + r * n;                                           \
-            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
-            double sa8[8] = {0}, sc8[8] = {0};                                                \
-            int64_t k = 0;                                                                    \
-            if (W)                                                                            \
-                for (; k + 8 <= n; k += 8)                                                    \
-                    for (int j = 0; j < 8; j++) {                                             \
-                        const double gw = (double)g[k + j] * (double)W[k + j];                \
-                        sa8[j] += gw;                                                         \
-                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
-                    }                                                                         \
-            else                                                                              \
-                for (; k + 8 <= n; k += 8)                                                    \
-                    for (int j = 0; j < 8; j++) {                                             \
-                        const double gw = (double)g[k + j];                                   \
-                        sa8[j] += gw;                                                         \
-                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                        \
-                    }                                                                         \
-            for (; k < n; k++) {                                                              \
-                const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);                    \
-                sa8[0] += gw;                                                                 \
-                sc8[0] += gw * (((double)x[k] - mu) * rs);                                    \
-            }                                                                                 \
-            const double sa = ((sa8[0] + sa8[1]) + (sa8[2] + sa8[3])) + ((sa8[4] + sa8[5]) + (sa8[6] + sa8[7])); \
-            const double sc = ((sc8[0] + sc8[1]) + (sc8[2] + sc8[3])) + ((sc8[4] + sc8[5]) + (sc8[6] + sc8[7])); \
-            const double ma = rms ? 0.0 : sa / (double)n, mc = sc / (double)n;                \
-            T *gx = GX ? GX + r * n : NULL;                                                   \
-            if (gx && W && sw && sb) /* the common case in one loop */                        \
-                for (int64_t j = 0; j < n; j++) {                                             \
-                    const double gj = (double)g[j], xh = ((double)x[j] - mu) * rs;           \
-                    gx[j] += (T)(rs * (gj * (double)W[j] - ma - xh * mc));                    \
-                    sw[j] += gj * xh;                                                         \
-                    sb[j] += gj;                                                              \
-                }                                                                             \
-            else {                                                                            \
-                if (gx)                                                                       \
-                    for (int64_t j = 0; j < n; j++) {                                         \
-                        const double gw = (double)g[j] * (W ? (double)W[j] : 1.0);            \
-                        const double xh = ((double)x[j] - mu) * rs;                           \
-                        gx[j] += (T)(rs * (gw - ma - xh * mc));                               \
-                    }                                                                         \
-                if (sw)                                                                       \
-                    for (int64_t j = 0; j < n; j++) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs); \
-                if (sb)                                                                       \
-                    for (int64_t j = 0; j < n; j++) sb[j] += (double)g[j];                    \
-            }                                                                                 \
-        }                                                                                     \
-    }                                                                                         \
-    /* columns [j0, j0 + nj) over every row in row order: sw += g·x̂, sb += g */               \
-    ATTR static void norm_wb_cols_##SUF(const T *restrict G, const T *restrict X,             \
-                                        const double *restrict S, int64_t rows, int64_t n,    \
-                                        int64_t j0, int64_t nj, double *restrict sw,          \
-                                        double *restrict sb) {                                \
-        for (int64_t r = 0; r < rows; r++) {                                                  \
-            const T *x = X + r * n + j0, *g = G + r * n + j0;                                 \
-            const double mu = S[2 * r], rs = S[2 * r + 1];                                    \
-            for (int64_t j = 0; j < nj; j++) {                                                \
-                if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                   \
-                if (sb) sb[j] += (double)g[j];                                                \
-            }                                                                                 \
-        }                                                                                     \
+     * and when sw/sb are given, sw += g·x̂, sb += g (dw, db in row order). */               \
+    ATTR static void norm_bwd_rows_##SUF(T *restrict GX, const T *restrict G, const T *restrict X,                     \
+                                         const T *restrict W, const double *restrict S, int64_t r0, int64_t r1,        \
+                                         int64_t n, bool rms, double *restrict sw, double *restrict sb) {              \
+        for (int64_t r = r0; r < r1; r++) {                                                                            \
+            const T *g = G + r * n, *x = X + r * n;                                                                    \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                                             \
+            double sa8[8] = {0}, sc8[8] = {0};                                                                         \
+            int64_t k = 0;                                                                                             \
+            if (W)                                                                                                     \
+                for (; k + 8 <= n; k += 8)                                                                             \
+                    for (int j = 0; j < 8; j++) {                                                                      \
+                        const double gw = (double)g[k + j] * (double)W[k + j];                                         \
+                        sa8[j] += gw;                                                                                  \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                                                 \
+                    }                                                                                                  \
+            else                                                                                                       \
+                for (; k + 8 <= n; k += 8)                                                                             \
+                    for (int j = 0; j < 8; j++) {                                                                      \
+                        const double gw = (double)g[k + j];                                                            \
+                        sa8[j] += gw;                                                                                  \
+                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                                                 \
+                    }                                                                                                  \
+            for (; k < n; k++) {                                                                                       \
+                const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);                                             \
+                sa8[0] += gw;                                                                                          \
+                sc8[0] += gw * (((double)x[k] - mu) * rs);                                                             \
+            }                                                                                                          \
+            const double sa = ((sa8[0] + sa8[1]) + (sa8[2] + sa8[3])) + ((sa8[4] + sa8[5]) + (sa8[6] + sa8[7]));       \
+            const double sc = ((sc8[0] + sc8[1]) + (sc8[2] + sc8[3])) + ((sc8[4] + sc8[5]) + (sc8[6] + sc8[7]));       \
+            const double ma = rms ? 0.0 : sa / (double)n, mc = sc / (double)n;                                         \
+            T *gx = GX ? GX + r * n : NULL;                                                                            \
+            if (gx && W && sw && sb) /* the common case in one loop */                                                 \
+                for (int64_t j = 0; j < n; j++) {                                                                      \
+                    const double gj = (double)g[j], xh = ((double)x[j] - mu) * rs;                                     \
+                    gx[j] += (T)(rs * (gj * (double)W[j] - ma - xh * mc));                                             \
+                    sw[j] += gj * xh;                                                                                  \
+                    sb[j] += gj;                                                                                       \
+                }                                                                                                      \
+            else {                                                                                                     \
+                if (gx)                                                                                                \
+                    for (int64_t j = 0; j < n; j++) {                                                                  \
+                        const double gw = (double)g[j] * (W ? (double)W[j] : 1.0);                                     \
+                        const double xh = ((double)x[j] - mu) * rs;                                                    \
+                        gx[j] += (T)(rs * (gw - ma - xh * mc));                                                        \
+                    }                                                                                                  \
+                if (sw)                                                                                                \
+                    for (int64_t j = 0; j < n; j++) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                \
+                if (sb)                                                                                                \
+                    for (int64_t j = 0; j < n; j++) sb[j] += (double)g[j];                                             \
+            }                                                                                                          \
+        }                                                                                                              \
+    }                                                                                                                  \
+    /* columns [j0, j0 + nj) over every row in row order: sw += g·x̂, sb += g */                                     \
+    ATTR static void norm_wb_cols_##SUF(const T *restrict G, const T *restrict X, const double *restrict S,            \
+                                        int64_t rows, int64_t n, int64_t j0, int64_t nj, double *restrict sw,          \
+                                        double *restrict sb) {                                                         \
+        for (int64_t r = 0; r < rows; r++) {                                                                           \
+            const T *x = X + r * n + j0, *g = G + r * n + j0;                                                          \
+            const double mu = S[2 * r], rs = S[2 * r + 1];                                                             \
+            for (int64_t j = 0; j < nj; j++) {                                                                         \
+                if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                                            \
+                if (sb) sb[j] += (double)g[j];                                                                         \
+            }                                                                                                          \
+        }                                                                                                              \
     }
 NORM_KERNELS(float, f32, )
 NORM_KERNELS(double, f64, )
@@ -184,15 +182,15 @@ static bool norm_avx2(void) { return false; }
 #endif
 
 /* F(T-suffixed kernel)(args) for T = float/double, AVX2 or baseline */
-#define NORM_CALL(T, NAME, ...)                                                                 \
-    do {                                                                                        \
-        if (sizeof(T) == sizeof(float)) {                                                       \
-            if (avx2) NAME##_f32_avx2(__VA_ARGS__);                                             \
-            else NAME##_f32(__VA_ARGS__);                                                       \
-        } else {                                                                                \
-            if (avx2) NAME##_f64_avx2(__VA_ARGS__);                                             \
-            else NAME##_f64(__VA_ARGS__);                                                       \
-        }                                                                                       \
+#define NORM_CALL(T, NAME, ...)                     \
+    do {                                            \
+        if (sizeof(T) == sizeof(float)) {           \
+            if (avx2) NAME##_f32_avx2(__VA_ARGS__); \
+            else NAME##_f32(__VA_ARGS__);           \
+        } else {                                    \
+            if (avx2) NAME##_f64_avx2(__VA_ARGS__); \
+            else NAME##_f64(__VA_ARGS__);           \
+        }                                           \
     } while (0)
 
 /* Rows per parallel chunk (NB_PAR_FOR over chunks of rows). */
@@ -220,8 +218,7 @@ static void norm_fwd(nb_node *n) {
             if (sizeof(T) == sizeof(float) && f32_fast)
                 nb_norm_fwd_rows_f32((float *)Y, (const float *)X, (const float *)W, (const float *)B, S, r0, r1, D,
                                      a->eps, a->rms);
-            else
-                NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
+            else NORM_CALL(T, norm_fwd_rows, Y, X, W, B, S, r0, r1, D, a->eps, a->rms);
         });
     });
 }
@@ -244,7 +241,7 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
     const bool avx2 = norm_avx2();
     const bool f32_fast = n->out->dtype == NB_F32 && nb_norm_f32_fast(); /* kernels/norm_f32.h */
-    double *acc = NULL; /* dw, db sums in double: 2·D */
+    double *acc = NULL;                                                  /* dw, db sums in double: 2·D */
     if (gwt || gbt) {
         acc = mu_scratch(n->op->name, (size_t)(2 * D) * sizeof(double));
         if (!acc) return;
@@ -382,7 +379,9 @@ nb_tensor *nb_rms_norm(nb_tensor *x, int normalized_ndim, nb_tensor *weight, dou
 #define ACT_COST 160
 
 typedef enum { ACT_GELU, ACT_GELU_TANH, ACT_SILU } act_kind;
-typedef struct { act_kind kind; } act_attr;
+typedef struct {
+    act_kind kind;
+} act_attr;
 
 #define GELU_INV_SQRT2 0.70710678118654752440   /* 1/√2 */
 #define GELU_INV_SQRT2PI 0.39894228040143267794 /* 1/√(2π) */
@@ -399,61 +398,61 @@ typedef struct { act_kind kind; } act_attr;
  * 6e-8, ~1e-3 relative; PyTorch computes it so):
  *   Φ(x) = ½(1 + erf(x/√2)) = ½·erfc(−x/√2)          (accurate for any x)
  *   ½(1 + tanh(u)) = sigmoid(2u),  ½(1 − tanh²(u)) = 2·s(1 − s). */
-#define ACT_CHUNK_BODY(T)                                                                   \
-    do {                                                                                    \
-        T t[ACT_CHUNK], e[ACT_CHUNK];                                                       \
-        switch (kind) {                                                                     \
-        case ACT_GELU: /* y = x·Φ(x); f' = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */          \
-            if (sizeof(T) == sizeof(float) && gelu_fast) { /* kernels/gelu_f32.h */            \
-                if (gx) nb_gelu_bwd_f32((float *)gx, (const float *)g, (const float *)x, (const float *)sv, L); \
-                else nb_gelu_fwd_f32((float *)y, (float *)sv, (const float *)x, L);              \
-                break;                                                                      \
-            }                                                                               \
-            if (gx && sv) { /* 2Φ(x) kept by forward */                                     \
-                memcpy(t, sv, (size_t)L * sizeof(T));                                       \
-            } else {                                                                        \
-                for (int64_t j = 0; j < L; j++) t[j] = (T)((double)x[j] * -GELU_INV_SQRT2); \
-                NB_VMATH_T(erfc, T, t, t, L); /* t = 2Φ(x) */                               \
-            }                                                                               \
-            if (!gx) {                                                                      \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * 0.5 * (double)t[j]); \
-                if (sv) memcpy(sv, t, (size_t)L * sizeof(T));                               \
-                break;                                                                      \
-            }                                                                               \
-            for (int64_t j = 0; j < L; j++) e[j] = (T)((double)x[j] * (double)x[j] * -0.5); \
-            NB_VMATH_T(exp, T, e, e, L);                                                    \
-            for (int64_t j = 0; j < L; j++)                                                 \
+#define ACT_CHUNK_BODY(T)                                                                                           \
+    do {                                                                                                            \
+        T t[ACT_CHUNK], e[ACT_CHUNK];                                                                               \
+        switch (kind) {                                                                                             \
+        case ACT_GELU: /* y = x·Φ(x); f' = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */                     \
+            if (sizeof(T) == sizeof(float) && gelu_fast) { /* kernels/gelu_f32.h */                                 \
+                if (gx) nb_gelu_bwd_f32((float *)gx, (const float *)g, (const float *)x, (const float *)sv, L);     \
+                else nb_gelu_fwd_f32((float *)y, (float *)sv, (const float *)x, L);                                 \
+                break;                                                                                              \
+            }                                                                                                       \
+            if (gx && sv) { /* 2Φ(x) kept by forward */                                                            \
+                memcpy(t, sv, (size_t)L * sizeof(T));                                                               \
+            } else {                                                                                                \
+                for (int64_t j = 0; j < L; j++) t[j] = (T)((double)x[j] * -GELU_INV_SQRT2);                         \
+                NB_VMATH_T(erfc, T, t, t, L); /* t = 2Φ(x) */                                                      \
+            }                                                                                                       \
+            if (!gx) {                                                                                              \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * 0.5 * (double)t[j]);                      \
+                if (sv) memcpy(sv, t, (size_t)L * sizeof(T));                                                       \
+                break;                                                                                              \
+            }                                                                                                       \
+            for (int64_t j = 0; j < L; j++) e[j] = (T)((double)x[j] * (double)x[j] * -0.5);                         \
+            NB_VMATH_T(exp, T, e, e, L);                                                                            \
+            for (int64_t j = 0; j < L; j++)                                                                         \
                 gx[j] += (T)((double)g[j] * (0.5 * (double)t[j] + (double)x[j] * (double)e[j] * GELU_INV_SQRT2PI)); \
-            break;                                                                          \
-        case ACT_GELU_TANH: /* y = ½x(1 + tanh(u)) = x·s, u = k(x + c·x³), s = sigmoid(2u) */ \
-            for (int64_t j = 0; j < L; j++) {                                               \
-                const double xj = x[j];                                                     \
-                t[j] = (T)(2 * GELU_K * (xj + GELU_C * xj * xj * xj));                      \
-            }                                                                               \
-            NB_VMATH_T(sigmoid, T, t, t, L);                                                \
-            if (!gx) {                                                                      \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);    \
-                break;                                                                      \
-            }                                                                               \
-            /* f' = ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) = s + 2x·s(1 − s)·k(1 + 3c·x²) */  \
-            for (int64_t j = 0; j < L; j++) {                                               \
-                const double xj = x[j], sj = t[j];                                          \
-                gx[j] += (T)((double)g[j] * (sj + 2 * xj * sj * (1 - sj) * GELU_K * (1 + 3 * GELU_C * xj * xj))); \
-            }                                                                               \
-            break;                                                                          \
-        case ACT_SILU: /* y = x·s, s = sigmoid(x); f' = s(1 + x(1 − s)) */                   \
-            NB_VMATH_T(sigmoid, T, t, x, L);                                                \
-            if (!gx) {                                                                      \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);    \
-                break;                                                                      \
-            }                                                                               \
-            for (int64_t j = 0; j < L; j++) {                                               \
-                const double sj = t[j];                                                     \
-                gx[j] += (T)((double)g[j] * (sj * (1 + (double)x[j] * (1 - sj))));          \
-            }                                                                               \
-            break;                                                                          \
-        }                                                                                   \
-        (void)e;                                                                            \
+            break;                                                                                                  \
+        case ACT_GELU_TANH: /* y = ½x(1 + tanh(u)) = x·s, u = k(x + c·x³), s = sigmoid(2u) */                   \
+            for (int64_t j = 0; j < L; j++) {                                                                       \
+                const double xj = x[j];                                                                             \
+                t[j] = (T)(2 * GELU_K * (xj + GELU_C * xj * xj * xj));                                              \
+            }                                                                                                       \
+            NB_VMATH_T(sigmoid, T, t, t, L);                                                                        \
+            if (!gx) {                                                                                              \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);                            \
+                break;                                                                                              \
+            }                                                                                                       \
+            /* f' = ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) = s + 2x·s(1 − s)·k(1 + 3c·x²) */              \
+            for (int64_t j = 0; j < L; j++) {                                                                       \
+                const double xj = x[j], sj = t[j];                                                                  \
+                gx[j] += (T)((double)g[j] * (sj + 2 * xj * sj * (1 - sj) * GELU_K * (1 + 3 * GELU_C * xj * xj)));   \
+            }                                                                                                       \
+            break;                                                                                                  \
+        case ACT_SILU: /* y = x·s, s = sigmoid(x); f' = s(1 + x(1 − s)) */                                       \
+            NB_VMATH_T(sigmoid, T, t, x, L);                                                                        \
+            if (!gx) {                                                                                              \
+                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);                            \
+                break;                                                                                              \
+            }                                                                                                       \
+            for (int64_t j = 0; j < L; j++) {                                                                       \
+                const double sj = t[j];                                                                             \
+                gx[j] += (T)((double)g[j] * (sj * (1 + (double)x[j] * (1 - sj))));                                  \
+            }                                                                                                       \
+            break;                                                                                                  \
+        }                                                                                                           \
+        (void)e;                                                                                                    \
     } while (0)
 
 /* sv: gelu's 2Φ(x), written by forward and read by backward (NULL: none) */
@@ -468,7 +467,9 @@ static void act_run(act_kind kind, nb_dtype dt, void *yv, const void *xv, void *
             const int64_t L = N - i0 < ACT_CHUNK ? N - i0 : ACT_CHUNK;
             const T *x = X + i0, *g = G ? G + i0 : NULL;
             T *y = Y ? Y + i0 : NULL, *gx = GX ? GX + i0 : NULL, *sv = SV ? SV + i0 : NULL;
-            (void)y; (void)g; (void)sv;
+            (void)y;
+            (void)g;
+            (void)sv;
             ACT_CHUNK_BODY(T);
         });
     });
@@ -487,8 +488,8 @@ static void act_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gxt = nb_grad_buf(n->in[0]);
     if (!gxt) return;
     const nb_tensor *sv = n->saved && nb_shape_eq(n->saved->shape, n->out->shape) ? n->saved : NULL;
-    act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data,
-            sv ? sv->data : NULL, n->out->numel);
+    act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, sv ? sv->data : NULL,
+            n->out->numel);
 }
 
 /* Differentiable backwards (second order). gelu's needs Φ(x) as an op with
@@ -628,15 +629,18 @@ static int act_samples(nb_sample *s, int max) {
     return k;
 }
 static nb_tensor *gelu_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_gelu(in[0]);
 }
 static nb_tensor *gelu_tanh_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_gelu_tanh(in[0]);
 }
 static nb_tensor *silu_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_silu(in[0]);
 }
 const nb_op_entry nb_entry_gelu = {"gelu", gelu_entry_apply, act_samples, 0, 0};

@@ -47,8 +47,7 @@ static pool_dims pdims(const nb_node *n) {
 
 /* The positions of the dilated window of output index i that lie in [0, n):
  * *lo, *lo + d, ... < *hi (empty when *lo >= *hi). */
-static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t d, int64_t n, int64_t *lo,
-                          int64_t *hi) {
+static inline void window(int64_t i, int64_t s, int64_t p, int64_t k, int64_t d, int64_t n, int64_t *lo, int64_t *hi) {
     int64_t a = i * s - p, b = a + (k - 1) * d + 1;
     if (a < 0) a += (-a + d - 1) / d * d; /* the first position >= 0 */
     *lo = a;
@@ -76,7 +75,7 @@ static inline void avg_window(int64_t i, int64_t s, int64_t p, int64_t k, int64_
  * NaN if any. */
 static bool pool_two(const pool_attr *a, const pool_dims *d) {
     return a->kh == 2 && a->kw == 2 && a->sh == 2 && a->sw == 2 && a->ph == 0 && a->pw == 0 && a->dh == 1 &&
-           a->dw == 1 && 2 * d->Ho <= d->H && 2 * d->Wo <= d->W; /* no ceil-mode overhang */
+        a->dw == 1 && 2 * d->Ho <= d->H && 2 * d->Wo <= d->W; /* no ceil-mode overhang */
 }
 
 static void maxpool_fwd(nb_node *n) {
@@ -163,7 +162,7 @@ static const nb_op max_pool2d_op = {"max_pool2d", maxpool_fwd, maxpool_bwd, NB_S
 /* ------------------------------------------------------------ avg */
 
 /* The divisor's reciprocal (multiplying keeps the bits of the kh·kw case). */
-#define AVG_INV(T, a, cnt_h, cnt_w, h0, h1, w0, w1)                                                        \
+#define AVG_INV(T, a, cnt_h, cnt_w, h0, h1, w0, w1) \
     ((T)1 / (T)((a)->include_pad ? (cnt_h) * (cnt_w) : ((h1) - (h0)) * ((w1) - (w0))))
 
 static void avgpool_fwd(nb_node *n) {
@@ -416,7 +415,8 @@ typedef struct {
     const char *desc;
 } pool_case;
 
-static const pool_case pool_cases[] = { /* both ops */
+static const pool_case pool_cases[] = {
+    /* both ops */
     {NB_SHAPE(2, 2, 4, 4), {2, 2}, {2, 2}, {0, 0}, 0, 0, "(2,2,4,4) 2x2 stride 2"},
     {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, 0, 0, "3x3 stride 2 padding 1 (overlapping)"},
     {NB_SHAPE(1, 3, 5, 4), {3, 2}, {1, 1}, {1, 1}, 0, 0, "batch of 1, 3x2 stride 1 (overlapping), padding 1"},
@@ -424,31 +424,67 @@ static const pool_case pool_cases[] = { /* both ops */
 };
 
 static const pool_case max_cases[] = {
-    {NB_SHAPE(1, 2, 5, 7), {2, 2}, {2, 2}, {0, 0}, POOL_CEIL, 0,
+    {NB_SHAPE(1, 2, 5, 7),
+     {2, 2},
+     {2, 2},
+     {0, 0},
+     POOL_CEIL,
+     0,
      "batch of 1, 2x2 stride 2 ceil_mode (last row and column overhang)"},
-    {NB_SHAPE(2, 1, 5, 6), {2, 2}, {2, 2}, {1, 1}, POOL_CEIL, 0,
+    {NB_SHAPE(2, 1, 5, 6),
+     {2, 2},
+     {2, 2},
+     {1, 1},
+     POOL_CEIL,
+     0,
      "2x2 stride 2 padding 1 ceil_mode (a last row window dropped, a column one overhangs)"},
     {NB_SHAPE(2, 1, 7, 6), {3, 2}, {1, 2}, {1, 1}, 0, 22, "dilation 2, 3x2 stride (1,2), padding 1"},
-    {NB_SHAPE(1, 3, 6, 5), {2, 3}, {2, 2}, {1, 1}, POOL_CEIL, 21,
+    {NB_SHAPE(1, 3, 6, 5),
+     {2, 3},
+     {2, 2},
+     {1, 1},
+     POOL_CEIL,
+     21,
      "batch of 1, dilation (2,1), 2x3 stride 2, padding 1, ceil_mode (overhang)"},
 };
 
 static const pool_case avg_cases[] = {
-    {NB_SHAPE(2, 2, 5, 5), {3, 3}, {2, 2}, {1, 1}, POOL_EXCLUDE_PAD, 0,
+    {NB_SHAPE(2, 2, 5, 5),
+     {3, 3},
+     {2, 2},
+     {1, 1},
+     POOL_EXCLUDE_PAD,
+     0,
      "count_include_pad=false, 3x3 stride 2 padding 1"},
-    {NB_SHAPE(1, 2, 6, 7), {3, 3}, {2, 2}, {1, 1}, POOL_CEIL, 0,
+    {NB_SHAPE(1, 2, 6, 7),
+     {3, 3},
+     {2, 2},
+     {1, 1},
+     POOL_CEIL,
+     0,
      "batch of 1, 3x3 stride 2 padding 1, ceil_mode (overhang: divisor 6)"},
-    {NB_SHAPE(1, 1, 5, 8), {2, 3}, {2, 2}, {1, 0}, POOL_CEIL | POOL_EXCLUDE_PAD, 0,
+    {NB_SHAPE(1, 1, 5, 8),
+     {2, 3},
+     {2, 2},
+     {1, 0},
+     POOL_CEIL | POOL_EXCLUDE_PAD,
+     0,
      "ceil_mode, count_include_pad=false, 2x3 stride 2 padding (1,0)"},
-    {NB_SHAPE(2, 1, 4, 7), {2, 2}, {1, 3}, {0, 0}, POOL_CEIL, 0,
+    {NB_SHAPE(2, 1, 4, 7),
+     {2, 2},
+     {1, 3},
+     {0, 0},
+     POOL_CEIL,
+     0,
      "odd sizes, 2x2 stride (1,3) ceil_mode (a last window of one column)"},
 };
 
 static int add_cases(nb_sample *s, int k, int max, const pool_case *c, size_t nc, bool distinct) {
     for (size_t i = 0; i < nc && k < max; i++, k++) {
-        s[k] = (nb_sample){.desc = c[i].desc, .nin = 1,
-                           .iarg = {c[i].k[0], c[i].k[1], c[i].s[0], c[i].s[1], c[i].p[0], c[i].p[1], c[i].flags,
-                                    c[i].dil}};
+        s[k] = (nb_sample){
+            .desc = c[i].desc,
+            .nin = 1,
+            .iarg = {c[i].k[0], c[i].k[1], c[i].s[0], c[i].s[1], c[i].p[0], c[i].p[1], c[i].flags, c[i].dil}};
         s[k].in[0] = distinct ? distinct_sample(c[i].x) : nb_sample_uniform(c[i].x, -1, 1);
     }
     return k;
@@ -456,24 +492,28 @@ static int add_cases(nb_sample *s, int k, int max, const pool_case *c, size_t nc
 
 #define NCASES(a) (sizeof(a) / sizeof(a)[0])
 static int max_pool2d_samples(nb_sample *s, int max) {
-    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), true), max, max_cases,
-                     NCASES(max_cases), true);
+    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), true), max, max_cases, NCASES(max_cases),
+                     true);
 }
 static int avg_pool2d_samples(nb_sample *s, int max) {
-    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), false), max, avg_cases,
-                     NCASES(avg_cases), false);
+    return add_cases(s, add_cases(s, 0, max, pool_cases, NCASES(pool_cases), false), max, avg_cases, NCASES(avg_cases),
+                     false);
 }
 
 const nb_op_entry nb_entry_max_pool2d = {"max_pool2d", max_pool2d_entry_apply, max_pool2d_samples, 0, 0};
 const nb_op_entry nb_entry_avg_pool2d = {"avg_pool2d", avg_pool2d_entry_apply, avg_pool2d_samples, 0, 0};
 
 static nb_tensor *gap_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_global_avg_pool2d(in[0]);
 }
 
 static int gap_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(2, 3, 4, 5), "(2,3,4,5)"},
         {NB_SHAPE(1, 2, 1, 1), "batch of 1, 1x1 image"},
         {NB_SHAPE(3, 1, 3, 2), "one channel"},

@@ -14,7 +14,7 @@
 #include "grad_graph.h"
 
 typedef struct {
-    uint32_t mask;   /* bit i: axis i is reduced */
+    uint32_t mask; /* bit i: axis i is reduced */
     bool keepdim;
     bool mean;
 } reduce_attr;
@@ -123,7 +123,10 @@ nb_tensor *nb_sum_to(nb_tensor *x, nb_shape s) {
     return nb_reshape(nb_sum(x, axes, na, true), s);
 }
 
-static double mu_nonzero_of(double v, double p) { (void)p; return v != 0; }
+static double mu_nonzero_of(double v, double p) {
+    (void)p;
+    return v != 0;
+}
 
 /* ------------------------------------------------------------ max, min */
 
@@ -131,7 +134,7 @@ typedef struct {
     uint32_t mask;
     bool keepdim;
     bool is_min;
-    bool split;   /* ties share the gradient evenly (naxes != 1); else the first gets it */
+    bool split; /* ties share the gradient evenly (naxes != 1); else the first gets it */
 } maxmin_attr;
 
 /* A reduced axis of size 0 with outputs to fill has no max: refuse it. */
@@ -166,8 +169,7 @@ static void maxmin_bwd(nb_node *n, const nb_tensor *g) {
     if (!cnt) return;
     if (x->dtype == NB_F32)
         nb_red_maxmin_bwd_f32(&bc, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt), cnt, at->split);
-    else
-        nb_red_maxmin_bwd_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), cnt, at->split);
+    else nb_red_maxmin_bwd_f64(&bc, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), cnt, at->split);
     mu_scratch_done(cnt);
 }
 
@@ -192,7 +194,10 @@ nb_tensor *nb_min(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
 
 /* ------------------------------------------------------------ argmax, argmin */
 
-typedef struct { int axis; bool is_min; } arg_attr;
+typedef struct {
+    int axis;
+    bool is_min;
+} arg_attr;
 
 static void arg_fwd(nb_node *n) {
     const arg_attr *at = nb_attr(n, arg_attr);
@@ -273,8 +278,7 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
         const int nt = nb_get_num_threads();
         if (x->dtype == NB_F32)
             nb_red_lse_rows_bwd_f32(nt, nb_f32(x), nb_f32(n->out), nb_f32(g), nb_f32(gxt), rows, rlen);
-        else
-            nb_red_lse_rows_bwd_f64(nt, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), rows, rlen);
+        else nb_red_lse_rows_bwd_f64(nt, nb_f64(x), nb_f64(n->out), nb_f64(g), nb_f64(gxt), rows, rlen);
         return;
     }
     nb_bc bc;
@@ -284,7 +288,8 @@ static void logsumexp_bwd(nb_node *n, const nb_tensor *g) {
 }
 
 GG_FN(logsumexp);
-static const nb_op logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT, false, logsumexp_bwg};
+static const nb_op logsumexp_op = {"logsumexp", logsumexp_fwd, logsumexp_bwd, NB_SAVES_IN(0) | NB_SAVES_OUT,
+                                   false,       logsumexp_bwg};
 
 nb_tensor *nb_logsumexp(nb_tensor *x, const int *axes, int naxes, bool keepdim) {
     static const char *const names[1] = {"x"};
@@ -397,7 +402,7 @@ GG_FN(var) {
         gin[0] = nb_mul_scalar(gx, 2.0 / denom);
         return;
     }
-    nb_tensor *nz = gg_map(n->out, mu_nonzero_of, 0);   /* y != 0 */
+    nb_tensor *nz = gg_map(n->out, mu_nonzero_of, 0);                        /* y != 0 */
     nb_tensor *ys = nb_where(nz, n->out, nb_ones(n->out->dtype, NB_SCALAR)); /* y, 1 where y == 0 */
     gin[0] = nb_div(nb_mul(gx, gg_unreduce(nz, x->shape, at->mask)),
                     nb_mul_scalar(gg_unreduce(ys, x->shape, at->mask), denom));
@@ -414,7 +419,11 @@ static nb_tensor *reduce_entry_apply(const nb_op *op, nb_tensor *x, const nb_sam
 }
 
 static int reduce_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x; int64_t mask, keep; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x;
+        int64_t mask, keep;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), 0, 0, "all of (3,4)"},
         {NB_SHAPE(3, 4), 1, 0, "axis 0 of (3,4)"},
         {NB_SHAPE(2, 3, 4), 4, 1, "last axis, keepdim"},
@@ -448,7 +457,11 @@ const nb_op_entry nb_entry_mean = {"mean", mean_entry_apply, reduce_samples, 0, 
  * distinct (at least 0.3 apart), so no tie is within ±eps; one-axis cases
  * check the "to the argmax" rule, the others the split rule (without ties,
  * both send the gradient to the unique extremum). */
-static const struct { nb_shape x; int64_t mask, keep, unbiased; const char *desc; } ext_cases[] = {
+static const struct {
+    nb_shape x;
+    int64_t mask, keep, unbiased;
+    const char *desc;
+} ext_cases[] = {
     {NB_SHAPE(3, 4), 0, 0, 1, "all of (3,4)"},
     {NB_SHAPE(3, 4), 1, 0, 0, "axis 0 of (3,4)"},
     {NB_SHAPE(2, 3, 5), 4, 1, 1, "last axis of (2,3,5), keepdim"},
@@ -483,15 +496,15 @@ static int sample_axes(const nb_sample *s, int *axes) {
     return na;
 }
 
-#define EXT_ENTRY(NAME, CALL, SAMPLES)                                                  \
+#define EXT_ENTRY(NAME, CALL, SAMPLES)                                                        \
     static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
-        (void)nin;                                                                      \
-        int axes[NB_MAX_DIMS], na = sample_axes(s, axes);                               \
-        nb_tensor *x = in[0];                                                           \
-        bool keep = s->iarg[1] != 0, unb = s->iarg[2] != 0;                             \
-        (void)unb;                                                                      \
-        return CALL;                                                                    \
-    }                                                                                   \
+        (void)nin;                                                                            \
+        int axes[NB_MAX_DIMS], na = sample_axes(s, axes);                                     \
+        nb_tensor *x = in[0];                                                                 \
+        bool keep = s->iarg[1] != 0, unb = s->iarg[2] != 0;                                   \
+        (void)unb;                                                                            \
+        return CALL;                                                                          \
+    }                                                                                         \
     const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, SAMPLES, 0, 0};
 
 EXT_ENTRY(max, nb_max(x, axes, na, keep), maxmin_samples)

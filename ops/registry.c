@@ -14,9 +14,7 @@ static const nb_op_entry *const g_registry[] = {
 
 int nb_registry_count(void) { return (int)(sizeof g_registry / sizeof g_registry[0]); }
 
-const nb_op_entry *nb_registry_get(int i) {
-    return i >= 0 && i < nb_registry_count() ? g_registry[i] : NULL;
-}
+const nb_op_entry *nb_registry_get(int i) { return i >= 0 && i < nb_registry_count() ? g_registry[i] : NULL; }
 
 const nb_op_entry *nb_registry_find(const char *name) {
     for (int i = 0; i < nb_registry_count(); i++)

@@ -15,7 +15,9 @@
 #include "grad_graph.h"
 #include "kernels/vmath.h"
 
-static char *desc(const nb_tensor *t, const char *name, char *buf) { return nb_describe(t, name, buf, NB_DESCRIBE_LEN); }
+static char *desc(const nb_tensor *t, const char *name, char *buf) {
+    return nb_describe(t, name, buf, NB_DESCRIBE_LEN);
+}
 
 /* gx, gh (B, k·H) and a state (B, H) of one dtype; returns H or -1. */
 static int64_t check_gates(const char *op, nb_tensor *const *in, int k, const char *sname) {
@@ -30,7 +32,6 @@ static int64_t check_gates(const char *op, nb_tensor *const *in, int k, const ch
     }
     return s->shape.d[1];
 }
-
 
 /* ------------------------------------------------------------ differentiable backwards */
 /* The same formulas with nb_* ops (nb_op.backward_graph, second order):
@@ -80,9 +81,9 @@ static void lstm_c_bwd(nb_node *n, const nb_tensor *gout) {
             const T *si = a + b * 3 * H, *sf = si + H, *tg = si + 2 * H, *dcr = dc + b * H, *cp = c0 + b * H;
             T *gx = dGX ? (T *)dGX->data + b * 4 * H : NULL, *gh = dGH ? (T *)dGH->data + b * 4 * H : NULL;
             for (int64_t j = 0; j < H; j++) {
-                const T di = dcr[j] * tg[j] * si[j] * (1 - si[j]);   /* d(pre-activation i) */
-                const T df = dcr[j] * cp[j] * sf[j] * (1 - sf[j]);   /* f */
-                const T dg = dcr[j] * si[j] * (1 - tg[j] * tg[j]);   /* g */
+                const T di = dcr[j] * tg[j] * si[j] * (1 - si[j]); /* d(pre-activation i) */
+                const T df = dcr[j] * cp[j] * sf[j] * (1 - sf[j]); /* f */
+                const T dg = dcr[j] * si[j] * (1 - tg[j] * tg[j]); /* g */
                 if (gx) gx[j] += di, gx[H + j] += df, gx[2 * H + j] += dg;
                 if (gh) gh[j] += di, gh[H + j] += df, gh[2 * H + j] += dg;
             }
@@ -224,9 +225,9 @@ static void gru_bwd(nb_node *n, const nb_tensor *gout) {
             T *gxr = dGX ? (T *)dGX->data + b * 3 * H : NULL, *ghr = dGH ? (T *)dGH->data + b * 3 * H : NULL;
             for (int64_t j = 0; j < H; j++) {
                 const T dn = dhr[j] * (1 - z[j]), dz = dhr[j] * (hp[j] - nn[j]);
-                const T dan = dn * (1 - nn[j] * nn[j]);           /* d(gx_n + r·gh_n) */
-                const T dar = dan * ghn[j] * r[j] * (1 - r[j]);   /* d(gx_r + gh_r)  */
-                const T daz = dz * z[j] * (1 - z[j]);             /* d(gx_z + gh_z)  */
+                const T dan = dn * (1 - nn[j] * nn[j]);         /* d(gx_n + r·gh_n) */
+                const T dar = dan * ghn[j] * r[j] * (1 - r[j]); /* d(gx_r + gh_r)  */
+                const T daz = dz * z[j] * (1 - z[j]);           /* d(gx_z + gh_z)  */
                 if (gxr) {
                     gxr[j] += dar;
                     gxr[H + j] += daz;
@@ -252,9 +253,9 @@ GG_FN(gru) {
     nb_tensor *r = nb_sigmoid(nb_add(blk(gx, 0, H), blk(gh, 0, H)));
     nb_tensor *z = nb_sigmoid(nb_add(blk(gx, 1, H), blk(gh, 1, H)));
     nb_tensor *hn = blk(gh, 2, H), *nn = nb_tanh(nb_add(blk(gx, 2, H), nb_mul(r, hn)));
-    nb_tensor *dan = nb_mul(nb_mul(g, one_minus(z)), dtanh(nn));      /* d(gx_n + r·gh_n) */
-    nb_tensor *dar = nb_mul(nb_mul(dan, hn), dsig(r));                 /* d(gx_r + gh_r)  */
-    nb_tensor *daz = nb_mul(nb_mul(g, nb_sub(h0, nn)), dsig(z));       /* d(gx_z + gh_z)  */
+    nb_tensor *dan = nb_mul(nb_mul(g, one_minus(z)), dtanh(nn)); /* d(gx_n + r·gh_n) */
+    nb_tensor *dar = nb_mul(nb_mul(dan, hn), dsig(r));           /* d(gx_r + gh_r)  */
+    nb_tensor *daz = nb_mul(nb_mul(g, nb_sub(h0, nn)), dsig(z)); /* d(gx_z + gh_z)  */
     if (GG_NEED(0)) gin[0] = cat4(dar, daz, dan, NULL);
     if (GG_NEED(1)) gin[1] = cat4(dar, daz, nb_mul(dan, r), NULL);
     if (GG_NEED(2)) gin[2] = nb_mul(g, z);
@@ -274,7 +275,10 @@ nb_tensor *nb_gru_gate_h(nb_tensor *gx, nb_tensor *gh, nb_tensor *h_prev) {
 
 /* Pre-activations gx + gh in [-3.5, 3.5] reach both tails of σ and tanh;
  * states in [-1.5, 1.5]. No kinks. */
-static const struct { int64_t B, H; const char *desc; } cell_cases[] = {
+static const struct {
+    int64_t B, H;
+    const char *desc;
+} cell_cases[] = {
     {2, 3, "B 2 H 3"},
     {1, 1, "B 1 H 1"},
     {3, 5, "B 3 H 5"},

@@ -38,7 +38,9 @@ typedef struct {
     int reverse;
 } seq_attr;
 
-static char *desc(const nb_tensor *t, const char *name, char *buf) { return nb_describe(t, name, buf, NB_DESCRIBE_LEN); }
+static char *desc(const nb_tensor *t, const char *name, char *buf) {
+    return nb_describe(t, name, buf, NB_DESCRIBE_LEN);
+}
 
 /* Checks the inputs of lstm_seq (G = 4, nin 5) or gru_seq (G = 3, nin 4). */
 static bool check_seq(const char *op, nb_tensor *const *in, int nin, int G) {
@@ -50,14 +52,14 @@ static bool check_seq(const char *op, nb_tensor *const *in, int nin, int G) {
         const int64_t T = xp->shape.d[0], B = xp->shape.d[1], H = w->shape.d[1];
         (void)T;
         ok = H > 0 && w->shape.d[0] == G * H && xp->shape.d[2] == G * H && b->shape.ndim == 1 &&
-             b->shape.d[0] == G * H && h0->shape.d[0] == B && h0->shape.d[1] == H &&
-             (!c0 || nb_shape_eq(c0->shape, h0->shape));
+            b->shape.d[0] == G * H && h0->shape.d[0] == B && h0->shape.d[1] == H &&
+            (!c0 || nb_shape_eq(c0->shape, h0->shape));
     }
     if (!ok) {
         if (c0)
-            nb_fail(NB_ERR_SHAPE, op, "expects xp (T,B,%d*H), w_hh (%d*H,H), b_hh (%d*H), h0 (B,H), c0 (B,H): %s, %s, %s, %s, %s",
-                    G, G, G, desc(xp, "xp", a), desc(w, "w_hh", e), desc(b, "b_hh", f), desc(h0, "h0", g),
-                    desc(c0, "c0", h));
+            nb_fail(NB_ERR_SHAPE, op,
+                    "expects xp (T,B,%d*H), w_hh (%d*H,H), b_hh (%d*H), h0 (B,H), c0 (B,H): %s, %s, %s, %s, %s", G, G,
+                    G, desc(xp, "xp", a), desc(w, "w_hh", e), desc(b, "b_hh", f), desc(h0, "h0", g), desc(c0, "c0", h));
         else
             nb_fail(NB_ERR_SHAPE, op, "expects xp (T,B,%d*H), w_hh (%d*H,H), b_hh (%d*H), h0 (B,H): %s, %s, %s, %s", G,
                     G, G, desc(xp, "xp", a), desc(w, "w_hh", e), desc(b, "b_hh", f), desc(h0, "h0", g));
@@ -73,39 +75,39 @@ static void *scratch(size_t n, size_t es) {
 
 /* The packed GEMM for one dtype: T is float or double inside NB_FLOAT_DISPATCH. */
 #define PK_LEN(T, K, N) (sizeof(T) == 4 ? nb_gemm_packed_len_f32(K, N) : nb_gemm_packed_len_f64(K, N))
-#define PK_PACK(T, tb, K, N, B, ldb, dst)                                                                   \
-    (sizeof(T) == 4 ? nb_gemm_pack_f32(tb, K, N, (const float *)(B), ldb, (float *)(dst))                 \
+#define PK_PACK(T, tb, K, N, B, ldb, dst)                                                 \
+    (sizeof(T) == 4 ? nb_gemm_pack_f32(tb, K, N, (const float *)(B), ldb, (float *)(dst)) \
                     : nb_gemm_pack_f64(tb, K, N, (const double *)(B), ldb, (double *)(dst)))
 #define GEMM_T(T, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc)                                            \
     (sizeof(T) == 4 ? nb_gemm_f32(ta, tb, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(B), ldb,  \
-                                  (float)(beta), (float *)(C), ldc)                                          \
-                    : nb_gemm_f64(ta, tb, M, N, K, 1.0, (const double *)(A), lda, (const double *)(B), ldb,  \
+                                  (float)(beta), (float *)(C), ldc)                                         \
+                    : nb_gemm_f64(ta, tb, M, N, K, 1.0, (const double *)(A), lda, (const double *)(B), ldb, \
                                   (double)(beta), (double *)(C), ldc))
 
 /* After the backward recurrence, with dG (T, B, G·H) the gradients of the
  * pre-activations that pass through W_hh: dW_hh += Σ_t dG_tᵀ·h_prev(t) and
  * db_hh += Σ_{t,b} dG_t — one GEMM over the steps whose h_prev is an output
  * (out rows 0..T-2 or 1..T-1) and one of K = B for h0. */
-#define WEIGHT_GRADS(T_, dW, dB, dG, out, h0, T, B, GH, H, reverse)                                        \
-    do {                                                                                                    \
-        if (dW) {                                                                                           \
-            T_ *dw = (T_ *)(dW)->data;                                                                      \
-            const T_ *h0p = (const T_ *)(h0)->data;                                                         \
-            const int64_t first = (reverse) ? (T) - 1 : 0; /* the step whose h_prev is h0 */                \
-            GEMM_T(T_, true, false, GH, H, B, dG + first * (B) * (GH), GH, h0p, H, 1, dw, H);               \
-            if ((T) > 1) {                                                                                  \
-                const T_ *dg1 = (reverse) ? dG : dG + (B) * (GH);                                           \
-                const T_ *hp = (reverse) ? out + (B) * (H) : out;                                           \
-                GEMM_T(T_, true, false, GH, H, ((T) - 1) * (B), dg1, GH, hp, H, 1, dw, H);                   \
-            }                                                                                               \
-        }                                                                                                   \
-        if (dB) {                                                                                           \
-            T_ *db = (T_ *)(dB)->data;                                                                      \
-            for (int64_t r = 0; r < (T) * (B); r++) {                                                       \
-                const T_ *g = dG + r * (GH);                                                                \
-                for (int64_t j = 0; j < (GH); j++) db[j] += g[j];                                           \
-            }                                                                                               \
-        }                                                                                                   \
+#define WEIGHT_GRADS(T_, dW, dB, dG, out, h0, T, B, GH, H, reverse)                           \
+    do {                                                                                      \
+        if (dW) {                                                                             \
+            T_ *dw = (T_ *)(dW)->data;                                                        \
+            const T_ *h0p = (const T_ *)(h0)->data;                                           \
+            const int64_t first = (reverse) ? (T)-1 : 0; /* the step whose h_prev is h0 */    \
+            GEMM_T(T_, true, false, GH, H, B, dG + first * (B) * (GH), GH, h0p, H, 1, dw, H); \
+            if ((T) > 1) {                                                                    \
+                const T_ *dg1 = (reverse) ? dG : dG + (B) * (GH);                             \
+                const T_ *hp = (reverse) ? out + (B) * (H) : out;                             \
+                GEMM_T(T_, true, false, GH, H, ((T)-1) * (B), dg1, GH, hp, H, 1, dw, H);      \
+            }                                                                                 \
+        }                                                                                     \
+        if (dB) {                                                                             \
+            T_ *db = (T_ *)(dB)->data;                                                        \
+            for (int64_t r = 0; r < (T) * (B); r++) {                                         \
+                const T_ *g = dG + r * (GH);                                                  \
+                for (int64_t j = 0; j < (GH); j++) db[j] += g[j];                             \
+            }                                                                                 \
+        }                                                                                     \
     } while (0)
 
 /* ------------------------------------------------------------ threads */
@@ -133,17 +135,19 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
     nb_par_share(H / nr, NB_PAR_TID(nt), NB_PAR_NTH(nt), &lo, &hi);
     *u0 = lo * nr, *u1 = hi * nr;
 }
-#define SEQ_BARRIER(nt)                                                                                     \
-    do {                                                                                                    \
-        if ((nt) > 1) { _Pragma("omp barrier") }                                                            \
+#define SEQ_BARRIER(nt)            \
+    do {                           \
+        if ((nt) > 1) {            \
+            _Pragma("omp barrier") \
+        }                          \
     } while (0)
 #define PK_NR(T) (sizeof(T) == 4 ? nb_gemm_packed_nr_f32() : nb_gemm_packed_nr_f64())
 /* C[:, n0:n1] of the packed product */
-#define PK_MULR(T, M, N, K, A, lda, Bp, n0, n1, beta, C, ldc)                                                \
-    (sizeof(T) == 4 ? nb_gemm_packed_f32(false, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(Bp), n0, \
-                                         n1, (float)(beta), (float *)(C), ldc)                              \
-                    : nb_gemm_packed_f64(false, M, N, K, 1.0, (const double *)(A), lda, (const double *)(Bp), n0, \
-                                         n1, (double)(beta), (double *)(C), ldc))
+#define PK_MULR(T, M, N, K, A, lda, Bp, n0, n1, beta, C, ldc)                                                         \
+    (sizeof(T) == 4 ? nb_gemm_packed_f32(false, M, N, K, 1.0f, (const float *)(A), lda, (const float *)(Bp), n0, n1,  \
+                                         (float)(beta), (float *)(C), ldc)                                            \
+                    : nb_gemm_packed_f64(false, M, N, K, 1.0, (const double *)(A), lda, (const double *)(Bp), n0, n1, \
+                                         (double)(beta), (double *)(C), ldc))
 
 /* ------------------------------------------------------------ row kernels */
 /* The pointwise work of one batch row over n hidden units (pointers at the
@@ -166,21 +170,20 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
 #endif
 
 /* a[q·H + j] = x + (g + b) for the first nq gate blocks */
-#define K_PRE(R)                                                                                            \
-    (int64_t n, int64_t H, int nq, const R *restrict x, const R *restrict g, const R *restrict bh,        \
-     R *restrict a) {                                                                                       \
-        for (int q = 0; q < nq; q++)                                                                        \
-            for (int64_t j = 0; j < n; j++) a[q * H + j] = x[q * H + j] + (g[q * H + j] + bh[q * H + j]);   \
+#define K_PRE(R)                                                                                                    \
+    (int64_t n, int64_t H, int nq, const R *restrict x, const R *restrict g, const R *restrict bh, R *restrict a) { \
+        for (int q = 0; q < nq; q++)                                                                                \
+            for (int64_t j = 0; j < n; j++) a[q * H + j] = x[q * H + j] + (g[q * H + j] + bh[q * H + j]);           \
     }
 /* LSTM: c = σ(f)·c_prev + σ(i)·tanh(g) from the activations a */
-#define K_LSTM_C(R)                                                                                         \
-    (int64_t n, int64_t H, const R *restrict a, const R *restrict cp, R *restrict c) {                     \
-        for (int64_t j = 0; j < n; j++) c[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j];                      \
+#define K_LSTM_C(R)                                                                    \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict cp, R *restrict c) { \
+        for (int64_t j = 0; j < n; j++) c[j] = a[H + j] * cp[j] + a[j] * a[2 * H + j]; \
     }
 /* LSTM: h = σ(o)·tanh(c) */
-#define K_LSTM_H(R)                                                                                         \
-    (int64_t n, int64_t H, const R *restrict a, const R *restrict tc, R *restrict h) {                     \
-        for (int64_t j = 0; j < n; j++) h[j] = a[3 * H + j] * tc[j];                                        \
+#define K_LSTM_H(R)                                                                    \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict tc, R *restrict h) { \
+        for (int64_t j = 0; j < n; j++) h[j] = a[3 * H + j] * tc[j];                   \
     }
 /* GRU: gh_n = g_n + b_hn (saved) and the pre-activation of n, x_n + r·gh_n */
 #define K_GRU_N(R)                                                                                          \
@@ -191,42 +194,42 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
         }                                                                                                   \
     }
 /* GRU: h = n + z·(h_prev − n), PyTorch's rounding order */
-#define K_GRU_H(R)                                                                                          \
-    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, R *restrict h) {                     \
-        for (int64_t j = 0; j < n; j++) h[j] = a[2 * H + j] + a[H + j] * (hp[j] - a[2 * H + j]);            \
+#define K_GRU_H(R)                                                                               \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, R *restrict h) {           \
+        for (int64_t j = 0; j < n; j++) h[j] = a[2 * H + j] + a[H + j] * (hp[j] - a[2 * H + j]); \
     }
 /* LSTM backward: a the row's saved σ(i), σ(f), tanh(g), σ(o), c, tanh(c);
  * dh, dc in: the gradients from later steps (dh without this step's output
  * gradient gt); d: the four gate pre-activations' gradients; dc out: c_prev's. */
-#define K_LSTM_BWD(R)                                                                                       \
-    (int64_t n, int64_t H, const R *restrict a, const R *restrict cpr, const R *restrict gt,              \
-     const R *restrict dh, R *restrict dc, R *restrict d) {                                                 \
-        const R *tc = a + 5 * H;                                                                            \
-        for (int64_t j = 0; j < n; j++) {                                                                   \
-            const R si = a[j], sf = a[H + j], tg = a[2 * H + j], so = a[3 * H + j];                         \
-            const R hdh = dh[j] + gt[j];                                                                    \
-            const R dct = dc[j] + hdh * so * (1 - tc[j] * tc[j]);                                           \
-            d[j] = dct * tg * si * (1 - si);                                                                \
-            d[H + j] = dct * cpr[j] * sf * (1 - sf);                                                        \
-            d[2 * H + j] = dct * si * (1 - tg * tg);                                                        \
-            d[3 * H + j] = hdh * tc[j] * so * (1 - so);                                                     \
-            dc[j] = dct * sf;                                                                               \
-        }                                                                                                   \
+#define K_LSTM_BWD(R)                                                                                              \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict cpr, const R *restrict gt, const R *restrict dh, \
+     R *restrict dc, R *restrict d) {                                                                              \
+        const R *tc = a + 5 * H;                                                                                   \
+        for (int64_t j = 0; j < n; j++) {                                                                          \
+            const R si = a[j], sf = a[H + j], tg = a[2 * H + j], so = a[3 * H + j];                                \
+            const R hdh = dh[j] + gt[j];                                                                           \
+            const R dct = dc[j] + hdh * so * (1 - tc[j] * tc[j]);                                                  \
+            d[j] = dct * tg * si * (1 - si);                                                                       \
+            d[H + j] = dct * cpr[j] * sf * (1 - sf);                                                               \
+            d[2 * H + j] = dct * si * (1 - tg * tg);                                                               \
+            d[3 * H + j] = hdh * tc[j] * so * (1 - so);                                                            \
+            dc[j] = dct * sf;                                                                                      \
+        }                                                                                                          \
     }
 /* GRU backward: a the row's saved r, z, n, gh_n; dh in: the gradient from
  * later steps, out: its direct part dht·z (the GEMM adds the rest); dg the
  * gradient of h_prev W_hhᵀ + b_hh, dx (NULL: not wanted) of xp's row. */
-#define GRU_BWD_BODY(R)                                                                                     \
-    const R dht = dh[j] + gt[j];                                                                            \
-    const R dn = dht * (1 - z[j]), dz = dht * (hp[j] - nn[j]);                                              \
-    const R dan = dn * (1 - nn[j] * nn[j]);                                                                 \
-    const R dar = dan * ghn[j] * r[j] * (1 - r[j]);                                                         \
-    const R daz = dz * z[j] * (1 - z[j]);                                                                   \
-    dg[j] = dar, dg[H + j] = daz, dg[2 * H + j] = dan * r[j];                                               \
+#define GRU_BWD_BODY(R)                                        \
+    const R dht = dh[j] + gt[j];                               \
+    const R dn = dht * (1 - z[j]), dz = dht * (hp[j] - nn[j]); \
+    const R dan = dn * (1 - nn[j] * nn[j]);                    \
+    const R dar = dan * ghn[j] * r[j] * (1 - r[j]);            \
+    const R daz = dz * z[j] * (1 - z[j]);                      \
+    dg[j] = dar, dg[H + j] = daz, dg[2 * H + j] = dan * r[j];  \
     dh[j] = dht * z[j];
 #define K_GRU_BWD(R)                                                                                        \
-    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, const R *restrict gt,               \
-     R *restrict dh, R *restrict dx, R *restrict dg) {                                                      \
+    (int64_t n, int64_t H, const R *restrict a, const R *restrict hp, const R *restrict gt, R *restrict dh, \
+     R *restrict dx, R *restrict dg) {                                                                      \
         const R *r = a, *z = a + H, *nn = a + 2 * H, *ghn = a + 3 * H;                                      \
         if (dx)                                                                                             \
             for (int64_t j = 0; j < n; j++) {                                                               \
@@ -239,15 +242,17 @@ static void seq_units(int nt, int64_t H, int64_t nr, int64_t *u0, int64_t *u1) {
             }                                                                                               \
     }
 
-#define K_ALL(X) X(pre, K_PRE) X(lstm_c, K_LSTM_C) X(lstm_h, K_LSTM_H) X(gru_n, K_GRU_N) X(gru_h, K_GRU_H) \
-    X(lstm_bwd, K_LSTM_BWD) X(gru_bwd, K_GRU_BWD)
+#define K_ALL(X)                                                                                        \
+    X(pre, K_PRE)                                                                                       \
+    X(lstm_c, K_LSTM_C) X(lstm_h, K_LSTM_H) X(gru_n, K_GRU_N) X(gru_h, K_GRU_H) X(lstm_bwd, K_LSTM_BWD) \
+        X(gru_bwd, K_GRU_BWD)
 #define K_DEF_BASE(name, K) static void k_##name##_f32 K(float) static void k_##name##_f64 K(double)
 K_ALL(K_DEF_BASE)
 #if HAVE_ROW_X512
 #define K_DEF_X512(name, K) static ROW_X512 void k_##name##_f32x K(float) static ROW_X512 void k_##name##_f64x K(double)
 K_ALL(K_DEF_X512)
-#define KCALL(x512, R, name, ...)                                                                           \
-    (sizeof(R) == 4 ? ((x512) ? k_##name##_f32x : k_##name##_f32)(__VA_ARGS__)                              \
+#define KCALL(x512, R, name, ...)                                              \
+    (sizeof(R) == 4 ? ((x512) ? k_##name##_f32x : k_##name##_f32)(__VA_ARGS__) \
                     : ((x512) ? k_##name##_f64x : k_##name##_f64)(__VA_ARGS__))
 #else
 #define KCALL(x512, R, name, ...) (sizeof(R) == 4 ? k_##name##_f32(__VA_ARGS__) : k_##name##_f64(__VA_ARGS__))
@@ -418,8 +423,8 @@ static void gru_seq_fwd(nb_node *n) {
                     R *a = s + (t * B + b) * 4 * H, *nn = a + 2 * H, *h = ht + b * H;
                     const R *x = xp + (t * B + b) * G, *g = gh + b * G, *hpr = hp + b * H;
                     KCALL(x5, R, pre, nu, H, 2, VP(x + u0), VP(g + u0), VP(bh + u0), VP(a + u0));
-                    NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);         /* r */
-                    NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu); /* z */
+                    NB_VMATH_T(sigmoid, R, a + u0, a + u0, nu);                                  /* r */
+                    NB_VMATH_T(sigmoid, R, a + H + u0, a + H + u0, nu);                          /* z */
                     KCALL(x5, R, gru_n, nu, H, VP(x + u0), VP(g + u0), VP(bh + u0), VP(a + u0)); /* gh_n, n's pre */
                     NB_VMATH_T(tanh, R, nn + u0, nn + u0, nu);
                     KCALL(x5, R, gru_h, nu, H, VP(a + u0), VP(hpr + u0), VP(h + u0));
@@ -543,16 +548,16 @@ nb_tensor *nb_lstm_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tenso
     nb_tensor *in[5] = {xp, w_hh, b_hh, h0, c0};
     if (!check_seq("lstm_seq", in, 5, 4)) return NULL;
     const seq_attr at = {reverse};
-    return nb_apply_ex(&lstm_seq_op, in, 5, NB_SHAPE(xp->shape.d[0] + 1, xp->shape.d[1], h0->shape.d[1]),
-                       xp->dtype, &at, sizeof at);
+    return nb_apply_ex(&lstm_seq_op, in, 5, NB_SHAPE(xp->shape.d[0] + 1, xp->shape.d[1], h0->shape.d[1]), xp->dtype,
+                       &at, sizeof at);
 }
 
 nb_tensor *nb_gru_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor *h0, bool reverse) {
     nb_tensor *in[4] = {xp, w_hh, b_hh, h0};
     if (!check_seq("gru_seq", in, 4, 3)) return NULL;
     const seq_attr at = {reverse};
-    return nb_apply_ex(&gru_seq_op, in, 4, NB_SHAPE(xp->shape.d[0], xp->shape.d[1], h0->shape.d[1]), xp->dtype,
-                       &at, sizeof at);
+    return nb_apply_ex(&gru_seq_op, in, 4, NB_SHAPE(xp->shape.d[0], xp->shape.d[1], h0->shape.d[1]), xp->dtype, &at,
+                       sizeof at);
 }
 
 /* ------------------------------------------------------------ registry */
@@ -560,12 +565,13 @@ nb_tensor *nb_gru_seq(nb_tensor *xp, nb_tensor *w_hh, nb_tensor *b_hh, nb_tensor
 /* Pre-activations stay within about ±3 (both tails of σ and tanh), no kinks.
  * B 9 is more than a micro-tile's rows (8 on AVX-512), H 5 not a multiple of
  * anything; iarg[0] = reverse. */
-static const struct { int64_t T, B, H; int rev; const char *desc; } seq_cases[] = {
-    {3, 2, 3, 0, "T 3 B 2 H 3"},
-    {3, 2, 3, 1, "T 3 B 2 H 3 reverse"},
-    {1, 1, 2, 0, "T 1 B 1 H 2"},
-    {2, 9, 2, 1, "T 2 B 9 H 2 reverse"},
-    {4, 1, 5, 0, "T 4 B 1 H 5"},
+static const struct {
+    int64_t T, B, H;
+    int rev;
+    const char *desc;
+} seq_cases[] = {
+    {3, 2, 3, 0, "T 3 B 2 H 3"},         {3, 2, 3, 1, "T 3 B 2 H 3 reverse"}, {1, 1, 2, 0, "T 1 B 1 H 2"},
+    {2, 9, 2, 1, "T 2 B 9 H 2 reverse"}, {4, 1, 5, 0, "T 4 B 1 H 5"},
 };
 #define NSEQ ((int)(sizeof seq_cases / sizeof seq_cases[0]))
 

@@ -21,7 +21,10 @@ static int64_t span(nb_shape s, int lo, int hi) {
 
 /* attr: the axis in x and the piece [start, start+len) (len 1 for select,
  * whose output has the axis dropped: the layout is the same). */
-typedef struct { int axis; int64_t start, len; } piece_attr;
+typedef struct {
+    int axis;
+    int64_t start, len;
+} piece_attr;
 
 static void piece_copy_fwd(nb_node *n) {
     const piece_attr *at = nb_attr(n, piece_attr);
@@ -265,31 +268,34 @@ int nb_unbind(nb_tensor *x, int axis, nb_tensor **out, int max) {
 
 /* ------------------------------------------------------------ flip */
 
-typedef struct { uint8_t flip[NB_MAX_DIMS]; } flip_attr;
+typedef struct {
+    uint8_t flip[NB_MAX_DIMS];
+} flip_attr;
 
 /* Walks x (shape s) as rows of `blk` contiguous elements: the dims after the
  * last flipped one form one block, unchanged by the flip. For each output row
  * (offset oo) BODY sees xo, the offset of the x row it comes from. */
-#define FLIP_FOR(s, fl, BODY)                                                        \
-    do {                                                                             \
-        int k_ = -1;                                                                 \
-        for (int d_ = 0; d_ < (s).ndim; d_++)                                        \
-            if ((fl)[d_]) k_ = d_;                                                   \
+#define FLIP_FOR(s, fl, BODY)                                                          \
+    do {                                                                               \
+        int k_ = -1;                                                                   \
+        for (int d_ = 0; d_ < (s).ndim; d_++)                                          \
+            if ((fl)[d_]) k_ = d_;                                                     \
         const int64_t blk = span((s), k_ + 1, (s).ndim), rows_ = span((s), 0, k_ + 1); \
         int64_t st_[NB_MAX_DIMS], step_[NB_MAX_DIMS], idx_[NB_MAX_DIMS] = {0}, xo = 0; \
-        for (int d_ = k_; d_ >= 0; d_--) {                                           \
-            st_[d_] = d_ == k_ ? blk : st_[d_ + 1] * (s).d[d_ + 1];                  \
-            step_[d_] = (fl)[d_] ? -st_[d_] : st_[d_];                               \
-            if ((fl)[d_]) xo += ((s).d[d_] - 1) * st_[d_];                           \
-        }                                                                            \
-        for (int64_t r_ = 0, oo = 0; blk > 0 && r_ < rows_; r_++, oo += blk) {       \
-            BODY                                                                     \
-            for (int d_ = k_; d_ >= 0; d_--) {                                       \
-                idx_[d_]++; xo += step_[d_];                                         \
-                if (idx_[d_] < (s).d[d_]) break;                                     \
-                xo -= step_[d_] * (s).d[d_]; idx_[d_] = 0;                           \
-            }                                                                        \
-        }                                                                            \
+        for (int d_ = k_; d_ >= 0; d_--) {                                             \
+            st_[d_] = d_ == k_ ? blk : st_[d_ + 1] * (s).d[d_ + 1];                    \
+            step_[d_] = (fl)[d_] ? -st_[d_] : st_[d_];                                 \
+            if ((fl)[d_]) xo += ((s).d[d_] - 1) * st_[d_];                             \
+        }                                                                              \
+        for (int64_t r_ = 0, oo = 0; blk > 0 && r_ < rows_; r_++, oo += blk) {         \
+            BODY for (int d_ = k_; d_ >= 0; d_--) {                                    \
+                idx_[d_]++;                                                            \
+                xo += step_[d_];                                                       \
+                if (idx_[d_] < (s).d[d_]) break;                                       \
+                xo -= step_[d_] * (s).d[d_];                                           \
+                idx_[d_] = 0;                                                          \
+            }                                                                          \
+        }                                                                              \
     } while (0)
 
 static void flip_fwd(nb_node *n) {
@@ -303,14 +309,16 @@ static void flip_fwd(nb_node *n) {
         uint32_t *Os = n->out->data;
         FLIP_FOR(x->shape, at->flip, {
             if (blk >= 16) memcpy(O + (size_t)oo * es, X + (size_t)xo * es, (size_t)blk * es);
-            else for (int64_t t = 0; t < blk; t++) Os[oo + t] = Xs[xo + t];
+            else
+                for (int64_t t = 0; t < blk; t++) Os[oo + t] = Xs[xo + t];
         });
     } else {
         const uint64_t *Xs = x->data;
         uint64_t *Os = n->out->data;
         FLIP_FOR(x->shape, at->flip, {
             if (blk >= 16) memcpy(O + (size_t)oo * es, X + (size_t)xo * es, (size_t)blk * es);
-            else for (int64_t t = 0; t < blk; t++) Os[oo + t] = Xs[xo + t];
+            else
+                for (int64_t t = 0; t < blk; t++) Os[oo + t] = Xs[xo + t];
         });
     }
 }
@@ -364,33 +372,38 @@ nb_tensor *nb_flip(nb_tensor *x, const int *axes, int n) {
 
 /* ------------------------------------------------------------ cumsum */
 
-typedef struct { int axis; } cumsum_attr;
+typedef struct {
+    int axis;
+} cumsum_attr;
 
 /* Running sums along L of (outer, L, inner), in the accumulator type A (double
  * for floats, int64 for I64), `acc` holding inner of them. Forward walks j up
  * and stores the sum; backward (rev) walks j down and adds it. */
-#define CUMSUM_LOOP(T, A, SRC, DST, OP, rev)                                         \
-    for (int64_t o = 0; o < outer; o++) {                                            \
-        for (int64_t t = 0; t < inner; t++) acc[t] = 0;                              \
-        for (int64_t jj = 0; jj < L; jj++) {                                         \
-            const int64_t j = (rev) ? L - 1 - jj : jj;                               \
-            const T *src = (SRC) + (o * L + j) * inner;                              \
-            T *dst = (DST) + (o * L + j) * inner;                                    \
-            for (int64_t t = 0; t < inner; t++) {                                    \
-                acc[t] += (A)src[t];                                                 \
-                dst[t] OP (T)acc[t];                                                 \
-            }                                                                        \
-        }                                                                            \
+#define CUMSUM_LOOP(T, A, SRC, DST, OP, rev)            \
+    for (int64_t o = 0; o < outer; o++) {               \
+        for (int64_t t = 0; t < inner; t++) acc[t] = 0; \
+        for (int64_t jj = 0; jj < L; jj++) {            \
+            const int64_t j = (rev) ? L - 1 - jj : jj;  \
+            const T *src = (SRC) + (o * L + j) * inner; \
+            T *dst = (DST) + (o * L + j) * inner;       \
+            for (int64_t t = 0; t < inner; t++) {       \
+                acc[t] += (A)src[t];                    \
+                dst[t] OP(T) acc[t];                    \
+            }                                           \
+        }                                               \
     }
 
 /* A scratch row of inner accumulators: on the stack when small. */
-#define WITH_ACC(A, inner, ...)                                                      \
-    do {                                                                             \
-        A acc_stack_[256];                                                           \
-        A *acc = (inner) <= 256 ? acc_stack_ : nb__malloc((size_t)(inner) * sizeof(A)); \
-        if (!acc) { nb_fail(NB_ERR_NOMEM, "cumsum", "no memory for %lld sums", (long long)(inner)); break; } \
-        __VA_ARGS__                                                                  \
-        if (acc != acc_stack_) nb__free(acc);                                        \
+#define WITH_ACC(A, inner, ...)                                                             \
+    do {                                                                                    \
+        A acc_stack_[256];                                                                  \
+        A *acc = (inner) <= 256 ? acc_stack_ : nb__malloc((size_t)(inner) * sizeof(A));     \
+        if (!acc) {                                                                         \
+            nb_fail(NB_ERR_NOMEM, "cumsum", "no memory for %lld sums", (long long)(inner)); \
+            break;                                                                          \
+        }                                                                                   \
+        __VA_ARGS__                                                                         \
+        if (acc != acc_stack_) nb__free(acc);                                               \
     } while (0)
 
 static void cumsum_fwd(nb_node *n) {
@@ -399,11 +412,11 @@ static void cumsum_fwd(nb_node *n) {
     const int64_t outer = span(x->shape, 0, axis), inner = span(x->shape, axis + 1, x->shape.ndim);
     const int64_t L = x->shape.d[axis];
     switch (x->dtype) {
-    case NB_F32: WITH_ACC(double, inner, { CUMSUM_LOOP(float, double, nb_f32(x), nb_f32(n->out), =, false) }); break;
-    case NB_F64: WITH_ACC(double, inner, { CUMSUM_LOOP(double, double, nb_f64(x), nb_f64(n->out), =, false) }); break;
+    case NB_F32: WITH_ACC(double, inner, {CUMSUM_LOOP(float, double, nb_f32(x), nb_f32(n->out), =, false)}); break;
+    case NB_F64: WITH_ACC(double, inner, {CUMSUM_LOOP(double, double, nb_f64(x), nb_f64(n->out), =, false)}); break;
     case NB_I64:
         /* wrapping, as int64 arithmetic in torch: done in unsigned so it is defined */
-        WITH_ACC(uint64_t, inner, { CUMSUM_LOOP(int64_t, uint64_t, nb_i64(x), nb_i64(n->out), =, false) });
+        WITH_ACC(uint64_t, inner, {CUMSUM_LOOP(int64_t, uint64_t, nb_i64(x), nb_i64(n->out), =, false)});
         break;
     }
 }
@@ -414,8 +427,8 @@ static void cumsum_bwd(nb_node *n, const nb_tensor *g) {
     if (!gxt) return;
     const int64_t outer = span(x->shape, 0, axis), inner = span(x->shape, axis + 1, x->shape.ndim);
     const int64_t L = x->shape.d[axis];
-    if (x->dtype == NB_F32) WITH_ACC(double, inner, { CUMSUM_LOOP(float, double, nb_f32(g), nb_f32(gxt), +=, true) });
-    else WITH_ACC(double, inner, { CUMSUM_LOOP(double, double, nb_f64(g), nb_f64(gxt), +=, true) });
+    if (x->dtype == NB_F32) WITH_ACC(double, inner, {CUMSUM_LOOP(float, double, nb_f32(g), nb_f32(gxt), +=, true)});
+    else WITH_ACC(double, inner, {CUMSUM_LOOP(double, double, nb_f64(g), nb_f64(gxt), +=, true)});
 }
 
 /* dx = flip(cumsum(flip(dout))) along the axis: the reversed cumsum. */
@@ -436,14 +449,23 @@ nb_tensor *nb_cumsum(nb_tensor *x, int axis) {
 
 /* ------------------------------------------------------------ masked_fill */
 
-typedef struct { double value; } fill_attr;
+typedef struct {
+    double value;
+} fill_attr;
 
 /* Runs BODY with M the mask's element type. */
-#define MASK_DISPATCH(dt, M, ...)                                                    \
-    do {                                                                             \
-        if ((dt) == NB_F32) { typedef float M; __VA_ARGS__ }                         \
-        else if ((dt) == NB_F64) { typedef double M; __VA_ARGS__ }                   \
-        else { typedef int64_t M; __VA_ARGS__ }                                      \
+#define MASK_DISPATCH(dt, M, ...)    \
+    do {                             \
+        if ((dt) == NB_F32) {        \
+            typedef float M;         \
+            __VA_ARGS__              \
+        } else if ((dt) == NB_F64) { \
+            typedef double M;        \
+            __VA_ARGS__              \
+        } else {                     \
+            typedef int64_t M;       \
+            __VA_ARGS__              \
+        }                            \
     } while (0)
 
 /* Over x's shape: oo is the offset in x and out, oa the mask's (stride sa). */
@@ -458,19 +480,25 @@ static void fill_fwd(nb_node *n) {
         case NB_F32: {
             const float *X = nb_f32(x), fv = (float)v;
             float *O = nb_f32(n->out);
-            NB_BC_FOR(&bc, { for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? fv : X[oo + j]; });
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? fv : X[oo + j];
+            });
             break;
         }
         case NB_F64: {
             const double *X = nb_f64(x);
             double *O = nb_f64(n->out);
-            NB_BC_FOR(&bc, { for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? v : X[oo + j]; });
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? v : X[oo + j];
+            });
             break;
         }
         case NB_I64: {
             const int64_t *X = nb_i64(x), iv = (int64_t)v;
             int64_t *O = nb_i64(n->out);
-            NB_BC_FOR(&bc, { for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? iv : X[oo + j]; });
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++) O[oo + j] = K[oa + j * sa] != 0 ? iv : X[oo + j];
+            });
             break;
         }
         }
@@ -487,7 +515,9 @@ static void fill_bwd(nb_node *n, const nb_tensor *g) {
         NB_FLOAT_DISPATCH(x->dtype, T, {
             const T *G = (const T *)g->data;
             T *GX = (T *)gxt->data;
-            NB_BC_FOR(&bc, { for (int64_t j = 0; j < len; j++) GX[oo + j] += K[oa + j * sa] != 0 ? (T)0 : G[oo + j]; });
+            NB_BC_FOR(&bc, {
+                for (int64_t j = 0; j < len; j++) GX[oo + j] += K[oa + j * sa] != 0 ? (T)0 : G[oo + j];
+            });
         });
     });
 }
@@ -530,7 +560,11 @@ static nb_tensor *narrow_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int narrow_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[3]; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t a[3];
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(5, 4), {0, 1, 3}, "(5,4) axis 0 [1:4] (a view)"},
         {NB_SHAPE(3, 7), {1, -4, 3}, "(3,7) axis 1 start -4 length 3"},
         {NB_SHAPE(2, 3, 6), {-1, 0, 6}, "(2,3,6) axis -1, the whole axis"},
@@ -553,11 +587,13 @@ static nb_tensor *select_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int select_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[2]; const char *desc; } cases[] = {
-        {NB_SHAPE(4, 3), {0, 2}, "(4,3) axis 0 index 2 (a view)"},
-        {NB_SHAPE(3, 5), {1, -1}, "(3,5) axis 1 index -1"},
-        {NB_SHAPE(2, 3, 4), {-2, 0}, "(2,3,4) axis -2 index 0"},
-        {NB_SHAPE(5), {0, 3}, "(5) index 3 to a scalar"},
+    static const struct {
+        nb_shape sh;
+        int64_t a[2];
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(4, 3), {0, 2}, "(4,3) axis 0 index 2 (a view)"}, {NB_SHAPE(3, 5), {1, -1}, "(3,5) axis 1 index -1"},
+        {NB_SHAPE(2, 3, 4), {-2, 0}, "(2,3,4) axis -2 index 0"},   {NB_SHAPE(5), {0, 3}, "(5) index 3 to a scalar"},
         {NB_SHAPE(2, 1, 3), {1, -1}, "(2,1,3) axis 1 of size 1"},
     };
     int k = 0;
@@ -588,7 +624,11 @@ static nb_tensor *chunk_entry_apply(nb_tensor *const *in, int nin, const nb_samp
 }
 
 static int chunk_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[2]; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t a[2];
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(6, 2), {3, 0}, "(6,2) 3 chunks along axis 0 (views)"},
         {NB_SHAPE(2, 5), {3, 1}, "(2,5) 3 chunks along axis 1: 2,2,1"},
         {NB_SHAPE(2, 3, 4), {4, -1}, "(2,3,4) 4 chunks along axis -1"},
@@ -613,7 +653,11 @@ static nb_tensor *split_entry_apply(nb_tensor *const *in, int nin, const nb_samp
 }
 
 static int split_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[8]; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t a[8];
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(5, 3), {0, 2, 2, 3}, "(5,3) axis 0 sizes 2,3 (views)"},
         {NB_SHAPE(2, 7), {1, 4, 1, 0, 4, 2}, "(2,7) axis 1 sizes 1,0,4,2 (an empty piece)"},
         {NB_SHAPE(2, 3, 4), {-1, 1, 4}, "(2,3,4) axis -1 one piece"},
@@ -638,11 +682,13 @@ static nb_tensor *unbind_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int unbind_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int axis; const char *desc; } cases[] = {
-        {NB_SHAPE(3, 4), 0, "(3,4) axis 0 (views)"},
-        {NB_SHAPE(2, 3), 1, "(2,3) axis 1"},
-        {NB_SHAPE(2, 3, 2), -1, "(2,3,2) axis -1"},
-        {NB_SHAPE(4), 0, "(4) into scalars"},
+    static const struct {
+        nb_shape sh;
+        int axis;
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(3, 4), 0, "(3,4) axis 0 (views)"},         {NB_SHAPE(2, 3), 1, "(2,3) axis 1"},
+        {NB_SHAPE(2, 3, 2), -1, "(2,3,2) axis -1"},          {NB_SHAPE(4), 0, "(4) into scalars"},
         {NB_SHAPE(1, 2, 3), 0, "(1,2,3) axis 0: one piece"},
     };
     int k = 0;
@@ -663,7 +709,11 @@ static nb_tensor *flip_entry_apply(nb_tensor *const *in, int nin, const nb_sampl
 }
 
 static int flip_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int64_t a[4]; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int64_t a[4];
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), {1, 0}, "(3,4) axis 0 (rows copied whole)"},
         {NB_SHAPE(3, 4), {1, 1}, "(3,4) axis 1"},
         {NB_SHAPE(2, 3, 4), {2, 0, 2}, "(2,3,4) axes 0,2"},
@@ -688,7 +738,11 @@ static nb_tensor *cumsum_entry_apply(nb_tensor *const *in, int nin, const nb_sam
 }
 
 static int cumsum_samples(nb_sample *s, int max) {
-    static const struct { nb_shape sh; int axis; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape sh;
+        int axis;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(5), 0, "(5)"},
         {NB_SHAPE(3, 4), 1, "(3,4) axis 1"},
         {NB_SHAPE(3, 4), 0, "(3,4) axis 0"},
@@ -712,7 +766,12 @@ static nb_tensor *masked_fill_entry_apply(nb_tensor *const *in, int nin, const n
 }
 
 static int masked_fill_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x, m; int kind; double v; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x, m;
+        int kind;
+        double v;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 4), NB_SHAPE(3, 4), 0, -1.5, "(3,4) i64 mask (3,4), value -1.5"},
         {NB_SHAPE(2, 3, 4), NB_SHAPE(4), 0, 0, "(2,3,4) i64 mask (4) broadcast, value 0"},
         {NB_SHAPE(2, 3), NB_SHAPE(2, 1), 1, 7, "(2,3) float mask (2,1), value 7"},

@@ -80,42 +80,52 @@ nb_tensor *nb_flatten(nb_tensor *x, int start, int end) {
 
 /* ------------------------------------------------------------ permute: a copy */
 
-typedef struct { int perm[NB_MAX_DIMS]; } perm_attr;
+typedef struct {
+    int perm[NB_MAX_DIMS];
+} perm_attr;
 
 /* Copies src (shape in) to dst permuted by perm, or, with add, adds src back
  * through the inverse (backward). Walks the output in order. */
-#define PERMUTE_LOOP(T, SRC, DST, in_shape, perm, nd, INVERSE)                          \
-    do {                                                                                \
+#define PERMUTE_LOOP(T, SRC, DST, in_shape, perm, nd, INVERSE)                                  \
+    do {                                                                                        \
         int64_t st_in[NB_MAX_DIMS], st[NB_MAX_DIMS], dims[NB_MAX_DIMS], idx[NB_MAX_DIMS] = {0}; \
-        int64_t s_ = 1, total = 1;                                                      \
-        for (int i = (nd) - 1; i >= 0; i--) { st_in[i] = s_; s_ *= (in_shape).d[i]; }   \
-        for (int i = 0; i < (nd); i++) { dims[i] = (in_shape).d[(perm)[i]]; st[i] = st_in[(perm)[i]]; total *= dims[i]; } \
-        int64_t off = 0;                                                                \
-        for (int64_t o = 0; o < total; o++) {                                           \
-            if (INVERSE) (DST)[off] += (SRC)[o]; else (DST)[o] = (SRC)[off];            \
-            for (int d = (nd) - 1; d >= 0; d--) {                                       \
-                idx[d]++; off += st[d];                                                 \
-                if (idx[d] < dims[d]) break;                                            \
-                off -= st[d] * dims[d]; idx[d] = 0;                                     \
-            }                                                                           \
-        }                                                                               \
+        int64_t s_ = 1, total = 1;                                                              \
+        for (int i = (nd)-1; i >= 0; i--) {                                                     \
+            st_in[i] = s_;                                                                      \
+            s_ *= (in_shape).d[i];                                                              \
+        }                                                                                       \
+        for (int i = 0; i < (nd); i++) {                                                        \
+            dims[i] = (in_shape).d[(perm)[i]];                                                  \
+            st[i] = st_in[(perm)[i]];                                                           \
+            total *= dims[i];                                                                   \
+        }                                                                                       \
+        int64_t off = 0;                                                                        \
+        for (int64_t o = 0; o < total; o++) {                                                   \
+            if (INVERSE) (DST)[off] += (SRC)[o];                                                \
+            else (DST)[o] = (SRC)[off];                                                         \
+            for (int d = (nd)-1; d >= 0; d--) {                                                 \
+                idx[d]++;                                                                       \
+                off += st[d];                                                                   \
+                if (idx[d] < dims[d]) break;                                                    \
+                off -= st[d] * dims[d];                                                         \
+                idx[d] = 0;                                                                     \
+            }                                                                                   \
+        }                                                                                       \
     } while (0)
 
 static void permute_fwd(nb_node *n) {
     const perm_attr *at = nb_attr(n, perm_attr);
     const nb_tensor *x = n->in[0];
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        PERMUTE_LOOP(T, (const T *)x->data, (T *)n->out->data, x->shape, at->perm, x->shape.ndim, 0);
-    });
+    NB_FLOAT_DISPATCH(
+        x->dtype, T, { PERMUTE_LOOP(T, (const T *)x->data, (T *)n->out->data, x->shape, at->perm, x->shape.ndim, 0); });
 }
 
 static void permute_bwd(nb_node *n, const nb_tensor *g) {
     const perm_attr *at = nb_attr(n, perm_attr);
     nb_tensor *x = n->in[0], *gx = nb_grad_buf(x);
     if (!gx) return;
-    NB_FLOAT_DISPATCH(x->dtype, T, {
-        PERMUTE_LOOP(T, (const T *)g->data, (T *)gx->data, x->shape, at->perm, x->shape.ndim, 1);
-    });
+    NB_FLOAT_DISPATCH(x->dtype, T,
+                      { PERMUTE_LOOP(T, (const T *)g->data, (T *)gx->data, x->shape, at->perm, x->shape.ndim, 1); });
 }
 
 GG_FN(permute);
@@ -188,8 +198,9 @@ nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt) {
         return NULL;
     }
     if (dt == NB_I64 && x->requires_grad && nb_grad_enabled()) {
-        nb_fail(NB_ERR_DTYPE, "cast", "casting a tensor that requires grad to i64 would cut the graph; "
-                                      "cast under nb_no_grad or cast a copy");
+        nb_fail(NB_ERR_DTYPE, "cast",
+                "casting a tensor that requires grad to i64 would cut the graph; "
+                "cast under nb_no_grad or cast a copy");
         return NULL;
     }
     return nb_apply_ex(&cast_op, &x, 1, x->shape, dt, NULL, 0);
@@ -208,9 +219,21 @@ static nb_tensor *reshape_entry_apply(nb_tensor *const *in, int nin, const nb_sa
 
 static int reshape_samples(nb_sample *s, int max) {
     int k = 0;
-    if (k < max) { s[k] = (nb_sample){.desc = "(2,3,4) -> (4,6), squared", .nin = 1}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 4), -1, 1); k++; }
-    if (k < max) { s[k] = (nb_sample){.desc = "flatten (2,3,2) from axis 1", .nin = 1, .iarg = {1}}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 2), -1, 1); k++; }
-    if (k < max) { s[k] = (nb_sample){.desc = "(1,1) to scalar", .nin = 1, .iarg = {2}}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(1, 1), -1, 1); k++; }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "(2,3,4) -> (4,6), squared", .nin = 1};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 4), -1, 1);
+        k++;
+    }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "flatten (2,3,2) from axis 1", .nin = 1, .iarg = {1}};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 2), -1, 1);
+        k++;
+    }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "(1,1) to scalar", .nin = 1, .iarg = {2}};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(1, 1), -1, 1);
+        k++;
+    }
     return k;
 }
 
@@ -224,14 +247,27 @@ static nb_tensor *permute_entry_apply(nb_tensor *const *in, int nin, const nb_sa
 
 static int permute_samples(nb_sample *s, int max) {
     int k = 0;
-    if (k < max) { s[k] = (nb_sample){.desc = "(2,3,4) by (2,0,1)", .nin = 1, .iarg = {2, 0, 1}}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 4), -1, 1); k++; }
-    if (k < max) { s[k] = (nb_sample){.desc = "transpose (3,5)", .nin = 1, .iarg = {-1}}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(3, 5), -1, 1); k++; }
-    if (k < max) { s[k] = (nb_sample){.desc = "(1,2,1,3) by (3,1,0,2)", .nin = 1, .iarg = {3, 1, 0, 2}}; s[k].in[0] = nb_sample_uniform(NB_SHAPE(1, 2, 1, 3), -1, 1); k++; }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "(2,3,4) by (2,0,1)", .nin = 1, .iarg = {2, 0, 1}};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(2, 3, 4), -1, 1);
+        k++;
+    }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "transpose (3,5)", .nin = 1, .iarg = {-1}};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(3, 5), -1, 1);
+        k++;
+    }
+    if (k < max) {
+        s[k] = (nb_sample){.desc = "(1,2,1,3) by (3,1,0,2)", .nin = 1, .iarg = {3, 1, 0, 2}};
+        s[k].in[0] = nb_sample_uniform(NB_SHAPE(1, 2, 1, 3), -1, 1);
+        k++;
+    }
     return k;
 }
 
 static nb_tensor *cast_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     /* to f64: the identity in the F64 gradcheck, f32 -> f64 in the f32 run */
     return nb_cast(in[0], NB_F64);
 }

@@ -12,7 +12,9 @@
 #include "kernels/vmath.h"
 #include "grad_graph.h"
 
-typedef struct { int axis; } sm_attr;
+typedef struct {
+    int axis;
+} sm_attr;
 
 /* Elements per slice of the strided path's vector calls. */
 #define SM_SLICE 1024
@@ -20,12 +22,11 @@ typedef struct { int axis; } sm_attr;
  * exponential and three or four light passes; nb__elementwise_threads). */
 #define SM_COST 192
 
-
 /* y[i] = e^x[i] for n elements of T (SLEEF through vmath; y may equal x) */
-#define VEXP(T, y, x, n)                                                        \
-    do {                                                                        \
+#define VEXP(T, y, x, n)                                                                    \
+    do {                                                                                    \
         if (sizeof(T) == sizeof(float)) nb_vexp_f32((float *)(y), (const float *)(x), (n)); \
-        else nb_vexp_f64((double *)(y), (const double *)(x), (n));              \
+        else nb_vexp_f64((double *)(y), (const double *)(x), (n));                          \
     } while (0)
 
 static void split_axis(nb_shape s, int axis, int64_t *outer, int64_t *len, int64_t *inner) {
@@ -112,7 +113,8 @@ static void softmax_bwd_impl(nb_node *n, const nb_tensor *gt, bool logsm) {
                 const T *y = Y + o * len, *g = G + o * len;
                 T *gx = GX + o * len;
                 if (!logsm) {
-                    if (sizeof(T) == sizeof(float)) nb_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, len);
+                    if (sizeof(T) == sizeof(float))
+                        nb_softmax_row_bwd_f32((float *)gx, (const float *)g, (const float *)y, len);
                     else nb_softmax_row_bwd_f64((double *)gx, (const double *)g, (const double *)y, len);
                     continue;
                 }
@@ -164,7 +166,8 @@ static void log_softmax_bwd(nb_node *n, const nb_tensor *g) { softmax_bwd_impl(n
 GG_FN(softmax);
 static const nb_op softmax_op = {"softmax", softmax_fwd, softmax_bwd, NB_SAVES_OUT, false, softmax_bwg};
 GG_FN(log_softmax);
-static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd, NB_SAVES_OUT, false, log_softmax_bwg};
+static const nb_op log_softmax_op = {"log_softmax", log_softmax_fwd, log_softmax_bwd,
+                                     NB_SAVES_OUT,  false,           log_softmax_bwg};
 
 static nb_tensor *softmax_apply(const nb_op *op, nb_tensor *x, int axis) {
     static const char *const names[1] = {"x"};
@@ -179,10 +182,13 @@ nb_tensor *nb_log_softmax(nb_tensor *x, int axis) { return softmax_apply(&log_so
 
 /* ------------------------------------------------------------ nll */
 
-typedef struct { nb_reduction r; } loss_attr;
+typedef struct {
+    nb_reduction r;
+} loss_attr;
 
 /* d loss_i / d out: g_i (none), g (sum), g/N (mean) */
-#define LOSS_G(G, r, i, N) ((r) == NB_REDUCE_NONE ? (double)(G)[i] : (r) == NB_REDUCE_SUM ? (double)(G)[0] : (double)(G)[0] / (double)(N))
+#define LOSS_G(G, r, i, N) \
+    ((r) == NB_REDUCE_NONE ? (double)(G)[i] : (r) == NB_REDUCE_SUM ? (double)(G)[0] : (double)(G)[0] / (double)(N))
 
 static void nll_fwd(nb_node *n) {
     const nb_reduction r = nb_attr(n, loss_attr)->r;
@@ -228,8 +234,8 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
         return NULL;
     }
     if (logp->shape.ndim != 2 || labels->shape.ndim != 1 || labels->shape.d[0] != logp->shape.d[0]) {
-        nb_fail(NB_ERR_SHAPE, "nll", "needs logp (N,C) and labels (N): %s, %s", nb_describe(logp, "logp", d0, sizeof d0),
-                nb_describe(labels, "labels", d1, sizeof d1));
+        nb_fail(NB_ERR_SHAPE, "nll", "needs logp (N,C) and labels (N): %s, %s",
+                nb_describe(logp, "logp", d0, sizeof d0), nb_describe(labels, "labels", d1, sizeof d1));
         return NULL;
     }
     const int64_t N = logp->shape.d[0], C = logp->shape.d[1];
@@ -258,11 +264,11 @@ nb_tensor *nb_nll(nb_tensor *logp, nb_tensor *labels, nb_reduction r) {
  * stack. */
 #define BCE_CHUNK 512
 /* element j of a chunk: the loss in place of sp[j], added to lane `lane` */
-#define BCE_TERM(j, lane)                                                                   \
-    do {                                                                                    \
+#define BCE_TERM(j, lane)                                                                                    \
+    do {                                                                                                     \
         const double xj = x[j], l = (xj > 0 ? xj * (1 - (double)y[j]) : -xj * (double)y[j]) + (double)sp[j]; \
-        sp[j] = (T)l;                                                                       \
-        acc8[lane] += l;                                                                    \
+        sp[j] = (T)l;                                                                                        \
+        acc8[lane] += l;                                                                                     \
     } while (0)
 static void bce_fwd(nb_node *n) {
     const nb_reduction r = nb_attr(n, loss_attr)->r;
@@ -370,7 +376,11 @@ GG_FN(bce) {
 
 /* softmax, log_softmax: iarg[0] = axis (negatives too). */
 static int softmax_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x; int axis; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x;
+        int axis;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(3, 5), 1, "rows of (3,5)"},
         {NB_SHAPE(3, 5), 0, "columns of (3,5)"},
         {NB_SHAPE(2, 3, 4), 1, "middle axis of (2,3,4)"},
@@ -400,7 +410,11 @@ const nb_op_entry nb_entry_log_softmax = {"log_softmax", log_softmax_entry_apply
 /* nll: logp (N,C) in [-3, 0), labels random in [0, C) (i64, no grad);
  * iarg[0] = reduction. */
 static int nll_samples(nb_sample *s, int max) {
-    static const struct { int64_t N, C; nb_reduction r; const char *desc; } cases[] = {
+    static const struct {
+        int64_t N, C;
+        nb_reduction r;
+        const char *desc;
+    } cases[] = {
         {4, 5, NB_REDUCE_MEAN, "(4,5) mean"},
         {3, 7, NB_REDUCE_SUM, "(3,7) sum"},
         {5, 3, NB_REDUCE_NONE, "(5,3) none"},
@@ -426,7 +440,12 @@ const nb_op_entry nb_entry_nll = {"nll", nll_entry_apply, nll_samples, 0, 0};
 /* bce_with_logits: x in [-3, 3), y in [0, 1) (with and without grad);
  * iarg[0] = reduction. */
 static int bce_samples(nb_sample *s, int max) {
-    static const struct { nb_shape x; nb_reduction r; bool y_grad; const char *desc; } cases[] = {
+    static const struct {
+        nb_shape x;
+        nb_reduction r;
+        bool y_grad;
+        const char *desc;
+    } cases[] = {
         {NB_SHAPE(4, 5), NB_REDUCE_MEAN, false, "(4,5) mean, y fixed"},
         {NB_SHAPE(3, 7), NB_REDUCE_SUM, true, "(3,7) sum, y requires grad"},
         {NB_SHAPE(7), NB_REDUCE_NONE, true, "(7) none"},

@@ -15,7 +15,7 @@ void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
     nb_gemm_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-#define VMATH_OP(f)                                                                                          \
+#define VMATH_OP(f)                                                                                              \
     void nb_v##f##_f32(float *y, const float *x, int64_t n) { nb_v##f##_mt_f32(nb_get_num_threads(), y, x, n); } \
     void nb_v##f##_f64(double *y, const double *x, int64_t n) { nb_v##f##_mt_f64(nb_get_num_threads(), y, x, n); }
 NB_VMATH_FUNCS(VMATH_OP)

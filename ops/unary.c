@@ -29,8 +29,7 @@ static inline void ew_bwd(nb_node *n, const nb_tensor *g, ew_bwd_f32 *f32, ew_bw
     const int nt = nb_get_num_threads();
     if (n->out->dtype == NB_F32)
         f32(nt, nb_f32(gx), nb_f32(g), nb_f32(n->in[0]), nb_f32(n->out), n->out->numel, a->p, a->q);
-    else
-        f64(nt, nb_f64(gx), nb_f64(g), nb_f64(n->in[0]), nb_f64(n->out), n->out->numel, a->p, a->q);
+    else f64(nt, nb_f64(gx), nb_f64(g), nb_f64(n->in[0]), nb_f64(n->out), n->out->numel, a->p, a->q);
 }
 
 static nb_tensor *ew_apply(const nb_op *op, nb_tensor *x, double p, double q) {
@@ -94,10 +93,19 @@ static int ew_samples(nb_sample *s, int max, double lo, double hi, bool away0, d
 /* ------------------------------------------------------------ helpers of the grad2 expressions */
 
 /* Piecewise-constant factors enter as constants (grad_graph.h). */
-static double sign_of(double v, double p) { (void)p; return v > 0 ? 1 : v < 0 ? -1 : 0; }
-static double step_of(double v, double p) { (void)p; return v <= 0 ? 0 : 1; }
+static double sign_of(double v, double p) {
+    (void)p;
+    return v > 0 ? 1 : v < 0 ? -1 : 0;
+}
+static double step_of(double v, double p) {
+    (void)p;
+    return v <= 0 ? 0 : 1;
+}
 static double leaky_slope_of(double v, double p) { return v > 0 ? 1 : p; }
-static double pos_of(double v, double p) { (void)p; return v > 0; }
+static double pos_of(double v, double p) {
+    (void)p;
+    return v > 0;
+}
 
 /* clamp: 1 on [lo, hi] (compared in the tensor's dtype, as the kernel) */
 static nb_tensor *clamp_mask(const nb_tensor *x, double lo, double hi) {
@@ -120,24 +128,23 @@ static nb_tensor *elu_slope(nb_tensor *x, double alpha) {
 
 /* ------------------------------------------------------------ the ops */
 
-#define EW_OP(NAME, ARGS, READS, GRAD2, SAMPLES)                                                    \
-    static void NAME##_fwd(nb_node *n) { ew_fwd(n, nb_ew_##NAME##_f32, nb_ew_##NAME##_f64); }        \
-    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                                         \
-        ew_bwd(n, g, nb_ew_##NAME##_bwd_f32, nb_ew_##NAME##_bwd_f64);                                \
-    }                                                                                                \
-    static void NAME##_bwg(nb_node *n, nb_tensor *g, nb_tensor **gin) {                              \
-        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;                   \
-        nb_tensor *X = n->in[0], *Y = n->out;                                                        \
-        (void)P, (void)Q, (void)X, (void)Y;                                                          \
-        gin[0] = (GRAD2);                                                                            \
-    }                                                                                                \
-    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, EW_SAVES_##READS, false, NAME##_bwg}; \
-    EW_PUBLIC_##ARGS(NAME)                                                                           \
-    static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {        \
-        (void)nin, (void)s;                                                                          \
-        return nb_##NAME(in[0] EW_SAMPLE_ARGS_##ARGS);                                               \
-    }                                                                                                \
-    static int NAME##_entry_samples(nb_sample *s, int max) { return ew_samples(s, max, EW_UNPAREN SAMPLES); } \
+#define EW_OP(NAME, ARGS, READS, GRAD2, SAMPLES)                                                                     \
+    static void NAME##_fwd(nb_node *n) { ew_fwd(n, nb_ew_##NAME##_f32, nb_ew_##NAME##_f64); }                        \
+    static void NAME##_bwd(nb_node *n, const nb_tensor *g) {                                                         \
+        ew_bwd(n, g, nb_ew_##NAME##_bwd_f32, nb_ew_##NAME##_bwd_f64);                                                \
+    }                                                                                                                \
+    static void NAME##_bwg(nb_node *n, nb_tensor *g, nb_tensor **gin) {                                              \
+        const double P = nb_attr(n, nb_ew_attr)->p, Q = nb_attr(n, nb_ew_attr)->q;                                   \
+        nb_tensor *X = n->in[0], *Y = n->out;                                                                        \
+        (void)P, (void)Q, (void)X, (void)Y;                                                                          \
+        gin[0] = (GRAD2);                                                                                            \
+    }                                                                                                                \
+    static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, EW_SAVES_##READS, false, NAME##_bwg};             \
+    EW_PUBLIC_##ARGS(NAME) static nb_tensor *NAME##_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) { \
+        (void)nin, (void)s;                                                                                          \
+        return nb_##NAME(in[0] EW_SAMPLE_ARGS_##ARGS);                                                               \
+    }                                                                                                                \
+    static int NAME##_entry_samples(nb_sample *s, int max) { return ew_samples(s, max, EW_UNPAREN SAMPLES); }        \
     const nb_op_entry nb_entry_##NAME = {#NAME, NAME##_entry_apply, NAME##_entry_samples, 0, 0};
 
 #define UNARY(NAME, ARGS, FWD, BWD, READS, GRAD2, SAMPLES) EW_OP(NAME, ARGS, READS, GRAD2, SAMPLES)

@@ -37,8 +37,12 @@ nb_early_stop *nb_early_stop_new(struct nb_module *m, int patience, double min_d
     }
     nb_early_stop *es = calloc(1, sizeof *es);
     if (!es) return NULL;
-    *es = (nb_early_stop){.m = m, .patience = patience, .min_delta = fabs(min_delta), .mode = mode,
-                          .restore_best = restore_best, .best = mode == NB_ES_MAX ? -INFINITY : INFINITY,
+    *es = (nb_early_stop){.m = m,
+                          .patience = patience,
+                          .min_delta = fabs(min_delta),
+                          .mode = mode,
+                          .restore_best = restore_best,
+                          .best = mode == NB_ES_MAX ? -INFINITY : INFINITY,
                           .best_epoch = -1};
     if (restore_best) {
         es->n = nb_module_named_tensors(m, NULL, 0);

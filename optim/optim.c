@@ -25,10 +25,10 @@ static const char *kind_name(nb_optim_kind k) {
 
 static bool check_opts(const nb_optim_opts *o) {
     const char *op = kind_name(o->kind);
-#define NEED(cond, ...)                                                                                          \
-    if (!(cond)) {                                                                                               \
-        nb_fail(NB_ERR_ARG, op, __VA_ARGS__);                                                                    \
-        return false;                                                                                            \
+#define NEED(cond, ...)                       \
+    if (!(cond)) {                            \
+        nb_fail(NB_ERR_ARG, op, __VA_ARGS__); \
+        return false;                         \
     }
     NEED((unsigned)o->kind <= NB_OPTIM_ADAMW, "unknown optimizer kind %d", (int)o->kind);
     NEED(o->lr >= 0, "lr must be >= 0, got %g", o->lr);
@@ -42,8 +42,7 @@ static bool check_opts(const nb_optim_opts *o) {
     NEED(o->alpha >= 0, "alpha must be >= 0, got %g", o->alpha);
     NEED(o->rho >= 0 && o->rho <= 1, "rho must be in [0, 1], got %g", o->rho);
     NEED(o->lr_decay >= 0 && o->initial_accumulator_value >= 0,
-         "lr_decay and initial_accumulator_value must be >= 0, got %g, %g", o->lr_decay,
-         o->initial_accumulator_value);
+         "lr_decay and initial_accumulator_value must be >= 0, got %g, %g", o->lr_decay, o->initial_accumulator_value);
 #undef NEED
     return true;
 }

@@ -8,10 +8,10 @@
 
 typedef struct nb__opt_param {
     char *name;
-    nb_tensor *p;                        /* borrowed parameter             */
-    nb_tensor *state[NB_OPT_MAX_STATE];  /* persistent, NULL where unused  */
-    nb_tensor *step;                     /* persistent f64 scalar: updates */
-    int group;                           /* its parameter group (0 without groups) */
+    nb_tensor *p;                       /* borrowed parameter             */
+    nb_tensor *state[NB_OPT_MAX_STATE]; /* persistent, NULL where unused  */
+    nb_tensor *step;                    /* persistent f64 scalar: updates */
+    int group;                          /* its parameter group (0 without groups) */
 } nb__opt_param;
 
 /* One update of one parameter: g its gradient (with weight decay applied

@@ -23,8 +23,11 @@ nb_lr_schedule nb_lr_cosine(double lr0, int64_t t_max, double eta_min) {
 }
 
 nb_lr_schedule nb_lr_warmup_cosine(double max_lr, int64_t warmup, int64_t total, double min_lr) {
-    return (nb_lr_schedule){.kind = NB_LR_WARMUP_COSINE, .lr0 = max_lr, .step_size = warmup > 0 ? warmup : 0,
-                            .t_max = total, .eta_min = min_lr};
+    return (nb_lr_schedule){.kind = NB_LR_WARMUP_COSINE,
+                            .lr0 = max_lr,
+                            .step_size = warmup > 0 ? warmup : 0,
+                            .t_max = total,
+                            .eta_min = min_lr};
 }
 
 double nb_lr_at(const nb_lr_schedule *s, int64_t t) {
@@ -35,8 +38,7 @@ double nb_lr_at(const nb_lr_schedule *s, int64_t t) {
     case NB_LR_EXPONENTIAL: return s->lr0 * pow(s->gamma, td);
     case NB_LR_EXP_DECAY: return s->lr0 * exp(-s->k * td);
     case NB_LR_INV_TIME: return s->lr0 / (1 + s->k * td);
-    case NB_LR_COSINE:
-        return s->eta_min + 0.5 * (s->lr0 - s->eta_min) * (1 + cos(M_PI * td / (double)s->t_max));
+    case NB_LR_COSINE: return s->eta_min + 0.5 * (s->lr0 - s->eta_min) * (1 + cos(M_PI * td / (double)s->t_max));
     case NB_LR_WARMUP_COSINE: {
         const int64_t w = s->step_size, T = s->t_max;
         if (w > 0 && t <= w) return s->lr0 * td / (double)w;

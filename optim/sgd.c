@@ -34,13 +34,13 @@ void nb__sgd_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, doub
     g = nb__with_weight_decay(g, theta, o->weight_decay);
     if (o->momentum != 0) {
         if (t == 1) {
-            nb_copy_(b, g);                    /* b₁ = g              */
+            nb_copy_(b, g); /* b₁ = g              */
         } else {
-            nb_scale_(b, o->momentum);         /* b = μb + (1−τ)g     */
+            nb_scale_(b, o->momentum); /* b = μb + (1−τ)g     */
             nb_axpy_(b, 1 - o->dampening, g);
         }
         if (o->nesterov) g = nb_axpy_(nb_copy(g), o->momentum, b); /* g + μb */
         else g = b;
     }
-    nb_axpy_(theta, -o->lr, g);                /* θ −= γg             */
+    nb_axpy_(theta, -o->lr, g); /* θ −= γg             */
 }

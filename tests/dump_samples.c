@@ -37,10 +37,8 @@ static uint64_t op_seed(const char *name) {
 static void dump_values(FILE *f, const nb_tensor *t) {
     for (int64_t j = 0; j < t->numel; j++) {
         fputs(j % 4 == 0 ? "  " : " ", f);
-        if (t->dtype == NB_I64)
-            fprintf(f, "%lld", (long long)nb_i64(t)[j]);
-        else
-            fprintf(f, "%.17g", nb_get(t, j));
+        if (t->dtype == NB_I64) fprintf(f, "%lld", (long long)nb_i64(t)[j]);
+        else fprintf(f, "%.17g", nb_get(t, j));
         if (j % 4 == 3 || j == t->numel - 1) fputc('\n', f);
     }
 }

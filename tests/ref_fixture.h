@@ -15,19 +15,19 @@
 /* ------------------------------------------------------------ parsing */
 
 typedef struct {
-    char *p;             /* cursor into the file's text */
-    const char *text;    /* its start, for line numbers */
+    char *p;          /* cursor into the file's text */
+    const char *text; /* its start, for line numbers */
     const char *path;
-    char err[512];       /* first parse error */
+    char err[512]; /* first parse error */
 } parser;
 
 typedef struct {
-    nb_dtype dtype;      /* inputs: f64/i64 (f32 read as float) */
+    nb_dtype dtype; /* inputs: f64/i64 (f32 read as float) */
     bool rg;
     nb_shape shape;
     int64_t numel;
-    double *v;           /* float values */
-    int64_t *iv;         /* i64 values */
+    double *v;   /* float values */
+    int64_t *iv; /* i64 values */
 } ref_tensor;
 
 typedef struct {
@@ -96,7 +96,10 @@ static bool expect_word(parser *P, const char *w) {
 
 static int64_t read_int(parser *P) {
     char buf[64], *end;
-    if (!word(P, buf, sizeof buf)) { perr(P, "expected an integer"); return 0; }
+    if (!word(P, buf, sizeof buf)) {
+        perr(P, "expected an integer");
+        return 0;
+    }
     long long v = strtoll(buf, &end, 10);
     if (*end) perr(P, "bad integer \"%s\"", buf);
     return (int64_t)v;
@@ -104,7 +107,10 @@ static int64_t read_int(parser *P) {
 
 static double read_double(parser *P) {
     char buf[64], *end;
-    if (!word(P, buf, sizeof buf)) { perr(P, "expected a number"); return 0; }
+    if (!word(P, buf, sizeof buf)) {
+        perr(P, "expected a number");
+        return 0;
+    }
     double v = strtod(buf, &end);
     if (*end) perr(P, "bad number \"%s\"", buf);
     return v;
@@ -132,19 +138,24 @@ static nb_dtype parse_dtype(parser *P) {
 static void parse_tensor_body(parser *P, ref_tensor *t) {
     expect_word(P, "ndim");
     int64_t nd = read_int(P);
-    if (nd < 0 || nd > NB_MAX_DIMS) { perr(P, "bad ndim %lld", (long long)nd); return; }
+    if (nd < 0 || nd > NB_MAX_DIMS) {
+        perr(P, "bad ndim %lld", (long long)nd);
+        return;
+    }
     expect_word(P, "shape");
     t->shape.ndim = (int)nd;
     for (int d = 0; d < nd; d++) t->shape.d[d] = read_int(P);
     t->numel = nb_shape_numel(t->shape);
-    if (P->err[0] || t->numel < 0 || t->numel > (1 << 24)) { perr(P, "bad shape"); return; }
+    if (P->err[0] || t->numel < 0 || t->numel > (1 << 24)) {
+        perr(P, "bad shape");
+        return;
+    }
     if (t->dtype == NB_I64) {
         t->iv = calloc((size_t)t->numel + 1, sizeof *t->iv);
         for (int64_t j = 0; j < t->numel; j++) t->iv[j] = read_int(P);
     }
     t->v = calloc((size_t)t->numel + 1, sizeof *t->v);
-    for (int64_t j = 0; j < t->numel; j++)
-        t->v[j] = t->dtype == NB_I64 ? (double)t->iv[j] : read_double(P);
+    for (int64_t j = 0; j < t->numel; j++) t->v[j] = t->dtype == NB_I64 ? (double)t->iv[j] : read_double(P);
 }
 
 static void free_tensor(ref_tensor *t) {
@@ -173,7 +184,10 @@ static void parse_expect(parser *P, ref_sample *s, int r) {
         if (strncmp(P->p, "grad ", 5) != 0) break;
         expect_word(P, "grad");
         int64_t i = read_int(P);
-        if (i < 0 || i >= s->nin || s->ngrad[r] >= NB_SAMPLE_MAX_IN) { perr(P, "bad grad index"); return; }
+        if (i < 0 || i >= s->nin || s->ngrad[r] >= NB_SAMPLE_MAX_IN) {
+            perr(P, "bad grad index");
+            return;
+        }
         int g = s->ngrad[r]++;
         s->grad_of[r][g] = (int)i;
         s->grad[r][g].dtype = NB_F64;
@@ -201,7 +215,10 @@ static bool parse_sample(parser *P, const char *op, ref_sample *s) {
     for (int i = 0; i < 4; i++) s->farg[i] = read_double(P);
     expect_word(P, "nin");
     int64_t nin = read_int(P);
-    if (nin < 0 || nin > NB_SAMPLE_MAX_IN) { perr(P, "bad nin"); return false; }
+    if (nin < 0 || nin > NB_SAMPLE_MAX_IN) {
+        perr(P, "bad nin");
+        return false;
+    }
     for (int i = 0; i < nin && !P->err[0]; i++) {
         s->nin = i + 1;
         expect_word(P, "input");
@@ -219,7 +236,10 @@ static bool parse_sample(parser *P, const char *op, ref_sample *s) {
     } else {
         for (int r = 0; r < 2 && !P->err[0]; r++) {
             if (r == 1) word(P, buf, sizeof buf);
-            if (strcmp(buf, "expect") != 0) { perr(P, "expected \"expect\" or \"skip\", found \"%s\"", buf); break; }
+            if (strcmp(buf, "expect") != 0) {
+                perr(P, "expected \"expect\" or \"skip\", found \"%s\"", buf);
+                break;
+            }
             word(P, buf, sizeof buf);
             if (strcmp(buf, r == 0 ? "f64" : "f32") != 0) perr(P, "expected the %s run", r == 0 ? "f64" : "f32");
             parse_expect(P, s, r);

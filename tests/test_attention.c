@@ -307,7 +307,6 @@ static void test_mha_layout(void **state) {
     nb_module_free(nob);
 }
 
-
 /* ------------------------------------------------------------ block and GPT */
 
 /* = TransformerEncoderLayer(norm_first=True, activation='gelu', batch_first=True, dropout=0) */
@@ -345,8 +344,8 @@ static void test_gpt_matches_torch(void **state) {
     nb_tensor *idx = input("gpt.idx", false), *tgt = input("gpt.targets", false);
     nb_tensor *logits = nb_forward(m, idx);
     check("gpt logits", logits, fx("%s.logits", "gpt"));
-    nb_tensor *loss = nb_cross_entropy(nb_reshape(logits, NB_SHAPE(12, 11)), nb_reshape(tgt, NB_SHAPE(12)),
-                                       NB_REDUCE_MEAN);
+    nb_tensor *loss =
+        nb_cross_entropy(nb_reshape(logits, NB_SHAPE(12, 11)), nb_reshape(tgt, NB_SHAPE(12)), NB_REDUCE_MEAN);
     check("gpt loss", loss, fx("%s.loss", "gpt"));
     assert_int_equal(nb_backward(loss), NB_OK);
     check_param_grads(m, "gpt");
@@ -371,7 +370,6 @@ static void test_gpt_layout(void **state) {
     nb_module_free(m);
 }
 
-
 /* A GPT training loop (forward, loss, backward, clipping, AdamW in groups,
  * warm-up + cosine) holds its memory flat: after the first steps nabla's
  * heap, arena and allocation count don't move (bench_gpt --soak runs the
@@ -391,8 +389,8 @@ static void test_gpt_memory_flat(void **state) {
         for (int i = 0; i < 32; i++) x[i] = (i * 7 + step) % 13, y[i] = (x[i] + 1) % 13;
         nb_scope *s = nb_scope_begin();
         nb_tensor *logits = nb_forward(m, nb_from_i64(NB_SHAPE(4, 8), x));
-        nb_tensor *loss = nb_cross_entropy(nb_reshape(logits, NB_SHAPE(32, 13)), nb_from_i64(NB_SHAPE(32), y),
-                                           NB_REDUCE_MEAN);
+        nb_tensor *loss =
+            nb_cross_entropy(nb_reshape(logits, NB_SHAPE(32, 13)), nb_from_i64(NB_SHAPE(32), y), NB_REDUCE_MEAN);
         nb_zero_grad(m);
         assert_int_equal(nb_backward(loss), NB_OK);
         nb_clip_grad_norm(m, 1.0);
@@ -419,15 +417,15 @@ static void test_bad_input(void **state) {
     nb_scope *s = nb_scope_begin();
     nb_tensor *q = nb_zeros(NB_F32, NB_SHAPE(2, 3, 4)), *k = nb_zeros(NB_F32, NB_SHAPE(2, 5, 4));
     nb_tensor *v = nb_zeros(NB_F32, NB_SHAPE(2, 5, 6));
-    EXPECT_ERR(nb_sdpa(q, k, v, nb_zeros(NB_F32, NB_SHAPE(4, 5)), false, 0, 0), NB_ERR_SHAPE, "sdpa",
-               "mask is (4,5)", "scores (2,3,5)", "q is (2,3,4)");
-    EXPECT_ERR(nb_sdpa(q, k, v, nb_zeros(NB_F32, NB_SHAPE(4, 2, 3, 5)), false, 0, 0), NB_ERR_SHAPE, "sdpa",
-               "(4,2,3,5)", "doesn't broadcast");
+    EXPECT_ERR(nb_sdpa(q, k, v, nb_zeros(NB_F32, NB_SHAPE(4, 5)), false, 0, 0), NB_ERR_SHAPE, "sdpa", "mask is (4,5)",
+               "scores (2,3,5)", "q is (2,3,4)");
+    EXPECT_ERR(nb_sdpa(q, k, v, nb_zeros(NB_F32, NB_SHAPE(4, 2, 3, 5)), false, 0, 0), NB_ERR_SHAPE, "sdpa", "(4,2,3,5)",
+               "doesn't broadcast");
     EXPECT_ERR(nb_sdpa(q, v, v, NULL, false, 0, 0), NB_ERR_SHAPE, "sdpa", "q is (2,3,4)", "k is (2,5,6)");
     EXPECT_ERR(nb_sdpa(q, k, v, NULL, false, 1.5, 0), NB_ERR_ARG, "sdpa", "dropout_p");
     EXPECT_ERR(nb_sdpa(q, k, v, nb_zeros(NB_F64, NB_SHAPE(3, 5)), false, 0, 0), NB_ERR_DTYPE, "sdpa", "mask");
-    EXPECT_ERR(nb_sdpa_packed(nb_zeros(NB_F32, NB_SHAPE(2, 3, 10)), 2, NULL, false, 0, 0), NB_ERR_SHAPE,
-               "sdpa_packed", "(2,3,10)", "heads 2");
+    EXPECT_ERR(nb_sdpa_packed(nb_zeros(NB_F32, NB_SHAPE(2, 3, 10)), 2, NULL, false, 0, 0), NB_ERR_SHAPE, "sdpa_packed",
+               "(2,3,10)", "heads 2");
 
     tu_err_reset();
     assert_null(nb_multihead_attention(130, 4, true, true, 0));
@@ -442,8 +440,8 @@ static void test_bad_input(void **state) {
     EXPECT_ERR(nb_forward(m, nb_zeros(NB_F32, NB_SHAPE(2, 5, 6))), NB_ERR_SHAPE, "MultiheadAttention", "(2,5,6)",
                "(B,L,8)");
     nb_mha_opts o = {.key_padding_mask = nb_zeros(NB_I64, NB_SHAPE(3, 5))};
-    EXPECT_ERR(nb_mha_forward(m, x, x, x, &o), NB_ERR_SHAPE, "MultiheadAttention", "key_padding_mask",
-               "(3,5)", "(B,S) = (2,5)");
+    EXPECT_ERR(nb_mha_forward(m, x, x, x, &o), NB_ERR_SHAPE, "MultiheadAttention", "key_padding_mask", "(3,5)",
+               "(B,S) = (2,5)");
     o = (nb_mha_opts){.attn_mask = nb_zeros(NB_I64, NB_SHAPE(5, 4))};
     EXPECT_ERR(nb_mha_forward(m, x, x, x, &o), NB_ERR_SHAPE, "MultiheadAttention", "attn_mask is (5,4)",
                "(L,S) = (5,5)", "(B*heads,L,S) = (4,5,5)");

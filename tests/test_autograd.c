@@ -7,9 +7,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static nb_tensor *vec(int n, const double *v, bool rg) {
-    return nb_set_requires_grad(nb_from_f64(NB_SHAPE(n), v), rg);
-}
+static nb_tensor *vec(int n, const double *v, bool rg) { return nb_set_requires_grad(nb_from_f64(NB_SHAPE(n), v), rg); }
 
 static void assert_vals(const nb_tensor *t, const double *want, int n, double tol) {
     assert_non_null(t);
@@ -292,8 +290,9 @@ static void inplace_on_graph_refused_with_grad_on(void **state) {
     nb_tensor *d = nb_ones(NB_F64, NB_SHAPE(2));
     assert_null(nb_add_(w, d));
     assert_int_equal(tu_err.last_st, NB_ERR_GRAPH);
-    assert_string_equal(tu_err.last_msg, "nabla: add_: dst 'w' is (2) and is a leaf that requires grad; in-place updates of it "
-                                 "must run under nb_no_grad (as optimizers do)");
+    assert_string_equal(tu_err.last_msg,
+                        "nabla: add_: dst 'w' is (2) and is a leaf that requires grad; in-place updates of it "
+                        "must run under nb_no_grad (as optimizers do)");
     assert_true(nb_get(w, 0) == 1);
     assert_int_equal(*w->version, 0);
     nb_tensor *h = nb_mul(w, w);
@@ -381,7 +380,7 @@ static void graph_dot_names_the_ops(void **state) {
     assert_non_null(strstr(buf, "fc1.weight"));
     assert_non_null(strstr(buf, "input"));
     assert_non_null(strstr(buf, "loss"));
-    assert_non_null(strstr(buf, "label=\"hidden\\n(4,2)\""));   /* a named intermediate on its edge */
+    assert_non_null(strstr(buf, "label=\"hidden\\n(4,2)\"")); /* a named intermediate on its edge */
     assert_string_equal(buf + n - 2, "}\n");
     /* an unwritable path is an i/o error, not a crash */
     assert_int_equal(nb_graph_dot(l, "/nonexistent-dir/x.dot"), NB_ERR_IO);

@@ -37,7 +37,7 @@ static void model_free(model *m) {
 }
 static bool model_eq(const model *a, const model *b) {
     return !memcmp(a->w->data, b->w->data, 12 * 4) && !memcmp(a->b->data, b->b->data, 5 * 8) &&
-           !memcmp(a->idx->data, b->idx->data, 4 * 8) && !memcmp(a->s->data, b->s->data, 4);
+        !memcmp(a->idx->data, b->idx->data, 4 * 8) && !memcmp(a->s->data, b->s->data, 4);
 }
 
 static unsigned char *read_file(const char *path, size_t *n) {
@@ -312,10 +312,8 @@ static void module_and_optimizer(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),
-        cmocka_unit_test(flip_and_truncate_sweep),
-        cmocka_unit_test(mismatches_named),
-        cmocka_unit_test(failed_save_keeps_previous),
+        cmocka_unit_test(round_trip),           cmocka_unit_test(flip_and_truncate_sweep),
+        cmocka_unit_test(mismatches_named),     cmocka_unit_test(failed_save_keeps_previous),
         cmocka_unit_test(module_and_optimizer),
     };
     return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);

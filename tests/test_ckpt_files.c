@@ -164,8 +164,8 @@ static void stale_temps_removed_live_kept(void **state) {
     assert_int_equal(save_vals(path, 16, 2), NB_OK);
     assert_false(exists(dead));
     assert_false(exists(mine));
-    assert_true(exists(live));    /* its saver is alive */
-    assert_true(exists(other));   /* a save of m.ckpt sweeps only m.ckpt's */
+    assert_true(exists(live));  /* its saver is alive */
+    assert_true(exists(other)); /* a save of m.ckpt sweeps only m.ckpt's */
     assert_true(exists(notours));
     assert_true(load_first(path, 16) == 2);
     release(h);
@@ -238,8 +238,8 @@ static void full_disk(void **state) {
     assert_true(load_first(path, N) == 7);
     assert_false(exists(at("epoch1.ckpt.tmp.4242.abcdef")));     /* stale: removed while trying */
     assert_false(exists(at("model.safetensors.tmp.99.Qwerty"))); /* stale */
-    assert_true(exists(at("notes.txt.tmp.4242.abcdef")));         /* not nabla's */
-    assert_true(exists(live));                                    /* a live saver's */
+    assert_true(exists(at("notes.txt.tmp.4242.abcdef")));        /* not nabla's */
+    assert_true(exists(live));                                   /* a live saver's */
     /* Nothing stale left and no room: said so. */
     assert_int_equal(save_vals(path, N, 8), NB_ERR_IO);
     assert_non_null(strstr(g_err, "no stale temporary files to remove"));

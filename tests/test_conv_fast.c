@@ -93,7 +93,7 @@ static void pool2_matches_definition(void **state) {
         const bool rec = r == 0;
         check_pool2(NB_F32, 2, 3, 8, 8, rec);
         check_pool2(NB_F64, 2, 3, 8, 8, rec);
-        check_pool2(NB_F32, 1, 2, 7, 9, rec);  /* odd: the last row and column belong to no window */
+        check_pool2(NB_F32, 1, 2, 7, 9, rec); /* odd: the last row and column belong to no window */
         check_pool2(NB_F64, 3, 1, 5, 3, rec);
         check_pool2(NB_F32, 1, 1, 4, 602, rec); /* Wo = 301: more than one 256-output piece */
         check_pool2(NB_F64, 1, 2, 2, 2, rec);
@@ -154,7 +154,8 @@ static void check_conv_w(nb_dtype dt, geom g, double tol, bool with_bias, bool x
         ex = fmax(ex, fabs(nb_get(x->grad, i) - nb_get(gx, i)) / (1 + fabs(nb_get(gx, i))));
     if (!xgrad) assert_null(x->grad);
     double eb = 0;
-    for (int64_t i = 0; with_bias && i < g.O; i++) eb = fmax(eb, fabs(nb_get(b->grad, i) - gbv[i]) / (1 + fabs(gbv[i])));
+    for (int64_t i = 0; with_bias && i < g.O; i++)
+        eb = fmax(eb, fabs(nb_get(b->grad, i) - gbv[i]) / (1 + fabs(gbv[i])));
     ew = fmax(ew, eb);
     if (!wgrad) assert_null(w->grad);
     for (int64_t i = 0; wgrad && i < w->numel; i++)
@@ -178,11 +179,11 @@ static void conv_stride1_matches_definition(void **state) {
     (void)state;
     nb_seed(11);
     const geom gs[] = {
-        {2, 2, 6, 20, 3, 2, 9, 0, 4, 5, 20},    /* kw 9 > 8: the general run copy */
-        {1, 3, 5, 13, 2, 3, 10, 1, 0, 5, 4},    /* kw 10, no width padding */
-        {2, 1, 20, 20, 4, 3, 3, 1, 1, 20, 20},  /* P = 400: two pieces of 200 */
-        {1, 2, 17, 31, 3, 5, 8, 2, 3, 17, 30},  /* kw 8 exactly, P = 510: two pieces */
-        {3, 2, 4, 4, 2, 1, 3, 0, 1, 4, 4},      /* 1×3 */
+        {2, 2, 6, 20, 3, 2, 9, 0, 4, 5, 20},   /* kw 9 > 8: the general run copy */
+        {1, 3, 5, 13, 2, 3, 10, 1, 0, 5, 4},   /* kw 10, no width padding */
+        {2, 1, 20, 20, 4, 3, 3, 1, 1, 20, 20}, /* P = 400: two pieces of 200 */
+        {1, 2, 17, 31, 3, 5, 8, 2, 3, 17, 30}, /* kw 8 exactly, P = 510: two pieces */
+        {3, 2, 4, 4, 2, 1, 3, 0, 1, 4, 4},     /* 1×3 */
     };
     for (size_t i = 0; i < sizeof gs / sizeof gs[0]; i++) {
         check_conv(NB_F64, gs[i], 1e-12);
@@ -204,15 +205,15 @@ static void conv_direct_kernels_match_definition(void **state) {
     (void)state;
     nb_seed(13);
     const geom gs[] = {
-        {3, 3, 9, 11, 16, 3, 3, 1, 1, 9, 11},   /* O 16: f32 1 vector of channels, f64 2 */
-        {2, 2, 7, 19, 32, 2, 3, 0, 1, 6, 19},   /* O 32, Wo 19 > 16: masked tail vector */
-        {1, 3, 6, 6, 64, 3, 3, 1, 1, 6, 6},     /* O 64: 4 vectors a tile; batch of 1 */
-        {5, 2, 8, 5, 8, 3, 2, 2, 1, 10, 6},     /* O 8 (f32: lanes over columns); pad = k − 1, the most for direct dx */
-        {6, 1, 6, 34, 3, 5, 5, 2, 2, 6, 34},    /* O 3, K 25 (tiles of 5), Wo 34: 3 vectors a row; 6 images */
-        {2, 3, 5, 3, 5, 2, 3, 3, 1, 10, 3},     /* ph 3 > kh − 1: dx on the fallback path; K 18 */
-        {3, 2, 4, 1, 7, 3, 1, 1, 0, 4, 1},      /* Wo 1 */
-        {5, 2, 7, 22, 10, 2, 6, 1, 2, 8, 21},   /* dW by row shifts: kw 6 (4 channels a tile: tail of 2), Wo 21 */
-        {2, 3, 5, 17, 12, 3, 3, 1, 1, 5, 17},   /* kw 3: 8 channels a tile, tail of 4; Wo 17: a 1-lane tail */
+        {3, 3, 9, 11, 16, 3, 3, 1, 1, 9, 11}, /* O 16: f32 1 vector of channels, f64 2 */
+        {2, 2, 7, 19, 32, 2, 3, 0, 1, 6, 19}, /* O 32, Wo 19 > 16: masked tail vector */
+        {1, 3, 6, 6, 64, 3, 3, 1, 1, 6, 6},   /* O 64: 4 vectors a tile; batch of 1 */
+        {5, 2, 8, 5, 8, 3, 2, 2, 1, 10, 6},   /* O 8 (f32: lanes over columns); pad = k − 1, the most for direct dx */
+        {6, 1, 6, 34, 3, 5, 5, 2, 2, 6, 34},  /* O 3, K 25 (tiles of 5), Wo 34: 3 vectors a row; 6 images */
+        {2, 3, 5, 3, 5, 2, 3, 3, 1, 10, 3},   /* ph 3 > kh − 1: dx on the fallback path; K 18 */
+        {3, 2, 4, 1, 7, 3, 1, 1, 0, 4, 1},    /* Wo 1 */
+        {5, 2, 7, 22, 10, 2, 6, 1, 2, 8, 21}, /* dW by row shifts: kw 6 (4 channels a tile: tail of 2), Wo 21 */
+        {2, 3, 5, 17, 12, 3, 3, 1, 1, 5, 17}, /* kw 3: 8 channels a tile, tail of 4; Wo 17: a 1-lane tail */
     };
     const char *isas[2] = {"avx512", "avx2"};
     const char *keep = nb_isa_name(nb_isa());
@@ -233,9 +234,9 @@ static void conv_direct_kernels_match_definition(void **state) {
 static void conv_bias_grad_same_bits_on_every_path(void **state) {
     (void)state;
     const geom gs[] = {
-        {3, 2, 5, 7, 3, 3, 3, 1, 1, 5, 7},     /* O 3, P 35 */
-        {2, 1, 8, 8, 12, 3, 3, 1, 1, 8, 8},    /* O 12: a block of 8 and one of 4; P 64 */
-        {2, 2, 6, 5, 17, 2, 2, 0, 1, 5, 6},    /* O 17, P 30 */
+        {3, 2, 5, 7, 3, 3, 3, 1, 1, 5, 7},  /* O 3, P 35 */
+        {2, 1, 8, 8, 12, 3, 3, 1, 1, 8, 8}, /* O 12: a block of 8 and one of 4; P 64 */
+        {2, 2, 6, 5, 17, 2, 2, 0, 1, 5, 6}, /* O 17, P 30 */
     };
     const char *keep = nb_isa_name(nb_isa());
     for (int dti = 0; dti < 2; dti++)

@@ -80,7 +80,8 @@ static void killed_mid_save_keeps_a_checkpoint(void **state) {
     int advanced = 0;
     for (int k = 0; k < KILLS; k++) {
         /* from no delay to ~4 saves' worth */
-        useconds_t delay = (useconds_t)(1e6 * save_s * 4.0 * (double)k / (KILLS - 1) * (0.5 + rand() / (double)RAND_MAX));
+        useconds_t delay =
+            (useconds_t)(1e6 * save_s * 4.0 * (double)k / (KILLS - 1) * (0.5 + rand() / (double)RAND_MAX));
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {

@@ -42,8 +42,8 @@ static uint64_t file_hash(const char *path) {
 static void train(int threads, float *losses, const char *path) {
     nb_set_num_threads(threads);
     nb_seed(1234);
-    nb_module *m = nb_sequential(nb_linear(IN, HID), nb_relu_layer(), nb_linear(HID, HID), nb_relu_layer(),
-                                 nb_linear(HID, OUT));
+    nb_module *m =
+        nb_sequential(nb_linear(IN, HID), nb_relu_layer(), nb_linear(HID, HID), nb_relu_layer(), nb_linear(HID, OUT));
     assert_non_null(m);
     nb_tensor *x = nb_randn(NB_F32, NB_SHAPE(N, IN), 0, 1);
     nb_tensor *y = nb_zeros(NB_I64, NB_SHAPE(N));
@@ -85,8 +85,8 @@ static void single_thread_bit_identical(void **state) {
     assert_true(a[STEPS - 1] < a[0]); /* it trains */
     assert_memory_equal(a, b, sizeof a);
     uint64_t ha = file_hash(pa), hb = file_hash(pb);
-    printf("1 thread: loss %.6f -> %.6f, losses bit-identical; checkpoint XXH3 %016llx %016llx\n", a[0],
-           a[STEPS - 1], (unsigned long long)ha, (unsigned long long)hb);
+    printf("1 thread: loss %.6f -> %.6f, losses bit-identical; checkpoint XXH3 %016llx %016llx\n", a[0], a[STEPS - 1],
+           (unsigned long long)ha, (unsigned long long)hb);
     assert_true(ha == hb);
     remove(pa);
     remove(pb);

@@ -49,7 +49,8 @@ static nb_dataset make_data(int64_t n, bool image) {
     int64_t row = ds.x->numel / n;
     for (int64_t i = 0; i < n; i++) {
         double s0 = 0, s1 = 0;
-        for (int64_t j = 0; j < row; j++) s0 += x[i * row + j] * ((j % 3) - 1.0), s1 += x[i * row + j] * ((j % 5) - 2.0);
+        for (int64_t j = 0; j < row; j++)
+            s0 += x[i * row + j] * ((j % 3) - 1.0), s1 += x[i * row + j] * ((j % 5) - 2.0);
         lab[i] = (s0 > 0) * 2 + (s1 > 0);
     }
     ds.y = nb_from_i64(NB_SHAPE(n), lab);
@@ -59,15 +60,15 @@ static nb_dataset make_data(int64_t n, bool image) {
 }
 
 static nb_module *make_mlp(nb_dtype dt) {
-    nb_module *m = nb_sequential(nb_linear(16, 32), nb_relu_layer(), nb_linear(32, 32), nb_relu_layer(),
-                                 nb_linear(32, 4), NULL);
+    nb_module *m =
+        nb_sequential(nb_linear(16, 32), nb_relu_layer(), nb_linear(32, 32), nb_relu_layer(), nb_linear(32, 4), NULL);
     nb_module_cast(m, dt);
     return m;
 }
 
 static nb_module *make_cnn(void) {
-    return nb_sequential(nb_conv2d_layer(1, 4, 3, 1, 1), nb_batchnorm2d(4), nb_relu_layer(),
-                         nb_max_pool2d_layer(2, 2), nb_flatten_layer(), nb_linear(4 * 4 * 4, 4), NULL);
+    return nb_sequential(nb_conv2d_layer(1, 4, 3, 1, 1), nb_batchnorm2d(4), nb_relu_layer(), nb_max_pool2d_layer(2, 2),
+                         nb_flatten_layer(), nb_linear(4 * 4 * 4, 4), NULL);
 }
 
 static nb_tensor *cast_x(nb_tensor *x, nb_dtype dt) { return x->dtype == dt ? x : nb_cast(x, dt); }
@@ -152,8 +153,7 @@ static void test_hook(void) {
         }
         CHECK(h.fired[np] == 0, "a leaf the backward does not reach fired");
         /* last layer first: bias/weight of layer 3 before those of layer 1 */
-        CHECK(h.n == np && h.order[0] >= np - 2 && h.order[np - 1] < 2, "order %d..%d", h.order[0],
-              h.order[np - 1]);
+        CHECK(h.n == np && h.order[0] >= np - 2 && h.order[np - 1] < 2, "order %d..%d", h.order[0], h.order[np - 1]);
     }
     nb_backward_watch_leaves(NULL, 0, NULL, NULL);
     nb_tensor_free(unused);
@@ -187,8 +187,7 @@ static void test_shard(void) {
                         got += b.size;
                     }
                     int64_t want = (flags & NB_DROP_LAST) ? per / 5 * 5 : per;
-                    CHECK(got == want, "world %d rank %d: %lld rows, want %lld", w, r, (long long)got,
-                          (long long)want);
+                    CHECK(got == want, "world %d rank %d: %lld rows, want %lld", w, r, (long long)got, (long long)want);
                     nb_rng_state after = nb_rng_get();
                     CHECK(!memcmp(before.s, after.s, sizeof before.s), "sharding moved the global generator");
                     nb_loader_free(l);
@@ -203,8 +202,8 @@ static void test_shard(void) {
                     if (w == 1 && epoch == 0) ref = nb_from_f64(NB_SHAPE(n), order);
                     else if (epoch == 0)
                         for (int64_t i = 0; i < n; i++)
-                            CHECK(order[i] == nb_f64(ref)[i], "world %d: global position %lld is %g, world 1 has %g",
-                                  w, (long long)i, order[i], nb_f64(ref)[i]);
+                            CHECK(order[i] == nb_f64(ref)[i], "world %d: global position %lld is %g, world 1 has %g", w,
+                                  (long long)i, order[i], nb_f64(ref)[i]);
                 } else {
                     CHECK(twice == 0, "drop-last repeats rows");
                 }
@@ -387,7 +386,8 @@ static double cnn_equivalence(int steps, nb_dtype dt, bool sgd) {
             nb_batch b;
             nb_loader_next(rl[q], &b);
             nb_scope *s = nb_scope_begin();
-            nb_tensor *loss = nb_mul_scalar(nb_cross_entropy(nb_forward(ref, cast_x(b.x, dt)), b.y, NB_REDUCE_MEAN), 1.0 / w);
+            nb_tensor *loss =
+                nb_mul_scalar(nb_cross_entropy(nb_forward(ref, cast_x(b.x, dt)), b.y, NB_REDUCE_MEAN), 1.0 / w);
             nb_backward(loss);
             nb_scope_end(&s);
             if (q == 0) keep_m = nb_copy_persistent(rm), keep_v = nb_copy_persistent(rv);
@@ -472,9 +472,7 @@ static nb_ddp *g_slow_ddp;
 static double g_slow_waited;
 static int g_slow_left;
 
-static void slow_fwd(nb_node *n) {
-    memcpy(n->out->data, n->in[0]->data, (size_t)n->out->numel * sizeof(double));
-}
+static void slow_fwd(nb_node *n) { memcpy(n->out->data, n->in[0]->data, (size_t)n->out->numel * sizeof(double)); }
 static void slow_bwd(nb_node *n, const nb_tensor *gy) {
     nb_tensor *gx = nb_grad_buf(n->in[0]);
     for (int64_t i = 0; gx && i < gx->numel; i++) nb_f64(gx)[i] += nb_f64(gy)[i];
@@ -528,10 +526,9 @@ static void test_overlap(void) {
             if (modes[mi] == NB_DDP_PROGRESS_THREAD) {
                 /* every allreduce completed while the main thread sat in the last node */
                 CHECK(g_slow_left == 0 && st0.in_flight == 0,
-                      "progress thread: %d buckets still in flight after %.1f s in the last backward node",
-                      g_slow_left, g_slow_waited);
-                CHECK(st.done_before_wait == np, "%d of %d buckets done before nb_ddp_wait", st.done_before_wait,
-                      np);
+                      "progress thread: %d buckets still in flight after %.1f s in the last backward node", g_slow_left,
+                      g_slow_waited);
+                CHECK(st.done_before_wait == np, "%d of %d buckets done before nb_ddp_wait", st.done_before_wait, np);
             }
             if (nb_dist_rank() == 0 && rep == 0)
                 printf("overlap, progress %d: first bucket issued after %d of %d backward nodes, %d of %d done "
@@ -628,8 +625,9 @@ static int run_train(const char *dir) {
     const int nt = nb_get_num_threads(), loc = nb_dist_local_size();
     if (w > 1 && !getenv("NB_NUM_THREADS"))
         CHECK(nt == 1 || (long)nt * loc <= cores, "%d threads x %d ranks on %ld cores", nt, loc, cores);
-    if (r == 0) printf("world %d: %d rank%s on this machine, %d thread%s each, %ld cores\n", w, loc,
-                       loc == 1 ? "" : "s", nt, nt == 1 ? "" : "s", cores);
+    if (r == 0)
+        printf("world %d: %d rank%s on this machine, %d thread%s each, %ld cores\n", w, loc, loc == 1 ? "" : "s", nt,
+               nt == 1 ? "" : "s", cores);
     for (int rep = 0; rep < 2; rep++) {
         CHECK(nb_dist_sum((double)r + 1) == w * (w + 1) / 2.0, "sum of ranks");
         /* F64: the only differences are the summation orders of one GEMM over
@@ -645,7 +643,8 @@ static int run_train(const char *dir) {
         test_overlap();
         if (r == 0 && rep == 0)
             printf("world %d, relative max parameter difference from one process: MLP f64 %.2g, MLP f32 %.2g, "
-                   "no-sync accumulation (Adam) %.2g, CNN+BatchNorm f32 %.2g f64 %.2g, CNN+SyncBatchNorm vs batch %d f64 %.2g "
+                   "no-sync accumulation (Adam) %.2g, CNN+BatchNorm f32 %.2g f64 %.2g, CNN+SyncBatchNorm vs batch %d "
+                   "f64 %.2g "
                    "f32 %.2g, resumed in a world of one %.2g\n",
                    w, e64, e32, eacc, ecnn, ecnn64, B * w, esync, esync32, eres);
         CHECK(e64 <= 1e-12, "MLP f64: %g", e64);
@@ -701,7 +700,8 @@ static int run_fault(const char *mode, const char *dir) {
             fprintf(stderr, "rank 1: failing at step %lld (%s)\n", (long long)k, mode);
             fflush(stderr);
             if (!strcmp(mode, "kill")) raise(SIGKILL);
-            if (!strcmp(mode, "stuck")) for (;;) pause();
+            if (!strcmp(mode, "stuck"))
+                for (;;) pause();
         }
         nb_scope *s = nb_scope_begin();
         nb_tensor *loss = nb_cross_entropy(nb_forward(m, b.x), b.y, NB_REDUCE_MEAN);

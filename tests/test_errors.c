@@ -17,14 +17,14 @@ static int setup(void **state) {
 }
 
 /* Asserts exactly one new error was reported, with this status and message. */
-#define EXPECT_ONE(status, text)                           \
-    do {                                                   \
-        assert_int_equal(tu_err.count, 1);                 \
-        assert_int_equal(tu_err.last_st, (status));        \
-        assert_string_equal(tu_err.last_msg, (text));      \
-        assert_ptr_equal(tu_err.user, &user_token);        \
-        tu_err.count = 0;                                  \
-        nb_error_clear();                                  \
+#define EXPECT_ONE(status, text)                      \
+    do {                                              \
+        assert_int_equal(tu_err.count, 1);            \
+        assert_int_equal(tu_err.last_st, (status));   \
+        assert_string_equal(tu_err.last_msg, (text)); \
+        assert_ptr_equal(tu_err.user, &user_token);   \
+        tu_err.count = 0;                             \
+        nb_error_clear();                             \
     } while (0)
 
 /* ------------------------------------------------------------ shapes */
@@ -90,7 +90,8 @@ static void broadcast_and_reshape_shapes(void **state) {
 static void dtype_errors(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
-    nb_tensor *f = nb_zeros(NB_F32, NB_SHAPE(3)), *d = nb_zeros(NB_F64, NB_SHAPE(3)), *i = nb_zeros(NB_I64, NB_SHAPE(3));
+    nb_tensor *f = nb_zeros(NB_F32, NB_SHAPE(3)), *d = nb_zeros(NB_F64, NB_SHAPE(3)),
+              *i = nb_zeros(NB_I64, NB_SHAPE(3));
     assert_null(nb_add(f, d));
     EXPECT_ONE(NB_ERR_DTYPE, "nabla: add: dtypes differ: input 0 is f32, input 1 is f64 (use nb_cast)");
     assert_null(nb_matmul(nb_zeros(NB_F64, NB_SHAPE(2, 2)), nb_zeros(NB_F32, NB_SHAPE(2, 2))));
@@ -159,15 +160,18 @@ static void graph_errors(void **state) {
     nb_tensor *x = nb_set_requires_grad(nb_ones(NB_F32, NB_SHAPE(4, 10)), true);
     nb_tensor *y = nb_set_name(nb_mul(x, x), "scores");
     assert_int_equal(nb_backward(y), NB_ERR_GRAPH);
-    EXPECT_ONE(NB_ERR_GRAPH, "nabla: backward: a gradient can be implicitly created only for a one-element root, and "
-                             "root 'scores' is (4,10); use nb_backward_with(root, seed)");
+    EXPECT_ONE(NB_ERR_GRAPH,
+               "nabla: backward: a gradient can be implicitly created only for a one-element root, and "
+               "root 'scores' is (4,10); use nb_backward_with(root, seed)");
     nb_tensor *c = nb_ones(NB_F32, NB_SCALAR);
     assert_int_equal(nb_backward(c), NB_ERR_GRAPH);
-    EXPECT_ONE(NB_ERR_GRAPH, "nabla: backward: root is () but does not require grad: no input of its graph requires "
-                             "grad, or it was built under nb_no_grad");
+    EXPECT_ONE(NB_ERR_GRAPH,
+               "nabla: backward: root is () but does not require grad: no input of its graph requires "
+               "grad, or it was built under nb_no_grad");
     assert_null(nb_set_requires_grad(y, false));
-    EXPECT_ONE(NB_ERR_GRAPH, "nabla: set_requires_grad: can't turn off requires_grad of a non-leaf tensor (it was "
-                             "made by mul); copy it instead");
+    EXPECT_ONE(NB_ERR_GRAPH,
+               "nabla: set_requires_grad: can't turn off requires_grad of a non-leaf tensor (it was "
+               "made by mul); copy it instead");
     nb_scope_end(&s);
 }
 
@@ -201,7 +205,8 @@ static void errors_name_module_tensors(void **state) {
     nb_optim_step(opt); /* the weights move on: the old graph is stale */
     assert_int_equal(nb_backward(loss), NB_ERR_VERSION);
     assert_int_equal(tu_err.count, 1);
-    assert_non_null(strstr(tu_err.last_msg, "'2.0.weight' is (1,2), and it was modified in place after the op saved it"));
+    assert_non_null(
+        strstr(tu_err.last_msg, "'2.0.weight' is (1,2), and it was modified in place after the op saved it"));
     tu_err.count = 0;
     nb_error_clear();
     nb_scope_end(&s);
@@ -222,13 +227,15 @@ static void version_and_scope_errors(void **state) {
     nb_tensor *l = nb_sum_all(nb_mul(w, w));
     NB_NO_GRAD { nb_scale_(w, 0.5); }
     assert_int_equal(nb_backward(l), NB_ERR_VERSION);
-    EXPECT_ONE(NB_ERR_VERSION, "nabla: mul: input 0 'w' is (3), and it was modified in place after the op saved it (now "
-                               "version 1, backward expected 0): an optimizer step or another in-place update between "
-                               "this graph's forward and its backward. Run backward before updating, or update a copy");
+    EXPECT_ONE(NB_ERR_VERSION,
+               "nabla: mul: input 0 'w' is (3), and it was modified in place after the op saved it (now "
+               "version 1, backward expected 0): an optimizer step or another in-place update between "
+               "this graph's forward and its backward. Run backward before updating, or update a copy");
     nb_scope *inner = nb_scope_begin();
     nb_scope_end(&s);
-    EXPECT_ONE(NB_ERR_SCOPE, "nabla: scope_end: scopes must end innermost first: this scope is at depth 1, the "
-                             "innermost at 2");
+    EXPECT_ONE(NB_ERR_SCOPE,
+               "nabla: scope_end: scopes must end innermost first: this scope is at depth 1, the "
+               "innermost at 2");
     nb_scope_end(&inner);
     nb_scope_end(&s);
     assert_int_equal(tu_err.count, 0);
@@ -240,11 +247,11 @@ static void handler_sees_every_error_sticky_keeps_first(void **state) {
     (void)state;
     nb_scope *s = nb_scope_begin();
     nb_tensor *a = nb_zeros(NB_F32, NB_SHAPE(2, 3));
-    nb_add(a, nb_zeros(NB_F32, NB_SHAPE(4)));   /* shape */
+    nb_add(a, nb_zeros(NB_F32, NB_SHAPE(4)));    /* shape */
     nb_add(a, nb_zeros(NB_F64, NB_SHAPE(2, 3))); /* dtype */
     assert_int_equal(tu_err.count, 2);
-    assert_int_equal(tu_err.last_st, NB_ERR_DTYPE);     /* the handler saw the latest */
-    assert_int_equal(nb_error(), NB_ERR_SHAPE); /* the sticky status is the first */
+    assert_int_equal(tu_err.last_st, NB_ERR_DTYPE); /* the handler saw the latest */
+    assert_int_equal(nb_error(), NB_ERR_SHAPE);     /* the sticky status is the first */
     assert_non_null(strstr(nb_error_message(), "nabla: add: shapes don't broadcast"));
     nb_error_clear();
     assert_int_equal(nb_error(), NB_OK);
@@ -308,7 +315,6 @@ static void recover_mode_propagates_null(void **state) {
 }
 
 /* ------------------------------------------------------------ abort mode */
-
 
 static void child_matmul(void) {
     nb_tensor *a = nb_zeros(NB_F32, NB_SHAPE(64, 784)), *b = nb_zeros(NB_F32, NB_SHAPE(128, 10));

@@ -40,11 +40,11 @@ static double rel(const nb_tensor *a, const nb_tensor *b) {
 }
 
 #define TOL 1e-10
-#define EXPECT_CLOSE(a, b, what)                                                        \
-    do {                                                                                \
-        double e_ = rel((a), (b));                                                      \
-        printf("  %-14s rel err %.2e\n", (what), e_);                                   \
-        assert_true(e_ <= TOL);                                                         \
+#define EXPECT_CLOSE(a, b, what)                      \
+    do {                                              \
+        double e_ = rel((a), (b));                    \
+        printf("  %-14s rel err %.2e\n", (what), e_); \
+        assert_true(e_ <= TOL);                       \
     } while (0)
 
 static nb_tensor *param(const char *fmt, int i) {
@@ -344,11 +344,9 @@ static void memory_flat(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(basics),           cmocka_unit_test(errors),
-        cmocka_unit_test(gradgradcheck_defaults),
-        cmocka_unit_test(mlp_hvp),          cmocka_unit_test(gradient_penalty),
-        cmocka_unit_test(third_derivative), cmocka_unit_test(maml_step),
-        cmocka_unit_test(memory_flat),
+        cmocka_unit_test(basics),    cmocka_unit_test(errors),           cmocka_unit_test(gradgradcheck_defaults),
+        cmocka_unit_test(mlp_hvp),   cmocka_unit_test(gradient_penalty), cmocka_unit_test(third_derivative),
+        cmocka_unit_test(maml_step), cmocka_unit_test(memory_flat),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -29,8 +29,7 @@ static const char *const no_second_order[] = {
     /* ops/attention.c: the fused attention's backward is written as kernels
      * (GEMMs over the saved weights); for second order, compose the same
      * attention from nb_matmul and nb_softmax (docs/nn.md). */
-    "sdpa", "sdpa_packed",
-    NULL};
+    "sdpa", "sdpa_packed", NULL};
 
 static bool excused(const char *name) {
     for (int i = 0; no_second_order[i]; i++)

@@ -23,25 +23,25 @@ static void square_fwd(nb_node *n) {
 }
 
 /* dy/dx = FACTOR x, times the upstream gradient g; ACC is += or = */
-#define SQUARE_BWD(NAME, FACTOR, G, ACC)                                         \
-    static void NAME(nb_node *n, const nb_tensor *gy) {                          \
-        nb_tensor *gx = nb_grad_buf(n->in[0]);                                   \
-        if (!gx) return;                                                         \
-        NB_FLOAT_DISPATCH(gx->dtype, T, {                                        \
-            const T *x = (const T *)n->in[0]->data, *g = (const T *)gy->data;   \
-            T *d = (T *)gx->data;                                                \
-            for (int64_t i = 0; i < gx->numel; i++) {                            \
-                (void)g[i];                                                      \
-                d[i] ACC (T)(G) * (T)(FACTOR) * x[i];                            \
-            }                                                                    \
-        });                                                                      \
+#define SQUARE_BWD(NAME, FACTOR, G, ACC)                                      \
+    static void NAME(nb_node *n, const nb_tensor *gy) {                       \
+        nb_tensor *gx = nb_grad_buf(n->in[0]);                                \
+        if (!gx) return;                                                      \
+        NB_FLOAT_DISPATCH(gx->dtype, T, {                                     \
+            const T *x = (const T *)n->in[0]->data, *g = (const T *)gy->data; \
+            T *d = (T *)gx->data;                                             \
+            for (int64_t i = 0; i < gx->numel; i++) {                         \
+                (void)g[i];                                                   \
+                d[i] ACC(T)(G) * (T)(FACTOR)*x[i];                            \
+            }                                                                 \
+        });                                                                   \
     }
 
 SQUARE_BWD(square_bwd, 2, g[i], +=)
 SQUARE_BWD(square_bwd_3x, 3, g[i], +=)      /* wrong value */
-SQUARE_BWD(square_bwd_noup, 2, 1, +=)        /* ignores the upstream gradient */
-SQUARE_BWD(square_bwd_assign, 2, g[i], =)    /* overwrites */
-SQUARE_BWD(square_bwd_1005, 2.01, g[i], +=)  /* 0.5% off */
+SQUARE_BWD(square_bwd_noup, 2, 1, +=)       /* ignores the upstream gradient */
+SQUARE_BWD(square_bwd_assign, 2, g[i], =)   /* overwrites */
+SQUARE_BWD(square_bwd_1005, 2.01, g[i], +=) /* 0.5% off */
 
 static int calls;
 static void square_bwd_static(nb_node *n, const nb_tensor *gy) { /* not reentrant */
@@ -59,7 +59,8 @@ static const nb_op SQUARE_3X = {"square_wrong", square_fwd, square_bwd_3x, NB_SA
 static const nb_op SQUARE_NOUP = {"square_noup", square_fwd, square_bwd_noup, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_ASSIGN = {"square_assign", square_fwd, square_bwd_assign, NB_SAVES_IN(0), false, NULL};
 static const nb_op SQUARE_1005 = {"square_1005", square_fwd, square_bwd_1005, NB_SAVES_IN(0), false, NULL};
-static const nb_op SQUARE_STATIC = {"square_static", square_fwd, square_bwd_static, NB_SAVES_IN(0), false, NULL, F64_ONLY};
+static const nb_op SQUARE_STATIC = {"square_static", square_fwd, square_bwd_static, NB_SAVES_IN(0),
+                                    false,           NULL,       F64_ONLY};
 
 static nb_tensor *square(nb_tensor *x) { return nb_apply(&SQUARE, &x, 1, x->shape); }
 static nb_tensor *square_wrong(nb_tensor *x) { return nb_apply(&SQUARE_3X, &x, 1, x->shape); }
@@ -71,8 +72,7 @@ static nb_tensor *square_static(nb_tensor *x) { return nb_apply(&SQUARE_STATIC, 
 /* ------------------------------------------------------------ a two-input op: y = a * b */
 
 static void prod_fwd(nb_node *n) {
-    for (int64_t i = 0; i < n->out->numel; i++)
-        nb_f64(n->out)[i] = nb_f64(n->in[0])[i] * nb_f64(n->in[1])[i];
+    for (int64_t i = 0; i < n->out->numel; i++) nb_f64(n->out)[i] = nb_f64(n->in[0])[i] * nb_f64(n->in[1])[i];
 }
 static void prod_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *ga = nb_grad_buf(n->in[0]), *gb = nb_grad_buf(n->in[1]);

@@ -303,7 +303,8 @@ static void idx_large_from_memory(void **state) {
     assert_non_null(gz);
     size_t n = make_idx_u8(raw, 2, dims);
     uint64_t x = 1; /* random bytes: the gzip file stays over 128 KiB */
-    for (size_t i = 12; i < n; i++) x = x * 6364136223846793005u + 1442695040888963407u, raw[i] = (unsigned char)(x >> 56);
+    for (size_t i = 12; i < n; i++)
+        x = x * 6364136223846793005u + 1442695040888963407u, raw[i] = (unsigned char)(x >> 56);
     size_t h = gz_mem(raw, 150001, gz, 2 * cap);
     h += gz_mem(raw + 150001, n - 150001, gz + h, 2 * cap - h);
     assert_true(h > (1u << 17));
@@ -318,7 +319,7 @@ static void idx_large_from_memory(void **state) {
 static void csv_from_memory(void **state) {
     (void)state;
     static const char *texts[] = {
-        "a,b,y\n1,2,0\n3,4.5,1\n", "1;2;3\n4;5;6\n", "1,2,0\n3,x,1\n", "1,2,0\n3,4\n", "", "a,b\n",
+        "a,b,y\n1,2,0\n3,4.5,1\n",  "1;2;3\n4;5;6\n", "1,2,0\n3,x,1\n", "1,2,0\n3,4\n", "", "a,b\n",
         "1,2,0\r\n\r\n3, 4 ,1\r\n", "1,2,0.5\n",
     };
     const char *path = tmp("mem.csv");
@@ -463,7 +464,8 @@ static void fashion_mnist_debian(void **state) {
     for (int64_t i = 0; i < 10000; i++) count[nb_i64(m.test.y)[i]]++;
     for (int c = 0; c < 10; c++) assert_int_equal(count[c], 1000); /* balanced test set */
     float lo = 1, hi = 0;
-    for (int64_t i = 0; i < m.test.x->numel; i++) lo = fminf(lo, nb_f32(m.test.x)[i]), hi = fmaxf(hi, nb_f32(m.test.x)[i]);
+    for (int64_t i = 0; i < m.test.x->numel; i++)
+        lo = fminf(lo, nb_f32(m.test.x)[i]), hi = fmaxf(hi, nb_f32(m.test.x)[i]);
     assert_true(lo == 0.0f && hi == 1.0f);
     nb_mnist_free(&m);
 }
@@ -619,7 +621,7 @@ static void loader_shuffle(void **state) {
         }
         nb_loader_free(l);
     }
-    assert_memory_equal(o1, o2, sizeof o1); /* same seed, same batches */
+    assert_memory_equal(o1, o2, sizeof o1);               /* same seed, same batches */
     assert_true(memcmp(o1[0], o1[1], sizeof o1[0]) != 0); /* a new order each epoch */
     int fixed = 0;
     for (int i = 0; i < 50; i++) fixed += o1[0][i] == i;
@@ -772,8 +774,7 @@ static void progress_plain(void **state) {
     char *out = read_all(tmp("progress.txt"));
     assert_null(strchr(out, '\r')); /* no bar when not a terminal */
     const char *want = "mlp epoch 1/3  loss 2.5000  acc 50.00%  val_loss 1.2500  val_acc 40.00%  ";
-    if (strncmp(out, want, strlen(want)) != 0)
-        fail_msg("got: %s", out);
+    if (strncmp(out, want, strlen(want)) != 0) fail_msg("got: %s", out);
     char *l2 = strchr(out, '\n');
     assert_non_null(l2);
     assert_int_equal(strncmp(l2 + 1, "mlp epoch 2/3  ", 15), 0);
@@ -877,17 +878,26 @@ static void graph_svg(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(idx_plain_and_gzip), cmocka_unit_test(idx_other_types),
-        cmocka_unit_test(idx_bad_files),      cmocka_unit_test(idx_gzip_errors),
-        cmocka_unit_test(idx_from_memory),    cmocka_unit_test(idx_large_from_memory),
+        cmocka_unit_test(idx_plain_and_gzip),
+        cmocka_unit_test(idx_other_types),
+        cmocka_unit_test(idx_bad_files),
+        cmocka_unit_test(idx_gzip_errors),
+        cmocka_unit_test(idx_from_memory),
+        cmocka_unit_test(idx_large_from_memory),
         cmocka_unit_test(csv_from_memory),
         cmocka_unit_test(checkpoint_from_memory),
-        cmocka_unit_test(mnist_dirs),         cmocka_unit_test(fashion_mnist_debian),
-        cmocka_unit_test(csv_good),           cmocka_unit_test(csv_bad),
-        cmocka_unit_test(loader_batches),     cmocka_unit_test(loader_shuffle),
-        cmocka_unit_test(loader_in_training_scope), cmocka_unit_test(split_and_slice),
-        cmocka_unit_test(normalization),      cmocka_unit_test(progress_plain),
-        cmocka_unit_test(curves_csv_svg),     cmocka_unit_test(graph_svg),
+        cmocka_unit_test(mnist_dirs),
+        cmocka_unit_test(fashion_mnist_debian),
+        cmocka_unit_test(csv_good),
+        cmocka_unit_test(csv_bad),
+        cmocka_unit_test(loader_batches),
+        cmocka_unit_test(loader_shuffle),
+        cmocka_unit_test(loader_in_training_scope),
+        cmocka_unit_test(split_and_slice),
+        cmocka_unit_test(normalization),
+        cmocka_unit_test(progress_plain),
+        cmocka_unit_test(curves_csv_svg),
+        cmocka_unit_test(graph_svg),
     };
     return cmocka_run_group_tests(tests, tu_dir_setup, tu_dir_teardown);
 }

@@ -22,7 +22,9 @@
 
 static uint64_t rng = 88172645463325252ull;
 static double urand(void) { /* xorshift, uniform [-1, 1) */
-    rng ^= rng << 13; rng ^= rng >> 7; rng ^= rng << 17;
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
     return (double)(rng >> 11) / 4503599627370496.0 - 1.0;
 }
 
@@ -31,42 +33,46 @@ static const char *isas[] = {"avx512", "avx2", "scalar"};
 /* Checks backend/ISA's C = alpha op(A) op(B) + beta C against the reference,
  * element by element within (K+4)·eps·(|alpha|Σ|a||b| + |beta c|), on
  * matrices with padded leading dimensions. Returns the number of bad elements. */
-#define CHECK_CASE(T, S, EPS)                                                                              \
-    static int check_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, bool nan_c) {  \
-        const int64_t pad = 3;                                                                            \
-        const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;                 \
-        const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;                                      \
-        T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));      \
-        T *C = malloc(sizeof(T) * (size_t)(M * ldc)), *R = malloc(sizeof(T) * (size_t)(M * ldc));        \
-        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)urand();                                         \
-        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)urand();                                         \
-        for (int64_t i = 0; i < M * ldc; i++) C[i] = R[i] = nan_c ? (T)NAN : (T)urand();                  \
-        nb_gemm_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                \
-        T *R0 = malloc(sizeof(T) * (size_t)(M * ldc));                                                    \
-        memcpy(R0, R, sizeof(T) * (size_t)(M * ldc));                                                     \
-        nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);                            \
-        int bad = 0;                                                                                      \
-        for (int64_t i = 0; i < M; i++)                                                                   \
-            for (int64_t j = 0; j < ldc; j++) {                                                           \
-                const T got = C[i * ldc + j], want = R[i * ldc + j];                                      \
-                if (j >= N) { /* padding must be untouched */                                             \
-                    if (!(got == want || (isnan(got) && isnan(want)))) bad++;                             \
-                    continue;                                                                             \
-                }                                                                                         \
-                double mag = beta == 0 ? 0 : fabs((double)beta * R0[i * ldc + j]);                       \
-                for (int64_t k = 0; k < K; k++)                                                           \
-                    mag += fabs((double)alpha * (ta ? A[k * lda + i] : A[i * lda + k]) *                  \
-                                (tb ? B[j * ldb + k] : B[k * ldb + j]));                                  \
-                if (!(fabs((double)got - want) <= (K + 4) * EPS * mag + 1e-300)) {                        \
-                    if (bad++ < 3)                                                                        \
+#define CHECK_CASE(T, S, EPS)                                                                                          \
+    static int check_##S(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, bool nan_c) {             \
+        const int64_t pad = 3;                                                                                         \
+        const int64_t ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;                              \
+        const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad;                                                   \
+        T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));                    \
+        T *C = malloc(sizeof(T) * (size_t)(M * ldc)), *R = malloc(sizeof(T) * (size_t)(M * ldc));                      \
+        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < M * ldc; i++) C[i] = R[i] = nan_c ? (T)NAN : (T)urand();                               \
+        nb_gemm_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                             \
+        T *R0 = malloc(sizeof(T) * (size_t)(M * ldc));                                                                 \
+        memcpy(R0, R, sizeof(T) * (size_t)(M * ldc));                                                                  \
+        nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);                                         \
+        int bad = 0;                                                                                                   \
+        for (int64_t i = 0; i < M; i++)                                                                                \
+            for (int64_t j = 0; j < ldc; j++) {                                                                        \
+                const T got = C[i * ldc + j], want = R[i * ldc + j];                                                   \
+                if (j >= N) { /* padding must be untouched */                                                          \
+                    if (!(got == want || (isnan(got) && isnan(want)))) bad++;                                          \
+                    continue;                                                                                          \
+                }                                                                                                      \
+                double mag = beta == 0 ? 0 : fabs((double)beta * R0[i * ldc + j]);                                     \
+                for (int64_t k = 0; k < K; k++)                                                                        \
+                    mag += fabs((double)alpha * (ta ? A[k * lda + i] : A[i * lda + k]) *                               \
+                                (tb ? B[j * ldb + k] : B[k * ldb + j]));                                               \
+                if (!(fabs((double)got - want) <= (K + 4) * EPS * mag + 1e-300)) {                                     \
+                    if (bad++ < 3)                                                                                     \
                         printf("  %s/%s %s ta=%d tb=%d M=%lld N=%lld K=%lld a=%g b=%g: C[%lld,%lld]=%.9g want %.9g\n", \
-                               nb_gemm_backend(), nb_isa_name(nb_isa()), #S, ta, tb, (long long)M, (long long)N,  \
-                               (long long)K, (double)alpha, (double)beta, (long long)i, (long long)j,    \
-                               (double)got, (double)want);                                                \
-                }                                                                                         \
-            }                                                                                             \
-        free(A); free(B); free(C); free(R); free(R0);                                                     \
-        return bad;                                                                                       \
+                               nb_gemm_backend(), nb_isa_name(nb_isa()), #S, ta, tb, (long long)M, (long long)N,       \
+                               (long long)K, (double)alpha, (double)beta, (long long)i, (long long)j, (double)got,     \
+                               (double)want);                                                                          \
+                }                                                                                                      \
+            }                                                                                                          \
+        free(A);                                                                                                       \
+        free(B);                                                                                                       \
+        free(C);                                                                                                       \
+        free(R);                                                                                                       \
+        free(R0);                                                                                                      \
+        return bad;                                                                                                    \
     }
 CHECK_CASE(float, f32, 1.2e-7)
 CHECK_CASE(double, f64, 2.3e-16)
@@ -83,8 +89,8 @@ static int sweep(void) {
             for (size_t k = 0; k < NSIZES; k++)
                 for (int t = 0; t < 4; t++) {
                     const size_t c = (m + n + k + (size_t)t) % 4; /* vary alpha/beta across cases */
-                    bad += check_f32(t & 1, t & 2, sizes[m], sizes[n], sizes[k], (float)ab[c].alpha,
-                                     (float)ab[c].beta, false);
+                    bad += check_f32(t & 1, t & 2, sizes[m], sizes[n], sizes[k], (float)ab[c].alpha, (float)ab[c].beta,
+                                     false);
                     bad += check_f64(t & 1, t & 2, sizes[m], sizes[n], sizes[k], ab[c].alpha, ab[c].beta, false);
                 }
     /* Beyond one cache block in each direction (KC 256, MC 192/96, NC 3072/2048). */
@@ -164,7 +170,8 @@ static void gemm_bit_identical(void **state) {
     assert_memory_equal(C[0], C[1], sizeof(float) * M * N);
     assert_memory_equal(C[0], C[2], sizeof(float) * M * N);
     for (int r = 0; r < 3; r++) free(C[r]);
-    free(A); free(B);
+    free(A);
+    free(B);
     nb_set_num_threads(1);
     nb_gemm_set_backend(NB_GEMM_AUTO);
 }
@@ -197,12 +204,16 @@ static void gemm_matmul_backends(void **state) {
     nb_scope_end(&s);
 }
 
-
 /* ------------------------------------------------------------ vector math */
 
-static int64_t ord32(float f) { int32_t i; memcpy(&i, &f, 4); return i < 0 ? (int64_t)INT32_MIN - i : i; }
+static int64_t ord32(float f) {
+    int32_t i;
+    memcpy(&i, &f, 4);
+    return i < 0 ? (int64_t)INT32_MIN - i : i;
+}
 static int64_t ord64(double f) {
-    int64_t i; memcpy(&i, &f, 8);
+    int64_t i;
+    memcpy(&i, &f, 8);
     return i < 0 ? INT64_MIN - i : i;
 }
 static double ulps32(float a, float b) {
@@ -246,11 +257,16 @@ static const struct {
 } vcases[] = {
     {"exp", nb_vexp_f32, nb_vexp_ref_f32, nb_vexp_f64, nb_vexp_ref_f64, exp_l, -110, 90, 1e-30, 80, true, 1, 1},
     {"log", nb_vlog_f32, nb_vlog_ref_f32, nb_vlog_f64, nb_vlog_ref_f64, log_l, 0, 1e4, 1e-30, 3e38, false, 1, 1},
-    {"tanh", nb_vtanh_f32, nb_vtanh_ref_f32, nb_vtanh_f64, nb_vtanh_ref_f64, tanh_l, -12, 12, 1e-30, 30, true, 2, 2}, /* SLEEF 1, glibc tanhf 2 */
-    {"sigmoid", nb_vsigmoid_f32, nb_vsigmoid_ref_f32, nb_vsigmoid_f64, nb_vsigmoid_ref_f64, sig_l, -110, 110, 1e-30, 3e38, true, 3, 3},
-    {"log1p", nb_vlog1p_f32, nb_vlog1p_ref_f32, nb_vlog1p_f64, nb_vlog1p_ref_f64, log1p_l, -1, 10, 1e-30, 3e38, true, 1, 1},
-    {"expm1", nb_vexpm1_f32, nb_vexpm1_ref_f32, nb_vexpm1_f64, nb_vexpm1_ref_f64, expm1_l, -110, 90, 1e-30, 80, true, 1, 1},
-    {"softplus", nb_vsoftplus_f32, nb_vsoftplus_ref_f32, nb_vsoftplus_f64, nb_vsoftplus_ref_f64, softplus_l, -120, 120, 1e-30, 3e38, true, 2, 2},
+    {"tanh", nb_vtanh_f32, nb_vtanh_ref_f32, nb_vtanh_f64, nb_vtanh_ref_f64, tanh_l, -12, 12, 1e-30, 30, true, 2,
+     2}, /* SLEEF 1, glibc tanhf 2 */
+    {"sigmoid", nb_vsigmoid_f32, nb_vsigmoid_ref_f32, nb_vsigmoid_f64, nb_vsigmoid_ref_f64, sig_l, -110, 110, 1e-30,
+     3e38, true, 3, 3},
+    {"log1p", nb_vlog1p_f32, nb_vlog1p_ref_f32, nb_vlog1p_f64, nb_vlog1p_ref_f64, log1p_l, -1, 10, 1e-30, 3e38, true, 1,
+     1},
+    {"expm1", nb_vexpm1_f32, nb_vexpm1_ref_f32, nb_vexpm1_f64, nb_vexpm1_ref_f64, expm1_l, -110, 90, 1e-30, 80, true, 1,
+     1},
+    {"softplus", nb_vsoftplus_f32, nb_vsoftplus_ref_f32, nb_vsoftplus_f64, nb_vsoftplus_ref_f64, softplus_l, -120, 120,
+     1e-30, 3e38, true, 2, 2},
     {"sp_negabs", nb_vsoftplus_negabs_f32, nb_vsoftplus_negabs_ref_f32, nb_vsoftplus_negabs_f64,
      nb_vsoftplus_negabs_ref_f64, spna_l, -120, 120, 1e-30, 3e38, true, 2, 2},
     {"erf", nb_verf_f32, nb_verf_ref_f32, nb_verf_f64, nb_verf_ref_f64, erf_l, -7, 7, 1e-30, 3e38, true, 2, 2},
@@ -259,11 +275,11 @@ static const struct {
 
 /* Special values: the first ones of both arrays; the f64 array has its own
  * overflow edges after them. */
-static const float specials[] = {0.0f, -0.0f, INFINITY, -INFINITY, NAN, 1.0f, -1.0f, 1e-40f, -1e-40f,
-                                 88.7f, 88.72f, 88.73f, -87.3f, -103.9f, -104.0f, -1.5f, -0.99999994f,
-                                 16.6f, 17.0f, -16.6f, 1e38f, 2e38f, 3.4e38f, 1e-45f, -1e-45f};
-static const double specials64[] = {1e300, 1e307, 1.7e308, 709.78, 709.79, -708.4, -745.1, -745.2,
-                                    5e-324, -5e-324, -1e-310, 36.7, 37.0, -0.9999999999999999};
+static const float specials[] = {0.0f,  -0.0f,  INFINITY, -INFINITY, NAN,     1.0f,    -1.0f,  1e-40f,       -1e-40f,
+                                 88.7f, 88.72f, 88.73f,   -87.3f,    -103.9f, -104.0f, -1.5f,  -0.99999994f, 16.6f,
+                                 17.0f, -16.6f, 1e38f,    2e38f,     3.4e38f, 1e-45f,  -1e-45f};
+static const double specials64[] = {1e300,  1e307,  1.7e308, 709.78,  709.79, -708.4, -745.1,
+                                    -745.2, 5e-324, -5e-324, -1e-310, 36.7,   37.0,   -0.9999999999999999};
 #define NSPEC (int)(sizeof specials / sizeof specials[0])
 #define NSPEC64 (int)(sizeof specials64 / sizeof specials64[0])
 
@@ -300,8 +316,14 @@ static void vmath_all_isas(void **state) {
                 for (int64_t i = 0; i < len; i++) {
                     double e32 = ulps32(y32[i], (float)vcases[c].acc((ld)x32[i]));
                     double e64 = ulps64(y64[i], (double)vcases[c].acc((ld)x64[i]));
-                    if (e32 > w32) { w32 = e32; at32 = i; }
-                    if (e64 > w64) { w64 = e64; at64 = i; }
+                    if (e32 > w32) {
+                        w32 = e32;
+                        at32 = i;
+                    }
+                    if (e64 > w64) {
+                        w64 = e64;
+                        at64 = i;
+                    }
                 }
             }
             /* the reference loops (libm) agree with the accurate values too */
@@ -346,14 +368,16 @@ static void vmath_elu(void **state) {
                 nb_velu_f64(y64, x64, alpha, len);
                 for (int64_t i = 0; i < len; i++) {
                     const ld v32 = x32[i], v64 = x64[i];
-                    const ld w = v32 > 0 ? v32 : (ld)(float)alpha * expm1l(v32), wd = v64 > 0 ? v64 : (ld)alpha * expm1l(v64);
+                    const ld w = v32 > 0 ? v32 : (ld)(float)alpha * expm1l(v32),
+                             wd = v64 > 0 ? v64 : (ld)alpha * expm1l(v64);
                     double e = ulps32(y32[i], (float)w);
                     if (e > w32) w32 = e;
                     e = ulps64(y64[i], (double)wd);
                     if (e > w64) w64 = e;
                 }
             }
-            printf("vmath %-6s elu(%.1f)  f32 worst %.0f ulp, f64 worst %.0f ulp\n", nb_isa_name(nb_isa()), alpha, w32, w64);
+            printf("vmath %-6s elu(%.1f)  f32 worst %.0f ulp, f64 worst %.0f ulp\n", nb_isa_name(nb_isa()), alpha, w32,
+                   w64);
             assert_true(w32 <= 2 && w64 <= 2);
         }
     }
@@ -381,7 +405,8 @@ static void vmath_position_and_signs(void **state) {
         const float z[4] = {-0.0f, 0.0f, -1.0f, -2.0f};
         float y[4];
         nb_vlog1p_f32(y, z, 4);
-        assert_true(y[0] == 0 && signbit(y[0]) && y[1] == 0 && !signbit(y[1]) && isinf(y[2]) && y[2] < 0 && isnan(y[3]));
+        assert_true(y[0] == 0 && signbit(y[0]) && y[1] == 0 && !signbit(y[1]) && isinf(y[2]) && y[2] < 0 &&
+                    isnan(y[3]));
         nb_vexpm1_f32(y, z, 2);
         assert_true(y[0] == 0 && signbit(y[0]) && y[1] == 0 && !signbit(y[1]));
         const double zd[4] = {-0.0, 1.7e308, -INFINITY, INFINITY};
@@ -408,22 +433,51 @@ static void vmath_exact_loops(void **state) {
     enum { N = 1003 };
     static float x[N], y[3][N];
     static double xd[N], yd[3][N];
-    for (int i = 0; i < N; i++) { x[i] = (float)(urand() * 10); xd[i] = urand() * 10; }
-    x[5] = NAN; xd[5] = NAN; x[6] = -0.0f; xd[6] = -0.0;
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)(urand() * 10);
+        xd[i] = urand() * 10;
+    }
+    x[5] = NAN;
+    xd[5] = NAN;
+    x[6] = -0.0f;
+    xd[6] = -0.0;
     static float g[N], yo[N]; /* yo: elu_bwd's e = exp(x) (any values do here) */
     static double gd[N], yod[N];
-    for (int i = 0; i < N; i++) { g[i] = (float)urand(); gd[i] = urand(); yo[i] = (float)urand(); yod[i] = urand(); }
+    for (int i = 0; i < N; i++) {
+        g[i] = (float)urand();
+        gd[i] = urand();
+        yo[i] = (float)urand();
+        yod[i] = urand();
+    }
     for (int k = 0; k < 5; k++) {
         int r = 0;
         for (size_t is = 0; is < sizeof isas / sizeof isas[0]; is++) {
             if (!nb_isa_set_cap(isas[is])) continue;
-            for (int i = 0; i < N; i++) { y[r][i] = (float)i / 7; yd[r][i] = (double)i / 7; }
+            for (int i = 0; i < N; i++) {
+                y[r][i] = (float)i / 7;
+                yd[r][i] = (double)i / 7;
+            }
             switch (k) {
-            case 0: nb_vrelu_f32(y[r], x, N); nb_vrelu_f64(yd[r], xd, N); break;
-            case 1: nb_vaxpy_f32(y[r], -0.3f, x, N); nb_vaxpy_f64(yd[r], -0.3, xd, N); break;
-            case 2: nb_vscale_f32(y[r], 0.9f, N); nb_vscale_f64(yd[r], 0.9, N); break;
-            case 3: nb_vadd_f32(y[r], x, N); nb_vadd_f64(yd[r], xd, N); break;
-            default: nb_velu_bwd_f32(y[r], g, x, yo, 1.3f, N); nb_velu_bwd_f64(yd[r], gd, xd, yod, 1.3, N); break;
+            case 0:
+                nb_vrelu_f32(y[r], x, N);
+                nb_vrelu_f64(yd[r], xd, N);
+                break;
+            case 1:
+                nb_vaxpy_f32(y[r], -0.3f, x, N);
+                nb_vaxpy_f64(yd[r], -0.3, xd, N);
+                break;
+            case 2:
+                nb_vscale_f32(y[r], 0.9f, N);
+                nb_vscale_f64(yd[r], 0.9, N);
+                break;
+            case 3:
+                nb_vadd_f32(y[r], x, N);
+                nb_vadd_f64(yd[r], xd, N);
+                break;
+            default:
+                nb_velu_bwd_f32(y[r], g, x, yo, 1.3f, N);
+                nb_velu_bwd_f64(yd[r], gd, xd, yod, 1.3, N);
+                break;
             }
             r++;
         }
@@ -437,7 +491,8 @@ static void vmath_exact_loops(void **state) {
         if (k == 4)
             for (int i = 0; i < N; i++) {
                 const float y0 = (float)i / 7;
-                assert_true(y[0][i] == y0 + (x[i] > 0 ? g[i] : g[i] * (1.3f * yo[i])) || (isnan(x[i]) && isnan(y[0][i])));
+                assert_true(y[0][i] == y0 + (x[i] > 0 ? g[i] : g[i] * (1.3f * yo[i])) ||
+                            (isnan(x[i]) && isnan(y[0][i])));
             }
     }
     if (!nb_isa_set_cap("avx512")) nb_isa_set_cap("avx2");
@@ -497,8 +552,10 @@ static void vmath_ops_f32_vs_f64(void **state) {
                 const double lo = op == OP_LOG1P ? -0.9 : op == OP_BCE || op == OP_SOFTPLUS ? -30 : -8;
                 xf[i] = (float)(lo + (8 - lo) * (urand() + 1) / 2);
                 xd[i] = xf[i];
-                tf[i] = (float)((urand() + 1) / 2); td[i] = tf[i];
-                wf[i] = (float)urand(); wd[i] = wf[i];
+                tf[i] = (float)((urand() + 1) / 2);
+                td[i] = tf[i];
+                wf[i] = (float)urand();
+                wd[i] = wf[i];
             }
             nb_tensor *x32 = nb_set_requires_grad(nb_from_f32(NB_SHAPE(R, C), xf), true);
             nb_tensor *x64 = nb_set_requires_grad(nb_from_f64(NB_SHAPE(R, C), xd), true);
@@ -514,7 +571,11 @@ static void vmath_ops_f32_vs_f64(void **state) {
             for (int64_t i = 0; i < M; i++) {
                 const double a = nb_f32(y32)[i], b = nb_f64(y64)[i];
                 /* logsumexp: m + log S, S's few-ULP error is absolute in log S (reduce.c) */
-                const double e = fabs(a - b) / (fabs(b) + (op == OP_BCE ? 0.25 : op >= OP_LSE1 && op <= OP_LSE01 ? 1 : 1e-30));
+                const double e = fabs(a - b) /
+                    (fabs(b) +
+                     (op == OP_BCE                          ? 0.25
+                          : op >= OP_LSE1 && op <= OP_LSE01 ? 1
+                                                            : 1e-30));
                 if (e > wy) wy = e;
             }
             double gmax = 0;
@@ -530,8 +591,9 @@ static void vmath_ops_f32_vs_f64(void **state) {
                 if (op <= OP_EXPM1) { /* F64 op against libm */
                     const double v = xd[i];
                     const double want = op == OP_SOFTPLUS ? (v > 0 ? v : 0) + log1p(exp(-fabs(v)))
-                                      : op == OP_ELU ? (v > 0 ? v : 1.3 * expm1(v))
-                                      : op == OP_LOG1P ? log1p(v) : expm1(v);
+                        : op == OP_ELU                    ? (v > 0 ? v : 1.3 * expm1(v))
+                        : op == OP_LOG1P                  ? log1p(v)
+                                                          : expm1(v);
                     const double el = fabs(nb_f64(y64)[i] - want) / (fabs(want) + 1e-300);
                     if (el > wl) wl = el;
                 }
@@ -545,7 +607,12 @@ static void vmath_ops_f32_vs_f64(void **state) {
             assert_true(welu <= 1e-6);
             nb_scope_end(&sc);
         }
-        free(xd); free(td); free(wd); free(xf); free(tf); free(wf);
+        free(xd);
+        free(td);
+        free(wd);
+        free(xf);
+        free(tf);
+        free(wf);
     }
 }
 
@@ -553,17 +620,17 @@ static void vmath_ops_f32_vs_f64(void **state) {
 /* Long arrays split between threads give the bits one thread gives: every
  * kernel of vmath.h, f32 and f64, on an odd length above every floor. */
 #define SPLIT_LEN 300007
-#define SAME_BITS(T, CALL)                                                                       \
-    do {                                                                                         \
-        T *out[2];                                                                               \
-        for (int th = 0; th < 2; th++) {                                                         \
-            nb_set_num_threads(th + 1);                                                          \
+#define SAME_BITS(T, CALL)                                                                                        \
+    do {                                                                                                          \
+        T *out[2];                                                                                                \
+        for (int th = 0; th < 2; th++) {                                                                          \
+            nb_set_num_threads(th + 1);                                                                           \
             T *y = out[th] = malloc(sizeof(T) * SPLIT_LEN), *x = (T *)(sizeof(T) == 4 ? (void *)xf : (void *)xd); \
-            memcpy(y, x, sizeof(T) * SPLIT_LEN); /* in-place kernels start from x */             \
-            CALL;                                                                                \
-        }                                                                                        \
-        assert_memory_equal(out[0], out[1], sizeof(T) * SPLIT_LEN);                              \
-        free(out[0]), free(out[1]);                                                              \
+            memcpy(y, x, sizeof(T) * SPLIT_LEN); /* in-place kernels start from x */                              \
+            CALL;                                                                                                 \
+        }                                                                                                         \
+        assert_memory_equal(out[0], out[1], sizeof(T) * SPLIT_LEN);                                               \
+        free(out[0]), free(out[1]);                                                                               \
     } while (0)
 static void vmath_threads_same_bits(void **state) {
     (void)state;
@@ -640,7 +707,7 @@ static void vmath_ops_specials(void **state) {
     assert_true(isinf(nb_f32(l)[1]) && nb_f32(l)[1] < 0);
     assert_float_equal(nb_f32(l)[2], log(exp(2.0) + exp(3.0)), 1e-6);
     nb_tensor *sm = nb_log_softmax(nb_transpose(x, 0, 1), 0); /* the strided path, columns = rows of x */
-    assert_true(isinf(nb_f32(sm)[2]) && nb_f32(sm)[2] < 0); /* −inf in a finite row → −inf */
+    assert_true(isinf(nb_f32(sm)[2]) && nb_f32(sm)[2] < 0);   /* −inf in a finite row → −inf */
     assert_float_equal(nb_f32(sm)[8], 3 - log(exp(2.0) + exp(3.0)), 1e-6);
     (void)a0;
     const float sv[5] = {-INFINITY, INFINITY, -1e30f, 1e30f, NAN};
@@ -655,18 +722,12 @@ static void vmath_ops_specials(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gemm_builtin_all_isas),
-        cmocka_unit_test(gemm_blas_and_ref),
-        cmocka_unit_test(gemm_bit_identical),
-        cmocka_unit_test(gemm_matmul_backends),
-        cmocka_unit_test(vmath_all_isas),
-        cmocka_unit_test(vmath_sigmoid_extremes),
-        cmocka_unit_test(vmath_position_and_signs),
-        cmocka_unit_test(vmath_elu),
-        cmocka_unit_test(vmath_ops_f32_vs_f64),
-        cmocka_unit_test(vmath_ops_specials),
-        cmocka_unit_test(vmath_exact_loops),
-        cmocka_unit_test(vmath_threads_same_bits),
+        cmocka_unit_test(gemm_builtin_all_isas),    cmocka_unit_test(gemm_blas_and_ref),
+        cmocka_unit_test(gemm_bit_identical),       cmocka_unit_test(gemm_matmul_backends),
+        cmocka_unit_test(vmath_all_isas),           cmocka_unit_test(vmath_sigmoid_extremes),
+        cmocka_unit_test(vmath_position_and_signs), cmocka_unit_test(vmath_elu),
+        cmocka_unit_test(vmath_ops_f32_vs_f64),     cmocka_unit_test(vmath_ops_specials),
+        cmocka_unit_test(vmath_exact_loops),        cmocka_unit_test(vmath_threads_same_bits),
         cmocka_unit_test(fork_after_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

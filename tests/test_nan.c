@@ -95,8 +95,10 @@ static const struct {
 /* The exception excusing nabla's g against PyTorch's w in this comparison, or -1. */
 static int excepted(const char *op, const char *what, const char *desc, double g, double w) {
     const char *eq = strrchr(desc, '='), *value = eq ? eq + 1 : "";
-    const int kind = isnan(g) ? NABLA_NAN : !isfinite(g) && !isfinite(w) ? BOTH_NONFINITE
-                     : isfinite(g) && isnan(w) ? NABLA_NUMBER : -1;
+    const int kind = isnan(g)          ? NABLA_NAN
+        : !isfinite(g) && !isfinite(w) ? BOTH_NONFINITE
+        : isfinite(g) && isnan(w)      ? NABLA_NUMBER
+                                       : -1;
     for (int i = 0; exceptions[i].op; i++)
         if (strcmp(exceptions[i].op, op) == 0 && (!exceptions[i].what || strstr(what, exceptions[i].what)) &&
             (!exceptions[i].value || strcmp(exceptions[i].value, value) == 0) &&
@@ -354,8 +356,7 @@ static void check_run(nan_result *R, const ref_sample *s, int r) {
 static bool run_file(nan_result *R, const char *path, char *err, size_t errsize) {
     char *text = read_text(path);
     if (!text) {
-        snprintf(err, errsize, "no NaN fixture for %s: run tests/fixtures/gen_nan_fixtures.py (%s)", R->e->name,
-                 path);
+        snprintf(err, errsize, "no NaN fixture for %s: run tests/fixtures/gen_nan_fixtures.py (%s)", R->e->name, path);
         return false;
     }
     parser P = {.p = text, .text = text, .path = path};
@@ -419,8 +420,7 @@ static void test_checker_catches_swallowed_nan(void **state) {
     snprintf(path, sizeof path, "%s/relu.txt", nan_dir());
     nan_result bad = {.e = &fake, .isa = "-", .printed = 1000}, good = {.e = relu, .isa = "-"};
     if (!run_file(&bad, path, err, sizeof err) || !run_file(&good, path, err, sizeof err)) fail_msg("%s", err);
-    printf("self-test: relu that turns NaN into 0: %d disagreements; the real relu: %d\n", bad.failures,
-           good.failures);
+    printf("self-test: relu that turns NaN into 0: %d disagreements; the real relu: %d\n", bad.failures, good.failures);
     assert_true(bad.variants > 0);
     assert_true(bad.failures > 0);
     assert_int_equal(good.failures, 0);
@@ -469,8 +469,8 @@ static void test_entry(void **state) {
             fail_msg("%s", err);
         }
         printf("%-4s %-24s %-6s %3d variants%s, worst finite f64 %.1e, f32 %.1e%s\n", R.failures ? "FAIL" : "ok",
-               e->name, isas[i], R.variants, R.skipped ? " (some skipped: torch raises)" : "", R.worst[0],
-               R.worst[1], R.excepted ? " (documented exceptions met)" : "");
+               e->name, isas[i], R.variants, R.skipped ? " (some skipped: torch raises)" : "", R.worst[0], R.worst[1],
+               R.excepted ? " (documented exceptions met)" : "");
         if (R.variants == 0) failures++;
         failures += R.failures;
     }

@@ -251,8 +251,9 @@ static void sequential_and_buffers(void **state) {
     nb_named_tensor ts[16];
     int n = nb_module_named_tensors(net, ts, 16);
     assert_int_equal(n, 2 + 5 + 2);
-    const char *want[] = {"0.weight",          "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-                          "1.num_batches_tracked", "4.weight", "4.bias"};
+    const char *want[] = {
+        "0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var", "1.num_batches_tracked",
+        "4.weight", "4.bias"};
     for (int i = 0; i < n; i++) assert_string_equal(ts[i].name, want[i]);
     assert_int_equal(nb_module_num_parameters(net), 6);
     assert_false(nb_module_get(net, "1.running_mean")->requires_grad);
@@ -465,7 +466,8 @@ static void initializers(void **state) {
     nb_module *a = nb_linear(5, 5);
     nb_seed(7);
     nb_module *c = nb_linear(5, 5);
-    for (int64_t i = 0; i < 25; i++) assert_true(nb_get(nb_module_get(a, "weight"), i) == nb_get(nb_module_get(c, "weight"), i));
+    for (int64_t i = 0; i < 25; i++)
+        assert_true(nb_get(nb_module_get(a, "weight"), i) == nb_get(nb_module_get(c, "weight"), i));
     nb_module *p = nb_prelu_layer(3), *e = nb_embedding(1000, 10);
     assert_true(nb_get(nb_module_get(p, "weight"), 2) == 0.25);
     moments(nb_module_get(e, "weight"), &mean, &sd, &lo, &hi);
@@ -478,8 +480,10 @@ static void initializers(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gradcheck_layers),     cmocka_unit_test(gradcheck_losses),
-        cmocka_unit_test(custom_struct_model),  cmocka_unit_test(sequential_and_buffers),
+        cmocka_unit_test(gradcheck_layers),
+        cmocka_unit_test(gradcheck_losses),
+        cmocka_unit_test(custom_struct_model),
+        cmocka_unit_test(sequential_and_buffers),
         cmocka_unit_test_setup_teardown(bad_input_names_layer, tu_setup, tu_teardown),
         cmocka_unit_test(dropout_train_and_eval),
         cmocka_unit_test(initializers),

@@ -84,13 +84,27 @@ static nb_module *mk_bn1d3(void) { return nb_batchnorm1d(3); }
 static nb_module *mk_bn2d(void) { return nb_batchnorm2d(3); }
 
 static const layer_case LAYERS[] = {
-    {"linear", mk_linear},     {"linear3d", mk_linear},   {"linear_nobias", mk_linear_nobias},
-    {"conv2d", mk_conv2d},     {"conv2d_s2", mk_conv2d_s2}, {"conv1d", mk_conv1d},
-    {"maxpool", mk_maxpool},   {"avgpool", mk_avgpool},   {"flatten", mk_flatten},
-    {"sigmoid", mk_sigmoid},   {"tanh", mk_tanh},         {"relu", mk_relu},
-    {"leaky_relu", mk_leaky},  {"elu", mk_elu},           {"prelu1", mk_prelu1},
-    {"prelu3", mk_prelu3},     {"maxout", mk_maxout},     {"embedding", mk_embedding},
-    {"bn1d", mk_bn1d},         {"bn1d3", mk_bn1d3},       {"bn2d", mk_bn2d},
+    {"linear", mk_linear},
+    {"linear3d", mk_linear},
+    {"linear_nobias", mk_linear_nobias},
+    {"conv2d", mk_conv2d},
+    {"conv2d_s2", mk_conv2d_s2},
+    {"conv1d", mk_conv1d},
+    {"maxpool", mk_maxpool},
+    {"avgpool", mk_avgpool},
+    {"flatten", mk_flatten},
+    {"sigmoid", mk_sigmoid},
+    {"tanh", mk_tanh},
+    {"relu", mk_relu},
+    {"leaky_relu", mk_leaky},
+    {"elu", mk_elu},
+    {"prelu1", mk_prelu1},
+    {"prelu3", mk_prelu3},
+    {"maxout", mk_maxout},
+    {"embedding", mk_embedding},
+    {"bn1d", mk_bn1d},
+    {"bn1d3", mk_bn1d3},
+    {"bn2d", mk_bn2d},
 };
 
 static void run_layer(const fixture *fx, const layer_case *lc, nb_dtype dt) {
@@ -231,9 +245,10 @@ static void losses_match_torch(void **state) {
 
 /* ---------------------------------------------------------------- optimizers */
 
-static const char *CONFIGS[] = {"sgd",          "sgd_momentum",     "sgd_damp_wd", "sgd_nesterov", "adagrad",
-                                "adagrad_decay", "rmsprop",         "rmsprop_centered", "adadelta", "adadelta_wd",
-                                "adam",         "adam_wd_amsgrad",  "adamw",       "adamw_amsgrad"};
+static const char *CONFIGS[] = {"sgd",      "sgd_momentum",  "sgd_damp_wd", "sgd_nesterov",
+                                "adagrad",  "adagrad_decay", "rmsprop",     "rmsprop_centered",
+                                "adadelta", "adadelta_wd",   "adam",        "adam_wd_amsgrad",
+                                "adamw",    "adamw_amsgrad"};
 
 static nb_optim_opts opts_from(const nb_tensor *cfg) {
     const double *c = nb_f64(cfg);
@@ -356,12 +371,9 @@ static void clipping_matches_torch(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(layers_match_torch),
-        cmocka_unit_test(batchnorm_running_stats_match_torch),
-        cmocka_unit_test(losses_match_torch),
-        cmocka_unit_test(optimizers_match_torch),
-        cmocka_unit_test(schedules_match_torch),
-        cmocka_unit_test(clipping_matches_torch),
+        cmocka_unit_test(layers_match_torch),    cmocka_unit_test(batchnorm_running_stats_match_torch),
+        cmocka_unit_test(losses_match_torch),    cmocka_unit_test(optimizers_match_torch),
+        cmocka_unit_test(schedules_match_torch), cmocka_unit_test(clipping_matches_torch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

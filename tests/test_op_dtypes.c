@@ -79,7 +79,8 @@ static void mytanh_fwd(nb_node *n) {
         for (int64_t i = 0; i < n->out->numel; i++) ((float *)n->out->data)[i] = tanh_fast(x[i]);
     } else {
         const double *x = (const double *)n->in[0]->data;
-        for (int64_t i = 0; i < n->out->numel; i++) ((double *)n->out->data)[i] = x[i] * (27 + x[i] * x[i]) / (27 + 9 * x[i] * x[i]);
+        for (int64_t i = 0; i < n->out->numel; i++)
+            ((double *)n->out->data)[i] = x[i] * (27 + x[i] * x[i]) / (27 + 9 * x[i] * x[i]);
     }
 }
 /* d/dx u/v = (u'v - uv')/v², u = x(27+x²), v = 27+9x² */
@@ -160,7 +161,7 @@ static void undeclared_f64_only_op_fails_gradcheck(void **state) {
     assert_false(r.ok);
     assert_true(r.f32_ran);
     assert_false(r.f32_ok);
-    assert_true(r.mismatches == 0); /* the F64 Jacobian is right... */
+    assert_true(r.mismatches == 0);                     /* the F64 Jacobian is right... */
     assert_non_null(strstr(r.message, "f32 MISMATCH")); /* ...the F32 run isn't */
     assert_non_null(strstr(r.message, "NB_DTYPE_BIT(NB_F64)"));
     /* declared, it passes: the F32 run is refused (noted, not failed), in

@@ -36,7 +36,7 @@ static void naive_fwd(double *y, const double *x, const double *w, const double 
                                 int64_t ih = i * g->sh - g->ph + p * g->dh, iw = j * g->sw - g->pw + q * g->dw;
                                 if (ih < 0 || ih >= g->H || iw < 0 || iw >= g->W) continue;
                                 s += x[((n * g->C + c) * g->H + ih) * g->W + iw] *
-                                     w[((o * g->C + c) * g->kh + p) * g->kw + q];
+                                    w[((o * g->C + c) * g->kh + p) * g->kw + q];
                             }
                     y[((n * g->O + o) * g->Ho + i) * g->Wo + j] = s;
                 }
@@ -128,22 +128,25 @@ static void lecture_5x5(void **state) {
 static void output_size_formula(void **state) {
     (void)state;
     /* out = ⌊(n + 2p − d(k−1) − 1)/s⌋ + 1 */
-    static const struct { int n, k, s, p, d, out; } cases[] = {
+    static const struct {
+        int n, k, s, p, d, out;
+    } cases[] = {
         {28, 5, 1, 2, 1, 28}, /* LeNet conv1 */
         {14, 5, 1, 2, 1, 14}, /* LeNet conv2 */
-        {5, 3, 1, 0, 1, 3},   {5, 3, 2, 1, 1, 3},  {7, 3, 2, 0, 1, 3},  {8, 3, 2, 0, 1, 3},
-        {10, 3, 1, 0, 2, 6},  {6, 4, 3, 1, 1, 2},  {5, 5, 1, 0, 1, 1},  {1, 3, 1, 1, 1, 1},
+        {5, 3, 1, 0, 1, 3},   {5, 3, 2, 1, 1, 3},     {7, 3, 2, 0, 1, 3}, {8, 3, 2, 0, 1, 3},
+        {10, 3, 1, 0, 2, 6},  {6, 4, 3, 1, 1, 2},     {5, 5, 1, 0, 1, 1}, {1, 3, 1, 1, 1, 1},
         {9, 3, 1, 2, 3, 7},   {227, 11, 4, 0, 1, 55}, /* AlexNet conv1 */
     };
     nb_scope *sc = nb_scope_begin();
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         nb_tensor *x = nb_zeros(NB_F32, NB_SHAPE(1, 1, cases[i].n, cases[i].n));
         nb_tensor *w = nb_zeros(NB_F32, NB_SHAPE(2, 1, cases[i].k, cases[i].k));
-        nb_conv2d_opts o = {{cases[i].s, cases[i].s}, {cases[i].p, cases[i].p}, {cases[i].d, cases[i].d},
-                            NB_PAD_EXPLICIT, 1};
+        nb_conv2d_opts o = {
+            {cases[i].s, cases[i].s}, {cases[i].p, cases[i].p}, {cases[i].d, cases[i].d}, NB_PAD_EXPLICIT, 1};
         expect_shape(nb_conv2d(x, w, NULL, &o), NB_SHAPE(1, 2, cases[i].out, cases[i].out));
         /* the same along one axis: conv1d */
-        nb_tensor *x1 = nb_zeros(NB_F32, NB_SHAPE(1, 1, cases[i].n)), *w1 = nb_zeros(NB_F32, NB_SHAPE(2, 1, cases[i].k));
+        nb_tensor *x1 = nb_zeros(NB_F32, NB_SHAPE(1, 1, cases[i].n)),
+                  *w1 = nb_zeros(NB_F32, NB_SHAPE(2, 1, cases[i].k));
         expect_shape(nb_conv1d(x1, w1, NULL, cases[i].s, cases[i].p, cases[i].d), NB_SHAPE(1, 2, cases[i].out));
     }
     /* rectangular: height and width follow their own parameters */
@@ -161,7 +164,9 @@ static void output_size_formula(void **state) {
 static void same_valid_shapes(void **state) {
     (void)state;
     /* SAME: out = ⌈n/s⌉ whatever the kernel; VALID: ⌊(n − d(k−1) − 1)/s⌋ + 1 */
-    static const struct { int n, k, s, d, same, valid; } cases[] = {
+    static const struct {
+        int n, k, s, d, same, valid;
+    } cases[] = {
         {5, 3, 1, 1, 5, 3}, {5, 3, 2, 1, 3, 2}, {6, 3, 2, 1, 3, 2}, {28, 5, 1, 1, 28, 24},
         {7, 2, 3, 1, 3, 2}, {8, 3, 2, 2, 4, 2}, {4, 4, 1, 1, 4, 1}, {10, 1, 3, 1, 4, 4},
     };
@@ -295,10 +300,8 @@ static void im2col_kernels_match_reference(void **state) {
     nb_seed(5);
     static const nb_conv_geom gs[] = {
         /* C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, Ho, Wo */
-        {2, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 2},
-        {2, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5, 4},
-        {3, 7, 9, 3, 2, 2, 3, 1, 1, 1, 1, 4, 3},
-        {1, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 9, 9},
+        {2, 5, 4, 3, 3, 1, 1, 0, 0, 1, 1, 3, 2}, {2, 5, 4, 3, 3, 1, 1, 1, 1, 1, 1, 5, 4},
+        {3, 7, 9, 3, 2, 2, 3, 1, 1, 1, 1, 4, 3}, {1, 9, 9, 3, 3, 1, 1, 2, 2, 2, 2, 9, 9},
         {2, 6, 7, 3, 3, 2, 2, 0, 1, 1, 1, 3, 4}, /* SAME: bottom/right padding implied */
         {1, 4, 4, 5, 5, 1, 1, 2, 2, 1, 1, 4, 4}, /* kernel wider than the image */
         {2, 3, 8, 1, 4, 1, 4, 0, 3, 1, 1, 3, 3},
@@ -336,12 +339,12 @@ static void im2col_kernels_match_reference(void **state) {
 static void max_pool_routing(void **state) {
     (void)state;
     nb_scope *sc = nb_scope_begin();
-    const double xv[16] = {1, 5, 2, 0,  3, 4, 8, 7,  9, 1, 0, 2,  6, 6, 3, 4};
+    const double xv[16] = {1, 5, 2, 0, 3, 4, 8, 7, 9, 1, 0, 2, 6, 6, 3, 4};
     nb_tensor *x = leaf(NB_F64, NB_SHAPE(1, 1, 4, 4), xv);
     nb_tensor *y = nb_max_pool2d(x, 2, 2, 2, 2, 0, 0);
     EXPECT(y, 5, 8, 9, 4);
     assert_int_equal(nb_backward_with(y, nb_from_f64(y->shape, (double[]){10, 20, 30, 40})), NB_OK);
-    EXPECT(x->grad, 0, 10, 0, 0,  0, 0, 20, 0,  30, 0, 0, 0,  0, 0, 0, 40);
+    EXPECT(x->grad, 0, 10, 0, 0, 0, 0, 20, 0, 30, 0, 0, 0, 0, 0, 0, 40);
 
     /* overlapping windows (2×2, stride 1) that share the maximum accumulate there */
     const double cv[9] = {1, 2, 3, 4, 9, 5, 6, 7, 8};
@@ -501,9 +504,11 @@ static void scoped_steps_stay_flat(void **state) {
  * padding; depthwise with channel multiplier 1 and 2. */
 static void grouped_is_block_diagonal(void **state) {
     (void)state;
-    static const struct { int N, C, H, W, O, G, kh, kw, s, p, d; } cases[] = {
-        {2, 4, 9, 13, 6, 2, 3, 3, 1, 1, 1}, {1, 6, 11, 17, 6, 6, 3, 3, 1, 1, 1}, {2, 3, 10, 19, 6, 3, 5, 3, 2, 2, 1},
-        {1, 4, 12, 21, 8, 4, 3, 3, 1, 2, 2}, {2, 6, 7, 9, 3, 3, 2, 4, 2, 0, 1}, {1, 2, 5, 30, 2, 2, 1, 1, 1, 0, 1},
+    static const struct {
+        int N, C, H, W, O, G, kh, kw, s, p, d;
+    } cases[] = {
+        {2, 4, 9, 13, 6, 2, 3, 3, 1, 1, 1},  {1, 6, 11, 17, 6, 6, 3, 3, 1, 1, 1}, {2, 3, 10, 19, 6, 3, 5, 3, 2, 2, 1},
+        {1, 4, 12, 21, 8, 4, 3, 3, 1, 2, 2}, {2, 6, 7, 9, 3, 3, 2, 4, 2, 0, 1},   {1, 2, 5, 30, 2, 2, 1, 1, 1, 0, 1},
     };
     for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
         const int N = cases[t].N, C = cases[t].C, O = cases[t].O, G = cases[t].G, kh = cases[t].kh, kw = cases[t].kw;
@@ -521,7 +526,8 @@ static void grouped_is_block_diagonal(void **state) {
                 for (int k = 0; k < KK; k++) WD[(o * C + (o / Og) * Cg + c) * KK + k] = W[(o * Cg + c) * KK + k];
         nb_set_requires_grad(wd, true);
         nb_tensor *x2 = nb_set_requires_grad(nb_copy(x), true), *b2 = nb_set_requires_grad(nb_copy(b), true);
-        nb_conv2d_opts o = {{cases[t].s, cases[t].s}, {cases[t].p, cases[t].p}, {cases[t].d, cases[t].d}, NB_PAD_EXPLICIT, G};
+        nb_conv2d_opts o = {
+            {cases[t].s, cases[t].s}, {cases[t].p, cases[t].p}, {cases[t].d, cases[t].d}, NB_PAD_EXPLICIT, G};
         nb_tensor *y = nb_conv2d(x, w, b, &o);
         o.groups = 1;
         nb_tensor *yd = nb_conv2d(x2, wd, b2, &o);
@@ -539,8 +545,9 @@ static void grouped_is_block_diagonal(void **state) {
         for (int oo = 0; oo < O; oo++)
             for (int c = 0; c < Cg; c++)
                 for (int k = 0; k < KK; k++)
-                    worst = fmax(worst, fabs(nb_get(w->grad, (oo * Cg + c) * KK + k) -
-                                             nb_get(wd->grad, (oo * C + (oo / Og) * Cg + c) * KK + k)));
+                    worst = fmax(worst,
+                                 fabs(nb_get(w->grad, (oo * Cg + c) * KK + k) -
+                                      nb_get(wd->grad, (oo * C + (oo / Og) * Cg + c) * KK + k)));
         if (worst > 1e-12) fprintf(stderr, "case %zu: grouped vs block-diagonal differ by %g\n", t, worst);
         assert_true(worst <= 1e-12);
         /* groups 0 is groups 1: the same bits */
@@ -639,8 +646,9 @@ static void bad_inputs(void **state) {
     expect_shape(nb_conv2d(x, nb_zeros(NB_F32, NB_SHAPE(6, 1, 3, 3)), NULL, &o), NB_SHAPE(2, 6, 5, 5));
     EXPECT_ERR(nb_conv1d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 4, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 1, 3)), NULL, 1, 0, 1, 2),
                NB_ERR_SHAPE, "conv1d", "C/groups = 4/2 = 2", "x is (1,4,9)", "w is (4,1,3)");
-    EXPECT_ERR(nb_conv1d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 4, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 1, 3)), NULL, 1, 0, 1, -3),
-               NB_ERR_ARG, "conv1d", "groups", "got -3");
+    EXPECT_ERR(
+        nb_conv1d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 4, 9)), nb_zeros(NB_F32, NB_SHAPE(4, 1, 3)), NULL, 1, 0, 1, -3),
+        NB_ERR_ARG, "conv1d", "groups", "got -3");
     /* NULL in, NULL out, silently (the earlier error is kept) */
     tu_err_reset();
     assert_null(nb_conv2d(NULL, w, b, NULL));
@@ -650,8 +658,8 @@ static void bad_inputs(void **state) {
     assert_int_equal(tu_err.count, 0);
 
     /* pooling */
-    EXPECT_ERR(nb_max_pool2d(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), 2, 2, 2, 2, 0, 0), NB_ERR_SHAPE, "max_pool2d",
-               "4-D", "x is (3,5,5)");
+    EXPECT_ERR(nb_max_pool2d(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), 2, 2, 2, 2, 0, 0), NB_ERR_SHAPE, "max_pool2d", "4-D",
+               "x is (3,5,5)");
     EXPECT_ERR(nb_avg_pool2d(nb_zeros(NB_F32, NB_SHAPE(5, 5)), 2, 2, 2, 2, 0, 0), NB_ERR_SHAPE, "avg_pool2d",
                "x is (5,5)");
     EXPECT_ERR(nb_max_pool2d(x, 0, 2, 2, 2, 0, 0), NB_ERR_ARG, "max_pool2d", "window height", "x is (2,3,5,5)");
@@ -666,8 +674,7 @@ static void bad_inputs(void **state) {
     EXPECT_ERR(nb_avg_pool2d(x, 2, 8, 1, 1, 0, 1), NB_ERR_SHAPE, "avg_pool2d", "window width 8", "x is (2,3,5,5)");
     assert_non_null(nb_max_pool2d(x, 6, 6, 1, 1, 1, 1)); /* 6 fits 5 + 2 */
     EXPECT_ERR(nb_max_pool2d(nb_zeros(NB_I64, NB_SHAPE(1, 1, 4, 4)), 2, 2, 2, 2, 0, 0), NB_ERR_DTYPE, "max_pool2d");
-    EXPECT_ERR(nb_global_avg_pool2d(nb_zeros(NB_F32, NB_SHAPE(2, 3))), NB_ERR_SHAPE, "global_avg_pool2d",
-               "x is (2,3)");
+    EXPECT_ERR(nb_global_avg_pool2d(nb_zeros(NB_F32, NB_SHAPE(2, 3))), NB_ERR_SHAPE, "global_avg_pool2d", "x is (2,3)");
     EXPECT_ERR(nb_global_avg_pool2d(nb_zeros(NB_F32, NB_SHAPE(2, 3, 0, 4))), NB_ERR_SHAPE, "global_avg_pool2d",
                "x is (2,3,0,4)");
     nb_scope_end(&sc);

@@ -9,9 +9,7 @@
 
 /* ------------------------------------------------------------ helpers */
 
-static nb_tensor *f64(nb_shape s, const double *v, bool grad) {
-    return nb_set_requires_grad(nb_from_f64(s, v), grad);
-}
+static nb_tensor *f64(nb_shape s, const double *v, bool grad) { return nb_set_requires_grad(nb_from_f64(s, v), grad); }
 #define V(...) ((const double[]){__VA_ARGS__})
 #define I(...) ((const int64_t[]){__VA_ARGS__})
 #define AX(...) ((const int[]){__VA_ARGS__})
@@ -435,7 +433,8 @@ static void softmax_threads_and_paths(void **state) {
             }
             const double worst = fmax(dy / my, dg / mg);
             if (worst > (dt ? 1e-6 : 1e-14))
-                printf("%s %s: contiguous vs strided %.3g\n", dt ? "f32" : "f64", logsm ? "log_softmax" : "softmax", worst);
+                printf("%s %s: contiguous vs strided %.3g\n", dt ? "f32" : "f64", logsm ? "log_softmax" : "softmax",
+                       worst);
             assert_true(worst <= (dt ? 1e-6 : 1e-14));
             for (int r = 0; r < 3; r++) nb_tensor_free(y[r]), nb_tensor_free(gx[r]);
         }
@@ -481,8 +480,14 @@ static void logsumexp_threads_and_paths(void **state) {
 /* The chunked backward loops (softplus, elu, bce_with_logits) split long
  * inputs between threads: the same bits on 1 and 2 threads. */
 typedef nb_tensor *(*build_fn)(nb_tensor *x, nb_tensor *t);
-static nb_tensor *b_softplus(nb_tensor *x, nb_tensor *t) { (void)t; return nb_softplus(x); }
-static nb_tensor *b_elu(nb_tensor *x, nb_tensor *t) { (void)t; return nb_elu(x, 1.3); }
+static nb_tensor *b_softplus(nb_tensor *x, nb_tensor *t) {
+    (void)t;
+    return nb_softplus(x);
+}
+static nb_tensor *b_elu(nb_tensor *x, nb_tensor *t) {
+    (void)t;
+    return nb_elu(x, 1.3);
+}
 static nb_tensor *b_bce(nb_tensor *x, nb_tensor *t) { return nb_bce_with_logits(x, t, NB_REDUCE_NONE); }
 static void chunked_backward_threads(void **state) {
     (void)state;
@@ -591,13 +596,12 @@ static void test_nll(void **state) {
     EXPECT_VALS(x->grad, 1e-6, 0.5, -0.5, 0, 0);
 
     /* bad input: a label out of range names index, label and C */
-    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(2), I(0, 3)), NB_REDUCE_MEAN), NB_ERR_ARG, "nll", "label 3",
-               "index 1", "[0, 3)", "logp is (2,3)");
-    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(2), I(-1, 0)), NB_REDUCE_SUM), NB_ERR_ARG, "nll", "label -1",
-               "index 0");
+    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(2), I(0, 3)), NB_REDUCE_MEAN), NB_ERR_ARG, "nll", "label 3", "index 1",
+               "[0, 3)", "logp is (2,3)");
+    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(2), I(-1, 0)), NB_REDUCE_SUM), NB_ERR_ARG, "nll", "label -1", "index 0");
     EXPECT_ERR(nb_nll(lp, nb_zeros(NB_F64, NB_SHAPE(2)), NB_REDUCE_MEAN), NB_ERR_DTYPE, "nll", "labels is (2) f64");
-    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(3), I(0, 0, 0)), NB_REDUCE_MEAN), NB_ERR_SHAPE, "nll",
-               "logp is (2,3)", "labels is (3)");
+    EXPECT_ERR(nb_nll(lp, nb_from_i64(NB_SHAPE(3), I(0, 0, 0)), NB_REDUCE_MEAN), NB_ERR_SHAPE, "nll", "logp is (2,3)",
+               "labels is (3)");
     EXPECT_ERR(nb_nll(nb_zeros(NB_F64, NB_SHAPE(6)), lab, NB_REDUCE_MEAN), NB_ERR_SHAPE, "nll", "logp is (6)");
     EXPECT_ERR(nb_nll(lp, lab, (nb_reduction)7), NB_ERR_ARG, "nll", "reduction 7");
     nb_scope_end(&s);

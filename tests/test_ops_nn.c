@@ -9,9 +9,7 @@
 
 #define V(...) ((const double[]){__VA_ARGS__})
 
-static nb_tensor *f64(nb_shape s, const double *v, bool grad) {
-    return nb_set_requires_grad(nb_from_f64(s, v), grad);
-}
+static nb_tensor *f64(nb_shape s, const double *v, bool grad) { return nb_set_requires_grad(nb_from_f64(s, v), grad); }
 
 /* ------------------------------------------------------------ values */
 
@@ -60,8 +58,8 @@ static void rms_norm_values(void **state) {
     EXPECT_VALS(z, 0, 0.0);
     nb_tensor *one = nb_rms_norm(f64(NB_SHAPE(1, 1), V(1e-8), false), 1, NULL, NB_RMS_NORM_EPS_DEFAULT);
     EXPECT_VALS(one, 1e-12, 1e-8 / sqrt(1e-16 + 2.220446049250313e-16));
-    nb_tensor *one32 = nb_rms_norm(nb_cast(f64(NB_SHAPE(1, 1), V(1e-3), false), NB_F32), 1, NULL,
-                                   NB_RMS_NORM_EPS_DEFAULT);
+    nb_tensor *one32 =
+        nb_rms_norm(nb_cast(f64(NB_SHAPE(1, 1), V(1e-3), false), NB_F32), 1, NULL, NB_RMS_NORM_EPS_DEFAULT);
     assert_true(fabs(nb_get(one32, 0) - 1e-3 / sqrt(1e-6 + 1.1920928955078125e-07)) < 1e-6);
     nb_scope_end(&s);
 }
@@ -128,7 +126,11 @@ static nb_tensor *ln_last(nb_tensor *x) {
 
 static void f32_accuracy_all(void **state) {
     (void)state;
-    static const struct { const char *name; unary_fn f; double lo, hi, bound; } cases[] = {
+    static const struct {
+        const char *name;
+        unary_fn f;
+        double lo, hi, bound;
+    } cases[] = {
         {"gelu", nb_gelu, -6, 6, 5e-5},
         {"gelu_tanh", nb_gelu_tanh, -6, 6, 5e-5},
         {"silu", nb_silu, -6, 6, 5e-5},
@@ -158,9 +160,7 @@ static void gelu_f32_every_isa(void **state) {
         nb_scope *s = nb_scope_begin();
         const int64_t n = 100000;
         nb_tensor *x32;
-        NB_NO_GRAD {
-            x32 = nb_cast(nb_rand(NB_F64, NB_SHAPE(n), -13, 8), NB_F32);
-        }
+        NB_NO_GRAD { x32 = nb_cast(nb_rand(NB_F64, NB_SHAPE(n), -13, 8), NB_F32); }
         nb_tensor *x64 = nb_set_requires_grad(nb_cast(x32, NB_F64), true);
         nb_set_requires_grad(x32, true);
         nb_tensor *y32 = nb_gelu(x32), *y64 = nb_gelu(x64);
@@ -217,7 +217,8 @@ static void norm_f32_same_bits_every_isa(void **state) {
             for (int ii = 1; ii < 3; ii++)
                 if ((have & 1) && (have >> ii & 1))
                     for (int k = 0; k < 4; k++)
-                        assert_memory_equal(res[0][k]->data, res[ii][k]->data, (size_t)res[0][k]->numel * sizeof(float));
+                        assert_memory_equal(res[0][k]->data, res[ii][k]->data,
+                                            (size_t)res[0][k]->numel * sizeof(float));
             nb_scope_end(&s);
         }
     nb_isa_set_cap(keep);
@@ -260,8 +261,8 @@ static void bad_input(void **state) {
     nb_scope *s = nb_scope_begin();
     nb_tensor *x = nb_zeros(NB_F64, NB_SHAPE(2, 3, 4));
     nb_tensor *w4 = nb_zeros(NB_F64, NB_SHAPE(4)), *w3 = nb_zeros(NB_F64, NB_SHAPE(3));
-    EXPECT_ERR(nb_layer_norm(x, 1, w3, NULL, 1e-5), NB_ERR_SHAPE, "layer_norm", "weight is (3)",
-               "normalized shape (4)", "x is (2,3,4)");
+    EXPECT_ERR(nb_layer_norm(x, 1, w3, NULL, 1e-5), NB_ERR_SHAPE, "layer_norm", "weight is (3)", "normalized shape (4)",
+               "x is (2,3,4)");
     EXPECT_ERR(nb_layer_norm(x, 2, w4, NULL, 1e-5), NB_ERR_SHAPE, "layer_norm", "weight is (4)",
                "normalized shape (3,4)");
     EXPECT_ERR(nb_layer_norm(x, 1, w4, w3, 1e-5), NB_ERR_SHAPE, "layer_norm", "bias is (3)");

@@ -70,7 +70,7 @@ static void views_share_versions(void **state) {
     EXPECT(x, 0, 1, 2, -1, -1, -1);
     nb_tensor *w = nb_set_requires_grad(nb_ones(NB_F64, NB_SHAPE(2, 3)), true);
     nb_tensor *y = nb_sum_all(nb_mul(w, x)); /* mul saves x for dw */
-    nb_scale_(nb_select(x, 0, 0), 2);         /* ...which is then changed through a view */
+    nb_scale_(nb_select(x, 0, 0), 2);        /* ...which is then changed through a view */
     nb_set_error_mode(NB_ERRORS_RECOVER);
     assert_int_equal(nb_backward(y), NB_ERR_VERSION);
     nb_error_clear();

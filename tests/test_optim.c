@@ -6,8 +6,8 @@
 #include <stdlib.h>
 
 static nb_module *small_net(void) {
-    return nb_sequential(nb_linear(6, 16), nb_batchnorm1d(16), nb_relu_layer(), nb_dropout_layer(0.2),
-                         nb_linear(16, 3), NULL);
+    return nb_sequential(nb_linear(6, 16), nb_batchnorm1d(16), nb_relu_layer(), nb_dropout_layer(0.2), nb_linear(16, 3),
+                         NULL);
 }
 
 static void train_step(nb_module *m, nb_optim *opt, nb_tensor *X, nb_tensor *y) {
@@ -66,13 +66,13 @@ static void named_state_and_resume(void **state) {
     assert_null(st[0].t->scope);
 
     nb_tensor *X = nb_randn(NB_F64, NB_SHAPE(8, 3), 0, 1), *Y = nb_randn(NB_F64, NB_SHAPE(8, 2), 0, 1);
-#define STEP(m, opt)                                                                                             \
-    do {                                                                                                         \
-        nb_scope *s_ = nb_scope_begin();                                                                         \
-        nb_zero_grad(m);                                                                                         \
-        nb_backward(nb_mse_loss(nb_forward(m, X), Y, NB_REDUCE_MEAN));                                           \
-        nb_optim_step(opt);                                                                                      \
-        nb_scope_end(&s_);                                                                                       \
+#define STEP(m, opt)                                                   \
+    do {                                                               \
+        nb_scope *s_ = nb_scope_begin();                               \
+        nb_zero_grad(m);                                               \
+        nb_backward(nb_mse_loss(nb_forward(m, X), Y, NB_REDUCE_MEAN)); \
+        nb_optim_step(opt);                                            \
+        nb_scope_end(&s_);                                             \
     } while (0)
     for (int i = 0; i < 7; i++) STEP(a, oa);
     /* "checkpoint": copy parameters and optimizer state into a fresh pair */
@@ -265,7 +265,8 @@ static void ema_and_averaging(void **state) {
     assert_true(nb_average_modules(dst, srcs, 3));
     for (int64_t i = 0; i < 6; i++) {
         double want = (nb_get(nb_module_get(a, "weight"), i) + nb_get(nb_module_get(b, "weight"), i) +
-                       nb_get(nb_module_get(c, "weight"), i)) / 3;
+                       nb_get(nb_module_get(c, "weight"), i)) /
+            3;
         assert_true(fabs(nb_get(nb_module_get(dst, "weight"), i) - want) < 1e-6);
     }
     assert_true(nb_average_modules(a, srcs, 3)); /* in place into one of the sources */
@@ -324,14 +325,19 @@ static double fused_vs_composed(nb_optim_opts o, nb_dtype dt) {
 /* The fused SGD loop gives the composed ops' bits, f64 and f32, every option. */
 static void fused_sgd_equals_composed(void **state) {
     (void)state;
-    static const struct { double mom, damp, wd; bool nest; } v[] = {
-        {0, 0, 0, false}, {0.9, 0, 0, false}, {0.9, 0.25, 0, false}, {0.9, 0, 0, true}, {0.8, 0, 0.05, true}, {0, 0, 0.1, false},
+    static const struct {
+        double mom, damp, wd;
+        bool nest;
+    } v[] = {
+        {0, 0, 0, false},  {0.9, 0, 0, false},   {0.9, 0.25, 0, false},
+        {0.9, 0, 0, true}, {0.8, 0, 0.05, true}, {0, 0, 0.1, false},
     };
     for (int d = 0; d < 2; d++)
         for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
             nb_optim_opts o = nb_optim_defaults(NB_OPTIM_SGD);
             assert_true(o.fused); /* the default */
-            o.lr = 0.05, o.momentum = v[i].mom, o.dampening = v[i].damp, o.weight_decay = v[i].wd, o.nesterov = v[i].nest;
+            o.lr = 0.05, o.momentum = v[i].mom, o.dampening = v[i].damp, o.weight_decay = v[i].wd,
+            o.nesterov = v[i].nest;
             assert_true(fused_vs_composed(o, d ? NB_F32 : NB_F64) == 0);
         }
 }
@@ -346,7 +352,8 @@ static void fused_adam_equals_composed(void **state) {
             o.lr = 0.01, o.amsgrad = variant & 1;
             if (variant == 1) o.weight_decay = 0.05;
             const double worst = fused_vs_composed(o, d ? NB_F32 : NB_F64);
-            if (worst > 0) printf("fused vs composed (%s, variant %d): max rel diff %.2g\n", d ? "f32" : "f64", variant, worst);
+            if (worst > 0)
+                printf("fused vs composed (%s, variant %d): max rel diff %.2g\n", d ? "f32" : "f64", variant, worst);
             assert_true(worst <= (d ? 1e-6 : 1e-14));
         }
 }
@@ -416,12 +423,16 @@ static void clip_by_value_and_norm(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(memory_is_flat),        cmocka_unit_test(named_state_and_resume),
+        cmocka_unit_test(memory_is_flat),
+        cmocka_unit_test(named_state_and_resume),
         cmocka_unit_test(plain_tensors_and_skips),
         cmocka_unit_test_setup_teardown(option_errors, tu_setup, tu_teardown),
-        cmocka_unit_test(schedules),             cmocka_unit_test(early_stopping),
-        cmocka_unit_test(ema_and_averaging),     cmocka_unit_test(clip_by_value_and_norm),
-        cmocka_unit_test(fused_adam_equals_composed), cmocka_unit_test(fused_sgd_equals_composed),
+        cmocka_unit_test(schedules),
+        cmocka_unit_test(early_stopping),
+        cmocka_unit_test(ema_and_averaging),
+        cmocka_unit_test(clip_by_value_and_norm),
+        cmocka_unit_test(fused_adam_equals_composed),
+        cmocka_unit_test(fused_sgd_equals_composed),
         cmocka_unit_test(fused_steps_split_equal_one_thread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -49,7 +49,6 @@ static nb_tensor *find(const char *fmt, ...) {
     return NULL;
 }
 
-
 static int n_checked;
 
 static void check(const char *what, const nb_tensor *got, const nb_tensor *want, nb_dtype dt) {
@@ -62,8 +61,8 @@ static void check(const char *what, const nb_tensor *got, const nb_tensor *want,
         const double a = nb_get(got, i), b = nb_get(want, i);
         const bool good = isnan(b) ? isnan(a) : isinf(b) ? a == b : fabs(a - b) / fmax(fabs(b), FLOOR) <= tol;
         if (!good) {
-            fprintf(stderr, "  %s (%s): element %lld: nabla %.17g torch %.17g\n", what, nb_dtype_name(dt),
-                    (long long)i, a, b);
+            fprintf(stderr, "  %s (%s): element %lld: nabla %.17g torch %.17g\n", what, nb_dtype_name(dt), (long long)i,
+                    a, b);
             ok = false;
         }
     }
@@ -212,30 +211,53 @@ static nb_tensor *avg_pool2d_padded(nb_tensor **in, nb_tensor *y, nb_reduction r
     return nb_avg_pool2d_padded(in[0], (const int64_t[4]){2, 1, 0, 1}, &o);
 }
 
-typedef struct { const char *name; case_fn fn; } pcase;
+typedef struct {
+    const char *name;
+    case_fn fn;
+} pcase;
 
 static const pcase CASES[] = {
-    {"ce_weight", ce_weight},         {"ce_ignore", ce_ignore},
-    {"ce_smooth", ce_smooth},         {"ce_all", ce_all},
-    {"nll_wi", nll_wi},               {"ce_none_counted", ce_plain},
-    {"bce_prob", bce_prob},           {"bce_prob_w", bce_prob_w},
-    {"bce_prob_edge", bce_prob},      {"bce_logits_pw", bce_logits_pw},
-    {"bce_logits_w_pw", bce_logits_w_pw}, {"bce_logits_w", bce_logits_w},
-    {"mm_p1", mm_p1},                 {"mm_p2", mm_p2},
-    {"mm_p2_w", mm_p2_w},             {"l1", l1},
-    {"smooth_l1", smooth_l1},         {"smooth_l1_b0", smooth_l1_b0},
-    {"huber", huber},                 {"kl", kl},
-    {"kl_log", kl_log},               {"kl_zero", kl},
-    {"softplus_b2", softplus_b2},     {"softplus_b05", softplus_b05},
-    {"prelu_c", prelu},               {"prelu_1", prelu},
-    {"max_pool1d", max_pool1d},       {"avg_pool1d", avg_pool1d},
-    {"max_pool1d_2d", max_pool1d_2d}, {"conv1d_dg", conv1d_dg},
-    {"conv2d_padded", conv2d_padded}, {"conv1d_padded", conv1d_padded},
-    {"max_pool2d_padded", max_pool2d_padded}, {"avg_pool2d_padded", avg_pool2d_padded},
+    {"ce_weight", ce_weight},
+    {"ce_ignore", ce_ignore},
+    {"ce_smooth", ce_smooth},
+    {"ce_all", ce_all},
+    {"nll_wi", nll_wi},
+    {"ce_none_counted", ce_plain},
+    {"bce_prob", bce_prob},
+    {"bce_prob_w", bce_prob_w},
+    {"bce_prob_edge", bce_prob},
+    {"bce_logits_pw", bce_logits_pw},
+    {"bce_logits_w_pw", bce_logits_w_pw},
+    {"bce_logits_w", bce_logits_w},
+    {"mm_p1", mm_p1},
+    {"mm_p2", mm_p2},
+    {"mm_p2_w", mm_p2_w},
+    {"l1", l1},
+    {"smooth_l1", smooth_l1},
+    {"smooth_l1_b0", smooth_l1_b0},
+    {"huber", huber},
+    {"kl", kl},
+    {"kl_log", kl_log},
+    {"kl_zero", kl},
+    {"softplus_b2", softplus_b2},
+    {"softplus_b05", softplus_b05},
+    {"prelu_c", prelu},
+    {"prelu_1", prelu},
+    {"max_pool1d", max_pool1d},
+    {"avg_pool1d", avg_pool1d},
+    {"max_pool1d_2d", max_pool1d_2d},
+    {"conv1d_dg", conv1d_dg},
+    {"conv2d_padded", conv2d_padded},
+    {"conv1d_padded", conv1d_padded},
+    {"max_pool2d_padded", max_pool2d_padded},
+    {"avg_pool2d_padded", avg_pool2d_padded},
 };
 
-static const struct { const char *name; nb_reduction red; } REDS[] = {
-    {"mean", NB_REDUCE_MEAN}, {"sum", NB_REDUCE_SUM}, {"none", NB_REDUCE_NONE},
+static const struct {
+    const char *name;
+    nb_reduction red;
+} REDS[] = {
+    {"mean", NB_REDUCE_MEAN},           {"sum", NB_REDUCE_SUM},  {"none", NB_REDUCE_NONE},
     {"batchmean", NB_REDUCE_BATCHMEAN}, {"out", NB_REDUCE_NONE},
 };
 
@@ -313,8 +335,10 @@ static void layers_match_torch(void **state) {
         nb_scope *s = nb_scope_begin();
         check("Conv1d(dilation 2, groups 2) output", nb_forward(conv, fixture_as(find("conv1d_dg.in0"), dt)),
               find("conv1d_dg.out.out"), dt);
-        check("MaxPool1d output", nb_forward(mp, fixture_as(find("max_pool1d.in0"), dt)), find("max_pool1d.out.out"), dt);
-        check("AvgPool1d output", nb_forward(ap, fixture_as(find("avg_pool1d.in0"), dt)), find("avg_pool1d.out.out"), dt);
+        check("MaxPool1d output", nb_forward(mp, fixture_as(find("max_pool1d.in0"), dt)), find("max_pool1d.out.out"),
+              dt);
+        check("AvgPool1d output", nb_forward(ap, fixture_as(find("avg_pool1d.in0"), dt)), find("avg_pool1d.out.out"),
+              dt);
         nb_scope_end(&s);
         nb_module_free(conv);
         nb_module_free(mp);

@@ -68,8 +68,8 @@ static void shapes_match_pytorch(void **state) {
                                 nb_tensor *y = op ? nb_avg_pool2d_ex(x, &o) : nb_max_pool2d_ex(x, &o);
                                 if (want == '-') {
                                     if (y || tu_err.st != NB_ERR_SHAPE) {
-                                        print_error("n %d k %d s %d p %d d %d ceil %d: PyTorch refuses, got %s\n", n,
-                                                    k, s, p, d, c, y ? "a tensor" : nb_status_str(tu_err.st));
+                                        print_error("n %d k %d s %d p %d d %d ceil %d: PyTorch refuses, got %s\n", n, k,
+                                                    s, p, d, c, y ? "a tensor" : nb_status_str(tu_err.st));
                                         fail();
                                     }
                                     assert_non_null(strstr(tu_err.msg, "the output would be empty"));
@@ -416,10 +416,9 @@ static void bad_input(void **state) {
                "x is (2,3,5,5)");
     EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.stride[1] = 0)), NB_ERR_ARG, "max_pool2d", "stride (width) must be >= 1",
                "got 0", "x is (2,3,5,5)");
-    EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.dilation[0] = 0)), NB_ERR_ARG, "max_pool2d",
-               "dilation (height) must be >= 1", "got 0", "x is (2,3,5,5)");
-    EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.dilation[1] = -1)), NB_ERR_ARG, "max_pool2d", "dilation (width)",
-               "got -1");
+    EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.dilation[0] = 0)), NB_ERR_ARG, "max_pool2d", "dilation (height) must be >= 1",
+               "got 0", "x is (2,3,5,5)");
+    EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.dilation[1] = -1)), NB_ERR_ARG, "max_pool2d", "dilation (width)", "got -1");
     EXPECT_ERR(nb_avg_pool2d_ex(x, WITH(o.dilation[0] = 2)), NB_ERR_ARG, "avg_pool2d", "no dilation", "(2,1)",
                "x is (2,3,5,5)");
     EXPECT_ERR(nb_max_pool2d_ex(x, WITH(o.pad[0] = -1)), NB_ERR_ARG, "max_pool2d", "padding (height)", "got -1");
@@ -445,8 +444,8 @@ static void bad_input(void **state) {
     EXPECT_ERR(nb_avg_pool2d_ex(x, WITH(o.kernel[1] = 6)), NB_ERR_SHAPE, "avg_pool2d",
                "window width 6 is bigger than the padded input 5", "x is (2,3,5,5)");
     /* rank, empty image, dtype, NULL options, NULL input */
-    EXPECT_ERR(nb_max_pool2d_ex(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), WITH((void)0)), NB_ERR_SHAPE, "max_pool2d",
-               "4-D", "x is (3,5,5)");
+    EXPECT_ERR(nb_max_pool2d_ex(nb_zeros(NB_F32, NB_SHAPE(3, 5, 5)), WITH((void)0)), NB_ERR_SHAPE, "max_pool2d", "4-D",
+               "x is (3,5,5)");
     EXPECT_ERR(nb_avg_pool2d_ex(nb_zeros(NB_F32, NB_SHAPE(1, 1, 0, 4)), WITH(o.pad[0] = o.pad[1] = 1)), NB_ERR_SHAPE,
                "avg_pool2d", "empty image", "x is (1,1,0,4)");
     EXPECT_ERR(nb_max_pool2d(nb_zeros(NB_F32, NB_SHAPE(1, 1, 4, 0)), 2, 2, 1, 1, 1, 1), NB_ERR_SHAPE, "max_pool2d",

@@ -51,12 +51,14 @@ static const struct {
     /* The F32 runs below differ from PyTorch's by a few float ulps of O(1)
      * intermediate values, which the 1e-3 floor turns into ~1e-5 errors on
      * results near 0: */
-    {"matmul", 0, 2e-4, "f32: a K-term dot product summed in another order; "
-                        "cancellation leaves outputs near 0 (|y| ~ 1e-3) with O(ulp) absolute error"},
+    {"matmul", 0, 2e-4,
+     "f32: a K-term dot product summed in another order; "
+     "cancellation leaves outputs near 0 (|y| ~ 1e-3) with O(ulp) absolute error"},
     {"softmax", 0, 2e-4, "f32 backward y*(g - sum(g*y)): the difference cancels to ~1e-3 for small y"},
     {"var", 0, 2e-4, "f32 backward 2(x-mean)/(N-d): x-mean cancels for x near the mean"},
-    {"conv2d", 0, 2e-4, "f32: like matmul, C*kh*kw-term sums (im2col+GEMM) in another order than torch's; "
-                        "cancellation near 0"},
+    {"conv2d", 0, 2e-4,
+     "f32: like matmul, C*kh*kw-term sums (im2col+GEMM) in another order than torch's; "
+     "cancellation near 0"},
     {"conv1d", 0, 2e-4, "f32: as conv2d"},
     /* PyTorch's own float32 is the less accurate side here (its f32 vs its f64
      * on the same inputs, 200 000 points: gelu 2.2e-4, gelu_tanh 2.8e-4,
@@ -94,9 +96,9 @@ static uint64_t op_seed(const char *name) {
 
 typedef struct {
     const nb_op_entry *e;
-    double worst[2];     /* f64, f32 */
+    double worst[2]; /* f64, f32 */
     int checked, skipped, failures, printed;
-    bool quiet;          /* the self-test: count failures, print nothing */
+    bool quiet; /* the self-test: count failures, print nothing */
 } op_result;
 
 static double rel_err(double a, double b) {
@@ -186,18 +188,19 @@ static void check_current(op_result *R, const ref_sample *fs, int nfs) {
     if (n != nfs) {
         if (!R->quiet)
             printf("FAIL %s: the fixture has %d samples, the op now makes %d: stale, run "
-               "tests/fixtures/gen_fixtures.py\n", R->e->name, nfs, n);
+                   "tests/fixtures/gen_fixtures.py\n",
+                   R->e->name, nfs, n);
         R->failures++;
     }
     int values_differ = 0;
     for (int k = 0; k < n && k < nfs; k++) {
         const ref_sample *f = &fs[k];
         bool same = strcmp(cur[k].desc ? cur[k].desc : "", f->desc) == 0 && cur[k].nin == f->nin &&
-                    memcmp(cur[k].iarg, f->iarg, sizeof f->iarg) == 0;
+            memcmp(cur[k].iarg, f->iarg, sizeof f->iarg) == 0;
         for (int i = 0; i < 4; i++) same = same && cur[k].farg[i] == f->farg[i];
         for (int i = 0; same && i < f->nin; i++) {
             same = nb_shape_eq(cur[k].in[i]->shape, f->in[i].shape) && cur[k].in[i]->dtype == f->in[i].dtype &&
-                   cur[k].in[i]->requires_grad == f->in[i].rg;
+                cur[k].in[i]->requires_grad == f->in[i].rg;
             for (int64_t j = 0; same && j < f->in[i].numel; j++)
                 if (nb_get(cur[k].in[i], j) != f->in[i].v[j]) {
                     values_differ++;
@@ -207,14 +210,15 @@ static void check_current(op_result *R, const ref_sample *fs, int nfs) {
         if (!same) {
             if (!R->quiet)
                 printf("FAIL %s sample %d [%s]: the op's sample %d is now [%s] with other arguments or shapes: "
-                   "stale, run tests/fixtures/gen_fixtures.py\n", R->e->name, k, f->desc, k,
-                   cur[k].desc ? cur[k].desc : "");
+                       "stale, run tests/fixtures/gen_fixtures.py\n",
+                       R->e->name, k, f->desc, k, cur[k].desc ? cur[k].desc : "");
             R->failures++;
         }
     }
     if (values_differ && !R->quiet)
         printf("note %s: %d sample(s) hold other values than the op's generator makes now (compared on the "
-               "fixture's values; regenerate to follow the generator)\n", R->e->name, values_differ);
+               "fixture's values; regenerate to follow the generator)\n",
+               R->e->name, values_differ);
     nb_scope_end(&sc);
 }
 
@@ -269,8 +273,7 @@ static void test_op(void **state) {
     if (!run_fixture(e, path, &R, err, sizeof err)) fail_msg("%s", err);
     printf("%-4s %-16s %2d samples checked%s, worst f64 %.1e (tol %.0e), f32 %.1e (tol %.0e), %.3f s\n",
            R.failures ? "FAIL" : "ok", e->name, R.checked, R.skipped ? " (some skipped)" : "", R.worst[0],
-           tol_for(e->name, NB_F64), R.worst[1], tol_for(e->name, NB_F32),
-           (double)(clock() - t0) / CLOCKS_PER_SEC);
+           tol_for(e->name, NB_F64), R.worst[1], tol_for(e->name, NB_F32), (double)(clock() - t0) / CLOCKS_PER_SEC);
     if (R.checked == 0) fail_msg("%s: no sample compared with PyTorch", e->name);
     if (R.failures) fail_msg("%s: %d mismatch(es) with PyTorch", e->name, R.failures);
 }
@@ -298,12 +301,14 @@ static void ones_exp_bwd(nb_node *n, const nb_tensor *g) {
 }
 static const nb_op ones_exp_op = {"exp", ones_exp_fwd, ones_exp_bwd, 0, false, NULL};
 static nb_tensor *ones_exp_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_apply(&ones_exp_op, in, 1, in[0]->shape);
 }
 /* exp off by 1e-9 relative, forward and backward alike (a composition). */
 static nb_tensor *scaled_exp_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
-    (void)nin; (void)s;
+    (void)nin;
+    (void)s;
     return nb_mul_scalar(nb_exp(in[0]), 1 + 1e-9);
 }
 
@@ -344,8 +349,8 @@ static void test_no_stale_fixtures(void **state) {
         snprintf(name, sizeof name, "%.*s", (int)(n - 4), de->d_name);
         files++;
         if (!nb_registry_find(name)) {
-            printf("FAIL stale fixture %s/%s: no op \"%s\" in the registry (delete it)\n", fixture_dir(),
-                   de->d_name, name);
+            printf("FAIL stale fixture %s/%s: no op \"%s\" in the registry (delete it)\n", fixture_dir(), de->d_name,
+                   name);
             stale++;
         }
     }

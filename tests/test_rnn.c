@@ -65,10 +65,14 @@ static void run_case(int k, nb_dtype dt) {
     const int mode = (int)c[0], L = (int)c[2];
     const bool relu = c[1], bidir = c[3], bf = c[4], bias = c[5], has_len = c[6], has_state = c[7], cell = c[9];
     const int64_t in = c[10], H = c[11];
-    nb_rnn_opts o = {.bidirectional = bidir, .batch_first = bf, .no_bias = !bias,
-                     .nonlinearity = relu ? NB_RNN_RELU : NB_RNN_TANH};
-    nb_module *m = cell ? (mode == 0 ? nb_rnn_cell : mode == 1 ? nb_lstm_cell : nb_gru_cell)(in, H, &o)
-                        : (mode == 0 ? nb_rnn : mode == 1 ? nb_lstm : nb_gru)(in, H, L, &o);
+    nb_rnn_opts o = {
+        .bidirectional = bidir, .batch_first = bf, .no_bias = !bias, .nonlinearity = relu ? NB_RNN_RELU : NB_RNN_TANH};
+    nb_module *m = cell ? (mode == 0       ? nb_rnn_cell
+                               : mode == 1 ? nb_lstm_cell
+                                           : nb_gru_cell)(in, H, &o)
+                        : (mode == 0       ? nb_rnn
+                               : mode == 1 ? nb_lstm
+                                           : nb_gru)(in, H, L, &o);
     assert_non_null(m);
     assert_true(nb_module_cast(m, dt));
     /* Load the torch state_dict by name: every parameter, and no other. */
@@ -132,8 +136,8 @@ static void test_torch_fixtures(void **state) {
         run_case(k, NB_F64);
         run_case(k, NB_F32);
     }
-    printf("rnn fixtures: %d cases, worst relative error f64 %.2e (tol 1e-10), f32 %.2e (tol 1e-3)\n", ncases,
-           worst64, worst32);
+    printf("rnn fixtures: %d cases, worst relative error f64 %.2e (tol 1e-10), f32 %.2e (tol 1e-3)\n", ncases, worst64,
+           worst32);
 }
 
 /* ------------------------------------------------------------ gate ops = composition */
@@ -168,7 +172,8 @@ static void test_gate_ops_equal_composition(void **state) {
     nb_tensor_zero_grad(c0);
     /* composed */
     nb_tensor *g = nb_add(lx, lh);
-    nb_tensor *cc = nb_add(nb_mul(nb_sigmoid(block(g, 1, H)), c0), nb_mul(nb_sigmoid(block(g, 0, H)), nb_tanh(block(g, 2, H))));
+    nb_tensor *cc =
+        nb_add(nb_mul(nb_sigmoid(block(g, 1, H)), c0), nb_mul(nb_sigmoid(block(g, 0, H)), nb_tanh(block(g, 2, H))));
     nb_tensor *hc = nb_mul(nb_sigmoid(block(g, 3, H)), nb_tanh(cc));
     assert_int_equal(nb_backward(nb_add(nb_sum_all(nb_mul(cc, r1)), nb_sum_all(nb_mul(hc, r2)))), NB_OK);
     expect_close(c, cc, 1e-14);
@@ -293,9 +298,9 @@ static void test_init_and_names(void **state) {
     nb_seed(3);
     nb_module *m = nb_gru(5, 8, 2, &(nb_rnn_opts){.bidirectional = true});
     assert_non_null(m);
-    const char *names[] = {"weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0",
+    const char *names[] = {"weight_ih_l0",         "weight_hh_l0",         "bias_ih_l0",         "bias_hh_l0",
                            "weight_ih_l0_reverse", "weight_hh_l0_reverse", "bias_ih_l0_reverse", "bias_hh_l0_reverse",
-                           "weight_ih_l1", "weight_hh_l1", "bias_ih_l1", "bias_hh_l1",
+                           "weight_ih_l1",         "weight_hh_l1",         "bias_ih_l1",         "bias_hh_l1",
                            "weight_ih_l1_reverse", "weight_hh_l1_reverse", "bias_ih_l1_reverse", "bias_hh_l1_reverse"};
     nb_named_tensor ps[16];
     assert_int_equal(nb_module_parameters(m, ps, 16), 16);
@@ -402,17 +407,17 @@ static void test_bad_input(void **state) {
     EXPECT_ERR(nb_rnn_forward(m, x, NULL, NULL, long_len, NULL, NULL), NB_ERR_ARG, "LSTM", "lengths[1] = 6",
                "[1, T = 5]", "(5,2,3)");
     EXPECT_ERR(nb_rnn_forward(m, x, NULL, NULL, zero_len, NULL, NULL), NB_ERR_ARG, "LSTM", "lengths[0] = 0");
-    EXPECT_ERR(nb_rnn_forward(m, x, nb_zeros(NB_F32, NB_SHAPE(2, 2, 4)), NULL, NULL, NULL, NULL), NB_ERR_SHAPE,
-               "LSTM", "h0 of shape (4,2,4)", "h0 is (2,2,4)");
-    EXPECT_ERR(nb_rnn_forward(m, x, NULL, nb_zeros(NB_F32, NB_SHAPE(4, 3, 4)), NULL, NULL, NULL), NB_ERR_SHAPE,
-               "LSTM", "c0 of shape (4,2,4)", "c0 is (4,3,4)");
-    EXPECT_ERR(nb_rnn_forward(gru, x, NULL, nb_zeros(NB_F32, NB_SHAPE(1, 2, 4)), NULL, NULL, NULL), NB_ERR_ARG,
-               "GRU", "no cell state");
+    EXPECT_ERR(nb_rnn_forward(m, x, nb_zeros(NB_F32, NB_SHAPE(2, 2, 4)), NULL, NULL, NULL, NULL), NB_ERR_SHAPE, "LSTM",
+               "h0 of shape (4,2,4)", "h0 is (2,2,4)");
+    EXPECT_ERR(nb_rnn_forward(m, x, NULL, nb_zeros(NB_F32, NB_SHAPE(4, 3, 4)), NULL, NULL, NULL), NB_ERR_SHAPE, "LSTM",
+               "c0 of shape (4,2,4)", "c0 is (4,3,4)");
+    EXPECT_ERR(nb_rnn_forward(gru, x, NULL, nb_zeros(NB_F32, NB_SHAPE(1, 2, 4)), NULL, NULL, NULL), NB_ERR_ARG, "GRU",
+               "no cell state");
     EXPECT_ERR(nb_rnn_forward(cell, x, NULL, NULL, NULL, NULL, NULL), NB_ERR_ARG, "GRUCell", "not an RNN, LSTM or GRU");
     EXPECT_ERR(nb_forward(cell, x), NB_ERR_SHAPE, "GRUCell", "(B,3)", "(5,2,3)");
-    EXPECT_ERR(nb_rnn_cell_forward(cell, nb_zeros(NB_F32, NB_SHAPE(2, 3)), nb_zeros(NB_F32, NB_SHAPE(3, 4)), NULL,
-                                   NULL),
-               NB_ERR_SHAPE, "GRUCell", "h of shape (2,4)", "h is (3,4)");
+    EXPECT_ERR(
+        nb_rnn_cell_forward(cell, nb_zeros(NB_F32, NB_SHAPE(2, 3)), nb_zeros(NB_F32, NB_SHAPE(3, 4)), NULL, NULL),
+        NB_ERR_SHAPE, "GRUCell", "h of shape (2,4)", "h is (3,4)");
     EXPECT_ERR(nb_forward(m, nb_zeros(NB_F32, NB_SHAPE(0, 2, 3))), NB_ERR_SHAPE, "LSTM", "(0,2,3)");
     EXPECT_ERR(nb_lstm_gate_c(nb_zeros(NB_F32, NB_SHAPE(2, 8)), nb_zeros(NB_F32, NB_SHAPE(2, 8)),
                               nb_zeros(NB_F32, NB_SHAPE(2, 3))),

@@ -141,7 +141,7 @@ static void test_layer_states(void **state) {
     expect_shape(cn, NB_SHAPE(2, 2, 4));
     for (int b = 0; b < 2; b++)
         for (int j = 0; j < 4; j++) {
-            assert_true(nb_get(hn, b * 4 + j) == nb_get(y, (4 * 2 + b) * 8 + j));          /* forward: t = 4 */
+            assert_true(nb_get(hn, b * 4 + j) == nb_get(y, (4 * 2 + b) * 8 + j));         /* forward: t = 4 */
             assert_true(nb_get(hn, 8 + b * 4 + j) == nb_get(y, (0 * 2 + b) * 8 + 4 + j)); /* reverse: t = 0 */
         }
     /* hn and cn as the masked composition gives them: a 6-step input with

@@ -36,9 +36,7 @@ static const char *fx(const char *name) {
     return path[k];
 }
 
-static nb_module *mlp(int out) {
-    return nb_sequential(nb_linear(8, 16), nb_relu_layer(), nb_linear(16, out), NULL);
-}
+static nb_module *mlp(int out) { return nb_sequential(nb_linear(8, 16), nb_relu_layer(), nb_linear(16, out), NULL); }
 
 static nb_module *lstm(void) {
     nb_rnn_opts o = {.bidirectional = true, .batch_first = true};
@@ -283,7 +281,8 @@ static void damaged_files_are_errors(void **state) {
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776],\"data_offsets\":[0,8]}}", 8,
                "overflows");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
-               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}", 12, "overlap");
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+               12, "overlap");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "hole");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8, "after the last tensor");
     expect_bad("{\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "dtype U8");
@@ -292,7 +291,8 @@ static void damaged_files_are_errors(void **state) {
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4, "9 dims");
     expect_bad("{\"__metadata__\":{\"k\":1}}", 0, "not a string");
     expect_bad("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8, "header JSON"); /* duplicate key */
+               "\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}",
+               8, "header JSON"); /* duplicate key */
     /* a header length past the end */
     unsigned char b[16] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
     nb_named_tensor *ts;

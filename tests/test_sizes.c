@@ -12,8 +12,17 @@
 
 #include <stdlib.h>
 
-static const int64_t DIMS[] = {0, 1, 3, (int64_t)1 << 32, (int64_t)1 << 44, (int64_t)1 << 58,
-                               ((int64_t)1 << 58) + 1, (int64_t)1 << 62, INT64_MAX, -1, INT64_MIN};
+static const int64_t DIMS[] = {0,
+                               1,
+                               3,
+                               (int64_t)1 << 32,
+                               (int64_t)1 << 44,
+                               (int64_t)1 << 58,
+                               ((int64_t)1 << 58) + 1,
+                               (int64_t)1 << 62,
+                               INT64_MAX,
+                               -1,
+                               INT64_MIN};
 enum { ND = sizeof DIMS / sizeof DIMS[0] };
 
 typedef enum { TINY, IMPOSSIBLE, HUGE_ALLOC, SKIP } verdict;
@@ -79,11 +88,11 @@ static void builders(void **state) {
                 for (int b = 0; b < 7; b++) {
                     nb_scope *sc = nb_scope_begin();
                     nb_tensor *t = b == 0 ? nb_empty(NB_F32, s)
-                                 : b == 1 ? nb_zeros(NB_F32, s)
-                                 : b == 2 ? nb_ones(NB_F32, s)
-                                 : b == 3 ? nb_full(NB_F32, s, 2.0)
-                                 : b == 4 ? nb_rand(NB_F32, s, 0, 1)
-                                 : b == 5 ? nb_randn(NB_F32, s, 0, 1)
+                        : b == 1          ? nb_zeros(NB_F32, s)
+                        : b == 2          ? nb_ones(NB_F32, s)
+                        : b == 3          ? nb_full(NB_F32, s, 2.0)
+                        : b == 4          ? nb_rand(NB_F32, s, 0, 1)
+                        : b == 5          ? nb_randn(NB_F32, s, 0, 1)
                                           : nb_from_data(NB_F32, s, buf);
                     check(names[b], t, v, what);
                     nb_scope_end(&sc);
@@ -117,8 +126,7 @@ static void shape_ops(void **state) {
             else if (d[0] == -1 || d[1] == -1) {
                 const int64_t o = d[0] == -1 ? d[1] : d[0];
                 valid = o > 0 && o <= 16 && 16 % o == 0;
-            } else
-                valid = d[0] >= 0 && d[1] >= 0 && (__int128)d[0] * d[1] == 16;
+            } else valid = d[0] >= 0 && d[1] >= 0 && (__int128)d[0] * d[1] == 16;
             if (valid && !r) fail_msg("reshape to %s refused: %s", what, tu_err.msg);
             else if (!valid && r) fail_msg("reshape to %s accepted", what);
             else if (!valid) expect_named("reshape", true, what);
@@ -128,8 +136,7 @@ static void shape_ops(void **state) {
             if (v != SKIP && d[0] != -1) check("expand", nb_expand(row, NB_SHAPE(d[0], 8)), v, what);
             else if (d[0] == -1) tu_err_reset(), nb_expand(row, NB_SHAPE(d[0], 8)), tu_err_reset();
             v = judge((int64_t[]){d[0], d[1], 2, 8}, 4, 4);
-            if (v != SKIP && d[0] >= 0 && d[1] >= 0)
-                check("expand", nb_expand(x, NB_SHAPE(d[0], d[1], 2, 8)), v, what);
+            if (v != SKIP && d[0] >= 0 && d[1] >= 0) check("expand", nb_expand(x, NB_SHAPE(d[0], d[1], 2, 8)), v, what);
             /* slice bounds and steps: the length is always within [0, 8] */
             nb_tensor *sl = nb_slice(x, 1, d[0], d[1], 1);
             assert_non_null(sl);
@@ -139,7 +146,8 @@ static void shape_ops(void **state) {
                 int64_t e = d[1] < 0 ? (d[1] < -8 ? 0 : d[1] + 8) : (d[1] > 8 ? 8 : d[1]);
                 want = e > b ? e - b : 0;
             }
-            if (sl->shape.d[1] != want) fail_msg("slice [%s] has length %lld, want %lld", what, (long long)sl->shape.d[1], (long long)want);
+            if (sl->shape.d[1] != want)
+                fail_msg("slice [%s] has length %lld, want %lld", what, (long long)sl->shape.d[1], (long long)want);
             if (d[1] > 0) {
                 nb_tensor *st = nb_slice(x, 1, INT64_MIN, INT64_MAX, d[1]);
                 assert_non_null(st);

@@ -22,11 +22,11 @@ static char *print_str(const nb_tensor *t) {
     return buf;
 }
 
-#define ASSERT_PRINTS(t, text)                 \
-    do {                                       \
-        char *s_ = print_str(t);               \
-        assert_string_equal(s_, (text));       \
-        free(s_);                              \
+#define ASSERT_PRINTS(t, text)           \
+    do {                                 \
+        char *s_ = print_str(t);         \
+        assert_string_equal(s_, (text)); \
+        free(s_);                        \
     } while (0)
 
 /* ------------------------------------------------------------ creation */
@@ -97,7 +97,7 @@ static void arange_like_numpy(void **state) {
     assert_int_equal(nb_numel(h), 4);
     assert_true(nb_get(h, 3) == 0.75);
     nb_tensor *t = nb_arange(NB_F64, 0, 1, 0.1);
-    assert_int_equal(nb_numel(t), 10); /* numpy: 10 */
+    assert_int_equal(nb_numel(t), 10);              /* numpy: 10 */
     nb_tensor *odd = nb_arange(NB_F64, -3, 4, 2.5); /* -3, -0.5, 2 */
     assert_int_equal(nb_numel(odd), 3);
     assert_true(nb_get(odd, 2) == 2);
@@ -355,7 +355,8 @@ static void print_small_exact(void **state) {
 
 static void print_large_summarised(void **state) {
     (void)state;
-    ASSERT_PRINTS(nb_arange(NB_F32, 0, 2000, 1), "tensor([   0.,    1.,    2., ..., 1997., 1998., 1999.], dtype=f32)\n");
+    ASSERT_PRINTS(nb_arange(NB_F32, 0, 2000, 1),
+                  "tensor([   0.,    1.,    2., ..., 1997., 1998., 1999.], dtype=f32)\n");
     /* 1000 elements exactly: printed in full */
     char *s = print_str(nb_zeros(NB_F32, NB_SHAPE(1000)));
     assert_null(strstr(s, "..."));

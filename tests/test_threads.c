@@ -24,10 +24,10 @@ static pthread_barrier_t g_start; /* the workers of one run start together */
 
 typedef struct {
     int id;
-    uint64_t hash;      /* FNV-1a of every parameter's and buffer's bytes */
+    uint64_t hash; /* FNV-1a of every parameter's and buffer's bytes */
     double loss;
-    bool threaded;      /* wait at g_start */
-    bool error_seen;    /* its own error, with its own message */
+    bool threaded;   /* wait at g_start */
+    bool error_seen; /* its own error, with its own message */
     char msg[256];
 } job;
 
@@ -176,12 +176,12 @@ static void state_is_per_thread(void **state) {
     assert_int_equal(pthread_create(&th, NULL, look, &p), 0);
     pthread_join(th, NULL);
 
-    assert_true(p.grad_enabled);                /* the main thread's no-grad is its own */
-    assert_int_equal(p.mode, NB_ERRORS_ABORT);  /* so is its error mode */
-    assert_int_equal(p.status, NB_OK);          /* and its error */
-    assert_int_equal(p.arena_used, 0);          /* and its scopes */
-    assert_true(p.draw != first);                /* the worker has its own generator, unseeded ... */
-    assert_true(nb_rand_uniform() == first);     /* ... and did not advance this one */
+    assert_true(p.grad_enabled);               /* the main thread's no-grad is its own */
+    assert_int_equal(p.mode, NB_ERRORS_ABORT); /* so is its error mode */
+    assert_int_equal(p.status, NB_OK);         /* and its error */
+    assert_int_equal(p.arena_used, 0);         /* and its scopes */
+    assert_true(p.draw != first);              /* the worker has its own generator, unseeded ... */
+    assert_true(nb_rand_uniform() == first);   /* ... and did not advance this one */
     assert_int_equal(p.end_status, NB_ERR_SCOPE);
     assert_non_null(strstr(p.end_msg, "another thread"));
     assert_int_equal(nb_mem_stats_get().heap_live, live0); /* the worker's pool went back at its exit */
@@ -200,7 +200,9 @@ static void state_is_per_thread(void **state) {
 
 /* A node's tape number is above its inputs' even when they were made on
  * another thread whose counter ran further (the order stays topological). */
-typedef struct { nb_tensor *w, *h; } handover;
+typedef struct {
+    nb_tensor *w, *h;
+} handover;
 static void *make_far(void *arg) {
     handover *h = arg;
     for (int i = 0; i < 50; i++) nb_tensor_free(nb_mul(h->w, h->w)); /* advance this thread's counter */
@@ -217,7 +219,7 @@ static void handover_keeps_tape_order(void **state) {
     pthread_join(th, NULL);
     nb_scope *s = nb_scope_begin();
     nb_tensor *a = nb_exp(nb_mul_scalar(w, 0.0)); /* = 1, a node with a small number here */
-    nb_tensor *loss = nb_sum_all(nb_mul(h.h, a));  /* d/dw sum(w^2 * 1) = 2w */
+    nb_tensor *loss = nb_sum_all(nb_mul(h.h, a)); /* d/dw sum(w^2 * 1) = 2w */
     assert_int_equal(nb_backward(loss), NB_OK);
     for (int i = 0; i < 3; i++) assert_float_equal(nb_get(w->grad, i), 4.0, 1e-12);
     nb_scope_end(&s);

@@ -67,9 +67,15 @@ static const struct {
     nb_module *(*make)(void);
     int nparams;
 } LAYERS[] = {
-    {"layernorm", mk_ln, 2},       {"layernorm2", mk_ln2, 2},   {"layernorm_noaffine", mk_ln_noaffine, 0},
-    {"layernorm_nobias", mk_ln_nobias, 1}, {"rmsnorm", mk_rms, 1}, {"rmsnorm_eps", mk_rms_eps, 0},
-    {"gelu", mk_gelu, 0},          {"gelu_tanh", mk_gelu_tanh, 0}, {"silu", mk_silu, 0},
+    {"layernorm", mk_ln, 2},
+    {"layernorm2", mk_ln2, 2},
+    {"layernorm_noaffine", mk_ln_noaffine, 0},
+    {"layernorm_nobias", mk_ln_nobias, 1},
+    {"rmsnorm", mk_rms, 1},
+    {"rmsnorm_eps", mk_rms_eps, 0},
+    {"gelu", mk_gelu, 0},
+    {"gelu_tanh", mk_gelu_tanh, 0},
+    {"silu", mk_silu, 0},
 };
 
 static void run_layer(const fixture *fx, int k, nb_dtype dt) {
@@ -284,8 +290,7 @@ static void adamw_groups_match_torch(void **state) {
             nb_scope_end(&s);
         }
         assert_int_equal(snap, snaps->numel);
-        printf("AdamW two groups + warm-up/cosine, 12 steps (%s): worst rel err %.2g\n", nb_dtype_name(dt),
-               worst[k]);
+        printf("AdamW two groups + warm-up/cosine, 12 steps (%s): worst rel err %.2g\n", nb_dtype_name(dt), worst[k]);
         nb_optim_free(opt);
         nb_module_free(m);
         nb_tensor_free(X), nb_tensor_free(Y);

@@ -185,7 +185,8 @@ static void sqdist_two_inputs(void **state) {
     nb_scope *sc = nb_scope_begin();
     assert_null(sqdist(in[0], nb_zeros(NB_F64, NB_SHAPE(3, 4))));
     assert_int_equal(nb_error(), NB_ERR_SHAPE);
-    assert_string_equal(nb_error_message(), "nabla: sqdist: needs two (rows, k) tensors of one shape: a is (4,3), b is (3,4)");
+    assert_string_equal(nb_error_message(),
+                        "nabla: sqdist: needs two (rows, k) tensors of one shape: a is (4,3), b is (3,4)");
     nb_error_clear();
     assert_null(sqdist(in[0], nb_zeros(NB_F32, NB_SHAPE(4, 3))));
     assert_int_equal(nb_error(), NB_ERR_DTYPE);

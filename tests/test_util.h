@@ -30,12 +30,12 @@
 
 /* What the handler saw since the last tu_err_reset(). */
 typedef struct {
-    int count;            /* reports */
-    nb_status st;         /* the first one's status (NB_OK while none) ... */
-    char msg[1024];       /* ... and message: it names the op that failed */
-    nb_status last_st;    /* the latest one's status and message */
+    int count;         /* reports */
+    nb_status st;      /* the first one's status (NB_OK while none) ... */
+    char msg[1024];    /* ... and message: it names the op that failed */
+    nb_status last_st; /* the latest one's status and message */
     char last_msg[1024];
-    void *user;           /* the user pointer the handler was installed with */
+    void *user; /* the user pointer the handler was installed with */
 } tu_errors;
 
 static tu_errors tu_err;
@@ -80,8 +80,8 @@ static inline int tu_teardown(void **state) {
 
 /* r is NULL, exactly one error was reported, with status st, its message
  * contains each piece, and it is nabla's sticky error (cleared after). */
-static inline void tu_check_err_(const nb_tensor *r, nb_status st, const char *const *pieces, int np,
-                                 const char *what, const char *file, int line) {
+static inline void tu_check_err_(const nb_tensor *r, nb_status st, const char *const *pieces, int np, const char *what,
+                                 const char *file, int line) {
     if (r != NULL || tu_err.count != 1 || tu_err.st != st) {
         print_error("%s:%d: %s: result %p, %d errors, status %s (want %s): %s\n", file, line, what, (const void *)r,
                     tu_err.count, nb_status_str(tu_err.st), nb_status_str(st), tu_err.msg);
@@ -95,12 +95,12 @@ static inline void tu_check_err_(const nb_tensor *r, nb_status st, const char *c
     assert_int_equal(nb_error(), st);
     nb_error_clear();
 }
-#define EXPECT_ERR(call, st, ...)                                                                  \
-    do {                                                                                           \
-        tu_err_reset();                                                                            \
-        const nb_tensor *r_ = (call);                                                              \
-        const char *const p_[] = {__VA_ARGS__};                                                    \
-        tu_check_err_(r_, (st), p_, (int)(sizeof p_ / sizeof p_[0]), #call, __FILE__, __LINE__);   \
+#define EXPECT_ERR(call, st, ...)                                                                \
+    do {                                                                                         \
+        tu_err_reset();                                                                          \
+        const nb_tensor *r_ = (call);                                                            \
+        const char *const p_[] = {__VA_ARGS__};                                                  \
+        tu_check_err_(r_, (st), p_, (int)(sizeof p_ / sizeof p_[0]), #call, __FILE__, __LINE__); \
     } while (0)
 
 /* ------------------------------------------------------------ values and shapes */
@@ -127,8 +127,8 @@ static inline void tu_expect_vals_(const nb_tensor *t, const double *want, int64
     }
 }
 #define EXPECT_ARRAY(t, want, n, tol) tu_expect_vals_((t), (want), (n), (tol), __FILE__, __LINE__)
-#define EXPECT_VALS(t, tol, ...)                                                                   \
-    EXPECT_ARRAY((t), ((const double[]){__VA_ARGS__}),                                           \
+#define EXPECT_VALS(t, tol, ...)                       \
+    EXPECT_ARRAY((t), ((const double[]){__VA_ARGS__}), \
                  (int64_t)(sizeof((const double[]){__VA_ARGS__}) / sizeof(double)), (tol))
 #define EXPECT(t, ...) EXPECT_VALS((t), 1e-6, __VA_ARGS__)
 
@@ -146,7 +146,6 @@ static inline void backward_ones(nb_tensor *y) {
     assert_non_null(y);
     assert_int_equal(nb_backward_with(y, nb_ones(y->dtype, y->shape)), NB_OK);
 }
-
 
 /* ------------------------------------------------------------ a scratch directory */
 

@@ -39,8 +39,8 @@ static void swish_bwd_buggy(nb_node *n, const nb_tensor *gy) {
  * generic; the buggy twin's backward reads F64 only, and says so (nb_apply
  * refuses F32 instead of letting it read past the buffers). */
 static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL, NB_DTYPES_FLOAT};
-static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false, NULL,
-                                  NB_DTYPE_BIT(NB_F64)};
+static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy,     NB_SAVES_IN(0),
+                                  false,         NULL,      NB_DTYPE_BIT(NB_F64)};
 
 static nb_tensor *swish(nb_tensor *x) { return nb_apply(&SWISH, &x, 1, nb_shape_of(x)); }
 static nb_tensor *swish_buggy(nb_tensor *x) { return nb_apply(&SWISH_BUGGY, &x, 1, nb_shape_of(x)); }

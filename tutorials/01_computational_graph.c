@@ -54,7 +54,8 @@ int main(int argc, char **argv) {
     printf("          df/dz = %g\n", nb_item(z->grad));
 
     if (dot && nb_graph_dot(f, dot) == NB_OK) printf("\ngraph written to %s (render: dot -Tsvg %s)\n", dot, dot);
-    if (html && nb_graph_html(f, html) == NB_OK) printf("\nbackprop stepper written to %s (open it in a browser)\n", html);
+    if (html && nb_graph_html(f, html) == NB_OK)
+        printf("\nbackprop stepper written to %s (open it in a browser)\n", html);
     nb_scope_end(&s);
     return 0;
 }

@@ -47,8 +47,8 @@ static void swish_bwd_buggy(nb_node *n, const nb_tensor *gy) {
 }
 /* the last field: the dtypes the inputs may have (this code reads F64 only) */
 static const nb_op SWISH = {"swish", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL, NB_DTYPE_BIT(NB_F64)};
-static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy, NB_SAVES_IN(0), false, NULL,
-                                  NB_DTYPE_BIT(NB_F64)};
+static const nb_op SWISH_BUGGY = {"swish_buggy", swish_fwd, swish_bwd_buggy,     NB_SAVES_IN(0),
+                                  false,         NULL,      NB_DTYPE_BIT(NB_F64)};
 /* ---- 5: the same code, no dtypes declared (any dtype gets in) ---- */
 static const nb_op SWISH_UNDECLARED = {"swish_undeclared", swish_fwd, swish_bwd, NB_SAVES_IN(0), false, NULL};
 static nb_tensor *swish(nb_tensor *x) { return nb_apply(&SWISH, &x, 1, x->shape); }
@@ -94,8 +94,7 @@ int main(void) {
     quiet.quiet = true;
     r = nb_gradcheck1(swish_buggy, x, &quiet);
     printf("   swish_buggy: %s, worst element %lld: analytic %.6f vs numerical %.6f (rel err %.2f)\n",
-           r.ok ? "passed (?!)" : "FAILED as it should", (long long)r.worst_in_index, r.analytic, r.numeric,
-           r.rel_err);
+           r.ok ? "passed (?!)" : "FAILED as it should", (long long)r.worst_in_index, r.analytic, r.numeric, r.rel_err);
     printf("\nthe checker's report for the buggy op:\n%s", r.message);
 
     printf("\n5. dtypes: swish reads doubles, and its nb_op says so (.dtypes = NB_DTYPE_BIT(NB_F64))\n");

@@ -73,8 +73,8 @@ int main(int argc, char **argv) {
         nb_backward(loss);
         if (t == 0) {
             /* ∂L/∂w = Xᵀ(σ(z) − y)/N by hand */
-            nb_tensor *gw = nb_mul_scalar(nb_matmul(nb_transpose(train.x, 0, 1), nb_sub(nb_sigmoid(z), train.y)),
-                                          1.0 / (double)N);
+            nb_tensor *gw =
+                nb_mul_scalar(nb_matmul(nb_transpose(train.x, 0, 1), nb_sub(nb_sigmoid(z), train.y)), 1.0 / (double)N);
             double worst = 0, gb = 0;
             for (int64_t i = 0; i < 784; i++) worst = fmax(worst, fabs(nb_f32(gw)[i] - nb_f32(w->grad)[i]));
             for (int64_t i = 0; i < N; i++) gb += (1 / (1 + exp(-nb_f32(z)[i])) - nb_f32(train.y)[i]) / (double)N;

@@ -53,8 +53,7 @@ int main(int argc, char **argv) {
                 if (nb_f32(p)[k] > nb_f32(p)[best]) best = k;
             }
             printf("   first test image: p = %.3f for %s (true: %s), the 10 probabilities sum to %.4f\n",
-                   nb_f32(p)[best], nb_fashion_mnist_class(best),
-                   nb_fashion_mnist_class((int)nb_i64(test.y)[0]), sum);
+                   nb_f32(p)[best], nb_fashion_mnist_class(best), nb_fashion_mnist_class((int)nb_i64(test.y)[0]), sum);
             bad += fabs(sum - 1) > 1e-5;
             nb_scope_end(&sc);
         }

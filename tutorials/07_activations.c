@@ -33,9 +33,13 @@ static nb_module *make_net(act a) {
         else nb_init_kaiming_normal(w, 0, NB_FAN_IN, a == MAXOUT ? NB_NONLIN_LINEAR : NB_NONLIN_RELU);
         nb_init_constant(nb_module_param(lin, 1), 0);
         nb_sequential_append(net, lin);
-        nb_module *f = a == SIGMOID ? nb_sigmoid_layer() : a == TANH ? nb_tanh_layer()
-                     : a == RELU    ? nb_relu_layer()    : a == LEAKY ? nb_leaky_relu_layer(0.01)
-                     : a == PRELU   ? nb_prelu_layer(WIDTH)  : a == ELU ? nb_elu_layer(1.0) : NULL;
+        nb_module *f = a == SIGMOID ? nb_sigmoid_layer()
+            : a == TANH             ? nb_tanh_layer()
+            : a == RELU             ? nb_relu_layer()
+            : a == LEAKY            ? nb_leaky_relu_layer(0.01)
+            : a == PRELU            ? nb_prelu_layer(WIDTH)
+            : a == ELU              ? nb_elu_layer(1.0)
+                                    : NULL;
         if (f) nb_sequential_append(net, f);
     }
     return nb_sequential_append(net, nb_linear(WIDTH, K));
@@ -102,8 +106,7 @@ int main(int argc, char **argv) {
     nb_tensor_free(x);
     nb_tensor_free(y);
 
-    printf("1. gradient norm ||dL/dW_l|| per layer at initialization (%d layers of %d units)\n\nlayer", DEPTH,
-           WIDTH);
+    printf("1. gradient norm ||dL/dW_l|| per layer at initialization (%d layers of %d units)\n\nlayer", DEPTH, WIDTH);
     for (int a = 0; a < NACT; a++) printf(" %9s", names[a]);
     printf("\n");
     for (int l = 0; l < DEPTH; l++) {

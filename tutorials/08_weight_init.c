@@ -20,7 +20,11 @@
 
 enum { LAYERS = 10, WIDTH = 500 };
 typedef enum { SMALL, XAVIER, HE } init_kind;
-typedef struct { const char *name; bool relu; init_kind init; } experiment;
+typedef struct {
+    const char *name;
+    bool relu;
+    init_kind init;
+} experiment;
 
 /* The lecture's plot: activation std per layer, one line per case, on a log
  * scale (std from 1e-8 to 10), as a standalone SVG. */
@@ -32,13 +36,17 @@ static int write_svg(const char *path, const char *const *names, double sd[][LAY
         return 1;
     }
     const double W = 640, H = 400, L = 70, R = 200, T = 30, B = 50;
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, H);
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" font-family=\"sans-serif\" "
+            "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            W, H);
     fprintf(f, "<text x=\"%g\" y=\"20\">activation std per layer (log scale)</text>\n", L);
     for (int d = -8; d <= 1; d++) { /* y grid: decades */
         double y = T + (1 - (d + 8) / 9.0) * (H - T - B);
-        fprintf(f, "<line x1=\"%g\" x2=\"%g\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
-                   "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n", L, W - R, y, y, L - 6, y + 4, d);
+        fprintf(f,
+                "<line x1=\"%g\" x2=\"%g\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>"
+                "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n",
+                L, W - R, y, y, L - 6, y + 4, d);
     }
     for (int l = 0; l < LAYERS; l++) {
         double x = L + l * (W - L - R) / (LAYERS - 1);
@@ -106,8 +114,7 @@ int main(int argc, char **argv) {
     }
     nb_tensor_free(x);
 
-    printf("activation mean / std per layer (%lld inputs, %d layers of %d units)\n\n", (long long)n, LAYERS,
-           WIDTH);
+    printf("activation mean / std per layer (%lld inputs, %d layers of %d units)\n\n", (long long)n, LAYERS, WIDTH);
     printf("layer");
     for (int e = 0; e < NEX; e++) printf(" | %-22s", ex[e].name);
     printf("\n");
@@ -123,10 +130,10 @@ int main(int argc, char **argv) {
     printf("std layer 10 / layer 1: relu Xavier %.3f (about 2^-4.5 = %.3f), relu He %.3f (about 1)\n", ratio_xr,
            pow(2, -4.5), ratio_he);
     int bad = 0;
-    bad += !(sd[0][LAYERS - 1] < 1e-5);          /* small weights: activations vanish */
-    bad += !(sd[1][LAYERS - 1] > 0.1);           /* Xavier keeps tanh alive */
-    bad += !(ratio_xr < 0.15);                   /* Xavier + relu: halves the variance per layer */
-    bad += !(ratio_he > 0.5 && ratio_he < 2.0);  /* He keeps relu's scale */
+    bad += !(sd[0][LAYERS - 1] < 1e-5);         /* small weights: activations vanish */
+    bad += !(sd[1][LAYERS - 1] > 0.1);          /* Xavier keeps tanh alive */
+    bad += !(ratio_xr < 0.15);                  /* Xavier + relu: halves the variance per layer */
+    bad += !(ratio_he > 0.5 && ratio_he < 2.0); /* He keeps relu's scale */
     printf(bad ? "MISMATCH: a claim above does not hold\n"
                : "OK: small weights vanish, Xavier suits tanh, He suits relu\n");
 

@@ -58,9 +58,10 @@ int main(int argc, char **argv) {
 
     /* the BN net at test time: batch statistics vs running statistics */
     nb_tensor *rm = nb_module_get(bnnet, "1.running_mean"), *rv = nb_module_get(bnnet, "1.running_var");
-    printf("\nfirst BatchNorm layer's running statistics (units 0-3): mean %.3f %.3f %.3f %.3f, var %.3f %.3f %.3f %.3f\n",
-           nb_f32(rm)[0], nb_f32(rm)[1], nb_f32(rm)[2], nb_f32(rm)[3], nb_f32(rv)[0], nb_f32(rv)[1], nb_f32(rv)[2],
-           nb_f32(rv)[3]);
+    printf(
+        "\nfirst BatchNorm layer's running statistics (units 0-3): mean %.3f %.3f %.3f %.3f, var %.3f %.3f %.3f %.3f\n",
+        nb_f32(rm)[0], nb_f32(rm)[1], nb_f32(rm)[2], nb_f32(rm)[3], nb_f32(rv)[0], nb_f32(rv)[1], nb_f32(rv)[2],
+        nb_f32(rv)[3]);
     double eval_acc = acc[1], train_mode_acc;
     int64_t right = 0, n = nb_dataset_len(&test);
     bool same = true;
@@ -84,9 +85,10 @@ int main(int argc, char **argv) {
     bad += !same;
     bad += !(acc[1] > acc[0] + 0.2);
     bad += !(fabs(eval_acc - train_mode_acc) < 0.05);
-    printf(bad ? "MISMATCH: a claim above does not hold\n"
-               : "OK: BatchNorm trains the deep sigmoid net (%.1f%% vs %.1f%%), and eval mode uses running statistics\n",
-           100 * acc[1], 100 * acc[0]);
+    printf(
+        bad ? "MISMATCH: a claim above does not hold\n"
+            : "OK: BatchNorm trains the deep sigmoid net (%.1f%% vs %.1f%%), and eval mode uses running statistics\n",
+        100 * acc[1], 100 * acc[0]);
     nb_module_free(bnnet);
     nb_dataset_free(&train);
     nb_dataset_free(&test);

@@ -63,11 +63,11 @@ static void write_svg(const char *path, const surface *s, double (*path_xy)[MAXS
         return;
     }
     const double W = 600, H = 400, *b = s->box;
-#define PX(v) (40 + ((v) - b[0]) / (b[1] - b[0]) * (W - 80))
-#define PY(v) (H - 30 - ((v) - b[2]) / (b[3] - b[2]) * (H - 60))
+#define PX(v) (40 + ((v)-b[0]) / (b[1] - b[0]) * (W - 80))
+#define PY(v) (H - 30 - ((v)-b[2]) / (b[3] - b[2]) * (H - 60))
     fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%g' height='%g'>\n", W, H);
-    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n<text x='10' y='18'>%s, %d steps</text>\n",
-            s->name, steps);
+    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n<text x='10' y='18'>%s, %d steps</text>\n", s->name,
+            steps);
     /* level sets, sampled on a grid: a dot where f is close to 4^i */
     for (int i = 0; i < 160; i++)
         for (int j = 0; j < 110; j++) {
@@ -131,11 +131,21 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--svg") && i + 1 < argc) svgdir = argv[++i];
     }
     const surface surf[2] = {
-        {"quadratic f = (x^2 + 100 y^2)/2", quadratic, 100, {-8, 1.5}, {0, 0},
+        {"quadratic f = (x^2 + 100 y^2)/2",
+         quadratic,
+         100,
+         {-8, 1.5},
+         {0, 0},
          /* SGD   mom    Nest   Adagr  RMSp  Adadelta Adam */
-         {0.019, 0.01, 0.01, 1.0, 0.1, 1.0, 0.5}, {-9, 2, -2, 2}},
-        {"Rosenbrock f = (1-x)^2 + 100 (y-x^2)^2", rosenbrock, 2000, {-1.2, 1}, {1, 1},
-         {1.5e-3, 1e-3, 1e-3, 0.5, 0.01, 1.0, 0.05}, {-2, 2, -1, 3}},
+         {0.019, 0.01, 0.01, 1.0, 0.1, 1.0, 0.5},
+         {-9, 2, -2, 2}},
+        {"Rosenbrock f = (1-x)^2 + 100 (y-x^2)^2",
+         rosenbrock,
+         2000,
+         {-1.2, 1},
+         {1, 1},
+         {1.5e-3, 1e-3, 1e-3, 0.5, 0.01, 1.0, 0.05},
+         {-2, 2, -1, 3}},
     };
     static double traj[NOPT][MAXSTEPS + 1][2];
     double dist[2][NOPT];

@@ -17,9 +17,7 @@
 #include <math.h>
 #include <string.h>
 
-static nb_module *make_net(void) {
-    return nb_sequential(nb_linear(784, 128), nb_relu_layer(), nb_linear(128, 10));
-}
+static nb_module *make_net(void) { return nb_sequential(nb_linear(784, 128), nb_relu_layer(), nb_linear(128, 10)); }
 
 /* one epoch of data loss + λ R(W) */
 static void epoch_l2(nb_module *m, nb_optim *opt, nb_loader *l, double lambda) {

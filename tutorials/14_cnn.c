@@ -27,12 +27,14 @@ static int64_t conv_side(int n, int f, nb_conv2d_opts o) {
     return side;
 }
 
-typedef struct cnn { nb_module *c1, *c2, *fc; } cnn;
+typedef struct cnn {
+    nb_module *c1, *c2, *fc;
+} cnn;
 static nb_tensor *cnn_forward(nb_module *m, nb_tensor *x) {
     cnn *net = nb_module_data(m);
     nb_tensor *h = nb_max_pool2d(nb_relu(nb_forward(net->c1, x)), 2, 2, 2, 2, 0, 0); /* (N, 8, 14, 14) */
     h = nb_max_pool2d(nb_relu(nb_forward(net->c2, h)), 2, 2, 2, 2, 0, 0);            /* (N, 16, 7, 7) */
-    return nb_forward(net->fc, nb_flatten(h, 1, -1));                                 /* (N, 10) */
+    return nb_forward(net->fc, nb_flatten(h, 1, -1));                                /* (N, 10) */
 }
 
 int main(int argc, char **argv) {
@@ -54,13 +56,17 @@ int main(int argc, char **argv) {
                 for (int b = 0; b < 3; b++) byhand[j] += X[i + a][j + b] * Wk[a][b];
             bad += byhand[j] != expect[i][j] || nb_f64(y)[3 * i + j] != expect[i][j];
         }
-        printf("   %3g %3g %3g   %3g %3g %3g\n", byhand[0], byhand[1], byhand[2], nb_f64(y)[3 * i], nb_f64(y)[3 * i + 1],
-               nb_f64(y)[3 * i + 2]);
+        printf("   %3g %3g %3g   %3g %3g %3g\n", byhand[0], byhand[1], byhand[2], nb_f64(y)[3 * i],
+               nb_f64(y)[3 * i + 1], nb_f64(y)[3 * i + 2]);
     }
     nb_scope_end(&sc);
 
     printf("\n2. output side floor((n + 2p - f)/s) + 1 against nb_conv2d\n");
-    const struct { int n, f, p, s; nb_padding pad; const char *what; } cases[] = {
+    const struct {
+        int n, f, p, s;
+        nb_padding pad;
+        const char *what;
+    } cases[] = {
         {5, 3, 0, 1, NB_PAD_EXPLICIT, "the example above"},
         {5, 3, 1, 1, NB_PAD_EXPLICIT, "p = (f-1)/2 keeps the size"},
         {7, 3, 0, 2, NB_PAD_EXPLICIT, "stride 2"},
@@ -81,8 +87,10 @@ int main(int argc, char **argv) {
         bad += got != formula;
         printf("   n=%-2d f=%d p=%d s=%d %-5s -> %2d (nb_conv2d %2lld)  %s\n", cases[i].n, cases[i].f,
                cases[i].pad == NB_PAD_EXPLICIT ? cases[i].p : 0, cases[i].s,
-               cases[i].pad == NB_PAD_SAME ? "SAME" : cases[i].pad == NB_PAD_VALID ? "VALID" : "", formula,
-               (long long)got, cases[i].what);
+               cases[i].pad == NB_PAD_SAME        ? "SAME"
+                   : cases[i].pad == NB_PAD_VALID ? "VALID"
+                                                  : "",
+               formula, (long long)got, cases[i].what);
     }
     printf(bad ? "MISMATCH in parts 1-2\n" : "OK: loops, nb_conv2d and the formula agree\n");
 

@@ -41,8 +41,7 @@ int main(void) {
     }
     nb_tensor *s = nb_set_requires_grad(nb_from_f64(NB_SHAPE(3, 3), &S[0][0]), true);
     nb_tensor *y = nb_from_i64(NB_SHAPE(3, 1), Y);
-    printf("   mean over the three: SVM %.2f, softmax %.2f\n", nb_item(svm_loss(s, y)),
-           nb_item(softmax_loss(s, y)));
+    printf("   mean over the three: SVM %.2f, softmax %.2f\n", nb_item(svm_loss(s, y)), nb_item(softmax_loss(s, y)));
 
     printf("\n2. gradients with respect to the cat image's scores (autograd vs formula)\n");
     nb_tensor *s0 = nb_set_requires_grad(nb_from_f64(NB_SHAPE(1, 3), S[0]), true);

@@ -96,11 +96,11 @@ static long write_png_gray(const char *path, const unsigned char *px, int w, int
         unsigned char ihdr[13];
         put32(ihdr, (uint32_t)w);
         put32(ihdr + 4, (uint32_t)h);
-        ihdr[8] = 8, ihdr[9] = 0, ihdr[10] = 0, ihdr[11] = 0, ihdr[12] = 0; /* 8 bits, gray, deflate, adaptive, no interlace */
+        ihdr[8] = 8, ihdr[9] = 0, ihdr[10] = 0, ihdr[11] = 0,
+        ihdr[12] = 0; /* 8 bits, gray, deflate, adaptive, no interlace */
         static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
         bool ok = compress2(z, &zlen, raw, (uLong)rawlen, 9) == Z_OK && fwrite(sig, 1, 8, f) == 8 &&
-                  png_chunk(f, "IHDR", ihdr, 13) && png_chunk(f, "IDAT", z, (uint32_t)zlen) &&
-                  png_chunk(f, "IEND", NULL, 0);
+            png_chunk(f, "IHDR", ihdr, 13) && png_chunk(f, "IDAT", z, (uint32_t)zlen) && png_chunk(f, "IEND", NULL, 0);
         size = ok ? ftell(f) : -1;
         if (fclose(f) != 0) size = -1;
     }
@@ -115,8 +115,10 @@ static void draw(unsigned char *canvas, int w, const float *img, int row, int co
     for (int y = 0; y < SIDE * SCALE; y++)
         for (int x = 0; x < SIDE * SCALE; x++) {
             const double v = img[(y / SCALE) * SIDE + x / SCALE];
-            canvas[(size_t)(y0 + y) * (size_t)w + (size_t)(x0 + x)] =
-                (unsigned char)lrint(255 * (v < 0 ? 0 : v > 1 ? 1 : v));
+            canvas[(size_t)(y0 + y) * (size_t)w + (size_t)(x0 + x)] = (unsigned char)lrint(255 *
+                                                                                           (v < 0       ? 0
+                                                                                                : v > 1 ? 1
+                                                                                                        : v));
         }
 }
 
@@ -138,7 +140,7 @@ int main(int argc, char **argv) {
 
     nb_seed(18);
     nb_module *ae = nb_sequential(
-        nb_sequential(nb_linear(PIX, 128), nb_relu_layer(), nb_linear(128, 32)),                       /* encoder */
+        nb_sequential(nb_linear(PIX, 128), nb_relu_layer(), nb_linear(128, 32)),                      /* encoder */
         nb_sequential(nb_linear(32, 128), nb_relu_layer(), nb_linear(128, PIX), nb_sigmoid_layer())); /* decoder */
     printf("autoencoder 784-128-32-128-784: %lld parameters, code of 32 numbers per image\n",
            (long long)nb_module_numel(ae));

@@ -39,8 +39,8 @@ enum { T = 60, B = 4, D = 4, H = 32, NCONF = 4 };
 
 typedef struct net {
     bool lstm;
-    nb_module *cell;    /* nn's RNNCell (tanh) or LSTMCell, in F64 */
-    nb_tensor *ps[4];   /* its weight_ih (G·H, D), weight_hh (G·H, H), bias_ih, bias_hh */
+    nb_module *cell;  /* nn's RNNCell (tanh) or LSTMCell, in F64 */
+    nb_tensor *ps[4]; /* its weight_ih (G·H, D), weight_hh (G·H, H), bias_ih, bias_hh */
 } net;
 
 static nb_tensor *param(nb_tensor *t) { return nb_set_requires_grad(t, true); }
@@ -116,25 +116,31 @@ static bool write_svg(const char *path, double g[NCONF][T], const char *const *n
     lo = floor(lo), hi = ceil(hi);
     if (hi <= lo) hi = lo + 1;
     const double W = 720, Hh = 440, L = 70, R = 200, Tm = 40, Bm = 50, pw = W - L - R, ph = Hh - Tm - Bm;
-#define PX(t) (L + pw * ((t) - 1) / (T - 1))
+#define PX(t) (L + pw * ((t)-1) / (T - 1))
 #define PY(v) (Tm + ph * (hi - (v)) / (hi - lo))
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
-               "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", W, Hh);
-    fprintf(f, "<text x=\"%.0f\" y=\"22\" font-size=\"15\">Gradient through time: |dL/dh_t| (loss on h_%d only)</text>\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" font-family=\"sans-serif\" "
+            "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
+            W, Hh);
+    fprintf(f,
+            "<text x=\"%.0f\" y=\"22\" font-size=\"15\">Gradient through time: |dL/dh_t| (loss on h_%d only)</text>\n",
             L, T);
     const int step = hi - lo > 12 ? 2 : 1;
     for (int e = (int)lo; e <= (int)hi; e += step) {
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, L + pw, PY(e), PY(e));
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", L, L + pw, PY(e),
+                PY(e));
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">1e%d</text>\n", L - 6, PY(e) + 4, e);
     }
     for (int t = 1; t <= T; t += (T > 30 ? 10 : 5)) {
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", PX(t), PX(t), Tm, Tm + ph);
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>\n", PX(t), PX(t), Tm,
+                Tm + ph);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">%d</text>\n", PX(t), Tm + ph + 16, t);
     }
     fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"black\"/>\n", L, Tm,
             pw, ph);
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time step t</text>\n", L + pw / 2, Hh - 12);
-    fprintf(f, "<text transform=\"translate(16,%.1f) rotate(-90)\" text-anchor=\"middle\">|dL/dh_t| (log scale)</text>\n",
+    fprintf(f,
+            "<text transform=\"translate(16,%.1f) rotate(-90)\" text-anchor=\"middle\">|dL/dh_t| (log scale)</text>\n",
             Tm + ph / 2);
     for (int c = 0; c < NCONF; c++) {
         fprintf(f, "<polyline fill=\"none\" stroke-width=\"2\" stroke=\"%s\" points=\"", COLORS[c]);
@@ -142,8 +148,8 @@ static bool write_svg(const char *path, double g[NCONF][T], const char *const *n
             if (g[c][t] > 0) fprintf(f, "%.1f,%.1f ", PX(t + 1), PY(log10(g[c][t])));
         fprintf(f, "\"/>\n");
         const double ly = Tm + 16 + 22 * c;
-        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n", L + pw + 12,
-                L + pw + 36, ly, ly, COLORS[c]);
+        fprintf(f, "<line x1=\"%.1f\" x2=\"%.1f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"3\"/>\n",
+                L + pw + 12, L + pw + 36, ly, ly, COLORS[c]);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">%s</text>\n", L + pw + 42, ly + 4, names[c]);
     }
 #undef PX
@@ -184,12 +190,16 @@ int main(int argc, char **argv) {
         }
     }
     static const char *const names[NCONF] = {"RNN, g = 0.5", "RNN, g = 3", "LSTM (torch init)", "LSTM, forget bias 1"};
-    const struct { bool lstm; double g, fb; } conf[NCONF] = {{false, 0.5, 0}, {false, 3.0, 0}, {true, 0, 0}, {true, 0, 1}};
+    const struct {
+        bool lstm;
+        double g, fb;
+    } conf[NCONF] = {{false, 0.5, 0}, {false, 3.0, 0}, {true, 0, 0}, {true, 0, 1}};
     static double grad[NCONF][T];
 
     const double hand = lstm_by_hand_vs_cell();
     printf("0. one LSTMCell step against the equations written with ops (chunk, sigmoid, tanh): "
-           "largest difference %.1e\n\n", hand);
+           "largest difference %.1e\n\n",
+           hand);
     printf("1. |dL/dh_t| through %d steps, batch %d, input %d, hidden %d; L = sum of h_%d . v\n", T, B, D, H, T);
     nb_seed(19);
     nb_tensor *x = nb_randn(NB_F64, NB_SHAPE(T, B, D), 0, 1);
@@ -277,8 +287,8 @@ int main(int argc, char **argv) {
     const double end0 = loss[0][STEPS - 1], end1 = loss[1][STEPS - 1];
     if (!(end0 < 1e3 * loss[0][0]) && cliff >= 0 && end1 < 0.1 * loss[1][0])
         printf("OK: without clipping a gradient of %.3g at step %d threw the weights away (loss %.3g at the end); "
-               "clipped, the same start learned (loss %.3g -> %.3g)\n", gn[0][cliff], cliff + 1, end0, loss[1][0],
-               end1);
+               "clipped, the same start learned (loss %.3g -> %.3g)\n",
+               gn[0][cliff], cliff + 1, end0, loss[1][0], end1);
     else bad++, printf("MISMATCH: clipping's effect is not as claimed (loss %.3g vs %.3g)\n", end0, end1);
     nb_tensor_free(x2);
     nb_tensor_free(x);

@@ -60,9 +60,9 @@ typedef struct {
 
 /* logits (T·B', V) for idx (T, B') from state (h, c) (NULL: zeros). */
 static nb_tensor *run(model *m, nb_tensor *idx, nb_tensor *h, nb_tensor *c, nb_tensor **hn, nb_tensor **cn) {
-    nb_tensor *x = nb_forward(m->emb, idx);                              /* (T, B', EMB) */
-    nb_tensor *y = nb_rnn_forward(m->lstm, x, h, c, NULL, hn, cn);       /* (T, B', HID) */
-    return nb_reshape(nb_forward(m->head, y), NB_SHAPE(-1, m->V));       /* (T·B', V)    */
+    nb_tensor *x = nb_forward(m->emb, idx);                        /* (T, B', EMB) */
+    nb_tensor *y = nb_rnn_forward(m->lstm, x, h, c, NULL, hn, cn); /* (T, B', HID) */
+    return nb_reshape(nb_forward(m->head, y), NB_SHAPE(-1, m->V)); /* (T·B', V)    */
 }
 
 /* The chunk starting at column pos of the streams: inputs (T, nb) and the
@@ -167,8 +167,9 @@ int main(int argc, char **argv) {
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)cp.n);
     for (int64_t i = 0; i < cp.n; i++) ids[i] = id_of[(unsigned char)cp.text[i]];
     const int64_t ntrain = cp.n * 9 / 10, nval = cp.n - ntrain;
-    printf("corpus: %d files in %s, %lld characters, the first %lld used (%lld train, %lld validation), vocabulary %d\n",
-           nfiles, "docs/", (long long)total, (long long)cp.n, (long long)ntrain, (long long)nval, V);
+    printf(
+        "corpus: %d files in %s, %lld characters, the first %lld used (%lld train, %lld validation), vocabulary %d\n",
+        nfiles, "docs/", (long long)total, (long long)cp.n, (long long)ntrain, (long long)nval, V);
     printf("uniform guess: loss ln V = %.3f nats; unigram entropy (no context) = %.3f nats\n", log(V), h1);
 
     nb_seed(20);
@@ -183,8 +184,8 @@ int main(int argc, char **argv) {
 
     const int64_t stream_len = (ntrain - 1) / B; /* B streams, each read left to right */
     const int64_t chunks = stream_len / T;
-    printf("training: %d streams x %lld chunks of %d characters per epoch (truncated BPTT: state carried, graph cut)\n", B,
-           (long long)chunks, T);
+    printf("training: %d streams x %lld chunks of %d characters per epoch (truncated BPTT: state carried, graph cut)\n",
+           B, (long long)chunks, T);
     double val = NAN;
     for (int e = 1; e <= epochs; e++) {
         double sum = 0;
@@ -226,8 +227,7 @@ int main(int argc, char **argv) {
         char err[256];
         if (nb_curves_write_svg(curves, svg, "char-LSTM on docs/*.md: loss per epoch (nats)", err, sizeof err) == NB_OK)
             printf("wrote %s\n", svg);
-        else
-            printf("could not write %s: %s\n", svg, err);
+        else printf("could not write %s: %s\n", svg, err);
     }
     printf("samples (newlines shown as spaces):\n");
     nb_seed(5);

@@ -65,8 +65,8 @@ static void windows(const int64_t *ids, const int64_t *pos, int B, int ctx, int6
 
 static nb_tensor *loss_of(nb_module *m, const int64_t *x, const int64_t *y, int B, int ctx, int V) {
     nb_tensor *logits = nb_forward(m, nb_from_i64(NB_SHAPE(B, ctx), x));
-    return nb_cross_entropy(nb_reshape(logits, NB_SHAPE((int64_t)B * ctx, V)), nb_from_i64(NB_SHAPE((int64_t)B * ctx), y),
-                            NB_REDUCE_MEAN);
+    return nb_cross_entropy(nb_reshape(logits, NB_SHAPE((int64_t)B * ctx, V)),
+                            nb_from_i64(NB_SHAPE((int64_t)B * ctx), y), NB_REDUCE_MEAN);
 }
 
 /* Mean loss over 8 batches of windows spread evenly over the validation text. */
@@ -91,8 +91,8 @@ static double evaluate(nb_module *m, const int64_t *ids, int64_t n, const config
 
 /* n characters sampled at temperature tau after the prompt (the last ctx
  * characters are the model's context). */
-static void sample(nb_module *m, const config *c, const int *id_of, const char *chars, int V, const char *prompt,
-                   int n, double tau) {
+static void sample(nb_module *m, const config *c, const int *id_of, const char *chars, int V, const char *prompt, int n,
+                   double tau) {
     int64_t ctx[1024];
     int len = 0;
     for (const char *p = prompt; *p && len < c->ctx; p++) ctx[len++] = id_of[(unsigned char)*p];
@@ -109,7 +109,10 @@ static void sample(nb_module *m, const config *c, const int *id_of, const char *
             double u = nb_rand_uniform() * z;
             int next = V - 1;
             for (int v = 0; v < V; v++)
-                if ((u -= p[v]) < 0) { next = v; break; }
+                if ((u -= p[v]) < 0) {
+                    next = v;
+                    break;
+                }
             putchar(chars[next] == '\n' ? ' ' : chars[next]); /* one line per sample */
             if (len == c->ctx) memmove(ctx, ctx + 1, sizeof ctx[0] * (size_t)--len);
             ctx[len++] = next;
@@ -121,8 +124,15 @@ static void sample(nb_module *m, const config *c, const int *id_of, const char *
 }
 
 int main(int argc, char **argv) {
-    config c = {.layers = 4, .heads = 4, .width = 128, .ctx = 64, .batch = 32, .steps = 600, .eval = 50,
-                .warmup = 50, .lr = 2e-3};
+    config c = {.layers = 4,
+                .heads = 4,
+                .width = 128,
+                .ctx = 64,
+                .batch = 32,
+                .steps = 600,
+                .eval = 50,
+                .warmup = 50,
+                .lr = 2e-3};
     bool quick = false;
     double lr = 0;
     int batch = 0;
@@ -135,14 +145,22 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--lr") && i + 1 < argc) lr = atof(argv[++i]);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
         else {
-            fprintf(stderr, "usage: %s [--quick] [--steps N] [--lr LR] [--batch B] [--corpus DIR] [--svg PATH]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--quick] [--steps N] [--lr LR] [--batch B] [--corpus DIR] [--svg PATH]\n",
+                    argv[0]);
             return 2;
         }
     }
     if (quick) {
         const int steps = c.steps != 600 ? c.steps : 200;
-        c = (config){.layers = 2, .heads = 4, .width = 64, .ctx = 32, .batch = 16, .steps = steps, .eval = 25,
-                     .warmup = 15, .lr = 3e-3};
+        c = (config){.layers = 2,
+                     .heads = 4,
+                     .width = 64,
+                     .ctx = 32,
+                     .batch = 16,
+                     .steps = steps,
+                     .eval = 25,
+                     .warmup = 15,
+                     .lr = 3e-3};
     }
     if (c.steps < 1) c.steps = 1;
     if (lr > 0) c.lr = lr;
@@ -178,15 +196,18 @@ int main(int argc, char **argv) {
 
     nb_module *m = nb_gpt(V, c.ctx, c.width, c.layers, c.heads, 0);
     printf("model: GPT %d layers, %d heads, width %d, context %d, %lld parameters (output layer tied to the "
-           "token embedding)\n", c.layers, c.heads, c.width, c.ctx, (long long)nb_module_numel(m));
+           "token embedding)\n",
+           c.layers, c.heads, c.width, c.ctx, (long long)nb_module_numel(m));
     nb_optim_opts oo = nb_optim_defaults(NB_OPTIM_ADAMW);
     oo.lr = c.lr, oo.weight_decay = 0.1, oo.beta2 = 0.99;
     nb_optim *opt = nb_optim_new_module_decay(&oo, m);
     printf("AdamW groups: %d (decay 0.1 on matrices, 0 on biases and LayerNorms), warm-up %d steps then "
-           "cosine to %g over %d steps, batch %d\n", nb_optim_num_groups(opt), c.warmup, c.lr / 10, c.steps, c.batch);
+           "cosine to %g over %d steps, batch %d\n",
+           nb_optim_num_groups(opt), c.warmup, c.lr / 10, c.steps, c.batch);
     nb_lr_schedule sched = nb_lr_warmup_cosine(c.lr, c.warmup, c.steps, c.lr / 10);
 
-    int64_t *x = malloc(sizeof(int64_t) * (size_t)c.batch * c.ctx), *y = malloc(sizeof(int64_t) * (size_t)c.batch * c.ctx);
+    int64_t *x = malloc(sizeof(int64_t) * (size_t)c.batch * c.ctx),
+            *y = malloc(sizeof(int64_t) * (size_t)c.batch * c.ctx);
     int64_t pos[256];
     nb_curves *curves = nb_curves_new();
     double run = 0, first_val = evaluate(m, ids + ntrain, nval, &c, V, x, y), val = first_val;

@@ -181,7 +181,9 @@ static void part_logistic(void) {
 
 enum { M = 64, HID = 16 };
 
-typedef struct { nb_tensor *w1, *b1, *w2, *b2; } critic;
+typedef struct {
+    nb_tensor *w1, *b1, *w2, *b2;
+} critic;
 
 static nb_tensor *critic_fwd(const critic *c, nb_tensor *x) {
     return nb_affine(nb_tanh(nb_affine(x, c->w1, c->b1)), c->w2, c->b2);

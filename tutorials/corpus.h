@@ -15,9 +15,7 @@ typedef struct {
     int64_t n;
 } corpus;
 
-static inline int corpus_cmp_str(const void *a, const void *b) {
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
+static inline int corpus_cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* false when dir can't be read, memory runs out, or no text was found. */
 static inline bool read_corpus(const char *dir, corpus *c, int *nfiles) {

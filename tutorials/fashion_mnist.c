@@ -38,20 +38,20 @@ typedef struct config {
     bool full;
     const char *model; /* "mlp", "cnn", "both" */
     int epochs;
-    int64_t ntrain;    /* training images used (before the validation split) */
+    int64_t ntrain; /* training images used (before the validation split) */
     int64_t ntest;
-    const char *data;  /* NULL: the Debian package */
-    const char *out;   /* where curves and checkpoints go */
-    char set[64];      /* the dataset's name: "Fashion-MNIST", or --data's directory name */
-    char tag[64];      /* file prefix: "fashion", or that name in lower case */
+    const char *data; /* NULL: the Debian package */
+    const char *out;  /* where curves and checkpoints go */
+    char set[64];     /* the dataset's name: "Fashion-MNIST", or --data's directory name */
+    char tag[64];     /* file prefix: "fashion", or that name in lower case */
 } config;
 
 enum { BATCH = 64 };
 static const double LR = 1e-3;
 
 static nb_module *make_mlp(void) {
-    return nb_sequential(nb_flatten_layer(), nb_linear(784, 256), nb_relu_layer(), nb_linear(256, 128),
-                         nb_relu_layer(), nb_linear(128, 10));
+    return nb_sequential(nb_flatten_layer(), nb_linear(784, 256), nb_relu_layer(), nb_linear(256, 128), nb_relu_layer(),
+                         nb_linear(128, 10));
 }
 
 static nb_module *make_cnn(void) {
@@ -126,8 +126,8 @@ static double run(const char *name, nb_module *(*make)(void), const config *cfg,
     nb_ddp *ddp = world > 1 ? nb_ddp_new(net, NULL) : NULL;
     const int64_t per_rank = (BATCH + world - 1) / world;
     if (world > 1) {
-        printf("%d ranks x %lld images per batch, %d thread%s each\n", world, (long long)per_rank,
-               nb_get_num_threads(), nb_get_num_threads() == 1 ? "" : "s");
+        printf("%d ranks x %lld images per batch, %d thread%s each\n", world, (long long)per_rank, nb_get_num_threads(),
+               nb_get_num_threads() == 1 ? "" : "s");
         nb_seed(42 + 1000003ULL * (uint64_t)rank);
     }
     nb_loader *loader = nb_loader_new(train, per_rank, NB_SHUFFLE);

@@ -16,8 +16,10 @@ static inline int load_subset(int flags, int64_t ntrain, int64_t ntest, nb_datas
     nb_mnist m;
     char err[512];
     if (nb_fashion_mnist_load(NULL, flags, &m, err, sizeof err) != NB_OK) {
-        fprintf(stderr, "Fashion-MNIST not found (%s).\nInstall Debian's dataset-fashion-mnist or set "
-                        "NB_FASHION_MNIST to its directory; skipping.\n", err);
+        fprintf(stderr,
+                "Fashion-MNIST not found (%s).\nInstall Debian's dataset-fashion-mnist or set "
+                "NB_FASHION_MNIST to its directory; skipping.\n",
+                err);
         return 77;
     }
     nb_dataset_slice(&m.train, 0, ntrain, train);

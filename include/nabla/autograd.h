@@ -31,14 +31,12 @@ NB_API nb_status nb_backward_with(nb_tensor *root, const nb_tensor *seed);
  * first index. One watch per thread: a call replaces the previous one, and
  * fn NULL or n 0 removes it. The list is copied, the tensors borrowed (they
  * must outlive the watch). Without a watch backward does no extra work. */
-NB_API nb_status nb_backward_watch_leaves(nb_tensor *const *leaves, int n, void (*fn)(void *ctx, int i),
-                                          void *ctx);
+NB_API nb_status nb_backward_watch_leaves(nb_tensor *const *leaves, int n, void (*fn)(void *ctx, int i), void *ctx);
 
 /* nb_zero_grad(t) zeroes a tensor's .grad; nb_zero_grad(module) every
  * parameter's (nn/). */
 NB_API void nb_module_zero_grad(struct nb_module *m);
-#define nb_zero_grad(x) \
-    _Generic((x), struct nb_module *: nb_module_zero_grad, default: nb_tensor_zero_grad)(x)
+#define nb_zero_grad(x) _Generic((x), struct nb_module * : nb_module_zero_grad, default : nb_tensor_zero_grad)(x)
 
 /* The nodes that lead to t, in tape (creation) order, printed one per line:
  * "#3 mul  in: q (1) z (1)  out: f (1)". */
@@ -78,22 +76,22 @@ NB_API nb_status nb_graph_html(nb_tensor *root, const char *path);
 typedef nb_tensor *(*nb_fn)(nb_tensor *const *in, int nin, void *ctx);
 
 typedef struct nb_gradcheck_opts {
-    double eps;        /* central-difference step (default 1e-6)              */
-    double atol;       /* |a-n| <= atol + rtol*|n| (defaults 1e-5, 1e-3)      */
+    double eps;  /* central-difference step (default 1e-6)              */
+    double atol; /* |a-n| <= atol + rtol*|n| (defaults 1e-5, 1e-3)      */
     double rtol;
-    bool scale_eps;    /* step eps*max(1,|x|) instead of eps                  */
-    bool fast;         /* projected vᵀJu check, full Jacobian on failure      */
-    bool skip_extras;  /* skip reentrancy/zero-grad/no-grad/accumulate checks */
-    bool quiet;        /* don't print the report on failure                   */
-    uint64_t seed;     /* for the projections and upstream gradients          */
+    bool scale_eps;   /* step eps*max(1,|x|) instead of eps                  */
+    bool fast;        /* projected vᵀJu check, full Jacobian on failure      */
+    bool skip_extras; /* skip reentrancy/zero-grad/no-grad/accumulate checks */
+    bool quiet;       /* don't print the report on failure                   */
+    uint64_t seed;    /* for the projections and upstream gradients          */
     /* The F32 run: the function is also run on the inputs cast to F32, and
      * its output and its input gradients (for an all-ones upstream gradient)
      * must agree with the F64 run's: |f64 - f32| <= f32_tol * (1e-3 + |f64|)
      * for every element (the registry's rule for built-in ops). A function
      * that refuses F32 with an error (an op whose nb_op.dtypes excludes it)
      * is noted, not failed. */
-    bool skip_f32;     /* don't run it                                        */
-    double f32_tol;    /* 0 = the default, 1e-3                               */
+    bool skip_f32;  /* don't run it                                        */
+    double f32_tol; /* 0 = the default, 1e-3                               */
 } nb_gradcheck_opts;
 /* PyTorch's defaults: eps 1e-6, atol 1e-5, rtol 1e-3, slow mode, all checks;
  * and the F32 run with tolerance 1e-3. */
@@ -101,24 +99,24 @@ NB_API nb_gradcheck_opts nb_gradcheck_defaults(void);
 
 typedef struct nb_gradcheck_report {
     bool ok;
-    const char *op;        /* the op the output came from, when known         */
+    const char *op; /* the op the output came from, when known         */
     /* The worst Jacobian element over all inputs (by relative error). */
-    int worst_input;       /* -1 when no element was compared                 */
-    int64_t worst_in_index;  /* element of that input (flat); -1 in fast mode:
+    int worst_input;                   /* -1 when no element was compared                 */
+    int64_t worst_in_index;            /* element of that input (flat); -1 in fast mode:
                                 the worst input's whole projection vᵀJ_i u_i   */
-    int64_t worst_out_index; /* element of the output (flat)                  */
+    int64_t worst_out_index;           /* element of the output (flat)                  */
     int64_t worst_in_pos[NB_MAX_DIMS]; /* worst_in_index as a multi-index     */
     int worst_in_ndim;
-    char worst_input_name[NB_NAME_MAX]; /* that input's name ("" if none)     */
+    char worst_input_name[NB_NAME_MAX];         /* that input's name ("" if none)     */
     double analytic, numeric, abs_err, rel_err; /* rel = |a-n|/max(|a|,|n|)    */
-    int64_t mismatches;    /* elements outside tolerance (not at kinks)       */
-    int64_t kinks;         /* elements where x±eps crosses a kink: flagged, not failed */
-    bool fast_fallback;    /* fast mode failed and the full check decided     */
+    int64_t mismatches;                         /* elements outside tolerance (not at kinks)       */
+    int64_t kinks;                              /* elements where x±eps crosses a kink: flagged, not failed */
+    bool fast_fallback;                         /* fast mode failed and the full check decided     */
     bool reentrant_ok, zero_grad_ok, no_grad_ok, accumulate_ok;
-    bool f32_ran;          /* the F32 run happened (not skipped or refused)   */
-    bool f32_ok;           /* ... and agreed with F64 (true when it didn't run) */
-    double f32_err;        /* its worst |f64 - f32| / (1e-3 + |f64|)          */
-    char message[1024];    /* human-readable summary (printed on failure)     */
+    bool f32_ran;       /* the F32 run happened (not skipped or refused)   */
+    bool f32_ok;        /* ... and agreed with F64 (true when it didn't run) */
+    double f32_err;     /* its worst |f64 - f32| / (1e-3 + |f64|)          */
+    char message[1024]; /* human-readable summary (printed on failure)     */
 } nb_gradcheck_report;
 
 /* Checks analytic against numerical gradients of fn at inputs, in F64 (inputs
@@ -128,8 +126,7 @@ typedef struct nb_gradcheck_report {
 NB_API nb_gradcheck_report nb_gradcheck(nb_fn fn, nb_tensor *const *in, int nin, void *ctx,
                                         const nb_gradcheck_opts *opts);
 /* One-input form: nb_gradcheck1(nb_tanh, x, NULL). x need not require grad. */
-NB_API nb_gradcheck_report nb_gradcheck1(nb_tensor *(*fn)(nb_tensor *), nb_tensor *x,
-                                         const nb_gradcheck_opts *opts);
+NB_API nb_gradcheck_report nb_gradcheck1(nb_tensor *(*fn)(nb_tensor *), nb_tensor *x, const nb_gradcheck_opts *opts);
 NB_API void nb_gradcheck_print(FILE *f, const nb_gradcheck_report *r);
 
 /* --------------------------------------------------------- op registry */
@@ -138,21 +135,21 @@ NB_API void nb_gradcheck_print(FILE *f, const nb_gradcheck_report *r);
 #define NB_SAMPLE_MAX_IN 8
 struct nb_op_entry;
 typedef struct nb_sample {
-    const struct nb_op_entry *entry;  /* set by the registry walker */
-    const char *desc;                 /* "broadcast (3,1)+(4)", ... */
+    const struct nb_op_entry *entry; /* set by the registry walker */
+    const char *desc;                /* "broadcast (3,1)+(4)", ... */
     int nin;
-    nb_tensor *in[NB_SAMPLE_MAX_IN];  /* requires_grad set on differentiable ones */
+    nb_tensor *in[NB_SAMPLE_MAX_IN]; /* requires_grad set on differentiable ones */
     int64_t iarg[8];
     double farg[4];
 } nb_sample;
 
 typedef struct nb_op_entry {
-    const char *name;     /* the op's name, as in nb_op.name */
+    const char *name; /* the op's name, as in nb_op.name */
     /* Applies the op to a sample's inputs and arguments. */
     nb_tensor *(*apply)(nb_tensor *const *in, int nin, const nb_sample *s);
     /* Writes up to max samples (F64) and returns how many. */
     int (*samples)(nb_sample *out, int max);
-    double atol, rtol;    /* 0 = gradcheck defaults; looser ones are documented */
+    double atol, rtol; /* 0 = gradcheck defaults; looser ones are documented */
 } nb_op_entry;
 
 #define NB_MAX_SAMPLES 16

@@ -53,9 +53,8 @@ typedef struct nb_shape {
 } nb_shape;
 
 /* NB_SHAPE(64, 784) — up to 8 sizes. NB_SCALAR is the 0-d shape. */
-#define NB_SHAPE(...)                                                               \
-    ((nb_shape){.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)),  \
-                .d = {__VA_ARGS__}})
+#define NB_SHAPE(...) \
+    ((nb_shape){.ndim = (int)(sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t)), .d = {__VA_ARGS__}})
 #define NB_SCALAR ((nb_shape){.ndim = 0})
 
 NB_API nb_shape nb_shape_make(int ndim, const int64_t *dims);
@@ -79,27 +78,27 @@ struct nb_module; /* nn/, declared in nabla/nn.h */
  * functions below. */
 struct nb_tensor {
     nb_dtype dtype;
-    bool requires_grad;   /* leaf: set by the user; non-leaf: any input did    */
-    uint8_t flags;        /* internal bookkeeping (heap, view, ...)           */
-    nb_tensor *nb__link;  /* internal: its scope's list, then the quarantine  */
+    bool requires_grad;  /* leaf: set by the user; non-leaf: any input did    */
+    uint8_t flags;       /* internal bookkeeping (heap, view, ...)           */
+    nb_tensor *nb__link; /* internal: its scope's list, then the quarantine  */
     nb_shape shape;
     int64_t numel;
-    void *data;           /* numel elements of dtype, contiguous row-major    */
-    nb_tensor *grad;      /* d(root)/d(this), same shape; NULL until first use */
-    nb_node *node;        /* the node that produced it; NULL for a leaf       */
-    uint32_t *version;    /* bumped by every in-place write; shared by views  */
+    void *data;        /* numel elements of dtype, contiguous row-major    */
+    nb_tensor *grad;   /* d(root)/d(this), same shape; NULL until first use */
+    nb_node *node;     /* the node that produced it; NULL for a leaf       */
+    uint32_t *version; /* bumped by every in-place write; shared by views  */
     uint32_t version_own;
-    nb_scope *scope;      /* owning scope, NULL when persistent               */
-    nb_tensor *base;      /* the tensor whose data a view shares; NULL if none */
+    nb_scope *scope; /* owning scope, NULL when persistent               */
+    nb_tensor *base; /* the tensor whose data a view shares; NULL if none */
     char name[NB_NAME_MAX];
 };
 
 /* Creation: each returns a new tensor (see the ownership rule above). */
-NB_API nb_tensor *nb_empty(nb_dtype dt, nb_shape s);           /* uninitialised */
+NB_API nb_tensor *nb_empty(nb_dtype dt, nb_shape s); /* uninitialised */
 NB_API nb_tensor *nb_zeros(nb_dtype dt, nb_shape s);
 NB_API nb_tensor *nb_ones(nb_dtype dt, nb_shape s);
 NB_API nb_tensor *nb_full(nb_dtype dt, nb_shape s, double value);
-NB_API nb_tensor *nb_scalar(nb_dtype dt, double value);        /* 0-d */
+NB_API nb_tensor *nb_scalar(nb_dtype dt, double value); /* 0-d */
 /* Copies numel(s) elements of dtype dt from data. */
 NB_API nb_tensor *nb_from_data(nb_dtype dt, nb_shape s, const void *data);
 NB_API nb_tensor *nb_from_f32(nb_shape s, const float *data);
@@ -195,12 +194,12 @@ NB_API nb_scope *nb_scope_current(void);
 /* heap_* and arena_reserved count the whole process (all threads);
  * arena_used and arena_peak count the calling thread's scopes. */
 typedef struct nb_mem_stats {
-    size_t heap_live;      /* bytes nabla holds on the heap now (incl. arena blocks) */
-    size_t heap_peak;      /* high-water mark of heap_live                     */
-    size_t arena_reserved; /* bytes in arena blocks, in use or pooled           */
-    size_t arena_used;     /* bytes handed out by this thread's open scopes now */
-    size_t arena_peak;     /* high-water mark of arena_used (this thread)       */
-    size_t heap_allocs;    /* number of heap allocations made so far            */
+    size_t heap_live;        /* bytes nabla holds on the heap now (incl. arena blocks) */
+    size_t heap_peak;        /* high-water mark of heap_live                     */
+    size_t arena_reserved;   /* bytes in arena blocks, in use or pooled           */
+    size_t arena_used;       /* bytes handed out by this thread's open scopes now */
+    size_t arena_peak;       /* high-water mark of arena_used (this thread)       */
+    size_t heap_allocs;      /* number of heap allocations made so far            */
     size_t headers_reserved; /* bytes of tensor-header slabs, kept until exit so
                                 a stale handle is checked safely (not in heap_*) */
 } nb_mem_stats;
@@ -216,9 +215,7 @@ NB_API void nb_no_grad_begin(void);
 NB_API void nb_no_grad_end(void);
 NB_API bool nb_grad_enabled(void);
 /* NB_NO_GRAD { ...statements... }  (don't leave the block with break/return) */
-#define NB_NO_GRAD                                                               \
-    for (int nb__ng_once = (nb_no_grad_begin(), 1); nb__ng_once;                \
-         nb__ng_once = (nb_no_grad_end(), 0))
+#define NB_NO_GRAD for (int nb__ng_once = (nb_no_grad_begin(), 1); nb__ng_once; nb__ng_once = (nb_no_grad_end(), 0))
 
 /* ----------------------------------------------------------------- errors */
 
@@ -233,7 +230,7 @@ typedef enum nb_status {
     NB_ERR_SCOPE,   /* scope misuse                                       */
     NB_ERR_IO,      /* files: missing, truncated, corrupt, mismatched     */
     NB_ERR_NOMEM,
-    NB_ERR_NAN      /* anomaly mode: NaN/Inf produced                     */
+    NB_ERR_NAN /* anomaly mode: NaN/Inf produced                     */
 } nb_status;
 
 typedef enum nb_error_mode {
@@ -280,7 +277,11 @@ NB_API int nb_get_num_threads(void);
 /* One global generator (xoshiro256**); nb_seed makes every random draw of the
  * program repeatable. The state can be saved and restored (checkpoints). */
 NB_API void nb_seed(uint64_t seed);
-typedef struct nb_rng_state { uint64_t s[4]; double spare; int has_spare; } nb_rng_state;
+typedef struct nb_rng_state {
+    uint64_t s[4];
+    double spare;
+    int has_spare;
+} nb_rng_state;
 NB_API nb_rng_state nb_rng_get(void);
 NB_API void nb_rng_set(nb_rng_state st);
 NB_API uint64_t nb_rand_u64(void);

@@ -125,9 +125,9 @@ typedef enum nb_ddp_progress {
 } nb_ddp_progress;
 
 typedef struct nb_ddp_opts {
-    double bucket_mb;        /* gradient bytes per allreduce (default 25, as DDP) */
-    bool no_broadcast;       /* skip copying rank 0's parameters/buffers at start */
-    bool no_buffer_sync;     /* skip copying rank 0's buffers after each step     */
+    double bucket_mb;    /* gradient bytes per allreduce (default 25, as DDP) */
+    bool no_broadcast;   /* skip copying rank 0's parameters/buffers at start */
+    bool no_buffer_sync; /* skip copying rank 0's buffers after each step     */
     nb_ddp_progress progress;
 } nb_ddp_opts;
 
@@ -156,19 +156,19 @@ NB_API void nb_ddp_wait(nb_ddp *d);
  * time from the first bucket's start to its end (communication hidden behind
  * backward is the difference). */
 typedef struct nb_ddp_stats {
-    int buckets;            /* number of buckets                          */
-    int64_t bytes;          /* gradient bytes reduced per step            */
-    int started_in_backward;/* buckets started from the hook last step   */
-    double wait_s;          /* time blocked in the last nb_ddp_wait       */
-    double comm_s;          /* first bucket start -> all finished         */
-    double issue_s;         /* time copying gradients into buckets and issuing their
+    int buckets;              /* number of buckets                          */
+    int64_t bytes;            /* gradient bytes reduced per step            */
+    int started_in_backward;  /* buckets started from the hook last step   */
+    double wait_s;            /* time blocked in the last nb_ddp_wait       */
+    double comm_s;            /* first bucket start -> all finished         */
+    double issue_s;           /* time copying gradients into buckets and issuing their
                                allreduces (CPU work, in backward or in the wait) */
-    int done_before_wait;   /* buckets whose allreduce had finished when nb_ddp_wait began */
-    int backward_nodes;     /* nodes the last backward ran                */
-    int first_start_node;   /* nodes backward had run when the first bucket's allreduce
+    int done_before_wait;     /* buckets whose allreduce had finished when nb_ddp_wait began */
+    int backward_nodes;       /* nodes the last backward ran                */
+    int first_start_node;     /* nodes backward had run when the first bucket's allreduce
                                started (-1: started in nb_ddp_wait)      */
-    int64_t progress_polls; /* polls by the progress thread or the node tick, all steps */
-    int in_flight;          /* now: buckets started and not yet seen complete (no MPI call
+    int64_t progress_polls;   /* polls by the progress thread or the node tick, all steps */
+    int in_flight;            /* now: buckets started and not yet seen complete (no MPI call
                                is made to find out; the progress thread's last look)   */
     nb_ddp_progress progress; /* the mechanism in use                     */
 } nb_ddp_stats;

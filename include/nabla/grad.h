@@ -50,7 +50,7 @@ typedef struct nb_grad_opts {
  * may require grad too (gradgradcheck differentiates with respect to them).
  * Returns NB_OK or the error (result entries are then NULL). */
 NB_API nb_status nb_grads(nb_tensor *const *outputs, int n_out, nb_tensor *const *inputs, int n_in,
-                         nb_tensor *const *grad_outputs, const nb_grad_opts *opts, nb_tensor **result);
+                          nb_tensor *const *grad_outputs, const nb_grad_opts *opts, nb_tensor **result);
 /* One output, one input: d out/d in with create_graph as given; NULL on error. */
 NB_API nb_tensor *nb_grad_of(nb_tensor *out, nb_tensor *in, bool create_graph);
 

@@ -49,8 +49,7 @@ NB_API int64_t nb_dataset_len(const nb_dataset *ds);
 NB_API nb_status nb_idx_load(const char *path, nb_dtype dt, nb_tensor **out, char *err, size_t errlen);
 /* The same from data[0..len) in memory (plain or gzip; messages name the
  * input "<memory>"). data is only read, and not kept. */
-NB_API nb_status nb_idx_load_mem(const void *data, size_t len, nb_dtype dt, nb_tensor **out, char *err,
-                                 size_t errlen);
+NB_API nb_status nb_idx_load_mem(const void *data, size_t len, nb_dtype dt, nb_tensor **out, char *err, size_t errlen);
 
 /* MNIST-format directory: train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each plain or with ".gz". */
@@ -82,14 +81,14 @@ NB_API const char *nb_fashion_mnist_class(int label);
 #define NB_CSV_NO_LABEL (-1000000)
 
 typedef struct nb_csv_opts {
-    char delim;          /* ',' (0 = ',')                                     */
-    int header;          /* 1 first line is a header, 0 it is data, -1 guess  */
-                         /*   (a first line with a text cell is a header; an  */
-                         /*   empty cell alone doesn't make one: docs/io.md)  */
-    int label_col;       /* column of y: 0.., -1 the last, NB_CSV_NO_LABEL    */
+    char delim;             /* ',' (0 = ',')                                     */
+    int header;             /* 1 first line is a header, 0 it is data, -1 guess  */
+                            /*   (a first line with a text cell is a header; an  */
+                            /*   empty cell alone doesn't make one: docs/io.md)  */
+    int label_col;          /* column of y: 0.., -1 the last, NB_CSV_NO_LABEL    */
     const char *label_name; /* or the header name of y's column (overrides)   */
-    nb_dtype dtype;      /* x's dtype (NB_F32 / NB_F64)                       */
-    nb_dtype label_dtype;/* y's: NB_I64 (values must be integers) or a float  */
+    nb_dtype dtype;         /* x's dtype (NB_F32 / NB_F64)                       */
+    nb_dtype label_dtype;   /* y's: NB_I64 (values must be integers) or a float  */
 } nb_csv_opts;
 /* delim ',', header guessed, label = last column as I64, x F32. */
 NB_API nb_csv_opts nb_csv_defaults(void);
@@ -99,19 +98,17 @@ NB_API nb_csv_opts nb_csv_defaults(void);
  * "\r\n" accepted). out->x is (rows, cols−1) (all columns but the label;
  * (rows, cols) without one), out->y is (rows) or NULL. Errors name
  * "file:line:column". opts NULL = nb_csv_defaults(). */
-NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_dataset *out, char *err,
-                             size_t errlen);
+NB_API nb_status nb_csv_load(const char *path, const nb_csv_opts *opts, nb_dataset *out, char *err, size_t errlen);
 /* The same from data[0..len) in memory (messages say "<memory>:line:col"). */
-NB_API nb_status nb_csv_load_mem(const void *data, size_t len, const nb_csv_opts *opts, nb_dataset *out,
-                                 char *err, size_t errlen);
+NB_API nb_status nb_csv_load_mem(const void *data, size_t len, const nb_csv_opts *opts, nb_dataset *out, char *err,
+                                 size_t errlen);
 
 /* --------------------------------------------------------- split, subsets */
 
 /* Splits ds into train and validation sets with a shuffle drawn from the
  * global seeded generator (nb_seed): n_val = round(val_fraction·N) samples go
  * to val, the rest to train, each a new dataset the caller frees. */
-NB_API nb_status nb_dataset_split(const nb_dataset *ds, double val_fraction, nb_dataset *train,
-                                  nb_dataset *val);
+NB_API nb_status nb_dataset_split(const nb_dataset *ds, double val_fraction, nb_dataset *train, nb_dataset *val);
 /* Rows [start, start+n) of ds as a new dataset (copies). */
 NB_API nb_status nb_dataset_slice(const nb_dataset *ds, int64_t start, int64_t n, nb_dataset *out);
 
@@ -142,8 +139,8 @@ NB_API void nb_norm_free(nb_norm *n);
 /* ---------------------------------------------------------------- loader */
 
 enum {
-    NB_SHUFFLE = 1,   /* a new permutation from the global generator each epoch */
-    NB_DROP_LAST = 2  /* skip the last batch when it is smaller than `batch`    */
+    NB_SHUFFLE = 1,  /* a new permutation from the global generator each epoch */
+    NB_DROP_LAST = 2 /* skip the last batch when it is smaller than `batch`    */
 };
 
 /* A mini-batch: x (B, ...) and y (B, ...) (NULL when the dataset has no y).
@@ -152,9 +149,9 @@ enum {
  * loader. Copy them (nb_copy) to keep them. */
 typedef struct nb_batch {
     nb_tensor *x, *y;
-    int64_t size;   /* B                                         */
-    int64_t index;  /* batch number within the epoch, from 0     */
-    int epoch;      /* the epoch it belongs to, from 0           */
+    int64_t size;  /* B                                         */
+    int64_t index; /* batch number within the epoch, from 0     */
+    int epoch;     /* the epoch it belongs to, from 0           */
 } nb_batch;
 
 typedef struct nb_loader nb_loader;
@@ -213,9 +210,9 @@ NB_API void nb_loader_set_epoch(nb_loader *l, int epoch);
 /* What makes training resumable besides the tensors. */
 typedef struct nb_ckpt_meta {
     int64_t epoch, step;
-    nb_rng_state rng;         /* nb_rng_get() at save time                    */
-    int nkv;                  /* free-form scalars: optimizer lr/step, best   */
-    struct {                  /*   validation accuracy, schedule position...  */
+    nb_rng_state rng; /* nb_rng_get() at save time                    */
+    int nkv;          /* free-form scalars: optimizer lr/step, best   */
+    struct {          /*   validation accuracy, schedule position...  */
         char key[NB_CKPT_KEY_MAX];
         double value;
     } kv[NB_CKPT_MAX_KV];
@@ -231,15 +228,15 @@ NB_API double nb_ckpt_meta_get(const nb_ckpt_meta *m, const char *key, double df
 /* Saves ts[0..n) (names must be non-empty, unique, < 65536 bytes; tensors of
  * any dtype, contiguous) and meta (NULL = zeros and the current RNG state)
  * to path atomically. On error the previous file at path is untouched. */
-NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n,
-                                    const nb_ckpt_meta *meta, char *err, size_t errlen);
+NB_API nb_status nb_checkpoint_save(const char *path, const nb_named_tensor *ts, int n, const nb_ckpt_meta *meta,
+                                    char *err, size_t errlen);
 /* Loads path into ts[0..n): the file must hold exactly these names (in any
  * order), each with the same dtype and shape. Every checksum, name, dtype and
  * shape is verified BEFORE anything is written: on any error (naming the
  * tensor that is wrong) no tensor and not *meta is changed. meta may be NULL.
  * Bumps the version of every tensor it writes. */
-NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
-                                    char *err, size_t errlen);
+NB_API nb_status nb_checkpoint_load(const char *path, nb_named_tensor *ts, int n, nb_ckpt_meta *meta, char *err,
+                                    size_t errlen);
 /* What a load found beyond the model's names: names the model
  * has and the file lacks (missing) and names only in the file (unexpected),
  * as counts and comma-separated lists (ending "..." past 2 KB). */
@@ -253,31 +250,30 @@ typedef struct nb_ckpt_load_result {
  * mismatch fails and writes nothing); with strict false, missing and
  * unexpected names are skipped, the rest is loaded, and *res (may be NULL)
  * lists them. */
-NB_API nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict,
-                                       nb_ckpt_meta *meta, nb_ckpt_load_result *res, char *err, size_t errlen);
+NB_API nb_status nb_checkpoint_load_ex(const char *path, nb_named_tensor *ts, int n, bool strict, nb_ckpt_meta *meta,
+                                       nb_ckpt_load_result *res, char *err, size_t errlen);
 /* nb_module_load with the strict flag (nb_checkpoint_load_ex): strict false
  * loads what matches by name and lists the rest in *res. */
 NB_API nb_status nb_module_load_ex(struct nb_module *m, const char *path, bool strict, nb_ckpt_meta *meta,
                                    nb_ckpt_load_result *res, char *err, size_t errlen);
 /* The same from data[0..len) in memory (messages name it "<memory>"). */
-NB_API nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n,
-                                        nb_ckpt_meta *meta, char *err, size_t errlen);
+NB_API nb_status nb_checkpoint_load_mem(const void *data, size_t len, nb_named_tensor *ts, int n, nb_ckpt_meta *meta,
+                                        char *err, size_t errlen);
 
 /* A module's parameters and buffers (nb_module_named_tensors: BatchNorm's
  * running statistics included), with meta (NULL = epoch/step 0, the RNG). */
 NB_API nb_status nb_module_save(struct nb_module *m, const char *path, const nb_ckpt_meta *meta, char *err,
                                 size_t errlen);
 /* Loads into m (same architecture); nothing changes on error. meta may be NULL. */
-NB_API nb_status nb_module_load(struct nb_module *m, const char *path, nb_ckpt_meta *meta, char *err,
-                                size_t errlen);
+NB_API nb_status nb_module_load(struct nb_module *m, const char *path, nb_ckpt_meta *meta, char *err, size_t errlen);
 
 /* Everything to resume training exactly: the module's tensors, the
  * optimizer's state tensors (named "optim.<param>.<state>"), its learning
  * rate and step count (meta keys "optim.lr", "optim.steps"), epoch, step and
  * the RNG state. opt may be NULL. Loading restores the optimizer's lr and step
  * count, but not the global RNG: call nb_rng_set(meta.rng) to resume it. */
-NB_API nb_status nb_train_save(const char *path, struct nb_module *m, struct nb_optim *opt,
-                               const nb_ckpt_meta *meta, char *err, size_t errlen);
+NB_API nb_status nb_train_save(const char *path, struct nb_module *m, struct nb_optim *opt, const nb_ckpt_meta *meta,
+                               char *err, size_t errlen);
 NB_API nb_status nb_train_load(const char *path, struct nb_module *m, struct nb_optim *opt, nb_ckpt_meta *meta,
                                char *err, size_t errlen);
 
@@ -285,10 +281,10 @@ NB_API nb_status nb_train_load(const char *path, struct nb_module *m, struct nb_
 
 /* What one epoch measured; NAN for what wasn't measured. */
 typedef struct nb_epoch_stats {
-    int epoch;                   /* 1-based                         */
+    int epoch;                    /* 1-based                         */
     double train_loss, train_acc; /* accuracies are fractions (0..1) */
     double val_loss, val_acc;
-    double seconds;              /* filled by nb_progress_epoch_end when 0 */
+    double seconds; /* filled by nb_progress_epoch_end when 0 */
 } nb_epoch_stats;
 /* Every measurement NAN (not measured), seconds 0: fill in what you have. */
 NB_API nb_epoch_stats nb_epoch_stats_new(int epoch);
@@ -322,8 +318,7 @@ NB_API nb_status nb_curves_write_csv(const nb_curves *c, const char *path, char 
 /* Two charts side by side, loss and accuracy per epoch, with axes, ticks and
  * a legend: train blue, validation red (the lecture's "Acc (Train=blue;
  * test=red)"). A standalone SVG any browser opens. */
-NB_API nb_status nb_curves_write_svg(const nb_curves *c, const char *path, const char *title, char *err,
-                                     size_t errlen);
+NB_API nb_status nb_curves_write_svg(const nb_curves *c, const char *path, const char *title, char *err, size_t errlen);
 NB_API void nb_curves_free(nb_curves *c);
 
 /* The graph behind t as a picture: writes <path without .svg>.dot

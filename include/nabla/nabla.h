@@ -23,13 +23,13 @@
 #include "op.h"
 #include "ops.h"
 #include "autograd.h"
-#include "grad.h"      /* nb_grad: higher-order gradients (create_graph), gradgradcheck */
+#include "grad.h" /* nb_grad: higher-order gradients (create_graph), gradgradcheck */
 #include "nn.h"
 #include "optim.h"
 #include "io.h"
 #include "safetensors.h"
 #include "nn_functional.h"
-#include "ops_seq.h"   /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
+#include "ops_seq.h"      /* narrow, select, chunk, split, unbind, flip, cumsum, masked_fill */
 #include "nn_attention.h" /* attention, MultiheadAttention, transformer block, tiny GPT */
 #include "ops_nn.h"
 #include "nn_transformer.h"

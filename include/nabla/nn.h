@@ -138,9 +138,8 @@ NB_API void nb_module_fail_shape(const nb_module *m, const char *expected, const
  *     nb_sequential(nb_linear(4, 8), nb_relu_layer(), nb_linear(8, 2), NULL)
  * Takes ownership of the modules. The trailing NULL is optional; any other
  * NULL (a layer whose constructor failed) frees the rest and returns NULL. */
-#define nb_sequential(...)                                                       \
-    nb_sequential_n((nb_module *[]){__VA_ARGS__},                                \
-                    (int)(sizeof((nb_module *[]){__VA_ARGS__}) / sizeof(nb_module *)))
+#define nb_sequential(...) \
+    nb_sequential_n((nb_module *[]){__VA_ARGS__}, (int)(sizeof((nb_module *[]){__VA_ARGS__}) / sizeof(nb_module *)))
 NB_API nb_module *nb_sequential_n(nb_module *const *mods, int n);
 /* Appends a module (named by its index); returns seq (NULL on error). */
 NB_API nb_module *nb_sequential_append(nb_module *seq, nb_module *m);
@@ -201,11 +200,11 @@ NB_API nb_module *nb_batchnorm2d_ex(int64_t c, double eps, double momentum);
 NB_API nb_module *nb_dropout_layer(double p);
 
 /* Activations as modules (no parameters unless said). */
-NB_API nb_module *nb_sigmoid_layer(void);              /* 1/(1+e^−x)            */
-NB_API nb_module *nb_tanh_layer(void);                 /* tanh x                */
-NB_API nb_module *nb_relu_layer(void);                 /* max(0, x)             */
-NB_API nb_module *nb_leaky_relu_layer(double slope);   /* x>0 ? x : slope·x (PyTorch default 0.01) */
-NB_API nb_module *nb_elu_layer(double alpha);          /* x>0 ? x : α(e^x−1) (PyTorch default 1)  */
+NB_API nb_module *nb_sigmoid_layer(void);            /* 1/(1+e^−x)            */
+NB_API nb_module *nb_tanh_layer(void);               /* tanh x                */
+NB_API nb_module *nb_relu_layer(void);               /* max(0, x)             */
+NB_API nb_module *nb_leaky_relu_layer(double slope); /* x>0 ? x : slope·x (PyTorch default 0.01) */
+NB_API nb_module *nb_elu_layer(double alpha);        /* x>0 ? x : α(e^x−1) (PyTorch default 1)  */
 /* PReLU: y = relu(x) − α·relu(−x), α learnable ("weight"), n = 1 (one α
  * shared) or n = C (one per channel, axis 1 of x), init 0.25 (PyTorch). */
 NB_API nb_module *nb_prelu_layer(int64_t n);

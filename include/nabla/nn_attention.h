@@ -39,8 +39,8 @@ struct nb_module;
  * (..., L, S), kept when u >= p, as nb_dropout. Like torch's functional form
  * it has no train flag: pass 0 in evaluation (the modules do).
  * Gradients: q, k, v (and an additive mask). */
-NB_API nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bool is_causal,
-                          double dropout_p, double scale);
+NB_API nb_tensor *nb_sdpa(nb_tensor *q, nb_tensor *k, nb_tensor *v, nb_tensor *mask, bool is_causal, double dropout_p,
+                          double scale);
 
 /* The attention weights A (..., L, S) of nb_sdpa (no dropout), computed
  * under no-grad: a detached tensor, for inspection (need_weights). */
@@ -53,12 +53,11 @@ NB_API nb_tensor *nb_sdpa_weights(nb_tensor *q, nb_tensor *k, nb_tensor *mask, b
  *   q, k, v = qkv.view(B, L, 3, heads, D).permute(2, 0, 3, 1, 4)
  *   out = sdpa(q, k, v, ...).transpose(1, 2).reshape(B, L, heads·D)
  * without the copies. mask broadcasts to (B, heads, L, L). -> (B, L, heads·D). */
-NB_API nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
-                                 double dropout_p, double scale);
+NB_API nb_tensor *nb_sdpa_packed(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal, double dropout_p,
+                                 double scale);
 /* The attention weights A (B, heads, L, L) of nb_sdpa_packed (no dropout),
  * computed under no-grad: a detached tensor, for inspection. */
-NB_API nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal,
-                                         double scale);
+NB_API nb_tensor *nb_sdpa_packed_weights(nb_tensor *qkv, int64_t heads, nb_tensor *mask, bool is_causal, double scale);
 
 /* ================================================================ MultiheadAttention */
 

@@ -100,10 +100,10 @@ NB_API nb_tensor *nb_prelu(nb_tensor *x, nb_tensor *weight);
 /* 1-D pooling: F.max_pool1d / F.avg_pool1d over the last dim of x (N, C, L)
  * or (C, L), with the 2-D pools' rules (nb_pool2d_opts, one axis). */
 typedef struct nb_pool1d_opts {
-    int kernel;             /* >= 1 */
-    int stride;             /* >= 1 (PyTorch's default: the kernel) */
-    int pad;                /* 0 <= pad <= kernel/2, on each side */
-    int dilation;           /* >= 1; max pooling only */
+    int kernel;   /* >= 1 */
+    int stride;   /* >= 1 (PyTorch's default: the kernel) */
+    int pad;      /* 0 <= pad <= kernel/2, on each side */
+    int dilation; /* >= 1; max pooling only */
     bool ceil_mode;
     bool count_include_pad; /* avg: padding counts in the divisor */
 } nb_pool1d_opts;

@@ -68,12 +68,12 @@ typedef enum nb_rnn_act {
 
 /* Options; an all-zero struct (or NULL) means PyTorch's defaults. */
 typedef struct nb_rnn_opts {
-    bool bidirectional;     /* a second, reversed direction per layer; outputs concatenated */
-    bool batch_first;       /* x and y are (B, T, ·) instead of (T, B, ·); states never are */
-    bool no_bias;           /* PyTorch's bias=False: no bias_ih / bias_hh                   */
-    double dropout;         /* drop probability on each layer's output but the last, in
+    bool bidirectional;      /* a second, reversed direction per layer; outputs concatenated */
+    bool batch_first;        /* x and y are (B, T, ·) instead of (T, B, ·); states never are */
+    bool no_bias;            /* PyTorch's bias=False: no bias_ih / bias_hh                   */
+    double dropout;          /* drop probability on each layer's output but the last, in
                                training mode only (nb_module_train); [0, 1)                */
-    nb_rnn_act nonlinearity;/* nb_rnn and nb_rnn_cell only                                  */
+    nb_rnn_act nonlinearity; /* nb_rnn and nb_rnn_cell only                                  */
 } nb_rnn_opts;
 
 /* Multi-layer recurrent layers. input_size in, hidden_size H, num_layers L

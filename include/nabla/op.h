@@ -29,7 +29,7 @@
 extern "C" {
 #endif
 
-#define NB_ATTR_MAX 128  /* bytes of op attributes a node carries inline */
+#define NB_ATTR_MAX 128 /* bytes of op attributes a node carries inline */
 #define NB_NODE_INLINE_IN 4
 
 /* Which tensors the backward reads, so that an in-place write to one of them
@@ -40,9 +40,9 @@ extern "C" {
 
 typedef struct nb_op {
     const char *name;
-    void (*forward)(nb_node *n);                          /* n->out = f(n->in)   */
-    void (*backward)(nb_node *n, const nb_tensor *gout);  /* n->in[i]->grad += … */
-    uint32_t saves;                                       /* NB_SAVES_* mask     */
+    void (*forward)(nb_node *n);                         /* n->out = f(n->in)   */
+    void (*backward)(nb_node *n, const nb_tensor *gout); /* n->in[i]->grad += … */
+    uint32_t saves;                                      /* NB_SAVES_* mask     */
     /* Optional: output shares the first input's data (reshape). */
     bool is_view;
     /* Optional: the differentiable backward (nabla/grad.h), used only by
@@ -70,16 +70,16 @@ typedef struct nb_op {
 
 struct nb_node {
     const nb_op *op;
-    nb_tensor **in;       /* nin inputs (points at in_inline when nin <= 4) */
+    nb_tensor **in; /* nin inputs (points at in_inline when nin <= 4) */
     int nin;
-    uint32_t flags;       /* NB_NODE_* (autograd's bookkeeping; fills padding) */
+    uint32_t flags; /* NB_NODE_* (autograd's bookkeeping; fills padding) */
     nb_tensor *out;
-    nb_tensor *saved;     /* optional extra tensor forward kept (mask, argmax) */
-    uint64_t seq;         /* creation order: the tape order                  */
+    nb_tensor *saved; /* optional extra tensor forward kept (mask, argmax) */
+    uint64_t seq;     /* creation order: the tape order                  */
     uint32_t in_version[NB_NODE_INLINE_IN];
     uint32_t out_version;
     uint32_t *in_version_ext; /* versions for inputs past the inline ones  */
-    uint64_t mark;        /* backward's visit mark                           */
+    uint64_t mark;            /* backward's visit mark                           */
     nb_tensor *in_inline[NB_NODE_INLINE_IN];
     _Alignas(16) unsigned char attr[NB_ATTR_MAX];
 };
@@ -88,8 +88,8 @@ struct nb_node {
  * dtype (F32 when there is no input). attr (attr_size <= NB_ATTR_MAX bytes)
  * is copied into the node, where forward and backward read it (nb_attr). */
 NB_API nb_tensor *nb_apply(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape);
-NB_API nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape,
-                              nb_dtype out_dtype, const void *attr, size_t attr_size);
+NB_API nb_tensor *nb_apply_ex(const nb_op *op, nb_tensor *const *in, int nin, nb_shape out_shape, nb_dtype out_dtype,
+                              const void *attr, size_t attr_size);
 #define nb_attr(n, T) ((const T *)(const void *)(n)->attr)
 
 /* For backward: the gradient buffer of t (zero-filled on first use), or NULL
@@ -110,10 +110,15 @@ NB_API char *nb_describe(const nb_tensor *t, const char *argname, char *buf, siz
 #define NB_DESCRIBE_LEN (NB_SHAPE_STRLEN + NB_NAME_MAX + 32)
 
 /* Runs `body` with T typedef'd to float or double per the dtype. */
-#define NB_FLOAT_DISPATCH(dt, T, ...)                                            \
-    do {                                                                         \
-        if ((dt) == NB_F32) { typedef float T; __VA_ARGS__ }                     \
-        else { typedef double T; __VA_ARGS__ }                                   \
+#define NB_FLOAT_DISPATCH(dt, T, ...) \
+    do {                              \
+        if ((dt) == NB_F32) {         \
+            typedef float T;          \
+            __VA_ARGS__               \
+        } else {                      \
+            typedef double T;         \
+            __VA_ARGS__               \
+        }                             \
     } while (0)
 
 #ifdef __cplusplus

@@ -24,15 +24,15 @@ NB_API nb_tensor *nb_div(nb_tensor *a, nb_tensor *b); /* a / b */
 NB_API bool nb_broadcast_shape(const char *op, const nb_tensor *a, const nb_tensor *b, nb_shape *out);
 
 /* ------------------------------------------------ elementwise, unary  (ops/defs/unary.def) */
-NB_API nb_tensor *nb_neg(nb_tensor *x);                 /* -x                      */
-NB_API nb_tensor *nb_exp(nb_tensor *x);                 /* e^x                     */
-NB_API nb_tensor *nb_log(nb_tensor *x);                 /* ln x                    */
-NB_API nb_tensor *nb_sqrt(nb_tensor *x);                /* √x                      */
-NB_API nb_tensor *nb_abs(nb_tensor *x);                 /* |x|, d/dx = sign(x), 0 at 0 */
-NB_API nb_tensor *nb_pow_scalar(nb_tensor *x, double p);/* x^p, d/dx = p x^(p-1)   */
-NB_API nb_tensor *nb_sigmoid(nb_tensor *x);             /* 1/(1+e^-x), d = y(1-y)  */
-NB_API nb_tensor *nb_tanh(nb_tensor *x);                /* tanh x, d = 1-y²        */
-NB_API nb_tensor *nb_relu(nb_tensor *x);                /* max(0,x), d = [x>0]     */
+NB_API nb_tensor *nb_neg(nb_tensor *x);                  /* -x                      */
+NB_API nb_tensor *nb_exp(nb_tensor *x);                  /* e^x                     */
+NB_API nb_tensor *nb_log(nb_tensor *x);                  /* ln x                    */
+NB_API nb_tensor *nb_sqrt(nb_tensor *x);                 /* √x                      */
+NB_API nb_tensor *nb_abs(nb_tensor *x);                  /* |x|, d/dx = sign(x), 0 at 0 */
+NB_API nb_tensor *nb_pow_scalar(nb_tensor *x, double p); /* x^p, d/dx = p x^(p-1)   */
+NB_API nb_tensor *nb_sigmoid(nb_tensor *x);              /* 1/(1+e^-x), d = y(1-y)  */
+NB_API nb_tensor *nb_tanh(nb_tensor *x);                 /* tanh x, d = 1-y²        */
+NB_API nb_tensor *nb_relu(nb_tensor *x);                 /* max(0,x), d = [x>0]     */
 /* Elementwise with a scalar (a tensor op underneath, so gradients flow). */
 NB_API nb_tensor *nb_add_scalar(nb_tensor *x, double s); /* x + s */
 NB_API nb_tensor *nb_mul_scalar(nb_tensor *x, double s); /* x * s */
@@ -69,20 +69,20 @@ NB_API nb_tensor *nb_cast(nb_tensor *x, nb_dtype dt);
 /* In-place writes bump the version counter. With grad mode on they refuse a
  * leaf that requires grad and a tensor inside a recorded graph: run them
  * under nb_no_grad (optimizer updates). b broadcasts to dst. Return dst. */
-NB_API nb_tensor *nb_add_(nb_tensor *dst, const nb_tensor *b);         /* dst += b    */
-NB_API nb_tensor *nb_sub_(nb_tensor *dst, const nb_tensor *b);         /* dst -= b    */
-NB_API nb_tensor *nb_mul_(nb_tensor *dst, const nb_tensor *b);         /* dst *= b    */
+NB_API nb_tensor *nb_add_(nb_tensor *dst, const nb_tensor *b);                /* dst += b    */
+NB_API nb_tensor *nb_sub_(nb_tensor *dst, const nb_tensor *b);                /* dst -= b    */
+NB_API nb_tensor *nb_mul_(nb_tensor *dst, const nb_tensor *b);                /* dst *= b    */
 NB_API nb_tensor *nb_axpy_(nb_tensor *dst, double alpha, const nb_tensor *x); /* dst += αx */
-NB_API nb_tensor *nb_scale_(nb_tensor *dst, double s);                 /* dst *= s    */
-NB_API nb_tensor *nb_fill_(nb_tensor *dst, double v);                  /* dst = v     */
-NB_API nb_tensor *nb_copy_(nb_tensor *dst, const nb_tensor *src);      /* dst = src (broadcast) */
+NB_API nb_tensor *nb_scale_(nb_tensor *dst, double s);                        /* dst *= s    */
+NB_API nb_tensor *nb_fill_(nb_tensor *dst, double v);                         /* dst = v     */
+NB_API nb_tensor *nb_copy_(nb_tensor *dst, const nb_tensor *src);             /* dst = src (broadcast) */
 
 #ifdef __cplusplus
 }
 #endif
 
 /* The op library, one header per family. */
-#include "ops_math.h"   /* maximum/minimum/clamp/where/activations, max/min/logsumexp/var/std, softmax family */
-#include "ops_index.h"  /* gather, index_select, concat, stack, slice, pad, expand, squeeze, dropout, maxout */
-#include "ops_conv.h"   /* conv2d, conv1d, pooling */
+#include "ops_math.h"  /* maximum/minimum/clamp/where/activations, max/min/logsumexp/var/std, softmax family */
+#include "ops_index.h" /* gather, index_select, concat, stack, slice, pad, expand, squeeze, dropout, maxout */
+#include "ops_conv.h"  /* conv2d, conv1d, pooling */
 #endif

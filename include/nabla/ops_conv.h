@@ -41,7 +41,7 @@ typedef struct nb_conv2d_opts {
     int pad[2];      /* >= 0, used with NB_PAD_EXPLICIT */
     int dilation[2]; /* >= 1; 1 = a dense kernel */
     nb_padding padding;
-    int groups;      /* >= 0; 0 or 1 = ungrouped; g > 1: PyTorch's groups (see nb_conv2d) */
+    int groups; /* >= 0; 0 or 1 = ungrouped; g > 1: PyTorch's groups (see nb_conv2d) */
 } nb_conv2d_opts;
 
 /* stride 1, no padding, no dilation, ungrouped */
@@ -66,8 +66,7 @@ NB_API nb_tensor *nb_conv2d(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_c
 NB_API nb_tensor *nb_conv1d(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation);
 
 /* nb_conv1d with groups (as nb_conv2d's; 0 or 1 = ungrouped): w (O, C/groups, k). */
-NB_API nb_tensor *nb_conv1d_ex(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation,
-                               int groups);
+NB_API nb_tensor *nb_conv1d_ex(nb_tensor *x, nb_tensor *w, nb_tensor *b, int stride, int pad, int dilation, int groups);
 
 /* Pooling options: PyTorch's F.max_pool2d / F.avg_pool2d arguments. Index 0
  * is the height (rows), index 1 the width (columns). Along an axis of size n:

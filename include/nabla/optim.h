@@ -40,18 +40,18 @@ typedef enum nb_optim_kind {
  * torch.optim's defaults for a kind, then change what you need. */
 typedef struct nb_optim_opts {
     nb_optim_kind kind;
-    double lr;           /* γ   SGD 1e-3*, Adagrad 1e-2, RMSprop 1e-2, Adadelta 1.0, Adam(W) 1e-3 */
-    double weight_decay; /* λ   0 (AdamW: 1e-2, decoupled); else g += λθ                         */
-    double momentum;     /* μ   SGD, RMSprop: 0                                                  */
-    double dampening;    /* τ   SGD: 0                                                           */
-    bool nesterov;       /*     SGD: false (needs momentum > 0 and dampening 0)                 */
-    double beta1, beta2; /*     Adam(W): 0.9, 0.999                                              */
-    double eps;          /*     Adam(W), RMSprop 1e-8; Adagrad 1e-10; Adadelta 1e-6              */
-    bool amsgrad;        /*     Adam(W): false                                                   */
-    double alpha;        /* α   RMSprop smoothing: 0.99                                          */
-    bool centered;       /*     RMSprop: false                                                   */
-    double rho;          /* ρ   Adadelta: 0.9                                                    */
-    double lr_decay;     /* η   Adagrad: 0                                                       */
+    double lr;                        /* γ   SGD 1e-3*, Adagrad 1e-2, RMSprop 1e-2, Adadelta 1.0, Adam(W) 1e-3 */
+    double weight_decay;              /* λ   0 (AdamW: 1e-2, decoupled); else g += λθ                         */
+    double momentum;                  /* μ   SGD, RMSprop: 0                                                  */
+    double dampening;                 /* τ   SGD: 0                                                           */
+    bool nesterov;                    /*     SGD: false (needs momentum > 0 and dampening 0)                 */
+    double beta1, beta2;              /*     Adam(W): 0.9, 0.999                                              */
+    double eps;                       /*     Adam(W), RMSprop 1e-8; Adagrad 1e-10; Adadelta 1e-6              */
+    bool amsgrad;                     /*     Adam(W): false                                                   */
+    double alpha;                     /* α   RMSprop smoothing: 0.99                                          */
+    bool centered;                    /*     RMSprop: false                                                   */
+    double rho;                       /* ρ   Adadelta: 0.9                                                    */
+    double lr_decay;                  /* η   Adagrad: 0                                                       */
     double initial_accumulator_value; /* Adagrad: 0                                             */
     /* SGD, Adam(W): one fused loop per parameter instead of the composed
      * ops (same arithmetic in the same order; test_optim checks they agree:
@@ -156,11 +156,11 @@ NB_API int nb_optim_named_state(nb_optim *opt, nb_named_tensor *out, int max);
 
 typedef enum nb_lr_kind {
     NB_LR_CONSTANT = 0,
-    NB_LR_STEP,        /* lr₀·γ^⌊t/step_size⌋               (torch StepLR)        */
-    NB_LR_EXPONENTIAL, /* lr₀·γ^t                            (torch ExponentialLR) */
-    NB_LR_EXP_DECAY,   /* lr₀·e^(−kt)                        (the lecture's form)  */
-    NB_LR_INV_TIME,    /* lr₀/(1 + kt)                       (1/t decay)           */
-    NB_LR_COSINE,      /* η_min + ½(lr₀ − η_min)(1 + cos(π·t/T_max)) (CosineAnnealingLR) */
+    NB_LR_STEP,         /* lr₀·γ^⌊t/step_size⌋               (torch StepLR)        */
+    NB_LR_EXPONENTIAL,  /* lr₀·γ^t                            (torch ExponentialLR) */
+    NB_LR_EXP_DECAY,    /* lr₀·e^(−kt)                        (the lecture's form)  */
+    NB_LR_INV_TIME,     /* lr₀/(1 + kt)                       (1/t decay)           */
+    NB_LR_COSINE,       /* η_min + ½(lr₀ − η_min)(1 + cos(π·t/T_max)) (CosineAnnealingLR) */
     NB_LR_WARMUP_COSINE /* linear warm-up, then cosine to η_min (GPT recipe; nb_lr_warmup_cosine) */
 } nb_lr_kind;
 

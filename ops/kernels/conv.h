@@ -89,34 +89,34 @@ void nb_conv_bias_grad_f64(const nb_conv_dims *d, const double *G, double *GB, c
 /* Stride 1, dilation 1, not 1×1-direct (d->wide): the padded-width layout. */
 void nb_conv_wide_fwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *B, float *Y,
                           const nb_conv_scratch *s);
-void nb_conv_wide_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B,
-                          double *Y, const nb_conv_scratch *s);
+void nb_conv_wide_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B, double *Y,
+                          const nb_conv_scratch *s);
 void nb_conv_wide_bwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *G, float *GX,
                           float *GW, const nb_conv_scratch *s);
-void nb_conv_wide_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G,
-                          double *GX, double *GW, const nb_conv_scratch *s);
+void nb_conv_wide_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G, double *GX,
+                          double *GW, const nb_conv_scratch *s);
 
 /* Stride 1, dilation 1 on AVX-512 (nb_convd_avail()): the implicit GEMM.
  * The backward's dx needs every pad <= k − 1 (nb_conv_implicit_dx_ok);
  * otherwise pass GX NULL and take dx from the wide path. */
 bool nb_conv_implicit_dx_ok(const nb_conv_dims *d);
-void nb_conv_implicit_fwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *B,
-                              float *Y, const nb_conv_scratch *s);
+void nb_conv_implicit_fwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *B, float *Y,
+                              const nb_conv_scratch *s);
 void nb_conv_implicit_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B,
                               double *Y, const nb_conv_scratch *s);
-void nb_conv_implicit_bwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *G,
-                              float *GX, float *GW, float *GB, const nb_conv_scratch *s);
+void nb_conv_implicit_bwd_f32(const nb_conv_dims *d, int nt, const float *X, const float *W, const float *G, float *GX,
+                              float *GW, float *GB, const nb_conv_scratch *s);
 void nb_conv_implicit_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G,
                               double *GX, double *GW, double *GB, const nb_conv_scratch *s);
 
 /* groups > 1 (w is (O, C/groups, kh, kw)). */
 void nb_conv_grouped_fwd_f32(const nb_conv_dims *d, int64_t groups, const float *X, const float *W, const float *B,
                              float *Y);
-void nb_conv_grouped_fwd_f64(const nb_conv_dims *d, int64_t groups, const double *X, const double *W,
-                             const double *B, double *Y);
+void nb_conv_grouped_fwd_f64(const nb_conv_dims *d, int64_t groups, const double *X, const double *W, const double *B,
+                             double *Y);
 void nb_conv_grouped_bwd_f32(const nb_conv_dims *d, int64_t groups, const float *X, const float *W, const float *G,
                              float *GX, float *GW, float *GB);
-void nb_conv_grouped_bwd_f64(const nb_conv_dims *d, int64_t groups, const double *X, const double *W,
-                             const double *G, double *GX, double *GW, double *GB);
+void nb_conv_grouped_bwd_f64(const nb_conv_dims *d, int64_t groups, const double *X, const double *W, const double *G,
+                             double *GX, double *GW, double *GB);
 
 #endif

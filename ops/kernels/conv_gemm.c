@@ -23,7 +23,8 @@ nb_conv_dims nb_conv_dims_make(int64_t N, int64_t O, nb_conv_geom g) {
     d.Hp = g.Ho + g.kh - 1;
     d.Wp = g.Wo + g.kw - 1;
     d.Pw = g.Ho * d.Wp;
-    d.XP = g.C * d.Hp * d.Wp + g.kw + 8; /* + slack: the last runs read up to kw - 1 (im2col), 7 (im2row) past the end */
+    d.XP =
+        g.C * d.Hp * d.Wp + g.kw + 8; /* + slack: the last runs read up to kw - 1 (im2col), 7 (im2row) past the end */
     int64_t per = d.K * (d.wide ? d.Pw : d.P);
     if (per < 1) per = 1;
     d.chunk = d.direct ? 1 : CHUNK_ELEMS / per;

@@ -87,14 +87,14 @@ void FN(nb_conv_gemm_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, cons
             if (nb > 1) {
                 for (int64_t i = 0; i < nb; i++)
                     for (int64_t o = 0; o < d.O; o++)
-                        memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P,
-                               (size_t)d.P * sizeof(T));
+                        memcpy(gbuf + o * ld + i * d.P, G + (n0 + i) * OP + o * d.P, (size_t)d.P * sizeof(T));
                 Gc = gbuf;
             }
             if (d.direct) {
                 const T *xn = X + n0 * CHW; /* (C, P): cols is x */
                 if (GW) DT(nb_gemm_mt)(nthreads, false, true, d.O, d.K, d.P, 1, Gc, d.P, xn, d.P, 1, GW, d.K);
-                if (GX) DT(nb_gemm_mt)(nthreads, true, false, d.K, d.P, d.O, 1, Wt, d.K, Gc, d.P, 1, GX + n0 * CHW, d.P);
+                if (GX)
+                    DT(nb_gemm_mt)(nthreads, true, false, d.K, d.P, d.O, 1, Wt, d.K, Gc, d.P, 1, GX + n0 * CHW, d.P);
                 continue;
             }
             if (GW) {

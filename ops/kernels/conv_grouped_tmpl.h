@@ -34,8 +34,8 @@ void FN(nb_conv_grouped_fwd)(const nb_conv_dims *dp, int64_t G, const T *X, cons
             }
         }
 }
-void FN(nb_conv_grouped_bwd)(const nb_conv_dims *dp, int64_t G, const T *X, const T *Wt, const T *Gt, T *GX,
-                             T *GW, T *GB) {
+void FN(nb_conv_grouped_bwd)(const nb_conv_dims *dp, int64_t G, const T *X, const T *Wt, const T *Gt, T *GX, T *GW,
+                             T *GB) {
     const nb_conv_dims d = *dp;
     const int64_t C = d.g.C, H = d.g.H, W = d.g.W, kh = d.g.kh, kw = d.g.kw, Ho = d.g.Ho, Wo = d.g.Wo;
     const int64_t Cg = C / G, Og = d.O / G, HW = H * W, KK = kh * kw, sw = d.g.sw;

@@ -15,7 +15,7 @@
 
 bool nb_conv_implicit_dx_ok(const nb_conv_dims *d) {
     return d->g.ph <= d->g.kh - 1 && d->g.pw <= d->g.kw - 1 && d->g.Ho <= d->g.H + d->g.ph &&
-           d->g.Wo <= d->g.W + d->g.pw;
+        d->g.Wo <= d->g.W + d->g.pw;
 }
 
 #define T float

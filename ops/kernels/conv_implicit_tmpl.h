@@ -7,8 +7,8 @@
 /* x[n] (C, H, W) into the zero-padded xp (C, Hp, Wp): its interior only */
 static void FN(direct_pad)(T *xp, const T *x, const nb_conv_dims *d) {
     for (int64_t c = 0; c < d->g.C; c++)
-        DT(nb_convd_copy)(xp + (c * d->Hp + d->g.ph) * d->Wp + d->g.pw, d->Wp, x + c * d->g.H * d->g.W, d->g.W,
-                            d->g.H, d->g.W);
+        DT(nb_convd_copy)
+        (xp + (c * d->Hp + d->g.ph) * d->Wp + d->g.pw, d->Wp, x + c * d->g.H * d->g.W, d->g.W, d->g.H, d->g.W);
 }
 /* Forward: each image padded once into xp (as the wide path does), then the
  * implicit GEMM reads its B vectors from xp and writes y (and bias) with
@@ -28,7 +28,8 @@ void FN(nb_conv_implicit_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
         DT(nb_convd_plan)(plan, &cg, Wt, false);
         NB_PAR_REGION(nt, {
             const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
-            int64_t n0, n1; nb_par_share(d.N, t, nth, &n0, &n1);
+            int64_t n0, n1;
+            nb_par_share(d.N, t, nth, &n0, &n1);
             T *buf = xp + t * sx;
             memset(buf, 0, (size_t)sx * sizeof(T));
             for (int64_t i = n0; i < n1; i++) {
@@ -55,8 +56,8 @@ void FN(nb_conv_implicit_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
  *   lanes)), kw ≤ 6: dwr on gout copied into rows padded to whole
  *   vectors, as many images a call as keep that copy within 32 KiB (L1),
  *   else dw, DW_IMGS images a call. */
-void FN(nb_conv_implicit_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *G, T *GX,
-                              T *GW, T *GB, const nb_conv_scratch *ws) {
+void FN(nb_conv_implicit_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *G, T *GX, T *GW,
+                              T *GB, const nb_conv_scratch *ws) {
     const nb_conv_dims d = *dp;
     const int nt = nb_par_clamp(nb_conv_threads(&d, nthreads), d.N);
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Ho = d.g.Ho, Wo = d.g.Wo;
@@ -94,7 +95,8 @@ void FN(nb_conv_implicit_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
         int used = 1;
         NB_PAR_REGION(nt, {
             const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
-            int64_t n0, n1; nb_par_share(d.N, t, nth, &n0, &n1);
+            int64_t n0, n1;
+            nb_par_share(d.N, t, nth, &n0, &n1);
             if (t == 0) used = nth;
             T *xb = bufs + t * sb, *gb = xb + ni * sx, *gx = pw ? gb + sgw : xb;
             T *a = acc ? acc + t * sa : NULL;

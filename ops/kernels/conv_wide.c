@@ -54,8 +54,8 @@ void nb_conv_wide_fwd_f32(const nb_conv_dims *d, int nt, const float *X, const f
     wide_fwd_f32(d, nt, X, W, B, Y, ws);
 }
 
-void nb_conv_wide_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B,
-                          double *Y, const nb_conv_scratch *ws) {
+void nb_conv_wide_fwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *B, double *Y,
+                          const nb_conv_scratch *ws) {
 #if NB_CONV_AVX2
     if (use_avx2()) {
         wide_fwd_f64_avx2(d, nt, X, W, B, Y, ws);
@@ -76,8 +76,8 @@ void nb_conv_wide_bwd_f32(const nb_conv_dims *d, int nt, const float *X, const f
     wide_bwd_f32(d, nt, X, W, G, GX, GW, ws);
 }
 
-void nb_conv_wide_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G,
-                          double *GX, double *GW, const nb_conv_scratch *ws) {
+void nb_conv_wide_bwd_f64(const nb_conv_dims *d, int nt, const double *X, const double *W, const double *G, double *GX,
+                          double *GW, const nb_conv_scratch *ws) {
 #if NB_CONV_AVX2
     if (use_avx2()) {
         wide_bwd_f64_avx2(d, nt, X, W, G, GX, GW, ws);

@@ -30,8 +30,7 @@ static ATTR void FN(wide_pad)(T *restrict xp, const T *restrict x, const nb_conv
     const int64_t H = d->g.H, W = d->g.W;
     for (int64_t c = 0; c < d->g.C; c++)
         for (int64_t h = 0; h < H; h++)
-            memcpy(xp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, x + (c * H + h) * W,
-                   (size_t)W * sizeof(T));
+            memcpy(xp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, x + (c * H + h) * W, (size_t)W * sizeof(T));
 }
 static ATTR void FN(wide_im2col)(T *restrict cols, int64_t ld, const T *restrict xp, const nb_conv_dims *d) {
     for (int64_t c = 0; c < d->g.C; c++)
@@ -50,15 +49,14 @@ static ATTR void FN(wide_col2im)(T *dx, T *dxp, const T *cols, int64_t ld, const
     for (int64_t c = 0; c < d->g.C; c++)
         for (int64_t p = 0; p < d->g.kh; p++)
             for (int64_t q = 0; q < d->g.kw; q++)
-                FN(wide_add)(dxp + (c * d->Hp + p) * d->Wp + q,
-                               cols + ((c * d->g.kh + p) * d->g.kw + q) * ld, d->Pw);
+                FN(wide_add)(dxp + (c * d->Hp + p) * d->Wp + q, cols + ((c * d->g.kh + p) * d->g.kw + q) * ld, d->Pw);
     for (int64_t c = 0; c < d->g.C; c++)
         for (int64_t h = 0; h < H; h++)
             FN(wide_add)(dx + (c * H + h) * W, dxp + (c * d->Hp + h + d->g.ph) * d->Wp + d->g.pw, W);
 }
 /* Chunks [c0, c1) of images (chunk c = images c·chunk ..), own scratch. */
 static ATTR void FN(wide_fwd_chunks)(const nb_conv_dims *dp, int nthreads, const T *X, const T *Wt, const T *B, T *Y,
-                                       int64_t c0, int64_t c1, T *cols, T *ybuf, T *xp) {
+                                     int64_t c0, int64_t c1, T *cols, T *ybuf, T *xp) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;
     memset(xp, 0, (size_t)d.XP * sizeof(T));
@@ -98,7 +96,8 @@ static ATTR void FN(wide_fwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
     } else {
         NB_PAR_REGION(nt, {
             const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
-            int64_t c0, c1; nb_par_share(nch, t, nth, &c0, &c1);
+            int64_t c0, c1;
+            nb_par_share(nch, t, nth, &c0, &c1);
             if (c0 < c1)
                 FN(wide_fwd_chunks)(&d, nthreads, X, Wt, B, Y, c0, c1, cols + t * sc, ybuf + t * sy, xp + t * d.XP);
         });
@@ -120,12 +119,10 @@ static ATTR void FN(wide_im2row)(T *restrict rows, int64_t ldt, const T *restric
             const T *s0 = xp + i * Wp + j;
             if (kw <= 8) {
                 for (int64_t c = 0; c < C; c++)
-                    for (int64_t p = 0; p < kh; p++, r += kw)
-                        memcpy(r, s0 + (c * Hp + p) * Wp, 8 * sizeof(T));
+                    for (int64_t p = 0; p < kh; p++, r += kw) memcpy(r, s0 + (c * Hp + p) * Wp, 8 * sizeof(T));
             } else {
                 for (int64_t c = 0; c < C; c++)
-                    for (int64_t p = 0; p < kh; p++, r += kw)
-                        memcpy(r, s0 + (c * Hp + p) * Wp, (size_t)kw * sizeof(T));
+                    for (int64_t p = 0; p < kh; p++, r += kw) memcpy(r, s0 + (c * Hp + p) * Wp, (size_t)kw * sizeof(T));
             }
         }
 }
@@ -136,8 +133,8 @@ static ATTR void FN(wide_im2row)(T *restrict rows, int64_t ldt, const T *restric
  * gout rows gathered side by side), else one image in pieces. The product
  * is Kp = K rounded up to 32 columns wide (whole GEMM panels, so B is never
  * packed), into dwt (O, Kp); its extra columns are dropped. */
-static ATTR void FN(wide_dw)(const nb_conv_dims *dp, int nthreads, const T *X, const T *G, T *dwt, int64_t Kp, T *xp, T *rows,
-                               int64_t ldt, T *gbuf, int64_t g0, int64_t g1) {
+static ATTR void FN(wide_dw)(const nb_conv_dims *dp, int nthreads, const T *X, const T *G, T *dwt, int64_t Kp, T *xp,
+                             T *rows, int64_t ldt, T *gbuf, int64_t g0, int64_t g1) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, grp = wide_dw_group(&d);
     const int64_t npiece = (d.P + 255) / 256, piece = (d.P + npiece - 1) / npiece;
@@ -158,14 +155,15 @@ static ATTR void FN(wide_dw)(const nb_conv_dims *dp, int nthreads, const T *X, c
         }
         for (int64_t r0 = 0; r0 < d.P; r0 += piece) {
             const int64_t kb = d.P - r0 < piece ? d.P - r0 : piece;
-            DT(nb_gemm_mt)(nthreads, false, false, d.O, Kp, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, dwt, Kp);
+            DT(nb_gemm_mt)
+            (nthreads, false, false, d.O, Kp, kb, 1, G + n0 * OP + r0, d.P, rows + r0 * ldt, ldt, 1, dwt, Kp);
         }
     }
 }
 /* dx for chunks [c0, c1): gout gathered on the padded width (zeros in the
  * gaps), dcols = Wᵀ·gout, col2im through the padded buffer dxp. */
-static ATTR void FN(wide_dx)(const nb_conv_dims *dp, int nthreads, const T *Wt, const T *G, T *GX, int64_t c0, int64_t c1,
-                               T *cols, T *gbuf, T *dxp) {
+static ATTR void FN(wide_dx)(const nb_conv_dims *dp, int nthreads, const T *Wt, const T *G, T *GX, int64_t c0,
+                             int64_t c1, T *cols, T *gbuf, T *dxp) {
     const nb_conv_dims d = *dp;
     const int64_t CHW = d.g.C * d.g.H * d.g.W, OP = d.O * d.P, Wo = d.g.Wo;
     for (int64_t c = c0; c < c1; c++) {
@@ -214,11 +212,13 @@ static ATTR void FN(wide_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
             } else {
                 NB_PAR_REGION(nt, {
                     const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
-                    int64_t g0, g1; nb_par_share(ng, t, nth, &g0, &g1);
+                    int64_t g0, g1;
+                    nb_par_share(ng, t, nth, &g0, &g1);
                     if (t == 0) used = nth;
                     if (g0 < g1)
-                        FN(wide_dw)(&d, nthreads, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt,
-                                      gb ? gb + t * sg : NULL, g0, g1);
+                        FN(wide_dw)
+                        (&d, nthreads, X, G, dwt + t * sd, Kp, xp + t * d.XP, rows + t * sr, ldt,
+                         gb ? gb + t * sg : NULL, g0, g1);
                 });
             }
             for (int t = 0; t < used; t++)
@@ -243,8 +243,10 @@ static ATTR void FN(wide_bwd)(const nb_conv_dims *dp, int nthreads, const T *X, 
             } else {
                 NB_PAR_REGION(nt, {
                     const int t = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);
-                    int64_t c0, c1; nb_par_share(nch, t, nth, &c0, &c1);
-                    if (c0 < c1) FN(wide_dx)(&d, nthreads, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP);
+                    int64_t c0, c1;
+                    nb_par_share(nch, t, nth, &c0, &c1);
+                    if (c0 < c1)
+                        FN(wide_dx)(&d, nthreads, Wt, G, GX, c0, c1, cols + t * sc, gbuf + t * sy, dxp + t * d.XP);
                 });
             }
         }

@@ -27,23 +27,43 @@
 #include <stdint.h>
 
 /* name, forward, ∂/∂a·gg, ∂/∂b·gg */
-#define NB_EW_BINARY_OPS(X)                                                                 \
-    X(add, a + b, gg, gg)                                                                   \
-    X(sub, a - b, gg, -gg)                                                                  \
-    X(mul, a * b, gg * b, gg * a)                                                           \
-    X(div, a / b, gg / b, -gg * a / (b * b))                                                \
-    X(maximum, a != a ? a : b != b ? b : (a > b ? a : b), gg * (a == b ? (T)0.5 : b > a ? 0 : 1), \
-      gg * (a == b ? (T)0.5 : a > b ? 0 : 1))                                               \
-    X(minimum, a != a ? a : b != b ? b : (a < b ? a : b), gg * (a == b ? (T)0.5 : b < a ? 0 : 1), \
-      gg * (a == b ? (T)0.5 : a < b ? 0 : 1))
+#define NB_EW_BINARY_OPS(X)                  \
+    X(add, a + b, gg, gg)                    \
+    X(sub, a - b, gg, -gg)                   \
+    X(mul, a *b, gg *b, gg *a)               \
+    X(div, a / b, gg / b, -gg * a / (b * b)) \
+    X(maximum,                               \
+      a != a       ? a                       \
+          : b != b ? b                       \
+                   : (a > b ? a : b),        \
+      gg *                                   \
+          (a == b      ? (T)0.5              \
+               : b > a ? 0                   \
+                       : 1),                 \
+      gg *                                   \
+          (a == b      ? (T)0.5              \
+               : a > b ? 0                   \
+                       : 1))                 \
+    X(minimum,                               \
+      a != a       ? a                       \
+          : b != b ? b                       \
+                   : (a < b ? a : b),        \
+      gg *                                   \
+          (a == b      ? (T)0.5              \
+               : b < a ? 0                   \
+                       : 1),                 \
+      gg *                                   \
+          (a == b      ? (T)0.5              \
+               : a < b ? 0                   \
+                       : 1))
 
-#define NB_EW_BINARY_DECL(NAME, FWD, DA, DB)                                                            \
-    void nb_ew_##NAME##_f32(const nb_bc *bc, const float *A, const float *B, float *O);                  \
-    void nb_ew_##NAME##_f64(const nb_bc *bc, const double *A, const double *B, double *O);               \
-    void nb_ew_##NAME##_bwd_f32(const nb_bc *bc, const float *A, const float *B, const float *G, float *GA, \
-                                float *GB);                                                           \
-    void nb_ew_##NAME##_bwd_f64(const nb_bc *bc, const double *A, const double *B, const double *G,       \
-                                double *GA, double *GB);
+#define NB_EW_BINARY_DECL(NAME, FWD, DA, DB)                                                                    \
+    void nb_ew_##NAME##_f32(const nb_bc *bc, const float *A, const float *B, float *O);                         \
+    void nb_ew_##NAME##_f64(const nb_bc *bc, const double *A, const double *B, double *O);                      \
+    void nb_ew_##NAME##_bwd_f32(const nb_bc *bc, const float *A, const float *B, const float *G, float *GA,     \
+                                float *GB);                                                                     \
+    void nb_ew_##NAME##_bwd_f64(const nb_bc *bc, const double *A, const double *B, const double *G, double *GA, \
+                                double *GB);
 NB_EW_BINARY_OPS(NB_EW_BINARY_DECL)
 #undef NB_EW_BINARY_DECL
 

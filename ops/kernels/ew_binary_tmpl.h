@@ -3,24 +3,24 @@
  * (float or double) and FN(name) (name with the type's suffix); both are
  * #undef'd at the end. */
 
-#define EW_BINARY(NAME, FWD, DA, DB)                                                       \
-    void FN(nb_ew_##NAME)(const nb_bc *bc, const T *A, const T *B, T *O) {                 \
-        NB_BC_FOR(bc, {                                                                    \
-            for (int64_t j = 0; j < len; j++) {                                            \
-                const T a = A[oa + j * sa], b = B[ob + j * sb];                            \
-                O[oo + j] = (T)(FWD);                                                      \
-            }                                                                              \
-        });                                                                                \
-    }                                                                                      \
+#define EW_BINARY(NAME, FWD, DA, DB)                                                                 \
+    void FN(nb_ew_##NAME)(const nb_bc *bc, const T *A, const T *B, T *O) {                           \
+        NB_BC_FOR(bc, {                                                                              \
+            for (int64_t j = 0; j < len; j++) {                                                      \
+                const T a = A[oa + j * sa], b = B[ob + j * sb];                                      \
+                O[oo + j] = (T)(FWD);                                                                \
+            }                                                                                        \
+        });                                                                                          \
+    }                                                                                                \
     void FN(nb_ew_##NAME##_bwd)(const nb_bc *bc, const T *A, const T *B, const T *G, T *GA, T *GB) { \
-        NB_BC_FOR(bc, {                                                                    \
-            for (int64_t j = 0; j < len; j++) {                                            \
-                const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];            \
-                (void)a, (void)b;                                                          \
-                if (GA) GA[oa + j * sa] += (T)(DA);                                        \
-                if (GB) GB[ob + j * sb] += (T)(DB);                                        \
-            }                                                                              \
-        });                                                                                \
+        NB_BC_FOR(bc, {                                                                              \
+            for (int64_t j = 0; j < len; j++) {                                                      \
+                const T a = A[oa + j * sa], b = B[ob + j * sb], gg = G[oo + j];                      \
+                (void)a, (void)b;                                                                    \
+                if (GA) GA[oa + j * sa] += (T)(DA);                                                  \
+                if (GB) GB[ob + j * sb] += (T)(DB);                                                  \
+            }                                                                                        \
+        });                                                                                          \
     }
 NB_EW_BINARY_OPS(EW_BINARY)
 #undef EW_BINARY

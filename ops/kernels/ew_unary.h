@@ -13,13 +13,13 @@
 
 #include <stdint.h>
 
-#define NB_EW_DECL(NAME, ...)                                                                              \
-    void nb_ew_##NAME##_f32(int nt, float *y, const float *x, int64_t n, double p, double q);                \
-    void nb_ew_##NAME##_f64(int nt, double *y, const double *x, int64_t n, double p, double q);              \
-    void nb_ew_##NAME##_bwd_f32(int nt, float *gx, const float *g, const float *x, const float *y, int64_t n, \
-                                double p, double q);                                                       \
-    void nb_ew_##NAME##_bwd_f64(int nt, double *gx, const double *g, const double *x, const double *y,       \
-                                int64_t n, double p, double q);
+#define NB_EW_DECL(NAME, ...)                                                                                     \
+    void nb_ew_##NAME##_f32(int nt, float *y, const float *x, int64_t n, double p, double q);                     \
+    void nb_ew_##NAME##_f64(int nt, double *y, const double *x, int64_t n, double p, double q);                   \
+    void nb_ew_##NAME##_bwd_f32(int nt, float *gx, const float *g, const float *x, const float *y, int64_t n,     \
+                                double p, double q);                                                              \
+    void nb_ew_##NAME##_bwd_f64(int nt, double *gx, const double *g, const double *x, const double *y, int64_t n, \
+                                double p, double q);
 #define UNARY NB_EW_DECL
 #define UNARY_VEC NB_EW_DECL
 #define UNARY_KERNEL NB_EW_DECL

@@ -5,33 +5,32 @@
 
 /* UNARY: forward and backward are the line's expressions, one plain loop
  * each (vectorized by the compiler where the expression allows). */
-#define UNARY(NAME, ARGS, FWD, BWD, READS, GRAD2, SAMPLES)                                 \
-    void FN(nb_ew_##NAME)(int nt, T *y, const T *x, int64_t n, double P, double Q) {        \
-        (void)nt, (void)P, (void)Q;                                                         \
-        for (int64_t i = 0; i < n; i++) {                                                   \
-            const T v = x[i];                                                               \
-            y[i] = (T)(FWD);                                                                \
-        }                                                                                   \
-    }                                                                                       \
+#define UNARY(NAME, ARGS, FWD, BWD, READS, GRAD2, SAMPLES)                           \
+    void FN(nb_ew_##NAME)(int nt, T *y, const T *x, int64_t n, double P, double Q) { \
+        (void)nt, (void)P, (void)Q;                                                  \
+        for (int64_t i = 0; i < n; i++) {                                            \
+            const T v = x[i];                                                        \
+            y[i] = (T)(FWD);                                                         \
+        }                                                                            \
+    }                                                                                \
     EW_BWD_LOOP(NAME, BWD)
 
 /* UNARY_VEC: the forward is vmath.h's nb_v<VFN>. */
-#define UNARY_VEC(NAME, ARGS, VFN, BWD, READS, GRAD2, SAMPLES)                              \
-    void FN(nb_ew_##NAME)(int nt, T *y, const T *x, int64_t n, double P, double Q) {        \
-        (void)P, (void)Q;                                                                   \
-        FN(nb_v##VFN##_mt)(nt, y, x, n);                                                    \
-    }                                                                                       \
+#define UNARY_VEC(NAME, ARGS, VFN, BWD, READS, GRAD2, SAMPLES)                       \
+    void FN(nb_ew_##NAME)(int nt, T *y, const T *x, int64_t n, double P, double Q) { \
+        (void)P, (void)Q;                                                            \
+        FN(nb_v##VFN##_mt)(nt, y, x, n);                                             \
+    }                                                                                \
     EW_BWD_LOOP(NAME, BWD)
 
-#define EW_BWD_LOOP(NAME, BWD)                                                              \
-    void FN(nb_ew_##NAME##_bwd)(int nt, T *gx, const T *g, const T *x, const T *y, int64_t n, \
-                                double P, double Q) {                                       \
-        (void)nt, (void)P, (void)Q;                                                         \
-        for (int64_t i = 0; i < n; i++) {                                                   \
-            const T v = x[i], o = y[i], gg = g[i];                                          \
-            (void)v, (void)o;                                                               \
-            gx[i] += (T)(BWD);                                                              \
-        }                                                                                   \
+#define EW_BWD_LOOP(NAME, BWD)                                                                                      \
+    void FN(nb_ew_##NAME##_bwd)(int nt, T *gx, const T *g, const T *x, const T *y, int64_t n, double P, double Q) { \
+        (void)nt, (void)P, (void)Q;                                                                                 \
+        for (int64_t i = 0; i < n; i++) {                                                                           \
+            const T v = x[i], o = y[i], gg = g[i];                                                                  \
+            (void)v, (void)o;                                                                                       \
+            gx[i] += (T)(BWD);                                                                                      \
+        }                                                                                                           \
     }
 
 /* UNARY_KERNEL: written below. */

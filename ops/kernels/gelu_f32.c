@@ -56,7 +56,8 @@ GF_TARGET __m512 gf_t2(__m512 x) {
     const __m512 centre = _mm512_fmadd_ps(x, Q, _mm512_set1_ps(1.0f));
     /* tails: erfc(z) = t·exp(−z² + R(t)) */
     const __m512 z = _mm512_mul_ps(ax, _mm512_set1_ps(GF_INV_SQRT2));
-    const __m512 t = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
+    const __m512 t =
+        _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
     __m512 R = _mm512_set1_ps(0.20162630081176758f);
     R = _mm512_fmadd_ps(R, t, _mm512_set1_ps(-0.9823785424232483f));
     R = _mm512_fmadd_ps(R, t, _mm512_set1_ps(1.8289306163787842f));
@@ -130,8 +131,8 @@ __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *
         const __mmask16 mid = _mm512_cmp_ps_mask(_mm512_abs_ps(xv), _mm512_set1_ps(1.0f), _CMP_LT_OQ) & m;
         __m512 d = mid != m ? gf_dgelu(xv, t) : xv;
         if (mid) d = _mm512_mask_blend_ps(mid, d, gf_dmid(xv));
-        _mm512_mask_storeu_ps(gx + i, m, _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d,
-                                                         _mm512_maskz_loadu_ps(m, gx + i)));
+        _mm512_mask_storeu_ps(gx + i, m,
+                              _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d, _mm512_maskz_loadu_ps(m, gx + i)));
     }
 }
 

@@ -17,28 +17,32 @@
  * contiguous in B and C when B is not transposed. A zero in A is multiplied
  * like any other value (0·NaN and 0·inf are NaN in C, as in OpenBLAS and the
  * blocked kernels; skipping it hid a NaN of B). */
-#define GEMM_REF(T, NAME)                                                                      \
-    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
-              const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                            \
-        for (int64_t i = 0; i < M; i++) {                                                      \
-            T *c = C + i * ldc;                                                                \
-            if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                                \
-            else if (beta != 1) for (int64_t j = 0; j < N; j++) c[j] *= beta;                  \
-            for (int64_t k = 0; k < K; k++) {                                                  \
-                T a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);                          \
-                if (!tb) { const T *b = B + k * ldb; for (int64_t j = 0; j < N; j++) c[j] += a * b[j]; } \
-                else for (int64_t j = 0; j < N; j++) c[j] += a * B[j * ldb + k];               \
-            }                                                                                  \
-        }                                                                                      \
+#define GEMM_REF(T, NAME)                                                                                      \
+    void NAME(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *B, \
+              int64_t ldb, T beta, T *C, int64_t ldc) {                                                        \
+        for (int64_t i = 0; i < M; i++) {                                                                      \
+            T *c = C + i * ldc;                                                                                \
+            if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                                                \
+            else if (beta != 1)                                                                                \
+                for (int64_t j = 0; j < N; j++) c[j] *= beta;                                                  \
+            for (int64_t k = 0; k < K; k++) {                                                                  \
+                T a = alpha * (ta ? A[k * lda + i] : A[i * lda + k]);                                          \
+                if (!tb) {                                                                                     \
+                    const T *b = B + k * ldb;                                                                  \
+                    for (int64_t j = 0; j < N; j++) c[j] += a * b[j];                                          \
+                } else                                                                                         \
+                    for (int64_t j = 0; j < N; j++) c[j] += a * B[j * ldb + k];                                \
+            }                                                                                                  \
+        }                                                                                                      \
     }
 
 GEMM_REF(float, nb_gemm_ref_f32)
 GEMM_REF(double, nb_gemm_ref_f64)
 
 /* The instantiations of gemm_tmpl.h (M, N, K > 0; nt threads), x86-64 only. */
-#define GEMM_DECL(SFX, T)                                                                               \
-    void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, \
-                              int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt);
+#define GEMM_DECL(SFX, T)                                                                                          \
+    void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                              const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt);
 GEMM_DECL(_avx512_f32, float)
 GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
@@ -56,7 +60,6 @@ void nb__gemm_release(void) {
     nb_gemm_release_avx2_f64();
 #endif
 }
-
 
 /* Process-wide, read by every thread: a relaxed atomic (a lazy first
  * resolution may run twice, with the same result). */
@@ -103,9 +106,7 @@ const char *nb_gemm_backend(void) {
 /* Below this many multiply-adds the packing costs more than it saves. */
 #define GEMM_SMALL (8 * 8 * 8)
 /* Below nb_par_min() multiply-adds one thread beats waking a team. */
-static int threads_for(int avail, int64_t M, int64_t N, int64_t K) {
-    return nb_par_threads(avail, (double)M * N * K);
-}
+static int threads_for(int avail, int64_t M, int64_t N, int64_t K) { return nb_par_threads(avail, (double)M * N * K); }
 
 #if NB_HAVE_CBLAS
 /* OpenBLAS keeps its own pool: size it to the caller's count before each call. */
@@ -119,39 +120,43 @@ static void blas_threads(int n) {
 #endif
 
 /* C = beta*C for the cases with no product (K == 0 or alpha == 0). */
-#define SCALE_C(T)                                                                   \
-    for (int64_t i = 0; i < M; i++) {                                                \
-        T *c = C + i * ldc;                                                          \
-        if (beta == 0) memset(c, 0, (size_t)N * sizeof(T));                          \
-        else if (beta != 1) for (int64_t j = 0; j < N; j++) c[j] *= beta;            \
+#define SCALE_C(T)                                          \
+    for (int64_t i = 0; i < M; i++) {                       \
+        T *c = C + i * ldc;                                 \
+        if (beta == 0) memset(c, 0, (size_t)N * sizeof(T)); \
+        else if (beta != 1)                                 \
+            for (int64_t j = 0; j < N; j++) c[j] *= beta;   \
     }
 
-#define GEMM_DISPATCH(T, S, CBLAS)                                                                             \
-    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,       \
-                        int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                     \
-        if (M <= 0 || N <= 0) return;                                                                          \
-        if (K <= 0 || alpha == 0) { SCALE_C(T); return; }                                                      \
-        const int k = kind();                                                                                  \
-        if (k == NB_GEMM_REF || (double)M * N * K <= GEMM_SMALL) {                                             \
-            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                             \
-            return;                                                                                            \
-        }                                                                                                      \
-        if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                        \
-            CBLAS;                                                                                             \
-        }                                                                                                      \
-        switch (nb_isa()) {                                                                                    \
-        X86_CASES(S)                                                                                           \
-        default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                         \
-        }                                                                                                      \
+#define GEMM_DISPATCH(T, S, CBLAS)                                                                                   \
+    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                        \
+        if (M <= 0 || N <= 0) return;                                                                                \
+        if (K <= 0 || alpha == 0) {                                                                                  \
+            SCALE_C(T);                                                                                              \
+            return;                                                                                                  \
+        }                                                                                                            \
+        const int k = kind();                                                                                        \
+        if (k == NB_GEMM_REF || (double)M * N * K <= GEMM_SMALL) {                                                   \
+            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                   \
+            return;                                                                                                  \
+        }                                                                                                            \
+        if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                              \
+            CBLAS;                                                                                                   \
+        }                                                                                                            \
+        switch (nb_isa()) {                                                                                          \
+            X86_CASES(S)                                                                                             \
+        default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                              \
+        }                                                                                                            \
     }
 
-#define X86_CASES_(S)                                                                                          \
-        case ISA_AVX512:                                                                                       \
-            nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
-            return;                                                                                            \
-        case ISA_AVX2:                                                                                         \
-            nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
-            return;
+#define X86_CASES_(S)                                                                                               \
+    case ISA_AVX512:                                                                                                \
+        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
+        return;                                                                                                     \
+    case ISA_AVX2:                                                                                                  \
+        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K));   \
+        return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define X86_CASES(S) X86_CASES_(S)
@@ -160,15 +165,17 @@ static void blas_threads(int n) {
 #endif
 
 #if NB_HAVE_CBLAS
-#define CALL_CBLAS(fn)                                                                                         \
-    do {                                                                                                       \
-        blas_threads(nt);                                                                                      \
+#define CALL_CBLAS(fn)                                                                                            \
+    do {                                                                                                          \
+        blas_threads(nt);                                                                                         \
         fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, \
-           alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                \
-        return;                                                                                                \
+           alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                   \
+        return;                                                                                                   \
     } while (0)
 #else
-#define CALL_CBLAS(fn) do { } while (0)
+#define CALL_CBLAS(fn) \
+    do {               \
+    } while (0)
 #endif
 
 GEMM_DISPATCH(float, f32, CALL_CBLAS(cblas_sgemm))

@@ -30,8 +30,8 @@
 
 /* At most nt threads: the GEMM takes them when M·N·K >= nb_par_min()
  * multiply-adds and no parallel region is open (kernels/par.h), else one. */
-void nb_gemm_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                    int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
+void nb_gemm_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void nb_gemm_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                     int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 /* The same with nabla's thread count (nb_get_num_threads): for ops, defined
@@ -43,13 +43,13 @@ void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha
 
 void nb_gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
-void nb_gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
-                     int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
+void nb_gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                     const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
 typedef enum nb_gemm_kind {
     NB_GEMM_AUTO = 0, /* the default above (NB_GEMM overrides) */
     NB_GEMM_BUILTIN,
-    NB_GEMM_BLAS,     /* falls back to builtin when not built with BLAS */
+    NB_GEMM_BLAS, /* falls back to builtin when not built with BLAS */
     NB_GEMM_REF
 } nb_gemm_kind;
 

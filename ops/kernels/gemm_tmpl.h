@@ -75,7 +75,7 @@ static inline void nb_gemm_t8_f64(const double *src, int64_t lda, double *dst, i
         t[i] = _mm512_unpacklo_pd(r[i], r[i + 1]);     /* columns 0 2 4 6 of rows i, i+1 */
         t[i + 1] = _mm512_unpackhi_pd(r[i], r[i + 1]); /* columns 1 3 5 7 */
     }
-    for (int h = 0; h < 2; h++) { /* h = 0: even columns, 1: odd */
+    for (int h = 0; h < 2; h++) {                                                     /* h = 0: even columns, 1: odd */
         u[h] = _mm512_shuffle_f64x2(t[h], t[2 + h], _MM_SHUFFLE(2, 0, 2, 0));         /* c0|c4 rows 0-3 */
         u[2 + h] = _mm512_shuffle_f64x2(t[h], t[2 + h], _MM_SHUFFLE(3, 1, 3, 1));     /* c2|c6 rows 0-3 */
         u[4 + h] = _mm512_shuffle_f64x2(t[4 + h], t[6 + h], _MM_SHUFFLE(2, 0, 2, 0)); /* c0|c4 rows 4-7 */
@@ -180,10 +180,10 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
  * with element (r, k) at a[r*ars + k*aks]; b is kc×NR with row k at b + k*bks
  * (contiguous NR). The full MR×NR tile lives in registers. Inlined into two
  * callers with constant strides: the packed one and the direct one. */
-static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars,
-                                                               int64_t aks, const T *restrict b, int64_t bks,
-                                                               T *restrict C, int64_t ldc, int64_t m, int64_t n,
-                                                               T alpha, T beta, bool pf) {
+static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars, int64_t aks,
+                                                              const T *restrict b, int64_t bks, T *restrict C,
+                                                              int64_t ldc, int64_t m, int64_t n, T alpha, T beta,
+                                                              bool pf) {
     V acc[MR][NV];
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
      * FMAs: fetch its lines now so the misses overlap the arithmetic (the
@@ -279,8 +279,8 @@ void G_FN(nb_gemm_release)(void) {
 }
 
 /* Out of memory for packing: the plain triple loop, same contract. */
-static void G_FN(naive)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
-                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {
+static void G_FN(naive)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *B,
+                        int64_t ldb, T beta, T *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             T s = 0;
@@ -341,8 +341,9 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                 G_FN(pack_a)(mc, kc, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, ab);
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
-                        G_FN(ukr)(kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                                  G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
+                        G_FN(ukr)
+                        (kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, G_FN(gmin)(MR, mc - ir),
+                         G_FN(gmin)(NR, nc - jr), alpha, bt);
             }
         }
     }
@@ -370,8 +371,7 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
         if (lo < hi) {
             if (by_rows) {
                 const int64_t i0 = lo * MR, m = G_FN(gmin)(M, hi * MR) - i0;
-                G_FN(serial)(ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc,
-                             ldc);
+                G_FN(serial)(ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C + i0 * ldc, ldc);
             } else {
                 const int64_t j0 = lo * NR, n = G_FN(gmin)(N, hi * NR) - j0;
                 G_FN(serial)(ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C + j0, ldc);
@@ -403,8 +403,8 @@ void G_FN(nb_gemm_pack)(bool tb, int64_t K, int64_t N, const T *B, int64_t ldb, 
 /* C[:, n0:n1] = alpha·op(A)·B[:, n0:n1] + beta·C[:, n0:n1] with B packed by
  * nb_gemm_pack (K×N); n0 a multiple of NR. A is read in place (full MR-row
  * tiles) or packed on the stack (edge tiles): no heap. */
-void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
-                          const T *Bp, int64_t n0, int64_t n1, T beta, T *C, int64_t ldc) {
+void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *Bp,
+                          int64_t n0, int64_t n1, T beta, T *C, int64_t ldc) {
     const int64_t Np = (N + NR - 1) / NR * NR;
     T ap[MR * KC] __attribute__((aligned(64)));
     if (n1 > N) n1 = N;

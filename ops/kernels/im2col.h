@@ -20,12 +20,12 @@
 #include <stdint.h>
 
 typedef struct nb_conv_geom {
-    int64_t C, H, W;    /* input channels and size */
-    int64_t kh, kw;     /* kernel */
-    int64_t sh, sw;     /* stride, >= 1 */
-    int64_t ph, pw;     /* padding before (top, left), >= 0 */
-    int64_t dh, dw;     /* dilation, >= 1 */
-    int64_t Ho, Wo;     /* output size, >= 1 */
+    int64_t C, H, W; /* input channels and size */
+    int64_t kh, kw;  /* kernel */
+    int64_t sh, sw;  /* stride, >= 1 */
+    int64_t ph, pw;  /* padding before (top, left), >= 0 */
+    int64_t dh, dw;  /* dilation, >= 1 */
+    int64_t Ho, Wo;  /* output size, >= 1 */
 } nb_conv_geom;
 
 void nb_im2col_f32(float *cols, int64_t ldc, const float *x, const nb_conv_geom *g);

@@ -24,7 +24,9 @@ bool nb_norm_f32_fast(void) { return nb_isa() >= ISA_AVX512; }
 /* 8 floats at p as doubles */
 static inline NF_TARGET __m512d nf_ld(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
 /* the generic kernels' lane combination: ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7)) */
-static inline double nf_comb(const double *s) { return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7])); }
+static inline double nf_comb(const double *s) {
+    return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
 
 NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
                                     int64_t r1, int64_t n, double eps, bool rms) {
@@ -110,8 +112,8 @@ NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, co
     }
 }
 
-NF_TARGET void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n,
-                                   int64_t j0, int64_t nj, double *sw, double *sb) {
+NF_TARGET void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n, int64_t j0,
+                                   int64_t nj, double *sw, double *sb) {
     const int64_t n8 = nj / 8 * 8;
     for (int64_t r = 0; r < rows; r++) {
         const float *g = G + r * n + j0, *x = X + r * n + j0;
@@ -120,8 +122,9 @@ NF_TARGET void nb_norm_wb_cols_f32(const float *G, const float *X, const double 
         for (int64_t j = 0; j < n8; j += 8) {
             const __m512d gv = nf_ld(g + j);
             if (sw)
-                _mm512_storeu_pd(sw + j, _mm512_add_pd(_mm512_loadu_pd(sw + j),
-                                                       _mm512_mul_pd(gv, _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + j), vmu), vr))));
+                _mm512_storeu_pd(sw + j,
+                                 _mm512_add_pd(_mm512_loadu_pd(sw + j),
+                                               _mm512_mul_pd(gv, _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + j), vmu), vr))));
             if (sb) _mm512_storeu_pd(sb + j, _mm512_add_pd(_mm512_loadu_pd(sb + j), gv));
         }
         for (int64_t j = n8; j < nj; j++) {
@@ -133,8 +136,8 @@ NF_TARGET void nb_norm_wb_cols_f32(const float *G, const float *X, const double 
 
 #else
 bool nb_norm_f32_fast(void) { return false; }
-void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
-                          int64_t r1, int64_t n, double eps, bool rms) {
+void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0, int64_t r1,
+                          int64_t n, double eps, bool rms) {
     (void)Y, (void)X, (void)W, (void)B, (void)S, (void)r0, (void)r1, (void)n, (void)eps, (void)rms;
 }
 void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S, int64_t r0,

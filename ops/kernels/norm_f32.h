@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 bool nb_norm_f32_fast(void);
-void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
-                          int64_t r1, int64_t n, double eps, bool rms);
+void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0, int64_t r1,
+                          int64_t n, double eps, bool rms);
 void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S, int64_t r0,
                          int64_t r1, int64_t n, bool rms);
 void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n, int64_t j0,

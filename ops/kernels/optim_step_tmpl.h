@@ -7,9 +7,8 @@
  * is called with constants, so the usual cases are branch-free loops that
  * vectorize. */
 
-static inline NB_ALWAYS_INLINE void FN(sgd_loop)(T *restrict th, T *restrict b, const T *restrict g, int64_t n,
-                                                 T lam, T mu, T damp, T step, bool wd, bool mom, bool first,
-                                                 bool nest) {
+static inline NB_ALWAYS_INLINE void FN(sgd_loop)(T *restrict th, T *restrict b, const T *restrict g, int64_t n, T lam,
+                                                 T mu, T damp, T step, bool wd, bool mom, bool first, bool nest) {
     for (int64_t i = 0; i < n; i++) {
         T gi = g[i];
         if (wd) gi = gi + lam * th[i];

@@ -51,9 +51,7 @@ static inline int nb_par_threads(int avail, double work) {
 
 /* nt threads for `units` independent pieces of work: never more threads
  * than pieces (at least 1). */
-static inline int nb_par_clamp(int nt, int64_t units) {
-    return units < nt ? (int)(units > 0 ? units : 1) : nt;
-}
+static inline int nb_par_clamp(int nt, int64_t units) { return units < nt ? (int)(units > 0 ? units : 1) : nt; }
 
 /* This thread's number and the team's size inside a region of nt threads
  * (nt <= 1: plain code, perhaps inside a caller's region, whose thread
@@ -92,24 +90,23 @@ static inline void nb_par_range(int nt, int64_t total, int64_t *lo, int64_t *n) 
  * quarantine filled 300 MB in test_soak's 100 000 steps). The body is
  * written out twice; in NB_PAR_FOR it is the body of FOR_HEAD, a canonical
  * for loop, split statically. */
-#define NB_PAR_REGION(nt, ...)                                                 \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel num_threads(nb_nt_)") { __VA_ARGS__ }        \
-        } else {                                                               \
-            __VA_ARGS__                                                        \
-        }                                                                      \
+#define NB_PAR_REGION(nt, ...)                                          \
+    do {                                                                \
+        const int nb_nt_ = (nt);                                        \
+        if (nb_nt_ > 1) {                                               \
+            _Pragma("omp parallel num_threads(nb_nt_)") { __VA_ARGS__ } \
+        } else {                                                        \
+            __VA_ARGS__                                                 \
+        }                                                               \
     } while (0)
-#define NB_PAR_FOR(nt, FOR_HEAD, ...)                                          \
-    do {                                                                       \
-        const int nb_nt_ = (nt);                                               \
-        if (nb_nt_ > 1) {                                                      \
-            _Pragma("omp parallel for num_threads(nb_nt_) schedule(static)")   \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        } else {                                                               \
-            FOR_HEAD { __VA_ARGS__ }                                           \
-        }                                                                      \
+#define NB_PAR_FOR(nt, FOR_HEAD, ...)                                                                 \
+    do {                                                                                              \
+        const int nb_nt_ = (nt);                                                                      \
+        if (nb_nt_ > 1) {                                                                             \
+            _Pragma("omp parallel for num_threads(nb_nt_) schedule(static)") FOR_HEAD { __VA_ARGS__ } \
+        } else {                                                                                      \
+            FOR_HEAD { __VA_ARGS__ }                                                                  \
+        }                                                                                             \
     } while (0)
 
 #endif

@@ -48,8 +48,9 @@ P2_TARGET static int pool2_row_f32_avx512(const float *restrict r0, const float 
         _mm512_mask_storeu_ps(yr + j, om, b);
         const __mmask16 e0 = _mm512_cmp_ps_mask(v0, b, _CMP_NEQ_UQ), e1 = e0 & _mm512_cmp_ps_mask(v1, b, _CMP_NEQ_UQ),
                         e2 = e1 & _mm512_cmp_ps_mask(v2, b, _CMP_NEQ_UQ);
-        const __m512i k = _mm512_add_epi32(_mm512_add_epi32(_mm512_maskz_mov_epi32(e0, one), _mm512_maskz_mov_epi32(e1, one)),
-                                           _mm512_maskz_mov_epi32(e2, one));
+        const __m512i k =
+            _mm512_add_epi32(_mm512_add_epi32(_mm512_maskz_mov_epi32(e0, one), _mm512_maskz_mov_epi32(e1, one)),
+                             _mm512_maskz_mov_epi32(e2, one));
         _mm512_mask_cvtepi32_storeu_epi8(kr + j, om, k);
     }
     return nan != 0;

@@ -7,8 +7,7 @@
 /* One output row, NaN-free (NaN-safe only in the sense that it reports
  * one): the max of the four as selects, the winner as the first element
  * equal to it. Returns whether the row held a NaN. */
-static int FN(pool2_row)(const T *restrict r0, const T *restrict r1, T *restrict yr,
-                           uint8_t *restrict kr, int64_t Wo) {
+static int FN(pool2_row)(const T *restrict r0, const T *restrict r1, T *restrict yr, uint8_t *restrict kr, int64_t Wo) {
     int nan = 0;
     for (int64_t j = 0; j < Wo; j++) {
         const T v0 = r0[2 * j], v1 = r0[2 * j + 1], v2 = r1[2 * j], v3 = r1[2 * j + 1];
@@ -33,8 +32,7 @@ static void FN(pool2_row_nan)(const T *r0, const T *r1, T *yr, uint8_t *kr, int6
     }
 }
 /* Each output's gradient to its winner in rows g0 and g0 + W. */
-static void FN(pool2_bwd_row)(T *restrict g0, int64_t W, const T *restrict gr,
-                                const uint8_t *restrict kr, int64_t Wo) {
+static void FN(pool2_bwd_row)(T *restrict g0, int64_t W, const T *restrict gr, const uint8_t *restrict kr, int64_t Wo) {
     for (int64_t j = 0; j < Wo; j++) g0[(kr[j] >> 1) * W + 2 * j + (kr[j] & 1)] += gr[j];
 }
 void FN(nb_pool2_fwd)(T *restrict Y, uint8_t *restrict K, const T *restrict X, const nb_pool2_dims *d) {

@@ -25,13 +25,13 @@
 #define LSE_COST 160
 
 /* Σ b[j] in double, 8 lanes (vectorizes; fixed order) */
-#define LSE_SUM(b, L, out)                                                      \
-    do {                                                                        \
-        double s_[8] = {0};                                                     \
-        int64_t k_ = 0;                                                         \
-        for (; k_ + 8 <= (L); k_ += 8)                                          \
-            for (int l_ = 0; l_ < 8; l_++) s_[l_] += (double)(b)[k_ + l_];     \
-        for (; k_ < (L); k_++) s_[0] += (double)(b)[k_];                        \
+#define LSE_SUM(b, L, out)                                                                 \
+    do {                                                                                   \
+        double s_[8] = {0};                                                                \
+        int64_t k_ = 0;                                                                    \
+        for (; k_ + 8 <= (L); k_ += 8)                                                     \
+            for (int l_ = 0; l_ < 8; l_++) s_[l_] += (double)(b)[k_ + l_];                 \
+        for (; k_ < (L); k_++) s_[0] += (double)(b)[k_];                                   \
         (out) = ((s_[0] + s_[1]) + (s_[2] + s_[3])) + ((s_[4] + s_[5]) + (s_[6] + s_[7])); \
     } while (0)
 

@@ -45,20 +45,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define NB_RED_DECL(T, t)                                                                                     \
-    void nb_red_sum_##t(const nb_bc *bc, const T *X, int64_t xn, T *R, int64_t rn, bool mean, int64_t count);    \
-    void nb_red_sum_bwd_##t(const nb_bc *bc, const T *G, T *GX, bool mean, int64_t count);                      \
-    void nb_red_maxmin_##t(const nb_bc *bc, const T *X, T *R, int64_t rn, bool is_min);                         \
-    void nb_red_maxmin_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX, int64_t *cnt,        \
-                               bool split);                                                                   \
-    void nb_red_arg_##t(const T *X, int64_t *R, int64_t outer, int64_t len, int64_t inner, bool is_min);        \
-    void nb_red_lse_rows_##t(int nt, const T *X, T *R, int64_t rows, int64_t len);                              \
-    void nb_red_lse_rows_bwd_##t(int nt, const T *X, const T *Y, const T *G, T *GX, int64_t rows, int64_t len); \
-    void nb_red_lse_##t(const nb_bc *bc, const T *X, T *R, double *M, double *S, int64_t rn);                   \
-    void nb_red_lse_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX);                        \
-    void nb_red_var_##t(const nb_bc *bc, const T *X, T *R, double *MU, double *SS, int64_t rn, int64_t count,   \
-                        double denom, bool is_std);                                                           \
-    void nb_red_var_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX, const double *MU,       \
+#define NB_RED_DECL(T, t)                                                                                             \
+    void nb_red_sum_##t(const nb_bc *bc, const T *X, int64_t xn, T *R, int64_t rn, bool mean, int64_t count);         \
+    void nb_red_sum_bwd_##t(const nb_bc *bc, const T *G, T *GX, bool mean, int64_t count);                            \
+    void nb_red_maxmin_##t(const nb_bc *bc, const T *X, T *R, int64_t rn, bool is_min);                               \
+    void nb_red_maxmin_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX, int64_t *cnt, bool split); \
+    void nb_red_arg_##t(const T *X, int64_t *R, int64_t outer, int64_t len, int64_t inner, bool is_min);              \
+    void nb_red_lse_rows_##t(int nt, const T *X, T *R, int64_t rows, int64_t len);                                    \
+    void nb_red_lse_rows_bwd_##t(int nt, const T *X, const T *Y, const T *G, T *GX, int64_t rows, int64_t len);       \
+    void nb_red_lse_##t(const nb_bc *bc, const T *X, T *R, double *M, double *S, int64_t rn);                         \
+    void nb_red_lse_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX);                              \
+    void nb_red_var_##t(const nb_bc *bc, const T *X, T *R, double *MU, double *SS, int64_t rn, int64_t count,         \
+                        double denom, bool is_std);                                                                   \
+    void nb_red_var_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX, const double *MU,             \
                             double denom, bool is_std);
 NB_RED_DECL(float, f32)
 NB_RED_DECL(double, f64)

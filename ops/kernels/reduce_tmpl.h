@@ -201,8 +201,8 @@ void FN(nb_red_lse_bwd)(const nb_bc *bc, const T *X, const T *Y, const T *G, T *
 
 /* ------------------------------------------------------------ var, std */
 
-void FN(nb_red_var)(const nb_bc *bc, const T *X, T *R, double *MU, double *SS, int64_t rn, int64_t count,
-                    double denom, bool is_std) {
+void FN(nb_red_var)(const nb_bc *bc, const T *X, T *R, double *MU, double *SS, int64_t rn, int64_t count, double denom,
+                    bool is_std) {
     for (int64_t i = 0; i < rn; i++) MU[i] = 0, SS[i] = 0;
     NB_BC_FOR(bc, {
         for (int64_t j = 0; j < len; j++) MU[oa + j * sa] += (double)X[oo + j];

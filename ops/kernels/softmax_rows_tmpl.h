@@ -38,8 +38,7 @@ static void FN(row_shift)(T *restrict y, T c, int64_t n) {
     for (; k < n; k++) y[k] -= c;
 }
 /* gx += g − e·s  (log_softmax backward) */
-static void FN(row_lsm_bwd)(T *restrict gx, const T *restrict g, const T *restrict e,
-                              T s, int64_t n) {
+static void FN(row_lsm_bwd)(T *restrict gx, const T *restrict g, const T *restrict e, T s, int64_t n) {
     int64_t k = 0;
     for (; k + 8 <= n; k += 8)
         for (int j = 0; j < 8; j++) gx[k + j] += g[k + j] - e[k + j] * s;
@@ -55,8 +54,7 @@ static double FN(row_dot)(const T *restrict g, const T *restrict y, int64_t n) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 /* gx += y·(g − s), in double, one rounding (softmax backward) */
-static void FN(row_sm_bwd)(T *restrict gx, const T *restrict g, const T *restrict y,
-                             double s, int64_t n) {
+static void FN(row_sm_bwd)(T *restrict gx, const T *restrict g, const T *restrict y, double s, int64_t n) {
     for (int64_t k = 0; k < n; k++) gx[k] += (T)((double)y[k] * ((double)g[k] - s));
 }
 static void FN(row_scale)(T *restrict y, T a, int64_t n) {
@@ -87,8 +85,7 @@ void FN(nb_softmax_row_bwd)(T *restrict gx, const T *restrict g, const T *restri
 }
 
 /* log_softmax backward of one row: gx += g − e^y Σ g, e^y into ey (n elements) */
-void FN(nb_log_softmax_row_bwd)(T *restrict gx, const T *restrict g, const T *restrict y, T *restrict ey,
-                                int64_t n) {
+void FN(nb_log_softmax_row_bwd)(T *restrict gx, const T *restrict g, const T *restrict y, T *restrict ey, int64_t n) {
     const double s = FN(row_sum)(g, n);
     FN(nb_vexp_mt)(1, ey, y, n);
     FN(row_lsm_bwd)(gx, g, ey, (T)s, n);

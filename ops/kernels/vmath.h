@@ -40,21 +40,22 @@
 
 #include <stdint.h>
 
-#define NB_VMATH_FUNCS(X) X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs) X(erf) X(erfc)
+#define NB_VMATH_FUNCS(X) \
+    X(exp) X(log) X(tanh) X(sigmoid) X(log1p) X(expm1) X(softplus) X(softplus_negabs) X(erf) X(erfc)
 
-#define NB_VMATH_DECL(f)                                                       \
-    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n);        \
-    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n);      \
-    void nb_v##f##_f32(float *y, const float *x, int64_t n);                   \
-    void nb_v##f##_f64(double *y, const double *x, int64_t n);                 \
-    void nb_v##f##_ref_f32(float *y, const float *x, int64_t n);               \
+#define NB_VMATH_DECL(f)                                                  \
+    void nb_v##f##_mt_f32(int nt, float *y, const float *x, int64_t n);   \
+    void nb_v##f##_mt_f64(int nt, double *y, const double *x, int64_t n); \
+    void nb_v##f##_f32(float *y, const float *x, int64_t n);              \
+    void nb_v##f##_f64(double *y, const double *x, int64_t n);            \
+    void nb_v##f##_ref_f32(float *y, const float *x, int64_t n);          \
     void nb_v##f##_ref_f64(double *y, const double *x, int64_t n);
 NB_VMATH_FUNCS(NB_VMATH_DECL)
 #undef NB_VMATH_DECL
 
 /* nb_v<f> for the element type T (float or double), e.g. inside
  * NB_FLOAT_DISPATCH: NB_VMATH_T(exp, T, y, x, n). */
-#define NB_VMATH_T(f, T, y, x, n)                                               \
+#define NB_VMATH_T(f, T, y, x, n)                                                      \
     (sizeof(T) == sizeof(float) ? nb_v##f##_f32((float *)(y), (const float *)(x), (n)) \
                                 : nb_v##f##_f64((double *)(y), (const double *)(x), (n)))
 
@@ -68,8 +69,7 @@ NB_VMATH_FUNCS(NB_VMATH_DECL)
 void nb_velu_mt_f32(int nt, float *y, const float *x, float alpha, int64_t n);
 void nb_velu_mt_f64(int nt, double *y, const double *x, double alpha, int64_t n);
 void nb_velu_bwd_mt_f32(int nt, float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
-void nb_velu_bwd_mt_f64(int nt, double *gx, const double *g, const double *x, const double *e, double alpha,
-                        int64_t n);
+void nb_velu_bwd_mt_f64(int nt, double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n);
 void nb_velu_f32(float *y, const float *x, float alpha, int64_t n);
 void nb_velu_f64(double *y, const double *x, double alpha, int64_t n);
 void nb_velu_bwd_f32(float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n);
@@ -95,6 +95,5 @@ void nb_vscale_f32(float *y, float a, int64_t n);
 void nb_vscale_f64(double *y, double a, int64_t n);
 void nb_vadd_f32(float *y, const float *x, int64_t n);
 void nb_vadd_f64(double *y, const double *x, int64_t n);
-
 
 #endif
