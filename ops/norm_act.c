@@ -3,7 +3,8 @@
  * a time), and the activations gelu (exact, erf), gelu_tanh and silu.
  *
  * Norms see x as (rows, D), D the product of the last k dims (f32 on
- * AVX-512: kernels/norm_f32.h, sums in f32 over 16 lanes; the rest below). Forward keeps
+ * AVX-512: kernels/norm_f32.h, sums in f32 over 16 lanes; the rest
+ * kernels/norm_rows.h). Forward keeps
  * each row's statistics (layer_norm: mean and 1/σ; rms_norm: 1/rms) in a
  * saved F64 tensor of the node, so backward reads x, the weight and those,
  * never a recomputed reduction. Sums run in double with 8 lanes (so the
@@ -24,6 +25,8 @@
 #include "kernels/vmath.h"
 #include "kernels/gelu_f32.h"
 #include "kernels/norm_f32.h"
+#include "kernels/norm_rows.h"
+#include "kernels/act_chunk.h"
 #include "grad_graph.h"
 #include <float.h>
 
@@ -49,137 +52,6 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
     *D = d;
     *rows = d ? n->in[0]->numel / d : 0;
 }
-
-/* Row kernels per element type: sums in double over 8 lanes, and the
- * functions that run them over a range of rows. Instantiated twice: for the
- * baseline (SSE2) and with target("avx2") (4 doubles a vector instead of 2;
- * no FMA, and the 8 lanes are explicit, so both give the same bits), the
- * AVX2 one chosen at run time when the CPU has it. */
-#define NORM_KERNELS(T, SUF, ATTR)                                                                                     \
-    ATTR static double sum_##SUF(const T *restrict x, int64_t n) {                                                     \
-        double s[8] = {0};                                                                                             \
-        int64_t k = 0;                                                                                                 \
-        for (; k + 8 <= n; k += 8)                                                                                     \
-            for (int j = 0; j < 8; j++) s[j] += (double)x[k + j];                                                      \
-        for (; k < n; k++) s[0] += (double)x[k];                                                                       \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                                      \
-    }                                                                                                                  \
-    /* Σ (x − c)² */                                                                                               \
-    ATTR static double sumsq_##SUF(const T *restrict x, double c, int64_t n) {                                         \
-        double s[8] = {0};                                                                                             \
-        int64_t k = 0;                                                                                                 \
-        for (; k + 8 <= n; k += 8)                                                                                     \
-            for (int j = 0; j < 8; j++) {                                                                              \
-                const double d = (double)x[k + j] - c;                                                                 \
-                s[j] += d * d;                                                                                         \
-            }                                                                                                          \
-        for (; k < n; k++) {                                                                                           \
-            const double d = (double)x[k] - c;                                                                         \
-            s[0] += d * d;                                                                                             \
-        }                                                                                                              \
-        return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));                                      \
-    }                                                                                                                  \
-    /* rows [r0, r1): μ (0 for rms), r = 1/√(var + eps) saved in S; y = (x − μ)·r·w + b */                     \
-    ATTR static void norm_fwd_rows_##SUF(T *restrict Y, const T *restrict X, const T *restrict W, const T *restrict B, \
-                                         double *restrict S, int64_t r0, int64_t r1, int64_t n, double eps,            \
-                                         bool rms) {                                                                   \
-        for (int64_t r = r0; r < r1; r++) {                                                                            \
-            const T *x = X + r * n;                                                                                    \
-            T *y = Y + r * n;                                                                                          \
-            const double mu = rms ? 0.0 : sum_##SUF(x, n) / (double)n;                                                 \
-            const double rs = 1.0 / sqrt(sumsq_##SUF(x, mu, n) / (double)n + eps);                                     \
-            S[2 * r] = mu, S[2 * r + 1] = rs;                                                                          \
-            for (int64_t j = 0; j < n; j++) {                                                                          \
-                double v = ((double)x[j] - mu) * rs;                                                                   \
-                if (W) v *= (double)W[j];                                                                              \
-                if (B) v += (double)B[j];                                                                              \
-                y[j] = (T)v;                                                                                           \
-            }                                                                                                          \
-        }                                                                                                              \
-    }                                                                                                                  \
-    /* rows [r0, r1), with x̂ = (x − μ)·r, ĝ = g·w:                                             \
-     *   gx += r·(ĝ − ma − x̂·mc), ma = mean(ĝ) (0 for rms), mc = mean(ĝ·x̂);                   \
-     * and when sw/sb are given, sw += g·x̂, sb += g (dw, db in row order). */               \
-    ATTR static void norm_bwd_rows_##SUF(T *restrict GX, const T *restrict G, const T *restrict X,                     \
-                                         const T *restrict W, const double *restrict S, int64_t r0, int64_t r1,        \
-                                         int64_t n, bool rms, double *restrict sw, double *restrict sb) {              \
-        for (int64_t r = r0; r < r1; r++) {                                                                            \
-            const T *g = G + r * n, *x = X + r * n;                                                                    \
-            const double mu = S[2 * r], rs = S[2 * r + 1];                                                             \
-            double sa8[8] = {0}, sc8[8] = {0};                                                                         \
-            int64_t k = 0;                                                                                             \
-            if (W)                                                                                                     \
-                for (; k + 8 <= n; k += 8)                                                                             \
-                    for (int j = 0; j < 8; j++) {                                                                      \
-                        const double gw = (double)g[k + j] * (double)W[k + j];                                         \
-                        sa8[j] += gw;                                                                                  \
-                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                                                 \
-                    }                                                                                                  \
-            else                                                                                                       \
-                for (; k + 8 <= n; k += 8)                                                                             \
-                    for (int j = 0; j < 8; j++) {                                                                      \
-                        const double gw = (double)g[k + j];                                                            \
-                        sa8[j] += gw;                                                                                  \
-                        sc8[j] += gw * (((double)x[k + j] - mu) * rs);                                                 \
-                    }                                                                                                  \
-            for (; k < n; k++) {                                                                                       \
-                const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);                                             \
-                sa8[0] += gw;                                                                                          \
-                sc8[0] += gw * (((double)x[k] - mu) * rs);                                                             \
-            }                                                                                                          \
-            const double sa = ((sa8[0] + sa8[1]) + (sa8[2] + sa8[3])) + ((sa8[4] + sa8[5]) + (sa8[6] + sa8[7]));       \
-            const double sc = ((sc8[0] + sc8[1]) + (sc8[2] + sc8[3])) + ((sc8[4] + sc8[5]) + (sc8[6] + sc8[7]));       \
-            const double ma = rms ? 0.0 : sa / (double)n, mc = sc / (double)n;                                         \
-            T *gx = GX ? GX + r * n : NULL;                                                                            \
-            if (gx && W && sw && sb) /* the common case in one loop */                                                 \
-                for (int64_t j = 0; j < n; j++) {                                                                      \
-                    const double gj = (double)g[j], xh = ((double)x[j] - mu) * rs;                                     \
-                    gx[j] += (T)(rs * (gj * (double)W[j] - ma - xh * mc));                                             \
-                    sw[j] += gj * xh;                                                                                  \
-                    sb[j] += gj;                                                                                       \
-                }                                                                                                      \
-            else {                                                                                                     \
-                if (gx)                                                                                                \
-                    for (int64_t j = 0; j < n; j++) {                                                                  \
-                        const double gw = (double)g[j] * (W ? (double)W[j] : 1.0);                                     \
-                        const double xh = ((double)x[j] - mu) * rs;                                                    \
-                        gx[j] += (T)(rs * (gw - ma - xh * mc));                                                        \
-                    }                                                                                                  \
-                if (sw)                                                                                                \
-                    for (int64_t j = 0; j < n; j++) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                \
-                if (sb)                                                                                                \
-                    for (int64_t j = 0; j < n; j++) sb[j] += (double)g[j];                                             \
-            }                                                                                                          \
-        }                                                                                                              \
-    }                                                                                                                  \
-    /* columns [j0, j0 + nj) over every row in row order: sw += g·x̂, sb += g */                                     \
-    ATTR static void norm_wb_cols_##SUF(const T *restrict G, const T *restrict X, const double *restrict S,            \
-                                        int64_t rows, int64_t n, int64_t j0, int64_t nj, double *restrict sw,          \
-                                        double *restrict sb) {                                                         \
-        for (int64_t r = 0; r < rows; r++) {                                                                           \
-            const T *x = X + r * n + j0, *g = G + r * n + j0;                                                          \
-            const double mu = S[2 * r], rs = S[2 * r + 1];                                                             \
-            for (int64_t j = 0; j < nj; j++) {                                                                         \
-                if (sw) sw[j] += (double)g[j] * (((double)x[j] - mu) * rs);                                            \
-                if (sb) sb[j] += (double)g[j];                                                                         \
-            }                                                                                                          \
-        }                                                                                                              \
-    }
-NORM_KERNELS(float, f32, )
-NORM_KERNELS(double, f64, )
-#if defined(__x86_64__) && defined(__GNUC__)
-NORM_KERNELS(float, f32_avx2, __attribute__((target("avx2"))))
-NORM_KERNELS(double, f64_avx2, __attribute__((target("avx2"))))
-static bool norm_avx2(void) { return nb_isa() >= ISA_AVX2; } /* kernels/cpu.h's policy */
-#else
-#define norm_fwd_rows_f32_avx2 norm_fwd_rows_f32
-#define norm_fwd_rows_f64_avx2 norm_fwd_rows_f64
-#define norm_bwd_rows_f32_avx2 norm_bwd_rows_f32
-#define norm_bwd_rows_f64_avx2 norm_bwd_rows_f64
-#define norm_wb_cols_f32_avx2 norm_wb_cols_f32
-#define norm_wb_cols_f64_avx2 norm_wb_cols_f64
-static bool norm_avx2(void) { return false; }
-#endif
 
 /* F(T-suffixed kernel)(args) for T = float/double, AVX2 or baseline */
 #define NORM_CALL(T, NAME, ...)                     \
@@ -374,86 +246,12 @@ nb_tensor *nb_rms_norm(nb_tensor *x, int normalized_ndim, nb_tensor *weight, dou
 
 /* ------------------------------------------------------------ activations */
 
-#define ACT_CHUNK 512
 /* multiply-add equivalents per element (one or two SLEEF functions and a pass) */
 #define ACT_COST 160
 
-typedef enum { ACT_GELU, ACT_GELU_TANH, ACT_SILU } act_kind;
 typedef struct {
     act_kind kind;
 } act_attr;
-
-#define GELU_INV_SQRT2 0.70710678118654752440   /* 1/√2 */
-#define GELU_INV_SQRT2PI 0.39894228040143267794 /* 1/√(2π) */
-#define GELU_K 0.79788456080286535588           /* √(2/π) */
-#define GELU_C 0.044715
-
-/* One chunk of L elements, forward (gx == NULL: y = f(x)) or backward
- * (gx += g·f'(x)). The SLEEF function runs in T on the chunk (t, e on the
- * stack); the rest of each formula in double, rounded once to T: the
- * derivatives are sums of O(1) terms that cancel (gelu' vanishes near
- * x = −0.75), where f32 arithmetic would cost ~1e-7 absolute.
- * Both GELUs are written without 1 + erf / 1 + tanh, which cancel for
- * x << 0 (f32 at x = −4: 1 + erf(x/√2) = 6.3e-5 from an erf rounded to
- * 6e-8, ~1e-3 relative; PyTorch computes it so):
- *   Φ(x) = ½(1 + erf(x/√2)) = ½·erfc(−x/√2)          (accurate for any x)
- *   ½(1 + tanh(u)) = sigmoid(2u),  ½(1 − tanh²(u)) = 2·s(1 − s). */
-#define ACT_CHUNK_BODY(T)                                                                                           \
-    do {                                                                                                            \
-        T t[ACT_CHUNK], e[ACT_CHUNK];                                                                               \
-        switch (kind) {                                                                                             \
-        case ACT_GELU: /* y = x·Φ(x); f' = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π) */                     \
-            if (sizeof(T) == sizeof(float) && gelu_fast) { /* kernels/gelu_f32.h */                                 \
-                if (gx) nb_gelu_bwd_f32((float *)gx, (const float *)g, (const float *)x, (const float *)sv, L);     \
-                else nb_gelu_fwd_f32((float *)y, (float *)sv, (const float *)x, L);                                 \
-                break;                                                                                              \
-            }                                                                                                       \
-            if (gx && sv) { /* 2Φ(x) kept by forward */                                                            \
-                memcpy(t, sv, (size_t)L * sizeof(T));                                                               \
-            } else {                                                                                                \
-                for (int64_t j = 0; j < L; j++) t[j] = (T)((double)x[j] * -GELU_INV_SQRT2);                         \
-                NB_VMATH_T(erfc, T, t, t, L); /* t = 2Φ(x) */                                                      \
-            }                                                                                                       \
-            if (!gx) {                                                                                              \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * 0.5 * (double)t[j]);                      \
-                if (sv) memcpy(sv, t, (size_t)L * sizeof(T));                                                       \
-                break;                                                                                              \
-            }                                                                                                       \
-            for (int64_t j = 0; j < L; j++) e[j] = (T)((double)x[j] * (double)x[j] * -0.5);                         \
-            NB_VMATH_T(exp, T, e, e, L);                                                                            \
-            for (int64_t j = 0; j < L; j++)                                                                         \
-                gx[j] += (T)((double)g[j] * (0.5 * (double)t[j] + (double)x[j] * (double)e[j] * GELU_INV_SQRT2PI)); \
-            break;                                                                                                  \
-        case ACT_GELU_TANH: /* y = ½x(1 + tanh(u)) = x·s, u = k(x + c·x³), s = sigmoid(2u) */                   \
-            for (int64_t j = 0; j < L; j++) {                                                                       \
-                const double xj = x[j];                                                                             \
-                t[j] = (T)(2 * GELU_K * (xj + GELU_C * xj * xj * xj));                                              \
-            }                                                                                                       \
-            NB_VMATH_T(sigmoid, T, t, t, L);                                                                        \
-            if (!gx) {                                                                                              \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);                            \
-                break;                                                                                              \
-            }                                                                                                       \
-            /* f' = ½(1 + t) + ½x(1 − t²)·k(1 + 3c·x²) = s + 2x·s(1 − s)·k(1 + 3c·x²) */              \
-            for (int64_t j = 0; j < L; j++) {                                                                       \
-                const double xj = x[j], sj = t[j];                                                                  \
-                gx[j] += (T)((double)g[j] * (sj + 2 * xj * sj * (1 - sj) * GELU_K * (1 + 3 * GELU_C * xj * xj)));   \
-            }                                                                                                       \
-            break;                                                                                                  \
-        case ACT_SILU: /* y = x·s, s = sigmoid(x); f' = s(1 + x(1 − s)) */                                       \
-            NB_VMATH_T(sigmoid, T, t, x, L);                                                                        \
-            if (!gx) {                                                                                              \
-                for (int64_t j = 0; j < L; j++) y[j] = (T)((double)x[j] * (double)t[j]);                            \
-                break;                                                                                              \
-            }                                                                                                       \
-            for (int64_t j = 0; j < L; j++) {                                                                       \
-                const double sj = t[j];                                                                             \
-                gx[j] += (T)((double)g[j] * (sj * (1 + (double)x[j] * (1 - sj))));                                  \
-            }                                                                                                       \
-            break;                                                                                                  \
-        }                                                                                                           \
-        (void)e;                                                                                                    \
-    } while (0)
 
 /* sv: gelu's 2Φ(x), written by forward and read by backward (NULL: none) */
 static void act_run(act_kind kind, nb_dtype dt, void *yv, const void *xv, void *gxv, const void *gv, void *svv,
