@@ -136,4 +136,17 @@ int64_t nb__backward_position(int64_t *len);
  * buffer valid until the next backward or tape walk on this thread. */
 size_t nb__tape_nodes(const nb_tensor *t, nb_node *const **nodes);
 
+/* Element copies (gather, layout moves) only care about the element size:
+ * f32 moves as uint32_t, f64 and i64 as uint64_t. */
+#define COPY_DISPATCH(dt, T, ...)     \
+    do {                              \
+        if (nb_dtype_size(dt) == 4) { \
+            typedef uint32_t T;       \
+            __VA_ARGS__               \
+        } else {                      \
+            typedef uint64_t T;       \
+            __VA_ARGS__               \
+        }                             \
+    } while (0)
+
 #endif

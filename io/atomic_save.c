@@ -102,15 +102,23 @@ static int64_t g_test_capacity = -1;
 
 void nb__io_test_capacity(int64_t bytes) { g_test_capacity = bytes; }
 
-/* Bytes in the directory's regular files. */
-static int64_t dir_bytes(int dfd) {
+/* A directory stream over dfd from its start, on a duplicate descriptor
+ * (closedir closes that one, dfd stays open); NULL when it can't be made. */
+static DIR *dir_stream(int dfd) {
     int fd2 = dup(dfd);
     DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
     if (!d) {
         if (fd2 >= 0) close(fd2);
-        return 0;
+        return NULL;
     }
     rewinddir(d);
+    return d;
+}
+
+/* Bytes in the directory's regular files. */
+static int64_t dir_bytes(int dfd) {
+    DIR *d = dir_stream(dfd);
+    if (!d) return 0;
     int64_t sum = 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {
         struct stat sb;
@@ -199,13 +207,8 @@ static bool looks_like_ours(int fd) {
 /* Removes the stale temporaries in dfd: of the target whose stem is given,
  * or (stem NULL) of any nabla file. Returns the bytes freed. */
 static int64_t sweep_stale(int dfd, const char *stem) {
-    int fd2 = dup(dfd);
-    DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
-    if (!d) {
-        if (fd2 >= 0) close(fd2);
-        return 0;
-    }
-    rewinddir(d);
+    DIR *d = dir_stream(dfd);
+    if (!d) return 0;
     int64_t freed = 0;
     size_t sl = stem ? strlen(stem) : 0;
     for (struct dirent *e; (e = readdir(d)) != NULL;) {

@@ -8,19 +8,6 @@
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
-/* Element copies only care about the size: f32 moves as uint32_t, f64 and
- * i64 as uint64_t. */
-#define COPY_DISPATCH(dt, T, ...)     \
-    do {                              \
-        if (nb_dtype_size(dt) == 4) { \
-            typedef uint32_t T;       \
-            __VA_ARGS__               \
-        } else {                      \
-            typedef uint64_t T;       \
-            __VA_ARGS__               \
-        }                             \
-    } while (0)
-
 typedef struct {
     int axis;
 } axis_attr;

@@ -9,17 +9,6 @@
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
-#define COPY_DISPATCH(dt, T, ...)     \
-    do {                              \
-        if (nb_dtype_size(dt) == 4) { \
-            typedef uint32_t T;       \
-            __VA_ARGS__               \
-        } else {                      \
-            typedef uint64_t T;       \
-            __VA_ARGS__               \
-        }                             \
-    } while (0)
-
 static int64_t span(nb_shape s, int lo, int hi) {
     int64_t p = 1;
     for (int i = lo; i < hi; i++) p *= s.d[i];
