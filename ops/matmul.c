@@ -23,6 +23,7 @@ static nb_shape batch_of(nb_shape s) {
 
 /* nb_gemm_f32 or nb_gemm_f64 for the element type T (inside NB_FLOAT_DISPATCH) */
 #define GEMM_T(T) _Generic((T)0, float : nb_gemm_f32, double : nb_gemm_f64)
+#define GEMM_C0_T(T) _Generic((T)0, float : nb_gemm_c0_f32, double : nb_gemm_c0_f64)
 
 static void mm_fwd(nb_node *n) {
     MM_DIMS(n);
@@ -112,9 +113,9 @@ static void affine_fwd(nb_node *n) {
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? n->out->numel / O : 0;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         T *Y = (T *)n->out->data;
-        if (b)
-            for (int64_t r = 0; r < rows; r++) memcpy(Y + r * O, b->data, (size_t)O * sizeof(T));
-        GEMM_T(T)(false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0, Y, O);
+        /* the bias is added as the GEMM stores its tiles (a broadcast C0) */
+        GEMM_C0_T(T)(false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0,
+                     b ? (const T *)b->data : Y, b ? 0 : O, Y, O);
     });
 }
 

@@ -42,7 +42,7 @@ GEMM_REF(double, nb_gemm_ref_f64)
 /* The instantiations of gemm_tmpl.h (M, N, K > 0; nt threads), x86-64 only. */
 #define GEMM_DECL(SFX, T)                                                                                          \
     void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
-                              const T *B, int64_t ldb, T beta, T *C, int64_t ldc, int nt);
+                              const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C, int64_t ldc, int nt);
 GEMM_DECL(_avx512_f32, float)
 GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
@@ -119,6 +119,13 @@ static void blas_threads(int n) {
 }
 #endif
 
+/* C0 into C (rows ldc0 apart, 0: one row broadcast), for the paths that
+ * take beta·C only: afterwards C0 is C. */
+#define C0_INTO_C(T)                                                                     \
+    if (C0 != C && beta != 0) {                                                          \
+        for (int64_t i = 0; i < M; i++) memcpy(C + i * ldc, C0 + i * ldc0, (size_t)N * sizeof(T)); \
+    }
+
 /* C = beta*C for the cases with no product (K == 0 or alpha == 0). */
 #define SCALE_C(T)                                          \
     for (int64_t i = 0; i < M; i++) {                       \
@@ -129,33 +136,38 @@ static void blas_threads(int n) {
     }
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                                   \
-    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
-                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                        \
+    void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
+                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,             \
+                           int64_t ldc) {                                                                            \
         if (M <= 0 || N <= 0) return;                                                                                \
+        const int k = kind();                                                                                        \
+        if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                             \
+            !(k == NB_GEMM_BLAS && !nb_par_in_region())) {                                                           \
+            switch (nb_isa()) { X86_CASES(S) default: break; }                                                       \
+        }                                                                                                            \
+        C0_INTO_C(T);                                                                                                \
         if (K <= 0 || alpha == 0) {                                                                                  \
             SCALE_C(T);                                                                                              \
-            return;                                                                                                  \
-        }                                                                                                            \
-        const int k = kind();                                                                                        \
-        if (k == NB_GEMM_REF || (double)M * N * K <= GEMM_SMALL) {                                                   \
-            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                   \
             return;                                                                                                  \
         }                                                                                                            \
         if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                              \
             CBLAS;                                                                                                   \
         }                                                                                                            \
-        switch (nb_isa()) {                                                                                          \
-            X86_CASES(S)                                                                                             \
-        default: nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                              \
-        }                                                                                                            \
+        nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                       \
+    }                                                                                                                \
+    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                        \
+        nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, C, ldc);                         \
     }
 
 #define X86_CASES_(S)                                                                                               \
     case ISA_AVX512:                                                                                                \
-        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K)); \
+        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,                  \
+                                   threads_for(nt, M, N, K));                                                       \
         return;                                                                                                     \
     case ISA_AVX2:                                                                                                  \
-        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, threads_for(nt, M, N, K));   \
+        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,                    \
+                                 threads_for(nt, M, N, K));                                                         \
         return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)

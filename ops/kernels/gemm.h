@@ -41,6 +41,21 @@ void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha,
 void nb_gemm_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
                  const double *B, int64_t ldb, double beta, double *C, int64_t ldc);
 
+/* C = alpha * op(A) @ op(B) + beta * C0: C0 is read in C's place (rows ldc0
+ * apart; ldc0 0 adds the one row C0 to every row of C, a bias), and may be C
+ * itself. The same sums as writing C0 into C and calling with beta: the
+ * built-in kernel adds C0 as it stores its tiles, with no pass of its own. */
+void nb_gemm_c0_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0, float *C,
+                       int64_t ldc);
+void nb_gemm_c0_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                       int64_t lda, const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0,
+                       double *C, int64_t ldc);
+void nb_gemm_c0_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0, float *C, int64_t ldc);
+void nb_gemm_c0_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                    const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0, double *C, int64_t ldc);
+
 void nb_gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void nb_gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
