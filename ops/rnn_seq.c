@@ -326,8 +326,8 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
     nb_tensor *XP = n->in[0], *W = n->in[1], *H0 = n->in[3], *C0 = n->in[4];
     const int64_t T = XP->shape.d[0], B = XP->shape.d[1], H = W->shape.d[1], G = 4 * H;
     const bool rev = nb_attr(n, seq_attr)->reverse;
-    const bool fresh = XP->grad == NULL;
-    nb_tensor *dXP = nb_grad_buf(XP), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]);
+    bool fresh; /* a new dXP is left unzeroed: the recurrence writes every element */
+    nb_tensor *dXP = nb__grad_buf_fresh(XP, &fresh), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]);
     nb_tensor *dH0 = nb_grad_buf(H0), *dC0 = nb_grad_buf(C0);
     NB_FLOAT_DISPATCH(XP->dtype, R, {
         /* dG: the pre-activations' gradient; written straight into a fresh
@@ -338,6 +338,7 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
         R *dc = scratch((size_t)(B * H), sizeof(R));
         if (!dG || !wp || !dh || !dc) {
             if (!direct) free(dG);
+            else memset(dG, 0, (size_t)(T * B * G) * sizeof(R)); /* a new buffer is not left unwritten */
             free(wp), free(dh), free(dc);
             nb_fail(NB_ERR_NOMEM, "lstm_seq", "out of memory in backward");
             return;
@@ -442,8 +443,8 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
     nb_tensor *XP = n->in[0], *W = n->in[1], *H0 = n->in[3];
     const int64_t T = XP->shape.d[0], B = XP->shape.d[1], H = W->shape.d[1], G = 3 * H;
     const bool rev = nb_attr(n, seq_attr)->reverse;
-    const bool fresh = XP->grad == NULL;
-    nb_tensor *dXP = nb_grad_buf(XP), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]), *dH0 = nb_grad_buf(H0);
+    bool fresh; /* a new dXP is left unzeroed: the recurrence writes every element */
+    nb_tensor *dXP = nb__grad_buf_fresh(XP, &fresh), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]), *dH0 = nb_grad_buf(H0);
     NB_FLOAT_DISPATCH(XP->dtype, R, {
         const bool direct = dXP && fresh;
         /* dGX: the gradient of xp's rows; dGH: of h_prev W_hhᵀ + b_hh's */
@@ -452,6 +453,7 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
         R *wp = scratch(PK_LEN(R, G, H), sizeof(R)), *dh = scratch((size_t)(B * H), sizeof(R));
         if ((dXP && !dGX) || !dGH || !wp || !dh) {
             if (!direct) free(dGX);
+            else memset(dGX, 0, (size_t)(T * B * G) * sizeof(R)); /* a new buffer is not left unwritten */
             free(dGH), free(wp), free(dh);
             nb_fail(NB_ERR_NOMEM, "gru_seq", "out of memory in backward");
             return;
