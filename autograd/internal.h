@@ -48,6 +48,13 @@ void *nb__scope_alloc(nb_scope *s, size_t size);
 nb_tensor *nb__tensor_new(nb_dtype dt, nb_shape s, nb_scope *where, bool zero);
 /* nb_grad_buf, a new buffer unzeroed and *fresh true: the caller writes every element (apply.c). */
 nb_tensor *nb__grad_buf_fresh(nb_tensor *t, bool *fresh);
+/* t's gradient += g (g: t's shape and dtype), on nabla's threads: a new
+ * gradient buffer is written as g's copy, with no zero-fill before it
+ * (ops/threads.c). */
+void nb__grad_accum(nb_tensor *t, const nb_tensor *g);
+/* o = a + b elementwise over n contiguous elements of dtype dt, on nabla's
+ * threads (ops/threads.c). */
+void nb__add_contig(nb_dtype dt, void *o, const void *a, const void *b, int64_t n);
 /* A view header over base's data, with shape s, in scope `where`. */
 nb_tensor *nb__tensor_view(nb_tensor *base, nb_shape s, nb_scope *where);
 /* Node for nin inputs in scope `where` (NULL = heap, owned by its output). */

@@ -8,8 +8,10 @@
 #include "elementwise.h"
 #include "grad_graph.h"
 
-#define BINARY(NAME, SAVES)                                                                            \
-    NB_BINARY_KERNELS(NAME)                                                                            \
+#define BINARY(NAME, SAVES) \
+    NB_BINARY_KERNELS(NAME) \
+    BINARY_OP(NAME, SAVES)
+#define BINARY_OP(NAME, SAVES)                                                                         \
     GG_FN(NAME);                                                                                       \
     static const nb_op NAME##_op = {#NAME, NAME##_fwd, NAME##_bwd, SAVES, false, NAME##_bwg};          \
     nb_tensor *nb_##NAME(nb_tensor *a, nb_tensor *b) {                                                 \
@@ -19,7 +21,33 @@
         return nb_apply(&NAME##_op, in, 2, s);                                                         \
     }
 
-BINARY(add, NB_SAVES_NOTHING)
+/* add: operands of the output's shape (a residual connection) take a
+ * contiguous loop on nabla's threads forward, and backward hand g to their
+ * gradients (copied into a new one); a broadcast operand takes the walk. */
+static bool add_plain(const nb_node *n, int i) { return nb_shape_eq(n->in[i]->shape, n->out->shape); }
+static void add_fwd(nb_node *n) {
+    if (add_plain(n, 0) && add_plain(n, 1))
+        nb__add_contig(n->out->dtype, n->out->data, n->in[0]->data, n->in[1]->data, n->out->numel);
+    else nb_ew_binary_fwd(n, nb_ew_add_f32, nb_ew_add_f64);
+}
+static void add_bwd(nb_node *n, const nb_tensor *g) {
+    nb_tensor *walk[2] = {NULL, NULL};
+    for (int i = 0; i < 2; i++) {
+        if (!n->in[i]->requires_grad) continue;
+        if (add_plain(n, i)) nb__grad_accum(n->in[i], g);
+        else walk[i] = nb_grad_buf(n->in[i]);
+    }
+    if (!walk[0] && !walk[1]) return;
+    nb_bc bc;
+    nb_bc_init(&bc, n->out->shape, n->in[0]->shape, n->in[1]->shape);
+    if (n->out->dtype == NB_F32)
+        nb_ew_add_bwd_f32(&bc, nb_f32(n->in[0]), nb_f32(n->in[1]), nb_f32(g), walk[0] ? nb_f32(walk[0]) : NULL,
+                          walk[1] ? nb_f32(walk[1]) : NULL);
+    else
+        nb_ew_add_bwd_f64(&bc, nb_f64(n->in[0]), nb_f64(n->in[1]), nb_f64(g), walk[0] ? nb_f64(walk[0]) : NULL,
+                          walk[1] ? nb_f64(walk[1]) : NULL);
+}
+BINARY_OP(add, NB_SAVES_NOTHING)
 BINARY(sub, NB_SAVES_NOTHING)
 BINARY(mul, NB_SAVES_IN(0) | NB_SAVES_IN(1))
 BINARY(div, NB_SAVES_IN(0) | NB_SAVES_IN(1))

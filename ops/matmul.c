@@ -6,6 +6,7 @@
  * that were broadcast sum their gradients. */
 #include "broadcast.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
@@ -114,8 +115,9 @@ static void affine_fwd(nb_node *n) {
     NB_FLOAT_DISPATCH(x->dtype, T, {
         T *Y = (T *)n->out->data;
         /* the bias is added as the GEMM stores its tiles (a broadcast C0) */
-        GEMM_C0_T(T)(false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0,
-                     b ? (const T *)b->data : Y, b ? 0 : O, Y, O);
+        GEMM_C0_T(T)
+        (false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0,
+         b ? (const T *)b->data : Y, b ? 0 : O, Y, O);
     });
 }
 
@@ -129,10 +131,18 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
         const T *G = (const T *)g->data;
         if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, (T *)gx->data, I);
         if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, fw ? 0 : 1, (T *)gw->data, I);
-        if (gb) {
+        if (gb) { /* column sums in row order, in blocks of 64 columns split between threads: same bits */
             T *GB = (T *)gb->data;
-            for (int64_t r = 0; r < rows; r++)
-                for (int64_t j = 0; j < O; j++) GB[j] += G[r * O + j];
+            const int64_t nblk = (O + 63) / 64;
+            const int nt = nb_par_clamp(nb_par_threads(nb_get_num_threads(), (double)rows * O * NB_COST_MEM), nblk);
+            NB_PAR_FOR(nt, for (int64_t bk = 0; bk < nblk; bk++), {
+                const int64_t j0 = bk * 64, nj = O - j0 < 64 ? O - j0 : 64;
+                T acc[64];
+                for (int64_t j = 0; j < nj; j++) acc[j] = GB[j0 + j];
+                for (int64_t r = 0; r < rows; r++)
+                    for (int64_t j = 0; j < nj; j++) acc[j] += G[r * O + j0 + j];
+                for (int64_t j = 0; j < nj; j++) GB[j0 + j] = acc[j];
+            });
         }
     });
 }

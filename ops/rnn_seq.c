@@ -444,7 +444,8 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
     const int64_t T = XP->shape.d[0], B = XP->shape.d[1], H = W->shape.d[1], G = 3 * H;
     const bool rev = nb_attr(n, seq_attr)->reverse;
     bool fresh; /* a new dXP is left unzeroed: the recurrence writes every element */
-    nb_tensor *dXP = nb__grad_buf_fresh(XP, &fresh), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]), *dH0 = nb_grad_buf(H0);
+    nb_tensor *dXP = nb__grad_buf_fresh(XP, &fresh), *dW = nb_grad_buf(W), *dB = nb_grad_buf(n->in[2]),
+              *dH0 = nb_grad_buf(H0);
     NB_FLOAT_DISPATCH(XP->dtype, R, {
         const bool direct = dXP && fresh;
         /* dGX: the gradient of xp's rows; dGH: of h_prev W_hhᵀ + b_hh's */

@@ -7,14 +7,8 @@
 
 static void reshape_fwd(nb_node *n) { (void)n; /* the output shares the input's data */ }
 
-/* gx += g on the vector kernel (kernels/vmath.h: the scalar loop's bits;
- * long gradients split between threads) */
-static void reshape_bwd(nb_node *n, const nb_tensor *g) {
-    nb_tensor *gx = nb_grad_buf(n->in[0]);
-    if (!gx) return;
-    if (g->dtype == NB_F32) nb_vadd_f32(nb_f32(gx), nb_f32(g), g->numel);
-    else nb_vadd_f64(nb_f64(gx), nb_f64(g), g->numel);
-}
+/* gx += g (a new gx is g's copy), long gradients split between threads */
+static void reshape_bwd(nb_node *n, const nb_tensor *g) { nb__grad_accum(n->in[0], g); }
 
 GG_FN(reshape);
 static const nb_op reshape_op = {"reshape", reshape_fwd, reshape_bwd, NB_SAVES_NOTHING, true, reshape_bwg};

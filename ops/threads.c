@@ -2,9 +2,13 @@
  * count: nb_gemm_<t> and nb_v<f>_<t> (kernels/gemm.h, kernels/vmath.h) call
  * the kernels' _mt forms with nb_get_num_threads(). The kernels themselves
  * know nothing of nabla: they are handed the count. */
+#include "../autograd/internal.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "kernels/vmath.h"
 #include "nabla/core.h"
+
+#include <string.h>
 
 void nb_gemm_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                  const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
@@ -50,3 +54,44 @@ void nb_vscale_f32(float *y, float a, int64_t n) { nb_vscale_mt_f32(nb_get_num_t
 void nb_vscale_f64(double *y, double a, int64_t n) { nb_vscale_mt_f64(nb_get_num_threads(), y, a, n); }
 void nb_vadd_f32(float *y, const float *x, int64_t n) { nb_vadd_mt_f32(nb_get_num_threads(), y, x, n); }
 void nb_vadd_f64(double *y, const double *x, int64_t n) { nb_vadd_mt_f64(nb_get_num_threads(), y, x, n); }
+
+/* Contiguous shares of n elements, whole cache lines (kernels/par.h), one
+ * per thread when the pass is long enough to split. */
+#define CONTIG_SPLIT(n, CALL)                                                          \
+    do {                                                                               \
+        const int nt_ = nb_par_threads(nb_get_num_threads(), (double)(n)*NB_COST_MEM); \
+        NB_PAR_REGION(nt_, {                                                           \
+            int64_t lo, len;                                                           \
+            nb_par_range(nt_, (n), &lo, &len);                                         \
+            if (len > 0) CALL;                                                         \
+        });                                                                            \
+    } while (0)
+
+void nb__grad_accum(nb_tensor *t, const nb_tensor *g) {
+    bool fresh;
+    nb_tensor *gx = nb__grad_buf_fresh(t, &fresh);
+    if (!gx) return;
+    const size_t es = nb_dtype_size(g->dtype);
+    if (fresh) {
+        unsigned char *d = gx->data;
+        const unsigned char *s = g->data;
+        CONTIG_SPLIT(g->numel, memcpy(d + (size_t)lo * es, s + (size_t)lo * es, (size_t)len * es));
+    } else if (g->dtype == NB_F32) {
+        nb_vadd_f32(nb_f32(gx), (const float *)g->data, g->numel);
+    } else {
+        nb_vadd_f64(nb_f64(gx), (const double *)g->data, g->numel);
+    }
+}
+
+#define ADD_CONTIG(T)                                                      \
+    do {                                                                   \
+        T *o_ = o;                                                         \
+        const T *a_ = a, *b_ = b;                                          \
+        CONTIG_SPLIT(n, {                                                  \
+            for (int64_t i = lo; i < lo + len; i++) o_[i] = a_[i] + b_[i]; \
+        });                                                                \
+    } while (0)
+void nb__add_contig(nb_dtype dt, void *o, const void *a, const void *b, int64_t n) {
+    if (dt == NB_F32) ADD_CONTIG(float);
+    else ADD_CONTIG(double);
+}

@@ -133,6 +133,18 @@ static void tensor_used_twice_gets_both(void **state) {
         double xv = nb_get(x, i);
         assert_true(fabs(nb_get(x->grad, i) - (2 * exp(xv) + exp(xv) * xv + exp(xv))) < 1e-12);
     }
+    /* x + x and a reshape of x: add's and reshape's backward copy g into a
+     * new gradient and add it to one that exists; long enough to be split
+     * between threads */
+    const int n = 1 << 18;
+    nb_tensor *big = nb_set_requires_grad(nb_full(NB_F64, NB_SHAPE(n), 0.5), true);
+    nb_tensor *w = nb_full(NB_F64, NB_SHAPE(n), 3);
+    for (int round = 1; round <= 2; round++) { /* the second backward adds to the first's gradient */
+        nb_tensor *y = nb_add(nb_add(big, big), nb_reshape(nb_reshape(big, NB_SHAPE(n / 2, 2)), NB_SHAPE(n)));
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(y, w))), NB_OK);
+        for (int i = 0; i < n; i += 4099) assert_true(nb_get(big->grad, i) == 9.0 * round);
+        assert_true(nb_get(big->grad, n - 1) == 9.0 * round);
+    }
     nb_scope_end(&s);
 }
 

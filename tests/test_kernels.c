@@ -155,38 +155,38 @@ static void gemm_blas_and_ref(void **state) {
  * or another matrix gives the bits of C0 copied into C and nb_gemm_* with
  * beta, on every backend, ISA and thread count; beta 0 never reads C0, and
  * C's padding is untouched. Returns the number of bad cases. */
-#define C0_CASE(T, S)                                                                                               \
-    static int c0_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, bool bias) {     \
-        const int64_t pad = 2, ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;                   \
-        const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad, ldc0 = bias ? 0 : N + 5;                         \
-        const int64_t n0 = bias ? N : M * ldc0;                                                                     \
-        T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));                 \
-        T *C = malloc(sizeof(T) * (size_t)(M * ldc)), *R = malloc(sizeof(T) * (size_t)(M * ldc));                   \
-        T *C0 = malloc(sizeof(T) * (size_t)n0);                                                                     \
-        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)urand();                                                   \
-        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)urand();                                                   \
-        for (int64_t i = 0; i < n0; i++) C0[i] = beta == 0 ? (T)NAN : (T)urand();                                   \
-        for (int64_t i = 0; i < M * ldc; i++) C[i] = R[i] = (T)NAN;                                                 \
-        nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);                      \
-        for (int64_t i = 0; i < M; i++)                                                                             \
-            for (int64_t j = 0; j < N; j++) R[i * ldc + j] = beta == 0 ? (T)NAN : C0[i * ldc0 + j];                  \
-        nb_gemm_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);                                   \
-        int bad = 0;                                                                                                \
-        for (int64_t i = 0; i < M * ldc; i++)                                                                       \
-            if (memcmp(&C[i], &R[i], sizeof(T)) && !(isnan(C[i]) && isnan(R[i]))) bad++;                            \
-        if (bad)                                                                                                    \
-            printf("  c0 %s/%s %s nt=%d ta=%d tb=%d M=%lld N=%lld K=%lld beta=%g %s: %d elements differ\n",         \
-                   nb_gemm_backend(), nb_isa_name(nb_isa()), #S, nt, ta, tb, (long long)M, (long long)N,            \
-                   (long long)K, (double)beta, bias ? "bias" : "matrix", bad);                                       \
-        free(A), free(B), free(C), free(R), free(C0);                                                               \
-        return bad != 0;                                                                                            \
+#define C0_CASE(T, S)                                                                                                  \
+    static int c0_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, bool bias) {         \
+        const int64_t pad = 2, ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;                     \
+        const int64_t lda = ac + pad, ldb = bc + pad, ldc = N + pad, ldc0 = bias ? 0 : N + 5;                          \
+        const int64_t n0 = bias ? N : M * ldc0;                                                                        \
+        T *A = malloc(sizeof(T) * (size_t)(ar * lda)), *B = malloc(sizeof(T) * (size_t)(br * ldb));                    \
+        T *C = malloc(sizeof(T) * (size_t)(M * ldc)), *R = malloc(sizeof(T) * (size_t)(M * ldc));                      \
+        T *C0 = malloc(sizeof(T) * (size_t)n0);                                                                        \
+        for (int64_t i = 0; i < ar * lda; i++) A[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < br * ldb; i++) B[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < n0; i++) C0[i] = beta == 0 ? (T)NAN : (T)urand();                                      \
+        for (int64_t i = 0; i < M * ldc; i++) C[i] = R[i] = (T)NAN;                                                    \
+        nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);                         \
+        for (int64_t i = 0; i < M; i++)                                                                                \
+            for (int64_t j = 0; j < N; j++) R[i * ldc + j] = beta == 0 ? (T)NAN : C0[i * ldc0 + j];                    \
+        nb_gemm_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, R, ldc);                                      \
+        int bad = 0;                                                                                                   \
+        for (int64_t i = 0; i < M * ldc; i++)                                                                          \
+            if (memcmp(&C[i], &R[i], sizeof(T)) && !(isnan(C[i]) && isnan(R[i]))) bad++;                               \
+        if (bad)                                                                                                       \
+            printf("  c0 %s/%s %s nt=%d ta=%d tb=%d M=%lld N=%lld K=%lld beta=%g %s: %d elements differ\n",            \
+                   nb_gemm_backend(), nb_isa_name(nb_isa()), #S, nt, ta, tb, (long long)M, (long long)N, (long long)K, \
+                   (double)beta, bias ? "bias" : "matrix", bad);                                                       \
+        free(A), free(B), free(C), free(R), free(C0);                                                                  \
+        return bad != 0;                                                                                               \
     }
 C0_CASE(float, f32)
 C0_CASE(double, f64)
 
 static int c0_sweep(int nt) {
-    static const int64_t shapes[][3] = {{1, 1, 1}, {9, 40, 7}, {65, 33, 17}, {64, 130, 128}, {403, 70, 530},
-                                        {2048 / 8, 65, 128}, {5, 3100, 70}, {96, 96, 0}};
+    static const int64_t shapes[][3] = {{1, 1, 1},      {9, 40, 7},          {65, 33, 17},  {64, 130, 128},
+                                        {403, 70, 530}, {2048 / 8, 65, 128}, {5, 3100, 70}, {96, 96, 0}};
     static const double betas[] = {1, 0, -0.5};
     int bad = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
@@ -789,13 +789,19 @@ static void vmath_ops_specials(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gemm_builtin_all_isas),    cmocka_unit_test(gemm_blas_and_ref),
-        cmocka_unit_test(gemm_bit_identical),       cmocka_unit_test(gemm_matmul_backends),
+        cmocka_unit_test(gemm_builtin_all_isas),
+        cmocka_unit_test(gemm_blas_and_ref),
+        cmocka_unit_test(gemm_bit_identical),
+        cmocka_unit_test(gemm_matmul_backends),
         cmocka_unit_test(gemm_c0),
-        cmocka_unit_test(vmath_all_isas),           cmocka_unit_test(vmath_sigmoid_extremes),
-        cmocka_unit_test(vmath_position_and_signs), cmocka_unit_test(vmath_elu),
-        cmocka_unit_test(vmath_ops_f32_vs_f64),     cmocka_unit_test(vmath_ops_specials),
-        cmocka_unit_test(vmath_exact_loops),        cmocka_unit_test(vmath_threads_same_bits),
+        cmocka_unit_test(vmath_all_isas),
+        cmocka_unit_test(vmath_sigmoid_extremes),
+        cmocka_unit_test(vmath_position_and_signs),
+        cmocka_unit_test(vmath_elu),
+        cmocka_unit_test(vmath_ops_f32_vs_f64),
+        cmocka_unit_test(vmath_ops_specials),
+        cmocka_unit_test(vmath_exact_loops),
+        cmocka_unit_test(vmath_threads_same_bits),
         cmocka_unit_test(fork_after_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

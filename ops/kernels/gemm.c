@@ -121,8 +121,8 @@ static void blas_threads(int n) {
 
 /* C0 into C (rows ldc0 apart, 0: one row broadcast), for the paths that
  * take beta·C only: afterwards C0 is C. */
-#define C0_INTO_C(T)                                                                     \
-    if (C0 != C && beta != 0) {                                                          \
+#define C0_INTO_C(T)                                                                               \
+    if (C0 != C && beta != 0) {                                                                    \
         for (int64_t i = 0; i < M; i++) memcpy(C + i * ldc, C0 + i * ldc0, (size_t)N * sizeof(T)); \
     }
 
@@ -137,13 +137,13 @@ static void blas_threads(int n) {
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                                   \
     void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
-                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,             \
+                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,            \
                            int64_t ldc) {                                                                            \
         if (M <= 0 || N <= 0) return;                                                                                \
         const int k = kind();                                                                                        \
         if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                             \
             !(k == NB_GEMM_BLAS && !nb_par_in_region())) {                                                           \
-            switch (nb_isa()) { X86_CASES(S) default: break; }                                                       \
+            switch (nb_isa()) { X86_CASES(S) default : break; }                                                      \
         }                                                                                                            \
         C0_INTO_C(T);                                                                                                \
         if (K <= 0 || alpha == 0) {                                                                                  \
@@ -160,14 +160,14 @@ static void blas_threads(int n) {
         nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, C, ldc);                         \
     }
 
-#define X86_CASES_(S)                                                                                               \
-    case ISA_AVX512:                                                                                                \
-        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,                  \
-                                   threads_for(nt, M, N, K));                                                       \
-        return;                                                                                                     \
-    case ISA_AVX2:                                                                                                  \
-        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,                    \
-                                 threads_for(nt, M, N, K));                                                         \
+#define X86_CASES_(S)                                                                              \
+    case ISA_AVX512:                                                                               \
+        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc, \
+                                   threads_for(nt, M, N, K));                                      \
+        return;                                                                                    \
+    case ISA_AVX2:                                                                                 \
+        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,   \
+                                 threads_for(nt, M, N, K));                                        \
         return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)

@@ -184,8 +184,8 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
  * callers with constant strides: the packed one and the direct one. */
 static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars, int64_t aks,
                                                               const T *restrict b, int64_t bks, T *C, int64_t ldc,
-                                                              const T *c0, int64_t ldc0, int64_t m, int64_t n,
-                                                              T alpha, T beta, bool pf) {
+                                                              const T *c0, int64_t ldc0, int64_t m, int64_t n, T alpha,
+                                                              T beta, bool pf) {
     V acc[MR][NV];
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
      * FMAs: fetch its lines now so the misses overlap the arithmetic (the
@@ -323,7 +323,8 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                 const T *c0 = C0 + ir * ldc0 + jr;
                 if (m < MR) {
                     G_FN(pack_a)(m, K, ta ? A + ir : A + ir * lda, lda, ta, ab);
-                    G_FN(ukr_cols)(K, ab, MR, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
+                    G_FN(ukr_cols)
+                    (K, ab, MR, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
                 } else if (ta) {
                     G_FN(ukr_cols)(K, A + ir, lda, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta);
                 } else {
@@ -348,9 +349,8 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR)
                         G_FN(ukr)
-                        (kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc,
-                         cs + (ic + ir) * lds + jc + jr, lds, G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha,
-                         bt);
+                (kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, cs + (ic + ir) * lds + jc + jr,
+                 lds, G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
             }
         }
     }
@@ -379,12 +379,13 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
         if (lo < hi) {
             if (by_rows) {
                 const int64_t i0 = lo * MR, m = G_FN(gmin)(M, hi * MR) - i0;
-                G_FN(serial)(ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C0 + i0 * ldc0,
-                             ldc0, C + i0 * ldc, ldc);
+                G_FN(serial)
+                (ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C0 + i0 * ldc0, ldc0,
+                 C + i0 * ldc, ldc);
             } else {
                 const int64_t j0 = lo * NR, n = G_FN(gmin)(N, hi * NR) - j0;
-                G_FN(serial)(ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C0 + j0, ldc0,
-                             C + j0, ldc);
+                G_FN(serial)
+                (ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C0 + j0, ldc0, C + j0, ldc);
             }
         }
     }
