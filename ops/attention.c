@@ -224,68 +224,72 @@ static void sdpa_fwd(nb_node *n) {
 /* Backward of one slice (see the top of the file). dW is scratch (L,S) and
  * W scratch (L,S) for A∘D when there is dropout. Causal: the blocks of
  * the forward (the comment above SDPA_FWD_SLICE). */
-#define SDPA_BWD_SLICE(T)                                                                                              \
-    static void sdpa_bwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *G, int64_t t,   \
-                                   const T *A, const T *Dm, T *W, T *dW, T *GQ, T *GK, T *GV, T *GM,                   \
-                                   const int64_t *mst) {                                                               \
-        const sdpa_slice s = slice_of(a, t);                                                                           \
-        const int64_t L = a->L, S = a->S;                                                                              \
-        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1), sb = a->causal ? CB : (S > 0 ? S : 1);                    \
-        const T *P = A;                                                                                                \
-        if (Dm) {                                                                                                      \
-            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                                   \
-            P = W;                                                                                                     \
-        }                                                                                                              \
-        /* dV += Pᵀ dO: row j of Pᵀ has weights from rows i >= j only (causal) */                                  \
-        if (GV)                                                                                                        \
-            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                   \
-                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                      \
-                if (i0 < L)                                                                                            \
-                    GEMM_T(T)                                                                                          \
-                    (true, false, c1 - c0, a->Ev, L - i0, 1, P + i0 * S + c0, S, G + s.o + i0 * s.ldo, s.ldo, 1,       \
-                     GV + s.v + c0 * s.ldv, s.ldv);                                                                    \
-            }                                                                                                          \
-        if (!GQ && !GK && !GM) return;                                                                                 \
-        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                    \
-        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                       \
-            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                              \
-            if (ke > 0)                                                                                                \
-                GEMM_T(T)                                                                                              \
-                (false, true, r1 - r0, ke, a->Ev, 1, G + s.o + r0 * s.ldo, s.ldo, X2 + s.v, s.ldv, 0, dW + r0 * S, S); \
-        }                                                                                                              \
-        for (int64_t i = 0; i < L; i++) {                                                                              \
-            T *d = dW + i * S;                                                                                         \
-            const T *r = A + i * S;                                                                                    \
-            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                                    \
-            if (Dm)                                                                                                    \
-                for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                               \
-            double dot = 0;                                                                                            \
-            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                                      \
-            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));                         \
-            for (int64_t j = lim; j < S; j++) d[j] = 0;                                                                \
-        }                                                                                                              \
-        if (GM) {                                                                                                      \
-            T *gm = GM + mask_offset(a, mst, t);                                                                       \
-            const int64_t mr = mst[a->nbatch], mc = mst[a->nbatch + 1];                                                \
-            for (int64_t i = 0; i < L; i++)                                                                            \
-                for (int64_t j = 0; j < S; j++) gm[i * mr + j * mc] += dW[i * S + j];                                  \
-        }                                                                                                              \
-        if (GQ) /* dQ += scale·dS K: rows [r0, r1) over keys [0, kend) */                                             \
-            for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                   \
-                const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                          \
-                if (ke > 0)                                                                                            \
-                    GEMM_T(T)                                                                                          \
-                    (false, false, r1 - r0, a->E, ke, (T)a->scale, dW + r0 * S, S, X1 + s.k, s.ldk, 1,                 \
-                     GQ + s.q + r0 * s.ldq, s.ldq);                                                                    \
-            }                                                                                                          \
-        if (GK) /* dK += scale·dSᵀ Q: row j of dSᵀ from rows i >= j only (causal) */                              \
-            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                   \
-                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                      \
-                if (i0 < L)                                                                                            \
-                    GEMM_T(T)                                                                                          \
-                    (true, false, c1 - c0, a->E, L - i0, (T)a->scale, dW + i0 * S + c0, S, X0 + s.q + i0 * s.ldq,      \
-                     s.ldq, 1, GK + s.k + c0 * s.ldk, s.ldk);                                                          \
-            }                                                                                                          \
+#define SDPA_BWD_SLICE(T)                                                                                               \
+    static void sdpa_bwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *G, int64_t t,    \
+                                   const T *A, const T *Dm, T *W, T *dW, T *GQ, T *GK, T *GV, T *GM,                    \
+                                   const int64_t *mst, const bool *fresh) {                                             \
+        const sdpa_slice s = slice_of(a, t);                                                                            \
+        const int64_t L = a->L, S = a->S;                                                                               \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1), sb = a->causal ? CB : (S > 0 ? S : 1);                     \
+        const T *P = A;                                                                                                 \
+        if (Dm) {                                                                                                       \
+            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                                    \
+            P = W;                                                                                                      \
+        }                                                                                                               \
+        /* dV += Pᵀ dO: row j of Pᵀ has weights from rows i >= j only (causal); a                                 \
+         * fresh (new, unzeroed) gradient is written with beta 0, rows no product                                      \
+         * reaches are zeroed */ \
+        if (GV)                                                                                                         \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                    \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                       \
+                if (i0 < L) GEMM_T(T)                                                                                   \
+                (true, false, c1 - c0, a->Ev, L - i0, 1, P + i0 * S + c0, S, G + s.o + i0 * s.ldo, s.ldo,               \
+                 fresh[2] ? 0 : 1, GV + s.v + c0 * s.ldv, s.ldv);                                                       \
+                else if (fresh[2]) for (int64_t j = c0; j < c1; j++)                                                    \
+                    memset(GV + s.v + j * s.ldv, 0, (size_t)a->Ev * sizeof(T));                                         \
+            }                                                                                                           \
+        if (!GQ && !GK && !GM) return;                                                                                  \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                     \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                        \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                               \
+            if (ke > 0) GEMM_T(T)                                                                                       \
+            (false, true, r1 - r0, ke, a->Ev, 1, G + s.o + r0 * s.ldo, s.ldo, X2 + s.v, s.ldv, 0, dW + r0 * S, S);      \
+        }                                                                                                               \
+        for (int64_t i = 0; i < L; i++) {                                                                               \
+            T *d = dW + i * S;                                                                                          \
+            const T *r = A + i * S;                                                                                     \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                                     \
+            if (Dm)                                                                                                     \
+                for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                                \
+            double dot = 0;                                                                                             \
+            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                                       \
+            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));                          \
+            for (int64_t j = lim; j < S; j++) d[j] = 0;                                                                 \
+        }                                                                                                               \
+        if (GM) {                                                                                                       \
+            T *gm = GM + mask_offset(a, mst, t);                                                                        \
+            const int64_t mr = mst[a->nbatch], mc = mst[a->nbatch + 1];                                                 \
+            for (int64_t i = 0; i < L; i++)                                                                             \
+                for (int64_t j = 0; j < S; j++) gm[i * mr + j * mc] += dW[i * S + j];                                   \
+        }                                                                                                               \
+        if (GQ) /* dQ += scale·dS K: rows [r0, r1) over keys [0, kend) */                                              \
+            for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                    \
+                const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                           \
+                if (ke > 0) GEMM_T(T)                                                                                   \
+                (false, false, r1 - r0, a->E, ke, (T)a->scale, dW + r0 * S, S, X1 + s.k, s.ldk, fresh[0] ? 0 : 1,       \
+                 GQ + s.q + r0 * s.ldq, s.ldq);                                                                         \
+                else if (fresh[0]) for (int64_t i = r0; i < r1; i++)                                                    \
+                    memset(GQ + s.q + i * s.ldq, 0, (size_t)a->E * sizeof(T));                                          \
+            }                                                                                                           \
+        if (GK) /* dK += scale·dSᵀ Q: row j of dSᵀ from rows i >= j only (causal) */                               \
+            for (int64_t c0 = 0; c0 < S; c0 += sb) {                                                                    \
+                const int64_t c1 = sdpa_min(S, c0 + sb), i0 = a->causal ? c0 : 0;                                       \
+                if (i0 < L) GEMM_T(T)                                                                                   \
+                (true, false, c1 - c0, a->E, L - i0, (T)a->scale, dW + i0 * S + c0, S, X0 + s.q + i0 * s.ldq, s.ldq,    \
+                 fresh[1] ? 0 : 1, GK + s.k + c0 * s.ldk, s.ldk);                                                       \
+                else if (fresh[1]) for (int64_t j = c0; j < c1; j++)                                                    \
+                    memset(GK + s.k + j * s.ldk, 0, (size_t)a->E * sizeof(T));                                          \
+            }                                                                                                           \
     }
 SDPA_BWD_SLICE(float)
 SDPA_BWD_SLICE(double)
@@ -294,8 +298,23 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
     const sdpa_attr *a = nb_attr(n, sdpa_attr);
     if (!n->saved) return;
     const bool plain = a->layout == SDPA_PLAIN, drop = a->p > 0;
-    nb_tensor *gq = nb_grad_buf(n->in[0]);
-    nb_tensor *gk = plain ? nb_grad_buf(n->in[1]) : gq, *gv = plain ? nb_grad_buf(n->in[2]) : gq;
+    /* New gradient buffers are left unzeroed and written with beta 0 (fresh),
+     * unless two of q, k, v are one tensor (its buffer then takes two
+     * products: zeroed and added to, as before) */
+    bool fresh[3] = {false, false, false};
+    nb_tensor *gq = nb__grad_buf_fresh(n->in[0], &fresh[0]), *gk = gq, *gv = gq;
+    if (plain) {
+        gk = nb__grad_buf_fresh(n->in[1], &fresh[1]);
+        gv = nb__grad_buf_fresh(n->in[2], &fresh[2]);
+        if (n->in[0] == n->in[1] || n->in[0] == n->in[2] || n->in[1] == n->in[2]) {
+            nb_tensor *gs[3] = {gq, gk, gv};
+            for (int i = 0; i < 3; i++)
+                if (fresh[i]) memset(gs[i]->data, 0, (size_t)gs[i]->numel * nb_dtype_size(gs[i]->dtype));
+            fresh[0] = fresh[1] = fresh[2] = false;
+        }
+    } else {
+        fresh[1] = fresh[2] = fresh[0];
+    }
     nb_tensor *mask = mask_of(n);
     nb_tensor *gm = mask && a->mask_kind == SDPA_MASK_ADD ? nb_grad_buf(mask) : NULL;
     if (!gq && !gk && !gv && !gm) return;
@@ -306,7 +325,12 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
     const int nt = gm ? 1 : sdpa_threads(a);
     NB_FLOAT_DISPATCH(g->dtype, T, {
         T *scr = mu_scratch("sdpa", (size_t)nt * (size_t)LS * (drop ? 2 : 1) * sizeof(T));
-        if (!scr) return;
+        if (!scr) { /* the error is raised; a new buffer is not left unwritten */
+            nb_tensor *gs[3] = {gq, gk, gv};
+            for (int i = 0; i < 3; i++)
+                if (fresh[i]) memset(gs[i]->data, 0, (size_t)gs[i]->numel * sizeof(T));
+            return;
+        }
         const T *A = (const T *)n->saved->data, *Dm = drop ? A + tot : NULL;
         const T *X0 = (const T *)n->in[0]->data;
         const T *X1 = plain ? (const T *)n->in[1]->data : X0, *X2 = plain ? (const T *)n->in[2]->data : X0;
@@ -318,12 +342,12 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
             if (sizeof(T) == sizeof(float))
                 sdpa_bwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)G, t,
                                      (const float *)(A + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL, (float *)W,
-                                     (float *)dW, (float *)GQ, (float *)GK, (float *)GV, (float *)GM, mst);
+                                     (float *)dW, (float *)GQ, (float *)GK, (float *)GV, (float *)GM, mst, fresh);
             else
                 sdpa_bwd_slice_double(a, (const double *)X0, (const double *)X1, (const double *)X2, (const double *)G,
                                       t, (const double *)(A + t * LS), Dm ? (const double *)(Dm + t * LS) : NULL,
                                       (double *)W, (double *)dW, (double *)GQ, (double *)GK, (double *)GV, (double *)GM,
-                                      mst);
+                                      mst, fresh);
         });
         mu_scratch_done(scr);
     });

@@ -255,7 +255,7 @@ typedef struct {
 
 /* sv: gelu's 2Φ(x), written by forward and read by backward (NULL: none) */
 static void act_run(act_kind kind, nb_dtype dt, void *yv, const void *xv, void *gxv, const void *gv, void *svv,
-                    int64_t N) {
+                    int64_t N, bool fresh) {
     const int nt = nb__elementwise_threads(N, ACT_COST);
     const bool gelu_fast = kind == ACT_GELU && dt == NB_F32 && nb_gelu_f32_fast();
     NB_FLOAT_DISPATCH(dt, T, {
@@ -268,6 +268,7 @@ static void act_run(act_kind kind, nb_dtype dt, void *yv, const void *xv, void *
             (void)y;
             (void)g;
             (void)sv;
+            (void)fresh;
             ACT_CHUNK_BODY(T);
         });
     });
@@ -280,14 +281,15 @@ static void act_fwd(nb_node *n) {
     const act_kind kind = nb_attr(n, act_attr)->kind;
     const bool keep = kind == ACT_GELU && nb_grad_enabled() && n->in[0]->requires_grad;
     nb_tensor *sv = keep ? nb_node_save_new(n, n->out->dtype, n->out->shape) : NULL;
-    act_run(kind, n->out->dtype, n->out->data, n->in[0]->data, NULL, NULL, sv ? sv->data : NULL, n->out->numel);
+    act_run(kind, n->out->dtype, n->out->data, n->in[0]->data, NULL, NULL, sv ? sv->data : NULL, n->out->numel, false);
 }
 static void act_bwd(nb_node *n, const nb_tensor *g) {
-    nb_tensor *gxt = nb_grad_buf(n->in[0]);
+    bool fresh; /* a new gx is written, not zeroed and added to */
+    nb_tensor *gxt = nb__grad_buf_fresh(n->in[0], &fresh);
     if (!gxt) return;
     const nb_tensor *sv = n->saved && nb_shape_eq(n->saved->shape, n->out->shape) ? n->saved : NULL;
     act_run(nb_attr(n, act_attr)->kind, n->out->dtype, NULL, n->in[0]->data, gxt->data, g->data, sv ? sv->data : NULL,
-            n->out->numel);
+            n->out->numel, fresh);
 }
 
 /* Differentiable backwards (second order). gelu's needs Φ(x) as an op with

@@ -173,6 +173,27 @@ static void test_sdpa_causal_blocks(void **state) {
     assert_true(max_rel(y[0], y[1]) <= 1e-12);
     assert_true(max_rel(qkv[0]->grad, qkv[1]->grad) <= 1e-12);
     nb_scope_end(&s);
+    /* one tensor as q, k and v (then as q and k): its gradient is the sum of
+     * the three (two) of separate copies */
+    for (int shared = 3; shared >= 2; shared--) {
+        s = nb_scope_begin();
+        nb_seed(41);
+        nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(3, 20, 8), 0, 1), true);
+        nb_tensor *v = nb_set_requires_grad(nb_randn(NB_F64, NB_SHAPE(3, 20, 8), 0, 1), true);
+        nb_tensor *c[3];
+        for (int i = 0; i < 3; i++) c[i] = nb_set_requires_grad(nb_copy(i == 2 && shared == 2 ? v : x), true);
+        nb_tensor *r = nb_randn(NB_F64, NB_SHAPE(3, 20, 8), 0, 1);
+        nb_tensor *ys = nb_sdpa(x, x, shared == 3 ? x : v, NULL, true, 0, 0),
+                  *yc = nb_sdpa(c[0], c[1], c[2], NULL, true, 0, 0);
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(ys, r))), NB_OK);
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(yc, r))), NB_OK);
+        nb_tensor *want = nb_add(c[0]->grad, c[1]->grad);
+        if (shared == 3) want = nb_add(want, c[2]->grad);
+        else assert_true(max_rel(v->grad, c[2]->grad) <= 1e-12);
+        assert_true(max_rel(ys, yc) <= 1e-12);
+        assert_true(max_rel(x->grad, want) <= 1e-12);
+        nb_scope_end(&s);
+    }
 }
 
 /* A query whose keys are all masked gets zeros (PyTorch: NaN), and its

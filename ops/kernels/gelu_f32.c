@@ -123,7 +123,7 @@ __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, con
 }
 
 __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2,
-                                                        int64_t n) {
+                                                        int64_t n, bool acc) {
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
@@ -132,14 +132,15 @@ __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *
         __m512 d = mid != m ? gf_dgelu(xv, t) : xv;
         if (mid) d = _mm512_mask_blend_ps(mid, d, gf_dmid(xv));
         _mm512_mask_storeu_ps(gx + i, m,
-                              _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d, _mm512_maskz_loadu_ps(m, gx + i)));
+                              _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d,
+                                              acc ? _mm512_maskz_loadu_ps(m, gx + i) : _mm512_setzero_ps()));
     }
 }
 
 #else
 bool nb_gelu_f32_fast(void) { return false; }
 void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n) { (void)y, (void)t2, (void)x, (void)n; }
-void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2, int64_t n) {
-    (void)gx, (void)g, (void)x, (void)t2, (void)n;
+void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2, int64_t n, bool acc) {
+    (void)gx, (void)g, (void)x, (void)t2, (void)n, (void)acc;
 }
 #endif

@@ -2,7 +2,7 @@
  * graph-free, one thread: the caller splits the array).
  *
  *   fwd:  t2 = 2Φ(x) = erfc(−x/√2), y = x·½·t2     (t2 kept for backward)
- *   bwd:  gx += g·(½·t2 + x·φ(x)), φ(x) = e^(−x²/2)/√(2π)
+ *   bwd:  gx += g·(½·t2 + x·φ(x)), φ(x) = e^(−x²/2)/√(2π)  (or gx = 0 + ...)
  *
  * The same formulas as ops/norm_act.c's generic path, with Φ computed in
  * f32 by its own vector code instead of SLEEF's erfcf (3.2 ns an element
@@ -33,7 +33,8 @@
 bool nb_gelu_f32_fast(void);
 /* y[i] = gelu(x[i]); t2 (may be NULL) gets 2Φ(x[i]) */
 void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n);
-/* gx[i] += g[i]·gelu'(x[i]); t2: forward's 2Φ(x) (NULL: computed here) */
-void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2, int64_t n);
+/* gx[i] += g[i]·gelu'(x[i]) (acc false: gx is not read, gx[i] = 0 + g·gelu');
+ * t2: forward's 2Φ(x) (NULL: computed here) */
+void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2, int64_t n, bool acc);
 
 #endif
