@@ -210,13 +210,14 @@ nb_status nb_optim_step(nb_optim *opt) {
         if (!nb__alive("optim_step", "parameter", i, opt->ps[i].p)) return NB_ERR_SCOPE;
     nb_scope *s = nb_scope_begin(); /* this step's temporaries */
     nb_no_grad_begin();
-    for (int i = 0; i < opt->n; i++) {
-        nb__opt_param *p = &opt->ps[i];
-        if (!p->p->grad) continue; /* no gradient reached it: torch skips it too */
-        double *t = nb_f64(p->step);
-        *t += 1;
-        opt->update(opt->gopts ? &opt->gopts[p->group] : &opt->o, p, p->p->grad, *t);
-    }
+    if (!nb__adam_step_all(opt, s)) /* else every parameter in one parallel region */
+        for (int i = 0; i < opt->n; i++) {
+            nb__opt_param *p = &opt->ps[i];
+            if (!p->p->grad) continue; /* no gradient reached it: torch skips it too */
+            double *t = nb_f64(p->step);
+            *t += 1;
+            opt->update(opt->gopts ? &opt->gopts[p->group] : &opt->o, p, p->p->grad, *t);
+        }
     nb_no_grad_end();
     nb_scope_end(&s);
     opt->steps++;

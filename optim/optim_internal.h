@@ -40,6 +40,11 @@ void nb__adagrad_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, 
 void nb__rmsprop_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
 void nb__adadelta_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
 void nb__adam_update(const nb_optim_opts *o, nb__opt_param *p, nb_tensor *g, double t);
+/* The fused Adam(W) step of every parameter with a gradient in one parallel
+ * region (counts included); false, touching nothing, where it does not
+ * apply (not Adam, an unfused group, one thread or too little work): the
+ * per-parameter loop then runs. Scratch in s. */
+bool nb__adam_step_all(nb_optim *opt, nb_scope *s);
 
 /* g + λθ as a new (scoped) tensor: torch's grad.add(param, alpha=λ). */
 nb_tensor *nb__with_weight_decay(nb_tensor *g, nb_tensor *p, double wd);

@@ -402,6 +402,65 @@ static void fused_steps_split_equal_one_thread(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* Adam(W) over many tensors, none long enough to split alone, in two
+ * groups (lr, weight decay), f32 and f64, one without a gradient in the
+ * first step: on 2 threads every tensor updates in one parallel region,
+ * with the bits of the per-tensor loop on 1 thread (parameters and state). */
+#define MANY 7
+static void many_steps(int nt, bool ams, int kind, nb_tensor **p, nb_optim **out) {
+    static const int64_t len[MANY] = {70001, 33, 50000, 17, 40000, 9, 20000};
+    nb_set_num_threads(nt);
+    nb_seed(5);
+    for (int i = 0; i < MANY; i++)
+        p[i] = nb_set_requires_grad(nb_randn(i == 4 ? NB_F64 : NB_F32, NB_SHAPE(len[i]), 0, 1), true);
+    nb_named_tensor named[MANY];
+    static const char *names[MANY] = {"p0", "p1", "p2", "p3", "p4", "p5", "p6"};
+    for (int i = 0; i < MANY; i++) named[i] = (nb_named_tensor){names[i], p[i]};
+    nb_optim_opts o = nb_optim_defaults(kind);
+    o.lr = 0.01, o.amsgrad = ams, o.weight_decay = 0.02;
+    const nb_optim_group groups[2] = {{named, 4, NB_OPTIM_INHERIT, NB_OPTIM_INHERIT}, {named + 4, MANY - 4, 0.003, 0}};
+    nb_optim *opt = nb_optim_new_groups(&o, groups, 2);
+    assert_non_null(opt);
+    for (int it = 0; it < 4; it++) {
+        nb_scope *s = nb_scope_begin();
+        nb_optim_zero_grad(opt);
+        for (int i = 0; i < MANY; i++) {
+            if (it == 0 && i == 3) continue; /* no gradient reaches p[3] in the first step */
+            nb_tensor *x = i == 4 ? p[i] : nb_cast(p[i], NB_F64);
+            assert_int_equal(nb_backward(nb_sum_all(nb_mul(x, nb_tanh(x)))), NB_OK);
+        }
+        assert_int_equal(nb_optim_step(opt), NB_OK);
+        nb_scope_end(&s);
+    }
+    *out = opt;
+}
+
+static void adam_many_tensors_one_region(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    for (int v = 0; v < 4; v++) {
+        nb_tensor *p[2][MANY];
+        nb_optim *opt[2];
+        for (int r = 0; r < 2; r++) many_steps(r + 1, v & 1, v & 2 ? NB_OPTIM_ADAMW : NB_OPTIM_ADAM, p[r], &opt[r]);
+        for (int i = 0; i < MANY; i++)
+            assert_memory_equal(p[0][i]->data, p[1][i]->data, (size_t)p[0][i]->numel * nb_dtype_size(p[0][i]->dtype));
+        nb_named_tensor st[2][4 * MANY];
+        const int ns = nb_optim_named_state(opt[0], st[0], 4 * MANY);
+        assert_int_equal(nb_optim_named_state(opt[1], st[1], 4 * MANY), ns);
+        assert_true(ns >= 3 * MANY && ns <= 4 * MANY);
+        for (int k = 0; k < ns; k++) {
+            assert_string_equal(st[0][k].name, st[1][k].name);
+            assert_memory_equal(st[0][k].t->data, st[1][k].t->data,
+                                (size_t)st[0][k].t->numel * nb_dtype_size(st[0][k].t->dtype));
+        }
+        for (int r = 0; r < 2; r++) {
+            nb_optim_free(opt[r]);
+            for (int i = 0; i < MANY; i++) nb_tensor_free(p[r][i]);
+        }
+    }
+    nb_set_num_threads(saved);
+}
+
 static void clip_by_value_and_norm(void **state) {
     (void)state;
     nb_tensor *p = nb_set_requires_grad(nb_zeros(NB_F64, NB_SHAPE(4)), true);
@@ -434,6 +493,7 @@ int main(void) {
         cmocka_unit_test(fused_adam_equals_composed),
         cmocka_unit_test(fused_sgd_equals_composed),
         cmocka_unit_test(fused_steps_split_equal_one_thread),
+        cmocka_unit_test(adam_many_tensors_one_region),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
