@@ -27,6 +27,7 @@
 #include "math_util.h"
 #include "kernels/gemm.h"
 #include "kernels/par.h"
+#include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
 #include "grad_graph.h"
 
@@ -81,7 +82,9 @@ static int64_t mask_offset(const sdpa_attr *a, const int64_t *st, int64_t t) {
 }
 
 #define GEMM_T(T) _Generic((T)0, float : nb_gemm_f32, double : nb_gemm_f64)
-#define VEXP_T(T) _Generic((T)0, float : nb_vexp_f32, double : nb_vexp_f64)
+#define SOFTMAX_INPLACE_T(T) _Generic((T)0, float : nb_softmax_row_inplace_f32, double : nb_softmax_row_inplace_f64)
+#define SOFTMAX_BWD_INPLACE_T(T) \
+    _Generic((T)0, float : nb_softmax_row_bwd_inplace_f32, double : nb_softmax_row_bwd_inplace_f64)
 
 /* Multiply-adds of one slice's forward (its two GEMMs): the parallel split's measure. */
 static double slice_work(const sdpa_attr *a) { return (double)a->L * (double)a->S * (double)(a->E + a->Ev); }
@@ -109,61 +112,49 @@ static inline int64_t kend_of(const sdpa_attr *a, int64_t r1) { return a->causal
 
 /* Forward of one slice: A (L,S) = masked softmax of the scores, O = (A∘D) V.
  * W is scratch (L,S) for A∘D when there is dropout. */
-#define SDPA_FWD_SLICE(T)                                                                                              \
-    static void sdpa_fwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *M,              \
-                                   const int64_t *mst, int64_t t, T *A, const T *Dm, T *W, T *O) {                     \
-        const sdpa_slice s = slice_of(a, t);                                                                           \
-        const int64_t L = a->L, S = a->S;                                                                              \
-        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                    \
-        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                       \
-            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                              \
-            if (ke > 0)                                                                                                \
-                GEMM_T(T)                                                                                              \
-                (false, true, r1 - r0, ke, a->E, (T)a->scale, X0 + s.q + r0 * s.ldq, s.ldq, X1 + s.k, s.ldk, 0,        \
-                 A + r0 * S, S);                                                                                       \
-        }                                                                                                              \
-        const T *m = M ? M + mask_offset(a, mst, t) : NULL;                                                            \
-        const int64_t mr = M ? mst[a->nbatch] : 0, mc = M ? mst[a->nbatch + 1] : 0;                                    \
-        for (int64_t i = 0; i < L; i++) {                                                                              \
-            T *r = A + i * S;                                                                                          \
-            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S; /* columns past lim: weight 0 */                   \
-            if (m) {                                                                                                   \
-                const T *mi = m + i * mr;                                                                              \
-                if (a->mask_kind == SDPA_MASK_ADD)                                                                     \
-                    for (int64_t j = 0; j < lim; j++) r[j] += mi[j * mc];                                              \
-                else                                                                                                   \
-                    for (int64_t j = 0; j < lim; j++)                                                                  \
-                        if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                                      \
-            }                                                                                                          \
-            T mx = (T)-INFINITY;                                                                                       \
-            for (int64_t j = 0; j < lim; j++) mx = r[j] > mx || r[j] != r[j] ? r[j] : mx; /* NaN sticks */             \
-            if (mx == (T)-INFINITY) { /* every key masked: zeros (PyTorch: NaN) */                                     \
-                memset(r, 0, (size_t)S * sizeof(T));                                                                   \
-                continue;                                                                                              \
-            }                                                                                                          \
-            for (int64_t j = 0; j < lim; j++) r[j] -= mx;                                                              \
-            VEXP_T(T)(r, r, lim);                                                                                      \
-            double sum = 0;                                                                                            \
-            for (int64_t j = 0; j < lim; j++) sum += (double)r[j];                                                     \
-            const T inv = (T)(1.0 / sum);                                                                              \
-            for (int64_t j = 0; j < lim; j++) r[j] *= inv;                                                             \
-            for (int64_t j = lim; j < S; j++) r[j] = 0;                                                                \
-        }                                                                                                              \
-        if (!O) return;                                                                                                \
-        const T *P = A;                                                                                                \
-        if (Dm) {                                                                                                      \
-            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                                   \
-            P = W;                                                                                                     \
-        }                                                                                                              \
-        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1);                                                           \
-        for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                       \
-            const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                              \
-            if (ke > 0)                                                                                                \
-                GEMM_T(T)                                                                                              \
-                (false, false, r1 - r0, a->Ev, ke, 1, P + r0 * S, S, X2 + s.v, s.ldv, 0, O + s.o + r0 * s.ldo, s.ldo); \
-            else                                                                                                       \
-                for (int64_t i = r0; i < r1; i++) memset(O + s.o + i * s.ldo, 0, (size_t)a->Ev * sizeof(T));           \
-        }                                                                                                              \
+#define SDPA_FWD_SLICE(T)                                                                                          \
+    static void sdpa_fwd_slice_##T(const sdpa_attr *a, const T *X0, const T *X1, const T *X2, const T *M,          \
+                                   const int64_t *mst, int64_t t, T *A, const T *Dm, T *W, T *O) {                 \
+        const sdpa_slice s = slice_of(a, t);                                                                       \
+        const int64_t L = a->L, S = a->S;                                                                          \
+        const int64_t rb = a->causal ? CB_SCORES : (L > 0 ? L : 1);                                                \
+        for (int64_t r0 = 0; r0 < L; r0 += rb) {                                                                   \
+            const int64_t r1 = sdpa_min(L, r0 + rb), ke = kend_of(a, r1);                                          \
+            if (ke > 0) GEMM_T(T)                                                                                  \
+            (false, true, r1 - r0, ke, a->E, (T)a->scale, X0 + s.q + r0 * s.ldq, s.ldq, X1 + s.k, s.ldk, 0,        \
+             A + r0 * S, S);                                                                                       \
+        }                                                                                                          \
+        const T *m = M ? M + mask_offset(a, mst, t) : NULL;                                                        \
+        const int64_t mr = M ? mst[a->nbatch] : 0, mc = M ? mst[a->nbatch + 1] : 0;                                \
+        for (int64_t i = 0; i < L; i++) {                                                                          \
+            T *r = A + i * S;                                                                                      \
+            const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S; /* columns past lim: weight 0 */               \
+            if (m) {                                                                                               \
+                const T *mi = m + i * mr;                                                                          \
+                if (a->mask_kind == SDPA_MASK_ADD)                                                                 \
+                    for (int64_t j = 0; j < lim; j++) r[j] += mi[j * mc];                                          \
+                else                                                                                               \
+                    for (int64_t j = 0; j < lim; j++)                                                              \
+                        if (mi[j * mc] == 0) r[j] = (T)-INFINITY;                                                  \
+            }                                                                                                      \
+            if (!SOFTMAX_INPLACE_T(T)(r, lim)) { /* every key masked: zeros (PyTorch: NaN); NaN sticks */          \
+                memset(r, 0, (size_t)S * sizeof(T));                                                               \
+                continue;                                                                                          \
+            }                                                                                                      \
+            for (int64_t j = lim; j < S; j++) r[j] = 0;                                                            \
+        }                                                                                                          \
+        if (!O) return;                                                                                            \
+        const T *P = A;                                                                                            \
+        if (Dm) {                                                                                                  \
+            for (int64_t j = 0; j < L * S; j++) W[j] = A[j] * Dm[j];                                               \
+            P = W;                                                                                                 \
+        }                                                                                                          \
+        const int64_t ob = a->causal ? CB : (L > 0 ? L : 1);                                                       \
+        for (int64_t r0 = 0; r0 < L; r0 += ob) {                                                                   \
+            const int64_t r1 = sdpa_min(L, r0 + ob), ke = kend_of(a, r1);                                          \
+            if (ke > 0) GEMM_T(T)                                                                                  \
+            (false, false, r1 - r0, a->Ev, ke, 1, P + r0 * S, S, X2 + s.v, s.ldv, 0, O + s.o + r0 * s.ldo, s.ldo); \
+            else for (int64_t i = r0; i < r1; i++) memset(O + s.o + i * s.ldo, 0, (size_t)a->Ev * sizeof(T)); }    \
     }
 SDPA_FWD_SLICE(float)
 SDPA_FWD_SLICE(double)
@@ -261,9 +252,7 @@ static void sdpa_fwd(nb_node *n) {
             const int64_t lim = a->causal ? sdpa_min(i + 1, S) : S;                                                     \
             if (Dm)                                                                                                     \
                 for (int64_t j = 0; j < lim; j++) d[j] *= Dm[i * S + j];                                                \
-            double dot = 0;                                                                                             \
-            for (int64_t j = 0; j < lim; j++) dot += (double)d[j] * (double)r[j];                                       \
-            for (int64_t j = 0; j < lim; j++) d[j] = (T)((double)r[j] * ((double)d[j] - dot));                          \
+            SOFTMAX_BWD_INPLACE_T(T)(d, r, lim);                                                                        \
             for (int64_t j = lim; j < S; j++) d[j] = 0;                                                                 \
         }                                                                                                               \
         if (GM) {                                                                                                       \

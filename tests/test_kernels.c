@@ -16,6 +16,7 @@
 #include "nabla/nabla.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
 
 /* ------------------------------------------------------------------ GEMM */
@@ -216,6 +217,57 @@ static void gemm_c0(void **state) {
     rng = saved;
     nb_isa_set_cap(NULL);
     nb_gemm_set_backend(NB_GEMM_AUTO);
+}
+
+/* The in-place softmax rows (attention's): the AVX-512 f32 path sums in the
+ * generic loops' 8 double lanes, so the backward row has the same bits on
+ * every ISA and the forward differs only by the ISAs' exponentials; rows
+ * sum to 1, NaN rows stay NaN, an all -inf row is reported. */
+static void softmax_rows_inplace_all_isas(void **state) {
+    (void)state;
+    const uint64_t saved = rng;
+    enum { MAXN = 70, ROWS = 3 * MAXN };
+    static float x[ROWS][MAXN], y[3][ROWS][MAXN], g[ROWS][MAXN], d[3][ROWS][MAXN];
+    static bool ok[3][ROWS];
+    for (int r = 0; r < ROWS; r++) {
+        const int n = 1 + r % MAXN;
+        for (int j = 0; j < n; j++) x[r][j] = (float)(6 * urand()), g[r][j] = (float)urand();
+        if (r % 11 == 5) x[r][n - 1] = -INFINITY; /* a masked key */
+        if (r % 13 == 6 && r % 7 != 3)
+            for (int j = 0; j < n; j++) x[r][j] = -INFINITY; /* fully masked */
+        if (r % 7 == 3) x[r][r % n] = NAN;                   /* a NaN row */
+    }
+    int tested = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        if (!nb_isa_set_cap(isas[i])) continue;
+        for (int r = 0; r < ROWS; r++) {
+            const int n = 1 + r % MAXN;
+            memcpy(y[i][r], x[r], sizeof x[r]);
+            ok[i][r] = nb_softmax_row_inplace_f32(y[i][r], n);
+            memcpy(d[i][r], g[r], sizeof g[r]);
+            if (ok[i][r]) nb_softmax_row_bwd_inplace_f32(d[i][r], y[0][r], n); /* the same y: the same bits */
+            if (i > 0) {
+                assert_int_equal(ok[i][r], ok[0][r]);
+                for (int j = 0; j < n && ok[i][r]; j++) /* the ISAs' exp differ by an ulp or two */
+                    assert_true(fabsf(y[i][r][j] - y[0][r][j]) <= 4e-7f * fabsf(y[0][r][j]) + 1e-30f ||
+                                (isnan(y[i][r][j]) && isnan(y[0][r][j])));
+                assert_memory_equal(d[i][r], d[0][r], (size_t)n * sizeof(float));
+            }
+            if (r % 13 == 6 && r % 7 != 3) {
+                assert_false(ok[i][r]);
+                continue;
+            }
+            assert_true(ok[i][r]);
+            double sum = 0;
+            for (int j = 0; j < n; j++) sum += y[i][r][j];
+            if (r % 7 == 3) assert_true(isnan(sum));
+            else assert_true(fabs(sum - 1) < 1e-6);
+        }
+        tested++;
+    }
+    assert_true(tested >= 2);
+    nb_isa_set_cap(NULL);
+    rng = saved;
 }
 
 /* Same inputs, same thread count → same bits; and the built-in kernel gives
@@ -794,6 +846,7 @@ int main(void) {
         cmocka_unit_test(gemm_bit_identical),
         cmocka_unit_test(gemm_matmul_backends),
         cmocka_unit_test(gemm_c0),
+        cmocka_unit_test(softmax_rows_inplace_all_isas),
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),
         cmocka_unit_test(vmath_position_and_signs),

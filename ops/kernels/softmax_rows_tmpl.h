@@ -91,5 +91,47 @@ void FN(nb_log_softmax_row_bwd)(T *restrict gx, const T *restrict g, const T *re
     FN(row_lsm_bwd)(gx, g, ey, (T)s, n);
 }
 
+/* The largest of x[0..n), NaN if any is NaN (8 lanes, fixed order). */
+static T FN(row_max_nan)(const T *restrict x, int64_t n) {
+    T m[8];
+    T u[8]; /* 0, or a NaN once one passed (branch-free lanes) */
+    for (int j = 0; j < 8; j++) m[j] = (T)-INFINITY, u[j] = 0;
+    int64_t k = 0;
+    for (; k + 8 <= n; k += 8)
+        for (int j = 0; j < 8; j++) {
+            const T v = x[k + j];
+            m[j] = v > m[j] ? v : m[j];
+            u[j] = v != v ? v : u[j];
+        }
+    for (; k < n; k++) {
+        m[0] = x[k] > m[0] ? x[k] : m[0];
+        u[0] = x[k] != x[k] ? x[k] : u[0];
+    }
+    for (int j = 1; j < 8; j++) {
+        m[0] = m[j] > m[0] ? m[j] : m[0];
+        u[0] = u[j] != u[j] ? u[j] : u[0];
+    }
+    return u[0] != u[0] ? u[0] : m[0];
+}
+
+/* In place: r = softmax(r) over n elements; a NaN makes the row NaN. Returns
+ * false, leaving r as it was, when every element is -inf (a fully masked
+ * row: the caller decides what it holds). */
+static bool FN(sm_inplace)(T *restrict r, int64_t n) {
+    const T mx = FN(row_max_nan)(r, n);
+    if (mx == (T)-INFINITY) return false;
+    FN(row_shift)(r, mx, n);
+    FN(nb_vexp_mt)(1, r, r, n);
+    FN(row_scale)(r, (T)(1.0 / FN(row_sum)(r, n)), n);
+    return true;
+}
+
+/* In place: d = y·(d − Σ d·y), in double, one rounding (softmax backward
+ * with the incoming gradient in d). */
+static void FN(sm_bwd_inplace)(T *restrict d, const T *restrict y, int64_t n) {
+    const double s = FN(row_dot)(d, y, n);
+    for (int64_t k = 0; k < n; k++) d[k] = (T)((double)y[k] * ((double)d[k] - s));
+}
+
 #undef T
 #undef FN
