@@ -55,17 +55,9 @@ void nb_vscale_f64(double *y, double a, int64_t n) { nb_vscale_mt_f64(nb_get_num
 void nb_vadd_f32(float *y, const float *x, int64_t n) { nb_vadd_mt_f32(nb_get_num_threads(), y, x, n); }
 void nb_vadd_f64(double *y, const double *x, int64_t n) { nb_vadd_mt_f64(nb_get_num_threads(), y, x, n); }
 
-/* Contiguous shares of n elements, whole cache lines (kernels/par.h), one
- * per thread when the pass is long enough to split. */
-#define CONTIG_SPLIT(n, CALL)                                                          \
-    do {                                                                               \
-        const int nt_ = nb_par_threads(nb_get_num_threads(), (double)(n)*NB_COST_MEM); \
-        NB_PAR_REGION(nt_, {                                                           \
-            int64_t lo, len;                                                           \
-            nb_par_range(nt_, (n), &lo, &len);                                         \
-            if (len > 0) CALL;                                                         \
-        });                                                                            \
-    } while (0)
+/* Contiguous shares of n elements on nabla's threads (kernels/par.h), when
+ * the pass is long enough to split. */
+#define CONTIG_SPLIT(n, CALL) NB_PAR_SPLIT(nb_get_num_threads(), n, NB_COST_MEM, CALL)
 
 void nb__grad_accum(nb_tensor *t, const nb_tensor *g) {
     bool fresh;

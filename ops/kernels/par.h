@@ -84,6 +84,20 @@ static inline void nb_par_range(int nt, int64_t total, int64_t *lo, int64_t *n) 
     *lo = a, *n = b - a;
 }
 
+/* CALL on this thread's contiguous share [lo, lo + len) of n elements
+ * (nb_par_range: whole cache lines, so every element meets the same vector
+ * code wherever it sits), on up to nt threads when n · cost reaches
+ * nb_par_min(), else on this thread alone; an empty share skips CALL. */
+#define NB_PAR_SPLIT(nt, n, cost, CALL)                                \
+    do {                                                               \
+        const int nb_sp_ = nb_par_threads((nt), (double)(n) * (cost)); \
+        NB_PAR_REGION(nb_sp_, {                                        \
+            int64_t lo, len;                                           \
+            nb_par_range(nb_sp_, (n), &lo, &len);                      \
+            if (len > 0) CALL;                                         \
+        });                                                            \
+    } while (0)
+
 /* An OpenMP region / loop over nt threads, or, when nt <= 1, the same code
  * run as plain code: entering a region, even under if(0), makes libgomp
  * build and free a team every time (a malloc per call: under ASan its

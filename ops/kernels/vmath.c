@@ -90,15 +90,7 @@ NB_VMATH_FUNCS(ISA_DECL)
  * lo (first element) and len. */
 #define SPLIT_MEM NB_COST_MEM
 #define SPLIT_MATH NB_COST_MATH
-#define SPLIT(COST, N, CALL)                                      \
-    do {                                                          \
-        const int nt_ = nb_par_threads(nt, (double)(N) * (COST)); \
-        NB_PAR_REGION(nt_, {                                      \
-            int64_t lo, len;                                      \
-            nb_par_range(nt_, (N), &lo, &len);                    \
-            if (len > 0) CALL;                                    \
-        });                                                       \
-    } while (0)
+#define SPLIT(COST, N, CALL) NB_PAR_SPLIT(nt, N, COST, CALL)
 
 #define DISPATCH(f)                                                        \
     static void f##_one_f32(float *y, const float *x, int64_t n) {         \
