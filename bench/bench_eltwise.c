@@ -13,8 +13,6 @@
  * and "time_s: <sum of every case's FB>". `bench_eltwise REPS [CASE]` sets the
  * repetitions and runs only CASE (profiling). */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "nabla/nabla.h"
 #include "bench_util.h"
@@ -24,7 +22,13 @@ enum { R = 1024, C = 1024 };
 static const char *const names[] = {"softplus", "elu", "log1p", "lse_last", "lse_0", "lsm_0", "bce"};
 #define NCASES (int)(sizeof names / sizeof names[0])
 
-static nb_tensor *run_op(int c, nb_tensor *x, nb_tensor *xl, nb_tensor *y) {
+typedef struct {
+    nb_tensor *x, *xl, *y;
+} data;
+
+static nb_tensor *run_op(int c, void *ctx) {
+    const data *d = ctx;
+    nb_tensor *x = d->x, *xl = d->xl, *y = d->y;
     const int ax1 = 1, ax0 = 0;
     switch (c) {
     case 0: return nb_softplus(x);
@@ -37,38 +41,13 @@ static nb_tensor *run_op(int c, nb_tensor *x, nb_tensor *xl, nb_tensor *y) {
     }
 }
 
-static double time_case(int c, int reps, bool backward, nb_tensor *x, nb_tensor *xl, nb_tensor *y) {
-    double best = 1e30;
-    for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
-        double t0 = bench_now();
-        nb_scope *s = nb_scope_begin();
-        nb_tensor *out = run_op(c, x, xl, y);
-        if (backward) {
-            nb_tensor *l =
-                out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
-            nb_backward(l);
-        }
-        nb_scope_end(&s);
-        double dt = bench_now() - t0;
-        if (rep >= 0 && dt < best) best = dt;
-    }
-    return best;
-}
-
 int main(int argc, char **argv) {
-    const int reps = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 15;
     nb_seed(1);
     nb_tensor *x = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(R, C), -4, 4), true);
     nb_tensor *xl = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(R, C), -0.9, 3), true);
     nb_tensor *y = nb_rand(NB_F32, NB_SHAPE(R, C), 0, 1);
-    double total = 0;
-    for (int c = 0; c < NCASES; c++) {
-        if (argc > 2 && strcmp(argv[2], names[c]) != 0) continue;
-        const double f = time_case(c, reps, false, x, xl, y);
-        const double fb = time_case(c, reps, true, x, xl, y);
-        printf("case: %s fwd_s %.6g fwdbwd_s %.6g  (bwd/fwd %.2f)\n", names[c], f, fb, (fb - f) / f);
-        total += fb;
-    }
+    data d = {x, xl, y};
+    const double total = bench_cases(argc, argv, names, NCASES, run_op, NULL, &d, 0);
     printf("eltwise (%d,%d) f32, %d threads\n", R, C, nb_get_num_threads());
     printf("time_s: %.6f\n", total);
     nb_tensor_free(x);

@@ -6,14 +6,11 @@ over axis 1 (lse_last) and axis 0 (lse_0), log_softmax along axis 0 (lsm_0),
 bce_with_logits mean (y in [0, 1), no grad); x in [-4, 4). Per case the
 fastest of REPS repetitions. Prints "case: NAME fwd_s F fwdbwd_s FB" and
 time_s (sum of FB). `bench_eltwise.py REPS [CASE]`."""
-import sys
-import time
-
 import torch
 import torch.nn.functional as F
 
-reps = int(sys.argv[1]) if len(sys.argv) > 1 and int(sys.argv[1]) > 0 else 15
-only = sys.argv[2] if len(sys.argv) > 2 else None
+from bench_cases import run_cases
+
 torch.manual_seed(1)
 R = C = 1024
 x = (torch.rand(R, C) * 8 - 4).requires_grad_(True)
@@ -30,28 +27,6 @@ cases = [
     ("bce", lambda: F.binary_cross_entropy_with_logits(x, y)),
 ]
 
-
-def time_case(op, backward):
-    best = 1e30
-    for rep in range(-1, reps):  # -1: warm-up
-        t0 = time.perf_counter()
-        out = op()
-        if backward:
-            loss = out if out.numel() == 1 else out.view(-1)[0:1].sum()
-            loss.backward()
-        dt = time.perf_counter() - t0
-        if rep >= 0:
-            best = min(best, dt)
-    return best
-
-
-total = 0.0
-for name, op in cases:
-    if only and name != only:
-        continue
-    f = time_case(op, False)
-    fb = time_case(op, True)
-    print(f"case: {name} fwd_s {f:.6g} fwdbwd_s {fb:.6g}  (bwd/fwd {(fb - f) / f:.2f})")
-    total += fb
+total = run_cases(cases)
 print(f"eltwise ({R},{C}) float32, torch {torch.__version__}, {torch.get_num_threads()} threads")
 print(f"time_s: {total:.6f}")

@@ -16,8 +16,6 @@
  * Each case: the fastest of REPS repetitions. Prints "case: NAME fwd_s F
  * fwdbwd_s FB" per case and "time_s: <sum of FB>". `bench_losses REPS [CASE]`. */
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "nabla/nabla.h"
 #include "bench_util.h"
@@ -32,7 +30,8 @@ typedef struct {
     nb_tensor *x, *p, *t, *y, *y_all, *w, *lq, *q, *xp, *wp, *xs; /* y: every 17th -100; y_all: classes */
 } data;
 
-static nb_tensor *run_op(int c, const data *d) {
+static nb_tensor *run_op(int c, void *ctx) {
+    const data *d = ctx;
     nb_ce_opts o = NB_CE_DEFAULT;
     switch (c) {
     case 0: o.weight = d->w, o.label_smoothing = 0.1; return nb_cross_entropy_ex(d->x, d->y, &o);
@@ -51,26 +50,7 @@ static nb_tensor *run_op(int c, const data *d) {
     }
 }
 
-static double time_case(int c, int reps, bool backward, const data *d) {
-    double best = 1e30;
-    for (int rep = -1; rep < reps; rep++) { /* rep -1: warm-up */
-        double t0 = bench_now();
-        nb_scope *s = nb_scope_begin();
-        nb_tensor *out = run_op(c, d);
-        if (backward) {
-            nb_tensor *l =
-                out->numel == 1 ? out : nb_sum_all(nb_slice(nb_reshape(out, NB_SHAPE(out->numel)), 0, 0, 1, 1));
-            nb_backward(l);
-        }
-        nb_scope_end(&s);
-        double dt = bench_now() - t0;
-        if (rep >= 0 && dt < best) best = dt;
-    }
-    return best;
-}
-
 int main(int argc, char **argv) {
-    const int reps = argc > 1 && atoi(argv[1]) > 0 ? atoi(argv[1]) : 15;
     nb_seed(1);
     data d;
     d.x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(N, C), 0, 2), true);
@@ -93,14 +73,7 @@ int main(int argc, char **argv) {
     d.xp = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(64, 100, 64), 0, 1), true);
     d.wp = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(100), 0.1, 0.5), true);
     d.xs = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(64, 32, 512), 0, 1), true);
-    double total = 0;
-    for (int c = 0; c < NCASES; c++) {
-        if (argc > 2 && strcmp(argv[2], names[c]) != 0) continue;
-        const double f = time_case(c, reps, false, &d);
-        const double fb = time_case(c, reps, true, &d);
-        printf("case: %s fwd_s %.6g fwdbwd_s %.6g  (bwd/fwd %.2f)\n", names[c], f, fb, (fb - f) / f);
-        total += fb;
-    }
+    const double total = bench_cases(argc, argv, names, NCASES, run_op, NULL, &d, 0);
     printf("losses (%d,%d) f32, %d threads\n", N, C, nb_get_num_threads());
     printf("time_s: %.6f\n", total);
     nb_tensor *all[] = {d.x, d.p, d.t, d.y, d.y_all, d.w, d.lq, d.q, d.xp, d.wp, d.xs};

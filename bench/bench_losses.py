@@ -7,14 +7,11 @@ softplus beta 2 threshold 5, prelu (C) on (64,100,64), max_pool1d k3 s2 p1 on
 (64,32,512). Losses on (4096,100). Per case the fastest of REPS repetitions;
 prints "case: NAME fwd_s F fwdbwd_s FB" and time_s (sum of FB).
 `bench_losses.py REPS [CASE]`."""
-import sys
-import time
-
 import torch
 import torch.nn.functional as F
 
-reps = int(sys.argv[1]) if len(sys.argv) > 1 and int(sys.argv[1]) > 0 else 15
-only = sys.argv[2] if len(sys.argv) > 2 else None
+from bench_cases import run_cases
+
 torch.manual_seed(1)
 N, C = 4096, 100
 x = (torch.randn(N, C) * 2).requires_grad_(True)
@@ -43,28 +40,6 @@ cases = [
     ("maxpool1d", lambda: F.max_pool1d(xs, 3, stride=2, padding=1)),
 ]
 
-
-def time_case(op, backward):
-    best = 1e30
-    for rep in range(-1, reps):  # -1: warm-up
-        t0 = time.perf_counter()
-        out = op()
-        if backward:
-            loss = out if out.numel() == 1 else out.view(-1)[0:1].sum()
-            loss.backward()
-        dt = time.perf_counter() - t0
-        if rep >= 0:
-            best = min(best, dt)
-    return best
-
-
-total = 0.0
-for name, op in cases:
-    if only and name != only:
-        continue
-    f = time_case(op, False)
-    fb = time_case(op, True)
-    print(f"case: {name} fwd_s {f:.6g} fwdbwd_s {fb:.6g}  (bwd/fwd {(fb - f) / f:.2f})")
-    total += fb
+total = run_cases(cases)
 print(f"losses ({N},{C}) float32, torch {torch.__version__}, {torch.get_num_threads()} threads")
 print(f"time_s: {total:.6f}")
