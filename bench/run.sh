@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
 #   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist|gpt|losses ...]   (default: build-bench, all but eltwise, hvp, dist, losses)
+#   ROUNDS=N: the paired benchmarks run N rounds and keep each figure's best
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -24,17 +25,25 @@ B=$build/bench
 t_of() { grep '^time_s:' | awk '{print $2}'; }
 rss_of() { grep '^rss_mib:' | awk '{print $2}'; }
 
-# pair NAME "nabla command" "python command"
+# pair NAME "nabla command" "python command": ROUNDS (default 1) rounds, each
+# running the four commands in turn; every figure is its best over the
+# rounds, so on a shared machine a run that was preempted does not decide the
+# ratio (ROUNDS=3 or more there).
+min_of() { awk -v a="$1" -v b="$2" 'BEGIN { print (a == "" || b + 0 < a + 0) ? b : a }'; }
 pair() {
-  local name=$1 nb=$2 pt=$3 out n1 n2 p1 p2
-  out=$(NB_NUM_THREADS=1 eval "$nb"); n1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  nabla: /'
-  n2=$(NB_NUM_THREADS=2 eval "$nb" | t_of)
-  out=$(OMP_NUM_THREADS=1 eval "$pt"); p1=$(t_of <<<"$out"); echo "$out" | grep -v '^time_s' | sed 's/^/  torch: /'
-  p2=$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt" | t_of)
-  awk -v name="$name" -v n1="$n1" -v n2="$n2" -v p1="$p1" -v p2="$p2" 'BEGIN {
+  local name=$1 nb=$2 pt=$3 out n1= n2= p1= p2= r
+  for ((r = 0; r < ${ROUNDS:-1}; r++)); do
+    out=$(NB_NUM_THREADS=1 eval "$nb"); n1=$(min_of "$n1" "$(t_of <<<"$out")")
+    [ "$r" = 0 ] && echo "$out" | grep -v '^time_s' | sed 's/^/  nabla: /'
+    n2=$(min_of "$n2" "$(NB_NUM_THREADS=2 eval "$nb" | t_of)")
+    out=$(OMP_NUM_THREADS=1 eval "$pt"); p1=$(min_of "$p1" "$(t_of <<<"$out")")
+    [ "$r" = 0 ] && echo "$out" | grep -v '^time_s' | sed 's/^/  torch: /'
+    p2=$(min_of "$p2" "$(OMP_NUM_THREADS=2 OMP_WAIT_POLICY=PASSIVE eval "$pt" | t_of)")
+  done
+  awk -v name="$name" -v n1="$n1" -v n2="$n2" -v p1="$p1" -v p2="$p2" -v r="${ROUNDS:-1}" 'BEGIN {
     nb = n1 < n2 ? n1 : n2; pb = p1 < p2 ? p1 : p2;
-    printf "%-10s nabla %.4g s (1 thr) %.4g s (2 thr) | torch %.4g s (1 thr) %.4g s (2 thr, passive) | nabla/torch = %.3f\n",
-      name, n1, n2, p1, p2, nb / pb }'
+    printf "%-10s nabla %.4g s (1 thr) %.4g s (2 thr) | torch %.4g s (1 thr) %.4g s (2 thr, passive) | nabla/torch = %.3f%s\n",
+      name, n1, n2, p1, p2, nb / pb, (r > 1 ? " (best of " r " rounds)" : "") }'
 }
 
 # cases PREFIX "nabla command" "python command": programs printing lines
