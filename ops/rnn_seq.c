@@ -322,6 +322,14 @@ static void lstm_seq_fwd(nb_node *n) {
     });
 }
 
+/* gradient tensor t (may be NULL: nothing) += src, n elements of R */
+#define ADD_INTO(R, t, src, n)                                                     \
+    do {                                                                           \
+        nb_tensor *t_ = (t);                                                       \
+        if (t_)                                                                    \
+            for (int64_t i_ = 0; i_ < (n); i_++) ((R *)t_->data)[i_] += (src)[i_]; \
+    } while (0)
+
 static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
     nb_tensor *XP = n->in[0], *W = n->in[1], *H0 = n->in[3], *C0 = n->in[4];
     const int64_t T = XP->shape.d[0], B = XP->shape.d[1], H = W->shape.d[1], G = 4 * H;
@@ -368,19 +376,10 @@ static void lstm_seq_bwd(nb_node *n, const nb_tensor *gout) {
                 if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dG + t * B * G, G, wp, u0, u1, 0, dh, H);
             }
         });
-        if (dH0) {
-            R *g0 = (R *)dH0->data;
-            for (int64_t i = 0; i < B * H; i++) g0[i] += dh[i];
-        }
-        if (dC0) {
-            R *g0 = (R *)dC0->data;
-            for (int64_t i = 0; i < B * H; i++) g0[i] += dc[i];
-        }
+        ADD_INTO(R, dH0, dh, B * H);
+        ADD_INTO(R, dC0, dc, B * H);
         WEIGHT_GRADS(R, dW, dB, dG, out, H0, T, B, G, H, rev);
-        if (dXP && !direct) {
-            R *gx = (R *)dXP->data;
-            for (int64_t i = 0; i < T * B * G; i++) gx[i] += dG[i];
-        }
+        ADD_INTO(R, direct ? NULL : dXP, dG, T * B * G);
         if (!direct) free(dG);
         free(wp), free(dh), free(dc);
     });
@@ -482,15 +481,9 @@ static void gru_seq_bwd(nb_node *n, const nb_tensor *gout) {
                 if ((k > 0 || dH0) && u1 > u0) PK_MULR(R, B, H, G, dGH + t * B * G, G, wp, u0, u1, 1, dh, H);
             }
         });
-        if (dH0) {
-            R *g0 = (R *)dH0->data;
-            for (int64_t i = 0; i < B * H; i++) g0[i] += dh[i];
-        }
+        ADD_INTO(R, dH0, dh, B * H);
         WEIGHT_GRADS(R, dW, dB, dGH, out, H0, T, B, G, H, rev);
-        if (dXP && !direct) {
-            R *gx = (R *)dXP->data;
-            for (int64_t i = 0; i < T * B * G; i++) gx[i] += dGX[i];
-        }
+        ADD_INTO(R, direct ? NULL : dXP, dGX, T * B * G);
         if (!direct) free(dGX);
         free(dGH), free(wp), free(dh);
     });
