@@ -29,7 +29,14 @@ static double lanes_total(double *s, const float *a, const float *b, int64_t k, 
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+/* gcc contracts a separate mul and add into an FMA by default (fp-contract
+ * fast); clang contracts within one expression only, never across these
+ * intrinsics, and has no optimize attribute */
+#if defined(__clang__)
+#define SM_TARGET __attribute__((target("avx512f")))
+#else
 #define SM_TARGET __attribute__((target("avx512f"), optimize("fp-contract=off")))
+#endif
 
 static inline __mmask16 sm_mask(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
 
