@@ -66,145 +66,75 @@
 #define F_SOFTPLUS x = F_ADD(F_MAX(x, F_SET1(0.0f)), F_SP_NEGABS(x))
 #define D_SOFTPLUS x = D_ADD(D_MAX(x, D_SET1(0.0)), D_SP_NEGABS(x))
 
-void V_CAT(nb_vexp_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_EXP(x)) void V_CAT(
-    nb_vlog_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F,
-                                                                    x = F_LOG(x)) void V_CAT(nb_vtanh_f32,
-                                                                                             SFX)(
-    float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_TANH(x)) void V_CAT(nb_vsigmoid_f32,
-                                                                                              SFX)(
-    float *ys, const float *xs,
-    int64_t n) V_LOOP(float, VF, LF, F, F_SIGMOID) void V_CAT(nb_vexp_f64, SFX)(double *ys, const double *xs, int64_t n)
-    V_LOOP(double, VD, LD, D, x = D_EXP(x)) void V_CAT(nb_vlog_f64, SFX)(double *ys, const double *xs, int64_t n)
-        V_LOOP(double, VD, LD, D, x = D_LOG(x)) void V_CAT(nb_vtanh_f64, SFX)(double *ys, const double *xs, int64_t n)
-            V_LOOP(double, VD, LD, D,
-                   x = D_TANH(x)) void V_CAT(nb_vsigmoid_f64, SFX)(double *ys, const double *xs, int64_t n)
-                V_LOOP(double, VD, LD, D,
-                       D_SIGMOID) void V_CAT(nb_vlog1p_f32, SFX)(float *ys, const float *xs, int64_t n)
-                    V_LOOP(float, VF, LF, F,
-                           F_LOG1P_FIXED) void V_CAT(nb_vexpm1_f32, SFX)(float *ys, const float *xs, int64_t n)
-                        V_LOOP(float, VF, LF, F,
-                               x = F_EXPM1(x)) void V_CAT(nb_vsoftplus_f32, SFX)(float *ys, const float *xs, int64_t n)
-                            V_LOOP(float, VF, LF, F, F_SOFTPLUS) void V_CAT(nb_vsoftplus_negabs_f32, SFX)(
-                                float *ys, const float *xs,
-                                int64_t n) V_LOOP(float, VF, LF, F, x = F_SP_NEGABS(x)) void V_CAT(nb_vlog1p_f64,
-                                                                                                   SFX)(
-                                double *ys,
-                                const double *xs, int64_t n) V_LOOP(double, VD, LD, D,
-                                                                    D_LOG1P_FIXED) void V_CAT(nb_vexpm1_f64,
-                                                                                              SFX)(
-                                double *ys,
-                                const double *xs,
-                                int64_t n) V_LOOP(double, VD, LD,
-                                                  D, x = D_EXPM1(x)) void V_CAT(nb_vsoftplus_f64,
-                                                                                SFX)(
-                                double *ys,
-                                const double *xs, int64_t n) V_LOOP(double, VD, LD, D,
-                                                                    D_SOFTPLUS) void V_CAT(nb_vsoftplus_negabs_f64,
-                                                                                           SFX)(
-                                double *ys,
-                                const double *xs, int64_t n)
-                                V_LOOP(double, VD, LD, D,
-                                       x = D_SP_NEGABS(
-                                           x)) void V_CAT(nb_verf_f32, SFX)(float *ys, const float *xs, int64_t n)
-                                    V_LOOP(float, VF, LF, F, x = F_ERF(x)) void V_CAT(nb_verf_f64, SFX)(
-                                        double *ys,
-                                        const double *xs, int64_t n) V_LOOP(double, VD, LD, D,
-                                                                            x = D_ERF(x)) void V_CAT(nb_verfc_f32,
-                                                                                                     SFX)(
-                                        float *ys,
-                                        const float *xs,
-                                        int64_t n) V_LOOP(float, VF, LF, F,
-                                                          x = F_ERFC(x)) void V_CAT(nb_verfc_f64,
-                                                                                    SFX)(
-                                        double *ys,
-                                        const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_ERFC(x))
+/* One definition a line: clang-format would read the macro calls as one
+ * statement. */
+/* clang-format off */
+void V_CAT(nb_vexp_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_EXP(x))
+void V_CAT(nb_vlog_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_LOG(x))
+void V_CAT(nb_vtanh_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_TANH(x))
+void V_CAT(nb_vsigmoid_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, F_SIGMOID)
+void V_CAT(nb_vexp_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_EXP(x))
+void V_CAT(nb_vlog_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_LOG(x))
+void V_CAT(nb_vtanh_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_TANH(x))
+void V_CAT(nb_vsigmoid_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SIGMOID)
+void V_CAT(nb_vlog1p_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, F_LOG1P_FIXED)
+void V_CAT(nb_vexpm1_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_EXPM1(x))
+void V_CAT(nb_vsoftplus_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, F_SOFTPLUS)
+void V_CAT(nb_vsoftplus_negabs_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_SP_NEGABS(x))
+void V_CAT(nb_vlog1p_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_LOG1P_FIXED)
+void V_CAT(nb_vexpm1_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_EXPM1(x))
+void V_CAT(nb_vsoftplus_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, D_SOFTPLUS)
+void V_CAT(nb_vsoftplus_negabs_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_SP_NEGABS(x))
+void V_CAT(nb_verf_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_ERF(x))
+void V_CAT(nb_verf_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_ERF(x))
+void V_CAT(nb_verfc_f32, SFX)(float *ys, const float *xs, int64_t n) V_LOOP(float, VF, LF, F, x = F_ERFC(x))
+void V_CAT(nb_verfc_f64, SFX)(double *ys, const double *xs, int64_t n) V_LOOP(double, VD, LD, D, x = D_ERFC(x))
 
 /* elu: x > 0 ? x : alpha·expm1(x) (NaN: alpha·expm1(NaN) = NaN) */
 #define F_ELU x = F_BLEND_GT(x, F_SET1(0.0f), x, F_MUL(F_SET1(alpha), F_EXPM1(x)))
 #define D_ELU x = D_BLEND_GT(x, D_SET1(0.0), x, D_MUL(D_SET1(alpha), D_EXPM1(x)))
-                                        void V_CAT(nb_velu_f32, SFX)(float *ys, const float *xs, float alpha, int64_t n)
-                                            V_LOOP(float, VF, LF, F, F_ELU) void V_CAT(nb_velu_f64, SFX)(
-                                                double *ys,
-                                                const double *xs,
-                                                double alpha, int64_t n) V_LOOP(double, VD, LD, D, D_ELU)
+void V_CAT(nb_velu_f32, SFX)(float *ys, const float *xs, float alpha, int64_t n) V_LOOP(float, VF, LF, F, F_ELU)
+void V_CAT(nb_velu_f64, SFX)(double *ys, const double *xs, double alpha, int64_t n) V_LOOP(double, VD, LD, D, D_ELU)
 
 /* Exact elementwise ops (one rounding each, as the scalar loops): relu
  * (max(0, x) = 0 > x ? 0 : x, maxps returning its second operand for NaN
  * and ±0 ties: NaN stays NaN, as PyTorch; -0 stays -0, as the scalar
  * x < 0 ? 0 : x), y += a·x, y *= a, y += x.
  * The tail is the scalar expression, which rounds the same way. */
-#define V_SIMPLE(T, V, L, P, NAME, ARGS, BODY, TAIL) \
-    void V_CAT(NAME, SFX) ARGS {                     \
-        int64_t i = 0;                               \
-        for (; i + L <= n; i += L) {                 \
-            BODY;                                    \
-        }                                            \
-        for (; i < n; i++) {                         \
-            TAIL;                                    \
-        }                                            \
+#define V_SIMPLE(T, V, L, P, NAME, ARGS, BODY, TAIL)                             \
+    void V_CAT(NAME, SFX) ARGS {                                                 \
+        int64_t i = 0;                                                           \
+        for (; i + L <= n; i += L) { BODY; }                                     \
+        for (; i < n; i++) { TAIL; }                                             \
     }
-                                                V_SIMPLE(float, VF, LF, F, nb_vrelu_f32,
-                                                         (float *y, const float *x, int64_t n),
-                                                         F_STORE(y + i, F_MAX(F_SET1(0.0f), F_LOAD(x + i))),
-                                                         y[i] = x[i] < 0
-                                                             ? 0
-                                                             : x[i])
-                                                    V_SIMPLE(double, VD, LD, D, nb_vrelu_f64,
-                                                             (double *y, const double *x, int64_t n),
-                                                             D_STORE(y + i, D_MAX(D_SET1(0.0), D_LOAD(x + i))),
-                                                             y[i] = x[i] < 0 ? 0 : x[i])
-                                                        V_SIMPLE(float, VF, LF, F, nb_vaxpy_f32,
-                                                                 (float *y, float a, const float *x, int64_t n),
-                                                                 F_STORE(y + i,
-                                                                         F_ADD(F_LOAD(y + i),
-                                                                               F_MUL(F_SET1(a), F_LOAD(x + i)))),
-                                                                 y[i] = y[i] + a * x[i])
-                                                            V_SIMPLE(double, VD, LD, D, nb_vaxpy_f64,
-                                                                     (double *y, double a, const double *x, int64_t n),
-                                                                     D_STORE(y + i,
-                                                                             D_ADD(D_LOAD(y + i),
-                                                                                   D_MUL(D_SET1(a), D_LOAD(x + i)))),
-                                                                     y[i] = y[i] + a * x[i])
-                                                                V_SIMPLE(float, VF, LF, F, nb_vscale_f32,
-                                                                         (float *y, float a, int64_t n),
-                                                                         F_STORE(y + i,
-                                                                                 F_MUL(F_LOAD(y + i), F_SET1(a))),
-                                                                         y[i] = y[i] * a)
-                                                                    V_SIMPLE(double, VD, LD, D, nb_vscale_f64,
-                                                                             (double *y, double a, int64_t n),
-                                                                             D_STORE(y + i,
-                                                                                     D_MUL(D_LOAD(y + i), D_SET1(a))),
-                                                                             y[i] = y[i] * a)
-                                                                        V_SIMPLE(float, VF, LF, F, nb_vadd_f32,
-                                                                                 (float *y, const float *x, int64_t n),
-                                                                                 F_STORE(y + i,
-                                                                                         F_ADD(F_LOAD(y + i),
-                                                                                               F_LOAD(x + i))),
-                                                                                 y[i] = y[i] + x[i])
-                                                                            V_SIMPLE(double, VD, LD, D, nb_vadd_f64,
-                                                                                     (double *y, const double *x,
-                                                                                      int64_t n),
-                                                                                     D_STORE(y + i,
-                                                                                             D_ADD(D_LOAD(y + i),
-                                                                                                   D_LOAD(x + i))),
-                                                                                     y[i] = y[i] + x[i])
-    /* elu backward: gx += x > 0 ? g : g·(alpha·e), e = exp(x) (NaN x: NaN, as
+V_SIMPLE(float, VF, LF, F, nb_vrelu_f32, (float *y, const float *x, int64_t n),
+         F_STORE(y + i, F_MAX(F_SET1(0.0f), F_LOAD(x + i))), y[i] = x[i] < 0 ? 0 : x[i])
+V_SIMPLE(double, VD, LD, D, nb_vrelu_f64, (double *y, const double *x, int64_t n),
+         D_STORE(y + i, D_MAX(D_SET1(0.0), D_LOAD(x + i))), y[i] = x[i] < 0 ? 0 : x[i])
+V_SIMPLE(float, VF, LF, F, nb_vaxpy_f32, (float *y, float a, const float *x, int64_t n),
+         F_STORE(y + i, F_ADD(F_LOAD(y + i), F_MUL(F_SET1(a), F_LOAD(x + i)))), y[i] = y[i] + a * x[i])
+V_SIMPLE(double, VD, LD, D, nb_vaxpy_f64, (double *y, double a, const double *x, int64_t n),
+         D_STORE(y + i, D_ADD(D_LOAD(y + i), D_MUL(D_SET1(a), D_LOAD(x + i)))), y[i] = y[i] + a * x[i])
+V_SIMPLE(float, VF, LF, F, nb_vscale_f32, (float *y, float a, int64_t n),
+         F_STORE(y + i, F_MUL(F_LOAD(y + i), F_SET1(a))), y[i] = y[i] * a)
+V_SIMPLE(double, VD, LD, D, nb_vscale_f64, (double *y, double a, int64_t n),
+         D_STORE(y + i, D_MUL(D_LOAD(y + i), D_SET1(a))), y[i] = y[i] * a)
+V_SIMPLE(float, VF, LF, F, nb_vadd_f32, (float *y, const float *x, int64_t n),
+         F_STORE(y + i, F_ADD(F_LOAD(y + i), F_LOAD(x + i))), y[i] = y[i] + x[i])
+V_SIMPLE(double, VD, LD, D, nb_vadd_f64, (double *y, const double *x, int64_t n),
+         D_STORE(y + i, D_ADD(D_LOAD(y + i), D_LOAD(x + i))), y[i] = y[i] + x[i])
+/* elu backward: gx += x > 0 ? g : g·(alpha·e), e = exp(x) (NaN x: NaN, as
  * PyTorch's vector loop; its scalar tail gives g) */
-    V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32,
-             (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
-             F_STORE(gx + i,
-                     F_ADD(F_LOAD(gx + i),
-                           F_BLEND_GT(F_LOAD(x + i), F_SET1(0.0f), F_LOAD(g + i),
-                                      F_MUL(F_LOAD(g + i), F_MUL(F_SET1(alpha), F_LOAD(e + i)))))),
-             gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
-        V_SIMPLE(double, VD, LD, D, nb_velu_bwd_f64,
-                 (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
-                 D_STORE(gx + i,
-                         D_ADD(D_LOAD(gx + i),
-                               D_BLEND_GT(D_LOAD(x + i), D_SET1(0.0), D_LOAD(g + i),
-                                          D_MUL(D_LOAD(g + i), D_MUL(D_SET1(alpha), D_LOAD(e + i)))))),
-                 gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+V_SIMPLE(float, VF, LF, F, nb_velu_bwd_f32, (float *gx, const float *g, const float *x, const float *e, float alpha, int64_t n),
+         F_STORE(gx + i, F_ADD(F_LOAD(gx + i), F_BLEND_GT(F_LOAD(x + i), F_SET1(0.0f), F_LOAD(g + i),
+                                                          F_MUL(F_LOAD(g + i), F_MUL(F_SET1(alpha), F_LOAD(e + i)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
+V_SIMPLE(double, VD, LD, D, nb_velu_bwd_f64, (double *gx, const double *g, const double *x, const double *e, double alpha, int64_t n),
+         D_STORE(gx + i, D_ADD(D_LOAD(gx + i), D_BLEND_GT(D_LOAD(x + i), D_SET1(0.0), D_LOAD(g + i),
+                                                          D_MUL(D_LOAD(g + i), D_MUL(D_SET1(alpha), D_LOAD(e + i)))))),
+         gx[i] = gx[i] + (x[i] > 0 ? g[i] : g[i] * (alpha * e[i])))
 
+/* clang-format on */
 #undef V_SIMPLE
 #undef V_CAT_
 #undef V_CAT
