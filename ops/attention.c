@@ -27,6 +27,7 @@
 #include "math_util.h"
 #include "kernels/gemm.h"
 #include "kernels/par.h"
+#include "kernels/attn_f32.h"
 #include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
 #include "grad_graph.h"
@@ -91,6 +92,27 @@ static double slice_work(const sdpa_attr *a) { return (double)a->L * (double)a->
 
 static int sdpa_threads(const sdpa_attr *a) {
     return nb_par_clamp(nb_par_threads(nb_get_num_threads(), slice_work(a) * (double)a->nslice), a->nslice);
+}
+
+/* The f32 slices of kernels/attn_f32.h (AVX-512; no mask, no dropout, one
+ * head dim; the generic slices' bits) apply. */
+static bool sdpa_fast(const sdpa_attr *a, nb_dtype dt) {
+    return dt == NB_F32 && a->mask_kind == SDPA_MASK_NONE && !(a->p > 0) && !a->weights_only && a->E == a->Ev &&
+        nb_attn_f32_fast(a->L, a->S, a->E);
+}
+static nb_attn_slice fast_slice(const sdpa_attr *a, const sdpa_slice *s, const float *X0, const float *X1,
+                                const float *X2) {
+    return (nb_attn_slice){.q = X0 + s->q,
+                           .k = X1 + s->k,
+                           .v = X2 + s->v,
+                           .ldq = s->ldq,
+                           .ldk = s->ldk,
+                           .ldv = s->ldv,
+                           .L = a->L,
+                           .S = a->S,
+                           .D = a->E,
+                           .scale = (float)a->scale,
+                           .causal = a->causal};
 }
 
 /* Causal attention skips the products it knows to be zero: row i of A has
@@ -195,6 +217,19 @@ static void sdpa_fwd(nb_node *n) {
             if (!Mb) return;
             for (int64_t i = 0; i < mask->numel; i++) Mb[i] = nb_i64(mask)[i] != 0 ? (T)1 : (T)0;
             M = Mb;
+        }
+        if (sdpa_fast(a, n->out->dtype)) {
+            const int64_t per = nb_attn_fwd_scratch(a->L, a->S, a->E);
+            float *scr = mu_scratch("sdpa", (size_t)nt * (size_t)per * sizeof(float));
+            if (!scr) return;
+            NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+                const sdpa_slice sl = slice_of(a, t);
+                const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                nb_attn_fwd_f32(&fs, (float *)(Abuf + t * LS), (float *)O + sl.o, sl.ldo,
+                                scr + (int64_t)NB_PAR_TID(nt) * per);
+            });
+            mu_scratch_done(scr);
+            return;
         }
         NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
             T *Wt = W ? W + (int64_t)NB_PAR_TID(nt) * LS : NULL;
@@ -312,8 +347,10 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
     const int64_t LS = a->L * a->S, tot = a->nslice * LS;
     /* a broadcast mask's gradient sums over slices: one thread then */
     const int nt = gm ? 1 : sdpa_threads(a);
+    const bool fast = sdpa_fast(a, g->dtype);
+    const int64_t per = fast ? nb_attn_bwd_scratch(a->L, a->S, a->E) : LS * (drop ? 2 : 1);
     NB_FLOAT_DISPATCH(g->dtype, T, {
-        T *scr = mu_scratch("sdpa", (size_t)nt * (size_t)LS * (drop ? 2 : 1) * sizeof(T));
+        T *scr = mu_scratch("sdpa", (size_t)nt * (size_t)per * sizeof(T));
         if (!scr) { /* the error is raised; a new buffer is not left unwritten */
             nb_tensor *gs[3] = {gq, gk, gv};
             for (int i = 0; i < 3; i++)
@@ -326,8 +363,20 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
         const T *G = (const T *)g->data;
         T *GQ = gq ? (T *)gq->data : NULL, *GK = gk ? (T *)gk->data : NULL, *GV = gv ? (T *)gv->data : NULL;
         T *GM = gm ? (T *)gm->data : NULL;
+        if (fast) {
+            NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+                const sdpa_slice sl = slice_of(a, t);
+                const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                nb_attn_bwd_f32(&fs, (const float *)(A + t * LS), (const float *)G + sl.o, sl.ldo,
+                                GQ ? (float *)GQ + sl.q : NULL, sl.ldq, GK ? (float *)GK + sl.k : NULL, sl.ldk,
+                                GV ? (float *)GV + sl.v : NULL, sl.ldv, fresh,
+                                (float *)scr + (int64_t)NB_PAR_TID(nt) * per);
+            });
+            mu_scratch_done(scr);
+            return;
+        }
         NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
-            T *dW = scr + (int64_t)NB_PAR_TID(nt) * LS * (drop ? 2 : 1), *W = drop ? dW + LS : NULL;
+            T *dW = scr + (int64_t)NB_PAR_TID(nt) * per, *W = drop ? dW + LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_bwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)G, t,
                                      (const float *)(A + t * LS), Dm ? (const float *)(Dm + t * LS) : NULL, (float *)W,

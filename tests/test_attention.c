@@ -8,6 +8,7 @@
  * memory over many training steps. */
 #include "nn_fixture.h"
 #include "test_util.h"
+#include "kernels/attn_f32.h"
 
 #ifndef NB_ATTN_FIXTURES
 #define NB_ATTN_FIXTURES "tests/fixtures/attention"
@@ -193,6 +194,80 @@ static void test_sdpa_causal_blocks(void **state) {
         assert_true(max_rel(ys, yc) <= 1e-12);
         assert_true(max_rel(x->grad, want) <= 1e-12);
         nb_scope_end(&s);
+    }
+}
+
+/* f32 slices on AVX-512 (kernels/attn_f32.h) against the generic slices
+ * (the GEMM per block): outputs and gradients bit for bit, in the plain and
+ * packed layouts, causal or not, L ≠ S both ways, sums longer than the
+ * GEMM's K block (256), new gradients and ones added to (a second
+ * backward); and the fast ones within 1e-5 of the F64 computation (max
+ * |difference| over max |value|). */
+/* max |a − b| over max |b| */
+static double norm_err(const nb_tensor *a, const nb_tensor *b) {
+    double d = 0, m = 0;
+    for (int64_t i = 0; i < a->numel; i++) {
+        d = fmax(d, fabs(nb_get(a, i) - nb_get(b, i)));
+        m = fmax(m, fabs(nb_get(b, i)));
+    }
+    return d / fmax(m, 1e-30);
+}
+static bool same_bits(const nb_tensor *a, const nb_tensor *b) {
+    return a && b && a->numel == b->numel && memcmp(a->data, b->data, (size_t)a->numel * sizeof(float)) == 0;
+}
+static void test_sdpa_f32_fast_slices(void **state) {
+    (void)state;
+    static const struct {
+        int64_t B, L, S, D, H; /* H 0: plain (B, L, D) q, k, v; else packed qkv (B, L, 3·H·D) */
+        bool causal;
+    } cs[] = {{3, 64, 64, 32, 0, true},   {2, 64, 64, 32, 4, true},    {2, 40, 96, 64, 0, true},
+              {2, 96, 32, 32, 0, true},   {2, 64, 64, 32, 2, false},   {1, 24, 96, 32, 0, false},
+              {1, 264, 288, 32, 0, true}, {1, 288, 256, 64, 0, false}, {2, 32, 32, 96, 3, true}};
+    if (!nb_attn_f32_fast(64, 64, 32)) printf("f32 attention slices: not on this CPU; generic against itself\n");
+    for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
+        nb_scope *sc = nb_scope_begin();
+        const bool packed = cs[c].H > 0;
+        const int64_t B = cs[c].B, L = cs[c].L, S = packed ? L : cs[c].S, D = cs[c].D, H = packed ? cs[c].H : 1;
+        nb_tensor *in[2][3] = {{0}}, *y[2], *grads[2][3] = {{0}}, *r = NULL;
+        for (int way = 0; way < 2; way++) { /* 0: fast slices, 1: generic */
+            nb__attn_f32_enable(way == 0);
+            nb_seed(60 + (uint64_t)c);
+            if (packed) {
+                in[way][0] = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(B, L, 3 * H * D), 0, 1), true);
+            } else
+                for (int i = 0; i < 3; i++)
+                    in[way][i] = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(B, i ? S : L, D), 0, 1), true);
+            r = nb_randn(NB_F32, NB_SHAPE(B, L, H * D), 0, 1);
+            for (int pass = 0; pass < 2; pass++) { /* the second backward adds to the gradients */
+                y[way] = packed ? nb_sdpa_packed(in[way][0], H, NULL, cs[c].causal, 0, 0)
+                                : nb_sdpa(in[way][0], in[way][1], in[way][2], NULL, cs[c].causal, 0, 0);
+                assert_int_equal(nb_backward(nb_sum_all(nb_mul(y[way], r))), NB_OK);
+                if (pass == 0)
+                    for (int i = 0; i < 3; i++) grads[way][i] = in[way][i] ? nb_copy(in[way][i]->grad) : NULL;
+            }
+        }
+        nb__attn_f32_enable(true);
+        bool same = same_bits(y[0], y[1]);
+        for (int i = 0; i < 3; i++)
+            if (in[0][i])
+                same = same && same_bits(grads[0][i], grads[1][i]) && same_bits(in[0][i]->grad, in[1][i]->grad);
+        /* F64: the same inputs, the generic path */
+        nb_tensor *in64[3] = {0};
+        for (int i = 0; i < 3; i++)
+            if (in[0][i]) in64[i] = nb_set_requires_grad(nb_cast(in[0][i], NB_F64), true);
+        nb_tensor *r64 = nb_cast(r, NB_F64);
+        nb_tensor *y64 = packed ? nb_sdpa_packed(in64[0], H, NULL, cs[c].causal, 0, 0)
+                                : nb_sdpa(in64[0], in64[1], in64[2], NULL, cs[c].causal, 0, 0);
+        assert_int_equal(nb_backward(nb_sum_all(nb_mul(y64, r64))), NB_OK);
+        double w = norm_err(y[0], y64);
+        for (int i = 0; i < 3; i++)
+            if (in[0][i]) w = fmax(w, norm_err(grads[0][i], in64[i]->grad));
+        printf("f32 slices B %lld L %lld S %lld D %lld H %lld%s: %s the generic path, %.1e from F64\n", (long long)B,
+               (long long)L, (long long)S, (long long)D, (long long)H, cs[c].causal ? " causal" : "",
+               same ? "same bits as" : "NOT the bits of", w);
+        assert_true(same);
+        assert_true(w <= 1e-5);
+        nb_scope_end(&sc);
     }
 }
 
@@ -497,6 +572,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_sdpa_causal_padding, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_sdpa_causal_blocks, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_sdpa_f32_fast_slices, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_sdpa_fully_masked_row_is_zero, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_sdpa_dropout, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(test_mha_self_masks, tu_setup, tu_teardown),

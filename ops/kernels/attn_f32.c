@@ -1,0 +1,163 @@
+/* ops/kernels/attn_f32.c — attention slices in f32 on AVX-512F
+ * (attn_f32.h). Compiled with the library's baseline flags; the vector
+ * functions carry target("avx512f") and run only after nb_isa() said
+ * AVX-512. */
+#include "attn_f32.h"
+
+#include "cpu.h"
+#include "softmax_rows.h"
+#include "t8.h"
+
+#include <stdatomic.h>
+#include <string.h>
+
+static _Atomic bool g_off; /* nb__attn_f32_enable(false) */
+void nb__attn_f32_enable(bool on) { atomic_store(&g_off, !on); }
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+
+bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D) {
+    return !atomic_load(&g_off) && nb_isa() >= ISA_AVX512 && L > 0 && S > 0 && D > 0 && L % 8 == 0 && S % 32 == 0 &&
+        D % 32 == 0;
+}
+
+#define AT_FN __attribute__((target("avx512f")))
+#define AT_INL __attribute__((target("avx512f"), always_inline)) static inline
+
+static inline int64_t at_min(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* C[0:8, 0:32] (rows ldc apart) = alpha·Σ_{k<kn} a(r, k)·b_k + (add ? C : 0),
+ * a(r, k) = a[r·ars + k·aks], b_k the 32 floats at b + k·bks. The
+ * operations of the GEMM's micro-kernel: FMAs upward from 0, one multiply
+ * by alpha, then the add. */
+AT_INL void at_tile(int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float alpha,
+                    float *C, int64_t ldc, bool add) {
+    __m512 acc[8][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kn; k++) {
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < 8; r++) {
+            const __m512 av = _mm512_set1_ps(a[r * ars]);
+            acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+        }
+        a += aks;
+        b += bks;
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        __m512 x0 = _mm512_mul_ps(acc[r][0], va), x1 = _mm512_mul_ps(acc[r][1], va);
+        if (add) {
+            x0 = _mm512_add_ps(x0, _mm512_loadu_ps(C + r * ldc));
+            x1 = _mm512_add_ps(x1, _mm512_loadu_ps(C + r * ldc + 16));
+        }
+        _mm512_storeu_ps(C + r * ldc, x0);
+        _mm512_storeu_ps(C + r * ldc + 16, x1);
+    }
+}
+
+/* at_tile over k in blocks of the GEMM's KC (kernels/gemm_avx512.c: 256 for
+ * f32), as its packed path sums a long K: alpha·(first block) (+ C), then
+ * alpha·(each next block) + C */
+#define AT_KC 256
+AT_INL void at_tile_k(int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float alpha,
+                      float *C, int64_t ldc, bool add) {
+    for (int64_t k0 = 0; k0 == 0 || k0 < kn; k0 += AT_KC)
+        at_tile(at_min(AT_KC, kn - k0), a + k0 * aks, ars, aks, b + k0 * bks, bks, alpha, C, ldc, add || k0 > 0);
+}
+
+/* dst (D×S, rows S apart) = srcᵀ, src S×D with rows lds apart */
+AT_FN static void at_transpose(float *dst, const float *src, int64_t lds, int64_t S, int64_t D) {
+    for (int64_t j = 0; j < S; j += 8) /* S % 32 == 0, D % 32 == 0: whole 8×8 blocks */
+        for (int64_t e = 0; e < D; e += 8) nb_gemm_t8_f32(src + j * lds + e, lds, dst + e * S + j, S);
+}
+
+/* The keys [0, ke) a block of rows [i0, i1) sees. */
+static inline int64_t at_kend(const nb_attn_slice *s, int64_t i1) { return s->causal ? at_min(i1, s->S) : s->S; }
+/* The generic path's causal blocks of 16 (ops/attention.c): rows of the
+ * block holding row i sum over keys [0, kend(block end)); column j of Aᵀ
+ * or dSᵀ over rows [start of j's block, L). */
+static inline int64_t at_kend16(const nb_attn_slice *s, int64_t i) {
+    return at_kend(s, at_min(s->L, (i & ~(int64_t)15) + 16));
+}
+static inline int64_t at_rstart16(const nb_attn_slice *s, int64_t j) { return s->causal ? (j & ~(int64_t)15) : 0; }
+
+/* C rows [j0, j0 + 8) (D columns) (+)= alpha·Xᵀ·Y over the rows [i0, L) of X
+ * (columns j0.., rows S apart) and Y (rows ldy apart); rows no product
+ * reaches are zeroed when fresh */
+AT_INL void at_tn(const nb_attn_slice *s, const float *X, const float *Y, int64_t ldy, float alpha, float *C,
+                  int64_t ldc, bool fresh) {
+    for (int64_t j0 = 0; j0 < s->S; j0 += 8) {
+        const int64_t i0 = at_rstart16(s, j0);
+        if (i0 < s->L) {
+            for (int64_t c = 0; c < s->D; c += 32)
+                at_tile_k(s->L - i0, X + i0 * s->S + j0, 1, s->S, Y + i0 * ldy + c, ldy, alpha, C + j0 * ldc + c, ldc,
+                          !fresh);
+        } else if (fresh)
+            for (int64_t j = j0; j < j0 + 8; j++) memset(C + j * ldc, 0, (size_t)s->D * sizeof(float));
+    }
+}
+
+AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
+    const int64_t L = s->L, S = s->S, D = s->D;
+    float *Kt = scr;
+    at_transpose(Kt, s->k, s->ldk, S, D);
+    for (int64_t i0 = 0; i0 < L; i0 += 8) {
+        const int64_t ke = at_kend(s, i0 + 8); /* S % 32 == 0: whole tiles stay in the row */
+        for (int64_t j0 = 0; j0 < ke; j0 += 32)
+            at_tile_k(D, s->q + i0 * s->ldq, s->ldq, 1, Kt + j0, S, s->scale, A + i0 * S + j0, S, false);
+        for (int64_t i = i0; i < i0 + 8; i++) {
+            float *r = A + i * S;
+            const int64_t lim = s->causal ? at_min(i + 1, S) : S;
+            if (!nb_softmax_row_inplace_f32(r, lim)) { /* every score −∞: zeros; NaN sticks */
+                memset(r, 0, (size_t)S * sizeof(float));
+                continue;
+            }
+            memset(r + lim, 0, (size_t)(S - lim) * sizeof(float));
+        }
+        const int64_t kv = at_kend16(s, i0);
+        for (int64_t c = 0; c < D; c += 32)
+            at_tile_k(kv, A + i0 * S, S, 1, s->v + c, s->ldv, 1, O + i0 * ldo + c, ldo, false);
+    }
+}
+
+AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *G, int64_t ldg, float *GQ, int64_t ldgq,
+                           float *GK, int64_t ldgk, float *GV, int64_t ldgv, const bool *fresh, float *scr) {
+    const int64_t L = s->L, S = s->S, D = s->D;
+    if (GV) at_tn(s, A, G, ldg, 1, GV, ldgv, fresh[2]); /* dV = Aᵀ dO */
+    if (!GQ && !GK) return;
+    float *dS = scr, *Vt = scr + L * S;
+    at_transpose(Vt, s->v, s->ldv, S, D);
+    for (int64_t i0 = 0; i0 < L; i0 += 8) {
+        const int64_t ke = at_kend(s, i0 + 8);
+        for (int64_t j0 = 0; j0 < ke; j0 += 32) /* dP = dO Vᵀ */
+            at_tile_k(D, G + i0 * ldg, ldg, 1, Vt + j0, S, 1, dS + i0 * S + j0, S, false);
+        for (int64_t i = i0; i < i0 + 8; i++) {
+            const int64_t lim = s->causal ? at_min(i + 1, S) : S;
+            nb_softmax_row_bwd_inplace_f32(dS + i * S, A + i * S, lim);
+            memset(dS + i * S + lim, 0, (size_t)(S - lim) * sizeof(float));
+        }
+        if (GQ) { /* dQ = scale·dS K over the rows' keys */
+            const int64_t kq = at_kend16(s, i0);
+            for (int64_t c = 0; c < D; c += 32)
+                at_tile_k(kq, dS + i0 * S, S, 1, s->k + c, s->ldk, s->scale, GQ + i0 * ldgq + c, ldgq, !fresh[0]);
+        }
+    }
+    if (GK) at_tn(s, dS, s->q, s->ldq, s->scale, GK, ldgk, fresh[1]); /* dK = scale·dSᵀ Q */
+}
+
+#else
+bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D) { return (void)L, (void)S, (void)D, false; }
+void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
+    (void)s, (void)A, (void)O, (void)ldo, (void)scr;
+}
+void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *G, int64_t ldg, float *GQ, int64_t ldgq,
+                     float *GK, int64_t ldgk, float *GV, int64_t ldgv, const bool *fresh, float *scr) {
+    (void)s, (void)A, (void)G, (void)ldg, (void)GQ, (void)ldgq, (void)GK, (void)ldgk, (void)GV, (void)ldgv;
+    (void)fresh, (void)scr;
+}
+#endif
