@@ -28,9 +28,56 @@ static inline double nf_comb(const double *s) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+/* Rows taken together when n % 8 == 0: each row's sums are one chain of
+ * dependent adds (latency-bound alone); NF_R rows interleave NF_R chains.
+ * Every row gets the same operations in the same order as alone. */
+#define NF_R 4
+
+static inline NF_TARGET void nf_fwd_rows(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r,
+                                         int64_t n, double eps, bool rms) {
+    double mu[NF_R], rs[NF_R], s[8];
+    __m512d a[NF_R];
+#pragma GCC unroll 4
+    for (int q = 0; q < NF_R; q++) mu[q] = 0, a[q] = _mm512_setzero_pd();
+    if (!rms) {
+        for (int64_t k = 0; k < n; k += 8)
+#pragma GCC unroll 4
+            for (int q = 0; q < NF_R; q++) a[q] = _mm512_add_pd(a[q], nf_ld(X + (r + q) * n + k));
+        for (int q = 0; q < NF_R; q++) {
+            _mm512_storeu_pd(s, a[q]);
+            mu[q] = nf_comb(s) / (double)n;
+            a[q] = _mm512_setzero_pd();
+        }
+    }
+    for (int64_t k = 0; k < n; k += 8)
+#pragma GCC unroll 4
+        for (int q = 0; q < NF_R; q++) {
+            const __m512d d = _mm512_sub_pd(nf_ld(X + (r + q) * n + k), _mm512_set1_pd(mu[q]));
+            a[q] = _mm512_add_pd(a[q], _mm512_mul_pd(d, d));
+        }
+    for (int q = 0; q < NF_R; q++) {
+        _mm512_storeu_pd(s, a[q]);
+        rs[q] = 1.0 / sqrt(nf_comb(s) / (double)n + eps);
+        S[2 * (r + q)] = mu[q], S[2 * (r + q) + 1] = rs[q];
+    }
+    for (int q = 0; q < NF_R; q++) {
+        const float *x = X + (r + q) * n;
+        float *y = Y + (r + q) * n;
+        const __m512d vmu = _mm512_set1_pd(mu[q]), vr = _mm512_set1_pd(rs[q]);
+        for (int64_t k = 0; k < n; k += 8) {
+            __m512d v = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+            if (W) v = _mm512_mul_pd(v, nf_ld(W + k));
+            if (B) v = _mm512_add_pd(v, nf_ld(B + k));
+            _mm256_storeu_ps(y + k, _mm512_cvtpd_ps(v));
+        }
+    }
+}
+
 NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
                                     int64_t r1, int64_t n, double eps, bool rms) {
     const int64_t n8 = n / 8 * 8;
+    if (n8 == n)
+        for (; r0 + NF_R <= r1; r0 += NF_R) nf_fwd_rows(Y, X, W, B, S, r0, n, eps, rms);
     for (int64_t r = r0; r < r1; r++) {
         const float *x = X + r * n;
         float *y = Y + r * n;
@@ -72,9 +119,47 @@ NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, co
     }
 }
 
+static inline NF_TARGET void nf_gx_rows(float *GX, const float *G, const float *X, const float *W, const double *S,
+                                        int64_t r, int64_t n, bool rms) {
+    __m512d va[NF_R], vc[NF_R];
+    double ma[NF_R], mc[NF_R], sa8[8], sc8[8];
+#pragma GCC unroll 4
+    for (int q = 0; q < NF_R; q++) va[q] = vc[q] = _mm512_setzero_pd();
+    for (int64_t k = 0; k < n; k += 8)
+#pragma GCC unroll 4
+        for (int q = 0; q < NF_R; q++) {
+            __m512d gw = nf_ld(G + (r + q) * n + k);
+            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+            va[q] = _mm512_add_pd(va[q], gw);
+            const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(X + (r + q) * n + k), _mm512_set1_pd(S[2 * (r + q)])),
+                                             _mm512_set1_pd(S[2 * (r + q) + 1]));
+            vc[q] = _mm512_add_pd(vc[q], _mm512_mul_pd(gw, xh));
+        }
+    for (int q = 0; q < NF_R; q++) {
+        _mm512_storeu_pd(sa8, va[q]);
+        _mm512_storeu_pd(sc8, vc[q]);
+        ma[q] = rms ? 0.0 : nf_comb(sa8) / (double)n, mc[q] = nf_comb(sc8) / (double)n;
+    }
+    for (int q = 0; q < NF_R; q++) {
+        const float *g = G + (r + q) * n, *x = X + (r + q) * n;
+        float *gx = GX + (r + q) * n;
+        const __m512d vmu = _mm512_set1_pd(S[2 * (r + q)]), vr = _mm512_set1_pd(S[2 * (r + q) + 1]);
+        const __m512d vma = _mm512_set1_pd(ma[q]), vmc = _mm512_set1_pd(mc[q]);
+        for (int64_t k = 0; k < n; k += 8) {
+            __m512d gw = nf_ld(g + k);
+            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+            const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
+            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
+        }
+    }
+}
+
 NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S,
                                    int64_t r0, int64_t r1, int64_t n, bool rms) {
     const int64_t n8 = n / 8 * 8;
+    if (n8 == n)
+        for (; r0 + NF_R <= r1; r0 += NF_R) nf_gx_rows(GX, G, X, W, S, r0, n, rms);
     for (int64_t r = r0; r < r1; r++) {
         const float *g = G + r * n, *x = X + r * n;
         float *gx = GX + r * n;
