@@ -222,7 +222,7 @@ static void sdpa_fwd(nb_node *n) {
             const int64_t per = nb_attn_fwd_scratch(a->L, a->S, a->E);
             float *scr = mu_scratch("sdpa", (size_t)nt * (size_t)per * sizeof(float));
             if (!scr) return;
-            NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+            NB_PAR_EACH(nt, a->nslice, t, {
                 const sdpa_slice sl = slice_of(a, t);
                 const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
                 nb_attn_fwd_f32(&fs, (float *)(Abuf + t * LS), (float *)O + sl.o, sl.ldo,
@@ -231,7 +231,7 @@ static void sdpa_fwd(nb_node *n) {
             mu_scratch_done(scr);
             return;
         }
-        NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+        NB_PAR_EACH(nt, a->nslice, t, {
             T *Wt = W ? W + (int64_t)NB_PAR_TID(nt) * LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_fwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)M, mst,
@@ -364,7 +364,7 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
         T *GQ = gq ? (T *)gq->data : NULL, *GK = gk ? (T *)gk->data : NULL, *GV = gv ? (T *)gv->data : NULL;
         T *GM = gm ? (T *)gm->data : NULL;
         if (fast) {
-            NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+            NB_PAR_EACH(nt, a->nslice, t, {
                 const sdpa_slice sl = slice_of(a, t);
                 const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
                 nb_attn_bwd_f32(&fs, (const float *)(A + t * LS), (const float *)G + sl.o, sl.ldo,
@@ -375,7 +375,7 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
             mu_scratch_done(scr);
             return;
         }
-        NB_PAR_FOR(nt, for (int64_t t = 0; t < a->nslice; t++), {
+        NB_PAR_EACH(nt, a->nslice, t, {
             T *dW = scr + (int64_t)NB_PAR_TID(nt) * per, *W = drop ? dW + LS : NULL;
             if (sizeof(T) == sizeof(float))
                 sdpa_bwd_slice_float(a, (const float *)X0, (const float *)X1, (const float *)X2, (const float *)G, t,

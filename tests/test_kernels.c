@@ -16,6 +16,7 @@
 #include "nabla/nabla.h"
 #include "kernels/cpu.h"
 #include "kernels/gemm.h"
+#include "kernels/par.h"
 #include "kernels/softmax_rows.h"
 #include "kernels/vmath.h"
 
@@ -785,6 +786,27 @@ static void vmath_threads_same_bits(void **state) {
 
 /* A child made by fork() after the parent ran parallel regions still runs
  * long ops (on one thread: GNU OpenMP would hang opening a team there). */
+/* NB_PAR_EACH runs its body once for every index, whatever the team:
+ * 1, 2 (both ends, meeting where the threads meet) and 3 threads (static
+ * shares), n from 0 to past the team; on 2 threads each thread's indices
+ * are contiguous (thread 0 a prefix, thread 1 the rest). */
+static void par_each_every_index_once(void **state) {
+    (void)state;
+    static const int64_t ns[] = {0, 1, 2, 3, 7, 64, 1000};
+    for (int nt = 1; nt <= 3; nt++)
+        for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+            const int64_t n = ns[c];
+            int hits[1000] = {0}, who[1000];
+            NB_PAR_EACH(nt, n, i, {
+                __atomic_add_fetch(&hits[i], 1, __ATOMIC_RELAXED);
+                who[i] = NB_PAR_TID(nt);
+            });
+            for (int64_t i = 0; i < n; i++) assert_int_equal(hits[i], 1);
+            if (nt == 2)
+                for (int64_t i = 1; i < n; i++) assert_true(who[i] >= who[i - 1]);
+        }
+}
+
 static void fork_after_threads(void **state) {
     (void)state;
     const int saved = nb_get_num_threads();
@@ -855,6 +877,7 @@ int main(void) {
         cmocka_unit_test(vmath_ops_specials),
         cmocka_unit_test(vmath_exact_loops),
         cmocka_unit_test(vmath_threads_same_bits),
+        cmocka_unit_test(par_each_every_index_once),
         cmocka_unit_test(fork_after_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
