@@ -269,6 +269,26 @@ static void test_sdpa_f32_fast_slices(void **state) {
         assert_true(w <= 1e-5);
         nb_scope_end(&sc);
     }
+    /* A NaN in one query row (that row NaN) and a row whose scores are all
+     * −∞ (zeros): the same bits as the generic path, y and gradients. */
+    nb_scope *sc = nb_scope_begin();
+    nb_tensor *y[2], *in[2][3];
+    for (int way = 0; way < 2; way++) {
+        nb__attn_f32_enable(way == 0);
+        nb_seed(70);
+        for (int i = 0; i < 3; i++) in[way][i] = nb_randn(NB_F32, NB_SHAPE(2, 32, 32), 0, 1);
+        for (int64_t j = 0; j < 64; j++) nb_f32(in[way][1])[j * 32] = fabsf(nb_f32(in[way][1])[j * 32]) + 1;
+        nb_f32(in[way][0])[5 * 32 + 3] = NAN;          /* batch 0, row 5 */
+        nb_f32(in[way][0])[(32 + 9) * 32] = -INFINITY; /* batch 1, row 9: every score −∞ */
+        for (int i = 0; i < 3; i++) nb_set_requires_grad(in[way][i], true);
+        y[way] = nb_sdpa(in[way][0], in[way][1], in[way][2], NULL, true, 0, 0);
+        assert_int_equal(nb_backward(nb_sum_all(y[way])), NB_OK);
+    }
+    nb__attn_f32_enable(true);
+    assert_true(isnan(nb_f32(y[0])[5 * 32]) && nb_f32(y[0])[(32 + 9) * 32] == 0);
+    assert_true(same_bits(y[0], y[1]));
+    for (int i = 0; i < 3; i++) assert_true(same_bits(in[0][i]->grad, in[1][i]->grad));
+    nb_scope_end(&sc);
 }
 
 /* A query whose keys are all masked gets zeros (PyTorch: NaN), and its

@@ -9,6 +9,7 @@
 #include "t8.h"
 
 #include <stdatomic.h>
+#include <math.h>
 #include <string.h>
 
 static _Atomic bool g_off; /* nb__attn_f32_enable(false) */
@@ -22,8 +23,21 @@ bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D) {
         D % 32 == 0;
 }
 
+/* No contraction of a separate multiply and add into an FMA (gcc does it
+ * by default, to vector intrinsics too): the GEMM's kernels and the
+ * softmax rows are compiled without it, and the bits must match theirs. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF
 #define AT_FN __attribute__((target("avx512f")))
 #define AT_INL __attribute__((target("avx512f"), always_inline)) static inline
+#else
+#define AT_FN __attribute__((target("avx512f"), optimize("fp-contract=off")))
+#define AT_INL __attribute__((target("avx512f"), optimize("fp-contract=off"), always_inline)) static inline
+#endif
+
+/* SLEEF's AVX-512 expf (sleef.h declares it only under -mavx512f): the one
+ * vmath's nb_vexp_f32 uses on this ISA, so the same exponentials. */
+__m512 Sleef_expf16_u10avx512f(__m512);
 
 static inline int64_t at_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
@@ -102,6 +116,71 @@ AT_INL void at_tn(const nb_attn_slice *s, const float *X, const float *Y, int64_
     }
 }
 
+static inline __mmask16 at_mask(int64_t left) {
+    return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* Softmax of the 8 rows at A (S apart; row r over its keys [0, lim)), then
+ * zeros past lim; a row whose scores are all −∞ is all zeros. The
+ * operations of nb_softmax_row_inplace_f32 on AVX-512 (kernels/softmax_rows.c:
+ * max with NaN sticking, x − max, SLEEF's exp, the sum in 8 double lanes,
+ * the tail into lane 0, one reciprocal), each row as alone, the 8 rows'
+ * steps side by side instead of one row's chain of dependent steps at a
+ * time. */
+AT_INL void at_softmax8(const nb_attn_slice *s, float *A, int64_t i0) {
+    const int64_t S = s->S;
+    int64_t lim[8];
+    float mx[8];
+#pragma GCC unroll 8
+    for (int r = 0; r < 8; r++) {
+        lim[r] = s->causal ? at_min(i0 + r + 1, S) : S;
+        const float *x = A + r * S;
+        __m512 mv = _mm512_set1_ps(-INFINITY);
+        __mmask16 nan = 0;
+        for (int64_t i = 0; i < lim[r]; i += 16) {
+            const __mmask16 k = at_mask(lim[r] - i);
+            const __m512 v = _mm512_mask_loadu_ps(_mm512_set1_ps(-INFINITY), k, x + i);
+            mv = _mm512_max_ps(mv, v);
+            nan |= _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        }
+        mx[r] = nan ? NAN : _mm512_reduce_max_ps(mv);
+    }
+    for (int r = 0; r < 8; r++) {
+        float *x = A + r * S;
+        if (mx[r] == -INFINITY) continue;
+        const __m512 vm = _mm512_set1_ps(mx[r]);
+        for (int64_t i = 0; i < lim[r]; i += 16) {
+            const __mmask16 k = at_mask(lim[r] - i);
+            _mm512_mask_storeu_ps(x + i, k,
+                                  Sleef_expf16_u10avx512f(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm)));
+        }
+    }
+    double tot[8];
+    for (int r = 0; r < 8; r++) {
+        const float *x = A + r * S;
+        __m512d acc = _mm512_setzero_pd();
+        int64_t k = 0;
+        for (; k + 8 <= lim[r]; k += 8) acc = _mm512_add_pd(acc, _mm512_cvtps_pd(_mm256_loadu_ps(x + k)));
+        double l[8];
+        _mm512_storeu_pd(l, acc);
+        for (; k < lim[r]; k++) l[0] += (double)x[k];
+        tot[r] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    }
+    for (int r = 0; r < 8; r++) {
+        float *x = A + r * S;
+        if (mx[r] == -INFINITY) { /* every key masked: zeros (the generic path's convention) */
+            memset(x, 0, (size_t)S * sizeof(float));
+            continue;
+        }
+        const __m512 inv = _mm512_set1_ps((float)(1.0 / tot[r]));
+        for (int64_t i = 0; i < lim[r]; i += 16) {
+            const __mmask16 k = at_mask(lim[r] - i);
+            _mm512_mask_storeu_ps(x + i, k, _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), inv));
+        }
+        memset(x + lim[r], 0, (size_t)(S - lim[r]) * sizeof(float));
+    }
+}
+
 AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
     const int64_t L = s->L, S = s->S, D = s->D;
     float *Kt = scr;
@@ -110,15 +189,7 @@ AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t l
         const int64_t ke = at_kend(s, i0 + 8); /* S % 32 == 0: whole tiles stay in the row */
         for (int64_t j0 = 0; j0 < ke; j0 += 32)
             at_tile_k(D, s->q + i0 * s->ldq, s->ldq, 1, Kt + j0, S, s->scale, A + i0 * S + j0, S, false);
-        for (int64_t i = i0; i < i0 + 8; i++) {
-            float *r = A + i * S;
-            const int64_t lim = s->causal ? at_min(i + 1, S) : S;
-            if (!nb_softmax_row_inplace_f32(r, lim)) { /* every score −∞: zeros; NaN sticks */
-                memset(r, 0, (size_t)S * sizeof(float));
-                continue;
-            }
-            memset(r + lim, 0, (size_t)(S - lim) * sizeof(float));
-        }
+        at_softmax8(s, A + i0 * S, i0);
         const int64_t kv = at_kend16(s, i0);
         for (int64_t c = 0; c < D; c += 32)
             at_tile_k(kv, A + i0 * S, S, 1, s->v + c, s->ldv, 1, O + i0 * ldo + c, ldo, false);
