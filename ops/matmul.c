@@ -5,6 +5,7 @@
  * Backward: dA += dC·Bᵀ, dB += Aᵀ·dC, accumulated with beta = 1 so batches
  * that were broadcast sum their gradients. */
 #include "broadcast.h"
+#include "math_util.h"
 #include "kernels/gemm.h"
 #include "kernels/par.h"
 #include "../autograd/internal.h"
@@ -121,6 +122,34 @@ static void affine_fwd(nb_node *n) {
     });
 }
 
+/* dW (+)= dyᵀ·x. From AFFINE_SPLIT_ROWS rows on, as two sums over the
+ * halves of the rows: the first half's product into dW (added to it when
+ * not fresh), the second's into a scratch, then added. On two threads each
+ * takes a half: each reads half of dy and x, which the forward wrote long
+ * before (from memory, not cache), where the GEMM split by rows of dW has
+ * both threads pack all of x. The halves and the order of the sums depend
+ * on the shape only: the same bits on any thread count. */
+#define AFFINE_SPLIT_ROWS 1024
+#define AFFINE_DW(T)                                                                                                \
+    static void affine_dw_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, bool fresh, T *GW) {      \
+        /* P: written whole by its GEMM (beta 0); none (out of memory): one GEMM, the values to rounding */         \
+        T *P = rows >= AFFINE_SPLIT_ROWS ? nb__scope_alloc(nb_scope_current(), (size_t)(O * I) * sizeof(T)) : NULL; \
+        if (!P) {                                                                                                   \
+            GEMM_T(T)(true, false, O, I, rows, 1, G, O, X, I, fresh ? 0 : 1, GW, I);                                \
+            return;                                                                                                 \
+        }                                                                                                           \
+        const int64_t h = rows / 2;                                                                                 \
+        const int nt = nb_par_threads(nb_get_num_threads(), (double)O * I * rows) > 1 ? 2 : 1;                      \
+        NB_PAR_FOR(nt, for (int part = 0; part < 2; part++), {                                                      \
+            if (part == 0) GEMM_T(T)(true, false, O, I, h, 1, G, O, X, I, fresh ? 0 : 1, GW, I);                    \
+            else GEMM_T(T)(true, false, O, I, rows - h, 1, G + h * O, O, X + h * I, I, 0, P, I);                    \
+        });                                                                                                         \
+        nb__add_contig(_Generic((T)0, float : NB_F32, double : NB_F64), GW, GW, P, O *I);                           \
+        mu_scratch_done(P);                                                                                         \
+    }
+AFFINE_DW(float)
+AFFINE_DW(double)
+
 static void affine_bwd(nb_node *n, const nb_tensor *g) {
     const nb_tensor *x = n->in[0], *w = n->in[1];
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
@@ -130,7 +159,10 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *G = (const T *)g->data;
         if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, (T *)gx->data, I);
-        if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, fw ? 0 : 1, (T *)gw->data, I);
+        if (gw)
+            _Generic((T)0, float
+                     : affine_dw_float, double
+                     : affine_dw_double)(O, I, rows, G, (const T *)x->data, fw, (T *)gw->data);
         if (gb) { /* column sums in row order, in blocks of 64 columns split between threads: same bits */
             T *GB = (T *)gb->data;
             const int64_t nblk = (O + 63) / 64;

@@ -254,6 +254,54 @@ static void norm_threads_same_bits(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* affine's weight gradient over many rows (ops/matmul.c: two halves of
+ * the rows, summed apart, then added): the same bits on 1 and 2 threads,
+ * for a new gradient and one added to (a second backward), f32 and f64,
+ * and within rounding of the F64 product (rows 3001: odd halves). */
+static void affine_long_rows(void **state) {
+    (void)state;
+    const int saved = nb_get_num_threads();
+    for (int f64 = 0; f64 < 2; f64++) {
+        const nb_dtype dt = f64 ? NB_F64 : NB_F32;
+        const size_t es = f64 ? sizeof(double) : sizeof(float);
+        nb_tensor *gw[2][2], *ref = NULL;
+        for (int run = 0; run < 2; run++) {
+            nb_set_num_threads(run + 1);
+            nb_scope *s = nb_scope_begin();
+            nb_seed(9);
+            nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(3001, 64), -1, 1), true);
+            nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(64, 64), -1, 1), true);
+            nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(64), -1, 1), true);
+            nb_tensor *r = nb_rand(dt, NB_SHAPE(3001, 64), -1, 1);
+            for (int pass = 0; pass < 2; pass++) {
+                assert_int_equal(nb_backward(nb_sum_all(nb_mul(nb_affine(x, w, b), r))), NB_OK);
+                gw[run][pass] = nb_copy_persistent(w->grad);
+            }
+            if (run == 0) { /* dW = rᵀ·x in F64, one plain sum per element */
+                ref = nb_zeros_persistent(NB_F64, NB_SHAPE(64, 64));
+                for (int64_t o = 0; o < 64; o++)
+                    for (int64_t i = 0; i < 64; i++) {
+                        double acc = 0;
+                        for (int64_t k = 0; k < 3001; k++) acc += nb_get(r, k * 64 + o) * nb_get(x, k * 64 + i);
+                        nb_f64(ref)[o * 64 + i] = acc;
+                    }
+            }
+            nb_scope_end(&s);
+        }
+        double err = 0;
+        for (int64_t i = 0; i < ref->numel; i++)
+            err = fmax(err, fabs(nb_get(gw[0][0], i) - nb_f64(ref)[i]) / fmax(fabs(nb_f64(ref)[i]), 1));
+        printf("affine dW over 3001 rows, %s: %.1e from the F64 sum\n", f64 ? "f64" : "f32", err);
+        assert_true(err < (f64 ? 1e-13 : 1e-4)); /* 3001-term sums */
+        for (int pass = 0; pass < 2; pass++) {
+            assert_memory_equal(gw[0][pass]->data, gw[1][pass]->data, (size_t)ref->numel * es);
+            nb_tensor_free(gw[0][pass]), nb_tensor_free(gw[1][pass]);
+        }
+        nb_tensor_free(ref);
+    }
+    nb_set_num_threads(saved);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void bad_input(void **state) {
@@ -301,6 +349,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(gelu_f32_every_isa, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_f32_same_bits_every_isa, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_threads_same_bits, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(affine_long_rows, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(bad_input, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
