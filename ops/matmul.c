@@ -122,33 +122,48 @@ static void affine_fwd(nb_node *n) {
     });
 }
 
-/* dW (+)= dyᵀ·x. From AFFINE_SPLIT_ROWS rows on, as two sums over the
- * halves of the rows: the first half's product into dW (added to it when
- * not fresh), the second's into a scratch, then added. On two threads each
- * takes a half: each reads half of dy and x, which the forward wrote long
- * before (from memory, not cache), where the GEMM split by rows of dW has
- * both threads pack all of x. The halves and the order of the sums depend
- * on the shape only: the same bits on any thread count. */
+/* dW (+)= dyᵀ·x and db (+)= the column sums of dy. From AFFINE_SPLIT_ROWS
+ * rows on, as two sums over the halves of the rows: the first half's
+ * product into dW (added to it when not fresh), the second's into a
+ * scratch, then added; db's columns summed in row order over each half
+ * (the first from db's value, the second from 0), then added. On two
+ * threads each takes a half: each reads half of dy and x, which the
+ * forward wrote long before (from memory, not cache), where the GEMM split
+ * by rows of dW has both threads pack all of x, and the bias sums read dy
+ * while it is in that thread's cache. The halves and the order of the sums
+ * depend on the shape only: the same bits on any thread count. False
+ * (nothing done): short, or no scratch; the caller runs one GEMM. */
 #define AFFINE_SPLIT_ROWS 1024
-#define AFFINE_DW(T)                                                                                                \
-    static void affine_dw_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, bool fresh, T *GW) {      \
-        /* P: written whole by its GEMM (beta 0); none (out of memory): one GEMM, the values to rounding */         \
-        T *P = rows >= AFFINE_SPLIT_ROWS ? nb__scope_alloc(nb_scope_current(), (size_t)(O * I) * sizeof(T)) : NULL; \
-        if (!P) {                                                                                                   \
-            GEMM_T(T)(true, false, O, I, rows, 1, G, O, X, I, fresh ? 0 : 1, GW, I);                                \
-            return;                                                                                                 \
-        }                                                                                                           \
-        const int64_t h = rows / 2;                                                                                 \
-        const int nt = nb_par_threads(nb_get_num_threads(), (double)O * I * rows) > 1 ? 2 : 1;                      \
+#define AFFINE_SPLIT(T)                                                                                             \
+    static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, bool fresh, T *GW,     \
+                                 T *GB) {                                                                           \
+        const int64_t OI = O * I, h = rows / 2;                                                                     \
+        if (rows < AFFINE_SPLIT_ROWS || (!GW && !GB)) return false;                                                 \
+        T *P = nb__scope_alloc(nb_scope_current(), (size_t)(OI + 2 * O) * sizeof(T)); /* all written below */       \
+        if (!P) return false;                                                                                       \
+        T *sb[2] = {P + OI, P + OI + O};                                                                            \
+        const int nt = nb_par_threads(nb_get_num_threads(), (double)(OI + O) * rows) > 1 ? 2 : 1;                   \
         NB_PAR_FOR(nt, for (int part = 0; part < 2; part++), {                                                      \
-            if (part == 0) GEMM_T(T)(true, false, O, I, h, 1, G, O, X, I, fresh ? 0 : 1, GW, I);                    \
-            else GEMM_T(T)(true, false, O, I, rows - h, 1, G + h * O, O, X + h * I, I, 0, P, I);                    \
+            const int64_t r0 = part ? h : 0, r1 = part ? rows : h;                                                  \
+            if (GW)                                                                                                 \
+                GEMM_T(T)                                                                                           \
+                (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, \
+                 I);                                                                                                \
+            if (GB) {                                                                                               \
+                T *acc = sb[part];                                                                                  \
+                for (int64_t j = 0; j < O; j++) acc[j] = part ? 0 : GB[j];                                          \
+                for (int64_t r = r0; r < r1; r++)                                                                   \
+                    for (int64_t j = 0; j < O; j++) acc[j] += G[r * O + j];                                         \
+            }                                                                                                       \
         });                                                                                                         \
-        nb__add_contig(_Generic((T)0, float : NB_F32, double : NB_F64), GW, GW, P, O *I);                           \
+        if (GW) nb__add_contig(_Generic((T)0, float : NB_F32, double : NB_F64), GW, GW, P, OI);                     \
+        if (GB)                                                                                                     \
+            for (int64_t j = 0; j < O; j++) GB[j] = sb[0][j] + sb[1][j];                                            \
         mu_scratch_done(P);                                                                                         \
+        return true;                                                                                                \
     }
-AFFINE_DW(float)
-AFFINE_DW(double)
+AFFINE_SPLIT(float)
+AFFINE_SPLIT(double)
 
 static void affine_bwd(nb_node *n, const nb_tensor *g) {
     const nb_tensor *x = n->in[0], *w = n->in[1];
@@ -159,12 +174,13 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *G = (const T *)g->data;
         if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, (T *)gx->data, I);
-        if (gw)
-            _Generic((T)0, float
-                     : affine_dw_float, double
-                     : affine_dw_double)(O, I, rows, G, (const T *)x->data, fw, (T *)gw->data);
+        T *GW = gw ? (T *)gw->data : NULL, *GB = gb ? (T *)gb->data : NULL;
+        if (_Generic((T)0, float
+                     : affine_split_float, double
+                     : affine_split_double)(O, I, rows, G, (const T *)x->data, fw, GW, GB))
+            gw = gb = NULL; /* done */
+        if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, fw ? 0 : 1, GW, I);
         if (gb) { /* column sums in row order, in blocks of 64 columns split between threads: same bits */
-            T *GB = (T *)gb->data;
             const int64_t nblk = (O + 63) / 64;
             const int nt = nb_par_clamp(nb_par_threads(nb_get_num_threads(), (double)rows * O * NB_COST_MEM), nblk);
             NB_PAR_FOR(nt, for (int64_t bk = 0; bk < nblk; bk++), {

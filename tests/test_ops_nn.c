@@ -264,7 +264,7 @@ static void affine_long_rows(void **state) {
     for (int f64 = 0; f64 < 2; f64++) {
         const nb_dtype dt = f64 ? NB_F64 : NB_F32;
         const size_t es = f64 ? sizeof(double) : sizeof(float);
-        nb_tensor *gw[2][2], *ref = NULL;
+        nb_tensor *gw[2][2], *gb[2][2], *ref = NULL, *refb = NULL;
         for (int run = 0; run < 2; run++) {
             nb_set_num_threads(run + 1);
             nb_scope *s = nb_scope_begin();
@@ -276,9 +276,13 @@ static void affine_long_rows(void **state) {
             for (int pass = 0; pass < 2; pass++) {
                 assert_int_equal(nb_backward(nb_sum_all(nb_mul(nb_affine(x, w, b), r))), NB_OK);
                 gw[run][pass] = nb_copy_persistent(w->grad);
+                gb[run][pass] = nb_copy_persistent(b->grad);
             }
             if (run == 0) { /* dW = rᵀ·x in F64, one plain sum per element */
                 ref = nb_zeros_persistent(NB_F64, NB_SHAPE(64, 64));
+                refb = nb_zeros_persistent(NB_F64, NB_SHAPE(64));
+                for (int64_t k = 0; k < 3001; k++)
+                    for (int64_t o = 0; o < 64; o++) nb_f64(refb)[o] += nb_get(r, k * 64 + o);
                 for (int64_t o = 0; o < 64; o++)
                     for (int64_t i = 0; i < 64; i++) {
                         double acc = 0;
@@ -291,13 +295,17 @@ static void affine_long_rows(void **state) {
         double err = 0;
         for (int64_t i = 0; i < ref->numel; i++)
             err = fmax(err, fabs(nb_get(gw[0][0], i) - nb_f64(ref)[i]) / fmax(fabs(nb_f64(ref)[i]), 1));
-        printf("affine dW over 3001 rows, %s: %.1e from the F64 sum\n", f64 ? "f64" : "f32", err);
+        for (int64_t i = 0; i < refb->numel; i++)
+            err = fmax(err, fabs(nb_get(gb[0][0], i) - nb_f64(refb)[i]) / fmax(fabs(nb_f64(refb)[i]), 1));
+        printf("affine dW, db over 3001 rows, %s: %.1e from the F64 sum\n", f64 ? "f64" : "f32", err);
         assert_true(err < (f64 ? 1e-13 : 1e-4)); /* 3001-term sums */
         for (int pass = 0; pass < 2; pass++) {
             assert_memory_equal(gw[0][pass]->data, gw[1][pass]->data, (size_t)ref->numel * es);
+            assert_memory_equal(gb[0][pass]->data, gb[1][pass]->data, (size_t)refb->numel * es);
             nb_tensor_free(gw[0][pass]), nb_tensor_free(gw[1][pass]);
+            nb_tensor_free(gb[0][pass]), nb_tensor_free(gb[1][pass]);
         }
-        nb_tensor_free(ref);
+        nb_tensor_free(ref), nb_tensor_free(refb);
     }
     nb_set_num_threads(saved);
 }
