@@ -130,13 +130,16 @@ static void affine_fwd(nb_node *n) {
  * threads each takes a half: each reads half of dy and x, which the
  * forward wrote long before (from memory, not cache), where the GEMM split
  * by rows of dW has both threads pack all of x, and the bias sums read dy
- * while it is in that thread's cache. The halves and the order of the sums
- * depend on the shape only: the same bits on any thread count. False
- * (nothing done): short, or no scratch; the caller runs one GEMM. */
+ * while it is in that thread's cache; dx's rows of the half (dy·W, one
+ * GEMM per half, the rows' sums as in one GEMM) in the same task, so dy's
+ * half is read from memory once for all three and the three products
+ * have one join. The halves and the order of the sums depend on the
+ * shape only: the same bits on any thread count. False (nothing done):
+ * short, or no scratch; the caller runs one GEMM each. */
 #define AFFINE_SPLIT_ROWS 1024
 #define AFFINE_SPLIT(T)                                                                                             \
-    static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, bool fresh, T *GW,     \
-                                 T *GB) {                                                                           \
+    static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W, T *GX,     \
+                                 bool fx, T *GW, bool fresh, T *GB) {                                               \
         const int64_t OI = O * I, h = rows / 2;                                                                     \
         if (rows < AFFINE_SPLIT_ROWS || (!GW && !GB)) return false;                                                 \
         T *P = nb__scope_alloc(nb_scope_current(), (size_t)(OI + 2 * O) * sizeof(T)); /* all written below */       \
@@ -145,10 +148,9 @@ static void affine_fwd(nb_node *n) {
         const int nt = nb_par_threads(nb_get_num_threads(), (double)(OI + O) * rows) > 1 ? 2 : 1;                   \
         NB_PAR_FOR(nt, for (int part = 0; part < 2; part++), {                                                      \
             const int64_t r0 = part ? h : 0, r1 = part ? rows : h;                                                  \
-            if (GW)                                                                                                 \
-                GEMM_T(T)                                                                                           \
-                (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, \
-                 I);                                                                                                \
+            if (GX) GEMM_T(T)(false, false, r1 - r0, I, O, 1, G + r0 * O, O, W, I, fx ? 0 : 1, GX + r0 * I, I);     \
+            if (GW) GEMM_T(T)                                                                                       \
+            (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, I); \
             if (GB) {                                                                                               \
                 T *acc = sb[part];                                                                                  \
                 for (int64_t j = 0; j < O; j++) acc[j] = part ? 0 : GB[j];                                          \
@@ -173,12 +175,12 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
     nb_tensor *gb = n->nin > 2 ? nb_grad_buf(n->in[2]) : NULL;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *G = (const T *)g->data;
-        if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, (T *)gx->data, I);
-        T *GW = gw ? (T *)gw->data : NULL, *GB = gb ? (T *)gb->data : NULL;
+        T *GX = gx ? (T *)gx->data : NULL, *GW = gw ? (T *)gw->data : NULL, *GB = gb ? (T *)gb->data : NULL;
         if (_Generic((T)0, float
                      : affine_split_float, double
-                     : affine_split_double)(O, I, rows, G, (const T *)x->data, fw, GW, GB))
-            gw = gb = NULL; /* done */
+                     : affine_split_double)(O, I, rows, G, (const T *)x->data, (const T *)w->data, GX, fx, GW, fw, GB))
+            gx = gw = gb = NULL; /* done */
+        if (gx) GEMM_T(T)(false, false, rows, I, O, 1, G, O, (const T *)w->data, I, fx ? 0 : 1, GX, I);
         if (gw) GEMM_T(T)(true, false, O, I, rows, 1, G, O, (const T *)x->data, I, fw ? 0 : 1, GW, I);
         if (gb) { /* column sums in row order, in blocks of 64 columns split between threads: same bits */
             const int64_t nblk = (O + 63) / 64;

@@ -264,7 +264,7 @@ static void affine_long_rows(void **state) {
     for (int f64 = 0; f64 < 2; f64++) {
         const nb_dtype dt = f64 ? NB_F64 : NB_F32;
         const size_t es = f64 ? sizeof(double) : sizeof(float);
-        nb_tensor *gw[2][2], *gb[2][2], *ref = NULL, *refb = NULL;
+        nb_tensor *gw[2][2], *gb[2][2], *gx[2][2], *ref = NULL, *refb = NULL;
         for (int run = 0; run < 2; run++) {
             nb_set_num_threads(run + 1);
             nb_scope *s = nb_scope_begin();
@@ -277,6 +277,7 @@ static void affine_long_rows(void **state) {
                 assert_int_equal(nb_backward(nb_sum_all(nb_mul(nb_affine(x, w, b), r))), NB_OK);
                 gw[run][pass] = nb_copy_persistent(w->grad);
                 gb[run][pass] = nb_copy_persistent(b->grad);
+                gx[run][pass] = nb_copy_persistent(x->grad);
             }
             if (run == 0) { /* dW = rᵀ·x in F64, one plain sum per element */
                 ref = nb_zeros_persistent(NB_F64, NB_SHAPE(64, 64));
@@ -302,6 +303,8 @@ static void affine_long_rows(void **state) {
         for (int pass = 0; pass < 2; pass++) {
             assert_memory_equal(gw[0][pass]->data, gw[1][pass]->data, (size_t)ref->numel * es);
             assert_memory_equal(gb[0][pass]->data, gb[1][pass]->data, (size_t)refb->numel * es);
+            assert_memory_equal(gx[0][pass]->data, gx[1][pass]->data, (size_t)gx[0][pass]->numel * es);
+            nb_tensor_free(gx[0][pass]), nb_tensor_free(gx[1][pass]);
             nb_tensor_free(gw[0][pass]), nb_tensor_free(gw[1][pass]);
             nb_tensor_free(gb[0][pass]), nb_tensor_free(gb[1][pass]);
         }
