@@ -191,13 +191,14 @@ static void gelu_f32_every_isa(void **state) {
 
 /* f32 layer_norm and rms_norm: the AVX-512 row kernels (kernels/norm_f32.c)
  * give the same bits as the generic ones (AVX2 and baseline), y and every
- * gradient, at a width with a tail (D = 100) and at the GPT's (128). */
+ * gradient, at a width with a tail (D = 100) and at the GPT's (128), and
+ * with rows enough for backward's two halves (ops/norm_act.c). */
 static void norm_f32_same_bits_every_isa(void **state) {
     (void)state;
     const char *isas[3] = {"avx512", "avx2", "scalar"};
     const char *keep = nb_isa_name(nb_isa());
-    const int64_t Ds[2] = {100, 128};
-    for (int di = 0; di < 2; di++)
+    const int64_t Ds[3] = {100, 128, 128}, Rs[3] = {37, 37, 1100}; /* 1100: dw, db in two halves */
+    for (int di = 0; di < 3; di++)
         for (int rms = 0; rms < 2; rms++) {
             nb_scope *s = nb_scope_begin();
             nb_tensor *res[3][4] = {{0}};
@@ -205,10 +206,10 @@ static void norm_f32_same_bits_every_isa(void **state) {
             for (int ii = 0; ii < 3; ii++) {
                 if (!nb_isa_set_cap(isas[ii])) continue;
                 nb_seed(5);
-                nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(37, Ds[di]), 0.3, 2), true);
+                nb_tensor *x = nb_set_requires_grad(nb_randn(NB_F32, NB_SHAPE(Rs[di], Ds[di]), 0.3, 2), true);
                 nb_tensor *w = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(Ds[di]), 0.5, 1.5), true);
                 nb_tensor *b = nb_set_requires_grad(nb_rand(NB_F32, NB_SHAPE(Ds[di]), -1, 1), true);
-                nb_tensor *r = nb_randn(NB_F32, NB_SHAPE(37, Ds[di]), 0, 1);
+                nb_tensor *r = nb_randn(NB_F32, NB_SHAPE(Rs[di], Ds[di]), 0, 1);
                 nb_tensor *y = rms ? nb_rms_norm(x, 1, w, 1e-5) : nb_layer_norm(x, 1, w, b, 1e-5);
                 assert_int_equal(nb_backward(nb_sum_all(nb_mul(y, r))), NB_OK);
                 res[ii][0] = y, res[ii][1] = x->grad, res[ii][2] = w->grad, res[ii][3] = rms ? w->grad : b->grad;
