@@ -28,6 +28,31 @@ static inline double nf_comb(const double *s) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
+/* gx[0:n8) += r·(ĝ − ma − x̂·mc) of one row, 8 at a time */
+static inline NF_TARGET void nf_gx_out(float *gx, const float *g, const float *x, const float *W, double mu, double rs,
+                                       double ma, double mc, int64_t n8) {
+    const __m512d vmu = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs), vma = _mm512_set1_pd(ma), vmc = _mm512_set1_pd(mc);
+    for (int64_t k = 0; k < n8; k += 8) {
+        __m512d gw = nf_ld(g + k);
+        if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+        const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+        const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
+        _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
+    }
+}
+
+/* y[0:n8) = (x − μ)·r (·w + b) of one row, 8 at a time */
+static inline NF_TARGET void nf_fwd_out(float *y, const float *x, const float *W, const float *B, double mu, double rs,
+                                        int64_t n8) {
+    const __m512d vmu = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs);
+    for (int64_t k = 0; k < n8; k += 8) {
+        __m512d v = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+        if (W) v = _mm512_mul_pd(v, nf_ld(W + k));
+        if (B) v = _mm512_add_pd(v, nf_ld(B + k));
+        _mm256_storeu_ps(y + k, _mm512_cvtpd_ps(v));
+    }
+}
+
 /* Rows taken together when n % 8 == 0: each row's sums are one chain of
  * dependent adds (latency-bound alone); NF_R rows interleave NF_R chains.
  * Every row gets the same operations in the same order as alone. */
@@ -60,17 +85,7 @@ static inline NF_TARGET void nf_fwd_rows(float *Y, const float *X, const float *
         rs[q] = 1.0 / sqrt(nf_comb(s) / (double)n + eps);
         S[2 * (r + q)] = mu[q], S[2 * (r + q) + 1] = rs[q];
     }
-    for (int q = 0; q < NF_R; q++) {
-        const float *x = X + (r + q) * n;
-        float *y = Y + (r + q) * n;
-        const __m512d vmu = _mm512_set1_pd(mu[q]), vr = _mm512_set1_pd(rs[q]);
-        for (int64_t k = 0; k < n; k += 8) {
-            __m512d v = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
-            if (W) v = _mm512_mul_pd(v, nf_ld(W + k));
-            if (B) v = _mm512_add_pd(v, nf_ld(B + k));
-            _mm256_storeu_ps(y + k, _mm512_cvtpd_ps(v));
-        }
-    }
+    for (int q = 0; q < NF_R; q++) nf_fwd_out(Y + (r + q) * n, X + (r + q) * n, W, B, mu[q], rs[q], n);
 }
 
 NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float *B, double *S, int64_t r0,
@@ -103,13 +118,7 @@ NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, co
         }
         const double rs = 1.0 / sqrt(nf_comb(s) / (double)n + eps);
         S[2 * r] = mu, S[2 * r + 1] = rs;
-        const __m512d vr = _mm512_set1_pd(rs);
-        for (int64_t k = 0; k < n8; k += 8) {
-            __m512d v = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
-            if (W) v = _mm512_mul_pd(v, nf_ld(W + k));
-            if (B) v = _mm512_add_pd(v, nf_ld(B + k));
-            _mm256_storeu_ps(y + k, _mm512_cvtpd_ps(v));
-        }
+        nf_fwd_out(y, x, W, B, mu, rs, n8);
         for (int64_t k = n8; k < n; k++) {
             double v = ((double)x[k] - mu) * rs;
             if (W) v *= (double)W[k];
@@ -140,19 +149,9 @@ static inline NF_TARGET void nf_gx_rows(float *GX, const float *G, const float *
         _mm512_storeu_pd(sc8, vc[q]);
         ma[q] = rms ? 0.0 : nf_comb(sa8) / (double)n, mc[q] = nf_comb(sc8) / (double)n;
     }
-    for (int q = 0; q < NF_R; q++) {
-        const float *g = G + (r + q) * n, *x = X + (r + q) * n;
-        float *gx = GX + (r + q) * n;
-        const __m512d vmu = _mm512_set1_pd(S[2 * (r + q)]), vr = _mm512_set1_pd(S[2 * (r + q) + 1]);
-        const __m512d vma = _mm512_set1_pd(ma[q]), vmc = _mm512_set1_pd(mc[q]);
-        for (int64_t k = 0; k < n; k += 8) {
-            __m512d gw = nf_ld(g + k);
-            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
-            const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
-            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
-            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
-        }
-    }
+    for (int q = 0; q < NF_R; q++)
+        nf_gx_out(GX + (r + q) * n, G + (r + q) * n, X + (r + q) * n, W, S[2 * (r + q)], S[2 * (r + q) + 1], ma[q],
+                  mc[q], n);
 }
 
 NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S,
@@ -181,14 +180,7 @@ NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, co
             sc8[0] += gw * (((double)x[k] - mu) * rs);
         }
         const double ma = rms ? 0.0 : nf_comb(sa8) / (double)n, mc = nf_comb(sc8) / (double)n;
-        const __m512d vma = _mm512_set1_pd(ma), vmc = _mm512_set1_pd(mc);
-        for (int64_t k = 0; k < n8; k += 8) {
-            __m512d gw = nf_ld(g + k);
-            if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
-            const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
-            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
-            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
-        }
+        nf_gx_out(gx, g, x, W, mu, rs, ma, mc, n8);
         for (int64_t k = n8; k < n; k++) {
             const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);
             const double xh = ((double)x[k] - mu) * rs;
