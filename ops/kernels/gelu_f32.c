@@ -113,8 +113,27 @@ GF_TARGET __m512 gf_dmid(__m512 x) {
                                                _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
+/* Four vectors an iteration: one vector's Φ is a chain of ~40 dependent
+ * operations (Horner, exp, the division), which one at a time leaves most
+ * of the FMA unit idle; four independent chains keep it busy (1.26 → 0.95
+ * ms for 1M elements, 1 thread). Each element's operations are unchanged. */
+#define GF_UNROLL 4
+
 __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n) {
-    for (int64_t i = 0; i < n; i += 16) {
+    int64_t i0 = 0;
+    for (; i0 + 16 * GF_UNROLL <= n; i0 += 16 * GF_UNROLL) {
+        __m512 xv[GF_UNROLL], t[GF_UNROLL];
+#pragma GCC unroll 4
+        for (int u = 0; u < GF_UNROLL; u++) xv[u] = _mm512_loadu_ps(x + i0 + 16 * u);
+#pragma GCC unroll 4
+        for (int u = 0; u < GF_UNROLL; u++) t[u] = gf_t2(xv[u]);
+#pragma GCC unroll 4
+        for (int u = 0; u < GF_UNROLL; u++) {
+            if (t2) _mm512_storeu_ps(t2 + i0 + 16 * u, t[u]);
+            _mm512_storeu_ps(y + i0 + 16 * u, _mm512_mul_ps(_mm512_mul_ps(xv[u], _mm512_set1_ps(0.5f)), t[u]));
+        }
+    }
+    for (int64_t i = i0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i), t = gf_t2(xv);
         if (t2) _mm512_mask_storeu_ps(t2 + i, m, t);
@@ -122,9 +141,31 @@ __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, con
     }
 }
 
+/* gelu'(x) of one vector from t = 2Φ(x): the exp path outside |x| < 1, the
+ * f64 series inside, blended by lane (both computed: the loop below runs
+ * GF_UNROLL of these side by side) */
+GF_TARGET __m512 gf_dboth(__m512 xv, __m512 t) {
+    const __mmask16 mid = _mm512_cmp_ps_mask(_mm512_abs_ps(xv), _mm512_set1_ps(1.0f), _CMP_LT_OQ);
+    return _mm512_mask_blend_ps(mid, gf_dgelu(xv, t), gf_dmid(xv));
+}
+
 __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2,
                                                         int64_t n, bool acc) {
-    for (int64_t i = 0; i < n; i += 16) {
+    int64_t i0 = 0;
+    for (; i0 + 16 * GF_UNROLL <= n; i0 += 16 * GF_UNROLL) {
+        __m512 d[GF_UNROLL];
+#pragma GCC unroll 4
+        for (int u = 0; u < GF_UNROLL; u++) {
+            const __m512 xv = _mm512_loadu_ps(x + i0 + 16 * u);
+            d[u] = gf_dboth(xv, t2 ? _mm512_loadu_ps(t2 + i0 + 16 * u) : gf_t2(xv));
+        }
+#pragma GCC unroll 4
+        for (int u = 0; u < GF_UNROLL; u++)
+            _mm512_storeu_ps(gx + i0 + 16 * u,
+                             _mm512_fmadd_ps(_mm512_loadu_ps(g + i0 + 16 * u), d[u],
+                                             acc ? _mm512_loadu_ps(gx + i0 + 16 * u) : _mm512_setzero_ps()));
+    }
+    for (int64_t i = i0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
         const __m512 t = t2 ? _mm512_maskz_loadu_ps(m, t2 + i) : gf_t2(xv); /* read only outside |x| < 1 */
