@@ -37,7 +37,7 @@ bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D) {
 
 /* SLEEF's AVX-512 expf (sleef.h declares it only under -mavx512f): the one
  * vmath's nb_vexp_f32 uses on this ISA, so the same exponentials. */
-__m512 Sleef_expf16_u10avx512f(__m512);
+__attribute__((target("avx512f"))) __m512 Sleef_expf16_u10avx512f(__m512);
 
 static inline int64_t at_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
