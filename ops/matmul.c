@@ -122,7 +122,7 @@ static void affine_fwd(nb_node *n) {
     });
 }
 
-/* dW (+)= dyᵀ·x and db (+)= the column sums of dy. From AFFINE_SPLIT_ROWS
+/* dW (+)= dyᵀ·x and db (+)= the column sums of dy. From NB_HALVES_MIN
  * rows on, as two sums over the halves of the rows: the first half's
  * product into dW (added to it when not fresh), the second's into a
  * scratch, then added; db's columns summed in row order over each half
@@ -133,21 +133,18 @@ static void affine_fwd(nb_node *n) {
  * while it is in that thread's cache; dx's rows of the half (dy·W, one
  * GEMM per half, the rows' sums as in one GEMM) in the same task, so dy's
  * half is read from memory once for all three and the three products
- * have one join. The halves and the order of the sums depend on the
- * shape only: the same bits on any thread count. False (nothing done):
- * short, or no scratch; the caller runs one GEMM each. */
-#define AFFINE_SPLIT_ROWS 1024
+ * have one join (NB_PAR_HALVES: the same bits on any thread count). False
+ * (nothing done): short, or no scratch; the caller runs one GEMM each. */
 #define AFFINE_SPLIT(T)                                                                                             \
     static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W, T *GX,     \
                                  bool fx, T *GW, bool fresh, T *GB) {                                               \
-        const int64_t OI = O * I, h = rows / 2;                                                                     \
-        if (rows < AFFINE_SPLIT_ROWS || (!GW && !GB)) return false;                                                 \
+        const int64_t OI = O * I;                                                                                   \
+        if (rows < NB_HALVES_MIN || (!GW && !GB)) return false;                                                     \
         T *P = nb__scope_alloc(nb_scope_current(), (size_t)(OI + 2 * O) * sizeof(T)); /* all written below */       \
         if (!P) return false;                                                                                       \
         T *sb[2] = {P + OI, P + OI + O};                                                                            \
         const int nt = nb_par_threads(nb_get_num_threads(), (double)(OI + O) * rows) > 1 ? 2 : 1;                   \
-        NB_PAR_FOR(nt, for (int part = 0; part < 2; part++), {                                                      \
-            const int64_t r0 = part ? h : 0, r1 = part ? rows : h;                                                  \
+        NB_PAR_HALVES(nt, rows, part, r0, r1, {                                                                     \
             if (GX) GEMM_T(T)(false, false, r1 - r0, I, O, 1, G + r0 * O, O, W, I, fx ? 0 : 1, GX + r0 * I, I);     \
             if (GW) GEMM_T(T)                                                                                       \
             (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, I); \

@@ -67,12 +67,6 @@ static void norm_dims(const nb_node *n, int64_t *rows, int64_t *D) {
 
 /* Rows per parallel chunk (NB_PAR_FOR over chunks of rows). */
 #define NORM_ROWS 16
-/* From this many rows on, backward takes the rows in two halves, one a
- * thread: dx, then dw and db's sums over the same chunk while it is in
- * cache (one pass over dy and x, one join), each half's sums in row order,
- * then the two added. The halves depend on the shape only: the same bits
- * on any thread count and, every kernel giving the same bits, every ISA. */
-#define NORM_SPLIT_ROWS 1024
 
 /* Forward: per row, μ (layer_norm) or 0 (rms_norm), r = 1/√(var + eps)
  * (var = mean of (x − μ)²), saved as (μ, r) per row. */
@@ -106,7 +100,7 @@ static void norm_fwd(nb_node *n) {
  *   rms_norm:   dx += r·(ĝ − x̂·mean(ĝ·x̂))
  *   dw += Σ_rows g·x̂, db += Σ_rows g, each column summed in row order: on
  *   one thread in the same pass as dx, on several by blocks of 64 columns
- *   (the same sums in the same order: the same bits); from NORM_SPLIT_ROWS
+ *   (the same sums in the same order: the same bits); from NB_HALVES_MIN
  *   rows on, over each half of the rows apart, then added. */
 static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const norm_attr *a = nb_attr(n, norm_attr);
@@ -120,9 +114,13 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const int nt = nb__elementwise_threads(rows * D, NORM_COST);
     const bool avx2 = norm_avx2();
     const bool f32_fast = n->out->dtype == NB_F32 && nb_norm_f32_fast(); /* kernels/norm_f32.h */
-    /* dw, db sums in double: 2·D; from NORM_SPLIT_ROWS rows on, each half of
-     * the rows' sums apart (4·D more), then added */
-    const bool split = (gwt || gbt) && rows >= NORM_SPLIT_ROWS;
+    /* dw, db sums in double: 2·D. From NB_HALVES_MIN rows on, backward
+     * takes the rows in two halves, one a thread (NB_PAR_HALVES): dx, then
+     * dw and db's sums over the same chunk while it is in cache (one pass
+     * over dy and x, one join); each half's sums apart (4·D more), in row
+     * order, then added: the same bits on any thread count and, every
+     * kernel giving the same bits, every ISA. */
+    const bool split = (gwt || gbt) && rows >= NB_HALVES_MIN;
     double *acc = NULL, *half = NULL;
     if (gwt || gbt) {
         acc = mu_scratch(n->op->name, (size_t)((split ? 6 : 2) * D) * sizeof(double));
@@ -135,8 +133,7 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
         const void *W = a->has_w ? n->in[1]->data : NULL;
         void *GX = gxt ? gxt->data : NULL;
         if (half) { /* two halves of the rows: dx, then dw and db, a chunk of rows at a time */
-            NB_PAR_FOR(nt > 1 ? 2 : 1, for (int part = 0; part < 2; part++), {
-                const int64_t r0 = part ? rows / 2 : 0, r1 = part ? rows : rows / 2;
+            NB_PAR_HALVES(nt, rows, part, r0, r1, {
                 double *hw = sw ? half + 2 * D * part : NULL, *hb = sb ? half + 2 * D * part + D : NULL;
                 for (int64_t c0 = r0; c0 < r1; c0 += NORM_ROWS) {
                     const int64_t c1 = r1 - c0 < NORM_ROWS ? r1 : c0 + NORM_ROWS;

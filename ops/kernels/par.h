@@ -124,6 +124,21 @@ static inline void nb_par_range(int nt, int64_t total, int64_t *lo, int64_t *n) 
         }                                                                                             \
     } while (0)
 
+/* Rows from which an op may sum over the two fixed halves of its rows
+ * (NB_PAR_HALVES): below it, one pass costs less than the split. */
+#define NB_HALVES_MIN 1024
+/* BODY once for each half [r0, r1) of n rows — [0, n/2), then [n/2, n) —
+ * one a thread when nt > 1, else in that order (part: 0 or 1; r0, r1
+ * declared here). The halves depend on n alone: an op that sums over the
+ * rows half by half and then adds the two in a fixed order gets the same
+ * bits on any thread count, and each thread reads its half of the rows
+ * once for all it computes from them (linear's and layer_norm's backward). */
+#define NB_PAR_HALVES(nt, n, part, r0, r1, ...)                           \
+    NB_PAR_FOR((nt) > 1 ? 2 : 1, for (int part = 0; part < 2; part++), {  \
+        const int64_t r0 = part ? (n) / 2 : 0, r1 = part ? (n) : (n) / 2; \
+        __VA_ARGS__                                                       \
+    })
+
 /* BODY for every i in [0, n) (int64_t i, declared here), on up to nt
  * threads. Two threads take the pieces from both ends — thread 0 upward
  * from 0, thread 1 downward from n − 1, one shared count of pieces taken —
