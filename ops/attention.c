@@ -219,7 +219,7 @@ static void sdpa_fwd(nb_node *n) {
             M = Mb;
         }
         if (sdpa_fast(a, n->out->dtype)) {
-            const int64_t per = nb_attn_fwd_scratch(a->L, a->S, a->E);
+            const int64_t per = nb_attn_fwd_scratch(a->S, a->E);
             float *scr = mu_scratch("sdpa", (size_t)nt * (size_t)per * sizeof(float));
             if (!scr) return;
             NB_PAR_EACH(nt, a->nslice, t, {

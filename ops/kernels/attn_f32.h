@@ -34,7 +34,7 @@ bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D);
 void nb__attn_f32_enable(bool on);
 
 /* Scratch floats per thread: forward Kᵀ (D·S); backward dS and Vᵀ (L·S + D·S). */
-static inline int64_t nb_attn_fwd_scratch(int64_t L, int64_t S, int64_t D) { return (void)L, D * S; }
+static inline int64_t nb_attn_fwd_scratch(int64_t S, int64_t D) { return D * S; }
 static inline int64_t nb_attn_bwd_scratch(int64_t L, int64_t S, int64_t D) { return L * S + D * S; }
 
 /* A (L×S, rows S apart) = softmax(scale·QKᵀ) (causal: 0 past the diagonal;

@@ -143,7 +143,7 @@ __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, con
 
 /* gelu'(x) of one vector from t = 2Φ(x): the exp path outside |x| < 1, the
  * f64 series inside, blended by lane (both computed: the loop below runs
- * GF_UNROLL of these side by side) */
+ * GF_UNROLL of these side by side; the tail one masked) */
 GF_TARGET __m512 gf_dboth(__m512 xv, __m512 t) {
     const __mmask16 mid = _mm512_cmp_ps_mask(_mm512_abs_ps(xv), _mm512_set1_ps(1.0f), _CMP_LT_OQ);
     return _mm512_mask_blend_ps(mid, gf_dgelu(xv, t), gf_dmid(xv));
@@ -168,10 +168,7 @@ __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *
     for (int64_t i = i0; i < n; i += 16) {
         const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-        const __m512 t = t2 ? _mm512_maskz_loadu_ps(m, t2 + i) : gf_t2(xv); /* read only outside |x| < 1 */
-        const __mmask16 mid = _mm512_cmp_ps_mask(_mm512_abs_ps(xv), _mm512_set1_ps(1.0f), _CMP_LT_OQ) & m;
-        __m512 d = mid != m ? gf_dgelu(xv, t) : xv;
-        if (mid) d = _mm512_mask_blend_ps(mid, d, gf_dmid(xv));
+        const __m512 d = gf_dboth(xv, t2 ? _mm512_maskz_loadu_ps(m, t2 + i) : gf_t2(xv));
         _mm512_mask_storeu_ps(gx + i, m,
                               _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d,
                                               acc ? _mm512_maskz_loadu_ps(m, gx + i) : _mm512_setzero_ps()));
