@@ -6,6 +6,7 @@
  * and one bad-input case per argument. */
 #include "test_util.h"
 #include "kernels/cpu.h"
+#include "kernels/gelu_f32.h"
 
 #define V(...) ((const double[]){__VA_ARGS__})
 
@@ -189,6 +190,55 @@ static void gelu_f32_every_isa(void **state) {
     nb_isa_set_cap(keep);
 }
 
+/* kernels/gelu_f32.c computes each path only on the lanes that need it
+ * (the forward packs the |x| >= 1 lanes into dense vectors; the backward
+ * skips the exp path on groups of lanes all inside |x| < 1): an element's
+ * bits must not depend on its neighbours. Every element of a mixed array
+ * (runs all inside, runs all outside, single outliers, NaN, ±∞, ±0, the
+ * boundary ±1, over several 1024-element blocks and a partial vector) is
+ * compared with the same element computed alone, forward (y, 2Φ) and
+ * backward (new and accumulated, from 2Φ and without it). */
+static void gelu_f32_lanes_alone(void **state) {
+    (void)state;
+    if (!nb_gelu_f32_fast()) {
+        printf("gelu_f32_lanes_alone: no AVX-512 here, nothing to check\n");
+        return;
+    }
+    enum { N = 3 * 1024 + 77 };
+    static float x[N], y[N], t[N], g[N], gx[N], ga[N], gn[N];
+    uint64_t r = 12345;
+    for (int i = 0; i < N; i++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull;
+        const double u = (double)(r >> 11) / 9007199254740992.0;
+        const int kind = (i / 96) % 4; /* runs: small, mixed, large, small with an outlier */
+        x[i] = (float)(kind == 0 ? 0.5 * (2 * u - 1) : kind == 1 ? 6 * (2 * u - 1) : kind == 2 ? 9 + 9 * u : 0.9 * u);
+        if (kind == 3 && i % 37 == 0) x[i] = -3.5f;
+        g[i] = (float)(1 - u);
+        ga[i] = (float)(u - 0.25);
+    }
+    const float sp[] = {NAN, INFINITY, -INFINITY, 0.0f, -0.0f, 1.0f, -1.0f, 0.99999994f, -20.0f, -30.0f};
+    for (int i = 0; i < (int)(sizeof sp / sizeof sp[0]); i++) x[(i * 733) % N] = sp[i];
+    memcpy(gx, ga, sizeof gx);
+    nb_gelu_fwd_f32(y, t, x, N);
+    nb_gelu_bwd_f32(gn, g, x, t, N, false);
+    nb_gelu_bwd_f32(gx, g, x, t, N, true);
+    int bad = 0;
+    for (int i = 0; i < N; i++) {
+        float y1, t1, gn1, gx1 = ga[i], gz1;
+        nb_gelu_fwd_f32(&y1, &t1, x + i, 1);
+        nb_gelu_bwd_f32(&gn1, g + i, x + i, &t1, 1, false);
+        nb_gelu_bwd_f32(&gx1, g + i, x + i, &t1, 1, true);
+        nb_gelu_bwd_f32(&gz1, g + i, x + i, NULL, 1, false);
+        if (memcmp(&y1, y + i, 4) || memcmp(&t1, t + i, 4) || memcmp(&gn1, gn + i, 4) || memcmp(&gx1, gx + i, 4) ||
+            memcmp(&gz1, gn + i, 4)) {
+            if (bad++ < 5)
+                printf("gelu lane %d x %.9g: alone y %.9g dx %.9g, in the array y %.9g dx %.9g\n", i, x[i], y1, gn1,
+                       y[i], gn[i]);
+        }
+    }
+    assert_int_equal(bad, 0);
+}
+
 /* f32 layer_norm and rms_norm: the AVX-512 row kernels (kernels/norm_f32.c)
  * give the same bits as the generic ones (AVX2 and baseline), y and every
  * gradient, at a width with a tail (D = 100) and at the GPT's (128), and
@@ -359,6 +409,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(activation_values, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(f32_accuracy_all, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(gelu_f32_every_isa, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(gelu_f32_lanes_alone, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_f32_same_bits_every_isa, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_threads_same_bits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(affine_long_rows, tu_setup, tu_teardown),

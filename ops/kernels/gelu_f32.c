@@ -41,10 +41,8 @@ GF_TARGET void gf_halfsq(__m512 ax, __m512 *hi, __m512 *lo) {
     *lo = _mm512_mul_ps(l, _mm512_set1_ps(-0.5f));
 }
 
-/* 2Φ(x) */
-GF_TARGET __m512 gf_t2(__m512 x) {
-    const __m512 ax = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(20.0f)); /* NaN: 20 (blended back below) */
-    /* centre: 1 + erf(x/√2) = 1 + x·Q(x²) */
+/* 2Φ(x) for |x| < 1: 1 + erf(x/√2) = 1 + x·Q(x²) */
+GF_TARGET __m512 gf_centre(__m512 x) {
     const __m512 u = _mm512_mul_ps(x, x);
     __m512 Q = _mm512_set1_ps(1.0736901003838284e-06f);
     Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(-1.8546274077380076e-05f));
@@ -53,8 +51,12 @@ GF_TARGET __m512 gf_t2(__m512 x) {
     Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(0.019947100430727005f));
     Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(-0.13298076391220093f));
     Q = _mm512_fmadd_ps(Q, u, _mm512_set1_ps(0.7978845834732056f));
-    const __m512 centre = _mm512_fmadd_ps(x, Q, _mm512_set1_ps(1.0f));
-    /* tails: erfc(z) = t·exp(−z² + R(t)) */
+    return _mm512_fmadd_ps(x, Q, _mm512_set1_ps(1.0f));
+}
+/* 2Φ(x) for |x| >= 1 or NaN: erfc(z) = t·exp(−z² + R(t)), z = |x|/√2;
+ * NaN in, NaN out */
+GF_TARGET __m512 gf_tail(__m512 x) {
+    const __m512 ax = _mm512_min_ps(_mm512_abs_ps(x), _mm512_set1_ps(20.0f)); /* NaN: 20 (blended back below) */
     const __m512 z = _mm512_mul_ps(ax, _mm512_set1_ps(GF_INV_SQRT2));
     const __m512 t =
         _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(z, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
@@ -73,10 +75,12 @@ GF_TARGET __m512 gf_t2(__m512 x) {
     const __m512 E = _mm512_mul_ps(t, gf_exp2(hi, _mm512_add_ps(R, lo)));
     const __mmask16 neg = _mm512_cmp_ps_mask(x, _mm512_setzero_ps(), _CMP_LT_OQ);
     const __m512 tail = _mm512_mask_blend_ps(neg, _mm512_sub_ps(_mm512_set1_ps(2.0f), E), E);
-    const __mmask16 mid = _mm512_cmp_ps_mask(ax, _mm512_set1_ps(1.0f), _CMP_LT_OQ);
-    __m512 r = _mm512_mask_blend_ps(mid, tail, centre);
-    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), r, x); /* NaN in, NaN out */
+    return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), tail, x);
 }
+/* the lanes with |x| < 1 (NaN: not) */
+GF_TARGET __mmask16 gf_mid(__m512 x) { return _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(1.0f), _CMP_LT_OQ); }
+/* 2Φ(x), both paths blended by lane */
+GF_TARGET __m512 gf_t2(__m512 x) { return _mm512_mask_blend_ps(gf_mid(x), gf_tail(x), gf_centre(x)); }
 
 /* ½·t2 + x·φ(x) */
 GF_TARGET __m512 gf_dgelu(__m512 x, __m512 t2) {
@@ -113,60 +117,108 @@ GF_TARGET __m512 gf_dmid(__m512 x) {
                                                _mm256_castps_pd(_mm512_cvtpd_ps(hi)), 1));
 }
 
-/* Four vectors an iteration: one vector's Φ is a chain of ~40 dependent
- * operations (Horner, exp, the division), which one at a time leaves most
- * of the FMA unit idle; four independent chains keep it busy (1.26 → 0.95
- * ms for 1M elements, 1 thread). Each element's operations are unchanged. */
-#define GF_UNROLL 4
+/* The forward in blocks of GF_BLK elements, each path on the lanes that
+ * take it. Every operation is lane by lane, so a lane's result does not
+ * depend on which lanes share its vector: a block computes the centre
+ * polynomial on its vectors that have a |x| < 1 lane, packs the other lanes
+ * (register VCOMPRESSPS: the memory form is microcoded and slow on AMD)
+ * into dense vectors, runs the erfc tail (a division, a degree-9
+ * polynomial and an exp: most of the cost) on them four vectors side by
+ * side (one vector's tail is a chain of ~40 dependent operations; four
+ * chains keep the FMA unit busy), and expands the results back into their
+ * lanes. The bits are those of computing both paths on every lane and
+ * blending (tests/test_ops_nn.c, gelu_f32_lanes_alone); the cost follows
+ * the lanes' mix: 1 thread, 64K elements in cache, N(0, σ²) inputs,
+ * 0.98 → 0.31 ns an element at σ = 0.23 (the GPT benchmark's), 0.87 → 0.63
+ * at σ = 1, 0.88 → 0.91 at σ = 3 (almost every lane in the tail). A block
+ * of 1024 leaves the packed stores time to drain before they are read
+ * (256: 0.74 at σ = 1). */
+#define GF_BLK 1024
+#define GF_NV (GF_BLK / 16)
+
+GF_TARGET __mmask16 gf_lanes(int64_t left) { return left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1); }
+/* pr[0:k] = EXPR over the packed lanes, 4 vectors at a time (the packed
+ * inputs hold k rounded up to 64: zeros past k) */
+#define GF_PACKED_RUN(k, EXPR)                                                                       \
+    for (int j = 0; j < (k); j += 64) {                                                              \
+        __m512 r_[4];                                                                                \
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) r_[u] = EXPR(j + 16 * u);                \
+        _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++) _mm512_store_ps(pr + j + 16 * u, r_[u]); \
+    }
+GF_TARGET void gf_pad(float *buf, int k) {
+    for (int j = k; j < ((k + 63) & ~63); j++) buf[j] = 0;
+}
 
 __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n) {
-    int64_t i0 = 0;
-    for (; i0 + 16 * GF_UNROLL <= n; i0 += 16 * GF_UNROLL) {
-        __m512 xv[GF_UNROLL], t[GF_UNROLL];
-#pragma GCC unroll 4
-        for (int u = 0; u < GF_UNROLL; u++) xv[u] = _mm512_loadu_ps(x + i0 + 16 * u);
-#pragma GCC unroll 4
-        for (int u = 0; u < GF_UNROLL; u++) t[u] = gf_t2(xv[u]);
-#pragma GCC unroll 4
-        for (int u = 0; u < GF_UNROLL; u++) {
-            if (t2) _mm512_storeu_ps(t2 + i0 + 16 * u, t[u]);
-            _mm512_storeu_ps(y + i0 + 16 * u, _mm512_mul_ps(_mm512_mul_ps(xv[u], _mm512_set1_ps(0.5f)), t[u]));
+    float px[GF_BLK + 16] __attribute__((aligned(64))), pr[GF_BLK + 16] __attribute__((aligned(64)));
+    __m512 cv[GF_NV];
+    __mmask16 mk[GF_NV];
+    for (int64_t i0 = 0; i0 < n; i0 += GF_BLK) {
+        const int nv = (int)((n - i0 < GF_BLK ? n - i0 : GF_BLK) + 15) / 16;
+        int k = 0;
+        for (int v = 0; v < nv; v++) {
+            const __mmask16 m = gf_lanes(n - i0 - 16 * v);
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
+            const __mmask16 mid = gf_mid(xv) & m;
+            mk[v] = (__mmask16)(m & ~mid);
+            cv[v] = mid ? gf_centre(xv) : xv;
+            if (mk[v]) {
+                _mm512_storeu_ps(px + k, _mm512_maskz_compress_ps(mk[v], xv));
+                k += __builtin_popcount(mk[v]);
+            }
         }
-    }
-    for (int64_t i = i0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i), t = gf_t2(xv);
-        if (t2) _mm512_mask_storeu_ps(t2 + i, m, t);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(_mm512_mul_ps(xv, _mm512_set1_ps(0.5f)), t));
+        gf_pad(px, k);
+#define GF_TAIL_AT(j) gf_tail(_mm512_load_ps(px + (j)))
+        GF_PACKED_RUN(k, GF_TAIL_AT)
+#undef GF_TAIL_AT
+        for (int v = 0, off = 0; v < nv; v++) {
+            const __mmask16 m = gf_lanes(n - i0 - 16 * v);
+            const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
+            const __m512 t = mk[v] ? _mm512_mask_expand_ps(cv[v], mk[v], _mm512_loadu_ps(pr + off)) : cv[v];
+            off += __builtin_popcount(mk[v]);
+            if (t2) _mm512_mask_storeu_ps(t2 + i0 + 16 * v, m, t);
+            _mm512_mask_storeu_ps(y + i0 + 16 * v, m, _mm512_mul_ps(_mm512_mul_ps(xv, _mm512_set1_ps(0.5f)), t));
+        }
     }
 }
 
 /* gelu'(x) of one vector from t = 2Φ(x): the exp path outside |x| < 1, the
- * f64 series inside, blended by lane (both computed: the loop below runs
- * GF_UNROLL of these side by side; the tail one masked) */
+ * f64 series inside, blended by lane */
 GF_TARGET __m512 gf_dboth(__m512 xv, __m512 t) {
-    const __mmask16 mid = _mm512_cmp_ps_mask(_mm512_abs_ps(xv), _mm512_set1_ps(1.0f), _CMP_LT_OQ);
-    return _mm512_mask_blend_ps(mid, gf_dgelu(xv, t), gf_dmid(xv));
+    return _mm512_mask_blend_ps(gf_mid(xv), gf_dgelu(xv, t), gf_dmid(xv));
 }
 
+/* Four vectors an iteration (four independent chains, as above); when all
+ * their lanes have |x| < 1 only the series is computed (the blend's
+ * choice: the same bits), which is the whole cost there. Packing the lanes
+ * by path, as the forward does, was slower here: the series is the
+ * dearer path and most lanes take it. */
 __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2,
                                                         int64_t n, bool acc) {
     int64_t i0 = 0;
-    for (; i0 + 16 * GF_UNROLL <= n; i0 += 16 * GF_UNROLL) {
-        __m512 d[GF_UNROLL];
+    for (; i0 + 64 <= n; i0 += 64) {
+        __m512 xv[4], d[4];
+        __mmask16 all = 0xFFFF;
 #pragma GCC unroll 4
-        for (int u = 0; u < GF_UNROLL; u++) {
-            const __m512 xv = _mm512_loadu_ps(x + i0 + 16 * u);
-            d[u] = gf_dboth(xv, t2 ? _mm512_loadu_ps(t2 + i0 + 16 * u) : gf_t2(xv));
+        for (int u = 0; u < 4; u++) {
+            xv[u] = _mm512_loadu_ps(x + i0 + 16 * u);
+            all &= gf_mid(xv[u]);
+        }
+        if (all == 0xFFFF) {
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) d[u] = gf_dmid(xv[u]);
+        } else {
+#pragma GCC unroll 4
+            for (int u = 0; u < 4; u++) d[u] = gf_dboth(xv[u], t2 ? _mm512_loadu_ps(t2 + i0 + 16 * u) : gf_t2(xv[u]));
         }
 #pragma GCC unroll 4
-        for (int u = 0; u < GF_UNROLL; u++)
+        for (int u = 0; u < 4; u++)
             _mm512_storeu_ps(gx + i0 + 16 * u,
                              _mm512_fmadd_ps(_mm512_loadu_ps(g + i0 + 16 * u), d[u],
                                              acc ? _mm512_loadu_ps(gx + i0 + 16 * u) : _mm512_setzero_ps()));
     }
     for (int64_t i = i0; i < n; i += 16) {
-        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __mmask16 m = gf_lanes(n - i);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
         const __m512 d = gf_dboth(xv, t2 ? _mm512_maskz_loadu_ps(m, t2 + i) : gf_t2(xv));
         _mm512_mask_storeu_ps(gx + i, m,
