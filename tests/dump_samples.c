@@ -25,14 +25,8 @@
 #include <stdio.h>
 #include <string.h>
 #include "nabla/nabla.h"
+#include "op_seed.h"
 
-/* FNV-1a, 64 bits: the per-op seed (tests/test_reference.c needs none: it
- * reads the inputs back from the fixture). */
-static uint64_t op_seed(const char *name) {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
-    return h;
-}
 
 static void dump_values(FILE *f, const nb_tensor *t) {
     for (int64_t j = 0; j < t->numel; j++) {

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <time.h>
 #include "nabla/nabla.h"
+#include "op_seed.h"
 
 #ifndef NB_FIXTURES
 #define NB_FIXTURES "tests/fixtures/ref"
@@ -83,12 +84,6 @@ static const char *fixture_dir(void) {
     return d && *d ? d : NB_FIXTURES;
 }
 
-/* FNV-1a 64 of the op's name: the seed tests/dump_samples.c draws samples with. */
-static uint64_t op_seed(const char *name) {
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *)name; *p; p++) h = (h ^ *p) * 1099511628211ull;
-    return h;
-}
 
 #include "ref_fixture.h"
 
