@@ -26,6 +26,7 @@ static nb_shape batch_of(nb_shape s) {
 /* nb_gemm_f32 or nb_gemm_f64 for the element type T (inside NB_FLOAT_DISPATCH) */
 #define GEMM_T(T) _Generic((T)0, float : nb_gemm_f32, double : nb_gemm_f64)
 #define GEMM_C0_T(T) _Generic((T)0, float : nb_gemm_c0_f32, double : nb_gemm_c0_f64)
+#define GEMM_C0R_T(T) _Generic((T)0, float : nb_gemm_c0r_f32, double : nb_gemm_c0r_f64)
 
 static void mm_fwd(nb_node *n) {
     MM_DIMS(n);
@@ -110,17 +111,20 @@ nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b) {
  * Backward: dx += dy·W, dW += dyᵀ·x (both GEMMs, no transposes), db += the
  * column sums of dy. nn's Linear is this op. */
 
-static void affine_fwd(nb_node *n) {
-    const nb_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
+/* y = x·Wᵀ (+ b) (+ r): the bias and the residual r are added as the GEMM
+ * stores its tiles (b a broadcast C0, r added last: r + (x·Wᵀ + b), the
+ * bits of nb_add(r, nb_affine(x, w, b))) */
+static void affine_run(nb_node *n, const nb_tensor *b, const nb_tensor *r) {
+    const nb_tensor *x = n->in[0], *w = n->in[1];
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? n->out->numel / O : 0;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         T *Y = (T *)n->out->data;
-        /* the bias is added as the GEMM stores its tiles (a broadcast C0) */
-        GEMM_C0_T(T)
+        GEMM_C0R_T(T)
         (false, true, rows, O, I, 1, (const T *)x->data, I, (const T *)w->data, I, b ? 1 : 0,
-         b ? (const T *)b->data : Y, b ? 0 : O, Y, O);
+         b ? (const T *)b->data : Y, b ? 0 : O, r ? (const T *)r->data : NULL, O, Y, O);
     });
 }
+static void affine_fwd(nb_node *n) { affine_run(n, n->nin > 2 ? n->in[2] : NULL, NULL); }
 
 /* dW (+)= dyᵀ·x and db (+)= the column sums of dy. From NB_HALVES_MIN
  * rows on, as two sums over the halves of the rows: the first half's
@@ -164,12 +168,12 @@ static void affine_fwd(nb_node *n) {
 AFFINE_SPLIT(float)
 AFFINE_SPLIT(double)
 
-static void affine_bwd(nb_node *n, const nb_tensor *g) {
-    const nb_tensor *x = n->in[0], *w = n->in[1];
+/* dx, dW, db of y = x·Wᵀ + b (b: NULL for none) from dy = g */
+static void affine_grads(nb_tensor *x, nb_tensor *w, nb_tensor *b, const nb_tensor *g) {
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
     bool fx, fw; /* a new gradient buffer is written by the GEMM (beta 0), not zeroed and added to */
-    nb_tensor *gx = nb__grad_buf_fresh(n->in[0], &fx), *gw = nb__grad_buf_fresh(n->in[1], &fw);
-    nb_tensor *gb = n->nin > 2 ? nb_grad_buf(n->in[2]) : NULL;
+    nb_tensor *gx = nb__grad_buf_fresh(x, &fx), *gw = nb__grad_buf_fresh(w, &fw);
+    nb_tensor *gb = b ? nb_grad_buf(b) : NULL;
     NB_FLOAT_DISPATCH(x->dtype, T, {
         const T *G = (const T *)g->data;
         T *GX = gx ? (T *)gx->data : NULL, *GW = gw ? (T *)gw->data : NULL, *GB = gb ? (T *)gb->data : NULL;
@@ -194,6 +198,10 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
     });
 }
 
+static void affine_bwd(nb_node *n, const nb_tensor *g) {
+    affine_grads(n->in[0], n->in[1], n->nin > 2 ? n->in[2] : NULL, g);
+}
+
 GG_FN(affine);
 static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, affine_bwg};
 
@@ -212,6 +220,43 @@ nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_shape s = x->shape;
     s.d[s.ndim - 1] = w->shape.d[0];
     return nb_apply(&affine_op, in, nin, s);
+}
+
+/* ------------------------------------------------------------ affine_add
+ *
+ * y = r + (x·Wᵀ + b), a residual connection after a linear layer, as one
+ * op: r is added as the GEMM stores its tiles, with the bits of
+ * nb_add(r, nb_affine(x, w, b)); backward hands dy to r's gradient and runs
+ * affine's backward on dy itself. Against the two ops this saves the add's
+ * pass (read two tensors, write one) and a copy of dy. Inputs x, w, r, then
+ * b when present. */
+
+static void affine_add_fwd(nb_node *n) { affine_run(n, n->nin > 3 ? n->in[3] : NULL, n->in[2]); }
+static void affine_add_bwd(nb_node *n, const nb_tensor *g) {
+    if (n->in[2]->requires_grad) nb__grad_accum(n->in[2], g);
+    affine_grads(n->in[0], n->in[1], n->nin > 3 ? n->in[3] : NULL, g);
+}
+GG_FN(affine_add);
+static const nb_op affine_add_op = {"affine_add", affine_add_fwd, affine_add_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1),
+                                    false,        affine_add_bwg};
+
+nb_tensor *nb_affine_add(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *r) {
+    nb_tensor *in[4] = {x, w, r, b};
+    const int nin = b ? 4 : 3;
+    if (!nb_check_float_inputs("affine_add", in, nin)) return NULL;
+    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN], d3[NB_DESCRIBE_LEN];
+    bool ok = x->shape.ndim >= 1 && w->shape.ndim == 2 && x->shape.d[x->shape.ndim - 1] == w->shape.d[1] &&
+        (!b || (b->shape.ndim == 1 && b->shape.d[0] == w->shape.d[0]));
+    nb_shape s = x->shape;
+    if (ok) s.d[s.ndim - 1] = w->shape.d[0];
+    if (!ok || !nb_shape_eq(r->shape, s)) {
+        nb_fail(NB_ERR_SHAPE, "affine_add",
+                "expected x (..., in), w (out, in)%s and r (..., out) of the result's shape: %s, %s%s%s, %s",
+                b ? ", b (out)" : "", nb_describe(x, "x", d0, sizeof d0), nb_describe(w, "w", d1, sizeof d1),
+                b ? ", " : "", b ? nb_describe(b, "b", d2, sizeof d2) : "", nb_describe(r, "r", d3, sizeof d3));
+        return NULL;
+    }
+    return nb_apply(&affine_add_op, in, nin, s);
 }
 
 /* ------------------------------------------------------------ registry */
@@ -276,6 +321,42 @@ static int affine_samples(nb_sample *s, int max) {
 
 const nb_op_entry nb_entry_affine = {"affine", affine_entry_apply, affine_samples, 0, 0};
 
+static nb_tensor *affine_add_entry_apply(nb_tensor *const *in, int nin, const nb_sample *s) {
+    (void)s;
+    return nb_affine_add(in[0], in[1], nin > 3 ? in[3] : NULL, in[2]);
+}
+
+/* x, w, r, then b when present; r needing no grad in one */
+static int affine_add_samples(nb_sample *s, int max) {
+    static const struct {
+        nb_shape x;
+        int64_t out;
+        bool bias, r_const;
+        const char *desc;
+    } cases[] = {
+        {NB_SHAPE(3, 4), 5, true, false, "(3,4) -> 5, bias"},
+        {NB_SHAPE(3, 4), 5, false, false, "(3,4) -> 5, no bias"},
+        {NB_SHAPE(2, 3, 4), 3, true, false, "(2,3,4): leading dims kept"},
+        {NB_SHAPE(4), 2, true, false, "1-D x"},
+        {NB_SHAPE(2, 6), 4, true, true, "r needs no grad"},
+    };
+    int k = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
+        s[k] = (nb_sample){.desc = cases[i].desc, .nin = cases[i].bias ? 4 : 3};
+        const int64_t in = cases[i].x.d[cases[i].x.ndim - 1];
+        nb_shape ys = cases[i].x;
+        ys.d[ys.ndim - 1] = cases[i].out;
+        s[k].in[0] = nb_sample_uniform(cases[i].x, -1, 1);
+        s[k].in[1] = nb_sample_uniform(NB_SHAPE(cases[i].out, in), -1, 1);
+        s[k].in[2] = nb_sample_uniform(ys, -1, 1);
+        if (cases[i].bias) s[k].in[3] = nb_sample_uniform(NB_SHAPE(cases[i].out), -1, 1);
+        if (cases[i].r_const) nb_set_requires_grad(s[k].in[2], false);
+    }
+    return k;
+}
+
+const nb_op_entry nb_entry_affine_add = {"affine_add", affine_add_entry_apply, affine_add_samples, 0, 0};
+
 /* ------------------------------------------------------------ differentiable backwards */
 
 /* dA = dC·Bᵀ, dB = Aᵀ·dC, summed over broadcast batch dims */
@@ -285,15 +366,21 @@ GG_FN(mm) {
     if (GG_NEED(1)) gin[1] = gg_sum_to(nb_matmul(nb_transpose(a, -2, -1), g), b->shape);
 }
 
-/* dx = dy·W, dW = dyᵀ·x (rows flattened), db = Σ dy over rows */
-GG_FN(affine) {
+/* dx = dy·W, dW = dyᵀ·x (rows flattened), db = Σ dy over rows (input ib) */
+static void affine_graph(nb_node *n, nb_tensor *g, nb_tensor **gin, int ib) {
     nb_tensor *x = n->in[0], *w = n->in[1];
     const int64_t O = w->shape.d[0], I = w->shape.d[1], rows = O ? g->numel / O : 0;
     nb_tensor *g2 = nb_reshape(g, NB_SHAPE(rows, O));
     if (GG_NEED(0)) gin[0] = nb_reshape(nb_matmul(g2, w), x->shape);
     if (GG_NEED(1)) gin[1] = nb_matmul(nb_transpose(g2, 0, 1), nb_reshape(x, NB_SHAPE(rows, I)));
-    if (n->nin > 2 && GG_NEED(2)) {
+    if (n->nin > ib && GG_NEED(ib)) {
         const int axis0 = 0;
-        gin[2] = nb_sum(g2, &axis0, 1, false);
+        gin[ib] = nb_sum(g2, &axis0, 1, false);
     }
+}
+GG_FN(affine) { affine_graph(n, g, gin, 2); }
+/* affine's, and dr = dy */
+GG_FN(affine_add) {
+    affine_graph(n, g, gin, 3);
+    if (GG_NEED(2)) gin[2] = g;
 }

@@ -27,6 +27,17 @@ void nb_gemm_c0_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double al
     nb_gemm_c0_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);
 }
 
+void nb_gemm_c0r_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0, const float *R,
+                     int64_t ldr, float *C, int64_t ldc) {
+    nb_gemm_c0r_mt_f32(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
+}
+void nb_gemm_c0r_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                     const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0, const double *R,
+                     int64_t ldr, double *C, int64_t ldc) {
+    nb_gemm_c0r_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
+}
+
 #define VMATH_OP(f)                                                                                              \
     void nb_v##f##_f32(float *y, const float *x, int64_t n) { nb_v##f##_mt_f32(nb_get_num_threads(), y, x, n); } \
     void nb_v##f##_f64(double *y, const double *x, int64_t n) { nb_v##f##_mt_f64(nb_get_num_threads(), y, x, n); }

@@ -154,6 +154,10 @@ static bool module_cast_i64(void) {
     X(NB_ERR_SHAPE, "affine", T(nb_affine(F(2, 3), F(4, 3, 1), NULL)))                                                 \
     X(NB_ERR_SHAPE, "affine", T(nb_affine(F(2, 3), F(4, 3), F(3))))                                                    \
     X(NB_ERR_DTYPE, "affine", T(nb_affine(F(2, 3), D(4, 3), NULL)))                                                    \
+    X(NB_ERR_SHAPE, "affine_add", T(nb_affine_add(F(2, 3), F(4, 3), F(4), F(2, 3))))                                   \
+    X(NB_ERR_SHAPE, "affine_add", T(nb_affine_add(F(2, 3), F(4, 3), NULL, F(4))))                                      \
+    X(NB_ERR_SHAPE, "affine_add", T(nb_affine_add(F(2, 3), F(4, 5), NULL, F(2, 4))))                                   \
+    X(NB_ERR_DTYPE, "affine_add", T(nb_affine_add(F(2, 3), F(4, 3), NULL, D(2, 4))))                                   \
     X(NB_ERR_DTYPE, "exp", T(nb_exp(I(3))))                                                                            \
     X(NB_ERR_DTYPE, "log", T(nb_log(I(3))))                                                                            \
     X(NB_ERR_DTYPE, "sqrt", T(nb_sqrt(I(3))))                                                                          \

@@ -7,6 +7,7 @@
 #include "test_util.h"
 #include "kernels/cpu.h"
 #include "kernels/gelu_f32.h"
+#include "kernels/gemm.h"
 
 #define V(...) ((const double[]){__VA_ARGS__})
 
@@ -364,6 +365,71 @@ static void affine_long_rows(void **state) {
     nb_set_num_threads(saved);
 }
 
+/* affine_add(x, w, b, r) has the bits of add(r, affine(x, w, b)): output
+ * and every gradient (r's is dy), through each GEMM path: the direct one
+ * (small), the packed one (large), two K blocks (in 300 > KC 256), edge
+ * tiles (37 rows, 65 outputs), no bias, 1 and 2 threads, AVX-512 and AVX2
+ * kernels and the reference GEMM; f32 and f64. */
+static void affine_add_same_bits(void **state) {
+    (void)state;
+    static const struct {
+        int64_t rows, in, out;
+        bool bias;
+    } cases[] = {
+        {5, 7, 3, true}, {37, 40, 65, true}, {300, 128, 96, true}, {37, 300, 65, false}, {2048, 128, 64, true}};
+    static const char *isas[3] = {"avx512", "avx2", "ref"};
+    const int saved = nb_get_num_threads();
+    const char *keep = nb_isa_name(nb_isa());
+    int checked = 0;
+    for (int ii = 0; ii < 3; ii++) {
+        if (ii < 2 && !nb_isa_set_cap(isas[ii])) continue;
+        if (ii == 2) nb_gemm_set_backend(NB_GEMM_REF);
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++)
+            for (int f64 = 0; f64 < 2; f64++)
+                for (int nt = 1; nt <= 2; nt++) {
+                    nb_set_num_threads(nt);
+                    const nb_dtype dt = f64 ? NB_F64 : NB_F32;
+                    nb_scope *s = nb_scope_begin();
+                    nb_seed(40 + c);
+                    nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(cases[c].rows, cases[c].in), -1, 1), true);
+                    nb_tensor *w = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(cases[c].out, cases[c].in), -1, 1), true);
+                    nb_tensor *b =
+                        cases[c].bias ? nb_set_requires_grad(nb_rand(dt, NB_SHAPE(cases[c].out), -1, 1), true) : NULL;
+                    nb_tensor *r =
+                        nb_set_requires_grad(nb_rand(dt, NB_SHAPE(cases[c].rows, cases[c].out), -1, 1), true);
+                    nb_tensor *up = nb_rand(dt, NB_SHAPE(cases[c].rows, cases[c].out), -1, 1);
+                    nb_tensor *got[2][5];
+                    for (int fused = 0; fused < 2; fused++) {
+                        nb_tensor *ins[4] = {x, w, r, b};
+                        for (int i = 0; i < 4; i++)
+                            if (ins[i]) nb_tensor_zero_grad(ins[i]);
+                        nb_tensor *y = fused ? nb_affine_add(x, w, b, r) : nb_add(r, nb_affine(x, w, b));
+                        assert_non_null(y);
+                        assert_int_equal(nb_backward_with(y, up), NB_OK);
+                        got[fused][0] = nb_copy(y);
+                        for (int i = 0; i < 4; i++) got[fused][1 + i] = ins[i] ? nb_copy(ins[i]->grad) : NULL;
+                    }
+                    for (int k = 0; k < 5; k++) {
+                        if (!got[0][k]) continue;
+                        assert_int_equal(got[0][k]->numel, got[1][k]->numel);
+                        if (memcmp(got[0][k]->data, got[1][k]->data, (size_t)got[0][k]->numel * nb_dtype_size(dt)) !=
+                            0) {
+                            printf("affine_add vs add(affine): %s, case %zu, %s, %d threads: %s differs\n", isas[ii], c,
+                                   f64 ? "f64" : "f32", nt, (const char *[]){"y", "dx", "dw", "dr", "db"}[k]);
+                            fail();
+                        }
+                    }
+                    checked++;
+                    nb_scope_end(&s);
+                }
+        if (ii == 2) nb_gemm_set_backend(NB_GEMM_AUTO);
+        nb_isa_set_cap(keep);
+    }
+    printf("affine_add: %d runs bit-identical to add(r, affine(x, w, b))\n", checked);
+    assert_true(checked >= 20);
+    nb_set_num_threads(saved);
+}
+
 /* ------------------------------------------------------------ bad input */
 
 static void bad_input(void **state) {
@@ -413,6 +479,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(norm_f32_same_bits_every_isa, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(norm_threads_same_bits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(affine_long_rows, tu_setup, tu_teardown),
+        cmocka_unit_test_setup_teardown(affine_add_same_bits, tu_setup, tu_teardown),
         cmocka_unit_test_setup_teardown(bad_input, tu_setup, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

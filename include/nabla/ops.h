@@ -53,6 +53,10 @@ NB_API nb_tensor *nb_matmul(nb_tensor *a, nb_tensor *b);
 /* x·Wᵀ + b (PyTorch's F.linear): x (..., in), w (out, in), b (out) or NULL
  * -> (..., out). One GEMM reading W transposed in place; nn's Linear. */
 NB_API nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b);
+/* r + (x·Wᵀ + b), r (..., out) of the result's shape: a linear layer and its
+ * residual connection as one op (the add happens as the GEMM stores, with
+ * the bits of nb_add(r, nb_affine(x, w, b))). b may be NULL. */
+NB_API nb_tensor *nb_affine_add(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *r);
 
 /* ------------------------------------------------ shape  (ops/shape.c) */
 /* A view with the same data; one size may be -1 (inferred). */

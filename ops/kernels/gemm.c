@@ -42,7 +42,8 @@ GEMM_REF(double, nb_gemm_ref_f64)
 /* The instantiations of gemm_tmpl.h (M, N, K > 0; nt threads), x86-64 only. */
 #define GEMM_DECL(SFX, T)                                                                                          \
     void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
-                              const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C, int64_t ldc, int nt);
+                              const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, \
+                              T *C, int64_t ldc, int nt);
 GEMM_DECL(_avx512_f32, float)
 GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
@@ -136,9 +137,9 @@ static void blas_threads(int n) {
     }
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                                   \
-    void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
-                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,            \
-                           int64_t ldc) {                                                                            \
+    void nb_gemm_c0r_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,          \
+                            int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R,     \
+                            int64_t ldr, T *C, int64_t ldc) {                                                        \
         if (M <= 0 || N <= 0) return;                                                                                \
         const int k = kind();                                                                                        \
         if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                             \
@@ -148,26 +149,31 @@ static void blas_threads(int n) {
         C0_INTO_C(T);                                                                                                \
         if (K <= 0 || alpha == 0) {                                                                                  \
             SCALE_C(T);                                                                                              \
-            return;                                                                                                  \
+        } else if (!(k == NB_GEMM_BLAS && !nb_par_in_region() && CBLAS)) { /* CBLAS: true when it ran */             \
+            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                   \
         }                                                                                                            \
-        if (k == NB_GEMM_BLAS && !nb_par_in_region()) {                                                              \
-            CBLAS;                                                                                                   \
-        }                                                                                                            \
-        nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                       \
+        if (R) /* added last, as by the kernels */                                                                   \
+            for (int64_t i = 0; i < M; i++)                                                                          \
+                for (int64_t j = 0; j < N; j++) C[i * ldc + j] = R[i * ldr + j] + C[i * ldc + j];                    \
+    }                                                                                                                \
+    void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
+                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,            \
+                           int64_t ldc) {                                                                            \
+        nb_gemm_c0r_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, NULL, 0, C, ldc);             \
     }                                                                                                                \
     void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
                         const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                        \
         nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, C, ldc);                         \
     }
 
-#define X86_CASES_(S)                                                                              \
-    case ISA_AVX512:                                                                               \
-        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc, \
-                                   threads_for(nt, M, N, K));                                      \
-        return;                                                                                    \
-    case ISA_AVX2:                                                                                 \
-        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc,   \
-                                 threads_for(nt, M, N, K));                                        \
+#define X86_CASES_(S)                                                                                      \
+    case ISA_AVX512:                                                                                       \
+        nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc, \
+                                   threads_for(nt, M, N, K));                                              \
+        return;                                                                                            \
+    case ISA_AVX2:                                                                                         \
+        nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc,   \
+                                 threads_for(nt, M, N, K));                                                \
         return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -177,17 +183,13 @@ static void blas_threads(int n) {
 #endif
 
 #if NB_HAVE_CBLAS
-#define CALL_CBLAS(fn)                                                                                            \
-    do {                                                                                                          \
-        blas_threads(nt);                                                                                         \
-        fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, \
-           alpha, A, (int)lda, B, (int)ldb, beta, C, (int)ldc);                                                   \
-        return;                                                                                                   \
-    } while (0)
+#define CALL_CBLAS(fn)                                                                                                \
+    (blas_threads(nt),                                                                                                \
+     fn(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, alpha, \
+        A, (int)lda, B, (int)ldb, beta, C, (int)ldc),                                                                 \
+     true)
 #else
-#define CALL_CBLAS(fn) \
-    do {               \
-    } while (0)
+#define CALL_CBLAS(fn) false
 #endif
 
 GEMM_DISPATCH(float, f32, CALL_CBLAS(cblas_sgemm))

@@ -51,6 +51,22 @@ void nb_gemm_c0_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K
 void nb_gemm_c0_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                        int64_t lda, const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0,
                        double *C, int64_t ldc);
+/* The same, then + R (rows ldr apart; NULL: none) added last: C = R +
+ * (alpha·op(A)op(B) + beta·C0), the bits of a separate add of R to the
+ * result (a residual connection): the built-in kernel adds R to each tile
+ * as it stores it. */
+void nb_gemm_c0r_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                        int64_t lda, const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0,
+                        const float *R, int64_t ldr, float *C, int64_t ldc);
+void nb_gemm_c0r_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                        int64_t lda, const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0,
+                        const double *R, int64_t ldr, double *C, int64_t ldc);
+void nb_gemm_c0r_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                     const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0, const float *R,
+                     int64_t ldr, float *C, int64_t ldc);
+void nb_gemm_c0r_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                     const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0, const double *R,
+                     int64_t ldr, double *C, int64_t ldc);
 void nb_gemm_c0_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float beta, const float *C0, int64_t ldc0, float *C, int64_t ldc);
 void nb_gemm_c0_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,

@@ -133,14 +133,15 @@ static void G_FN(pack_b)(int64_t kc, int64_t nc, const T *B, int64_t ldb, bool t
 
 /* C[0:m, 0:n] = alpha * a·b + beta * C0  (beta 0: C0 is not read; C0 is C
  * itself, or another matrix with rows ldc0 apart, 0 for one row broadcast
- * down the tile, as a bias). a is MR×kc
+ * down the tile, as a bias), then + R where R is not NULL (rows ldr apart:
+ * a residual added last, as a separate add of the result would). a is MR×kc
  * with element (r, k) at a[r*ars + k*aks]; b is kc×NR with row k at b + k*bks
  * (contiguous NR). The full MR×NR tile lives in registers. Inlined into two
  * callers with constant strides: the packed one and the direct one. */
 static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const T *restrict a, int64_t ars, int64_t aks,
                                                               const T *restrict b, int64_t bks, T *C, int64_t ldc,
-                                                              const T *c0, int64_t ldc0, int64_t m, int64_t n, T alpha,
-                                                              T beta, bool pf) {
+                                                              const T *c0, int64_t ldc0, const T *R, int64_t ldr,
+                                                              int64_t m, int64_t n, T alpha, T beta, bool pf) {
     V acc[MR][NV];
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
      * FMAs: fetch its lines now so the misses overlap the arithmetic (the
@@ -175,6 +176,7 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
             for (int v = 0; v < NV; v++) {
                 V x = VMUL(acc[r][v], va);
                 if (beta != 0) x = VFMA(vb, VLOADU(c0 + r * ldc0 + v * VL), x);
+                if (R) x = VFMA(VSET1((T)1), VLOADU(R + r * ldr + v * VL), x); /* R + x, rounded once */
                 VSTOREU(C + r * ldc + v * VL, x);
             }
         return;
@@ -191,21 +193,25 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
             for (int64_t j = 0; j < n; j++) c[j] = tmp[r * NR + j];
         else
             for (int64_t j = 0; j < n; j++) c[j] = tmp[r * NR + j] + beta * s[j];
+        if (R)
+            for (int64_t j = 0; j < n; j++) c[j] = R[r * ldr + j] + c[j];
     }
 }
 
 static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *C, int64_t ldc, const T *c0,
-                      int64_t ldc0, int64_t m, int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, c0, ldc0, m, n, alpha, beta, true);
+                      int64_t ldc0, const T *R, int64_t ldr, int64_t m, int64_t n, T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, c0, ldc0, R, ldr, m, n, alpha, beta, true);
 }
 /* A read in place, row-major (ars = lda, aks = 1) or transposed (1, lda). */
 static void G_FN(ukr_rows)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks, T *C,
-                           int64_t ldc, const T *c0, int64_t ldc0, int64_t m, int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, lda, 1, b, bks, C, ldc, c0, ldc0, m, n, alpha, beta, false);
+                           int64_t ldc, const T *c0, int64_t ldc0, const T *R, int64_t ldr, int64_t m, int64_t n,
+                           T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, lda, 1, b, bks, C, ldc, c0, ldc0, R, ldr, m, n, alpha, beta, false);
 }
 static void G_FN(ukr_cols)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks, T *C,
-                           int64_t ldc, const T *c0, int64_t ldc0, int64_t m, int64_t n, T alpha, T beta) {
-    G_FN(ukr_s)(kc, a, 1, lda, b, bks, C, ldc, c0, ldc0, m, n, alpha, beta, false);
+                           int64_t ldc, const T *c0, int64_t ldc0, const T *R, int64_t ldr, int64_t m, int64_t n,
+                           T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, 1, lda, b, bks, C, ldc, c0, ldc0, R, ldr, m, n, alpha, beta, false);
 }
 
 /* Packing buffers, one pair per thread, grown on demand and kept (a training
@@ -237,26 +243,28 @@ void G_FN(nb_gemm_release)(void) {
 
 /* Out of memory for packing: the plain triple loop, same contract. */
 static void G_FN(naive)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, const T *B,
-                        int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C, int64_t ldc) {
+                        int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C, int64_t ldc) {
     for (int64_t i = 0; i < M; i++)
         for (int64_t j = 0; j < N; j++) {
             T s = 0;
             for (int64_t k = 0; k < K; k++)
                 s += (ta ? A[k * lda + i] : A[i * lda + k]) * (tb ? B[j * ldb + k] : B[k * ldb + j]);
             C[i * ldc + j] = alpha * s + (beta == 0 ? (T)0 : beta * C0[i * ldc0 + j]);
+            if (R) C[i * ldc + j] = R[i * ldr + j] + C[i * ldc + j];
         }
 }
 
 /* One thread's share: the whole blocked algorithm on a sub-problem. */
 static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
-                         const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C, int64_t ldc) {
+                         const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,
+                         int64_t ldc) {
     const int64_t kcmax = G_FN(gmin)(KC, K);
     const int64_t mcmax = (G_FN(gmin)(MC, M) + MR - 1) / MR * MR;
     const int64_t ncmax = (G_FN(gmin)(NC, N) + NR - 1) / NR * NR;
     T *ab = G_FN(grow)(&G_FN(abuf), &G_FN(abuf_n), (size_t)(mcmax * kcmax));
     T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
     if (!ab || !bb) {
-        G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);
+        G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
         return;
     }
     if (K <= KC && (double)M * N * K <= DIRECT_MAX) {
@@ -275,15 +283,15 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
             for (int64_t ir = 0; ir < M; ir += MR) {
                 const int64_t m = G_FN(gmin)(MR, M - ir);
                 T *c = C + ir * ldc + jr;
-                const T *c0 = C0 + ir * ldc0 + jr;
+                const T *c0 = C0 + ir * ldc0 + jr, *r = R ? R + ir * ldr + jr : NULL;
                 if (m < MR) {
                     G_FN(pack_a)(m, K, ta ? A + ir : A + ir * lda, lda, ta, ab);
                     G_FN(ukr_cols)
-                    (K, ab, MR, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
+                    (K, ab, MR, bp, bks, c, ldc, c0, ldc0, r, ldr, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
                 } else if (ta) {
-                    G_FN(ukr_cols)(K, A + ir, lda, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta);
+                    G_FN(ukr_cols)(K, A + ir, lda, bp, bks, c, ldc, c0, ldc0, r, ldr, m, n, alpha, beta);
                 } else {
-                    G_FN(ukr_rows)(K, A + ir * lda, lda, bp, bks, c, ldc, c0, ldc0, m, n, alpha, beta);
+                    G_FN(ukr_rows)(K, A + ir * lda, lda, bp, bks, c, ldc, c0, ldc0, r, ldr, m, n, alpha, beta);
                 }
             }
         }
@@ -297,6 +305,7 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
             const T bt = pc == 0 ? beta : (T)1;
             const T *cs = pc == 0 ? C0 : C;
             const int64_t lds = pc == 0 ? ldc0 : ldc;
+            const T *rs = pc + kc >= K ? R : NULL; /* R after the last K block's sum */
             G_FN(pack_b)(kc, nc, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, bb);
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = G_FN(gmin)(MC, M - ic);
@@ -305,17 +314,20 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                     for (int64_t ir = 0; ir < mc; ir += MR)
                         G_FN(ukr)
                 (kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, cs + (ic + ir) * lds + jc + jr,
-                 lds, G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr), alpha, bt);
+                 lds, rs ? rs + (ic + ir) * ldr + jc + jr : NULL, ldr, G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr),
+                 alpha, bt);
             }
         }
     }
 }
 
 /* The instantiation's entry: C = alpha·op(A)op(B) + beta·C0 (C0 may be C,
- * or rows ldc0 apart: 0 broadcasts one row). M, N, K > 0 (the dispatcher
- * handles the empty cases). nt: threads to use (1 = this thread only). */
+ * or rows ldc0 apart: 0 broadcasts one row), then + R (NULL: none; rows
+ * ldr apart). M, N, K > 0 (the dispatcher handles the empty cases). nt:
+ * threads to use (1 = this thread only). */
 void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
-                           const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C, int64_t ldc, int nt) {
+                           const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,
+                           int64_t ldc, int nt) {
     /* Split the larger side into bands of whole micro-tiles: every thread
      * packs the whole of the other operand (rows: all of op(B), K·N; columns:
      * all of op(A), M·K), so the duplicated packing is the smaller one. */
@@ -323,7 +335,7 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
     const int64_t tiles = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
     if (nt > tiles) nt = (int)tiles;
     if (nt <= 1) {
-        G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);
+        G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
         return;
     }
 #if defined(_OPENMP)
@@ -336,16 +348,17 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
                 const int64_t i0 = lo * MR, m = G_FN(gmin)(M, hi * MR) - i0;
                 G_FN(serial)
                 (ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C0 + i0 * ldc0, ldc0,
-                 C + i0 * ldc, ldc);
+                 R ? R + i0 * ldr : NULL, ldr, C + i0 * ldc, ldc);
             } else {
                 const int64_t j0 = lo * NR, n = G_FN(gmin)(N, hi * NR) - j0;
                 G_FN(serial)
-                (ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C0 + j0, ldc0, C + j0, ldc);
+                (ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C0 + j0, ldc0,
+                 R ? R + j0 : NULL, ldr, C + j0, ldc);
             }
         }
     }
 #else
-    G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, C, ldc);
+    G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
 #endif
 }
 
@@ -387,11 +400,11 @@ void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, con
                 const T *a = ta ? A + pc * lda + ir : A + ir * lda + pc;
                 if (m < MR) {
                     G_FN(pack_a)(m, kc, a, lda, ta, ap);
-                    G_FN(ukr_cols)(kc, ap, MR, bp, NR, c, ldc, c, ldc, m, n, alpha, bt);
+                    G_FN(ukr_cols)(kc, ap, MR, bp, NR, c, ldc, c, ldc, NULL, 0, m, n, alpha, bt);
                 } else if (ta) {
-                    G_FN(ukr_cols)(kc, a, lda, bp, NR, c, ldc, c, ldc, m, n, alpha, bt);
+                    G_FN(ukr_cols)(kc, a, lda, bp, NR, c, ldc, c, ldc, NULL, 0, m, n, alpha, bt);
                 } else {
-                    G_FN(ukr_rows)(kc, a, lda, bp, NR, c, ldc, c, ldc, m, n, alpha, bt);
+                    G_FN(ukr_rows)(kc, a, lda, bp, NR, c, ldc, c, ldc, NULL, 0, m, n, alpha, bt);
                 }
             }
         }
