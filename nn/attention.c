@@ -48,7 +48,11 @@ static nb_tensor *additive_mask(const nb_module *m, const char *what, nb_tensor 
     return f;
 }
 
-static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_tensor *value, const nb_mha_opts *o) {
+/* res (not NULL): res + the attention, the residual added by the
+ * out-projection's GEMM (nb__linear_add) where the output's layout allows
+ * (batch-first or unbatched), else by nb_add */
+static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_tensor *value, const nb_mha_opts *o,
+                           nb_tensor *res) {
     const mha_cfg *c = m->data;
     const nb_mha_opts none = {0};
     if (!o) o = &none;
@@ -145,7 +149,10 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
         out = nb_reshape(nb_permute(o4, (int[]){0, 2, 1, 3}, 4), NB_SHAPE(B, L, E));
         if (o->need_weights && out) weights = nb_sdpa_weights(hq, hk, mask, o->is_causal, 0);
     }
-    out = nb_forward(nb_module_child_at(m, 0), out); /* out_proj */
+    const bool fuse = res && (!batched || c->batch_first);
+    if (fuse) /* out_proj, and the residual as its GEMM stores */
+        out = nb__linear_add(nb_module_child_at(m, 0), out, batched ? res : nb_unsqueeze(res, 0));
+    else out = nb_forward(nb_module_child_at(m, 0), out); /* out_proj */
     if (weights && o->average_attn_weights) NB_NO_GRAD {
             weights = nb_mean(weights, (int[]){1}, 1, false);
         }
@@ -155,16 +162,17 @@ static nb_tensor *mha_impl(nb_module *m, nb_tensor *query, nb_tensor *key, nb_te
     } else if (!c->batch_first) {
         out = nb_transpose(out, 0, 1);
     }
+    if (res && !fuse) out = nb_add(res, out);
     if (o->weights) *o->weights = out ? weights : NULL;
     return out;
 }
 
 nb_tensor *nb_mha_forward(nb_module *m, nb_tensor *query, nb_tensor *key, nb_tensor *value, const nb_mha_opts *o) {
     if (!is_mha("mha_forward", m)) return NULL;
-    return mha_impl(m, query, key, value, o);
+    return mha_impl(m, query, key, value, o, NULL);
 }
 
-static nb_tensor *mha_forward(nb_module *m, nb_tensor *x) { return mha_impl(m, x, x, x, NULL); }
+static nb_tensor *mha_forward(nb_module *m, nb_tensor *x) { return mha_impl(m, x, x, x, NULL, NULL); }
 
 nb_module *nb_multihead_attention(int64_t embed_dim, int64_t num_heads, bool bias, bool batch_first, double dropout) {
     if (embed_dim <= 0 || num_heads <= 0 || embed_dim % num_heads) {
@@ -232,10 +240,15 @@ static nb_tensor *block_impl(nb_module *m, nb_tensor *x, const nb_mha_opts *o) {
         so = (nb_mha_opts){
             .key_padding_mask = o->key_padding_mask, .attn_mask = o->attn_mask, .is_causal = o->is_causal};
     nb_tensor *h = nb_forward(c->norm1, x);
-    x = nb_add(x, nb_dropout(nb_mha_forward(c->self_attn, h, h, h, &so), p, p > 0));
+    if (p == 0) { /* no dropout between the projections and the adds: each add rides its GEMM (nb_affine_add) */
+        x = mha_impl(c->self_attn, h, h, h, &so, x);
+        h = nb_forward(c->norm2, x);
+        return nb__linear_add(c->linear2, nb_gelu(nb_forward(c->linear1, h)), x);
+    }
+    x = nb_add(x, nb_dropout(nb_mha_forward(c->self_attn, h, h, h, &so), p, true));
     h = nb_forward(c->norm2, x);
-    h = nb_forward(c->linear2, nb_dropout(nb_gelu(nb_forward(c->linear1, h)), p, p > 0));
-    return nb_add(x, nb_dropout(h, p, p > 0));
+    h = nb_forward(c->linear2, nb_dropout(nb_gelu(nb_forward(c->linear1, h)), p, true));
+    return nb_add(x, nb_dropout(h, p, true));
 }
 
 nb_tensor *nb_transformer_block_forward(nb_module *m, nb_tensor *x, const nb_mha_opts *o) {

@@ -35,20 +35,33 @@ typedef struct {
     int64_t in, out;
 } linear_cfg;
 
-/* (*, in) -> (*, out): nb_affine, one GEMM over all leading dims. */
-static nb_tensor *affine(nb_module *m, nb_tensor *x, int64_t in) {
+/* (*, in) -> (*, out): nb_affine, one GEMM over all leading dims; with r
+ * (not NULL) r + that, nb_affine_add: the residual added as the GEMM stores. */
+static nb_tensor *affine_r(nb_module *m, nb_tensor *x, int64_t in, nb_tensor *r) {
     char e[48];
     if (!nb__check_input(m, x, 1, NB_MAX_DIMS, star_shape(e, sizeof e, in))) return NULL;
     if (x->shape.d[x->shape.ndim - 1] != in) {
         nb_module_fail_shape(m, e, x);
         return NULL;
     }
+    if (r) return nb_affine_add(x, nb_module_param(m, 0), nb_module_param(m, 1), r);
     return nb_affine(x, nb_module_param(m, 0), nb_module_param(m, 1)); /* x·Wᵀ + b, W read in place */
 }
+static nb_tensor *affine(nb_module *m, nb_tensor *x, int64_t in) { return affine_r(m, x, in, NULL); }
 
 static nb_tensor *linear_forward(nb_module *m, nb_tensor *x) {
     const linear_cfg *c = m->data;
     return affine(m, x, c->in);
+}
+
+nb_tensor *nb__linear_add(nb_module *m, nb_tensor *x, nb_tensor *r) {
+    if (!r) return NULL;
+    if (!m || m->forward != linear_forward) {
+        nb_fail(NB_ERR_ARG, "linear_add", "needs a Linear module, got %s", m ? m->type : "NULL");
+        return NULL;
+    }
+    const linear_cfg *c = m->data;
+    return affine_r(m, x, c->in, r);
 }
 
 nb_module *nb_linear_ex(int64_t in, int64_t out, bool bias) {

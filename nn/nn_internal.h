@@ -71,6 +71,10 @@ const nb_named_tensor *nb__module_list(nb_module *m, bool buffers, int *n);
 nb_module *nb__layer_new(const char *type, nb_module_forward_fn fwd, size_t data_size, const char *fmt, ...)
     NB_PRINTF(4, 5);
 
+/* r + linear(x) for a Linear module m, as one op (nb_affine_add): a
+ * residual connection after the layer (the transformer block's). */
+nb_tensor *nb__linear_add(nb_module *m, nb_tensor *x, nb_tensor *r);
+
 /* Input checks for layers: false (error reported naming the layer) if x's
  * float dtype differs from the first parameter's, or ndim not in [lo, hi]. */
 bool nb__check_input(nb_module *m, nb_tensor *x, int lo_ndim, int hi_ndim, const char *expected);
