@@ -198,7 +198,8 @@ static void gelu_f32_every_isa(void **state) {
  * (runs all inside, runs all outside, single outliers, NaN, ±∞, ±0, the
  * boundary ±1, over several 1024-element blocks and a partial vector) is
  * compared with the same element computed alone, forward (y, 2Φ) and
- * backward (new and accumulated, from 2Φ and without it). */
+ * backward (new and accumulated, from 2Φ and without it); the backward
+ * without 2Φ over the array equals the one with it. */
 static void gelu_f32_lanes_alone(void **state) {
     (void)state;
     if (!nb_gelu_f32_fast()) {
@@ -206,7 +207,7 @@ static void gelu_f32_lanes_alone(void **state) {
         return;
     }
     enum { N = 3 * 1024 + 77 };
-    static float x[N], y[N], t[N], g[N], gx[N], ga[N], gn[N];
+    static float x[N], y[N], t[N], g[N], gx[N], ga[N], gn[N], gz[N], gza[N];
     uint64_t r = 12345;
     for (int i = 0; i < N; i++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull;
@@ -223,6 +224,11 @@ static void gelu_f32_lanes_alone(void **state) {
     nb_gelu_fwd_f32(y, t, x, N);
     nb_gelu_bwd_f32(gn, g, x, t, N, false);
     nb_gelu_bwd_f32(gx, g, x, t, N, true);
+    memcpy(gza, ga, sizeof gza);
+    nb_gelu_bwd_f32(gz, g, x, NULL, N, false); /* 2Φ computed where needed */
+    nb_gelu_bwd_f32(gza, g, x, NULL, N, true);
+    assert_memory_equal(gz, gn, sizeof gz);
+    assert_memory_equal(gza, gx, sizeof gza);
     int bad = 0;
     for (int i = 0; i < N; i++) {
         float y1, t1, gn1, gx1 = ga[i], gz1;

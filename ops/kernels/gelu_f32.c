@@ -79,8 +79,6 @@ GF_TARGET __m512 gf_tail(__m512 x) {
 }
 /* the lanes with |x| < 1 (NaN: not) */
 GF_TARGET __mmask16 gf_mid(__m512 x) { return _mm512_cmp_ps_mask(_mm512_abs_ps(x), _mm512_set1_ps(1.0f), _CMP_LT_OQ); }
-/* 2Φ(x), both paths blended by lane */
-GF_TARGET __m512 gf_t2(__m512 x) { return _mm512_mask_blend_ps(gf_mid(x), gf_tail(x), gf_centre(x)); }
 
 /* ½·t2 + x·φ(x) */
 GF_TARGET __m512 gf_dgelu(__m512 x, __m512 t2) {
@@ -188,13 +186,86 @@ GF_TARGET __m512 gf_dboth(__m512 xv, __m512 t) {
     return _mm512_mask_blend_ps(gf_mid(xv), gf_dgelu(xv, t), gf_dmid(xv));
 }
 
-/* Four vectors an iteration (four independent chains, as above); when all
+/* The backward without the forward's 2Φ: groups of four vectors all inside
+ * |x| < 1 take the series alone (it needs only x; four chains side by
+ * side); elsewhere the series on the vectors that have a |x| < 1 lane, and
+ * the other lanes packed as in the forward, each computing its 2Φ (the
+ * erfc tail: the forward's value) and then the exp path. Inside |x| < 1 there is nothing to recompute, so
+ * where most lanes are there (the GPT's pre-activations) the forward need
+ * not write 2Φ nor the backward read it. */
+GF_TARGET __m512 gf_dtail(__m512 x) { return gf_dgelu(x, gf_tail(x)); }
+__attribute__((target("avx512f"))) static void gelu_bwd_packed(float *gx, const float *g, const float *x, int64_t n,
+                                                               bool acc) {
+    float px[GF_BLK + 16] __attribute__((aligned(64))), pr[GF_BLK + 16] __attribute__((aligned(64)));
+    __m512 dv[GF_NV];
+    __mmask16 mk[GF_NV];
+    bool done[GF_NV];
+    for (int64_t i0 = 0; i0 < n; i0 += GF_BLK) {
+        const int nv = (int)((n - i0 < GF_BLK ? n - i0 : GF_BLK) + 15) / 16;
+        int k = 0;
+        for (int v0 = 0; v0 < nv; v0 += 4) {
+            /* four whole vectors all inside |x| < 1: the series, stored now */
+            if (v0 + 4 <= nv && n - i0 - 16 * v0 >= 64) {
+                __m512 xv[4];
+                __mmask16 all = 0xFFFF;
+#pragma GCC unroll 4
+                for (int u = 0; u < 4; u++) {
+                    xv[u] = _mm512_loadu_ps(x + i0 + 16 * (v0 + u));
+                    all &= gf_mid(xv[u]);
+                }
+                if (all == 0xFFFF) {
+#pragma GCC unroll 4
+                    for (int u = 0; u < 4; u++) {
+                        float *o = gx + i0 + 16 * (v0 + u);
+                        _mm512_storeu_ps(o,
+                                         _mm512_fmadd_ps(_mm512_loadu_ps(g + i0 + 16 * (v0 + u)), gf_dmid(xv[u]),
+                                                         acc ? _mm512_loadu_ps(o) : _mm512_setzero_ps()));
+                        done[v0 + u] = true;
+                    }
+                    continue;
+                }
+            }
+            for (int v = v0; v < nv && v < v0 + 4; v++) {
+                const __mmask16 m = gf_lanes(n - i0 - 16 * v);
+                const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
+                const __mmask16 mid = gf_mid(xv) & m;
+                done[v] = false;
+                mk[v] = (__mmask16)(m & ~mid);
+                dv[v] = mid ? gf_dmid(xv) : xv;
+                if (mk[v]) {
+                    _mm512_storeu_ps(px + k, _mm512_maskz_compress_ps(mk[v], xv));
+                    k += __builtin_popcount(mk[v]);
+                }
+            }
+        }
+        gf_pad(px, k);
+#define GF_DTAIL_AT(j) gf_dtail(_mm512_load_ps(px + (j)))
+        GF_PACKED_RUN(k, GF_DTAIL_AT)
+#undef GF_DTAIL_AT
+        for (int v = 0, off = 0; v < nv; v++) {
+            if (done[v]) continue;
+            const __mmask16 m = gf_lanes(n - i0 - 16 * v);
+            const __m512 d = mk[v] ? _mm512_mask_expand_ps(dv[v], mk[v], _mm512_loadu_ps(pr + off)) : dv[v];
+            off += __builtin_popcount(mk[v]);
+            float *o = gx + i0 + 16 * v;
+            _mm512_mask_storeu_ps(o, m,
+                                  _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i0 + 16 * v), d,
+                                                  acc ? _mm512_maskz_loadu_ps(m, o) : _mm512_setzero_ps()));
+        }
+    }
+}
+
+/* With the forward's 2Φ: four vectors an iteration (four independent chains, as above); when all
  * their lanes have |x| < 1 only the series is computed (the blend's
  * choice: the same bits), which is the whole cost there. Packing the lanes
  * by path, as the forward does, was slower here: the series is the
  * dearer path and most lanes take it. */
 __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2,
                                                         int64_t n, bool acc) {
+    if (!t2) {
+        gelu_bwd_packed(gx, g, x, n, acc);
+        return;
+    }
     int64_t i0 = 0;
     for (; i0 + 64 <= n; i0 += 64) {
         __m512 xv[4], d[4];
@@ -209,7 +280,7 @@ __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *
             for (int u = 0; u < 4; u++) d[u] = gf_dmid(xv[u]);
         } else {
 #pragma GCC unroll 4
-            for (int u = 0; u < 4; u++) d[u] = gf_dboth(xv[u], t2 ? _mm512_loadu_ps(t2 + i0 + 16 * u) : gf_t2(xv[u]));
+            for (int u = 0; u < 4; u++) d[u] = gf_dboth(xv[u], _mm512_loadu_ps(t2 + i0 + 16 * u));
         }
 #pragma GCC unroll 4
         for (int u = 0; u < 4; u++)
@@ -220,7 +291,7 @@ __attribute__((target("avx512f"))) void nb_gelu_bwd_f32(float *gx, const float *
     for (int64_t i = i0; i < n; i += 16) {
         const __mmask16 m = gf_lanes(n - i);
         const __m512 xv = _mm512_maskz_loadu_ps(m, x + i);
-        const __m512 d = gf_dboth(xv, t2 ? _mm512_maskz_loadu_ps(m, t2 + i) : gf_t2(xv));
+        const __m512 d = gf_dboth(xv, _mm512_maskz_loadu_ps(m, t2 + i));
         _mm512_mask_storeu_ps(gx + i, m,
                               _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i), d,
                                               acc ? _mm512_maskz_loadu_ps(m, gx + i) : _mm512_setzero_ps()));

@@ -7,9 +7,9 @@
  * The same formulas as ops/norm_act.c's generic path, with Φ computed in
  * f32 by its own vector code instead of SLEEF's erfcf (3.2 ns an element
  * here, most of the GPT benchmark's GELU time):
- *   |x| < √2:  2Φ(x) = 1 + erf(x/√2), erf(w) = w·P(w²), P of degree 6
+ *   |x| < 1:   2Φ(x) = 1 + erf(x/√2), erf(w) = w·P(w²), P of degree 6
  *              fitted to erf(w)/w on |w| <= 1 (relative error 1.2e-9)
- *   |x| >= √2: erfc(z) = t·exp(−z² + R(t)), z = |x|/√2, t = 1/(1 + z/2),
+ *   |x| >= 1:  erfc(z) = t·exp(−z² + R(t)), z = |x|/√2, t = 1/(1 + z/2),
  *              R of degree 9 (the Chebyshev fit of Numerical Recipes'
  *              erfcc: relative error below 1.2e-7 for every z >= 0);
  *              2Φ = erfc(z) for x < 0, 2 − erfc(z) for x > 0.
@@ -34,7 +34,8 @@ bool nb_gelu_f32_fast(void);
 /* y[i] = gelu(x[i]); t2 (may be NULL) gets 2Φ(x[i]) */
 void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n);
 /* gx[i] += g[i]·gelu'(x[i]) (acc false: gx is not read, gx[i] = 0 + g·gelu');
- * t2: forward's 2Φ(x) (NULL: computed here) */
+ * t2: forward's 2Φ(x) (NULL: computed here, only for the lanes with
+ * |x| >= 1, the only ones that use it) */
 void nb_gelu_bwd_f32(float *gx, const float *g, const float *x, const float *t2, int64_t n, bool acc);
 
 #endif
