@@ -9,6 +9,7 @@
 #include "t8.h"
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <math.h>
 #include <string.h>
 
@@ -181,19 +182,30 @@ AT_INL void at_softmax8(const nb_attn_slice *s, float *A, int64_t i0) {
     }
 }
 
+/* The 8 rows at src (S floats each, S % 16 == 0) to dst with non-temporal
+ * stores: A is read again only by the backward, long after (from memory
+ * whatever is done), so its lines skip the cache and are not read from
+ * memory first to be overwritten (2 MiB a layer of the tiny GPT). */
+AT_INL void at_stream8(float *dst, const float *src, int64_t S) {
+    if (((uintptr_t)dst & 63) == 0)
+        for (int64_t i = 0; i < 8 * S; i += 16) _mm512_stream_ps(dst + i, _mm512_loadu_ps(src + i));
+    else memcpy(dst, src, (size_t)(8 * S) * sizeof(float));
+}
+
 AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
     const int64_t L = s->L, S = s->S, D = s->D;
-    float *Kt = scr;
+    float *Kt = scr, *A8 = scr + D * S; /* A8: 8 rows of A, in cache while PV reads them */
     at_transpose(Kt, s->k, s->ldk, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
         const int64_t ke = at_kend(s, i0 + 8); /* S % 32 == 0: whole tiles stay in the row */
         for (int64_t j0 = 0; j0 < ke; j0 += 32)
-            at_tile_k(D, s->q + i0 * s->ldq, s->ldq, 1, Kt + j0, S, s->scale, A + i0 * S + j0, S, false);
-        at_softmax8(s, A + i0 * S, i0);
+            at_tile_k(D, s->q + i0 * s->ldq, s->ldq, 1, Kt + j0, S, s->scale, A8 + j0, S, false);
+        at_softmax8(s, A8, i0);
         const int64_t kv = at_kend16(s, i0);
-        for (int64_t c = 0; c < D; c += 32)
-            at_tile_k(kv, A + i0 * S, S, 1, s->v + c, s->ldv, 1, O + i0 * ldo + c, ldo, false);
+        for (int64_t c = 0; c < D; c += 32) at_tile_k(kv, A8, S, 1, s->v + c, s->ldv, 1, O + i0 * ldo + c, ldo, false);
+        at_stream8(A + i0 * S, A8, S);
     }
+    _mm_sfence(); /* the streamed lines visible before another thread reads A */
 }
 
 AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *G, int64_t ldg, float *GQ, int64_t ldgq,

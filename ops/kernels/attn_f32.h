@@ -33,8 +33,9 @@ bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D);
 /* Tests: false makes nb_attn_f32_fast false (the generic path runs). */
 void nb__attn_f32_enable(bool on);
 
-/* Scratch floats per thread: forward Kᵀ (D·S); backward dS and Vᵀ (L·S + D·S). */
-static inline int64_t nb_attn_fwd_scratch(int64_t S, int64_t D) { return D * S; }
+/* Scratch floats per thread: forward Kᵀ and 8 rows of A (D·S + 8·S);
+ * backward dS and Vᵀ (L·S + D·S). 64-byte aligned. */
+static inline int64_t nb_attn_fwd_scratch(int64_t S, int64_t D) { return D * S + 8 * S; }
 static inline int64_t nb_attn_bwd_scratch(int64_t L, int64_t S, int64_t D) { return L * S + D * S; }
 
 /* A (L×S, rows S apart) = softmax(scale·QKᵀ) (causal: 0 past the diagonal;
