@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <cmocka.h>
 #include <math.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include "nabla/nabla.h"
 
@@ -132,10 +134,73 @@ static void persistent_graph_is_freed(void **state) {
     assert_int_equal(b.arena_reserved, 0);
 }
 
+/* Arena blocks are carved from 2 MiB-aligned chunks (autograd/memory.c): tensors small and big (one larger than a chunk),
+ * in nested scopes, keep their data 64-byte aligned and apart (each filled
+ * with its own value, read back after all were made); the same step again
+ * takes no new heap memory; nb_mem_trim with no scope open gives every
+ * chunk back; and trimming while a scope holds blocks keeps its chunk (its
+ * data still readable, then freed with the scope's last block). Where the
+ * kernel backs the chunks with huge pages, /proc/self/smaps says so
+ * (printed, not asserted: THP may be off). */
+static void arena_chunks(void **state) {
+    (void)state;
+    nb_mem_trim();
+    const size_t base = nb_mem_stats_get().heap_live;
+    static const int64_t sizes[] = {1, 100, 70000, 300000, 1 << 20, 9 << 20, 40 << 20, 5};
+    enum { NS = sizeof sizes / sizeof sizes[0] };
+    size_t after_first = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        nb_scope *outer = nb_scope_begin();
+        nb_tensor *t[NS];
+        for (int i = 0; i < NS; i++) {
+            nb_scope *inner = i == 3 ? nb_scope_begin() : NULL;
+            t[i] = nb_full(NB_F32, NB_SHAPE(sizes[i] / 4 + 1), (double)(i + 1));
+            assert_non_null(t[i]);
+            assert_int_equal((uintptr_t)t[i]->data % 64, 0);
+            if (inner) {
+                nb_tensor *tmp = nb_full(NB_F32, NB_SHAPE(1000), -1);
+                assert_non_null(tmp);
+                t[i] = nb_copy_persistent(t[i]);
+                nb_scope_end(&inner);
+            }
+        }
+        for (int i = 0; i < NS; i++)
+            for (int64_t j = 0; j < t[i]->numel; j += 997) assert_true(nb_f32(t[i])[j] == (float)(i + 1));
+#if defined(__linux__)
+        FILE *f = rep == 0 ? fopen("/proc/self/smaps_rollup", "r") : NULL;
+        char line[256];
+        while (f && fgets(line, sizeof line, f))
+            if (!strncmp(line, "AnonHugePages:", 14)) printf("# with ~51 MB of tensors: %s", line);
+        if (f) fclose(f);
+#endif
+        if (rep == 0) after_first = nb_mem_stats_get().heap_live;
+        else assert_int_equal(nb_mem_stats_get().heap_live, after_first); /* the pool, no new chunk */
+        nb_tensor_free(t[3]);
+        nb_scope_end(&outer);
+    }
+    nb_mem_trim();
+    assert_int_equal(nb_mem_stats_get().heap_live, base);
+    assert_int_equal(nb_mem_stats_get().arena_reserved, 0);
+    /* a trim while a scope holds a block keeps that block's chunk */
+    nb_scope *s = nb_scope_begin();
+    nb_scope *s2 = nb_scope_begin();
+    nb_tensor *dead = nb_full(NB_F32, NB_SHAPE(1000), 3);
+    (void)dead;
+    nb_scope_end(&s2);
+    nb_tensor *live = nb_full(NB_F32, NB_SHAPE(300000), 7);
+    nb_mem_trim();
+    assert_true(nb_f32(live)[299999] == 7);
+    assert_true(nb_mem_stats_get().heap_live > base);
+    nb_scope_end(&s);
+    nb_mem_trim();
+    assert_int_equal(nb_mem_stats_get().heap_live, base);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(mlp_training_memory_is_flat),
         cmocka_unit_test(persistent_graph_is_freed),
+        cmocka_unit_test(arena_chunks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,7 +194,7 @@ NB_API nb_scope *nb_scope_current(void);
 /* heap_* and arena_reserved count the whole process (all threads);
  * arena_used and arena_peak count the calling thread's scopes. */
 typedef struct nb_mem_stats {
-    size_t heap_live;        /* bytes nabla holds on the heap now (incl. arena blocks) */
+    size_t heap_live;        /* bytes nabla holds on the heap now (incl. the arena's chunks, whole) */
     size_t heap_peak;        /* high-water mark of heap_live                     */
     size_t arena_reserved;   /* bytes in arena blocks, in use or pooled           */
     size_t arena_used;       /* bytes handed out by this thread's open scopes now */
