@@ -42,47 +42,49 @@ __attribute__((target("avx512f"))) __m512 Sleef_expf16_u10avx512f(__m512);
 
 static inline int64_t at_min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* C[0:8, 0:32] (rows ldc apart) = alpha·Σ_{k<kn} a(r, k)·b_k + (add ? C : 0),
- * a(r, k) = a[r·ars + k·aks], b_k the 32 floats at b + k·bks. The
- * operations of the GEMM's micro-kernel: FMAs upward from 0, one multiply
- * by alpha, then the add. */
-AT_INL void at_tile(int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float alpha,
-                    float *C, int64_t ldc, bool add) {
+/* C[0:8, 0:16·nv] (rows ldc apart) = alpha·Σ_{k<kn} a(r, k)·b_k + (add ? C : 0),
+ * a(r, k) = a[r·ars + k·aks], b_k the 16·nv floats at b + k·bks (nv 1 or
+ * 2, a constant where inlined). The operations of the GEMM's micro-kernel:
+ * FMAs upward from 0, one multiply by alpha, then the add; a column's sums
+ * do not depend on nv. */
+AT_INL void at_tile(int nv, int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks,
+                    float alpha, float *C, int64_t ldc, bool add) {
     __m512 acc[8][2];
 #pragma GCC unroll 8
     for (int r = 0; r < 8; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kn; k++) {
-        const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        const __m512 b0 = _mm512_loadu_ps(b), b1 = nv > 1 ? _mm512_loadu_ps(b + 16) : b0;
 #pragma GCC unroll 8
         for (int r = 0; r < 8; r++) {
             const __m512 av = _mm512_set1_ps(a[r * ars]);
             acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
-            acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+            if (nv > 1) acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
         }
         a += aks;
         b += bks;
     }
     const __m512 va = _mm512_set1_ps(alpha);
 #pragma GCC unroll 8
-    for (int r = 0; r < 8; r++) {
-        __m512 x0 = _mm512_mul_ps(acc[r][0], va), x1 = _mm512_mul_ps(acc[r][1], va);
-        if (add) {
-            x0 = _mm512_add_ps(x0, _mm512_loadu_ps(C + r * ldc));
-            x1 = _mm512_add_ps(x1, _mm512_loadu_ps(C + r * ldc + 16));
+    for (int r = 0; r < 8; r++)
+        for (int v = 0; v < nv; v++) {
+            __m512 x = _mm512_mul_ps(acc[r][v], va);
+            if (add) x = _mm512_add_ps(x, _mm512_loadu_ps(C + r * ldc + 16 * v));
+            _mm512_storeu_ps(C + r * ldc + 16 * v, x);
         }
-        _mm512_storeu_ps(C + r * ldc, x0);
-        _mm512_storeu_ps(C + r * ldc + 16, x1);
-    }
 }
 
 /* at_tile over k in blocks of the GEMM's KC (kernels/gemm_avx512.c: 256 for
  * f32), as its packed path sums a long K: alpha·(first block) (+ C), then
  * alpha·(each next block) + C */
 #define AT_KC 256
+AT_INL void at_tile_nk(int nv, int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks,
+                       float alpha, float *C, int64_t ldc, bool add) {
+    for (int64_t k0 = 0; k0 == 0 || k0 < kn; k0 += AT_KC)
+        at_tile(nv, at_min(AT_KC, kn - k0), a + k0 * aks, ars, aks, b + k0 * bks, bks, alpha, C, ldc, add || k0 > 0);
+}
 AT_INL void at_tile_k(int64_t kn, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float alpha,
                       float *C, int64_t ldc, bool add) {
-    for (int64_t k0 = 0; k0 == 0 || k0 < kn; k0 += AT_KC)
-        at_tile(at_min(AT_KC, kn - k0), a + k0 * aks, ars, aks, b + k0 * bks, bks, alpha, C, ldc, add || k0 > 0);
+    at_tile_nk(2, kn, a, ars, aks, b, bks, alpha, C, ldc, add);
 }
 
 /* dst (D×S, rows S apart) = srcᵀ, src S×D with rows lds apart */
@@ -100,6 +102,20 @@ static inline int64_t at_kend16(const nb_attn_slice *s, int64_t i) {
     return at_kend(s, at_min(s->L, (i & ~(int64_t)15) + 16));
 }
 static inline int64_t at_rstart16(const nb_attn_slice *s, int64_t j) { return s->causal ? (j & ~(int64_t)15) : 0; }
+
+/* The 8 rows at a (rows ars apart) times the D×S matrix bt (Kᵀ or Vᵀ,
+ * rows S apart), times alpha, into C (rows S apart) for the keys the rows
+ * see, [0, ke), in tiles of 32 columns, and one of 16 where ke ends 16
+ * short of a tile (the causal rows' last keys: a quarter of the products
+ * of rows 0-7 otherwise, 6% of the slice's). The other columns are left
+ * as they are; the callers zero them. */
+AT_INL void at_rows_t(const nb_attn_slice *s, int64_t i0, const float *a, int64_t ars, const float *bt, float alpha,
+                      float *C) {
+    const int64_t S = s->S, ke = at_min(S, (at_kend(s, i0 + 8) + 15) & ~(int64_t)15);
+    int64_t j0 = 0;
+    for (; j0 + 32 <= ke; j0 += 32) at_tile_nk(2, s->D, a, ars, 1, bt + j0, S, alpha, C + j0, S, false);
+    if (j0 < ke) at_tile_nk(1, s->D, a, ars, 1, bt + j0, S, alpha, C + j0, S, false);
+}
 
 /* C rows [j0, j0 + 8) (D columns) (+)= alpha·Xᵀ·Y over the rows [i0, L) of X
  * (columns j0.., rows S apart) and Y (rows ldy apart); rows no product
@@ -197,9 +213,7 @@ AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t l
     float *Kt = scr, *A8 = scr + D * S; /* A8: 8 rows of A, in cache while PV reads them */
     at_transpose(Kt, s->k, s->ldk, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
-        const int64_t ke = at_kend(s, i0 + 8); /* S % 32 == 0: whole tiles stay in the row */
-        for (int64_t j0 = 0; j0 < ke; j0 += 32)
-            at_tile_k(D, s->q + i0 * s->ldq, s->ldq, 1, Kt + j0, S, s->scale, A8 + j0, S, false);
+        at_rows_t(s, i0, s->q + i0 * s->ldq, s->ldq, Kt, s->scale, A8);
         at_softmax8(s, A8, i0);
         const int64_t kv = at_kend16(s, i0);
         for (int64_t c = 0; c < D; c += 32) at_tile_k(kv, A8, S, 1, s->v + c, s->ldv, 1, O + i0 * ldo + c, ldo, false);
@@ -216,9 +230,7 @@ AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *
     float *dS = scr, *Vt = scr + L * S;
     at_transpose(Vt, s->v, s->ldv, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
-        const int64_t ke = at_kend(s, i0 + 8);
-        for (int64_t j0 = 0; j0 < ke; j0 += 32) /* dP = dO Vᵀ */
-            at_tile_k(D, G + i0 * ldg, ldg, 1, Vt + j0, S, 1, dS + i0 * S + j0, S, false);
+        at_rows_t(s, i0, G + i0 * ldg, ldg, Vt, 1, dS + i0 * S); /* dP = dO Vᵀ */
         for (int64_t i = i0; i < i0 + 8; i++) {
             const int64_t lim = s->causal ? at_min(i + 1, S) : S;
             nb_softmax_row_bwd_inplace_f32(dS + i * S, A + i * S, lim);
