@@ -149,6 +149,10 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
     for (int r = 0; pf && r < (int)m; r++) {
         __builtin_prefetch(C + r * ldc, 1, 3);
         __builtin_prefetch(C + r * ldc + NR - 1, 1, 3);
+        if (R) { /* the residual, read as the tile is stored */
+            __builtin_prefetch(R + r * ldr, 0, 3);
+            __builtin_prefetch(R + r * ldr + NR - 1, 0, 3);
+        }
     }
 #pragma GCC unroll 16
     for (int r = 0; r < MR; r++)
