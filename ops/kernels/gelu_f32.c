@@ -146,6 +146,25 @@ GF_TARGET __mmask16 gf_lanes(int64_t left) { return left >= 16 ? (__mmask16)0xFF
 GF_TARGET void gf_pad(float *buf, int k) {
     for (int j = k; j < ((k + 63) & ~63); j++) buf[j] = 0;
 }
+/* A vector's first pass (lanes m): *out gets the |x| < 1 path where the
+ * vector has such a lane (the centre of 2Φ, or gelu' when deriv), else x;
+ * the other lanes are packed into px at *k. Returns the packed lanes. */
+GF_TARGET __mmask16 gf_split(__m512 xv, __mmask16 m, bool deriv, __m512 *out, float *px, int *k) {
+    const __mmask16 mid = gf_mid(xv) & m, rest = (__mmask16)(m & ~mid);
+    *out = mid ? (deriv ? gf_dmid(xv) : gf_centre(xv)) : xv;
+    if (rest) {
+        _mm512_storeu_ps(px + *k, _mm512_maskz_compress_ps(rest, xv));
+        *k += __builtin_popcount(rest);
+    }
+    return rest;
+}
+/* The last pass: v with the packed lanes' results (pr at *off) in place */
+GF_TARGET __m512 gf_merge(__m512 v, __mmask16 rest, const float *pr, int *off) {
+    if (!rest) return v;
+    v = _mm512_mask_expand_ps(v, rest, _mm512_loadu_ps(pr + *off));
+    *off += __builtin_popcount(rest);
+    return v;
+}
 
 __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, const float *x, int64_t n) {
     float px[GF_BLK + 16] __attribute__((aligned(64))), pr[GF_BLK + 16] __attribute__((aligned(64)));
@@ -156,14 +175,7 @@ __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, con
         int k = 0;
         for (int v = 0; v < nv; v++) {
             const __mmask16 m = gf_lanes(n - i0 - 16 * v);
-            const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
-            const __mmask16 mid = gf_mid(xv) & m;
-            mk[v] = (__mmask16)(m & ~mid);
-            cv[v] = mid ? gf_centre(xv) : xv;
-            if (mk[v]) {
-                _mm512_storeu_ps(px + k, _mm512_maskz_compress_ps(mk[v], xv));
-                k += __builtin_popcount(mk[v]);
-            }
+            mk[v] = gf_split(_mm512_maskz_loadu_ps(m, x + i0 + 16 * v), m, false, &cv[v], px, &k);
         }
         gf_pad(px, k);
 #define GF_TAIL_AT(j) gf_tail(_mm512_load_ps(px + (j)))
@@ -172,8 +184,7 @@ __attribute__((target("avx512f"))) void nb_gelu_fwd_f32(float *y, float *t2, con
         for (int v = 0, off = 0; v < nv; v++) {
             const __mmask16 m = gf_lanes(n - i0 - 16 * v);
             const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
-            const __m512 t = mk[v] ? _mm512_mask_expand_ps(cv[v], mk[v], _mm512_loadu_ps(pr + off)) : cv[v];
-            off += __builtin_popcount(mk[v]);
+            const __m512 t = gf_merge(cv[v], mk[v], pr, &off);
             if (t2) _mm512_mask_storeu_ps(t2 + i0 + 16 * v, m, t);
             _mm512_mask_storeu_ps(y + i0 + 16 * v, m, _mm512_mul_ps(_mm512_mul_ps(xv, _mm512_set1_ps(0.5f)), t));
         }
@@ -227,15 +238,8 @@ __attribute__((target("avx512f"))) static void gelu_bwd_packed(float *gx, const 
             }
             for (int v = v0; v < nv && v < v0 + 4; v++) {
                 const __mmask16 m = gf_lanes(n - i0 - 16 * v);
-                const __m512 xv = _mm512_maskz_loadu_ps(m, x + i0 + 16 * v);
-                const __mmask16 mid = gf_mid(xv) & m;
                 done[v] = false;
-                mk[v] = (__mmask16)(m & ~mid);
-                dv[v] = mid ? gf_dmid(xv) : xv;
-                if (mk[v]) {
-                    _mm512_storeu_ps(px + k, _mm512_maskz_compress_ps(mk[v], xv));
-                    k += __builtin_popcount(mk[v]);
-                }
+                mk[v] = gf_split(_mm512_maskz_loadu_ps(m, x + i0 + 16 * v), m, true, &dv[v], px, &k);
             }
         }
         gf_pad(px, k);
@@ -245,8 +249,7 @@ __attribute__((target("avx512f"))) static void gelu_bwd_packed(float *gx, const 
         for (int v = 0, off = 0; v < nv; v++) {
             if (done[v]) continue;
             const __mmask16 m = gf_lanes(n - i0 - 16 * v);
-            const __m512 d = mk[v] ? _mm512_mask_expand_ps(dv[v], mk[v], _mm512_loadu_ps(pr + off)) : dv[v];
-            off += __builtin_popcount(mk[v]);
+            const __m512 d = gf_merge(dv[v], mk[v], pr, &off);
             float *o = gx + i0 + 16 * v;
             _mm512_mask_storeu_ps(o, m,
                                   _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, g + i0 + 16 * v), d,
