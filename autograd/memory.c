@@ -89,15 +89,16 @@ typedef struct nb_block {
 } nb_block;
 
 /* Blocks are carved from chunks (4 MiB, then doubling up to NB_CHUNK, or
- * one request's size), aligned to and
- * asked to be backed by 2 MiB pages (Linux's transparent huge pages, where
- * madvise turns them on). A training step touches every tensor it saved
- * once more in backward, from memory: with 4 KiB pages each of those
- * sweeps also misses the TLB (the tiny GPT's step: ~200 MB, 50 000 pages;
- * the TLB holds ~3000), with 2 MiB pages it does not (the step ~5% faster).
- * Carving packs small and big blocks together into the huge pages (giving
- * each block pages of its own would round it up to 2 MiB). A chunk goes
- * back to the heap when its last block does (nb_mem_trim). */
+ * one request's size) aligned to 2 MiB and asked to be backed by 2 MiB
+ * pages (Linux's transparent huge pages, where madvise turns them on). A
+ * training step touches every tensor it saved once more in backward, from
+ * memory: with 4 KiB pages each of those sweeps also misses the TLB (the
+ * tiny GPT's arena: ~170 MB, ~43 000 pages; the TLB holds ~3000), with
+ * 2 MiB pages it does not (the step ~5% faster). Carving packs small and
+ * big blocks together into the huge pages (giving each block pages of its
+ * own would round a 1 MiB block up to 2 MiB). A chunk goes back to the
+ * heap when its last block does (nb_mem_trim); a chunk's tail too short
+ * for the next block stays unused (untouched: not resident). */
 struct nb_mchunk {
     nb_mchunk *next;
     unsigned char *base;
