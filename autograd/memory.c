@@ -98,11 +98,12 @@ typedef struct nb_block {
  * big blocks together into the huge pages (giving each block pages of its
  * own would round a 1 MiB block up to 2 MiB). A chunk goes back to the
  * heap when its last block does (nb_mem_trim); a chunk's tail too short
- * for the next block stays unused (untouched: not resident). */
+ * for the next block stays unused (chunk_ready: not resident). */
 struct nb_mchunk {
     nb_mchunk *next;
     unsigned char *base;
     size_t size, used, live; /* bytes; bump offset; blocks not given back */
+    size_t ready;            /* bytes marked and made resident: whole 2 MiB pages */
 };
 #define NB_HUGE_PAGE ((size_t)2 << 20)
 #define NB_CHUNK ((size_t)32 << 20)
@@ -275,6 +276,29 @@ static void hdr_release(void) {
     pthread_mutex_unlock(&g_hdr_mu);
 }
 
+/* The chunk's whole 2 MiB pages up to offset end marked for huge pages and
+ * made resident now, the pages carving reaches and no further: the memory
+ * a loop will use is resident from its first step (the kernel's background
+ * merging of 4 KiB pages into 2 MiB ones, khugepaged, then has no page to
+ * fill in later, which would grow the RSS in the middle of a run), and the
+ * chunk's tail beyond the last block stays untouched. MADV_POPULATE_WRITE
+ * where the kernel has it (5.14), else a write to every 4 KiB page. */
+static void chunk_ready(nb_mchunk *c, size_t end) {
+    if (end <= c->ready) return;
+    end = (end + NB_HUGE_PAGE - 1) / NB_HUGE_PAGE * NB_HUGE_PAGE;
+    if (end > c->size) end = c->size;
+    unsigned char *p = c->base + c->ready;
+    const size_t n = end - c->ready;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    (void)madvise(p, n, MADV_HUGEPAGE); /* a hint: 4 KiB pages where refused */
+#endif
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+    if (madvise(p, n, MADV_POPULATE_WRITE) != 0)
+#endif
+        for (size_t i = 0; i < n; i += 4096) p[i] = 0;
+    c->ready = end;
+}
+
 /* size bytes (a multiple of NB_ALIGN) from the current chunk or a new one,
  * NB_ALIGN-aligned; *from gets the chunk. Counted in the heap like malloc. */
 static unsigned char *chunk_carve(size_t size, nb_mchunk **from) {
@@ -293,9 +317,6 @@ static unsigned char *chunk_carve(size_t size, nb_mchunk **from) {
             nb_fail(NB_ERR_NOMEM, "alloc", "out of memory allocating %zu bytes", size);
             return NULL;
         }
-#if defined(__linux__) && defined(MADV_HUGEPAGE)
-        (void)madvise(base, bytes, MADV_HUGEPAGE); /* a hint: 4 KiB pages if refused */
-#endif
         *c = (nb_mchunk){.next = g_chunks, .base = base, .size = bytes};
         g_chunks = c;
         raise_peak(&g_heap_peak, atomic_fetch_add_explicit(&g_heap_live, bytes, RELAXED) + bytes);
@@ -304,6 +325,7 @@ static unsigned char *chunk_carve(size_t size, nb_mchunk **from) {
     unsigned char *p = c->base + c->used;
     c->used += size;
     c->live++;
+    chunk_ready(c, c->used);
     *from = c;
     return p;
 }
