@@ -205,21 +205,29 @@ static void affine_bwd(nb_node *n, const nb_tensor *g) {
 GG_FN(affine);
 static const nb_op affine_op = {"affine", affine_fwd, affine_bwd, NB_SAVES_IN(0) | NB_SAVES_IN(1), false, affine_bwg};
 
+/* The result's shape (..., out) in *s, or false with the error raised
+ * naming op and every operand: x (..., in), w (out, in), b (out) or NULL,
+ * and r (affine_add; NULL for affine) the result's shape. */
+static bool affine_shape(const char *op, const nb_tensor *x, const nb_tensor *w, const nb_tensor *b, const nb_tensor *r,
+                         nb_shape *s) {
+    bool ok = x->shape.ndim >= 1 && w->shape.ndim == 2 && x->shape.d[x->shape.ndim - 1] == w->shape.d[1] &&
+        (!b || (b->shape.ndim == 1 && b->shape.d[0] == w->shape.d[0]));
+    *s = x->shape;
+    if (ok) s->d[s->ndim - 1] = w->shape.d[0];
+    if (ok && (!r || nb_shape_eq(r->shape, *s))) return true;
+    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN], d3[NB_DESCRIBE_LEN];
+    nb_fail(NB_ERR_SHAPE, op, "expected x (..., in), w (out, in)%s%s: %s, %s%s%s%s%s", b ? ", b (out)" : "",
+            r ? " and r (..., out) of the result's shape" : "", nb_describe(x, "x", d0, sizeof d0),
+            nb_describe(w, "w", d1, sizeof d1), b ? ", " : "", b ? nb_describe(b, "b", d2, sizeof d2) : "",
+            r ? ", " : "", r ? nb_describe(r, "r", d3, sizeof d3) : "");
+    return false;
+}
+
 nb_tensor *nb_affine(nb_tensor *x, nb_tensor *w, nb_tensor *b) {
     nb_tensor *in[3] = {x, w, b};
-    int nin = b ? 3 : 2;
-    if (!nb_check_float_inputs("affine", in, nin)) return NULL;
-    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN];
-    if (x->shape.ndim < 1 || w->shape.ndim != 2 || x->shape.d[x->shape.ndim - 1] != w->shape.d[1] ||
-        (b && (b->shape.ndim != 1 || b->shape.d[0] != w->shape.d[0]))) {
-        nb_fail(NB_ERR_SHAPE, "affine", "expected x (..., in), w (out, in)%s: %s, %s%s%s", b ? ", b (out)" : "",
-                nb_describe(x, "x", d0, sizeof d0), nb_describe(w, "w", d1, sizeof d1), b ? ", " : "",
-                b ? nb_describe(b, "b", d2, sizeof d2) : "");
-        return NULL;
-    }
-    nb_shape s = x->shape;
-    s.d[s.ndim - 1] = w->shape.d[0];
-    return nb_apply(&affine_op, in, nin, s);
+    nb_shape s;
+    if (!nb_check_float_inputs("affine", in, b ? 3 : 2) || !affine_shape("affine", x, w, b, NULL, &s)) return NULL;
+    return nb_apply(&affine_op, in, b ? 3 : 2, s);
 }
 
 /* ------------------------------------------------------------ affine_add
@@ -242,21 +250,9 @@ static const nb_op affine_add_op = {"affine_add", affine_add_fwd, affine_add_bwd
 
 nb_tensor *nb_affine_add(nb_tensor *x, nb_tensor *w, nb_tensor *b, nb_tensor *r) {
     nb_tensor *in[4] = {x, w, r, b};
-    const int nin = b ? 4 : 3;
-    if (!nb_check_float_inputs("affine_add", in, nin)) return NULL;
-    char d0[NB_DESCRIBE_LEN], d1[NB_DESCRIBE_LEN], d2[NB_DESCRIBE_LEN], d3[NB_DESCRIBE_LEN];
-    bool ok = x->shape.ndim >= 1 && w->shape.ndim == 2 && x->shape.d[x->shape.ndim - 1] == w->shape.d[1] &&
-        (!b || (b->shape.ndim == 1 && b->shape.d[0] == w->shape.d[0]));
-    nb_shape s = x->shape;
-    if (ok) s.d[s.ndim - 1] = w->shape.d[0];
-    if (!ok || !nb_shape_eq(r->shape, s)) {
-        nb_fail(NB_ERR_SHAPE, "affine_add",
-                "expected x (..., in), w (out, in)%s and r (..., out) of the result's shape: %s, %s%s%s, %s",
-                b ? ", b (out)" : "", nb_describe(x, "x", d0, sizeof d0), nb_describe(w, "w", d1, sizeof d1),
-                b ? ", " : "", b ? nb_describe(b, "b", d2, sizeof d2) : "", nb_describe(r, "r", d3, sizeof d3));
-        return NULL;
-    }
-    return nb_apply(&affine_add_op, in, nin, s);
+    nb_shape s;
+    if (!nb_check_float_inputs("affine_add", in, b ? 4 : 3) || !affine_shape("affine_add", x, w, b, r, &s)) return NULL;
+    return nb_apply(&affine_add_op, in, b ? 4 : 3, s);
 }
 
 /* ------------------------------------------------------------ registry */
@@ -295,29 +291,38 @@ static nb_tensor *affine_entry_apply(nb_tensor *const *in, int nin, const nb_sam
     return nb_affine(in[0], in[1], nin > 2 ? in[2] : NULL);
 }
 
-static int affine_samples(nb_sample *s, int max) {
+/* affine's samples (x, w, then b when present) and affine_add's (x, w, r,
+ * then b; in the last case r needs no grad), drawn in that order */
+static int affine_fill(nb_sample *s, int max, bool residual) {
     static const struct {
         nb_shape x;
         int64_t out;
         bool bias;
-        const char *desc;
+        const char *desc, *desc_r;
     } cases[] = {
-        {NB_SHAPE(3, 4), 5, true, "(3,4) -> 5, bias"},
-        {NB_SHAPE(3, 4), 5, false, "(3,4) -> 5, no bias"},
-        {NB_SHAPE(1, 6), 1, true, "batch of 1, one output"},
-        {NB_SHAPE(2, 3, 4), 3, true, "(2,3,4): leading dims kept"},
-        {NB_SHAPE(4), 2, true, "1-D x"},
+        {NB_SHAPE(3, 4), 5, true, "(3,4) -> 5, bias", "(3,4) -> 5, bias"},
+        {NB_SHAPE(3, 4), 5, false, "(3,4) -> 5, no bias", "(3,4) -> 5, no bias"},
+        {NB_SHAPE(1, 6), 1, true, "batch of 1, one output", "batch of 1, one output"},
+        {NB_SHAPE(2, 3, 4), 3, true, "(2,3,4): leading dims kept", "(2,3,4): leading dims kept"},
+        {NB_SHAPE(4), 2, true, "1-D x", "1-D x, r needs no grad"},
     };
+    const int nc = (int)(sizeof cases / sizeof cases[0]);
     int k = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
-        s[k] = (nb_sample){.desc = cases[i].desc, .nin = cases[i].bias ? 3 : 2};
-        int64_t in = cases[i].x.d[cases[i].x.ndim - 1];
+    for (int i = 0; i < nc && k < max; i++, k++) {
+        const int64_t in = cases[i].x.d[cases[i].x.ndim - 1];
+        nb_shape ys = cases[i].x;
+        ys.d[ys.ndim - 1] = cases[i].out;
+        s[k] = (nb_sample){.desc = residual ? cases[i].desc_r : cases[i].desc,
+                           .nin = 2 + (int)cases[i].bias + (int)residual};
         s[k].in[0] = nb_sample_uniform(cases[i].x, -1, 1);
         s[k].in[1] = nb_sample_uniform(NB_SHAPE(cases[i].out, in), -1, 1);
-        if (cases[i].bias) s[k].in[2] = nb_sample_uniform(NB_SHAPE(cases[i].out), -1, 1);
+        if (residual) s[k].in[2] = nb_sample_uniform(ys, -1, 1);
+        if (cases[i].bias) s[k].in[2 + (int)residual] = nb_sample_uniform(NB_SHAPE(cases[i].out), -1, 1);
+        if (residual && i == nc - 1) nb_set_requires_grad(s[k].in[2], false);
     }
     return k;
 }
+static int affine_samples(nb_sample *s, int max) { return affine_fill(s, max, false); }
 
 const nb_op_entry nb_entry_affine = {"affine", affine_entry_apply, affine_samples, 0, 0};
 
@@ -326,34 +331,7 @@ static nb_tensor *affine_add_entry_apply(nb_tensor *const *in, int nin, const nb
     return nb_affine_add(in[0], in[1], nin > 3 ? in[3] : NULL, in[2]);
 }
 
-/* x, w, r, then b when present; r needing no grad in one */
-static int affine_add_samples(nb_sample *s, int max) {
-    static const struct {
-        nb_shape x;
-        int64_t out;
-        bool bias, r_const;
-        const char *desc;
-    } cases[] = {
-        {NB_SHAPE(3, 4), 5, true, false, "(3,4) -> 5, bias"},
-        {NB_SHAPE(3, 4), 5, false, false, "(3,4) -> 5, no bias"},
-        {NB_SHAPE(2, 3, 4), 3, true, false, "(2,3,4): leading dims kept"},
-        {NB_SHAPE(4), 2, true, false, "1-D x"},
-        {NB_SHAPE(2, 6), 4, true, true, "r needs no grad"},
-    };
-    int k = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0] && k < max; i++, k++) {
-        s[k] = (nb_sample){.desc = cases[i].desc, .nin = cases[i].bias ? 4 : 3};
-        const int64_t in = cases[i].x.d[cases[i].x.ndim - 1];
-        nb_shape ys = cases[i].x;
-        ys.d[ys.ndim - 1] = cases[i].out;
-        s[k].in[0] = nb_sample_uniform(cases[i].x, -1, 1);
-        s[k].in[1] = nb_sample_uniform(NB_SHAPE(cases[i].out, in), -1, 1);
-        s[k].in[2] = nb_sample_uniform(ys, -1, 1);
-        if (cases[i].bias) s[k].in[3] = nb_sample_uniform(NB_SHAPE(cases[i].out), -1, 1);
-        if (cases[i].r_const) nb_set_requires_grad(s[k].in[2], false);
-    }
-    return k;
-}
+static int affine_add_samples(nb_sample *s, int max) { return affine_fill(s, max, true); }
 
 const nb_op_entry nb_entry_affine_add = {"affine_add", affine_add_entry_apply, affine_add_samples, 0, 0};
 
