@@ -101,8 +101,9 @@ static int sweep(void) {
         bad += check_f64(t & 1, t & 2, 100, 9, 520, 1, 0.5, false);
         bad += check_f32(t & 1, t & 2, 5, 3100, 70, 1, 0, false);
         bad += check_f64(t & 1, t & 2, 5, 2100, 40, -1, 1, false);
-        /* Packed path with full MR-row panels of A (register transpose of 8×8
-         * blocks) and K not a multiple of 8 in every K block (256 + 256 + 233). */
+        /* Packed path: full MR-row panels of A (read in place when A is
+         * row-major, packed when transposed), an edge panel of 3 rows, and K
+         * not a multiple of 8 in every K block (256 + 256 + 233). */
         bad += check_f32(t & 1, t & 2, 67, 75, 745, 0.5f, -1.5f, false);
         bad += check_f64(t & 1, t & 2, 67, 75, 745, 0.5, -1.5, false);
         /* 2 threads sharing the packed B (M >= 128, several row blocks each,

@@ -7,20 +7,25 @@
  *   for jc in N step NC:            B panel  KC×NC  packed   (L3)
  *     for pc in K step KC:
  *       pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels
- *       for ic in M step MC:        A block  MC×KC  packed   (L2)
- *         pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
+ *       for ic in M step MC:        A block  MC×KC           (L2)
+ *         op(A) = Aᵀ: pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
  *         for jr in nc step NR:     B micro-panel KC×NR      (L1)
  *           for ir in mc step MR:   MR×NR of C in registers
  *
- * Transposes are handled while packing, so op(A), op(B) are never copied
- * beyond the packed blocks. beta is applied on the first K block only (beta
+ * A row-major op(A) = A is read in place, MR rows at a time (its broadcasts
+ * come from MR rows instead of one packed panel; only an edge panel of
+ * fewer than MR rows is packed): packing it would transpose every 8×8 block
+ * and write and read a copy, ~4% of a product's time when A comes from
+ * memory, as it does in a training step (measured on the tiny GPT's layers,
+ * docs/decisions.md). Transposes are handled while packing, so op(A), op(B)
+ * are never copied beyond the packed blocks. beta is applied on the first K block only (beta
  * 0 never reads C, so NaN there is ignored); later K blocks accumulate.
  * Every element of C sums its K products in the same order whatever the
  * tiling, thread count or position, so results are bit-identical run to run
  * and across thread counts.
  *
  * Packing transposes 8×8 blocks in registers where the ISA file gives
- * PACK_T8 (A's full panels, Bᵀ's full panels); the micro-kernel prefetches
+ * PACK_T8 (Bᵀ's full panels); the micro-kernel prefetches
  * its C tile on the packed path (C is large there and read once per K block).
  *
  * Threads: the output is split into nt row bands (or column bands when N is
@@ -37,7 +42,7 @@
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
  * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_T8(src, lda, dst, ds), which
  * stores the 8×8 block at src (rows lda apart) transposed: dst[k*ds + r] =
- * src[r*lda + k] (packs A's full panels and Bᵀ's; NR a multiple of 8). The includer provides <stdlib.h>,
+ * src[r*lda + k] (packs Bᵀ's full panels; NR a multiple of 8). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. Every macro above is
  * #undef'd at the end (docs/decisions.md, "Generic over F32/F64"). */
 
@@ -68,22 +73,6 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
                 for (; r < MR; r++) dst[k * MR + r] = 0;
             }
         } else {
-#ifdef PACK_T8
-            /* A full panel: MR×8 blocks transposed in registers. */
-            if (m == MR) {
-                const T *src = A + i * lda;
-                int64_t k = 0;
-                for (; k + 8 <= kc; k += 8) {
-                    int r = 0;
-                    for (; r + 8 <= MR; r += 8) PACK_T8(src + r * lda + k, lda, dst + k * MR + r, MR);
-                    for (; r < MR; r++)
-                        for (int q = 0; q < 8; q++) dst[(k + q) * MR + r] = src[r * lda + k + q];
-                }
-                for (; k < kc; k++)
-                    for (int r = 0; r < MR; r++) dst[k * MR + r] = src[r * lda + k];
-                continue;
-            }
-#endif
             for (int64_t r = 0; r < m; r++) {
                 const T *src = A + (i + r) * lda;
                 for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = src[k];
@@ -206,6 +195,11 @@ static void G_FN(ukr)(int64_t kc, const T *restrict a, const T *restrict b, T *C
                       int64_t ldc0, const T *R, int64_t ldr, int64_t m, int64_t n, T alpha, T beta) {
     G_FN(ukr_s)(kc, a, 1, MR, b, NR, C, ldc, c0, ldc0, R, ldr, m, n, alpha, beta, true);
 }
+/* The packed path's full MR-row panel of a row-major A read in place. */
+static void G_FN(ukr_a)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, T *C, int64_t ldc,
+                        const T *c0, int64_t ldc0, const T *R, int64_t ldr, int64_t n, T alpha, T beta) {
+    G_FN(ukr_s)(kc, a, lda, 1, b, NR, C, ldc, c0, ldc0, R, ldr, MR, n, alpha, beta, true);
+}
 /* A read in place, row-major (ars = lda, aks = 1) or transposed (1, lda). */
 static void G_FN(ukr_rows)(int64_t kc, const T *restrict a, int64_t lda, const T *restrict b, int64_t bks, T *C,
                            int64_t ldc, const T *c0, int64_t ldc0, const T *R, int64_t ldr, int64_t m, int64_t n,
@@ -313,13 +307,21 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
             G_FN(pack_b)(kc, nc, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, bb);
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = G_FN(gmin)(MC, M - ic);
-                G_FN(pack_a)(mc, kc, ta ? A + pc * lda + ic : A + ic * lda + pc, lda, ta, ab);
+                /* op(A) = A: the full MR-row panels are read in place, only
+                 * an edge panel is packed (ab). op(A) = Aᵀ: all packed (in
+                 * place, each k of a panel would be another cache line). */
+                const int64_t mp = ta ? 0 : mc / MR * MR;
+                if (mp < mc) G_FN(pack_a)(mc - mp, kc, ta ? A + pc * lda + ic : A + (ic + mp) * lda + pc, lda, ta, ab);
                 for (int64_t jr = 0; jr < nc; jr += NR)
-                    for (int64_t ir = 0; ir < mc; ir += MR)
-                        G_FN(ukr)
-                (kc, ab + ir * kc, bb + jr * kc, C + (ic + ir) * ldc + jc + jr, ldc, cs + (ic + ir) * lds + jc + jr,
-                 lds, rs ? rs + (ic + ir) * ldr + jc + jr : NULL, ldr, G_FN(gmin)(MR, mc - ir), G_FN(gmin)(NR, nc - jr),
-                 alpha, bt);
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        T *c = C + (ic + ir) * ldc + jc + jr;
+                        const T *c0 = cs + (ic + ir) * lds + jc + jr, *r = rs ? rs + (ic + ir) * ldr + jc + jr : NULL;
+                        const int64_t m = G_FN(gmin)(MR, mc - ir), n = G_FN(gmin)(NR, nc - jr);
+                        if (ir < mp)
+                            G_FN(ukr_a)
+                            (kc, A + (ic + ir) * lda + pc, lda, bb + jr * kc, c, ldc, c0, lds, r, ldr, n, alpha, bt);
+                        else G_FN(ukr)(kc, ab + (ir - mp) * kc, bb + jr * kc, c, ldc, c0, lds, r, ldr, m, n, alpha, bt);
+                    }
             }
         }
     }
