@@ -115,6 +115,18 @@ static nb_attn_slice fast_slice(const sdpa_attr *a, const sdpa_slice *s, const f
                            .causal = a->causal};
 }
 
+/* The slice this thread takes after slice t (NB_PAR_EACH: thread 0 walks
+ * up, thread 1 down), for the kernel to prefetch: its q, k, v rows and,
+ * in the backward, its saved weights (A) and dO (G). */
+static void fast_next(const sdpa_attr *a, nb_attn_slice *fs, int64_t t, int tid, const float *X0, const float *X1,
+                      const float *X2, const float *A, const float *G) {
+    const int64_t tn = tid ? t - 1 : t + 1;
+    if (tn < 0 || tn >= a->nslice) return;
+    const sdpa_slice sn = slice_of(a, tn);
+    fs->nq = X0 + sn.q, fs->nk = X1 + sn.k, fs->nv = X2 + sn.v;
+    fs->na = A ? A + tn * a->L * a->S : NULL, fs->ng = G ? G + sn.o : NULL;
+}
+
 /* Causal attention skips the products it knows to be zero: row i of A has
  * no weight past column i. The slice's rows go in blocks of CB; a block
  * [r0, r1) needs the score columns [0, r1) (rounded up to the GEMM's
@@ -224,7 +236,9 @@ static void sdpa_fwd(nb_node *n) {
             if (!scr) return;
             NB_PAR_EACH(nt, a->nslice, t, {
                 const sdpa_slice sl = slice_of(a, t);
-                const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                fast_next(a, &fs, t, NB_PAR_TID(nt), (const float *)X0, (const float *)X1, (const float *)X2, NULL,
+                          NULL);
                 nb_attn_fwd_f32(&fs, (float *)(Abuf + t * LS), (float *)O + sl.o, sl.ldo,
                                 scr + (int64_t)NB_PAR_TID(nt) * per);
             });
@@ -366,7 +380,9 @@ static void sdpa_bwd(nb_node *n, const nb_tensor *g) {
         if (fast) {
             NB_PAR_EACH(nt, a->nslice, t, {
                 const sdpa_slice sl = slice_of(a, t);
-                const nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                nb_attn_slice fs = fast_slice(a, &sl, (const float *)X0, (const float *)X1, (const float *)X2);
+                fast_next(a, &fs, t, NB_PAR_TID(nt), (const float *)X0, (const float *)X1, (const float *)X2,
+                          (const float *)A, (const float *)G);
                 nb_attn_bwd_f32(&fs, (const float *)(A + t * LS), (const float *)G + sl.o, sl.ldo,
                                 GQ ? (float *)GQ + sl.q : NULL, sl.ldq, GK ? (float *)GK + sl.k : NULL, sl.ldk,
                                 GV ? (float *)GV + sl.v : NULL, sl.ldv, fresh,

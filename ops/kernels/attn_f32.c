@@ -208,11 +208,27 @@ AT_INL void at_stream8(float *dst, const float *src, int64_t S) {
     else memcpy(dst, src, (size_t)(8 * S) * sizeof(float));
 }
 
+/* Prefetch rows [r0, r1) of D floats at p (rows ld apart) into L2 */
+AT_INL void at_pf_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64_t D) {
+    if (!p) return;
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t e = 0; e < D; e += 16) __builtin_prefetch(p + r * ld + e, 0, 2);
+}
+
+/* The part of the next slice's q, k, v rows that goes with rows [i0, i0 + 8) of this one */
+AT_INL void at_pf_next(const nb_attn_slice *s, int64_t i0) {
+    const int64_t k0 = i0 * s->S / s->L, k1 = (i0 + 8) * s->S / s->L;
+    at_pf_rows(s->nq, s->ldq, i0, i0 + 8, s->D);
+    at_pf_rows(s->nk, s->ldk, k0, k1, s->D);
+    at_pf_rows(s->nv, s->ldv, k0, k1, s->D);
+}
+
 AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
     const int64_t L = s->L, S = s->S, D = s->D;
     float *Kt = scr, *A8 = scr + D * S; /* A8: 8 rows of A, in cache while PV reads them */
     at_transpose(Kt, s->k, s->ldk, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
+        at_pf_next(s, i0);
         at_rows_t(s, i0, s->q + i0 * s->ldq, s->ldq, Kt, s->scale, A8);
         at_softmax8(s, A8, i0);
         const int64_t kv = at_kend16(s, i0);
@@ -230,6 +246,9 @@ AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *
     float *dS = scr, *Vt = scr + L * S;
     at_transpose(Vt, s->v, s->ldv, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
+        at_pf_next(s, i0);
+        at_pf_rows(s->na, S, i0, i0 + 8, S);
+        at_pf_rows(s->ng, ldg, i0, i0 + 8, D);
         at_rows_t(s, i0, G + i0 * ldg, ldg, Vt, 1, dS + i0 * S); /* dP = dO Vᵀ */
         for (int64_t i = i0; i < i0 + 8; i++) {
             const int64_t lim = s->causal ? at_min(i + 1, S) : S;

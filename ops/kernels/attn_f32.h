@@ -27,6 +27,10 @@ typedef struct {
     int64_t L, S, D;        /* queries, keys, head dim */
     float scale;
     bool causal; /* row i sees keys [0, min(i + 1, S)) */
+    /* the q, k, v rows this thread takes next (same strides and sizes),
+     * fetched into the cache while this slice computes; NULL: none */
+    const float *nq, *nk, *nv;
+    const float *na, *ng; /* backward: the next slice's A and dO (rows S and ldg apart) */
 } nb_attn_slice;
 
 bool nb_attn_f32_fast(int64_t L, int64_t S, int64_t D);
