@@ -106,6 +106,9 @@ static int sweep(void) {
          * not a multiple of 8 in every K block (256 + 256 + 233). */
         bad += check_f32(t & 1, t & 2, 67, 75, 745, 0.5f, -1.5f, false);
         bad += check_f64(t & 1, t & 2, 67, 75, 745, 0.5, -1.5, false);
+        /* C wider than 512 columns: a row-major A packed again (8×8 register transposes) */
+        bad += check_f32(t & 1, t & 2, 67, 600, 270, 1, 0.5f, false);
+        bad += check_f64(t & 1, t & 2, 19, 530, 9, 1, 0, false);
         /* 2 threads sharing the packed B (M >= 128, several row blocks each,
          * three K blocks, a partial last panel of B). */
         bad += check_f32(t & 1, t & 2, 403, 70, 530, 1, 0.5, false);

@@ -7,25 +7,27 @@
  *   for jc in N step NC:            B panel  KC×NC  packed   (L3)
  *     for pc in K step KC:
  *       pack op(B)[pc:pc+kc, jc:jc+nc] into NR-wide micro-panels
- *       for ic in M step MC:        A block  MC×KC           (L2)
- *         op(A) = Aᵀ: pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
+ *       for ic in M step MC:        A block  MC×KC  packed*  (L2)
+ *         pack op(A)[ic:ic+mc, pc:pc+kc] into MR-tall micro-panels
  *         for jr in nc step NR:     B micro-panel KC×NR      (L1)
  *           for ir in mc step MR:   MR×NR of C in registers
  *
- * A row-major op(A) = A is read in place, MR rows at a time (its broadcasts
- * come from MR rows instead of one packed panel; only an edge panel of
- * fewer than MR rows is packed): packing it would transpose every 8×8 block
- * and write and read a copy, ~4% of a product's time when A comes from
- * memory, as it does in a training step (measured on the tiny GPT's layers,
- * docs/decisions.md). Transposes are handled while packing, so op(A), op(B)
- * are never copied beyond the packed blocks. beta is applied on the first K block only (beta
- * 0 never reads C, so NaN there is ignored); later K blocks accumulate.
+ * * Where op(A) = A (row-major) and nc <= A_INPLACE_N, A's full MR-row
+ * panels are read in place instead (only an edge panel of fewer than MR
+ * rows is packed): the copy transposes every 8×8 block and writes and
+ * reads the block once more, ~4% of the product's time on the tiny GPT's
+ * layers, where A comes from memory (docs/decisions.md). A wide C reads
+ * the block nc/NR times from MR rows apart, which the copy pays for
+ * (2048²: 3% slower in place). Transposes are handled while packing, so
+ * op(A), op(B) are never copied beyond the packed blocks. beta is applied
+ * on the first K block only (beta 0 never reads C, so NaN there is
+ * ignored); later K blocks accumulate.
  * Every element of C sums its K products in the same order whatever the
  * tiling, thread count or position, so results are bit-identical run to run
  * and across thread counts.
  *
  * Packing transposes 8×8 blocks in registers where the ISA file gives
- * PACK_T8 (Bᵀ's full panels); the micro-kernel prefetches
+ * PACK_T8 (A's full panels where packed, Bᵀ's full panels); the micro-kernel prefetches
  * its C tile on the packed path (C is large there and read once per K block).
  *
  * Threads: the output is split into nt row bands (or column bands when N is
@@ -42,7 +44,7 @@
  * VZERO(), VLOAD(p) (aligned), VLOADU(p), VSTOREU(p, v), VSET1(x),
  * VFMA(a, b, c) = a*b + c, VMUL(a, b). Optional: PACK_T8(src, lda, dst, ds), which
  * stores the 8×8 block at src (rows lda apart) transposed: dst[k*ds + r] =
- * src[r*lda + k] (packs Bᵀ's full panels; NR a multiple of 8). The includer provides <stdlib.h>,
+ * src[r*lda + k] (packs A's full panels and Bᵀ's; NR a multiple of 8). The includer provides <stdlib.h>,
  * <stdbool.h>, <stdint.h> and, with OpenMP, <omp.h>. Every macro above is
  * #undef'd at the end (docs/decisions.md, "Generic over F32/F64"). */
 
@@ -73,6 +75,22 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
                 for (; r < MR; r++) dst[k * MR + r] = 0;
             }
         } else {
+#ifdef PACK_T8
+            /* A full panel: MR×8 blocks transposed in registers. */
+            if (m == MR) {
+                const T *src = A + i * lda;
+                int64_t k = 0;
+                for (; k + 8 <= kc; k += 8) {
+                    int r = 0;
+                    for (; r + 8 <= MR; r += 8) PACK_T8(src + r * lda + k, lda, dst + k * MR + r, MR);
+                    for (; r < MR; r++)
+                        for (int q = 0; q < 8; q++) dst[(k + q) * MR + r] = src[r * lda + k + q];
+                }
+                for (; k < kc; k++)
+                    for (int r = 0; r < MR; r++) dst[k * MR + r] = src[r * lda + k];
+                continue;
+            }
+#endif
             for (int64_t r = 0; r < m; r++) {
                 const T *src = A + (i + r) * lda;
                 for (int64_t k = 0; k < kc; k++) dst[k * MR + r] = src[k];
@@ -252,6 +270,9 @@ static void G_FN(naive)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alp
         }
 }
 
+/* The widest C block whose row-major A is read in place (see serial) */
+#define A_INPLACE_N 512
+
 /* One thread's share: the whole blocked algorithm on a sub-problem. */
 static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
                          const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,
@@ -307,10 +328,10 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
             G_FN(pack_b)(kc, nc, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, bb);
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = G_FN(gmin)(MC, M - ic);
-                /* op(A) = A: the full MR-row panels are read in place, only
-                 * an edge panel is packed (ab). op(A) = Aᵀ: all packed (in
-                 * place, each k of a panel would be another cache line). */
-                const int64_t mp = ta ? 0 : mc / MR * MR;
+                /* rows [0, mp) read in place (op(A) = A, a narrow C), the
+                 * rest packed into ab (op(A) = Aᵀ in place: each k of a
+                 * panel would be another cache line, measured slower) */
+                const int64_t mp = ta || nc > A_INPLACE_N ? 0 : mc / MR * MR;
                 if (mp < mc) G_FN(pack_a)(mc - mp, kc, ta ? A + pc * lda + ic : A + (ic + mp) * lda + pc, lda, ta, ab);
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -418,6 +439,7 @@ void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, con
 }
 
 #undef NR
+#undef A_INPLACE_N
 #undef G_CAT_
 #undef G_CAT
 #undef G_FN
