@@ -215,6 +215,11 @@ AT_INL void at_pf_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64
         for (int64_t e = 0; e < D; e += 16) __builtin_prefetch(p + r * ld + e, 0, 2);
 }
 
+AT_INL void at_pfw_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64_t D) {
+    for (int64_t r = r0; r < r1; r++)
+        for (int64_t e = 0; e < D; e += 16) __builtin_prefetch(p + r * ld + e, 1, 2);
+}
+
 /* The part of the next slice's q, k, v rows that goes with rows [i0, i0 + 8) of this one */
 AT_INL void at_pf_next(const nb_attn_slice *s, int64_t i0) {
     const int64_t k0 = i0 * s->S / s->L, k1 = (i0 + 8) * s->S / s->L;
@@ -249,6 +254,12 @@ AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *
         at_pf_next(s, i0);
         at_pf_rows(s->na, S, i0, i0 + 8, S);
         at_pf_rows(s->ng, ldg, i0, i0 + 8, D);
+        if (s->nq) { /* the next slice's gradient rows, written: the same offsets in GQ, GK, GV */
+            const int64_t k0 = i0 * S / L, k1 = (i0 + 8) * S / L;
+            if (GQ) at_pfw_rows(GQ + (s->nq - s->q), ldgq, i0, i0 + 8, D);
+            if (GK) at_pfw_rows(GK + (s->nk - s->k), ldgk, k0, k1, D);
+            if (GV) at_pfw_rows(GV + (s->nv - s->v), ldgv, k0, k1, D);
+        }
         at_rows_t(s, i0, G + i0 * ldg, ldg, Vt, 1, dS + i0 * S); /* dP = dO Vᵀ */
         for (int64_t i = i0; i < i0 + 8; i++) {
             const int64_t lim = s->causal ? at_min(i + 1, S) : S;
