@@ -153,6 +153,11 @@ static inline __attribute__((always_inline)) void G_FN(ukr_s)(int64_t kc, const 
     /* C is read (beta != 0) or written once per K block, after ~kc*MR*NV
      * FMAs: fetch its lines now so the misses overlap the arithmetic (the
      * packed path, where C is large; the direct one's C is small and hot). */
+    for (int r = 0; pf && r < MR; r++) { /* and the next tile's, further down the rows (an address only) */
+        const uintptr_t next = (uintptr_t)C + (uintptr_t)((r + MR) * ldc) * sizeof(T);
+        __builtin_prefetch((const void *)next, 1, 2);
+        __builtin_prefetch((const void *)(next + (NR - 1) * sizeof(T)), 1, 2);
+    }
     for (int r = 0; pf && r < (int)m; r++) {
         __builtin_prefetch(C + r * ldc, 1, 3);
         __builtin_prefetch(C + r * ldc + NR - 1, 1, 3);
