@@ -284,16 +284,17 @@ typedef struct {
     int64_t rows, ldb, lenb; /* rows after this one; their stride and length in bytes */
 } G_FN(pf_walk);
 
-static inline G_FN(pf_walk) G_FN(pf_region)(const T *p, int64_t rows, int64_t len, int64_t ld) {
+/* The walk over rows×len at p (ld apart); *lines: about how many lines it
+ * has (each row's two partial ends counted) */
+static inline G_FN(pf_walk) G_FN(pf_region)(const T *p, int64_t rows, int64_t len, int64_t ld, int64_t *lines) {
     const char *b = (const char *)p;
+    *lines = rows * (len * (int64_t)sizeof(T) / 64 + 2);
     G_FN(pf_walk)
     w = {(const char *)((uintptr_t)b & ~(uintptr_t)63), b + len * (int64_t)sizeof(T), rows - 1, ld * (int64_t)sizeof(T),
          len * (int64_t)sizeof(T)};
     if (rows <= 0 || len <= 0) w.p = NULL;
     return w;
 }
-/* Lines of rows×len (ld apart), each row's misaligned ends counted */
-static inline int64_t G_FN(pf_lines)(int64_t rows, int64_t len) { return rows * (len * (int64_t)sizeof(T) / 64 + 2); }
 static inline void G_FN(pf_next)(G_FN(pf_walk) * w, int64_t n) {
     for (; n > 0 && w->p; n--) {
         __builtin_prefetch(w->p, 0, 2);
@@ -366,25 +367,27 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
             const T *rs = pc + kc >= K ? R : NULL; /* R after the last K block's sum */
             G_FN(pack_b)(kc, nc, tb ? B + jc * ldb + pc : B + pc * ldb + jc, ldb, tb, bb);
             /* the next K block's op(B), fetched over this K block's tiles */
-            const int64_t kn = G_FN(gmin)(KC, K - pc - KC), tiles = (nc + NR - 1) / NR * ((M + MR - 1) / MR);
+            const int64_t kn = G_FN(gmin)(KC, K - pc - KC);
+            int64_t lb = 0;
             G_FN(pf_walk) pb = {0};
             if (kn > 0)
-                pb = tb ? G_FN(pf_region)(B + jc * ldb + pc + KC, nc, kn, ldb)
-                        : G_FN(pf_region)(B + (pc + KC) * ldb + jc, kn, nc, ldb);
-            const int64_t perb = kn > 0 ? (tb ? G_FN(pf_lines)(nc, kn) : G_FN(pf_lines)(kn, nc)) / tiles + 1 : 0;
+                pb = tb ? G_FN(pf_region)(B + jc * ldb + pc + KC, nc, kn, ldb, &lb)
+                        : G_FN(pf_region)(B + (pc + KC) * ldb + jc, kn, nc, ldb, &lb);
+            const int64_t perb = lb / ((nc + NR - 1) / NR * ((M + MR - 1) / MR)) + 1;
             for (int64_t ic = 0; ic < M; ic += MC) {
                 const int64_t mc = G_FN(gmin)(MC, M - ic);
                 /* the next block of op(A) (this K block's next rows, or the
                  * next K block's first), fetched over this block's tiles */
                 const int64_t mn = G_FN(gmin)(MC, ic + MC < M ? M - ic - MC : M);
+                int64_t la = 0;
                 G_FN(pf_walk) pa = {0};
                 if (ic + MC < M)
-                    pa = ta ? G_FN(pf_region)(A + pc * lda + ic + MC, kc, mn, lda)
-                            : G_FN(pf_region)(A + (ic + MC) * lda + pc, mn, kc, lda);
+                    pa = ta ? G_FN(pf_region)(A + pc * lda + ic + MC, kc, mn, lda, &la)
+                            : G_FN(pf_region)(A + (ic + MC) * lda + pc, mn, kc, lda, &la);
                 else if (kn > 0)
-                    pa = ta ? G_FN(pf_region)(A + (pc + KC) * lda, kn, mn, lda)
-                            : G_FN(pf_region)(A + pc + KC, mn, kn, lda);
-                const int64_t pera = G_FN(pf_lines)(mn, KC) / ((nc + NR - 1) / NR * ((mc + MR - 1) / MR)) + 1;
+                    pa = ta ? G_FN(pf_region)(A + (pc + KC) * lda, kn, mn, lda, &la)
+                            : G_FN(pf_region)(A + pc + KC, mn, kn, lda, &la);
+                const int64_t pera = la / ((nc + NR - 1) / NR * ((mc + MR - 1) / MR)) + 1;
                 /* rows [0, mp) read in place (op(A) = A, a narrow C), the
                  * rest packed into ab (op(A) = Aᵀ in place: each k of a
                  * panel would be another cache line, measured slower) */
