@@ -208,24 +208,25 @@ AT_INL void at_stream8(float *dst, const float *src, int64_t S) {
     else memcpy(dst, src, (size_t)(8 * S) * sizeof(float));
 }
 
-/* Prefetch rows [r0, r1) of D floats at p (rows ld apart) into L2 */
-AT_INL void at_pf_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64_t D) {
+/* Prefetch into L2 rows [r0, r1) of D floats at p (rows ld apart; NULL:
+ * nothing), to be read or, write, overwritten */
+AT_INL void at_pf_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64_t D, bool write) {
     if (!p) return;
     for (int64_t r = r0; r < r1; r++)
-        for (int64_t e = 0; e < D; e += 16) __builtin_prefetch(p + r * ld + e, 0, 2);
+        for (int64_t e = 0; e < D; e += 16) {
+            if (write) __builtin_prefetch(p + r * ld + e, 1, 2);
+            else __builtin_prefetch(p + r * ld + e, 0, 2);
+        }
 }
 
-AT_INL void at_pfw_rows(const float *p, int64_t ld, int64_t r0, int64_t r1, int64_t D) {
-    for (int64_t r = r0; r < r1; r++)
-        for (int64_t e = 0; e < D; e += 16) __builtin_prefetch(p + r * ld + e, 1, 2);
-}
-
-/* The part of the next slice's q, k, v rows that goes with rows [i0, i0 + 8) of this one */
-AT_INL void at_pf_next(const nb_attn_slice *s, int64_t i0) {
+/* The rows of the next slice's q-, k- and v-shaped matrices (rows ldq,
+ * ldk, ldv apart) that go with rows [i0, i0 + 8) of this one */
+AT_INL void at_pf_qkv(const nb_attn_slice *s, int64_t i0, const float *q, int64_t ldq, const float *k, int64_t ldk,
+                      const float *v, int64_t ldv, bool write) {
     const int64_t k0 = i0 * s->S / s->L, k1 = (i0 + 8) * s->S / s->L;
-    at_pf_rows(s->nq, s->ldq, i0, i0 + 8, s->D);
-    at_pf_rows(s->nk, s->ldk, k0, k1, s->D);
-    at_pf_rows(s->nv, s->ldv, k0, k1, s->D);
+    at_pf_rows(q, ldq, i0, i0 + 8, s->D, write);
+    at_pf_rows(k, ldk, k0, k1, s->D, write);
+    at_pf_rows(v, ldv, k0, k1, s->D, write);
 }
 
 AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t ldo, float *scr) {
@@ -233,7 +234,7 @@ AT_FN void nb_attn_fwd_f32(const nb_attn_slice *s, float *A, float *O, int64_t l
     float *Kt = scr, *A8 = scr + D * S; /* A8: 8 rows of A, in cache while PV reads them */
     at_transpose(Kt, s->k, s->ldk, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
-        at_pf_next(s, i0);
+        at_pf_qkv(s, i0, s->nq, s->ldq, s->nk, s->ldk, s->nv, s->ldv, false);
         at_rows_t(s, i0, s->q + i0 * s->ldq, s->ldq, Kt, s->scale, A8);
         at_softmax8(s, A8, i0);
         const int64_t kv = at_kend16(s, i0);
@@ -251,15 +252,12 @@ AT_FN void nb_attn_bwd_f32(const nb_attn_slice *s, const float *A, const float *
     float *dS = scr, *Vt = scr + L * S;
     at_transpose(Vt, s->v, s->ldv, S, D);
     for (int64_t i0 = 0; i0 < L; i0 += 8) {
-        at_pf_next(s, i0);
-        at_pf_rows(s->na, S, i0, i0 + 8, S);
-        at_pf_rows(s->ng, ldg, i0, i0 + 8, D);
-        if (s->nq) { /* the next slice's gradient rows, written: the same offsets in GQ, GK, GV */
-            const int64_t k0 = i0 * S / L, k1 = (i0 + 8) * S / L;
-            if (GQ) at_pfw_rows(GQ + (s->nq - s->q), ldgq, i0, i0 + 8, D);
-            if (GK) at_pfw_rows(GK + (s->nk - s->k), ldgk, k0, k1, D);
-            if (GV) at_pfw_rows(GV + (s->nv - s->v), ldgv, k0, k1, D);
-        }
+        at_pf_qkv(s, i0, s->nq, s->ldq, s->nk, s->ldk, s->nv, s->ldv, false);
+        at_pf_rows(s->na, S, i0, i0 + 8, S, false);
+        at_pf_rows(s->ng, ldg, i0, i0 + 8, D, false);
+        if (s->nq) /* the next slice's gradient rows, to be written: the same offsets in GQ, GK, GV */
+            at_pf_qkv(s, i0, GQ ? GQ + (s->nq - s->q) : NULL, ldgq, GK ? GK + (s->nk - s->k) : NULL, ldgk,
+                      GV ? GV + (s->nv - s->v) : NULL, ldgv, true);
         at_rows_t(s, i0, G + i0 * ldg, ldg, Vt, 1, dS + i0 * S); /* dP = dO Vᵀ */
         for (int64_t i = i0; i < i0 + 8; i++) {
             const int64_t lim = s->causal ? at_min(i + 1, S) : S;
