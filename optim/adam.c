@@ -81,7 +81,7 @@ static void adam_job_range(const adam_job *j, int64_t a, int64_t n) {
                             (const double *)j->g->data + a, n, &j->c);
 }
 
-#define ADAM_PIECE 8192 /* elements: whole cache lines in f32 and f64 */
+#define ADAM_PIECE 8192 /* elements; a piece may end inside a tensor's cache line (other elements: no race) */
 bool nb__adam_step_all(nb_optim *opt, nb_scope *s) {
     if (opt->update != nb__adam_update) return false;
     int64_t total = 0;
