@@ -110,8 +110,12 @@ bool nb__adam_step_all(nb_optim *opt, nb_scope *s) {
     }
     NB_PAR_EACH(nt, (total + ADAM_PIECE - 1) / ADAM_PIECE, piece, {
         const int64_t lo = piece * ADAM_PIECE, hi = lo + ADAM_PIECE < total ? lo + ADAM_PIECE : total;
-        int j = 0; /* the job holding lo: jobs are in offset order */
-        while (jobs[j].off + jobs[j].p->p->numel <= lo) j++;
+        int j = 0, top = nj - 1; /* the last job starting at or before lo (jobs in offset order) */
+        while (j < top) {
+            const int mid = (j + top + 1) / 2;
+            if (jobs[mid].off <= lo) j = mid;
+            else top = mid - 1;
+        }
         for (; j < nj && jobs[j].off < hi; j++) {
             const int64_t a = jobs[j].off > lo ? jobs[j].off : lo;
             const int64_t e = jobs[j].off + jobs[j].p->p->numel, b = e < hi ? e : hi;
