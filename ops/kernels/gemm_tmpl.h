@@ -61,7 +61,14 @@ static inline int64_t G_FN(gmin)(int64_t a, int64_t b) { return a < b ? a : b; }
 /* op(A)[0:mc, 0:kc] (A points at its first element) into micro-panels of MR
  * rows, each stored k-major: dst[k*MR + r]. Rows past mc are zero. */
 static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool ta, T *restrict dst) {
-    for (int64_t i = 0; i < mc; i += MR, dst += kc * MR) {
+    int64_t i = 0;
+    if (ta) /* two full panels a pass: each k's 2·MR elements, a whole line of op(A)'s row where aligned, at once */
+        for (; i + 2 * MR <= mc; i += 2 * MR, dst += 2 * kc * MR)
+            for (int64_t k = 0; k < kc; k++) {
+                __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
+                __builtin_memcpy(dst + (kc + k) * MR, A + k * lda + i + MR, MR * sizeof(T));
+            }
+    for (; i < mc; i += MR, dst += kc * MR) {
         const int64_t m = G_FN(gmin)(MR, mc - i);
         if (ta) {
             if (m == MR) { /* a full panel: one fixed-size copy per k (a variable one is a libc call) */
