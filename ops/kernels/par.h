@@ -124,6 +124,14 @@ static inline void nb_par_range(int nt, int64_t total, int64_t *lo, int64_t *n) 
         }                                                                                             \
     } while (0)
 
+/* A barrier of the enclosing region's team, as a statement of its own in braces (a region of NB_PAR_REGION with
+ * nt > 1: every thread must reach it; without OpenMP, nothing). */
+#if defined(_OPENMP)
+#define NB_PAR_BARRIER() _Pragma("omp barrier")
+#else
+#define NB_PAR_BARRIER() ((void)0)
+#endif
+
 /* Rows from which an op may sum over the two fixed halves of its rows
  * (NB_PAR_HALVES): below it, one pass costs less than the split. */
 #define NB_HALVES_MIN 1024
