@@ -38,6 +38,15 @@ void nb_gemm_c0r_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double a
     nb_gemm_c0r_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
 }
 
+void nb_gemm_rs_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc, float *rs) {
+    nb_gemm_rs_mt_f32(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, rs);
+}
+void nb_gemm_rs_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                    const double *B, int64_t ldb, double beta, double *C, int64_t ldc, double *rs) {
+    nb_gemm_rs_mt_f64(nb_get_num_threads(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, rs);
+}
+
 #define VMATH_OP(f)                                                                                              \
     void nb_v##f##_f32(float *y, const float *x, int64_t n) { nb_v##f##_mt_f32(nb_get_num_threads(), y, x, n); } \
     void nb_v##f##_f64(double *y, const double *x, int64_t n) { nb_v##f##_mt_f64(nb_get_num_threads(), y, x, n); }

@@ -224,6 +224,64 @@ static void gemm_c0(void **state) {
     nb_gemm_set_backend(NB_GEMM_AUTO);
 }
 
+/* nb_gemm_rs: op(A)'s row sums added to rs with the bits of a plain loop
+ * over k (from rs's value, k upward), and C as nb_gemm's, bit for bit, on
+ * every backend, ISA and 1 or 2 threads: the built-in kernel sums them in
+ * its packing of Aᵀ (two-panel passes, a lone panel, an edge of fewer
+ * than MR rows, several K blocks and row blocks; M < N splits columns, and
+ * one band sums), the other paths by the loop. */
+#define RS_CHECK(T, S)                                                                                              \
+    static int rs_check_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K) {                            \
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;                                                           \
+        T *A = malloc(sizeof(T) * (size_t)(M * K)), *B = malloc(sizeof(T) * (size_t)(K * N));                       \
+        T *C = malloc(sizeof(T) * (size_t)(M * N)), *D = malloc(sizeof(T) * (size_t)(M * N));                       \
+        T *rs = malloc(sizeof(T) * (size_t)M), *want = malloc(sizeof(T) * (size_t)M);                               \
+        for (int64_t i = 0; i < M * K; i++) A[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < K * N; i++) B[i] = (T)urand();                                                      \
+        for (int64_t i = 0; i < M; i++) {                                                                           \
+            rs[i] = want[i] = (T)(3 * urand());                                                                     \
+            for (int64_t k = 0; k < K; k++) want[i] += ta ? A[k * lda + i] : A[i * lda + k];                        \
+        }                                                                                                           \
+        nb_gemm_mt_##S(nt, ta, tb, M, N, K, (T)0.5, A, lda, B, ldb, 0, D, N);                                       \
+        nb_gemm_rs_mt_##S(nt, ta, tb, M, N, K, (T)0.5, A, lda, B, ldb, 0, C, N, rs);                                \
+        int bad = memcmp(rs, want, sizeof(T) * (size_t)M) != 0 || memcmp(C, D, sizeof(T) * (size_t)(M * N)) != 0;   \
+        if (bad)                                                                                                    \
+            printf("  rs %s %s nt=%d ta=%d tb=%d M=%lld N=%lld K=%lld: sums %s, C %s\n", #S, nb_gemm_backend(), nt, \
+                   ta, tb, (long long)M, (long long)N, (long long)K,                                                \
+                   memcmp(rs, want, sizeof(T) * (size_t)M) ? "differ" : "same",                                     \
+                   memcmp(C, D, sizeof(T) * (size_t)(M * N)) ? "differs" : "same");                                 \
+        free(A), free(B), free(C), free(D), free(rs), free(want);                                                   \
+        return bad;                                                                                                 \
+    }
+RS_CHECK(float, f32)
+RS_CHECK(double, f64)
+
+static void gemm_row_sums(void **state) {
+    (void)state;
+    static const int64_t shapes[][3] = {{67, 75, 745}, {403, 70, 530}, {200, 33, 300}, {21, 600, 270},
+                                        {5, 9, 7},     {130, 40, 600}, {13, 3100, 20}};
+    const nb_gemm_kind kinds[3] = {NB_GEMM_REF, NB_GEMM_BUILTIN, NB_GEMM_BLAS};
+    const uint64_t saved = rng;
+    int bad = 0, tested = 0;
+    for (int k = 0; k < 3; k++) {
+        if (!nb_gemm_set_backend(kinds[k])) continue;
+        for (size_t i = 0; i < (kinds[k] == NB_GEMM_BUILTIN ? sizeof isas / sizeof isas[0] : 1); i++) {
+            if (!nb_isa_set_cap(isas[i])) continue;
+            for (int nt = 1; nt <= 2; nt++)
+                for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+                    for (int t = 0; t < 4; t++, tested++) {
+                        bad += rs_check_f32(nt, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2]);
+                        bad += rs_check_f64(nt, t & 1, t & 2, shapes[s][0], shapes[s][1], shapes[s][2]);
+                    }
+        }
+    }
+    assert_true(tested >= 4 * 7 * 4);
+    assert_int_equal(bad, 0);
+    rng = saved;
+    nb_isa_set_cap(NULL);
+    nb_gemm_set_backend(NB_GEMM_AUTO);
+}
+
 /* The in-place softmax rows (attention's): the AVX-512 f32 path sums in the
  * generic loops' 8 double lanes, so the backward row has the same bits on
  * every ISA and the forward differs only by the ISAs' exponentials; rows
@@ -872,6 +930,7 @@ int main(void) {
         cmocka_unit_test(gemm_bit_identical),
         cmocka_unit_test(gemm_matmul_backends),
         cmocka_unit_test(gemm_c0),
+        cmocka_unit_test(gemm_row_sums),
         cmocka_unit_test(softmax_rows_inplace_all_isas),
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),

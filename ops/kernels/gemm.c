@@ -43,7 +43,7 @@ GEMM_REF(double, nb_gemm_ref_f64)
 #define GEMM_DECL(SFX, T)                                                                                          \
     void nb_gemm_blocked##SFX(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
                               const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, \
-                              T *C, int64_t ldc, int nt);
+                              T *C, int64_t ldc, int nt, T *rs);
 GEMM_DECL(_avx512_f32, float)
 GEMM_DECL(_avx512_f64, double)
 GEMM_DECL(_avx2_f32, float)
@@ -136,44 +136,67 @@ static void blas_threads(int n) {
             for (int64_t j = 0; j < N; j++) c[j] *= beta;   \
     }
 
-#define GEMM_DISPATCH(T, S, CBLAS)                                                                                   \
-    void nb_gemm_c0r_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,          \
-                            int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R,     \
-                            int64_t ldr, T *C, int64_t ldc) {                                                        \
-        if (M <= 0 || N <= 0) return;                                                                                \
-        const int k = kind();                                                                                        \
-        if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                             \
-            !(k == NB_GEMM_BLAS && !nb_par_in_region())) {                                                           \
-            switch (nb_isa()) { X86_CASES(S) default : break; }                                                      \
-        }                                                                                                            \
-        C0_INTO_C(T);                                                                                                \
-        if (K <= 0 || alpha == 0) {                                                                                  \
-            SCALE_C(T);                                                                                              \
-        } else if (!(k == NB_GEMM_BLAS && !nb_par_in_region() && CBLAS)) { /* CBLAS: true when it ran */             \
-            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                   \
-        }                                                                                                            \
-        if (R) /* added last, as by the kernels */                                                                   \
-            for (int64_t i = 0; i < M; i++)                                                                          \
-                for (int64_t j = 0; j < N; j++) C[i * ldc + j] = R[i * ldr + j] + C[i * ldc + j];                    \
-    }                                                                                                                \
-    void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
-                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,            \
-                           int64_t ldc) {                                                                            \
-        nb_gemm_c0r_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, NULL, 0, C, ldc);             \
-    }                                                                                                                \
-    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
-                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                        \
-        nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, C, ldc);                         \
+/* rs[i] += op(A)[i][k] for k upward (nb_gemm_rs_mt): the loop where the
+ * built-in kernel does not sum them as it packs op(A) */
+#define ROW_SUMS(T)                                                                        \
+    for (int64_t i = 0; i < M; i++) {                                                      \
+        T acc_ = rs[i];                                                                    \
+        for (int64_t k_ = 0; k_ < K; k_++) acc_ += ta ? A[k_ * lda + i] : A[i * lda + k_]; \
+        rs[i] = acc_;                                                                      \
+    }
+
+#define GEMM_DISPATCH(T, S, CBLAS)                                                                                    \
+    static void gemm_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+                         const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,   \
+                         int64_t ldc, T *rs) {                                                                        \
+        if (M <= 0) return;                                                                                           \
+        const int k = kind();                                                                                         \
+        if (N <= 0) {                                                                                                 \
+            if (rs) ROW_SUMS(T);                                                                                      \
+            return;                                                                                                   \
+        }                                                                                                             \
+        if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                              \
+            !(k == NB_GEMM_BLAS && !nb_par_in_region())) {                                                            \
+            switch (nb_isa()) { X86_CASES(S) default : break; }                                                       \
+        }                                                                                                             \
+        if (rs) ROW_SUMS(T); /* not the built-in kernel */                                                            \
+        C0_INTO_C(T);                                                                                                 \
+        if (K <= 0 || alpha == 0) {                                                                                   \
+            SCALE_C(T);                                                                                               \
+        } else if (!(k == NB_GEMM_BLAS && !nb_par_in_region() && CBLAS)) { /* CBLAS: true when it ran */              \
+            nb_gemm_ref_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);                                    \
+        }                                                                                                             \
+        if (R) /* added last, as by the kernels */                                                                    \
+            for (int64_t i = 0; i < M; i++)                                                                           \
+                for (int64_t j = 0; j < N; j++) C[i * ldc + j] = R[i * ldr + j] + C[i * ldc + j];                     \
+    }                                                                                                                 \
+    void nb_gemm_c0r_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,           \
+                            int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R,      \
+                            int64_t ldr, T *C, int64_t ldc) {                                                         \
+        gemm_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc, NULL);                   \
+    }                                                                                                                 \
+    void nb_gemm_rs_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,            \
+                           int64_t lda, const T *B, int64_t ldb, T beta, T *C, int64_t ldc, T *rs) {                  \
+        gemm_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, 0, C, ldc, rs);                      \
+    }                                                                                                                 \
+    void nb_gemm_c0_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A,            \
+                           int64_t lda, const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, T *C,             \
+                           int64_t ldc) {                                                                             \
+        nb_gemm_c0r_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, NULL, 0, C, ldc);              \
+    }                                                                                                                 \
+    void nb_gemm_mt_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,  \
+                        const T *B, int64_t ldb, T beta, T *C, int64_t ldc) {                                         \
+        nb_gemm_c0_mt_##S(nt, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, C, ldc);                          \
     }
 
 #define X86_CASES_(S)                                                                                      \
     case ISA_AVX512:                                                                                       \
         nb_gemm_blocked_avx512_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc, \
-                                   threads_for(nt, M, N, K));                                              \
+                                   threads_for(nt, M, N, K), rs);                                          \
         return;                                                                                            \
     case ISA_AVX2:                                                                                         \
         nb_gemm_blocked_avx2_##S(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc,   \
-                                 threads_for(nt, M, N, K));                                                \
+                                 threads_for(nt, M, N, K), rs);                                            \
         return;
 /* The ISA kernels are built on x86-64 only (ops/meson.build). */
 #if defined(__x86_64__) && defined(__GNUC__)

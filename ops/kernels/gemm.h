@@ -72,6 +72,20 @@ void nb_gemm_c0_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alp
 void nb_gemm_c0_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
                     const double *B, int64_t ldb, double beta, const double *C0, int64_t ldc0, double *C, int64_t ldc);
 
+/* C = alpha·op(A)op(B) + beta·C, and rs[i] += op(A)[i][k] for k upward,
+ * each of op(A)'s row sums in the order of a plain loop over k (the bits
+ * of that loop). The built-in kernel sums them as it packs op(A) = Aᵀ,
+ * which reads every element of A once (dW = dyᵀ·x: db, dy's column sums,
+ * without a pass over dy of their own); other cases run the loop. */
+void nb_gemm_rs_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                       int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, float *rs);
+void nb_gemm_rs_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
+                       int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc, double *rs);
+void nb_gemm_rs_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
+                    const float *B, int64_t ldb, float beta, float *C, int64_t ldc, float *rs);
+void nb_gemm_rs_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
+                    const double *B, int64_t ldb, double beta, double *C, int64_t ldc, double *rs);
+
 void nb_gemm_ref_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                      const float *B, int64_t ldb, float beta, float *C, int64_t ldc);
 void nb_gemm_ref_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,

@@ -59,27 +59,49 @@
 static inline int64_t G_FN(gmin)(int64_t a, int64_t b) { return a < b ? a : b; }
 
 /* op(A)[0:mc, 0:kc] (A points at its first element) into micro-panels of MR
- * rows, each stored k-major: dst[k*MR + r]. Rows past mc are zero. */
-static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool ta, T *restrict dst) {
+ * rows, each stored k-major: dst[k*MR + r]. Rows past mc are zero. rsum (ta
+ * only; NULL: none): rsum[i] += op(A)[i][k] for k upward, each row's sum in
+ * the order of a plain loop over k (a linear layer's bias gradient, the
+ * column sums of dy, summed as dy passes through the packing for dW). */
+static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool ta, T *restrict dst, T *restrict rsum) {
     int64_t i = 0;
     if (ta) /* two full panels a pass: each k's 2·MR elements, a whole line of op(A)'s row where aligned, at once */
-        for (; i + 2 * MR <= mc; i += 2 * MR, dst += 2 * kc * MR)
-            for (int64_t k = 0; k < kc; k++) {
-                __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
-                __builtin_memcpy(dst + (kc + k) * MR, A + k * lda + i + MR, MR * sizeof(T));
+        for (; i + 2 * MR <= mc; i += 2 * MR, dst += 2 * kc * MR) {
+            if (!rsum) {
+                for (int64_t k = 0; k < kc; k++) {
+                    __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
+                    __builtin_memcpy(dst + (kc + k) * MR, A + k * lda + i + MR, MR * sizeof(T));
+                }
+                continue;
             }
+            T s[2 * MR];
+            for (int r = 0; r < 2 * MR; r++) s[r] = rsum[i + r];
+            for (int64_t k = 0; k < kc; k++) {
+                const T *src = A + k * lda + i;
+                __builtin_memcpy(dst + k * MR, src, MR * sizeof(T));
+                __builtin_memcpy(dst + (kc + k) * MR, src + MR, MR * sizeof(T));
+#pragma GCC unroll 32
+                for (int r = 0; r < 2 * MR; r++) s[r] += src[r];
+            }
+            for (int r = 0; r < 2 * MR; r++) rsum[i + r] = s[r];
+        }
     for (; i < mc; i += MR, dst += kc * MR) {
         const int64_t m = G_FN(gmin)(MR, mc - i);
         if (ta) {
             if (m == MR) { /* a full panel: one fixed-size copy per k (a variable one is a libc call) */
                 for (int64_t k = 0; k < kc; k++) __builtin_memcpy(dst + k * MR, A + k * lda + i, MR * sizeof(T));
-                continue;
+            } else {
+                for (int64_t k = 0; k < kc; k++) {
+                    const T *src = A + k * lda + i;
+                    int64_t r = 0;
+                    for (; r < m; r++) dst[k * MR + r] = src[r];
+                    for (; r < MR; r++) dst[k * MR + r] = 0;
+                }
             }
-            for (int64_t k = 0; k < kc; k++) {
-                const T *src = A + k * lda + i;
-                int64_t r = 0;
-                for (; r < m; r++) dst[k * MR + r] = src[r];
-                for (; r < MR; r++) dst[k * MR + r] = 0;
+            for (int64_t r = 0; rsum && r < m; r++) { /* the sums of a lone panel: a pass of their own */
+                T acc = rsum[i + r];
+                for (int64_t k = 0; k < kc; k++) acc += A[k * lda + i + r];
+                rsum[i + r] = acc;
             }
         } else {
 #ifdef PACK_T8
@@ -320,20 +342,32 @@ static inline void G_FN(pf_next)(G_FN(pf_walk) * w, int64_t n) {
 /* The widest C block whose row-major A is read in place (see serial) */
 #define A_INPLACE_N 512
 
-/* One thread's share: the whole blocked algorithm on a sub-problem. */
+/* One thread's share: the whole blocked algorithm on a sub-problem;
+ * rsum (NULL: none): rsum[i] += op(A)[i][k] over k (nb_gemm_blocked). */
 static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
                          const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,
-                         int64_t ldc) {
+                         int64_t ldc, T *rsum) {
     const int64_t kcmax = G_FN(gmin)(KC, K);
     const int64_t mcmax = (G_FN(gmin)(MC, M) + MR - 1) / MR * MR;
     const int64_t ncmax = (G_FN(gmin)(NC, N) + NR - 1) / NR * NR;
     T *ab = G_FN(grow)(&G_FN(abuf), &G_FN(abuf_n), (size_t)(mcmax * kcmax));
     T *bb = G_FN(grow)(&G_FN(bbuf), &G_FN(bbuf_n), (size_t)(ncmax * kcmax));
+    const bool direct = K <= KC && (double)M * N * K <= DIRECT_MAX;
+    if (rsum && (!ta || direct || !ab || !bb)) {
+        /* where the packing does not see each element of op(A) once (a
+         * row-major A read in place, the direct path): a loop of its own */
+        for (int64_t i = 0; i < M; i++) {
+            T acc = rsum[i];
+            for (int64_t k = 0; k < K; k++) acc += ta ? A[k * lda + i] : A[i * lda + k];
+            rsum[i] = acc;
+        }
+        rsum = NULL;
+    }
     if (!ab || !bb) {
         G_FN(naive)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
         return;
     }
-    if (K <= KC && (double)M * N * K <= DIRECT_MAX) {
+    if (direct) {
         /* Small: one K block, so the same sums as the packed path; A is read in
          * place (full MR-row tiles) and so is B when not transposed (full
          * NR-column panels); only edge tiles and Bᵀ panels are packed. */
@@ -351,7 +385,7 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                 T *c = C + ir * ldc + jr;
                 const T *c0 = C0 + ir * ldc0 + jr, *r = R ? R + ir * ldr + jr : NULL;
                 if (m < MR) {
-                    G_FN(pack_a)(m, K, ta ? A + ir : A + ir * lda, lda, ta, ab);
+                    G_FN(pack_a)(m, K, ta ? A + ir : A + ir * lda, lda, ta, ab, NULL);
                     G_FN(ukr_cols)
                     (K, ab, MR, bp, bks, c, ldc, c0, ldc0, r, ldr, m, n, alpha, beta); /* packed: (r,k) at r + k*MR */
                 } else if (ta) {
@@ -399,7 +433,10 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
                  * rest packed into ab (op(A) = Aᵀ in place: each k of a
                  * panel would be another cache line, measured slower) */
                 const int64_t mp = ta || nc > A_INPLACE_N ? 0 : mc / MR * MR;
-                if (mp < mc) G_FN(pack_a)(mc - mp, kc, ta ? A + pc * lda + ic : A + (ic + mp) * lda + pc, lda, ta, ab);
+                if (mp < mc) /* rsum: op(A)'s rows summed once, at the first column block (ta: mp = 0) */
+                    G_FN(pack_a)
+                    (mc - mp, kc, ta ? A + pc * lda + ic : A + (ic + mp) * lda + pc, lda, ta, ab,
+                     rsum && jc == 0 ? rsum + ic : NULL);
                 for (int64_t jr = 0; jr < nc; jr += NR)
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         G_FN(pf_next)(&pa, pera);
@@ -420,10 +457,12 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
 /* The instantiation's entry: C = alpha·op(A)op(B) + beta·C0 (C0 may be C,
  * or rows ldc0 apart: 0 broadcasts one row), then + R (NULL: none; rows
  * ldr apart). M, N, K > 0 (the dispatcher handles the empty cases). nt:
- * threads to use (1 = this thread only). */
+ * threads to use (1 = this thread only). rsum (NULL: none): rsum[i] +=
+ * op(A)[i][k] for k upward, each row's sum in a plain loop's order (with
+ * op(A) = Aᵀ summed in the packing, which reads every element once). */
 void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda,
                            const T *B, int64_t ldb, T beta, const T *C0, int64_t ldc0, const T *R, int64_t ldr, T *C,
-                           int64_t ldc, int nt) {
+                           int64_t ldc, int nt, T *rsum) {
     /* Split the larger side into bands of whole micro-tiles: every thread
      * packs the whole of the other operand (rows: all of op(B), K·N; columns:
      * all of op(A), M·K), so the duplicated packing is the smaller one. */
@@ -431,7 +470,7 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
     const int64_t tiles = by_rows ? (M + MR - 1) / MR : (N + NR - 1) / NR;
     if (nt > tiles) nt = (int)tiles;
     if (nt <= 1) {
-        G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
+        G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc, rsum);
         return;
     }
 #if defined(_OPENMP)
@@ -444,17 +483,17 @@ void G_FN(nb_gemm_blocked)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T 
                 const int64_t i0 = lo * MR, m = G_FN(gmin)(M, hi * MR) - i0;
                 G_FN(serial)
                 (ta, tb, m, N, K, alpha, ta ? A + i0 : A + i0 * lda, lda, B, ldb, beta, C0 + i0 * ldc0, ldc0,
-                 R ? R + i0 * ldr : NULL, ldr, C + i0 * ldc, ldc);
+                 R ? R + i0 * ldr : NULL, ldr, C + i0 * ldc, ldc, rsum ? rsum + i0 : NULL);
             } else {
                 const int64_t j0 = lo * NR, n = G_FN(gmin)(N, hi * NR) - j0;
                 G_FN(serial)
                 (ta, tb, M, n, K, alpha, A, lda, tb ? B + j0 * ldb : B + j0, ldb, beta, C0 + j0, ldc0,
-                 R ? R + j0 : NULL, ldr, C + j0, ldc);
+                 R ? R + j0 : NULL, ldr, C + j0, ldc, j0 == 0 ? rsum : NULL); /* each band packs all of op(A) */
             }
         }
     }
 #else
-    G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc);
+    G_FN(serial)(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ldc0, R, ldr, C, ldc, rsum);
 #endif
 }
 
@@ -495,7 +534,7 @@ void G_FN(nb_gemm_packed)(bool ta, int64_t M, int64_t N, int64_t K, T alpha, con
                 T *c = C + ir * ldc + jr;
                 const T *a = ta ? A + pc * lda + ir : A + ir * lda + pc;
                 if (m < MR) {
-                    G_FN(pack_a)(m, kc, a, lda, ta, ap);
+                    G_FN(pack_a)(m, kc, a, lda, ta, ap, NULL);
                     G_FN(ukr_cols)(kc, ap, MR, bp, NR, c, ldc, c, ldc, NULL, 0, m, n, alpha, bt);
                 } else if (ta) {
                     G_FN(ukr_cols)(kc, a, lda, bp, NR, c, ldc, c, ldc, NULL, 0, m, n, alpha, bt);
