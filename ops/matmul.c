@@ -8,6 +8,7 @@
 #include "math_util.h"
 #include "kernels/gemm.h"
 #include "kernels/par.h"
+#include "kernels/vmath.h"
 #include "../autograd/internal.h"
 #include "grad_graph.h"
 
@@ -28,6 +29,8 @@ static nb_shape batch_of(nb_shape s) {
 #define GEMM_C0_T(T) _Generic((T)0, float : nb_gemm_c0_f32, double : nb_gemm_c0_f64)
 #define GEMM_C0R_T(T) _Generic((T)0, float : nb_gemm_c0r_f32, double : nb_gemm_c0r_f64)
 #define GEMM_RS_T(T) _Generic((T)0, float : nb_gemm_rs_f32, double : nb_gemm_rs_f64)
+#define ROW_SUMS_T(T) _Generic((T)0, float : nb_gemm_row_sums_f32, double : nb_gemm_row_sums_f64)
+#define VADD_T(T) _Generic((T)0, float : nb_vadd_f32, double : nb_vadd_f64)
 
 static void mm_fwd(nb_node *n) {
     MM_DIMS(n);
@@ -134,54 +137,51 @@ static void affine_fwd(nb_node *n) { affine_run(n, n->nin > 2 ? n->in[2] : NULL,
  * (the first from db's value, the second from 0), then added. On two
  * threads each takes a half: each reads half of dy and x, which the
  * forward wrote long before (from memory, not cache), where the GEMM split
- * by rows of dW has both threads pack all of x, and the bias sums read dy
- * while it is in that thread's cache; dx's rows of the half (dy·W, one
+ * by rows of dW has both threads pack all of x, and db is summed as the dW
+ * GEMM packs dyᵀ (nb_gemm_rs); dx's rows of the half (dy·W, one
  * GEMM per half, the rows' sums as in one GEMM) in the same task, so dy's
  * half is read from memory once for all three and the three products
  * have one join (the halves of NB_PAR_HALVES: the same bits on any thread
  * count); after a barrier both threads add the halves' dW, each a share of
  * its elements, in the same region (not on one thread after the join). False
  * (nothing done): short, or no scratch; the caller runs one GEMM each. */
-#define AFFINE_SPLIT(T)                                                                                            \
-    static void affine_half_##T(int part, int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W,  \
-                                T *GX, bool fx, T *GW, bool fresh, T *P, T *acc, const T *GB) {                    \
-        const int64_t r0 = part ? rows / 2 : 0, r1 = part ? rows : rows / 2;                                       \
-        if (GX) GEMM_T(T)(false, false, r1 - r0, I, O, 1, G + r0 * O, O, W, I, fx ? 0 : 1, GX + r0 * I, I);        \
-        if (GB)                                                                                                    \
-            for (int64_t j = 0; j < O; j++) acc[j] = part ? 0 : GB[j];                                             \
-        if (GW) /* db's column sums of dy as the GEMM packs dyᵀ (in row order: a plain loop's bits) */           \
-            GEMM_RS_T(T)                                                                                           \
-            (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, I, \
-             GB ? acc : NULL);                                                                                     \
-        else if (GB)                                                                                               \
-            for (int64_t r = r0; r < r1; r++)                                                                      \
-                for (int64_t j = 0; j < O; j++) acc[j] += G[r * O + j];                                            \
-    }                                                                                                              \
-    static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W, T *GX,    \
-                                 bool fx, T *GW, bool fresh, T *GB) {                                              \
-        const int64_t OI = O * I;                                                                                  \
-        if (rows < NB_HALVES_MIN || (!GW && !GB)) return false;                                                    \
-        T *P = nb__scope_alloc(nb_scope_current(), (size_t)(OI + 2 * O) * sizeof(T)); /* all written below */      \
-        if (!P) return false;                                                                                      \
-        T *sb[2] = {P + OI, P + OI + O};                                                                           \
-        const int nt = nb_par_threads(nb_get_num_threads(), (double)(OI + O) * rows) > 1 ? 2 : 1;                  \
-        NB_PAR_REGION(nt, {                                                                                        \
-            const int tid = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);                                                  \
-            for (int part = tid; part < 2; part += nth)                                                            \
-                affine_half_##T(part, O, I, rows, G, X, W, GX, fx, GW, fresh, P, sb[part], GB);                    \
-            if (GW) { /* dW = first half + second, each thread a share of the elements once both are done */       \
-                if (nth > 1) {                                                                                     \
-                    NB_PAR_BARRIER();                                                                              \
-                }                                                                                                  \
-                int64_t lo, len;                                                                                   \
-                nb_par_range(nt, OI, &lo, &len);                                                                   \
-                for (int64_t i = lo; i < lo + len; i++) GW[i] = GW[i] + P[i];                                      \
-            }                                                                                                      \
-        });                                                                                                        \
-        if (GB)                                                                                                    \
-            for (int64_t j = 0; j < O; j++) GB[j] = sb[0][j] + sb[1][j];                                           \
-        mu_scratch_done(P);                                                                                        \
-        return true;                                                                                               \
+#define AFFINE_SPLIT(T)                                                                                           \
+    static void affine_half_##T(int part, int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W, \
+                                T *GX, bool fx, T *GW, bool fresh, T *P, T *acc, const T *GB) {                   \
+        const int64_t r0 = part ? rows / 2 : 0, r1 = part ? rows : rows / 2;                                      \
+        if (GX) GEMM_T(T)(false, false, r1 - r0, I, O, 1, G + r0 * O, O, W, I, fx ? 0 : 1, GX + r0 * I, I);       \
+        if (GB)                                                                                                   \
+            for (int64_t j = 0; j < O; j++) acc[j] = part ? 0 : GB[j];                                            \
+        if (GW) /* db's column sums of dy as the GEMM packs dyᵀ (in row order: a plain loop's bits) */          \
+            GEMM_RS_T(T)                                                                                          \
+        (true, false, O, I, r1 - r0, 1, G + r0 * O, O, X + r0 * I, I, part || fresh ? 0 : 1, part ? P : GW, I,    \
+         GB ? acc : NULL);                                                                                        \
+        else if (GB) ROW_SUMS_T(T)(true, O, r1 - r0, G + r0 * O, O, acc); }                                       \
+    static bool affine_split_##T(int64_t O, int64_t I, int64_t rows, const T *G, const T *X, const T *W, T *GX,   \
+                                 bool fx, T *GW, bool fresh, T *GB) {                                             \
+        const int64_t OI = O * I;                                                                                 \
+        if (rows < NB_HALVES_MIN || (!GW && !GB)) return false;                                                   \
+        T *P = nb__scope_alloc(nb_scope_current(), (size_t)(OI + 2 * O) * sizeof(T)); /* all written below */     \
+        if (!P) return false;                                                                                     \
+        T *sb[2] = {P + OI, P + OI + O};                                                                          \
+        const int nt = nb_par_threads(nb_get_num_threads(), (double)(OI + O) * rows) > 1 ? 2 : 1;                 \
+        NB_PAR_REGION(nt, {                                                                                       \
+            const int tid = NB_PAR_TID(nt), nth = NB_PAR_NTH(nt);                                                 \
+            for (int part = tid; part < 2; part += nth)                                                           \
+                affine_half_##T(part, O, I, rows, G, X, W, GX, fx, GW, fresh, P, sb[part], GB);                   \
+            if (GW) { /* dW = first half + second, each thread a share of the elements once both are done */      \
+                if (nth > 1) {                                                                                    \
+                    NB_PAR_BARRIER();                                                                             \
+                }                                                                                                 \
+                int64_t lo, len;                                                                                  \
+                nb_par_range(nt, OI, &lo, &len);                                                                  \
+                VADD_T(T)(GW + lo, P + lo, len); /* GW[i] += P[i] */                                              \
+            }                                                                                                     \
+        });                                                                                                       \
+        if (GB)                                                                                                   \
+            for (int64_t j = 0; j < O; j++) GB[j] = sb[0][j] + sb[1][j];                                          \
+        mu_scratch_done(P);                                                                                       \
+        return true;                                                                                              \
     }
 AFFINE_SPLIT(float)
 AFFINE_SPLIT(double)

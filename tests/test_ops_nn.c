@@ -346,7 +346,8 @@ static void norm_threads_same_bits(void **state) {
 /* affine's weight gradient over many rows (ops/matmul.c: two halves of
  * the rows, summed apart, then added): the same bits on 1 and 2 threads,
  * for a new gradient and one added to (a second backward), f32 and f64,
- * and within rounding of the F64 product (rows 3001: odd halves). */
+ * and within rounding of the F64 product (rows 3001: odd halves); db the
+ * same with w frozen (summed by a loop, not in dW's packing). */
 static void affine_long_rows(void **state) {
     (void)state;
     const int saved = nb_get_num_threads();
@@ -395,6 +396,22 @@ static void affine_long_rows(void **state) {
             assert_memory_equal(gx[0][pass]->data, gx[1][pass]->data, (size_t)gx[0][pass]->numel * es);
             nb_tensor_free(gx[0][pass]), nb_tensor_free(gx[1][pass]);
             nb_tensor_free(gw[0][pass]), nb_tensor_free(gw[1][pass]);
+        }
+        /* with w frozen, db is summed by its own loop, not in dW's packing:
+         * the same bits as the first pass above (1 and 2 threads) */
+        for (int run = 0; run < 2; run++) {
+            nb_set_num_threads(run + 1);
+            nb_scope *s = nb_scope_begin();
+            nb_seed(9);
+            nb_tensor *x = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(3001, 64), -1, 1), true);
+            nb_tensor *w = nb_rand(dt, NB_SHAPE(64, 64), -1, 1);
+            nb_tensor *b = nb_set_requires_grad(nb_rand(dt, NB_SHAPE(64), -1, 1), true);
+            nb_tensor *r = nb_rand(dt, NB_SHAPE(3001, 64), -1, 1);
+            assert_int_equal(nb_backward(nb_sum_all(nb_mul(nb_affine(x, w, b), r))), NB_OK);
+            assert_memory_equal(b->grad->data, gb[0][0]->data, (size_t)refb->numel * es);
+            nb_scope_end(&s);
+        }
+        for (int pass = 0; pass < 2; pass++) {
             nb_tensor_free(gb[0][pass]), nb_tensor_free(gb[1][pass]);
         }
         nb_tensor_free(ref), nb_tensor_free(refb);

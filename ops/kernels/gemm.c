@@ -136,14 +136,24 @@ static void blas_threads(int n) {
             for (int64_t j = 0; j < N; j++) c[j] *= beta;   \
     }
 
-/* rs[i] += op(A)[i][k] for k upward (nb_gemm_rs_mt): the loop where the
- * built-in kernel does not sum them as it packs op(A) */
-#define ROW_SUMS(T)                                                                        \
-    for (int64_t i = 0; i < M; i++) {                                                      \
-        T acc_ = rs[i];                                                                    \
-        for (int64_t k_ = 0; k_ < K; k_++) acc_ += ta ? A[k_ * lda + i] : A[i * lda + k_]; \
-        rs[i] = acc_;                                                                      \
+/* rs[i] += op(A)[i][k] for k upward: op(A) = Aᵀ row by row of A (each sum
+ * still in k order; the inner loop contiguous), op(A) = A one row at a time */
+#define ROW_SUMS_FN(T, S)                                                                                        \
+    void nb_gemm_row_sums_##S(bool ta, int64_t M, int64_t K, const T *restrict A, int64_t lda, T *restrict rs) { \
+        if (ta)                                                                                                  \
+            for (int64_t k = 0; k < K; k++)                                                                      \
+                for (int64_t i = 0; i < M; i++) rs[i] += A[k * lda + i];                                         \
+        else                                                                                                     \
+            for (int64_t i = 0; i < M; i++) {                                                                    \
+                T acc = rs[i];                                                                                   \
+                for (int64_t k = 0; k < K; k++) acc += A[i * lda + k];                                           \
+                rs[i] = acc;                                                                                     \
+            }                                                                                                    \
     }
+ROW_SUMS_FN(float, f32)
+ROW_SUMS_FN(double, f64)
+/* where the built-in kernel does not sum them as it packs op(A) */
+#define ROW_SUMS(T) nb_gemm_row_sums_##T(ta, M, K, A, lda, rs)
 
 #define GEMM_DISPATCH(T, S, CBLAS)                                                                                    \
     static void gemm_##S(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
@@ -152,14 +162,14 @@ static void blas_threads(int n) {
         if (M <= 0) return;                                                                                           \
         const int k = kind();                                                                                         \
         if (N <= 0) {                                                                                                 \
-            if (rs) ROW_SUMS(T);                                                                                      \
+            if (rs) ROW_SUMS(S);                                                                                      \
             return;                                                                                                   \
         }                                                                                                             \
         if (K > 0 && alpha != 0 && k != NB_GEMM_REF && (double)M * N * K > GEMM_SMALL &&                              \
             !(k == NB_GEMM_BLAS && !nb_par_in_region())) {                                                            \
             switch (nb_isa()) { X86_CASES(S) default : break; }                                                       \
         }                                                                                                             \
-        if (rs) ROW_SUMS(T); /* not the built-in kernel */                                                            \
+        if (rs) ROW_SUMS(S); /* not the built-in kernel */                                                            \
         C0_INTO_C(T);                                                                                                 \
         if (K <= 0 || alpha == 0) {                                                                                   \
             SCALE_C(T);                                                                                               \

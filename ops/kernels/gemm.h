@@ -81,6 +81,10 @@ void nb_gemm_rs_mt_f32(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K
                        int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc, float *rs);
 void nb_gemm_rs_mt_f64(int nt, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A,
                        int64_t lda, const double *B, int64_t ldb, double beta, double *C, int64_t ldc, double *rs);
+/* rs[i] += op(A)[i][k] for k upward (op(A) M×K): the sums above by a
+ * plain loop (where the kernel does not sum them as it packs). */
+void nb_gemm_row_sums_f32(bool ta, int64_t M, int64_t K, const float *A, int64_t lda, float *rs);
+void nb_gemm_row_sums_f64(bool ta, int64_t M, int64_t K, const double *A, int64_t lda, double *rs);
 void nb_gemm_rs_f32(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t lda,
                     const float *B, int64_t ldb, float beta, float *C, int64_t ldc, float *rs);
 void nb_gemm_rs_f64(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, const double *A, int64_t lda,
