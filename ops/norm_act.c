@@ -115,9 +115,10 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
     const bool avx2 = norm_avx2();
     const bool f32_fast = n->out->dtype == NB_F32 && nb_norm_f32_fast(); /* kernels/norm_f32.h */
     /* dw, db sums in double: 2·D. From NB_HALVES_MIN rows on, backward
-     * takes the rows in two halves, one a thread (NB_PAR_HALVES): dx, then
-     * dw and db's sums over the same chunk while it is in cache (one pass
-     * over dy and x, one join); each half's sums apart (4·D more), in row
+     * takes the rows in two halves, one a thread (NB_PAR_HALVES): dx, and
+     * dw and db's sums over the same chunk (in dx's pass in the f32 kernel,
+     * after it while the chunk is in cache in the generic ones; one join);
+     * each half's sums apart (4·D more), in row
      * order, then added: the same bits on any thread count and, every
      * kernel giving the same bits, every ISA. */
     const bool split = (gwt || gbt) && rows >= NB_HALVES_MIN;
@@ -138,11 +139,11 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
                 for (int64_t c0 = r0; c0 < r1; c0 += NORM_ROWS) {
                     const int64_t c1 = r1 - c0 < NORM_ROWS ? r1 : c0 + NORM_ROWS;
                     const void *Gc = (const T *)G + c0 * D, *Xc = (const T *)X + c0 * D;
-                    if (sizeof(T) == sizeof(float) && f32_fast) {
+                    if (sizeof(T) == sizeof(float) && f32_fast) { /* dx with the sums in its pass */
                         if (GX)
                             nb_norm_gx_rows_f32((float *)GX, (const float *)G, (const float *)X, (const float *)W, S,
-                                                c0, c1, D, a->rms);
-                        if (hw || hb)
+                                                c0, c1, D, a->rms, hw, hb);
+                        else
                             nb_norm_wb_cols_f32((const float *)Gc, (const float *)Xc, S + 2 * c0, c1 - c0, D, 0, D, hw,
                                                 hb);
                     } else {
@@ -160,7 +161,7 @@ static void norm_bwd(nb_node *n, const nb_tensor *gt) {
                 NB_PAR_FOR(nt, for (int64_t r0 = 0; r0 < rows; r0 += NORM_ROWS), {
                     const int64_t r1 = rows - r0 < NORM_ROWS ? rows : r0 + NORM_ROWS;
                     nb_norm_gx_rows_f32((float *)GX, (const float *)G, (const float *)X, (const float *)W, S, r0, r1, D,
-                                        a->rms);
+                                        a->rms, NULL, NULL);
                 });
             if (sw || sb) {
                 const int64_t nblk = (D + 63) / 64;

@@ -280,13 +280,15 @@ static void gelu_f32_deriv_inside(void **state) {
 /* f32 layer_norm and rms_norm: the AVX-512 row kernels (kernels/norm_f32.c)
  * give the same bits as the generic ones (AVX2 and baseline), y and every
  * gradient, at a width with a tail (D = 100) and at the GPT's (128), and
- * with rows enough for backward's two halves (ops/norm_act.c). */
+ * with rows enough for backward's two halves (ops/norm_act.c), whose
+ * chunks end in rows the 4-row kernel leaves to the one-row one. */
 static void norm_f32_same_bits_every_isa(void **state) {
     (void)state;
     const char *isas[3] = {"avx512", "avx2", "scalar"};
     const char *keep = nb_isa_name(nb_isa());
-    const int64_t Ds[3] = {100, 128, 128}, Rs[3] = {37, 37, 1100}; /* 1100: dw, db in two halves */
-    for (int di = 0; di < 3; di++)
+    /* 1100: dw, db in two halves (summed in dx's pass; at 100 after it) */
+    const int64_t Ds[4] = {100, 128, 128, 100}, Rs[4] = {37, 37, 1100, 1100};
+    for (int di = 0; di < 4; di++)
         for (int rms = 0; rms < 2; rms++) {
             nb_scope *s = nb_scope_begin();
             nb_tensor *res[3][4] = {{0}};

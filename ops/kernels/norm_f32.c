@@ -128,8 +128,13 @@ NF_TARGET void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, co
     }
 }
 
+/* NF_R rows' dx, and their sums sw += g·x̂, sb += g (where not NULL) in
+ * the same pass, each row's after the one before: the bits of wb_cols
+ * over the same rows. One pass over g and x for all three, not a third
+ * over the chunk for the sums (the tiny GPT's layer_norm backward: 25%
+ * less time, its rows coming from memory). */
 static inline NF_TARGET void nf_gx_rows(float *GX, const float *G, const float *X, const float *W, const double *S,
-                                        int64_t r, int64_t n, bool rms) {
+                                        int64_t r, int64_t n, bool rms, double *sw, double *sb) {
     __m512d va[NF_R], vc[NF_R];
     double ma[NF_R], mc[NF_R], sa8[8], sc8[8];
 #pragma GCC unroll 4
@@ -149,16 +154,30 @@ static inline NF_TARGET void nf_gx_rows(float *GX, const float *G, const float *
         _mm512_storeu_pd(sc8, vc[q]);
         ma[q] = rms ? 0.0 : nf_comb(sa8) / (double)n, mc[q] = nf_comb(sc8) / (double)n;
     }
-    for (int q = 0; q < NF_R; q++)
-        nf_gx_out(GX + (r + q) * n, G + (r + q) * n, X + (r + q) * n, W, S[2 * (r + q)], S[2 * (r + q) + 1], ma[q],
-                  mc[q], n);
+    /* row by row: the 4 rows' stores interleaved ran 60% slower from memory */
+    for (int q = 0; q < NF_R; q++) {
+        const float *g = G + (r + q) * n, *x = X + (r + q) * n;
+        float *gx = GX + (r + q) * n;
+        const __m512d vmu = _mm512_set1_pd(S[2 * (r + q)]), vr = _mm512_set1_pd(S[2 * (r + q) + 1]);
+        const __m512d vma = _mm512_set1_pd(ma[q]), vmc = _mm512_set1_pd(mc[q]);
+        for (int64_t k = 0; k < n; k += 8) {
+            const __m512d gv = nf_ld(g + k), xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
+            const __m512d gw = W ? _mm512_mul_pd(gv, nf_ld(W + k)) : gv;
+            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
+            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
+            if (sw) _mm512_storeu_pd(sw + k, _mm512_add_pd(_mm512_loadu_pd(sw + k), _mm512_mul_pd(gv, xh)));
+            if (sb) _mm512_storeu_pd(sb + k, _mm512_add_pd(_mm512_loadu_pd(sb + k), gv));
+        }
+    }
 }
 
 NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S,
-                                   int64_t r0, int64_t r1, int64_t n, bool rms) {
+                                   int64_t r0, int64_t r1, int64_t n, bool rms, double *sw, double *sb) {
     const int64_t n8 = n / 8 * 8;
     if (n8 == n)
-        for (; r0 + NF_R <= r1; r0 += NF_R) nf_gx_rows(GX, G, X, W, S, r0, n, rms);
+        for (; r0 + NF_R <= r1; r0 += NF_R) nf_gx_rows(GX, G, X, W, S, r0, n, rms, sw, sb);
+    if ((sw || sb) && r0 < r1) /* the rows left, after the rows before them */
+        nb_norm_wb_cols_f32(G + r0 * n, X + r0 * n, S + 2 * r0, r1 - r0, n, 0, n, sw, sb);
     for (int64_t r = r0; r < r1; r++) {
         const float *g = G + r * n, *x = X + r * n;
         float *gx = GX + r * n;
@@ -218,8 +237,8 @@ void nb_norm_fwd_rows_f32(float *Y, const float *X, const float *W, const float 
     (void)Y, (void)X, (void)W, (void)B, (void)S, (void)r0, (void)r1, (void)n, (void)eps, (void)rms;
 }
 void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S, int64_t r0,
-                         int64_t r1, int64_t n, bool rms) {
-    (void)GX, (void)G, (void)X, (void)W, (void)S, (void)r0, (void)r1, (void)n, (void)rms;
+                         int64_t r1, int64_t n, bool rms, double *sw, double *sb) {
+    (void)GX, (void)G, (void)X, (void)W, (void)S, (void)r0, (void)r1, (void)n, (void)rms, (void)sw, (void)sb;
 }
 void nb_norm_wb_cols_f32(const float *G, const float *X, const double *S, int64_t rows, int64_t n, int64_t j0,
                          int64_t nj, double *sw, double *sb) {
