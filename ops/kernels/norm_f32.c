@@ -28,16 +28,18 @@ static inline double nf_comb(const double *s) {
     return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-/* gx[0:n8) += r·(ĝ − ma − x̂·mc) of one row, 8 at a time */
+/* gx[0:n8) += r·(ĝ − ma − x̂·mc) of one row, 8 at a time, and where not
+ * NULL sw[0:n8) += g·x̂, sb[0:n8) += g */
 static inline NF_TARGET void nf_gx_out(float *gx, const float *g, const float *x, const float *W, double mu, double rs,
-                                       double ma, double mc, int64_t n8) {
+                                       double ma, double mc, int64_t n8, double *sw, double *sb) {
     const __m512d vmu = _mm512_set1_pd(mu), vr = _mm512_set1_pd(rs), vma = _mm512_set1_pd(ma), vmc = _mm512_set1_pd(mc);
     for (int64_t k = 0; k < n8; k += 8) {
-        __m512d gw = nf_ld(g + k);
-        if (W) gw = _mm512_mul_pd(gw, nf_ld(W + k));
+        const __m512d gv = nf_ld(g + k), gw = W ? _mm512_mul_pd(gv, nf_ld(W + k)) : gv;
         const __m512d xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
         const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
         _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
+        if (sw) _mm512_storeu_pd(sw + k, _mm512_add_pd(_mm512_loadu_pd(sw + k), _mm512_mul_pd(gv, xh)));
+        if (sb) _mm512_storeu_pd(sb + k, _mm512_add_pd(_mm512_loadu_pd(sb + k), gv));
     }
 }
 
@@ -155,20 +157,9 @@ static inline NF_TARGET void nf_gx_rows(float *GX, const float *G, const float *
         ma[q] = rms ? 0.0 : nf_comb(sa8) / (double)n, mc[q] = nf_comb(sc8) / (double)n;
     }
     /* row by row: the 4 rows' stores interleaved ran 60% slower from memory */
-    for (int q = 0; q < NF_R; q++) {
-        const float *g = G + (r + q) * n, *x = X + (r + q) * n;
-        float *gx = GX + (r + q) * n;
-        const __m512d vmu = _mm512_set1_pd(S[2 * (r + q)]), vr = _mm512_set1_pd(S[2 * (r + q) + 1]);
-        const __m512d vma = _mm512_set1_pd(ma[q]), vmc = _mm512_set1_pd(mc[q]);
-        for (int64_t k = 0; k < n; k += 8) {
-            const __m512d gv = nf_ld(g + k), xh = _mm512_mul_pd(_mm512_sub_pd(nf_ld(x + k), vmu), vr);
-            const __m512d gw = W ? _mm512_mul_pd(gv, nf_ld(W + k)) : gv;
-            const __m512d d = _mm512_mul_pd(vr, _mm512_sub_pd(_mm512_sub_pd(gw, vma), _mm512_mul_pd(xh, vmc)));
-            _mm256_storeu_ps(gx + k, _mm256_add_ps(_mm256_loadu_ps(gx + k), _mm512_cvtpd_ps(d)));
-            if (sw) _mm512_storeu_pd(sw + k, _mm512_add_pd(_mm512_loadu_pd(sw + k), _mm512_mul_pd(gv, xh)));
-            if (sb) _mm512_storeu_pd(sb + k, _mm512_add_pd(_mm512_loadu_pd(sb + k), gv));
-        }
-    }
+    for (int q = 0; q < NF_R; q++)
+        nf_gx_out(GX + (r + q) * n, G + (r + q) * n, X + (r + q) * n, W, S[2 * (r + q)], S[2 * (r + q) + 1], ma[q],
+                  mc[q], n, sw, sb);
 }
 
 NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, const float *W, const double *S,
@@ -199,7 +190,7 @@ NF_TARGET void nb_norm_gx_rows_f32(float *GX, const float *G, const float *X, co
             sc8[0] += gw * (((double)x[k] - mu) * rs);
         }
         const double ma = rms ? 0.0 : nf_comb(sa8) / (double)n, mc = nf_comb(sc8) / (double)n;
-        nf_gx_out(gx, g, x, W, mu, rs, ma, mc, n8);
+        nf_gx_out(gx, g, x, W, mu, rs, ma, mc, n8, NULL, NULL); /* the sums: wb_cols above */
         for (int64_t k = n8; k < n; k++) {
             const double gw = (double)g[k] * (W ? (double)W[k] : 1.0);
             const double xh = ((double)x[k] - mu) * rs;
