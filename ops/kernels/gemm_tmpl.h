@@ -50,6 +50,8 @@
 
 /* 8×8 transposes for packing (PACK_T8). */
 #include "t8.h"
+/* nb_gemm_row_sums: op(A)'s row sums by a plain loop where the packing does not take them */
+#include "gemm.h"
 
 #define NR (NV * VL)
 #define G_CAT_(a, b) a##b
@@ -57,6 +59,10 @@
 #define G_FN(name) G_CAT(name, SFX)
 
 static inline int64_t G_FN(gmin)(int64_t a, int64_t b) { return a < b ? a : b; }
+/* rs[i] += op(A)[i][k] for k upward (gemm.h's loop, this T) */
+static inline void G_FN(row_sums)(bool ta, int64_t M, int64_t K, const T *A, int64_t lda, T *rs) {
+    _Generic((T)0, float: nb_gemm_row_sums_f32, double: nb_gemm_row_sums_f64)(ta, M, K, A, lda, rs);
+}
 
 /* op(A)[0:mc, 0:kc] (A points at its first element) into micro-panels of MR
  * rows, each stored k-major: dst[k*MR + r]. Rows past mc are zero. rsum (ta
@@ -98,11 +104,7 @@ static void G_FN(pack_a)(int64_t mc, int64_t kc, const T *A, int64_t lda, bool t
                     for (; r < MR; r++) dst[k * MR + r] = 0;
                 }
             }
-            for (int64_t r = 0; rsum && r < m; r++) { /* the sums of a lone panel: a pass of their own */
-                T acc = rsum[i + r];
-                for (int64_t k = 0; k < kc; k++) acc += A[k * lda + i + r];
-                rsum[i + r] = acc;
-            }
+            if (rsum) G_FN(row_sums)(true, m, kc, A + i, lda, rsum + i); /* a lone panel's sums: a pass of their own */
         } else {
 #ifdef PACK_T8
             /* A full panel: MR×8 blocks transposed in registers. */
@@ -356,11 +358,7 @@ static void G_FN(serial)(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T al
     if (rsum && (!ta || direct || !ab || !bb)) {
         /* where the packing does not see each element of op(A) once (a
          * row-major A read in place, the direct path): a loop of its own */
-        for (int64_t i = 0; i < M; i++) {
-            T acc = rsum[i];
-            for (int64_t k = 0; k < K; k++) acc += ta ? A[k * lda + i] : A[i * lda + k];
-            rsum[i] = acc;
-        }
+        G_FN(row_sums)(ta, M, K, A, lda, rsum);
         rsum = NULL;
     }
     if (!ab || !bb) {
