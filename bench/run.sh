@@ -2,6 +2,7 @@
 # bench/run.sh — builds the benchmarks and runs each beside its PyTorch twin.
 #   bench/run.sh [BUILD_DIR] [gemm|xor|mlp|cnn|conv|overhead|gradcheck|eltwise|lstm|hvp|tfops|dist|gpt|losses ...]   (default: build-bench, all but eltwise, hvp, dist, losses)
 #   ROUNDS=N: the paired benchmarks run N rounds and keep each figure's best
+#   BENCH_MALLOC=default: glibc's malloc settings as they come (below)
 # Each program prints "time_s: <seconds>". nabla runs with NB_NUM_THREADS=1 and
 # =2, PyTorch (/usr/bin/python3, torch 1.13) with 1 thread and with 2 threads +
 # OMP_WAIT_POLICY=PASSIVE; the ratio is nabla's best over PyTorch's best, both
@@ -18,6 +19,17 @@ shift || true
 which=${*:-gemm xor mlp cnn conv overhead gradcheck lstm}
 py=/usr/bin/python3
 unset OMP_WAIT_POLICY # nabla's runs: libgomp's default (above); PyTorch's set it per run
+# glibc's malloc for both sides: blocks up to 32 MiB from the heap, and freed
+# memory kept rather than given back to the kernel. By default a block over
+# the (dynamic) mmap threshold is mapped fresh and unmapped on free, so a
+# program that allocates its tensors anew every step (PyTorch) takes a page
+# fault per 4 KiB of them every step; on a virtual machine where faults are
+# dear that was 40% of PyTorch's GPT step (230 -> 118 ms). The ratios are
+# against PyTorch at its best, so it runs with them; nabla (its own arena)
+# runs with the same. BENCH_MALLOC=default: glibc's defaults.
+if [ "${BENCH_MALLOC:-}" != default ]; then
+  export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=4294967296
+fi
 if [ ! -d "$build" ]; then meson setup "$build" -Dbuildtype=release >/dev/null || exit 1; fi
 ninja -C "$build" >/dev/null || { ninja -C "$build" | tail -20; exit 1; }
 B=$build/bench
@@ -61,7 +73,7 @@ cases() {
               pre c, 1e3 * nf, 1e3 * pf, nf / pf, 1e3 * nfb, 1e3 * pfb, nfb / pfb, (nfb - nf) / nf, (pfb - pf) / pf } }'
 }
 
-echo "# $(date -u +%F\ %T) UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# $(date -u +%F\ %T) UTC, $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg), malloc ${BENCH_MALLOC:-tuned}"
 for w in $which; do
   case $w in
   gemm)
