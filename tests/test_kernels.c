@@ -923,6 +923,37 @@ static void vmath_ops_specials(void **state) {
     nb_scope_end(&sc);
 }
 
+/* A full sum (nb_sum_all, nb_mean of every axis) adds in 8 double lanes:
+ * every element once, whatever n mod 8 (the tail), within the error of 8
+ * chains of n/8 double adds of the long double sum; for f32 also the
+ * rounding of the result. Terms near 1000 so a lost or doubled element
+ * shows at any n. */
+static void sum_all_lanes(void **state) {
+    (void)state;
+    static const int64_t ns[] = {1, 7, 8, 9, 15, 17, 1000003};
+    for (size_t c = 0; c < sizeof ns / sizeof ns[0]; c++) {
+        const int64_t n = ns[c];
+        nb_scope *sc = nb_scope_begin();
+        nb_tensor *x64 = nb_empty(NB_F64, NB_SHAPE(n)), *x32 = nb_empty(NB_F32, NB_SHAPE(n));
+        long double r64 = 0, r32 = 0, abs64 = 0;
+        uint64_t u = 0x9E3779B97F4A7C15ull; /* its own generator: urand's sequence feeds the vmath cases */
+        for (int64_t i = 0; i < n; i++) {
+            u = u * 6364136223846793005ull + 1442695040888963407ull;
+            nb_f64(x64)[i] = 1000 + ((double)(u >> 11) * 0x1p-53) * (i % 3 ? 1 : -2000);
+            nb_f32(x32)[i] = (float)nb_f64(x64)[i];
+            r64 += nb_f64(x64)[i], r32 += nb_f32(x32)[i], abs64 += fabsl(nb_f64(x64)[i]);
+        }
+        const double lanes = ((double)n / 8 + 3) * 0x1p-53 * (double)abs64;
+        const double s64 = nb_item(nb_sum_all(x64)), s32 = nb_item(nb_sum_all(x32));
+        const double m64 = nb_item(nb_mean(x64, NULL, 0, false));
+        if (fabs(s64 - (double)r64) > lanes || fabs(s32 - (double)r32) > lanes + 0x1p-24 * fabs((double)r32) ||
+            fabs(m64 - (double)(r64 / n)) > (lanes + 0x1p-53 * fabs((double)r64)) / (double)n)
+            fail_msg("n = %lld: sum f64 %.17g (ref %.17Lg), f32 %.9g (ref %.9Lg), mean %.17g", (long long)n, s64, r64,
+                     s32, r32, m64);
+        nb_scope_end(&sc);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gemm_builtin_all_isas),
@@ -932,6 +963,7 @@ int main(void) {
         cmocka_unit_test(gemm_c0),
         cmocka_unit_test(gemm_row_sums),
         cmocka_unit_test(softmax_rows_inplace_all_isas),
+        cmocka_unit_test(sum_all_lanes),
         cmocka_unit_test(vmath_all_isas),
         cmocka_unit_test(vmath_sigmoid_extremes),
         cmocka_unit_test(vmath_position_and_signs),

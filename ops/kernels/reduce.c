@@ -24,8 +24,10 @@
  * exponential and two light passes; kernels/par.h). */
 #define LSE_COST 160
 
-/* Σ b[j] in double, 8 lanes (vectorizes; fixed order) */
-#define LSE_SUM(b, L, out)                                                                 \
+/* Σ b[j] in double, 8 lanes (vectorizes; fixed order): element j into lane
+ * j mod 8 (the tail into lane 0), the lanes added pairwise. 8 chains of
+ * adds in flight where one chain would wait on each add's latency. */
+#define SUM8(b, L, out)                                                                    \
     do {                                                                                   \
         double s_[8] = {0};                                                                \
         int64_t k_ = 0;                                                                    \

@@ -9,7 +9,8 @@
  *
  *   nb_red_sum_<t>(bc, X, xn, R, rn, mean, count)
  *       R = Σ over the reduced axes (÷ count when mean; NaN for a mean of
- *       nothing); a full reduction (rn == 1) sums in double and reads no bc
+ *       nothing); a full reduction (rn == 1) sums in 8 double lanes
+ *       (SUM8, reduce.c) and reads no bc
  *   nb_red_sum_bwd_<t>(bc, G, GX, mean, count)    GX += G (broadcast), ÷ count when mean
  *   nb_red_maxmin_<t>(bc, X, R, rn, is_min)       R = max (min); NaN wins
  *   nb_red_maxmin_bwd_<t>(bc, X, Y, G, GX, cnt, split)

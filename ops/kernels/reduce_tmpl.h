@@ -7,8 +7,8 @@
 
 void FN(nb_red_sum)(const nb_bc *bc, const T *X, int64_t xn, T *R, int64_t rn, bool mean, int64_t count) {
     if (rn == 1) {
-        double acc = 0;
-        for (int64_t i = 0; i < xn; i++) acc += X[i];
+        double acc;
+        SUM8(X, xn, acc);
         R[0] = (T)(mean ? acc / (double)(count ? count : 1) : acc);
         if (mean && count == 0) R[0] = (T)NAN;
         return;
@@ -104,7 +104,7 @@ void FN(nb_red_lse_rows)(int nt, const T *X, T *R, int64_t rows, int64_t len) {
             for (int64_t k = 0; k < L; k++) buf[k] = xr[j0 + k] - mk;
             FN(nb_vexp_mt)(1, buf, buf, L);
             double s;
-            LSE_SUM(buf, L, s);
+            SUM8(buf, L, s);
             S += s;
         }
         R[r] = (T)(M + log(S));
@@ -164,7 +164,7 @@ void FN(nb_red_lse)(const nb_bc *bc, const T *X, T *R, double *M, double *S, int
                 for (int64_t j = 0; j < L; j++) buf[j] = xr[j] - mk;
                 FN(nb_vexp_mt)(1, buf, buf, L);
                 double s;
-                LSE_SUM(buf, L, s);
+                SUM8(buf, L, s);
                 S[oa] += s;
             } else {
                 const double *Mr = M + oa + j0 * sa;
