@@ -43,13 +43,15 @@ static void reduce_fwd(nb_node *n) {
 
 static void reduce_bwd(nb_node *n, const nb_tensor *g) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
-    nb_tensor *x = n->in[0], *gxt = nb_grad_buf(x);
+    nb_tensor *x = n->in[0];
+    const int64_t rn = n->out->numel, count = rn ? x->numel / rn : 1;
+    bool fresh = false; /* a full reduction writes a new gradient without zeroing it first */
+    nb_tensor *gxt = rn == 1 ? nb__grad_buf_fresh(x, &fresh) : nb_grad_buf(x);
     if (!gxt) return;
-    const int64_t count = n->out->numel ? x->numel / n->out->numel : 1;
-    nb_bc bc;
-    reduce_walk(&bc, x, at->mask);
-    if (x->dtype == NB_F32) nb_red_sum_bwd_f32(&bc, nb_f32(g), nb_f32(gxt), at->mean, count);
-    else nb_red_sum_bwd_f64(&bc, nb_f64(g), nb_f64(gxt), at->mean, count);
+    nb_bc bc; /* not needed (and not filled) for a full reduction */
+    if (rn != 1) reduce_walk(&bc, x, at->mask);
+    if (x->dtype == NB_F32) nb_red_sum_bwd_f32(&bc, nb_f32(g), nb_f32(gxt), x->numel, rn, at->mean, count, fresh);
+    else nb_red_sum_bwd_f64(&bc, nb_f64(g), nb_f64(gxt), x->numel, rn, at->mean, count, fresh);
 }
 
 GG_FN(reduce);

@@ -11,7 +11,9 @@
  *       R = Σ over the reduced axes (÷ count when mean; NaN for a mean of
  *       nothing); a full reduction (rn == 1) sums in 8 double lanes
  *       (SUM8, reduce.c) and reads no bc
- *   nb_red_sum_bwd_<t>(bc, G, GX, mean, count)    GX += G (broadcast), ÷ count when mean
+ *   nb_red_sum_bwd_<t>(bc, G, GX, xn, rn, mean, count, fresh)
+ *       GX += G (broadcast), ÷ count when mean; a full reduction (rn == 1)
+ *       reads no bc, and with fresh writes GX (new, unzeroed) instead
  *   nb_red_maxmin_<t>(bc, X, R, rn, is_min)       R = max (min); NaN wins
  *   nb_red_maxmin_bwd_<t>(bc, X, Y, G, GX, cnt, split)
  *       split: each of the elements equal to the extremum gets G / their
@@ -48,7 +50,8 @@
 
 #define NB_RED_DECL(T, t)                                                                                             \
     void nb_red_sum_##t(const nb_bc *bc, const T *X, int64_t xn, T *R, int64_t rn, bool mean, int64_t count);         \
-    void nb_red_sum_bwd_##t(const nb_bc *bc, const T *G, T *GX, bool mean, int64_t count);                            \
+    void nb_red_sum_bwd_##t(const nb_bc *bc, const T *G, T *GX, int64_t xn, int64_t rn, bool mean, int64_t count,     \
+                            bool fresh);                                                                              \
     void nb_red_maxmin_##t(const nb_bc *bc, const T *X, T *R, int64_t rn, bool is_min);                               \
     void nb_red_maxmin_bwd_##t(const nb_bc *bc, const T *X, const T *Y, const T *G, T *GX, int64_t *cnt, bool split); \
     void nb_red_arg_##t(const T *X, int64_t *R, int64_t outer, int64_t len, int64_t inner, bool is_min);              \

@@ -23,8 +23,17 @@ void FN(nb_red_sum)(const nb_bc *bc, const T *X, int64_t xn, T *R, int64_t rn, b
     }
 }
 
-void FN(nb_red_sum_bwd)(const nb_bc *bc, const T *G, T *GX, bool mean, int64_t count) {
+void FN(nb_red_sum_bwd)(const nb_bc *bc, const T *G, T *GX, int64_t xn, int64_t rn, bool mean, int64_t count,
+                        bool fresh) {
     const T scale = mean ? (T)1 / (T)count : (T)1;
+    if (rn == 1) { /* every element gets the one gradient: a plain loop, not the walk */
+        const T v = G[0] * scale;
+        if (fresh)
+            for (int64_t i = 0; i < xn; i++) GX[i] = v;
+        else
+            for (int64_t i = 0; i < xn; i++) GX[i] += v;
+        return;
+    }
     NB_BC_FOR(bc, {
         for (int64_t j = 0; j < len; j++) GX[oo + j] += G[oa + j * sa] * scale;
     });
