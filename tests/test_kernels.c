@@ -436,6 +436,11 @@ static const struct {
     double dlo, dhi; /* the others spread over the decades [dlo, dhi), signed when sneg (log1p: only |x| < 1) */
     bool sneg;
     double ulp32, ulp64; /* bounds vs the accurate value, every ISA (scalar = glibc) */
+    /* glibc's where looser (the scalar ISA and the reference loops; 0: the
+     * above): its erfc reaches 4 ULP in f64 and erfcf 3 (2·10⁷ inputs over
+     * these ranges), so 2 held only for the inputs the generator happens to
+     * give */
+    double gulp32, gulp64;
 } vcases[] = {
     {"exp", nb_vexp_f32, nb_vexp_ref_f32, nb_vexp_f64, nb_vexp_ref_f64, exp_l, -110, 90, 1e-30, 80, true, 1, 1},
     {"log", nb_vlog_f32, nb_vlog_ref_f32, nb_vlog_f64, nb_vlog_ref_f64, log_l, 0, 1e4, 1e-30, 3e38, false, 1, 1},
@@ -452,7 +457,8 @@ static const struct {
     {"sp_negabs", nb_vsoftplus_negabs_f32, nb_vsoftplus_negabs_ref_f32, nb_vsoftplus_negabs_f64,
      nb_vsoftplus_negabs_ref_f64, spna_l, -120, 120, 1e-30, 3e38, true, 2, 2},
     {"erf", nb_verf_f32, nb_verf_ref_f32, nb_verf_f64, nb_verf_ref_f64, erf_l, -7, 7, 1e-30, 3e38, true, 2, 2},
-    {"erfc", nb_verfc_f32, nb_verfc_ref_f32, nb_verfc_f64, nb_verfc_ref_f64, erfc_l, -7, 9, 1e-30, 3e38, true, 2, 2},
+    {"erfc", nb_verfc_f32, nb_verfc_ref_f32, nb_verfc_f64, nb_verfc_ref_f64, erfc_l, -7, 9, 1e-30, 3e38, true, 2, 2, 3,
+     4},
 };
 
 /* Special values: the first ones of both arrays; the f64 array has its own
@@ -520,10 +526,13 @@ static void vmath_all_isas(void **state) {
             }
             printf("vmath %-6s %-9s f32 worst %.0f ulp at x=%g, f64 worst %.0f ulp at x=%g (libm %.0f / %.0f ulp)\n",
                    nb_isa_name(nb_isa()), vcases[c].name, w32, (double)x32[at32], w64, x64[at64], wr32, wr64);
-            assert_true(w32 <= vcases[c].ulp32);
-            assert_true(w64 <= vcases[c].ulp64);
-            assert_true(wr32 <= vcases[c].ulp32);
-            assert_true(wr64 <= vcases[c].ulp64);
+            const double g32 = vcases[c].gulp32 ? vcases[c].gulp32 : vcases[c].ulp32;
+            const double g64 = vcases[c].gulp64 ? vcases[c].gulp64 : vcases[c].ulp64;
+            const bool glibc = !strcmp(isas[is], "scalar");
+            assert_true(w32 <= (glibc ? g32 : vcases[c].ulp32));
+            assert_true(w64 <= (glibc ? g64 : vcases[c].ulp64));
+            assert_true(wr32 <= g32);
+            assert_true(wr64 <= g64);
         }
     }
     assert_true(tested >= 2);
