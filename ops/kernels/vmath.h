@@ -18,8 +18,9 @@
  * Accuracy (measured by tests/test_kernels.c against long-double libm, over
  * wide ranges and the special values, on every ISA the CPU has):
  * SLEEF's u10 functions are within 1.0 ULP (exp, log, tanh, log1p, expm1,
- * erf; f32 and f64), u15 erfc within 1.5 ULP; the scalar fallback is glibc's (exp/log/log1p/expm1 1 ULP,
- * tanhf 2 ULP, erfcf 3 ULP and erfc 4 ULP over 2·10⁷ inputs). sigmoid is computed as r = 1/(1 + e), e = exp(-|x|), y = r
+ * erf; f32 and f64), u15 erfc within 1.5 ULP; the scalar fallback is
+ * glibc's (exp/log/log1p/expm1 1 ULP, tanhf 2 ULP, erfcf 3 ULP and erfc 4
+ * ULP over 2·10⁷ inputs). sigmoid is computed as r = 1/(1 + e), e = exp(-|x|), y = r
  * for x >= 0 and e*r for x < 0: no overflow for any x, within 3 ULP (exp's
  * 1 ULP plus two roundings; 2 measured); y reaches 0 only below about -104
  * (f32) / -745 (f64), like the scalar formula. softplus_negabs is
