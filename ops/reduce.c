@@ -45,8 +45,8 @@ static void reduce_bwd(nb_node *n, const nb_tensor *g) {
     const reduce_attr *at = nb_attr(n, reduce_attr);
     nb_tensor *x = n->in[0];
     const int64_t rn = n->out->numel, count = rn ? x->numel / rn : 1;
-    bool fresh = false; /* a full reduction writes a new gradient without zeroing it first */
-    nb_tensor *gxt = rn == 1 ? nb__grad_buf_fresh(x, &fresh) : nb_grad_buf(x);
+    bool fresh; /* a new gradient is written, not zeroed first and added to */
+    nb_tensor *gxt = nb__grad_buf_fresh(x, &fresh);
     if (!gxt) return;
     nb_bc bc; /* not needed (and not filled) for a full reduction */
     if (rn != 1) reduce_walk(&bc, x, at->mask);

@@ -12,8 +12,9 @@
  *       nothing); a full reduction (rn == 1) sums in 8 double lanes
  *       (SUM8, reduce.c) and reads no bc
  *   nb_red_sum_bwd_<t>(bc, G, GX, xn, rn, mean, count, fresh)
- *       GX += G (broadcast), ÷ count when mean; a full reduction (rn == 1)
- *       reads no bc, and with fresh writes GX (new, unzeroed) instead
+ *       GX += G (broadcast), ÷ count when mean; with fresh GX is new
+ *       (unzeroed) and written instead; a full reduction (rn == 1) reads
+ *       no bc
  *   nb_red_maxmin_<t>(bc, X, R, rn, is_min)       R = max (min); NaN wins
  *   nb_red_maxmin_bwd_<t>(bc, X, Y, G, GX, cnt, split)
  *       split: each of the elements equal to the extremum gets G / their

@@ -34,9 +34,14 @@ void FN(nb_red_sum_bwd)(const nb_bc *bc, const T *G, T *GX, int64_t xn, int64_t 
             for (int64_t i = 0; i < xn; i++) GX[i] += v;
         return;
     }
-    NB_BC_FOR(bc, {
-        for (int64_t j = 0; j < len; j++) GX[oo + j] += G[oa + j * sa] * scale;
-    });
+    if (fresh) /* the walk visits each element of x once */
+        NB_BC_FOR(bc, {
+            for (int64_t j = 0; j < len; j++) GX[oo + j] = G[oa + j * sa] * scale;
+        });
+    else
+        NB_BC_FOR(bc, {
+            for (int64_t j = 0; j < len; j++) GX[oo + j] += G[oa + j * sa] * scale;
+        });
 }
 
 /* ------------------------------------------------------------ max, min, argmax, argmin */
